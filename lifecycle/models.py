@@ -1,0 +1,235 @@
+"""Frozen value objects shared by connectors, policies and the engine.
+
+Connectors produce snapshots of these; policies turn them into actions; the
+executor and the journal consume actions.  Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+class HrStatus(str, enum.Enum):
+    ACTIVE = "active"
+    LEAVE = "leave"
+    TERMINATED = "terminated"
+
+
+@dataclass(frozen=True, slots=True)
+class HrRecord:
+    """One validated row of the HR export."""
+
+    employee_id: str
+    name: str
+    company: str
+    department: str
+    status: HrStatus
+    hire_date: date
+    row: int = 0
+    family_name: str = ""
+    english_name: str = ""
+    title: str = ""
+    manager_id: str = ""
+    termination_date: date | None = None
+    # Optional columns used only to match pre-existing directory entries.
+    email: str = ""
+    account: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """An HR row that failed validation: never acted on, always reported."""
+
+    row: int
+    field: str
+    reason: str
+    fix: str
+    employee_id: str = ""
+
+    def message(self) -> str:
+        who = f" (employee {self.employee_id})" if self.employee_id else ""
+        return f"row {self.row}{who}: {self.field}: {self.reason}; fix: {self.fix}"
+
+
+@dataclass(frozen=True, slots=True)
+class HrSnapshot:
+    records: tuple[HrRecord, ...]
+    rejected: tuple[RejectedRow, ...] = ()
+    source: str = ""
+    fingerprint: str = ""
+
+    def rejected_ids(self) -> frozenset[str]:
+        return frozenset(r.employee_id for r in self.rejected if r.employee_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """A person entry as read from the directory (attribute values decoded)."""
+
+    dn: str
+    uid: str
+    cn: str = ""
+    sn: str = ""
+    given_name: str = ""
+    display_name: str = ""
+    mail: str = ""
+    employee_number: str = ""
+    department: str = ""
+    title: str = ""
+    manager: str = ""
+    locked: bool = False
+    last_bind: datetime | None = None
+    created: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupEntry:
+    dn: str
+    cn: str
+    company: str
+    department: str
+    members: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorySnapshot:
+    entries: tuple[DirectoryEntry, ...]
+    groups: tuple[GroupEntry, ...] = ()
+    # Every uid in the directory, managed subtree or not: one naming namespace.
+    taken_uids: frozenset[str] = frozenset()
+
+
+class PersonStatus(str, enum.Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DELETED = "deleted"
+
+
+class SuspensionRule(str, enum.Enum):
+    LEAVER = "leaver"
+    INACTIVITY = "inactivity"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonState:
+    """What the daemon remembers about one employee between cycles."""
+
+    employee_id: str
+    uid: str
+    company: str
+    status: PersonStatus = PersonStatus.ACTIVE
+    created_at: datetime | None = None
+    suspended_at: datetime | None = None
+    suspension_rule: SuspensionRule | None = None
+    deleted_at: datetime | None = None
+    absent_since: datetime | None = None
+    warned_at: datetime | None = None
+    # An admin confirmed that the pre-existing entry `uid` is this employee.
+    match_confirmed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    persons: tuple[PersonState, ...] = ()
+
+    def by_employee(self) -> dict[str, PersonState]:
+        return {p.employee_id: p for p in self.persons}
+
+
+class ActionKind(str, enum.Enum):
+    """The closed set of things a plan can ask for."""
+
+    CREATE_ACCOUNT = "create_account"
+    ADOPT_ACCOUNT = "adopt_account"
+    UPDATE_ACCOUNT = "update_account"
+    MOVE_ACCOUNT = "move_account"
+    SUSPEND_ACCOUNT = "suspend_account"
+    RESTORE_ACCOUNT = "restore_account"
+    DELETE_ACCOUNT = "delete_account"
+    WARN_INACTIVE = "warn_inactive"
+    CREATE_GROUP = "create_group"
+    ADD_MEMBER = "add_member"
+    REMOVE_MEMBER = "remove_member"
+    DELETE_GROUP = "delete_group"
+    RECORD_STATE = "record_state"
+
+
+DESTRUCTIVE_KINDS = frozenset({ActionKind.SUSPEND_ACCOUNT, ActionKind.DELETE_ACCOUNT})
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One step of a plan: what, on whom, the change, and why.
+
+    `changes` maps a field to `[before, after]`; `params` carries what the
+    executor needs (DNs, attribute values) and is part of plan equality.
+    """
+
+    kind: ActionKind
+    employee_id: str
+    company: str
+    target: str
+    rule: str
+    reason: str
+    changes: dict[str, list[Any]] = field(default_factory=dict, hash=False, compare=True)
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "employee_id": self.employee_id,
+            "company": self.company,
+            "target": self.target,
+            "changes": self.changes,
+            "rule": self.rule,
+            "reason": self.reason,
+            "params": self.params,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Action:
+        return cls(
+            kind=ActionKind(data["kind"]),
+            employee_id=data["employee_id"],
+            company=data["company"],
+            target=data["target"],
+            rule=data["rule"],
+            reason=data["reason"],
+            changes=data.get("changes", {}),
+            params=data.get("params", {}),
+        )
+
+
+class ReviewKind(str, enum.Enum):
+    """Findings an admin must look at; they never change anything by themselves."""
+
+    NAME_NEEDS_ADMIN = "name_needs_admin"
+    UNMATCHED_ENTRY = "unmatched_entry"
+    CONFIRM_MATCH = "confirm_match"
+    ABSENT_FROM_HR = "absent_from_hr"
+    DUPLICATE_EMPLOYEE_NUMBER = "duplicate_employee_number"
+    INCONSISTENT_RECORD = "inconsistent_record"
+    UNKNOWN_MANAGER = "unknown_manager"
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    kind: ReviewKind
+    employee_id: str
+    company: str
+    target: str
+    reason: str
+    fix: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "employee_id": self.employee_id,
+            "company": self.company,
+            "target": self.target,
+            "reason": self.reason,
+            "fix": self.fix,
+        }

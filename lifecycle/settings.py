@@ -1,0 +1,286 @@
+"""Typed settings: one TOML file plus `LIFECYCLE_<SECTION>__<KEY>` overrides.
+
+Every secret can also come from `<key>_file` (systemd `LoadCredential=`), so
+it never has to sit in the TOML in clear.  Unknown keys and bad values fail
+with the key's dotted name and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from lifecycle.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/lifecycle/config.toml")
+CANONICAL_HR_FIELDS = (
+    "employee_id",
+    "name",
+    "family_name",
+    "english_name",
+    "company",
+    "department",
+    "title",
+    "manager_id",
+    "status",
+    "hire_date",
+    "termination_date",
+    "email",
+    "account",
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _read_secret_file(path: Path, key: str) -> SecretStr:
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").rstrip("\r\n"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {key} {path}: {exc.strerror}") from None
+
+
+class StateSettings(Section):
+    url: str = Field("sqlite:////var/lib/lifecycle/state.db", description="SQLAlchemy URL of the state store and action log")
+
+
+class HrSettings(Section):
+    kind: Literal["csv"] = "csv"
+    path: Path = Path("/var/lib/lifecycle/hr/employees.csv")
+    encoding: Literal["auto", "utf-8", "utf-8-sig", "gb18030"] = "auto"
+    delimiter: Literal[",", ";", "\t", "|"] = ","
+    columns: dict[str, str] = Field(default_factory=dict, description="canonical field -> header in the file")
+    absent_means: Literal["review", "terminated"] = "review"
+    absent_days: int = Field(3, ge=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(CANONICAL_HR_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}; allowed: {', '.join(CANONICAL_HR_FIELDS)}")
+        return value
+
+
+class DirectorySettings(Section):
+    url: str = "ldap://127.0.0.1:389"
+    bind_dn: str = "cn=admin,dc=example,dc=com"
+    bind_password: SecretStr | None = None
+    bind_password_file: Path | None = None
+    base_dn: str = "dc=example,dc=com"
+    groups_dn: str = "ou=groups,dc=example,dc=com"
+    page_size: int = Field(500, ge=1, le=10000)
+    timeout_seconds: float = Field(10.0, gt=0)
+    match_attribute: Literal["mail", "uid", "cn", "none"] = "mail"
+
+    @model_validator(mode="after")
+    def _resolve_password(self) -> DirectorySettings:
+        if self.bind_password is None and self.bind_password_file is not None:
+            object.__setattr__(self, "bind_password", _read_secret_file(self.bind_password_file, "bind_password_file"))
+        if self.bind_password is None:
+            raise ValueError("set bind_password_file (recommended) or bind_password")
+        if not _dn_within(self.groups_dn, self.base_dn):
+            raise ValueError(f"groups_dn {self.groups_dn!r} is not under base_dn {self.base_dn!r}")
+        return self
+
+
+class NamingSettings(Section):
+    template: str = "{pinyin}"
+    u_umlaut: Literal["v", "yu", "u"] = "v"
+    max_length: int = Field(32, ge=3, le=64)
+    overrides: dict[str, str] = Field(default_factory=dict, description="employee_id -> local part")
+
+    @field_validator("template")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        allowed = {"pinyin", "surname", "given", "initials", "given_initials"}
+        used = set(re.findall(r"{(\w*)}", value))
+        if not used or used - allowed:
+            raise ValueError(f"placeholders {sorted(used - allowed) or '(none)'} not allowed; use {sorted(allowed)}")
+        return value
+
+    @field_validator("overrides")
+    @classmethod
+    def _valid_local_parts(cls, value: dict[str, str]) -> dict[str, str]:
+        for employee_id, local in value.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", local):
+                raise ValueError(f"override for {employee_id!r}: {local!r} must be lower-case a-z, 0-9, '.', '_' or '-'")
+        return value
+
+
+class PolicySettings(Section):
+    timezone: str = "Asia/Shanghai"
+    prehire_days: int = Field(0, ge=0, description="days before hire_date an account is created")
+    retention_days: int = Field(90, ge=0, description="days between suspension and deletion")
+    inactivity_days: int = Field(183, ge=1, description="days without a login before suspension")
+    inactivity_warning_days: int = Field(14, ge=0, description="days of warning before an inactivity suspension")
+    inactivity_exempt: tuple[str, ...] = Field((), description="employee ids never suspended for inactivity")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        _zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _warning_before_suspension(self) -> PolicySettings:
+        if self.inactivity_warning_days >= self.inactivity_days:
+            raise ValueError("inactivity_warning_days must be smaller than inactivity_days")
+        return self
+
+
+class AccountSettings(Section):
+    initial_password_dir: Path = Field(
+        Path("/var/lib/lifecycle/credentials"),
+        description="where each new account's initial password is sealed (mode 0600), one file per employee",
+    )
+    password_length: int = Field(16, ge=12, le=128)
+
+
+class CompanySettings(Section):
+    code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    name: str = ""
+    domain: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+    people_dn: str
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            _zone(value)
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LIFECYCLE_", env_nested_delimiter="__", extra="forbid", frozen=True, nested_model_default_partial_update=True
+    )
+
+    state: StateSettings = StateSettings()
+    hr: HrSettings = HrSettings()
+    directory: DirectorySettings
+    naming: NamingSettings = NamingSettings()
+    policy: PolicySettings = PolicySettings()
+    accounts: AccountSettings = AccountSettings()
+    companies: tuple[CompanySettings, ...] = Field(min_length=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment overrides the file (passed in as init kwargs).
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _companies_consistent(self) -> Settings:
+        codes = [c.code for c in self.companies]
+        for label, values in (("code", codes), ("domain", [c.domain for c in self.companies])):
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"companies: duplicate {label} {dupes}")
+        for company in self.companies:
+            if not _dn_within(company.people_dn, self.directory.base_dn):
+                raise ValueError(f"companies[{company.code}].people_dn is not under directory.base_dn")
+        return self
+
+    def company(self, code: str) -> CompanySettings:
+        for company in self.companies:
+            if company.code == code:
+                return company
+        raise KeyError(code)
+
+    def company_zone(self, code: str) -> tzinfo:
+        company = next((c for c in self.companies if c.code == code), None)
+        return _zone((company.timezone if company else None) or self.policy.timezone)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as 'Asia/Shanghai'") from None
+
+
+def _dn_within(dn: str, base: str) -> bool:
+    def norm(value: str) -> str:
+        return ",".join(part.strip().lower() for part in value.split(","))
+
+    return norm(dn) == norm(base) or norm(dn).endswith("," + norm(base))
+
+
+def resolve_config_path(cli_path: str | os.PathLike[str] | None) -> Path:
+    if cli_path:
+        return Path(cli_path)
+    if os.environ.get("LIFECYCLE_CONFIG"):
+        return Path(os.environ["LIFECYCLE_CONFIG"])
+    return DEFAULT_CONFIG_PATH
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read the TOML file and the environment; raise ConfigError naming every bad key."""
+    config_path = resolve_config_path(path)
+    try:
+        with open(config_path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {config_path} not found; pass --config FILE or set LIFECYCLE_CONFIG") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from None
+    saved = os.environ.pop("LIFECYCLE_CONFIG", None)  # not a setting, only the path
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, config_path)) from None
+    finally:
+        if saved is not None:
+            os.environ["LIFECYCLE_CONFIG"] = saved
+
+
+def format_validation_error(exc: ValidationError, path: Path) -> str:
+    lines = [f"invalid configuration in {path}:"]
+    for error in exc.errors(include_url=False, include_input=False):
+        key = _dotted(error["loc"])
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed_keys(error["loc"][:-1])
+            lines.append(f"  {key}: unknown key; allowed here: {', '.join(allowed)}")
+        elif error["type"] == "missing":
+            lines.append(f"  {key}: required key is missing")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"  {key or '(top level)'}: {message}")
+    return "\n".join(lines)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Settings
+    for item in loc:
+        if isinstance(item, int):
+            continue
+        annotation = model.model_fields[item].annotation
+        model = next((a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)), annotation)
+    return sorted(getattr(model, "model_fields", {}))
