@@ -106,6 +106,8 @@ class PersonStatus(str, enum.Enum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     DELETED = "deleted"
+    # An admin confirmed a pre-existing entry is this employee; adopted on the next cycle.
+    CONFIRMED = "confirmed"
 
 
 class SuspensionRule(str, enum.Enum):
@@ -232,4 +234,34 @@ class Review:
             "target": self.target,
             "reason": self.reason,
             "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A reviewable artifact: what a cycle would do at `now`, and what it refused."""
+
+    now: datetime
+    actions: tuple[Action, ...]
+    rejected: tuple[RejectedRow, ...] = ()
+    reviews: tuple[Review, ...] = ()
+    hr_fingerprint: str = ""
+    config_fingerprint: str = ""
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "lifecycle-plan/1",
+            "now": self.now.isoformat(),
+            "hr_fingerprint": self.hr_fingerprint,
+            "config_fingerprint": self.config_fingerprint,
+            "actions": [a.to_dict() for a in self.actions],
+            "rejected": [
+                {"row": r.row, "employee_id": r.employee_id, "field": r.field, "reason": r.reason, "fix": r.fix}
+                for r in self.rejected
+            ],
+            "reviews": [r.to_dict() for r in self.reviews],
         }

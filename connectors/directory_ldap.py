@@ -1,0 +1,725 @@
+"""The OpenLDAP directory connector (ldap3).
+
+One bound connection per `LdapDirectory`, opened lazily and reopened after a
+network failure.  Every public method maps failures onto the project's error
+tree (lifecycle.errors):
+
+- server unreachable, connection dropped, timeouts, busy/unavailable results
+  -> TransientError (retry later);
+- invalidCredentials, insufficientAccessRights, bad URL, missing containers
+  -> ConnectorConfigError (stop the connector, alert);
+- entryAlreadyExists on a create -> AlreadyExistsError;
+- anything else that fails for one operation -> RecordError (DN + reason).
+
+Messages never contain the bind password (they are scrubbed on top of never
+being built from it).
+
+DNs.  Servers return DNs in their own "pretty" form: slapd turns `cn=a\\,b`
+into `cn=a\\2Cb`.  So that DNs can be compared as strings by the policies,
+every DN this module hands out (entry DNs, group members, managers, the
+results of `person_dn`/`group_dn`/`move_person`) is in one canonical form:
+lower-case attribute types and values escaped with ldap3's `escape_rdn`.
+`canonical_dn()` is public for callers that build DNs from settings.
+
+Not thread-safe by itself in ldap3; a lock serialises the public methods so
+one instance may be shared between threads.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any, NoReturn
+
+import structlog
+from ldap3 import (
+    AUTO_BIND_NONE,
+    BASE,
+    HASHED_SALTED_SHA,
+    MODIFY_ADD,
+    MODIFY_DELETE,
+    MODIFY_REPLACE,
+    NONE,
+    SIMPLE,
+    SUBTREE,
+    SYNC,
+    Connection,
+    Server,
+)
+from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPResponseTimeoutError
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+from ldap3.utils.hashed import hashed
+
+from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
+from lifecycle.models import DirectoryEntry, DirectorySnapshot, GroupEntry
+from lifecycle.settings import CompanySettings, DirectorySettings
+
+log = structlog.get_logger(__name__)
+
+CONNECTOR = "directory"
+PERSON_CLASSES = ("top", "person", "organizationalPerson", "inetOrgPerson")
+PERSON_FILTER = "(objectClass=inetOrgPerson)"
+GROUP_FILTER = "(&(objectClass=groupOfNames)(businessCategory=lifecycle))"
+MANAGED_MARKER = "lifecycle"
+# ppolicy treats this value as "locked by an administrator, never expires".
+LOCKED_FOREVER = "000001010000Z"
+PERSON_ATTRIBUTES = (
+    "uid",
+    "cn",
+    "sn",
+    "givenName",
+    "displayName",
+    "mail",
+    "employeeNumber",
+    "departmentNumber",
+    "title",
+    "manager",
+    "pwdAccountLockedTime",
+    "authTimestamp",
+    "pwdLastSuccess",
+    "createTimestamp",
+)
+GROUP_ATTRIBUTES = ("cn", "o", "ou", "member")
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+
+# LDAP result codes (RFC 4511) grouped by what the engine should do next.
+SUCCESS = 0
+TIME_LIMIT_EXCEEDED = 3
+SIZE_LIMIT_EXCEEDED = 4
+NO_SUCH_ATTRIBUTE = 16
+ATTRIBUTE_OR_VALUE_EXISTS = 20
+NO_SUCH_OBJECT = 32
+OBJECT_CLASS_VIOLATION = 65
+ENTRY_ALREADY_EXISTS = 68
+TRANSIENT_CODES = frozenset({TIME_LIMIT_EXCEEDED, 51, 52})  # + busy, unavailable
+CONFIG_CODES = frozenset({7, 8, 13, 48, 49, 50, 123})  # auth method/strength/confidentiality, credentials, access
+
+
+# -- DN handling ---------------------------------------------------------------
+
+
+def _decode_hex_value(hexstring: str) -> str:
+    """Value of a `#<BER hex>` RDN value: a primitive string TLV (RFC 4514 2.4)."""
+    data = bytes.fromhex(hexstring)
+    if len(data) < 2:
+        raise ValueError("short BER value")
+    length = data[1]
+    offset = 2
+    if length & 0x80:
+        octets = length & 0x7F
+        length = int.from_bytes(data[2 : 2 + octets], "big")
+        offset = 2 + octets
+    return data[offset : offset + length].decode("utf-8")
+
+
+def parse_dn(dn: str) -> list[list[tuple[str, str]]]:
+    """Split a DN (RFC 4514, tolerant of RFC 2253 spaces) into RDNs of (type, unescaped value)."""
+    rdns: list[list[tuple[str, str]]] = []
+    avas: list[tuple[str, str]] = []
+    i, n = 0, len(dn)
+    if not dn.strip():
+        return rdns
+    while True:
+        equals = dn.find("=", i)
+        if equals < 0:
+            raise ValueError(f"invalid DN {dn!r}: missing '='")
+        attribute = dn[i:equals].strip()
+        if not attribute:
+            raise ValueError(f"invalid DN {dn!r}: empty attribute type")
+        i = equals + 1
+        while i < n and dn[i] == " ":
+            i += 1
+        if i < n and dn[i] == "#":
+            end = i + 1
+            while end < n and dn[end] not in ",;+":
+                end += 1
+            value = _decode_hex_value(dn[i + 1 : end].strip())
+            i = end
+        else:
+            buffer = bytearray()
+            significant = 0  # bytes up to the last escaped or non-space character
+            while i < n:
+                char = dn[i]
+                if char == "\\":
+                    pair = dn[i + 1 : i + 3]
+                    if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                        buffer.append(int(pair, 16))
+                        i += 3
+                    elif i + 1 < n:
+                        buffer += dn[i + 1].encode("utf-8")
+                        i += 2
+                    else:
+                        raise ValueError(f"invalid DN {dn!r}: dangling backslash")
+                    significant = len(buffer)
+                elif char in ",;+":
+                    break
+                else:
+                    buffer += char.encode("utf-8")
+                    i += 1
+                    if char != " ":
+                        significant = len(buffer)
+            value = bytes(buffer[:significant]).decode("utf-8")
+        avas.append((attribute, value))
+        if i >= n or dn[i] in ",;":
+            rdns.append(avas)
+            avas = []
+        if i >= n:
+            return rdns
+        i += 1
+
+
+def _format_rdn(avas: Iterable[tuple[str, str]]) -> str:
+    return "+".join(f"{attribute.lower()}={escape_rdn(value) if value else ''}" for attribute, value in avas)
+
+
+def canonical_dn(dn: str) -> str:
+    """The one textual form of `dn` used throughout the project.
+
+    Falls back to the input for DNs this parser does not understand, so a
+    strange DN coming back from the server never breaks a whole snapshot.
+    """
+    try:
+        return ",".join(_format_rdn(rdn) for rdn in parse_dn(dn))
+    except (ValueError, UnicodeDecodeError):
+        return dn
+
+
+def dn_key(dn: str) -> str:
+    """Comparison key: canonical and case-folded (names in DNs match case-insensitively here)."""
+    return canonical_dn(dn).casefold()
+
+
+def _split_first_rdn(dn: str) -> tuple[list[tuple[str, str]], str]:
+    rdns = parse_dn(dn)
+    if not rdns:
+        raise ValueError("empty DN")
+    return rdns[0], ",".join(_format_rdn(rdn) for rdn in rdns[1:])
+
+
+def _is_within(dn: str, base: str) -> bool:
+    dn_k, base_k = dn_key(dn), dn_key(base)
+    return dn_k == base_k or dn_k.endswith("," + base_k)
+
+
+# -- value decoding ----------------------------------------------------------------
+
+
+def _text(values: Sequence[bytes] | None) -> str:
+    if not values:
+        return ""
+    return values[0].decode("utf-8", errors="replace")
+
+
+def parse_generalized_time(value: str) -> datetime | None:
+    """GeneralizedTime (`YYYYMMDDHHMMSS[.fff][Z|+hhmm]`) as an aware UTC datetime."""
+    value = value.strip()
+    if len(value) < 10:
+        return None
+    try:
+        zone: timezone = UTC
+        if value.endswith("Z"):
+            value = value[:-1]
+        elif len(value) > 5 and value[-5] in "+-":
+            sign = 1 if value[-5] == "+" else -1
+            zone = timezone(sign * timedelta(hours=int(value[-4:-2]), minutes=int(value[-2:])))
+            value = value[:-5]
+        fraction = 0.0
+        for separator in ".,":
+            if separator in value:
+                value, digits = value.split(separator, 1)
+                fraction = float("0." + digits) if digits else 0.0
+        digits_only = value.ljust(14, "0")
+        stamp = datetime.strptime(digits_only[:14], "%Y%m%d%H%M%S").replace(tzinfo=zone)
+        return (stamp + timedelta(seconds=fraction)).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _time(values: Sequence[bytes] | None) -> datetime | None:
+    return parse_generalized_time(_text(values)) if values else None
+
+
+def _entry_from(dn: str, raw: Mapping[str, Sequence[bytes]]) -> DirectoryEntry:
+    # ldap3 keys raw_attributes by the names the server sent; look them up case-insensitively.
+    attrs = {name.lower(): values for name, values in raw.items()}
+    binds = [t for t in (_time(attrs.get("authtimestamp")), _time(attrs.get("pwdlastsuccess"))) if t is not None]
+    manager = _text(attrs.get("manager"))
+    return DirectoryEntry(
+        dn=canonical_dn(dn),
+        uid=_text(attrs.get("uid")),
+        cn=_text(attrs.get("cn")),
+        sn=_text(attrs.get("sn")),
+        given_name=_text(attrs.get("givenname")),
+        display_name=_text(attrs.get("displayname")),
+        mail=_text(attrs.get("mail")),
+        employee_number=_text(attrs.get("employeenumber")),
+        department=_text(attrs.get("departmentnumber")),
+        title=_text(attrs.get("title")),
+        manager=canonical_dn(manager) if manager else "",
+        locked=bool(attrs.get("pwdaccountlockedtime")),
+        last_bind=max(binds) if binds else None,
+        created=_time(attrs.get("createtimestamp")),
+    )
+
+
+def _group_from(dn: str, raw: Mapping[str, Sequence[bytes]]) -> GroupEntry:
+    attrs = {name.lower(): values for name, values in raw.items()}
+    members = frozenset(canonical_dn(v.decode("utf-8", errors="replace")) for v in attrs.get("member") or ())
+    return GroupEntry(
+        dn=canonical_dn(dn),
+        cn=_text(attrs.get("cn")),
+        company=_text(attrs.get("o")),
+        department=_text(attrs.get("ou")),
+        members=members,
+    )
+
+
+# -- the connector -----------------------------------------------------------------
+
+
+class LdapDirectory:
+    """Reads and changes people and managed groups in an LDAP directory."""
+
+    def __init__(self, settings: DirectorySettings, companies: Sequence[CompanySettings]) -> None:
+        self.settings = settings
+        self.companies = tuple(companies)
+        self.base_dn = canonical_dn(settings.base_dn)
+        self.groups_dn = canonical_dn(settings.groups_dn)
+        self._password = settings.bind_password.get_secret_value() if settings.bind_password is not None else ""
+        # ldap3 packs the receive timeout into a C `struct timeval` of integers.
+        self._receive_timeout = max(1, math.ceil(settings.timeout_seconds))
+        self._connection: Connection | None = None
+        self._lock = threading.RLock()
+
+    # -- connection management ------------------------------------------------------
+
+    def __enter__(self) -> LdapDirectory:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.unbind()
+            except LDAPException:
+                pass  # already gone; nothing to tell anyone
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._password, "********") if self._password else text
+
+    def _server(self) -> Server:
+        try:
+            return Server(self.settings.url.rstrip("/"), connect_timeout=self.settings.timeout_seconds, get_info=NONE)
+        except LDAPException as exc:
+            raise ConnectorConfigError(self._scrub(f"directory url {self.settings.url!r} is invalid: {exc}"), connector=CONNECTOR) from None
+
+    def _connect(self) -> Connection:
+        if self._connection is not None and not self._connection.closed:
+            return self._connection
+        self._connection = None
+        connection = Connection(
+            self._server(),
+            user=self.settings.bind_dn,
+            password=self._password,
+            authentication=SIMPLE,
+            auto_bind=AUTO_BIND_NONE,
+            client_strategy=SYNC,
+            receive_timeout=self._receive_timeout,
+            raise_exceptions=False,
+            # We escape DNs ourselves; ldap3's own DN re-escaping would change them.
+            check_names=False,
+            read_only=False,
+        )
+        try:
+            connection.open()
+            bound = connection.bind()
+        except (LDAPCommunicationError, LDAPResponseTimeoutError) as exc:
+            self._close_quietly(connection)
+            raise TransientError(
+                self._scrub(f"directory {self.settings.url} is unreachable: {exc}"), connector=CONNECTOR
+            ) from None
+        except LDAPException as exc:
+            self._close_quietly(connection)
+            raise ConnectorConfigError(self._scrub(f"cannot connect to {self.settings.url}: {exc}"), connector=CONNECTOR) from None
+        if not bound:
+            result = connection.result or {}
+            self._close_quietly(connection)
+            code = int(result.get("result", -1))
+            text = self._scrub(f"cannot bind to {self.settings.url} as {self.settings.bind_dn}: {_describe(result)}")
+            if code in TRANSIENT_CODES:
+                raise TransientError(text, connector=CONNECTOR)
+            raise ConnectorConfigError(text + "; check directory.bind_dn and bind_password(_file)", connector=CONNECTOR)
+        self._connection = connection
+        return connection
+
+    @staticmethod
+    def _close_quietly(connection: Connection) -> None:
+        try:
+            connection.unbind()
+        except LDAPException:
+            pass
+
+    def _request(self, what: str, dn: str, call: Callable[[Connection], Any], *, retry_stale: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Run one LDAP request; return (result, response) or raise the mapped network error.
+
+        Result codes are not interpreted here (each caller knows which ones are
+        fine for it).  `retry_stale`: a read on a connection the server may have
+        closed while idle is retried once on a fresh connection; writes are
+        never retried blindly because their outcome is unknown.
+        """
+        with self._lock:
+            for attempt in (1, 2):
+                reused = self._connection is not None
+                connection = self._connect()
+                try:
+                    call(connection)
+                    return dict(connection.result or {}), list(connection.response or [])
+                except (LDAPCommunicationError, LDAPResponseTimeoutError) as exc:
+                    self._drop()
+                    if retry_stale and reused and attempt == 1:
+                        continue
+                    raise TransientError(
+                        self._scrub(f"{what} {dn}: connection to {self.settings.url} failed: {exc}"), connector=CONNECTOR
+                    ) from None
+                except LDAPException as exc:
+                    raise RecordError(self._scrub(f"{what} {dn}: {exc}"), connector=CONNECTOR) from None
+            raise AssertionError("unreachable")
+
+    def _fail(self, what: str, dn: str, result: Mapping[str, Any], hint: str = "") -> NoReturn:
+        code = int(result.get("result", -1))
+        text = self._scrub(f"{what} {dn}: {_describe(result)}" + (f"; {hint}" if hint else ""))
+        if code in TRANSIENT_CODES:
+            raise TransientError(text, connector=CONNECTOR)
+        if code in CONFIG_CODES:
+            raise ConnectorConfigError(f"{text}; check the rights of {self.settings.bind_dn}", connector=CONNECTOR)
+        if code == ENTRY_ALREADY_EXISTS:
+            raise AlreadyExistsError(text, connector=CONNECTOR)
+        raise RecordError(text, connector=CONNECTOR)
+
+    def _write(self, what: str, dn: str, call: Callable[[Connection], Any], *, ok: Iterable[int] = (), hint: str = "") -> int:
+        """A write request; returns the result code when it is SUCCESS or one of `ok`."""
+        result, _ = self._request(what, dn, call)
+        code = int(result.get("result", -1))
+        if code == SUCCESS or code in set(ok):
+            return code
+        self._fail(what, dn, result, hint)
+
+    # -- searching ------------------------------------------------------------------
+
+    def _paged(self, what: str, base: str, search_filter: str, attributes: Sequence[str]) -> Iterator[tuple[str, dict[str, list[bytes]]]]:
+        """(dn, raw attributes) of every entry under `base`, one page at a time.
+
+        A missing base, or a server that cuts the result short (size limit),
+        is a configuration problem: a truncated snapshot must never be taken
+        for the truth.
+        """
+        cookie: bytes | None = None
+        first = True
+        while True:
+
+            def call(connection: Connection, cookie: bytes | None = cookie) -> Any:
+                return connection.search(
+                    base,
+                    search_filter,
+                    search_scope=SUBTREE,
+                    attributes=list(attributes),
+                    paged_size=self.settings.page_size,
+                    paged_cookie=cookie,
+                )
+
+            result, response = self._request(what, base, call, retry_stale=first)
+            first = False
+            code = int(result.get("result", -1))
+            if code == NO_SUCH_OBJECT:
+                raise ConnectorConfigError(
+                    f"{what}: {base} does not exist; create it or fix the configuration (`check` lists what is missing)",
+                    connector=CONNECTOR,
+                )
+            if code == SIZE_LIMIT_EXCEEDED:
+                raise ConnectorConfigError(
+                    f"{what}: the server stopped after {len(response)} entries under {base} (sizeLimitExceeded); "
+                    f"lift the size limits for {self.settings.bind_dn} (OpenLDAP: limits dn.exact=... size.prtotal=unlimited)",
+                    connector=CONNECTOR,
+                )
+            if code != SUCCESS:
+                self._fail(what, base, result)
+            for item in response:
+                if item.get("type") == "searchResEntry":
+                    yield item["dn"], item["raw_attributes"]
+            control = (result.get("controls") or {}).get(PAGED_RESULTS_OID) or {}
+            cookie = (control.get("value") or {}).get("cookie")
+            if not cookie:
+                return
+
+    def _base_search(self, what: str, dn: str, search_filter: str, attributes: Sequence[str]) -> dict[str, list[bytes]] | None:
+        """Raw attributes of `dn` if it exists and matches `search_filter`, else None."""
+
+        def call(connection: Connection) -> Any:
+            return connection.search(dn, search_filter, search_scope=BASE, attributes=list(attributes))
+
+        result, response = self._request(what, dn, call, retry_stale=True)
+        code = int(result.get("result", -1))
+        if code == NO_SUCH_OBJECT:
+            return None
+        if code != SUCCESS:
+            self._fail(what, dn, result)
+        for item in response:
+            if item.get("type") == "searchResEntry":
+                return dict(item["raw_attributes"])
+        return None
+
+    def _exists(self, dn: str) -> bool:
+        return self._base_search("look up", dn, "(objectClass=*)", ["1.1"]) is not None
+
+    # -- reading --------------------------------------------------------------------
+
+    def read_snapshot(self) -> DirectorySnapshot:
+        """Every person under the companies' people_dn, the managed groups, and all uids."""
+        people: dict[str, DirectoryEntry] = {}
+        for company in self.companies:
+            for dn, raw in self._paged("read people", canonical_dn(company.people_dn), PERSON_FILTER, PERSON_ATTRIBUTES):
+                entry = _entry_from(dn, raw)
+                people[entry.dn] = entry  # nested people_dns would list an entry twice
+        groups: dict[str, GroupEntry] = {}
+        for dn, raw in self._paged("read groups", self.groups_dn, GROUP_FILTER, GROUP_ATTRIBUTES):
+            group = _group_from(dn, raw)
+            groups[group.dn] = group
+        taken: set[str] = set()
+        for _, raw in self._paged("read uids", self.base_dn, "(uid=*)", ["uid"]):
+            for name, values in raw.items():
+                if name.lower() == "uid":
+                    taken.update(v.decode("utf-8", errors="replace").lower() for v in values)
+        return DirectorySnapshot(
+            entries=tuple(people[dn] for dn in sorted(people)),
+            groups=tuple(groups[dn] for dn in sorted(groups)),
+            taken_uids=frozenset(taken),
+        )
+
+    def read_person(self, dn: str) -> DirectoryEntry | None:
+        raw = self._base_search("read person", dn, PERSON_FILTER, PERSON_ATTRIBUTES)
+        return None if raw is None else _entry_from(dn, raw)
+
+    def find_by_employee_number(self, employee_number: str) -> DirectoryEntry | None:
+        """The one person with this employeeNumber under any company's people_dn.
+
+        Several matches are a RecordError: acting on either would be a guess.
+        """
+        search_filter = f"(&{PERSON_FILTER}(employeeNumber={escape_filter_chars(employee_number)}))"
+        found: dict[str, DirectoryEntry] = {}
+        for company in self.companies:
+            for dn, raw in self._paged("find person", canonical_dn(company.people_dn), search_filter, PERSON_ATTRIBUTES):
+                entry = _entry_from(dn, raw)
+                found[entry.dn] = entry
+        if len(found) > 1:
+            raise RecordError(
+                f"employee number {employee_number} is on {len(found)} entries: {', '.join(sorted(found))}", connector=CONNECTOR
+            )
+        return next(iter(found.values()), None)
+
+    # -- naming -----------------------------------------------------------------------
+
+    @staticmethod
+    def person_dn(uid: str, people_dn: str) -> str:
+        if not uid:
+            raise ValueError("uid must not be empty")
+        return f"uid={escape_rdn(uid)},{canonical_dn(people_dn)}"
+
+    def group_dn(self, company: str, department: str) -> str:
+        return f"cn={escape_rdn(f'{company}-{department}')},{self.groups_dn}"
+
+    # -- people -----------------------------------------------------------------------
+
+    def create_person(self, dn: str, attributes: Mapping[str, str], password: str | None) -> None:
+        """Add an inetOrgPerson; with a password, the user must change it at first login."""
+        values: dict[str, Any] = {name: value for name, value in attributes.items() if value}
+        rdn, _ = _split_first_rdn(dn)
+        for attribute, value in rdn:  # the naming value must be in the entry
+            if not any(name.lower() == attribute.lower() for name in values):
+                values[attribute] = value
+        if password:
+            # Hashed here so the clear text never reaches the server's logs or
+            # an accesslog; pwdReset makes ppolicy force a change (pwdMustChange).
+            values["userPassword"] = hashed(HASHED_SALTED_SHA, password)
+            values["pwdReset"] = "TRUE"
+        self._write("create", dn, lambda c: c.add(dn, list(PERSON_CLASSES), values))
+        log.info("directory.person_created", dn=dn)
+
+    def modify_person(self, dn: str, changes: Mapping[str, str | None]) -> None:
+        """Replace each attribute; None or "" removes it (fine when already absent)."""
+        if not changes:
+            return
+        # REPLACE with no values deletes and, unlike DELETE, succeeds when absent.
+        modification = {name: [(MODIFY_REPLACE, [value] if value else [])] for name, value in changes.items()}
+        self._write("modify", dn, lambda c: c.modify(dn, modification))
+
+    def move_person(self, dn: str, new_superior: str) -> str:
+        """Move under `new_superior`, keeping the RDN; returns the new DN.
+
+        A retry after a move that did happen (old DN gone, new one there)
+        succeeds, so an interrupted action can simply be run again.
+        """
+        rdn, parent = _split_first_rdn(dn)
+        rdn_text = _format_rdn(rdn)
+        superior = canonical_dn(new_superior)
+        new_dn = f"{rdn_text},{superior}"
+        if dn_key(parent) == dn_key(superior):
+            return canonical_dn(dn)
+        result, _ = self._request(
+            "move", dn, lambda c: c.modify_dn(dn, rdn_text, delete_old_dn=True, new_superior=superior)
+        )
+        code = int(result.get("result", -1))
+        if code == NO_SUCH_OBJECT and self._exists(new_dn):
+            return new_dn
+        if code != SUCCESS:
+            self._fail("move", dn, result, f"to {superior}")
+        log.info("directory.person_moved", dn=dn, new_dn=new_dn)
+        return new_dn
+
+    def lock(self, dn: str) -> None:
+        """Disable logins: ppolicy refuses binds while pwdAccountLockedTime is 000001010000Z."""
+        self._write("lock", dn, lambda c: c.modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [LOCKED_FOREVER])]}))
+        log.info("directory.person_locked", dn=dn)
+
+    def unlock(self, dn: str) -> None:
+        self._write("unlock", dn, lambda c: c.modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [])]}))
+        log.info("directory.person_unlocked", dn=dn)
+
+    def delete_person(self, dn: str) -> None:
+        code = self._write("delete", dn, lambda c: c.delete(dn), ok=[NO_SUCH_OBJECT])
+        if code == SUCCESS:
+            log.info("directory.person_deleted", dn=dn)
+
+    # -- groups -----------------------------------------------------------------------
+
+    def create_group(self, dn: str, company: str, department: str, first_member: str) -> None:
+        """A managed groupOfNames (it must have a member from the start)."""
+        rdn, _ = _split_first_rdn(dn)
+        values: dict[str, Any] = {attribute: value for attribute, value in rdn}
+        values.update(businessCategory=MANAGED_MARKER, member=first_member)
+        if company:
+            values["o"] = company
+        if department:
+            values["ou"] = department
+        self._write("create group", dn, lambda c: c.add(dn, ["top", "groupOfNames"], values))
+        log.info("directory.group_created", dn=dn)
+
+    def add_member(self, group_dn: str, member_dn: str) -> None:
+        self._write(
+            "add member to", group_dn, lambda c: c.modify(group_dn, {"member": [(MODIFY_ADD, [member_dn])]}), ok=[ATTRIBUTE_OR_VALUE_EXISTS]
+        )
+
+    def remove_member(self, group_dn: str, member_dn: str) -> None:
+        self._write(
+            "remove member from",
+            group_dn,
+            lambda c: c.modify(group_dn, {"member": [(MODIFY_DELETE, [member_dn])]}),
+            ok=[NO_SUCH_ATTRIBUTE],
+            hint="a groupOfNames needs at least one member: delete the group instead of removing its last member",
+        )
+
+    def delete_group(self, dn: str) -> None:
+        code = self._write("delete group", dn, lambda c: c.delete(dn), ok=[NO_SUCH_OBJECT])
+        if code == SUCCESS:
+            log.info("directory.group_deleted", dn=dn)
+
+    # -- setup and health -------------------------------------------------------------
+
+    def _containers(self) -> list[tuple[str, str]]:
+        """(label, dn) of every container the configuration relies on."""
+        labelled = [(f"companies[{c.code}].people_dn", canonical_dn(c.people_dn)) for c in self.companies]
+        labelled.append(("directory.groups_dn", self.groups_dn))
+        return labelled
+
+    def ensure_containers(self) -> list[str]:
+        """Create missing people_dn/groups_dn organizational units (and missing parents)."""
+        created: list[str] = []
+        for label, dn in self._containers():
+            if not _is_within(dn, self.base_dn):
+                raise ConnectorConfigError(f"{label} {dn} is not under directory.base_dn {self.base_dn}", connector=CONNECTOR)
+            missing: list[str] = []
+            current = dn
+            while dn_key(current) != dn_key(self.base_dn) and not self._exists(current):
+                missing.append(current)
+                current = _split_first_rdn(current)[1]
+            for container in reversed(missing):
+                rdn, _ = _split_first_rdn(container)
+                if len(rdn) != 1 or rdn[0][0].lower() != "ou":
+                    raise ConnectorConfigError(
+                        f"{label}: {container} is missing and only ou= containers are created automatically; create it by hand",
+                        connector=CONNECTOR,
+                    )
+                self._write("create container", container, lambda c, d=container, v=rdn[0][1]: c.add(d, ["top", "organizationalUnit"], {"ou": v}))
+                log.info("directory.container_created", dn=container)
+                created.append(container)
+        return created
+
+    def check(self) -> list[str]:
+        """Problems that would make the daemon unsafe or useless; empty when healthy."""
+        try:
+            with self._lock:
+                self._connect()
+        except (TransientError, ConnectorConfigError) as exc:
+            return [str(exc)]
+        problems: list[str] = []
+        try:
+            if not self._exists(self.base_dn):
+                return [f"directory.base_dn {self.base_dn} does not exist (or {self.settings.bind_dn} cannot read it)"]
+            for label, dn in self._containers():
+                if not self._exists(dn):
+                    problems.append(f"{label} {dn} does not exist; create it (ensure_containers does) or fix the setting")
+            policies = list(
+                self._paged("find password policy", self.base_dn, "(&(objectClass=pwdPolicy)(pwdLockout=TRUE))", ["1.1"])
+            )
+            if not policies:
+                problems.append(
+                    f"no password policy with pwdLockout: TRUE is readable under {self.base_dn}: disabling an account "
+                    "(pwdAccountLockedTime) would NOT block its logins; load the ppolicy overlay with "
+                    "olcPPolicyUseLockout: TRUE, set pwdLockout: TRUE on its default policy (olcPPolicyDefault), "
+                    f"and let {self.settings.bind_dn} read that entry"
+                )
+        except (TransientError, ConnectorConfigError, RecordError) as exc:
+            problems.append(str(exc))
+        return problems
+
+    def bind_as(self, dn: str, password: str) -> bool:
+        """True when a simple bind as `dn` succeeds (on a fresh connection).
+
+        An empty password would be an unauthenticated bind, which servers
+        accept; it is reported as a failure, never as a login.
+        """
+        if not password:
+            return False
+        connection = Connection(
+            self._server(),
+            user=dn,
+            password=password,
+            authentication=SIMPLE,
+            auto_bind=AUTO_BIND_NONE,
+            receive_timeout=self._receive_timeout,
+            raise_exceptions=False,
+            check_names=False,
+        )
+        try:
+            connection.open()
+            return bool(connection.bind())
+        except (LDAPCommunicationError, LDAPResponseTimeoutError) as exc:
+            raise TransientError(f"directory {self.settings.url} is unreachable: {exc}", connector=CONNECTOR) from None
+        finally:
+            self._close_quietly(connection)
+
+
+def _describe(result: Mapping[str, Any]) -> str:
+    description = result.get("description") or f"result {result.get('result')}"
+    message = (result.get("message") or "").strip()
+    return f"{description} ({message})" if message else str(description)

@@ -1,0 +1,192 @@
+"""The HR export as a CSV file: bytes -> text -> rows -> `HrSnapshot`.
+
+Validation lives in `lifecycle.hr_records` (shared with other HR sources);
+this module only reads the file, finds its encoding and splits it into rows.
+
+Row numbers are spreadsheet row numbers: the n-th CSV record is row n (the
+header is row 1 when it is on the first line), blank lines included, so an
+admin can open the file in Excel/WPS and find the row.  A record spanning
+several physical lines (a quoted value with a line break) is one row.
+
+The feed as a whole is refused (`FeedError`) when it cannot be trusted: the
+file is missing or unreadable, cannot be decoded, has no header or required
+columns, has a header but no data rows (a broken export must not look like
+"everyone left"), or a double quote is left open so that the rest of the file
+would be swallowed into one value.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+from collections.abc import Iterator, Mapping
+from datetime import date
+from pathlib import Path
+
+import structlog
+from charset_normalizer import from_bytes
+
+from lifecycle.errors import FeedError
+from lifecycle.hr_records import map_headers, normalize_text, validate_rows
+from lifecycle.models import HrSnapshot
+from lifecycle.settings import HrSettings
+
+__all__ = ["decode_hr_bytes", "read_hr_csv"]
+
+log = structlog.get_logger(__name__)
+
+# What charset-normalizer may choose from when the file is not UTF-8; the
+# GB family is read as gb18030, a superset of GB2312 and GBK.
+_DETECTABLE = ["gb18030", "gbk", "big5", "utf_16"]
+_AS_GB18030 = {"gb2312", "gbk", "gb18030", "cp936", "hz"}
+
+
+def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, today: date | None = None) -> HrSnapshot:
+    """Read, decode and validate the HR CSV export named by `settings.path`.
+
+    `company_aliases` maps company codes and names to codes.  `today`
+    (default: the local date) only serves to flag hire dates implausibly far
+    in the future.  Raises `FeedError` when the file as a whole is unusable.
+    """
+    path = Path(settings.path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise FeedError(
+            f"cannot read the HR file {path}: {reason}; fix: check [hr] path and that the lifecycle user may read the file"
+        ) from None
+    fingerprint = hashlib.sha256(data).hexdigest()
+    text, encoding = decode_hr_bytes(data, settings.encoding, path)
+
+    rows = _records(text, settings.delimiter, path)
+    header_row, headers = _header(rows, path)
+    header_map = map_headers(headers, settings.columns)
+    width = len(headers)
+    body = list(_checked(rows, width, settings.delimiter, path))
+    if not any(any(normalize_text(c) for c in cells) for _, cells in body):
+        raise FeedError(
+            f"the HR file {path} has a header (row {header_row}) but no data rows; refusing to treat every employee as gone; "
+            "fix: check the HR export job and run it again"
+        )
+    records, rejected = validate_rows(body, header_map, company_aliases, today or date.today(), width=width)
+    read = len(records) + len(rejected)
+    log.info(
+        "hr_feed_read",
+        source=str(path),
+        rows=read,
+        accepted=len(records),
+        rejected=len(rejected),
+        encoding=encoding,
+        fingerprint=fingerprint[:12],
+    )
+    return HrSnapshot(records=tuple(records), rejected=tuple(rejected), source=str(path), fingerprint=fingerprint)
+
+
+def decode_hr_bytes(data: bytes, encoding: str, path: Path | str = "HR file") -> tuple[str, str]:
+    """Decode the file's bytes; return (text, encoding used).
+
+    "auto": a UTF-8 BOM means utf-8-sig, a UTF-16 BOM utf-16; valid UTF-8 is
+    utf-8; anything else is charset-normalizer's best guess among gb18030,
+    big5 and utf-16.  A pinned encoding that does not fit raises `FeedError`
+    naming the byte offset and line.
+    """
+    if encoding != "auto":
+        return _decode(data, encoding, path, pinned=True), encoding
+    if data.startswith(codecs.BOM_UTF8):
+        return _decode(data, "utf-8-sig", path, pinned=False), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _decode(data, "utf-16", path, pinned=False), "utf-16"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        if "\x00" not in text:  # NULs: probably UTF-16 without a BOM
+            return text, "utf-8"
+    best = from_bytes(data, cp_isolation=_DETECTABLE).best()
+    if best is None or best.encoding is None:
+        raise FeedError(
+            f"cannot tell the character encoding of {path}: it is neither UTF-8 nor GB18030/GBK, Big5 or UTF-16; "
+            "fix: save the export as UTF-8 (CSV UTF-8 in Excel), or set [hr] encoding if you know it"
+        )
+    guessed = best.encoding.lower().replace("_", "-")
+    if guessed.replace("-", "") in _AS_GB18030:
+        guessed = "gb18030"
+    return _decode(data, guessed, path, pinned=False), guessed
+
+
+def _decode(data: bytes, encoding: str, path: Path | str, *, pinned: bool) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        bad = data[exc.start : exc.start + 4].hex(" ")
+        how = f"[hr] encoding is set to {encoding!r}" if pinned else f"the file looks like {encoding}"
+        if encoding.startswith("utf-8"):
+            fix = 'set [hr] encoding = "gb18030" (Excel on Chinese Windows saves CSV that way) or "auto"'
+        else:
+            fix = 'set [hr] encoding = "auto" or "utf-8", or save the export as UTF-8'
+        raise FeedError(
+            f"cannot decode {path}: {how}, but the bytes at offset {exc.start} (line {line}: {bad}) are not valid {encoding}; fix: {fix}"
+        ) from None
+
+
+def _records(text: str, delimiter: str, path: Path) -> Iterator[tuple[int, int, int, list[str]]]:
+    """CSV records as (spreadsheet row, first physical line, last physical line, cells)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    row = 0
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise FeedError(
+                f"{path} line {start}: the CSV cannot be parsed ({exc}); "
+                "fix: check the quoting of that line (a value containing a double quote must be quoted, with the quote doubled)"
+            ) from None
+        row += 1
+        yield row, start, reader.line_num, cells
+
+
+def _header(rows: Iterator[tuple[int, int, int, list[str]]], path: Path) -> tuple[int, list[str]]:
+    for row, _start, _end, cells in rows:
+        if not any(normalize_text(c) for c in cells):
+            continue
+        if len(cells) <= 2 and normalize_text(cells[0]).lower().startswith("sep=") and not "".join(cells[1:]).strip():
+            continue  # Excel's "sep=," hint line
+        return row, cells
+    raise FeedError(f"the HR file {path} is empty (no header row); fix: check the HR export job and run it again")
+
+
+def _checked(
+    rows: Iterator[tuple[int, int, int, list[str]]], width: int, delimiter: str, path: Path
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield (row, cells); refuse the file when a quote swallowed what follows it.
+
+    An opening double quote without its closing quote makes the csv module
+    read the rest of the file as one value: the employees after it would
+    silently vanish.  A record spanning several lines is accepted only if it
+    has the header's number of cells and no line break inside a value is
+    followed by the delimiter (which real multi-line values do not have).
+    """
+    for row, start, end, cells in rows:
+        if end > start:
+            broken = [c for c in cells if "\n" in c or "\r" in c]
+            swallowed = any(delimiter in _after_line_break(c) for c in broken)
+            if broken and (swallowed or len(cells) != width):
+                raise FeedError(
+                    f"{path} line {start} (row {row}): a double-quoted value starts here and runs over {end - start + 1} lines, "
+                    "taking the following rows with it; fix: close or remove the stray double quote on that line "
+                    "(a value containing a double quote must be quoted, with the quote doubled)"
+                )
+        yield row, cells
+
+
+def _after_line_break(value: str) -> str:
+    breaks = [i for i in (value.find("\n"), value.find("\r")) if i >= 0]
+    return value[min(breaks) :] if breaks else ""

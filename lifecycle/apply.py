@@ -1,0 +1,236 @@
+"""The thin shell that acts: apply a plan's actions in order and journal each one.
+
+Per action: write-ahead `pending`, perform, then `applied` (with the person's
+new state) or `failed`.  A record-level failure skips that person's later
+actions and goes on; a transient or auth/config failure stops the run, and
+the next cycle re-plans from the real directory, so nothing is lost or done
+twice.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
+from lifecycle.journal import ActionStatus, Journal, LogEntry
+from lifecycle.models import Action, ActionKind, DirectoryEntry, Plan
+
+log = structlog.get_logger(__name__)
+
+STATE_ONLY = frozenset({ActionKind.ADOPT_ACCOUNT, ActionKind.WARN_INACTIVE, ActionKind.RECORD_STATE})
+
+
+class Directory(Protocol):
+    """The part of the directory connector the executor uses."""
+
+    def create_person(self, dn: str, attributes: dict[str, str], password: str | None) -> None: ...
+    def modify_person(self, dn: str, changes: dict[str, str | None]) -> None: ...
+    def set_password(self, dn: str, password: str) -> None: ...
+    def move_person(self, dn: str, new_superior: str) -> str: ...
+    def lock(self, dn: str) -> None: ...
+    def unlock(self, dn: str) -> None: ...
+    def delete_person(self, dn: str) -> None: ...
+    def create_group(self, dn: str, company: str, department: str, first_member: str) -> None: ...
+    def add_member(self, group_dn: str, member_dn: str) -> None: ...
+    def remove_member(self, group_dn: str, member_dn: str) -> None: ...
+    def delete_group(self, dn: str) -> None: ...
+    def read_person(self, dn: str) -> DirectoryEntry | None: ...
+
+
+@dataclass
+class ApplyResult:
+    run_id: str
+    counts: Counter[str] = field(default_factory=Counter)
+    stopped: str = ""  # why the run stopped early, if it did
+
+    @property
+    def ok(self) -> bool:
+        return not self.stopped and self.counts[ActionStatus.FAILED] == 0
+
+    def summary(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "counts": dict(self.counts), "stopped": self.stopped}
+
+
+class CredentialVault:
+    """Seals each new account's initial password in a root-only file for its recipient.
+
+    The password never appears in the plan, the action log or any log line.
+    """
+
+    def __init__(self, directory: Path, length: int) -> None:
+        self.directory = directory
+        self.length = length
+
+    def issue(self, employee_id: str, uid: str, mail: str) -> str:
+        alphabet = string.ascii_letters + string.digits + "-_.!"
+        while True:
+            password = "".join(secrets.choice(alphabet) for _ in range(self.length))
+            if any(c.isdigit() for c in password) and any(c.isupper() for c in password) and any(c.islower() for c in password):
+                break
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.directory, 0o700)
+        path = self.directory / f"{employee_id}.txt"
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"employee_id: {employee_id}\nlogin: {uid}\nmail: {mail}\ninitial_password: {password}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        return password
+
+    def read_password(self, employee_id: str) -> str | None:
+        path = self.directory / f"{employee_id}.txt"
+        try:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.startswith("initial_password: "):
+                    return line.removeprefix("initial_password: ")
+        except FileNotFoundError:
+            return None
+        return None
+
+
+class Executor:
+    def __init__(self, directory: Directory, journal: Journal, vault: CredentialVault, actor: str) -> None:
+        self.directory = directory
+        self.journal = journal
+        self.vault = vault
+        self.actor = actor
+
+    def recover(self) -> list[LogEntry]:
+        """Settle actions a crash left `pending`: completed if the directory shows them done."""
+        settled = []
+        for entry in self.journal.pending_actions():
+            done = self._already_done(entry)
+            status = ActionStatus.APPLIED if done else ActionStatus.INTERRUPTED
+            self.journal.finish_action(
+                entry.id,
+                status,
+                employee_id=entry.employee_id,
+                state=entry.params.get("state") if done else None,
+                now=datetime.fromisoformat(entry.effective_at),
+                error="" if done else "interrupted before completion; re-planned from the directory",
+            )
+            log.info("in_flight_action_settled", action_id=entry.id, kind=entry.kind, status=status)
+            settled.append(entry)
+        return settled
+
+    def _already_done(self, entry: LogEntry) -> bool:
+        kind, params = ActionKind(entry.kind), entry.params
+        if kind in STATE_ONLY:
+            return False  # cheap to redo: the next plan decides again
+        if kind in (ActionKind.CREATE_ACCOUNT, ActionKind.SUSPEND_ACCOUNT, ActionKind.RESTORE_ACCOUNT, ActionKind.DELETE_ACCOUNT):
+            found = self.directory.read_person(params["dn"])
+            if kind == ActionKind.CREATE_ACCOUNT:
+                return found is not None and found.employee_number == entry.employee_id
+            if kind == ActionKind.DELETE_ACCOUNT:
+                return found is None
+            if found is None:
+                return False
+            return found.locked if kind == ActionKind.SUSPEND_ACCOUNT else not found.locked
+        if kind == ActionKind.MOVE_ACCOUNT:
+            return self.directory.read_person(params["new_dn"]) is not None
+        return False
+
+    def apply(self, plan: Plan, run_id: str) -> ApplyResult:
+        result = ApplyResult(run_id)
+        failed_people: set[str] = set()
+        failed_dns: set[str] = set()
+        for index, action in enumerate(plan.actions):
+            blocked_by = _blocked(action, failed_people, failed_dns)
+            if blocked_by:
+                self.journal.record_actions(run_id, [action], ActionStatus.SKIPPED, plan.now, self.actor, error=blocked_by)
+                result.counts[ActionStatus.SKIPPED] += 1
+                continue
+            action_id = self.journal.begin_action(run_id, action, plan.now, self.actor)
+            try:
+                self._perform(action)
+            except RecordError as exc:
+                self.journal.finish_action(action_id, ActionStatus.FAILED, error=str(exc))
+                result.counts[ActionStatus.FAILED] += 1
+                log.warning("action_failed", kind=action.kind.value, employee_id=action.employee_id, target=action.target, error=str(exc))
+                if action.employee_id:
+                    failed_people.add(action.employee_id)
+                failed_dns.update(v for v in (action.params.get("dn"), action.params.get("new_dn"), action.target) if v)
+                continue
+            except (TransientError, ConnectorConfigError) as exc:
+                self.journal.finish_action(action_id, ActionStatus.FAILED, error=str(exc))
+                result.counts[ActionStatus.FAILED] += 1
+                result.stopped = f"{type(exc).__name__}: {exc}"
+                remaining = plan.actions[index + 1 :]
+                self.journal.record_actions(run_id, remaining, ActionStatus.SKIPPED, plan.now, self.actor, error="run stopped: " + str(exc))
+                result.counts[ActionStatus.SKIPPED] += len(remaining)
+                log.error("run_stopped", reason=result.stopped, connector=getattr(exc, "connector", ""), skipped=len(remaining))
+                break
+            self.journal.finish_action(
+                action_id, ActionStatus.APPLIED, employee_id=action.employee_id, state=action.params.get("state"), now=plan.now
+            )
+            result.counts[ActionStatus.APPLIED] += 1
+            log.info("action_applied", kind=action.kind.value, employee_id=action.employee_id, company=action.company,
+                     target=action.target, rule=action.rule)
+        return result
+
+    def _perform(self, action: Action) -> None:
+        p, d = action.params, self.directory
+        match action.kind:
+            case ActionKind.CREATE_ACCOUNT:
+                attributes = p["attributes"]
+                password = self.vault.issue(action.employee_id, attributes["uid"], attributes.get("mail", ""))
+                try:
+                    d.create_person(p["dn"], attributes, password)
+                except AlreadyExistsError:
+                    found = d.read_person(p["dn"])
+                    if found is None or found.employee_number != action.employee_id:
+                        raise
+                    # Our own entry from an interrupted run: make the sealed password the valid one.
+                    d.set_password(p["dn"], password)
+            case ActionKind.UPDATE_ACCOUNT:
+                d.modify_person(p["dn"], p["attributes"])
+            case ActionKind.MOVE_ACCOUNT:
+                if d.read_person(p["dn"]) is None and d.read_person(p["new_dn"]) is not None:
+                    return  # moved already (an earlier run was interrupted after the move)
+                d.move_person(p["dn"], p["new_superior"])
+            case ActionKind.SUSPEND_ACCOUNT:
+                d.lock(p["dn"])
+            case ActionKind.RESTORE_ACCOUNT:
+                d.unlock(p["dn"])
+            case ActionKind.DELETE_ACCOUNT:
+                d.delete_person(p["dn"])
+            case ActionKind.CREATE_GROUP:
+                try:
+                    d.create_group(p["dn"], p["company"], p["department"], p["first_member"])
+                except AlreadyExistsError:
+                    d.add_member(p["dn"], p["first_member"])
+            case ActionKind.ADD_MEMBER:
+                d.add_member(p["group_dn"], p["member_dn"])
+            case ActionKind.REMOVE_MEMBER:
+                d.remove_member(p["group_dn"], p["member_dn"])
+            case ActionKind.DELETE_GROUP:
+                d.delete_group(p["dn"])
+            case ActionKind.WARN_INACTIVE:
+                # Delivery of the notice by mail belongs to the mail backend; the journal is the record.
+                log.info("inactivity_warning", employee_id=action.employee_id, mail=p.get("mail", ""), reason=action.reason)
+            case ActionKind.ADOPT_ACCOUNT | ActionKind.RECORD_STATE:
+                pass  # state only: written with the outcome
+            case _:
+                raise RecordError(f"unknown action kind {action.kind}")
+
+
+def _blocked(action: Action, failed_people: set[str], failed_dns: set[str]) -> str:
+    if action.employee_id and action.employee_id in failed_people and action.kind not in (
+        ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER, ActionKind.CREATE_GROUP, ActionKind.DELETE_GROUP
+    ):
+        return "an earlier action for this employee failed in this run"
+    member = action.params.get("member_dn") or action.params.get("first_member")
+    if member and member in failed_dns:
+        return "the member's account action failed earlier in this run"
+    return ""

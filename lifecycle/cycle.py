@@ -1,0 +1,138 @@
+"""One cycle: read HR, the directory and the stored state; plan; optionally apply.
+
+This is the only place that wires connectors to the pure core.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from connectors.directory_ldap import LdapDirectory
+from connectors.hr_csv import read_hr_csv
+from lifecycle.apply import ApplyResult, CredentialVault, Executor
+from lifecycle.errors import StalePlanError
+from lifecycle.journal import Journal
+from lifecycle.models import Action, DirectorySnapshot, HrSnapshot, Plan
+from lifecycle.settings import Settings
+from policies.engine import compute_plan
+
+log = structlog.get_logger(__name__)
+
+
+def company_aliases(settings: Settings) -> dict[str, str]:
+    """HR may name a company by its code or by its name."""
+    aliases: dict[str, str] = {}
+    for company in settings.companies:
+        aliases[company.code] = company.code
+        if company.name:
+            aliases[company.name] = company.code
+    return aliases
+
+
+def config_fingerprint(settings: Settings) -> str:
+    # SecretStr dumps masked, so the fingerprint never carries a secret.
+    dumped = settings.model_dump(mode="json", exclude={"directory": {"bind_password_file"}})
+    return hashlib.sha256(json.dumps(dumped, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def current_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (DynamicUser=): fall back to the uid
+        return f"uid:{os.getuid()}"
+
+
+@dataclass
+class Inputs:
+    hr: HrSnapshot
+    directory: DirectorySnapshot
+
+
+def read_inputs(settings: Settings, directory: LdapDirectory) -> Inputs:
+    hr = read_hr_csv(settings.hr, company_aliases(settings))
+    snapshot = directory.read_snapshot()
+    log.info("inputs_read", hr_records=len(hr.records), hr_rejected=len(hr.rejected), entries=len(snapshot.entries),
+             groups=len(snapshot.groups))
+    return Inputs(hr, snapshot)
+
+
+def plan_cycle(settings: Settings, now: datetime, directory: LdapDirectory, journal: Journal) -> Plan:
+    inputs = read_inputs(settings, directory)
+    return compute_plan(
+        inputs.hr, inputs.directory, journal.load_state(), settings, now, config_fingerprint=config_fingerprint(settings)
+    )
+
+
+def load_saved_plan(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format") != "lifecycle-plan/1":
+        raise StalePlanError(f"{path} is not a plan written by `lifecycle plan --format json --out FILE`")
+    return data
+
+
+def check_saved_plan(saved: dict[str, Any], fresh: Plan) -> None:
+    """A saved plan is applied only if the same inputs still give exactly the same actions."""
+    if saved["config_fingerprint"] != fresh.config_fingerprint:
+        raise StalePlanError("the configuration changed since the plan was made; run `lifecycle plan` again")
+    saved_actions = [Action.from_dict(a).to_dict() for a in saved["actions"]]
+    fresh_actions = [a.to_dict() for a in fresh.actions]
+    if saved_actions != fresh_actions:
+        only_saved = [a for a in saved_actions if a not in fresh_actions]
+        only_fresh = [a for a in fresh_actions if a not in saved_actions]
+        detail = []
+        for label, items in (("no longer planned", only_saved), ("newly planned", only_fresh)):
+            for item in items[:5]:
+                detail.append(f"  {label}: {item['kind']} {item['employee_id']} {item['target']}")
+        raise StalePlanError(
+            "the directory, HR export or state changed since the plan was made; nothing was applied.\n"
+            + "\n".join(detail)
+            + "\nrun `lifecycle plan` again and review the new plan"
+        )
+
+
+def apply_cycle(
+    settings: Settings,
+    now: datetime,
+    directory: LdapDirectory,
+    journal: Journal,
+    *,
+    saved_plan: dict[str, Any] | None = None,
+    actor: str | None = None,
+) -> tuple[Plan, ApplyResult]:
+    actor = actor or current_actor()
+    executor = Executor(directory, journal, CredentialVault(settings.accounts.initial_password_dir, settings.accounts.password_length), actor)
+    if saved_plan is not None:
+        now = datetime.fromisoformat(saved_plan["now"])
+    run_id = journal.begin_run("apply", now)
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    try:
+        created = directory.ensure_containers()
+        for dn in created:
+            log.warning("container_created", dn=dn)
+        executor.recover()
+        plan = plan_cycle(settings, now, directory, journal)
+        if saved_plan is not None:
+            check_saved_plan(saved_plan, plan)
+        company_of = {r.employee_id: r.company for r in plan.rejected}
+        journal.record_rejections(run_id, plan.rejected, company_of, now, actor)
+        journal.record_reviews(run_id, plan.reviews, now, actor)
+        result = executor.apply(plan, run_id)
+        outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
+        summary = {**result.summary(), "actions": len(plan.actions), "rejected": len(plan.rejected), "reviews": len(plan.reviews)}
+        journal.finish_run(run_id, outcome, summary)
+        log.info("cycle_finished", outcome=outcome, **{k: v for k, v in summary.items() if k != "run_id"})
+        return plan, result
+    except Exception as exc:
+        journal.finish_run(run_id, "error", {"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    finally:
+        structlog.contextvars.unbind_contextvars("run_id")

@@ -1,0 +1,539 @@
+"""Turning raw HR rows into validated `HrRecord`s: pure, no I/O.
+
+Every HR source (the CSV export today, SQL or REST later) hands this module a
+header and rows of cell text; it returns the records it trusts and one
+`RejectedRow` per row it does not.  A bad row never blocks the others and is
+never silently dropped: the only rows that leave no trace are blank lines.
+
+Decisions taken here (documented so that callers and admins can rely on them):
+
+- Text values are normalised with NFKC (full-width digits and letters become
+  ASCII, the ideographic space becomes a space), zero-width characters and
+  the BOM are removed, runs of white space become one space and the value is
+  trimmed.  White space between two Chinese characters of `name` /
+  `family_name` is removed ("张　伟" -> "张伟").  A value that still holds a
+  control character is rejected.
+- `employee_id` is kept exactly as given after normalisation (leading zeros
+  are neither stripped nor added) and must match ``[A-Za-z0-9][A-Za-z0-9._-]*``
+  (at most 64 characters): the id ends up in LDAP and in file names.  Ids
+  that Excel mangled (``1.23457E+17``, ``100001.0``) are rejected.
+- Duplicate ids are detected case-insensitively; every row carrying the id is
+  rejected (this takes precedence over any other problem of those rows).
+- `manager_id` equal to the row's own id is treated as "no manager": the
+  record is kept with ``manager_id=""``.  A malformed `manager_id` rejects the
+  row (it would otherwise be silently lost).
+- Placeholder dates (1900-01-01, 9999-12-31, 0000-00-00, in any accepted
+  format) mean "no date" for `termination_date` and are an error for
+  `hire_date`.  A date may carry a time of day ("2024-01-02 00:00:00", as
+  spreadsheets export it); the time is ignored.
+- With `today` given, a `hire_date` more than `HIRE_DATE_HORIZON_DAYS` in the
+  future is rejected as a probable typo (e.g. 2052 for 2025).
+- A row whose cells are all empty (",,,,") counts as a blank line.
+- `email`, when given, must look like an address (one "@", a dot in the domain).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from lifecycle.errors import FeedError
+from lifecycle.models import HrRecord, HrStatus, RejectedRow
+from lifecycle.settings import CANONICAL_HR_FIELDS
+
+__all__ = [
+    "ACCEPTED_DATE_FORMATS",
+    "HEADER_ALIASES",
+    "HIRE_DATE_HORIZON_DAYS",
+    "InvalidValue",
+    "OPTIONAL_FIELDS",
+    "PLACEHOLDER_DATES",
+    "REQUIRED_FIELDS",
+    "STATUS_VALUES",
+    "excel_serial_to_date",
+    "map_headers",
+    "normalize_employee_id",
+    "normalize_text",
+    "parse_date",
+    "parse_status",
+    "validate_rows",
+]
+
+REQUIRED_FIELDS: tuple[str, ...] = ("employee_id", "name", "company", "department", "status", "hire_date")
+OPTIONAL_FIELDS: tuple[str, ...] = tuple(f for f in CANONICAL_HR_FIELDS if f not in REQUIRED_FIELDS)
+
+# Headers accepted for each canonical field besides the field's own name (in
+# any case/spacing: "employee_id", "Employee ID", "EMPLOYEE-ID").
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "employee_id": ("工号",),
+    "name": ("姓名",),
+    "family_name": ("姓",),
+    "english_name": ("英文名",),
+    "company": ("公司",),
+    "department": ("部门",),
+    "title": ("职务", "职位"),
+    "manager_id": ("上级工号",),
+    "status": ("状态",),
+    "hire_date": ("入职日期",),
+    "termination_date": ("离职日期",),
+    "email": ("邮箱",),
+    "account": ("账号",),
+}
+
+# The small, documented table of HR status words (matched case-insensitively
+# after NFKC).  Anything else is rejected, never guessed.
+STATUS_VALUES: dict[str, HrStatus] = {
+    "active": HrStatus.ACTIVE,
+    "在职": HrStatus.ACTIVE,
+    "试用": HrStatus.ACTIVE,  # on probation
+    "leave": HrStatus.LEAVE,
+    "休假": HrStatus.LEAVE,
+    "停薪留职": HrStatus.LEAVE,  # unpaid leave, job kept
+    "产假": HrStatus.LEAVE,  # maternity leave
+    "病假": HrStatus.LEAVE,  # sick leave
+    "terminated": HrStatus.TERMINATED,
+    "离职": HrStatus.TERMINATED,
+    "退休": HrStatus.TERMINATED,  # retired
+    "辞职": HrStatus.TERMINATED,  # resigned
+    "辞退": HrStatus.TERMINATED,  # dismissed
+}
+
+ACCEPTED_DATE_FORMATS = "2024-01-02, 2024/1/2, 2024.01.02, 2024年1月2日 or 20240102"
+PLACEHOLDER_DATES: frozenset[tuple[int, int, int]] = frozenset({(1900, 1, 1), (9999, 12, 31), (0, 0, 0)})
+HIRE_DATE_HORIZON_DAYS = 730
+MAX_ID_LENGTH = 64
+
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+_CJK = r"\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_CJK_GAP = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
+_WHITESPACE = re.compile(r"\s+")
+_TIME_SUFFIX = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+_DATE_SEP = re.compile(rf"(\d{{4}})([-/.])(\d{{1,2}})\2(\d{{1,2}}){_TIME_SUFFIX}", re.ASCII)
+_DATE_CN = re.compile(rf"(\d{{4}})\s*年\s*(\d{{1,2}})\s*月\s*(\d{{1,2}})\s*日?{_TIME_SUFFIX}", re.ASCII)
+_DATE_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})", re.ASCII)
+_EXCEL_SERIAL = re.compile(r"(\d{5})(?:\.\d+)?", re.ASCII)
+_ID_SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d*)?[eE][+-]?\d+", re.ASCII)
+_ID_DECIMAL = re.compile(r"\d+\.0+", re.ASCII)
+_ID_VALID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class InvalidValue(ValueError):
+    """A cell value that cannot be accepted: what is wrong and how to fix it."""
+
+    def __init__(self, reason: str, fix: str) -> None:
+        super().__init__(f"{reason}; fix: {fix}")
+        self.reason = reason
+        self.fix = fix
+
+
+# ---------------------------------------------------------------------------
+# Text and headers
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, zero-width characters removed, white space collapsed and trimmed."""
+    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _normalize_name(text: str) -> str:
+    return _CJK_GAP.sub("", normalize_text(text))
+
+
+def _header_key(header: str) -> str:
+    """The form headers are compared in: "Employee ID" == "employee_id" == "EMPLOYEE-ID"."""
+    text = normalize_text(header).casefold()
+    return re.sub(r"[\s_\-.]+", "", text)
+
+
+def map_headers(headers: Sequence[str], columns: Mapping[str, str]) -> dict[str, int]:
+    """Map canonical field -> column index.
+
+    `columns` (canonical field -> header, from ``[hr.columns]``) wins over the
+    built-in names.  Raises `FeedError` when a required column is missing, a
+    configured header is not in the file, or two columns map to one field.
+    """
+    unknown = sorted(set(columns) - set(CANONICAL_HR_FIELDS))
+    if unknown:
+        raise FeedError(f"[hr.columns] names unknown field(s) {unknown}; allowed: {', '.join(CANONICAL_HR_FIELDS)}")
+    keys = [_header_key(h) for h in headers]
+    shown = ", ".join(repr(normalize_text(h)) for h in headers) or "(none)"
+    mapping: dict[str, int] = {}
+    claimed: dict[int, str] = {}
+
+    configured_keys: dict[str, str] = {}
+    for canonical, header in columns.items():
+        key = _header_key(header)
+        if key in configured_keys:
+            raise FeedError(
+                f"[hr.columns] maps both {configured_keys[key]} and {canonical} to the header {header!r}; "
+                "fix: map each field to its own column"
+            )
+        configured_keys[key] = canonical
+        found = [i for i, k in enumerate(keys) if k == key and k]
+        if not found:
+            raise FeedError(
+                f"[hr.columns] maps {canonical} to the header {header!r}, which is not in the HR file; "
+                f"headers found: {shown}; fix: correct [hr.columns].{canonical} or the export's header"
+            )
+        if len(found) > 1:
+            raise FeedError(
+                f"the header {header!r} (configured for {canonical}) appears in columns "
+                f"{', '.join(str(i + 1) for i in found)}; fix: rename or remove the extra column(s)"
+            )
+        mapping[canonical] = found[0]
+        claimed[found[0]] = canonical
+
+    names: dict[str, str] = {}
+    for canonical in CANONICAL_HR_FIELDS:
+        if canonical in columns:
+            continue
+        for alias in (canonical, *HEADER_ALIASES.get(canonical, ())):
+            names[_header_key(alias)] = canonical
+    candidates: dict[str, list[int]] = defaultdict(list)
+    for index, key in enumerate(keys):
+        if index in claimed or not key:
+            continue
+        canonical = names.get(key)
+        if canonical is not None:
+            candidates[canonical].append(index)
+    for canonical, indexes in candidates.items():
+        if len(indexes) > 1:
+            cols = " and ".join(f"column {i + 1} ({normalize_text(headers[i])!r})" for i in indexes)
+            raise FeedError(
+                f"{cols} all map to {canonical}; fix: remove or rename all but one of them, "
+                f"or choose one with [hr.columns] {canonical} = \"<header>\""
+            )
+        mapping[canonical] = indexes[0]
+
+    missing = [f for f in REQUIRED_FIELDS if f not in mapping]
+    if missing:
+        described = ", ".join(f"{f} ({'/'.join(HEADER_ALIASES[f])})" for f in missing)
+        used = set(mapping.values())
+        unrecognised = [repr(normalize_text(h)) for i, h in enumerate(headers) if i not in used and normalize_text(h)]
+        extra = f"; unrecognised headers: {', '.join(unrecognised)}" if unrecognised else ""
+        raise FeedError(
+            f"the HR file has no column for required field(s) {described}; headers found: {shown}{extra}; "
+            f"fix: rename the column(s) in the export to one of the names shown, "
+            f"or map them in the config, e.g. [hr.columns] {missing[0]} = \"<header in the file>\""
+        )
+    return mapping
+
+
+# ---------------------------------------------------------------------------
+# Single values
+
+
+def excel_serial_to_date(serial: int) -> date:
+    """The date an Excel (1900 date system) serial number stands for.
+
+    Serial 1 is 1900-01-01 and serial 60 is the fictitious 1900-02-29 that
+    Excel inherited from Lotus 1-2-3 (returned as 1900-02-28 here); from 61 on
+    every serial is one day late against a true calendar count.
+    """
+    if serial < 1:
+        raise ValueError(f"Excel date serials start at 1, got {serial}")
+    if serial < 60:
+        return date(1899, 12, 31) + timedelta(days=serial)
+    if serial == 60:
+        return date(1900, 2, 28)
+    return date(1899, 12, 30) + timedelta(days=serial)
+
+
+def _date_parts(text: str) -> tuple[int, int, int]:
+    for pattern in (_DATE_SEP, _DATE_CN):
+        match = pattern.fullmatch(text)
+        if match:
+            groups = [g for g in match.groups() if g not in ("-", "/", ".")]
+            year, month, day = (int(g) for g in groups)
+            return year, month, day
+    match = _DATE_COMPACT.fullmatch(text)
+    if match:
+        year, month, day = (int(g) for g in match.groups())
+        return year, month, day
+    match = _EXCEL_SERIAL.fullmatch(text)
+    if match:
+        probable = excel_serial_to_date(int(match.group(1)))
+        raise InvalidValue(
+            f"{text!r} is an Excel date serial number, not a date (it probably means {probable.isoformat()})",
+            f"format the date column as text in the spreadsheet (e.g. {probable.isoformat()}) and export again",
+        )
+    raise InvalidValue(
+        f"{text!r} is not a date in an accepted format",
+        f"write the date as {ACCEPTED_DATE_FORMATS}",
+    )
+
+
+def parse_date(text: str, *, allow_placeholder: bool = True) -> date | None:
+    """Parse an HR date.  Empty -> None.  Placeholders -> None (or an error).
+
+    Accepted: 2024-01-02, 2024/1/2, 2024.01.02, 2024年1月2日, 20240102, full-width
+    digits included, optionally followed by a time of day (ignored).  Raises
+    `InvalidValue` (a `ValueError`) listing the accepted formats otherwise;
+    an Excel serial number (e.g. 45292) is explained, never converted.
+    """
+    value = normalize_text(text)
+    if not value:
+        return None
+    parts = _date_parts(value)
+    if parts in PLACEHOLDER_DATES:
+        if allow_placeholder:
+            return None
+        raise InvalidValue(
+            f"{value!r} is a placeholder meaning 'no date', but a real date is required here",
+            f"enter the actual date as {ACCEPTED_DATE_FORMATS}",
+        )
+    year, month, day = parts
+    if not 1900 <= year <= 2199:
+        raise InvalidValue(f"{value!r}: the year {year} is implausible", "correct the year")
+    try:
+        return date(year, month, day)
+    except ValueError as exc:
+        raise InvalidValue(
+            f"{value!r} is not a real calendar date ({exc})", f"correct the date; accepted formats: {ACCEPTED_DATE_FORMATS}"
+        ) from None
+
+
+def parse_status(text: str) -> HrStatus:
+    """Map an HR status word to `HrStatus` using `STATUS_VALUES`; unknown -> `InvalidValue`."""
+    value = normalize_text(text)
+    status = STATUS_VALUES.get(value.casefold())
+    if status is None:
+        allowed = ", ".join(STATUS_VALUES)
+        raise InvalidValue(
+            f"unknown status {value!r}; allowed values: {allowed}",
+            "use one of the allowed status values (active/在职, leave/休假, terminated/离职)",
+        )
+    return status
+
+
+def normalize_employee_id(text: str) -> str:
+    """NFKC, white space and zero-width characters removed; leading zeros kept.
+
+    Raises `InvalidValue` for an id Excel turned into a number
+    ("1.23457E+17", "100001.0") or one with characters other than letters,
+    digits, '.', '_' and '-'.  Returns "" for an empty cell.
+    """
+    value = normalize_text(text)
+    if not value:
+        return ""
+    if _ID_SCIENTIFIC.fullmatch(value):
+        raise InvalidValue(
+            f"employee id {value!r} is in scientific notation: Excel converted a long number and its last digits are lost",
+            "format the id column as text in the spreadsheet, re-enter the ids and export again",
+        )
+    if _ID_DECIMAL.fullmatch(value):
+        raise InvalidValue(
+            f"employee id {value!r} has a decimal part: the id column was exported as a number",
+            "format the id column as text in the spreadsheet and export again",
+        )
+    if len(value) > MAX_ID_LENGTH or not _ID_VALID.fullmatch(value):
+        raise InvalidValue(
+            f"employee id {value!r} is not valid: use up to {MAX_ID_LENGTH} letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            "correct the id in the HR system",
+        )
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Rows
+
+
+@dataclass
+class _Row:
+    row: int
+    employee_id: str
+    record: HrRecord | None = None
+    rejection: RejectedRow | None = None
+
+
+def _company_lookup(company_aliases: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    exact = {normalize_text(k): v for k, v in company_aliases.items()}
+    folded = {normalize_text(k).casefold(): v for k, v in company_aliases.items()}
+    return exact, folded
+
+
+def _allowed_companies(company_aliases: Mapping[str, str]) -> str:
+    codes = sorted(set(company_aliases.values()))
+    names = sorted(normalize_text(k) for k, v in company_aliases.items() if normalize_text(k) not in codes)
+    if not codes:
+        return "no companies are configured"
+    text = f"allowed codes: {', '.join(codes)}"
+    return text + (f" (or names: {', '.join(names)})" if names else "")
+
+
+def validate_rows(
+    rows: Iterable[tuple[int, Sequence[str]]],
+    header_map: dict[str, int],
+    company_aliases: Mapping[str, str],
+    today: date | None = None,
+    *,
+    width: int | None = None,
+) -> tuple[list[HrRecord], list[RejectedRow]]:
+    """Validate `(row number, cells)` pairs; return (records, rejections).
+
+    `header_map` comes from `map_headers`; `company_aliases` maps company
+    codes and names to codes.  `width` is the number of header cells: when
+    given, a row with fewer cells, or with more cells that are not empty, is
+    rejected (a lost or extra delimiter shifts every value after it).
+    Without it only rows too short for the mapped columns are rejected.
+    Blank rows (no cells, or all cells empty) are skipped.  Never raises for
+    bad cell content: every other row becomes a record or a rejection.
+    """
+    exact, folded = _company_lookup(company_aliases)
+    allowed = _allowed_companies(company_aliases)
+    needed = max(header_map.values(), default=-1) + 1
+    results: list[_Row] = []
+    for row_number, cells in rows:
+        cells = [c if isinstance(c, str) else ("" if c is None else str(c)) for c in cells]
+        if not any(normalize_text(c) for c in cells):
+            continue
+        results.append(_validate_row(row_number, cells, header_map, exact, folded, allowed, today, width, needed))
+
+    by_id: dict[str, list[_Row]] = defaultdict(list)
+    for result in results:
+        if result.employee_id:
+            by_id[result.employee_id.casefold()].append(result)
+    for group in by_id.values():
+        if len(group) < 2:
+            continue
+        for result in group:
+            others = [r for r in group if r is not result]
+            ids = sorted({r.employee_id for r in group})
+            same = f"the same employee id {ids[0]!r}" if len(ids) == 1 else f"the same employee id ({' / '.join(map(repr, ids))})"
+            result.record = None
+            result.rejection = RejectedRow(
+                result.row,
+                "employee_id",
+                f"{same} is also on row(s) {', '.join(str(r.row) for r in others)}; none of these rows is used",
+                "keep one row per employee (or correct the wrong id) in the HR export",
+                result.employee_id,
+            )
+
+    records = [r.record for r in results if r.record is not None]
+    rejected = [r.rejection for r in results if r.rejection is not None]
+    return records, rejected
+
+
+def _validate_row(
+    row: int,
+    cells: Sequence[str],
+    header_map: dict[str, int],
+    exact: dict[str, str],
+    folded: dict[str, str],
+    allowed: str,
+    today: date | None,
+    width: int | None,
+    needed: int,
+) -> _Row:
+    id_index = header_map.get("employee_id", len(cells))
+    raw_id = cells[id_index] if id_index < len(cells) else ""
+    try:
+        employee_id = normalize_employee_id(raw_id)
+        id_problem: InvalidValue | None = None
+    except InvalidValue as exc:
+        employee_id, id_problem = "", exc
+
+    def reject(field: str, reason: str, fix: str) -> _Row:
+        return _Row(row, employee_id, rejection=RejectedRow(row, field, reason, fix, employee_id))
+
+    count = len(cells)
+    if count < needed or (width is not None and count < width):
+        expected = f"the header has {width}" if width is not None else f"the mapped columns need {needed}"
+        return reject(
+            "(row)",
+            f"the row has {count} cell(s) but {expected}: a delimiter is missing or the row was cut off",
+            "check the row in the export: every row needs one value (possibly empty) per column",
+        )
+    if width is not None and count > width and any(normalize_text(c) for c in cells[width:]):
+        return reject(
+            "(row)",
+            f"the row has {count} cells but the header has {width}: a value probably contains an unquoted delimiter",
+            "quote values that contain the delimiter, or remove the extra cells",
+        )
+
+    if id_problem is not None:
+        return reject("employee_id", id_problem.reason, id_problem.fix)
+
+    values: dict[str, str] = {}
+    for field, index in header_map.items():
+        if field == "employee_id":
+            continue
+        raw = cells[index]
+        value = _normalize_name(raw) if field in ("name", "family_name") else normalize_text(raw)
+        bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs")), None)
+        if bad is not None:
+            return reject(field, f"the value contains the control character U+{ord(bad):04X}", "remove it in the HR system")
+        values[field] = value
+
+    for field in REQUIRED_FIELDS:
+        if field == "employee_id":
+            if not employee_id:
+                return reject("employee_id", "the employee id is empty", "fill in the employee id (工号)")
+        elif not values.get(field):
+            alias = HEADER_ALIASES[field][0]
+            return reject(field, f"the required value {field} ({alias}) is empty", f"fill in {alias} for this employee")
+
+    company_text = values["company"]
+    company = exact.get(company_text) or folded.get(company_text.casefold())
+    if company is None:
+        return reject(
+            "company",
+            f"unknown company {company_text!r}; {allowed}",
+            "use one of the company codes, or add the company to [[companies]] in the config",
+        )
+
+    field = "status"
+    try:
+        status = parse_status(values["status"])
+        field = "hire_date"
+        hire_date = parse_date(values["hire_date"], allow_placeholder=False)
+        field = "termination_date"
+        termination_date = parse_date(values.get("termination_date", ""))
+        field = "manager_id"
+        manager_id = normalize_employee_id(values.get("manager_id", ""))
+    except InvalidValue as exc:
+        return reject(field, exc.reason, exc.fix)
+    assert hire_date is not None  # a required, non-placeholder value
+
+    if today is not None and hire_date > today + timedelta(days=HIRE_DATE_HORIZON_DAYS):
+        return reject(
+            "hire_date",
+            f"hire date {hire_date.isoformat()} is more than {HIRE_DATE_HORIZON_DAYS} days in the future (probably a typo in the year)",
+            "correct the hire date",
+        )
+    if termination_date is not None and termination_date < hire_date:
+        return reject(
+            "termination_date",
+            f"termination date {termination_date.isoformat()} is before the hire date {hire_date.isoformat()}",
+            "correct one of the two dates (a re-hire needs a new hire date and an empty termination date)",
+        )
+    email = values.get("email", "")
+    if email and not _EMAIL.fullmatch(email):
+        return reject("email", f"{email!r} is not an e-mail address", "correct the address or leave the cell empty")
+    if manager_id.casefold() == employee_id.casefold():
+        manager_id = ""  # "reports to self" means top of the tree: no manager
+
+    record = HrRecord(
+        employee_id=employee_id,
+        name=values["name"],
+        company=company,
+        department=values["department"],
+        status=status,
+        hire_date=hire_date,
+        row=row,
+        family_name=values.get("family_name", ""),
+        english_name=values.get("english_name", ""),
+        title=values.get("title", ""),
+        manager_id=manager_id,
+        termination_date=termination_date,
+        email=email,
+        account=values.get("account", ""),
+    )
+    return _Row(row, employee_id, record=record)

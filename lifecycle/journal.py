@@ -1,0 +1,374 @@
+"""The state store and the action log (SQLAlchemy Core; SQLite by default).
+
+Write-ahead: an action is written as `pending` and committed before it is
+attempted; its outcome and the person's new state are written together in
+one transaction afterwards.  A crash in between leaves a `pending` row that
+the next run re-checks against the directory.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from lifecycle.models import Action, PersonState, PersonStatus, RejectedRow, Review, StoredState, SuspensionRule
+
+metadata = MetaData()
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("employee_id", String(64), primary_key=True),
+    Column("uid", String(128), nullable=False, unique=True),  # reserved forever: never reused by another
+    Column("company", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", String(40)),
+    Column("suspended_at", String(40)),
+    Column("suspension_rule", String(16)),
+    Column("deleted_at", String(40)),
+    Column("absent_since", String(40)),
+    Column("warned_at", String(40)),
+    Column("match_confirmed", Boolean, nullable=False, default=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+action_log = Table(
+    "action_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False, index=True),
+    Column("logged_at", String(40), nullable=False, index=True),  # wall clock
+    Column("effective_at", String(40), nullable=False),  # the plan's `now`
+    Column("company", String(32), nullable=False, index=True),
+    Column("employee_id", String(64), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("changes", Text, nullable=False),  # JSON {field: [before, after]}
+    Column("rule", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("error", Text, nullable=False, default=""),
+    Column("actor", String(64), nullable=False),
+    Column("params", Text, nullable=False, default="{}"),  # what the executor needs to re-check
+    Column("dedup_key", String(64), index=True),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("effective_at", String(40), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("outcome", String(16)),
+    Column("summary", Text),
+)
+
+DATETIME_FIELDS = ("created_at", "suspended_at", "deleted_at", "absent_since", "warned_at")
+
+
+class ActionStatus:
+    PENDING = "pending"
+    APPLIED = "applied"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    REJECTED = "rejected"
+    HELD = "held"
+    INTERRUPTED = "interrupted"
+    RECORDED = "recorded"  # an admin's decision (adopt confirmation...)
+    REVIEW = "review"  # a finding for an admin; changes nothing
+
+
+def utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: int
+    run_id: str
+    logged_at: str
+    effective_at: str
+    company: str
+    employee_id: str
+    kind: str
+    target: str
+    changes: dict[str, Any]
+    rule: str
+    reason: str
+    status: str
+    error: str
+    actor: str
+    params: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data.pop("params")
+        return data
+
+
+class Journal:
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- state --------------------------------------------------------------------------
+
+    def load_state(self) -> StoredState:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(persons).order_by(persons.c.employee_id)).mappings().all()
+        return StoredState(tuple(_person(row) for row in rows))
+
+    def person(self, employee_id: str) -> PersonState | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(persons).where(persons.c.employee_id == employee_id)).mappings().first()
+        return _person(row) if row else None
+
+    def _upsert_person(self, conn: Connection, employee_id: str, fields: dict[str, Any], now: datetime) -> None:
+        values = {k: v for k, v in fields.items() if k in persons.c}
+        for key in DATETIME_FIELDS:
+            if key in values and isinstance(values[key], str) and values[key]:
+                values[key] = utc_text(datetime.fromisoformat(values[key]))
+        values["updated_at"] = utc_text(now)
+        existing = conn.execute(select(persons.c.employee_id).where(persons.c.employee_id == employee_id)).first()
+        if existing:
+            conn.execute(update(persons).where(persons.c.employee_id == employee_id).values(**values))
+        else:
+            values.setdefault("status", PersonStatus.ACTIVE.value)
+            values.setdefault("match_confirmed", False)
+            conn.execute(insert(persons).values(employee_id=employee_id, **values))
+
+    def confirm_match(self, employee_id: str, uid: str, company: str, actor: str, now: datetime) -> None:
+        """An admin says the pre-existing entry `uid` is this employee (see `lifecycle adopt`)."""
+        with self.engine.begin() as conn:
+            self._upsert_person(
+                conn, employee_id, {"uid": uid, "company": company, "status": PersonStatus.CONFIRMED.value, "match_confirmed": True}, now
+            )
+            conn.execute(
+                insert(action_log).values(
+                    run_id=str(uuid.uuid4()), logged_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now),
+                    company=company, employee_id=employee_id, kind="confirm_match", target=uid,
+                    changes=json.dumps({"link": [None, uid]}), rule="admin",
+                    reason=f"admin confirmed that entry {uid} is employee {employee_id}",
+                    status=ActionStatus.RECORDED, error="", actor=actor, params="{}",
+                )
+            )
+
+    # -- runs and the action log -----------------------------------------------------------
+
+    def begin_run(self, mode: str, now: datetime) -> str:
+        run_id = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(runs).values(run_id=run_id, started_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now), mode=mode)
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, outcome: str, summary: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(finished_at=utc_text(datetime.now(UTC)), outcome=outcome, summary=json.dumps(summary, ensure_ascii=False))
+            )
+
+    def begin_action(self, run_id: str, action: Action, now: datetime, actor: str) -> int:
+        """Write-ahead: the action is durable as `pending` before anything is attempted."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(action_log).values(
+                    **_action_values(run_id, action, now, actor), status=ActionStatus.PENDING, error=""
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_action(
+        self,
+        action_id: int,
+        status: str,
+        *,
+        employee_id: str = "",
+        state: dict[str, Any] | None = None,
+        now: datetime | None = None,
+        error: str = "",
+    ) -> None:
+        """The outcome and the person's new state, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(update(action_log).where(action_log.c.id == action_id).values(status=status, error=error))
+            if state and employee_id and status == ActionStatus.APPLIED:
+                self._upsert_person(conn, employee_id, state, now or datetime.now(UTC))
+
+    def record_actions(self, run_id: str, actions: Iterable[Action], status: str, now: datetime, actor: str, error: str = "") -> None:
+        with self.engine.begin() as conn:
+            for action in actions:
+                conn.execute(insert(action_log).values(**_action_values(run_id, action, now, actor), status=status, error=error))
+
+    def record_rejections(self, run_id: str, rejected: Iterable[RejectedRow], company_of: dict[str, str], now: datetime, actor: str) -> int:
+        """Log each rejected row once: a row rejected for the same reason again is not repeated."""
+        written = 0
+        with self.engine.begin() as conn:
+            for row in rejected:
+                key = _dedup_key("rejected", row.employee_id, str(row.row), row.field, row.reason)
+                seen = conn.execute(select(action_log.c.id).where(action_log.c.dedup_key == key).limit(1)).first()
+                if seen:
+                    continue
+                conn.execute(
+                    insert(action_log).values(
+                        run_id=run_id, logged_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now),
+                        company=company_of.get(row.employee_id, ""), employee_id=row.employee_id, kind="hr_row_rejected",
+                        target=f"row {row.row}", changes=json.dumps({"field": [row.field, None]}, ensure_ascii=False),
+                        rule="hr_validation", reason=f"{row.reason}; fix: {row.fix}", status=ActionStatus.REJECTED,
+                        error="", actor=actor, params="{}", dedup_key=key,
+                    )
+                )
+                written += 1
+        return written
+
+    def record_reviews(self, run_id: str, reviews: Iterable[Review], now: datetime, actor: str) -> int:
+        """Log each finding for an admin once, not on every cycle."""
+        written = 0
+        with self.engine.begin() as conn:
+            for review in reviews:
+                key = _dedup_key("review", review.kind.value, review.employee_id, review.target, review.reason)
+                if conn.execute(select(action_log.c.id).where(action_log.c.dedup_key == key).limit(1)).first():
+                    continue
+                conn.execute(
+                    insert(action_log).values(
+                        run_id=run_id, logged_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now),
+                        company=review.company, employee_id=review.employee_id, kind=review.kind.value,
+                        target=review.target, changes="{}", rule="review", reason=f"{review.reason}; fix: {review.fix}",
+                        status=ActionStatus.REVIEW, error="", actor=actor, params="{}", dedup_key=key,
+                    )
+                )
+                written += 1
+        return written
+
+    def pending_actions(self) -> list[LogEntry]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(action_log).where(action_log.c.status == ActionStatus.PENDING).order_by(action_log.c.id)
+            ).mappings().all()
+        return [_log_entry(row) for row in rows]
+
+    def entries(
+        self,
+        *,
+        company: str | None = None,
+        employee_id: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[LogEntry]:
+        query = select(action_log).order_by(action_log.c.id)
+        if company:
+            query = query.where(action_log.c.company == company)
+        if employee_id:
+            query = query.where(action_log.c.employee_id == employee_id)
+        if since:
+            query = query.where(action_log.c.logged_at >= utc_text(since))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        selected = rows[-limit:] if limit else rows
+        for row in selected:
+            yield _log_entry(row)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an applied action must survive a power cut
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _dedup_key(*parts: str) -> str:
+    import hashlib
+
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _action_values(run_id: str, action: Action, now: datetime, actor: str) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "logged_at": utc_text(datetime.now(UTC)),
+        "effective_at": utc_text(now),
+        "company": action.company,
+        "employee_id": action.employee_id,
+        "kind": action.kind.value,
+        "target": action.target,
+        "changes": json.dumps(action.changes, ensure_ascii=False, sort_keys=True),
+        "rule": action.rule,
+        "reason": action.reason,
+        "actor": actor,
+        "params": json.dumps(action.params, ensure_ascii=False, sort_keys=True),
+    }
+
+
+def _person(row: Any) -> PersonState:
+    return PersonState(
+        employee_id=row["employee_id"],
+        uid=row["uid"],
+        company=row["company"],
+        status=PersonStatus(row["status"]),
+        created_at=_parse(row["created_at"]),
+        suspended_at=_parse(row["suspended_at"]),
+        suspension_rule=SuspensionRule(row["suspension_rule"]) if row["suspension_rule"] else None,
+        deleted_at=_parse(row["deleted_at"]),
+        absent_since=_parse(row["absent_since"]),
+        warned_at=_parse(row["warned_at"]),
+        match_confirmed=bool(row["match_confirmed"]),
+    )
+
+
+def _log_entry(row: Any) -> LogEntry:
+    return LogEntry(
+        id=row["id"],
+        run_id=row["run_id"],
+        logged_at=row["logged_at"],
+        effective_at=row["effective_at"],
+        company=row["company"],
+        employee_id=row["employee_id"],
+        kind=row["kind"],
+        target=row["target"],
+        changes=json.loads(row["changes"] or "{}"),
+        rule=row["rule"],
+        reason=row["reason"],
+        status=row["status"],
+        error=row["error"] or "",
+        actor=row["actor"],
+        params=json.loads(row["params"] or "{}"),
+    )

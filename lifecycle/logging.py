@@ -1,0 +1,39 @@
+"""structlog set-up: JSON lines for the service, readable lines for a terminal.
+
+Secrets are dropped by key name before anything is rendered, as a last line
+of defence: no code path is meant to log one in the first place.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+SECRET_KEYS = frozenset({"password", "bind_password", "token", "secret", "initial_password", "authorization"})
+
+
+def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key in list(event):
+        if key.lower() in SECRET_KEYS:
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(*, json: bool = False, level: str = "INFO", stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    renderer: Any = structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )

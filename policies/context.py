@@ -1,0 +1,49 @@
+"""What every rule needs besides the person: settings, `now`, and the company map."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+
+from lifecycle.settings import CompanySettings, Settings
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    settings: Settings
+    now: datetime  # aware; every decision is taken "as of" this instant
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+
+    def company(self, code: str) -> CompanySettings | None:
+        return next((c for c in self.settings.companies if c.code == code), None)
+
+    def zone(self, company: str) -> tzinfo:
+        return self.settings.company_zone(company)
+
+    def today(self, company: str) -> date:
+        """The calendar date at `now` in the company's time zone: effective dates are local."""
+        return self.now.astimezone(self.zone(company)).date()
+
+    def company_of_dn(self, dn: str) -> str | None:
+        """The company whose people subtree holds `dn` (the deepest match wins)."""
+        lowered = _normalize_dn(dn)
+        best: tuple[int, str] | None = None
+        for company in self.settings.companies:
+            base = _normalize_dn(company.people_dn)
+            if lowered.endswith("," + base) and (best is None or len(base) > best[0]):
+                best = (len(base), company.code)
+        return best[1] if best else None
+
+    def days(self, count: int) -> timedelta:
+        return timedelta(days=count)
+
+
+def _normalize_dn(dn: str) -> str:
+    return ",".join(part.strip().lower() for part in dn.split(","))
+
+
+def start_of_day(day: date, zone: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone)

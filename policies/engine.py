@@ -1,0 +1,265 @@
+"""The functional core: (HR, directory, stored state, settings, now) -> Plan.
+
+`compute_plan` is pure: the same inputs give the same plan, byte for byte,
+and computing it changes nothing anywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from lifecycle.models import (
+    Action,
+    ActionKind,
+    DirectorySnapshot,
+    HrSnapshot,
+    PersonStatus,
+    Plan,
+    Review,
+    ReviewKind,
+    StoredState,
+)
+from lifecycle.settings import Settings
+from policies.attributes import attribute_changes, current_attributes, desired_attributes, mail_local_part
+from policies.context import PolicyContext
+from policies.employment import Standing, employment
+from policies.groups import Departure, Membership, plan_groups
+from policies.inactivity import decide_inactivity
+from policies.intent import AccountStep, Intent, Step
+from policies.join import PersonView, join_snapshots
+from policies.joiner import decide_employed
+from policies.leaver import clear_absence, decide_absent, decide_departed, departure_from_absence
+from policies.names import NameAllocator
+from policies.placement import dn_key, split_rdn
+from policies.retention import decide_deletion
+
+# Apply order: links and moves first so later steps see final DNs; destructive steps last.
+PHASES = {
+    ActionKind.ADOPT_ACCOUNT: 0,
+    ActionKind.MOVE_ACCOUNT: 1,
+    ActionKind.CREATE_ACCOUNT: 2,
+    ActionKind.RESTORE_ACCOUNT: 3,
+    ActionKind.UPDATE_ACCOUNT: 4,
+    ActionKind.CREATE_GROUP: 5,
+    ActionKind.ADD_MEMBER: 6,
+    ActionKind.REMOVE_MEMBER: 7,
+    ActionKind.DELETE_GROUP: 8,
+    ActionKind.WARN_INACTIVE: 9,
+    ActionKind.SUSPEND_ACCOUNT: 10,
+    ActionKind.DELETE_ACCOUNT: 11,
+    ActionKind.RECORD_STATE: 12,
+}
+
+
+def compute_plan(
+    hr: HrSnapshot,
+    directory: DirectorySnapshot,
+    state: StoredState,
+    settings: Settings,
+    now: datetime,
+    *,
+    config_fingerprint: str = "",
+) -> Plan:
+    ctx = PolicyContext(settings, now)
+    joined = join_snapshots(hr, directory, state, ctx)
+    names = _allocator(directory, state, settings)
+    # Joiners are named in hire order, so the earlier hire keeps the plain name.
+    views = sorted(joined.persons, key=lambda v: (v.hr.hire_date.isoformat() if v.hr else "", v.employee_id))
+    intents = {view.employee_id: _decide(view, ctx, names) for view in views}
+    views_by_id = {view.employee_id: view for view in views}
+
+    placements = {i.employee_id: i.dn for i in intents.values() if i.exists_after and i.dn}
+    reviews: list[Review] = list(joined.reviews)
+    actions: list[Action] = []
+    for employee_id in sorted(intents):
+        intent, view = intents[employee_id], views_by_id[employee_id]
+        reviews.extend(intent.reviews)
+        actions.extend(_render(view, intent, placements, hr.rejected_ids(), ctx, reviews))
+
+    actions.extend(_group_actions(views, intents, joined.unmatched, directory, ctx))
+    actions.sort(key=lambda a: (PHASES[a.kind], a.company, a.employee_id, a.target, a.params.get("member_dn", "")))
+    return Plan(
+        now=now,
+        actions=tuple(actions),
+        rejected=hr.rejected,
+        reviews=tuple(sorted(reviews, key=lambda r: (r.kind.value, r.company, r.employee_id, r.target))),
+        hr_fingerprint=hr.fingerprint,
+        config_fingerprint=config_fingerprint,
+    )
+
+
+def _allocator(directory: DirectorySnapshot, state: StoredState, settings: Settings) -> NameAllocator:
+    taken = set(directory.taken_uids)
+    taken |= {e.uid for e in directory.entries if e.uid}
+    taken |= {e.mail.split("@", 1)[0] for e in directory.entries if "@" in e.mail}
+    owners = {p.uid: p.employee_id for p in state.persons if p.uid}
+    taken |= set(owners)
+    # Overrides are reserved for their employee even before the account exists.
+    owners.update({local: employee_id for employee_id, local in settings.naming.overrides.items() if local not in owners})
+    return NameAllocator(taken, owners, settings.naming)
+
+
+def _decide(view: PersonView, ctx: PolicyContext, names: NameAllocator) -> Intent:
+    emp = employment(view.hr, ctx)
+    if emp.standing == Standing.ABSENT:
+        departure = departure_from_absence(view, ctx)
+        return decide_departed(view, departure, ctx) if departure else decide_absent(view, ctx)
+    if emp.standing == Standing.DEPARTED:
+        intent = decide_departed(view, emp, ctx)
+    elif emp.standing == Standing.EMPLOYED:
+        intent = decide_employed(view, emp, ctx, names)
+        _place_mover(view, intent, ctx)
+        state, entry = view.state, view.entry
+        if entry is not None and intent.account == AccountStep.KEEP and state is not None:
+            if state.status == PersonStatus.SUSPENDED and intent.restore is None:
+                intent.delete = decide_deletion(state, ctx)
+            else:
+                intent.warn, intent.suspend = decide_inactivity(view.employee_id, entry, state, emp, ctx)
+                if intent.suspend is not None:
+                    intent.enabled = False
+    else:  # not started yet: leave any existing entry exactly as it is
+        intent = Intent(view.employee_id, view.company)
+        if view.entry is not None:
+            intent.uid, intent.dn, intent.account = view.entry.uid, view.entry.dn, AccountStep.KEEP
+        return intent
+    if intent.suspend is not None:
+        intent.enabled = False
+    clear_absence(view, ctx, intent)
+    return intent
+
+
+def _place_mover(view: PersonView, intent: Intent, ctx: PolicyContext) -> None:
+    """Final DN of an existing account: its own, or under the new company's subtree."""
+    entry = view.entry
+    if entry is None or intent.account == AccountStep.CREATE:
+        return
+    company = ctx.company(view.company)
+    if view.entry_company is not None and company is not None and view.entry_company != view.company:
+        rdn, _ = split_rdn(entry.dn)
+        intent.dn = f"{rdn},{company.people_dn}"
+    else:
+        intent.dn = entry.dn
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly form of a state value (datetimes as ISO text, enums as their value)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return getattr(value, "value", value)
+
+
+def _state(**fields: Any) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in fields.items()}
+
+
+def _render(
+    view: PersonView,
+    intent: Intent,
+    placements: dict[str, str],
+    blocked: frozenset[str],
+    ctx: PolicyContext,
+    reviews: list[Review],
+) -> list[Action]:
+    record, entry, state = view.hr, view.entry, view.state
+    now = ctx.now.isoformat()
+    eid, company = view.employee_id, view.company
+    actions: list[Action] = []
+
+    def act(kind: ActionKind, target: str, step: Step, changes: dict | None = None, **params: Any) -> None:
+        actions.append(Action(kind, eid, company, target, step.rule, step.reason, changes or {}, params))
+
+    if intent.adopt is not None and entry is not None:
+        created = entry.created.isoformat() if entry.created else now
+        act(ActionKind.ADOPT_ACCOUNT, entry.dn, intent.adopt, {"link": [None, entry.uid]}, dn=entry.dn,
+            state=_state(uid=entry.uid, company=view.entry_company or company, status=PersonStatus.ACTIVE,
+                         created_at=created, suspended_at=None, suspension_rule=None, deleted_at=None,
+                         warned_at=None, match_confirmed=state.match_confirmed if state else False))
+    if entry is not None and intent.dn and intent.exists_after and dn_key(intent.dn) != dn_key(entry.dn):
+        act(ActionKind.MOVE_ACCOUNT, entry.dn,
+            Step("mover", f"HR moved the employee from {view.entry_company} to {company}"),
+            {"company": [view.entry_company, company], "dn": [entry.dn, intent.dn]},
+            dn=entry.dn, new_superior=split_rdn(intent.dn)[1], new_dn=intent.dn, state=_state(company=company))
+
+    desired: dict[str, str] | None = None
+    if record is not None and (intent.create is not None or intent.sync_attributes):
+        domain = ctx.company(company).domain  # type: ignore[union-attr]
+        mail = f"{mail_local_part(entry, intent.uid)}@{domain}"
+        manager_dn = _manager_dn(view, placements, blocked, entry, reviews)
+        desired = desired_attributes(record, mail, manager_dn)
+
+    if intent.create is not None and desired is not None:
+        attributes = {"uid": intent.uid, **desired}
+        act(ActionKind.CREATE_ACCOUNT, intent.dn, intent.create,
+            {k: [None, v] for k, v in attributes.items() if v},
+            dn=intent.dn, attributes=attributes,
+            state=_state(uid=intent.uid, company=company, status=PersonStatus.ACTIVE, created_at=now,
+                         suspended_at=None, suspension_rule=None, deleted_at=None, warned_at=None, absent_since=None))
+    elif intent.sync_attributes and entry is not None and desired is not None and intent.exists_after:
+        changes = attribute_changes(current_attributes(entry), desired)
+        if changes:
+            moved = "; moved with the company change" if dn_key(intent.dn) != dn_key(entry.dn) else ""
+            what = ", ".join(sorted(changes))
+            act(ActionKind.UPDATE_ACCOUNT, intent.dn, Step("mover", f"HR record differs from the directory in {what}{moved}"),
+                changes, dn=intent.dn, attributes={k: v[1] for k, v in changes.items()})
+
+    if intent.restore is not None:
+        act(ActionKind.RESTORE_ACCOUNT, intent.dn, intent.restore, {"locked": [True, False]}, dn=intent.dn,
+            state=_state(status=PersonStatus.ACTIVE, suspended_at=None, suspension_rule=None, warned_at=None))
+    if intent.warn is not None:
+        act(ActionKind.WARN_INACTIVE, intent.dn, intent.warn, {"warned_at": [None, now]}, dn=intent.dn,
+            mail=entry.mail if entry else "", state=_state(warned_at=now))
+    if intent.suspend is not None:
+        act(ActionKind.SUSPEND_ACCOUNT, intent.dn, intent.suspend, {"locked": [False, True]}, dn=intent.dn,
+            state=_state(status=PersonStatus.SUSPENDED, suspended_at=now, suspension_rule=intent.suspend.extra["rule"]))
+    if intent.delete is not None:
+        act(ActionKind.DELETE_ACCOUNT, intent.dn, intent.delete, {"entry": [intent.dn, None]}, dn=intent.dn,
+            state=_state(status=PersonStatus.DELETED, deleted_at=now))
+    if intent.record is not None:
+        changes = {k: [_plain(getattr(state, k, None)), v] for k, v in intent.record.extra.items()}
+        act(ActionKind.RECORD_STATE, eid, intent.record, changes, state=dict(intent.record.extra))
+    return actions
+
+
+def _manager_dn(
+    view: PersonView,
+    placements: dict[str, str],
+    blocked: frozenset[str],
+    entry: Any,
+    reviews: list[Review],
+) -> str:
+    record = view.hr
+    assert record is not None
+    manager_id = record.manager_id
+    if not manager_id or manager_id == record.employee_id:
+        return ""
+    if manager_id in blocked:
+        return entry.manager if entry is not None else ""  # the manager's row is rejected: leave it be
+    if manager_id in placements:
+        return placements[manager_id]
+    return ""
+
+
+def _group_actions(
+    views: list[PersonView],
+    intents: dict[str, Intent],
+    unmatched: list,
+    directory: DirectorySnapshot,
+    ctx: PolicyContext,
+) -> list[Action]:
+    wanted: list[Membership] = []
+    dn_after: dict[str, str | None] = {}
+    causes: dict[str, Departure] = {}
+    for view in views:
+        intent = intents[view.employee_id]
+        managed = view.hr is not None or view.state is not None
+        if view.entry is not None and managed and intent.account != AccountStep.NONE:
+            dn_after[dn_key(view.entry.dn)] = intent.dn if intent.exists_after else None
+        if intent.exists_after and intent.enabled and view.hr is not None and view.hr.department:
+            wanted.append(Membership(view.employee_id, view.company, view.hr.department, intent.dn))
+        if intent.suspend is not None and intent.dn:
+            causes[dn_key(intent.dn)] = Departure(view.employee_id, f"account suspended ({intent.suspend.rule})")
+    # Entries we do not manage (unmatched, rejected rows): their memberships stay as they are.
+    frozen = {dn_key(e.dn) for e in directory.entries} - set(dn_after)
+    bases = [c.people_dn for c in ctx.settings.companies]
+    return plan_groups(wanted, directory.groups, dn_after, causes, frozen, bases, ctx.settings.directory.groups_dn)

@@ -1,0 +1,122 @@
+"""Department groups: one groupOfNames per company + department, kept equal to HR.
+
+Only members that are accounts in the managed subtrees are added or removed;
+anything else an admin put into a managed group stays.  groupOfNames needs
+at least one member, so a group left with nobody is deleted, not emptied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lifecycle.models import Action, ActionKind, GroupEntry
+from policies.placement import dn_key, group_dn
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A person who should be in a department group after the plan."""
+
+    employee_id: str
+    company: str
+    department: str
+    dn: str
+
+
+@dataclass(frozen=True)
+class Departure:
+    """Why a current member leaves its group (suspension, move...)."""
+
+    employee_id: str
+    reason: str
+
+
+def plan_groups(
+    wanted: list[Membership],
+    groups: tuple[GroupEntry, ...],
+    dn_after: dict[str, str | None],
+    causes: dict[str, Departure],
+    frozen: set[str],
+    managed_bases: list[str],
+    groups_dn: str,
+) -> list[Action]:
+    """Actions bringing managed groups in step with `wanted`.
+
+    dn_after maps dn_key(current entry DN) -> DN after the plan (None when the
+    entry is deleted by the plan: the directory drops it from groups itself).
+    causes maps a post-plan DN key to why that person leaves their groups;
+    frozen holds DN keys of existing entries we do not manage (left alone).
+    """
+    by_key: dict[tuple[str, str], list[Membership]] = {}
+    for member in wanted:
+        by_key.setdefault((member.company, member.department), []).append(member)
+    bases = [dn_key(b) for b in managed_bases]
+    actions: list[Action] = []
+    seen: set[tuple[str, str]] = set()
+    for group in sorted(groups, key=lambda g: g.dn.lower()):
+        key = (group.company, group.department)
+        if key in seen:
+            continue  # a duplicate managed group: the first one (by DN) is kept in step
+        seen.add(key)
+        desired = {dn_key(m.dn): m for m in by_key.get(key, [])}
+        current: dict[str, str] = {}  # post-plan DN key -> DN value as stored in the group
+        stale: list[str] = []
+        foreign = 0
+        for member in sorted(group.members):
+            member_key = dn_key(member)
+            if member_key in frozen:
+                foreign += 1  # an entry we do not manage: its membership is not ours to change
+            elif member_key in dn_after:
+                after = dn_after[member_key]
+                if after is not None:
+                    current[dn_key(after)] = after
+            elif any(member_key.endswith("," + base) for base in bases):
+                stale.append(member)  # points at an entry that no longer exists
+            else:
+                foreign += 1
+        adds = [desired[k] for k in sorted(desired) if k not in current]
+        removes = [current[k] for k in sorted(current) if k not in desired]
+        label = f"department {group.department} of {group.company}"
+        if not desired and not foreign:
+            actions.append(
+                Action(
+                    ActionKind.DELETE_GROUP, "", group.company, group.dn, "groups",
+                    f"nobody is left in {label}", params={"dn": group.dn},
+                )
+            )
+            continue
+        for member in adds:
+            actions.append(_member_action(ActionKind.ADD_MEMBER, group.dn, member.dn, member.employee_id, group.company,
+                                          f"in {label} according to HR"))
+        for dn in removes + stale:
+            cause = causes.get(dn_key(dn))
+            why = cause.reason if cause else ("the account no longer exists" if dn in stale else f"no longer in {label}")
+            actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, dn, cause.employee_id if cause else "",
+                                          group.company, why))
+    for key in sorted(by_key):
+        if key in seen:
+            continue
+        company, department = key
+        members = sorted(by_key[key], key=lambda m: dn_key(m.dn))
+        dn = group_dn(company, department, groups_dn)
+        first = members[0]
+        actions.append(
+            Action(
+                ActionKind.CREATE_GROUP, first.employee_id, company, dn, "groups",
+                f"first member of department {department} of {company}",
+                changes={"member": [None, first.dn]},
+                params={"dn": dn, "company": company, "department": department, "first_member": first.dn},
+            )
+        )
+        for member in members[1:]:
+            actions.append(_member_action(ActionKind.ADD_MEMBER, dn, member.dn, member.employee_id, company,
+                                          f"in department {department} of {company} according to HR"))
+    return actions
+
+
+def _member_action(kind: ActionKind, group: str, member: str, employee_id: str, company: str, reason: str) -> Action:
+    before, after = (None, member) if kind == ActionKind.ADD_MEMBER else (member, None)
+    return Action(
+        kind, employee_id, company, group, "groups", reason,
+        changes={"member": [before, after]}, params={"group_dn": group, "member_dn": member},
+    )

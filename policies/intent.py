@@ -1,0 +1,52 @@
+"""A person's intended end state after the plan, decided before actions are rendered.
+
+Rules (joiner, leaver, inactivity, retention) fill an Intent; the engine then
+renders it into ordered actions.  Keeping the decision apart from the
+rendering lets the manager DN and group membership of everyone be known
+before any action is written.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from lifecycle.models import Review
+
+
+class AccountStep(str, enum.Enum):
+    NONE = "none"  # no account, none to be made
+    CREATE = "create"
+    ADOPT = "adopt"  # link an existing entry, then correct it
+    KEEP = "keep"
+
+
+@dataclass
+class Step:
+    rule: str
+    reason: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Intent:
+    employee_id: str
+    company: str
+    account: AccountStep = AccountStep.NONE
+    uid: str = ""
+    dn: str = ""  # DN after the plan (after a move)
+    enabled: bool = False  # unlocked and in its groups after the plan
+    sync_attributes: bool = False
+    create: Step | None = None
+    adopt: Step | None = None
+    restore: Step | None = None
+    suspend: Step | None = None
+    delete: Step | None = None
+    warn: Step | None = None
+    record: Step | None = None  # state-only bookkeeping (absence)
+    reviews: list[Review] = field(default_factory=list)
+
+    @property
+    def exists_after(self) -> bool:
+        return self.account in (AccountStep.CREATE, AccountStep.ADOPT, AccountStep.KEEP) and self.delete is None

@@ -1,0 +1,196 @@
+"""Join the snapshots per person: HR record + stored state + directory entry.
+
+Matching order, most trusted first: the uid the daemon recorded for the
+employee; the entry's `employeeNumber`; then (reported for an admin to
+confirm, never acted on alone) the configured secondary attribute.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from lifecycle.models import (
+    DirectoryEntry,
+    DirectorySnapshot,
+    HrRecord,
+    HrSnapshot,
+    PersonState,
+    PersonStatus,
+    Review,
+    ReviewKind,
+    StoredState,
+)
+from policies.context import PolicyContext
+
+
+@dataclass(frozen=True)
+class PersonView:
+    employee_id: str
+    hr: HrRecord | None
+    state: PersonState | None
+    entry: DirectoryEntry | None
+    # Company the person belongs to now: HR's word first, then what we recorded.
+    company: str
+    # Company whose subtree holds the entry today (differs from `company` for a mover).
+    entry_company: str | None = None
+
+
+@dataclass
+class Joined:
+    persons: list[PersonView] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+    # Entries that belong to nobody we manage: reported, never touched.
+    unmatched: list[DirectoryEntry] = field(default_factory=list)
+
+
+def join_snapshots(hr: HrSnapshot, directory: DirectorySnapshot, state: StoredState, ctx: PolicyContext) -> Joined:
+    joined = Joined()
+    blocked = hr.rejected_ids()
+    records = {r.employee_id: r for r in hr.records}
+    states = state.by_employee()
+    by_uid = {e.uid.lower(): e for e in directory.entries if e.uid}
+    by_number: dict[str, list[DirectoryEntry]] = defaultdict(list)
+    for entry in directory.entries:
+        if entry.employee_number:
+            by_number[entry.employee_number].append(entry)
+
+    ambiguous = {number for number, entries in by_number.items() if len(entries) > 1}
+    for number in sorted(ambiguous):
+        dns = ", ".join(e.dn for e in by_number[number])
+        joined.reviews.append(
+            Review(
+                ReviewKind.DUPLICATE_EMPLOYEE_NUMBER,
+                number,
+                records[number].company if number in records else "",
+                dns,
+                f"employeeNumber {number} is on several entries ({dns}); nothing is done for this employee",
+                "remove employeeNumber from the entries that are not this person",
+            )
+        )
+
+    claimed: set[str] = set()  # DNs linked to some employee
+    secondary = _secondary_index(directory, ctx)
+    secondary_hr = _secondary_hr_index(hr.records, ctx)
+
+    for employee_id in sorted(set(records) | set(states)):
+        if employee_id in blocked or employee_id in ambiguous:
+            # A rejected row is never acted on; keep its entry out of "unmatched" too.
+            for entry in by_number.get(employee_id, []):
+                claimed.add(entry.dn)
+            st = states.get(employee_id)
+            if st and st.uid.lower() in by_uid:
+                claimed.add(by_uid[st.uid.lower()].dn)
+            continue
+        record = records.get(employee_id)
+        st = states.get(employee_id)
+        entry = _find_entry(employee_id, st, by_uid, by_number)
+        if entry is not None and entry.employee_number and entry.employee_number != employee_id:
+            joined.reviews.append(
+                Review(
+                    ReviewKind.DUPLICATE_EMPLOYEE_NUMBER,
+                    employee_id,
+                    record.company if record else (st.company if st else ""),
+                    entry.dn,
+                    f"the account {entry.uid} recorded for employee {employee_id} carries employeeNumber {entry.employee_number}",
+                    "check which employee owns the account; fix employeeNumber or the stored link",
+                )
+            )
+            claimed.add(entry.dn)
+            continue
+        if entry is None and record is not None and st is None:
+            candidate = _secondary_match(record, secondary, secondary_hr, ctx)
+            if candidate is not None:
+                claimed.add(candidate.dn)
+                joined.reviews.append(
+                    Review(
+                        ReviewKind.CONFIRM_MATCH,
+                        employee_id,
+                        record.company,
+                        candidate.dn,
+                        f"entry {candidate.dn} has no employeeNumber but its {ctx.settings.directory.match_attribute} "
+                        f"matches employee {employee_id} ({record.name}); waiting for confirmation before adopting it",
+                        f"run `lifecycle adopt {employee_id} {candidate.uid}` to confirm, or set employeeNumber on the entry",
+                    )
+                )
+                continue
+        if entry is not None:
+            claimed.add(entry.dn)
+        company = record.company if record else (st.company if st else "")
+        joined.persons.append(
+            PersonView(employee_id, record, st, entry, company, ctx.company_of_dn(entry.dn) if entry else None)
+        )
+
+    for entry in directory.entries:
+        if entry.dn not in claimed:
+            joined.unmatched.append(entry)
+            joined.reviews.append(
+                Review(
+                    ReviewKind.UNMATCHED_ENTRY,
+                    entry.employee_number,
+                    ctx.company_of_dn(entry.dn) or "",
+                    entry.dn,
+                    "entry in a managed subtree matches no HR record; it is left untouched",
+                    "add the person to the HR export, set employeeNumber, or move the entry out of the managed subtree",
+                )
+            )
+    return joined
+
+
+def _find_entry(
+    employee_id: str,
+    state: PersonState | None,
+    by_uid: dict[str, DirectoryEntry],
+    by_number: dict[str, list[DirectoryEntry]],
+) -> DirectoryEntry | None:
+    if state is not None and state.uid and state.status != PersonStatus.DELETED:
+        entry = by_uid.get(state.uid.lower())
+        if entry is not None:
+            return entry
+    numbered = by_number.get(employee_id, [])
+    return numbered[0] if len(numbered) == 1 else None
+
+
+def _secondary_value(entry: DirectoryEntry, attribute: str) -> str:
+    return {"mail": entry.mail, "uid": entry.uid, "cn": entry.cn}.get(attribute, "").strip().lower()
+
+
+def _hr_secondary_value(record: HrRecord, attribute: str) -> str:
+    return {"mail": record.email, "uid": record.account, "cn": record.name}.get(attribute, "").strip().lower()
+
+
+def _secondary_index(directory: DirectorySnapshot, ctx: PolicyContext) -> dict[str, list[DirectoryEntry]]:
+    attribute = ctx.settings.directory.match_attribute
+    index: dict[str, list[DirectoryEntry]] = defaultdict(list)
+    if attribute == "none":
+        return index
+    for entry in directory.entries:
+        if not entry.employee_number:
+            value = _secondary_value(entry, attribute)
+            if value:
+                index[value].append(entry)
+    return index
+
+
+def _secondary_hr_index(records: tuple[HrRecord, ...], ctx: PolicyContext) -> dict[str, int]:
+    attribute = ctx.settings.directory.match_attribute
+    counts: dict[str, int] = defaultdict(int)
+    for record in records:
+        value = _hr_secondary_value(record, attribute)
+        if value:
+            counts[value] += 1
+    return counts
+
+
+def _secondary_match(
+    record: HrRecord,
+    index: dict[str, list[DirectoryEntry]],
+    hr_counts: dict[str, int],
+    ctx: PolicyContext,
+) -> DirectoryEntry | None:
+    """A unique-on-both-sides match, or nothing: two 张伟 never match by cn."""
+    value = _hr_secondary_value(record, ctx.settings.directory.match_attribute)
+    if not value or hr_counts.get(value, 0) != 1:
+        return None
+    candidates = index.get(value, [])
+    return candidates[0] if len(candidates) == 1 else None

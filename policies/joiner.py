@@ -1,0 +1,79 @@
+"""Joiner (and rehire): an employed person gets an account, or their account back."""
+
+from __future__ import annotations
+
+from lifecycle.models import PersonStatus, Review, ReviewKind, SuspensionRule
+from policies.context import PolicyContext
+from policies.employment import Employment
+from policies.intent import AccountStep, Intent, Step
+from policies.join import PersonView
+from policies.names import NameAllocator
+from policies.naming import NamingProblem
+from policies.placement import person_dn
+
+
+def decide_employed(view: PersonView, emp: Employment, ctx: PolicyContext, names: NameAllocator) -> Intent:
+    record = view.hr
+    assert record is not None
+    intent = Intent(view.employee_id, view.company, sync_attributes=True, enabled=True)
+    state, entry = view.state, view.entry
+    if entry is not None:
+        intent.uid = entry.uid
+        if state is None or state.status in (PersonStatus.DELETED, PersonStatus.CONFIRMED):
+            intent.account = AccountStep.ADOPT
+            how = "confirmed by an admin" if state is not None and state.status == PersonStatus.CONFIRMED else "matched by employeeNumber"
+            intent.adopt = Step("adopt", f"existing entry {entry.dn} {how}; only HR-owned attributes are corrected")
+        else:
+            intent.account = AccountStep.KEEP
+            if state.status == PersonStatus.SUSPENDED:
+                if state.suspension_rule == SuspensionRule.LEAVER:
+                    intent.restore = Step("rehire", f"rehired before deletion: {emp.why}; the same account is restored")
+                else:
+                    intent.enabled = False  # inactivity suspensions are lifted by an admin, not by HR
+        return intent
+
+    if state is not None and state.status == PersonStatus.SUSPENDED and state.suspension_rule != SuspensionRule.LEAVER:
+        intent.enabled = False
+        intent.sync_attributes = False
+        intent.record = Step(
+            "repair",
+            f"suspended account {state.uid} is no longer in the directory; recorded as deleted",
+            {"status": PersonStatus.DELETED.value, "deleted_at": ctx.now.isoformat()},
+        )
+        return intent
+
+    company = ctx.company(view.company)
+    assert company is not None  # HR rows with unknown companies are rejected upstream
+    if state is not None and state.uid:
+        uid = state.uid  # reserved for this employee: a rehire or a repair gets the same name
+        if state.status == PersonStatus.DELETED:
+            why = f"rehired after deletion: {emp.why}; the reserved name {uid} is reused"
+            rule = "rehire"
+        elif state.status == PersonStatus.SUSPENDED:
+            why = f"rehired, but the suspended account {uid} is gone from the directory; it is made again"
+            rule = "rehire"
+        else:
+            why = f"account {uid} recorded for this employee is missing from the directory; it is made again"
+            rule = "repair"
+    else:
+        allocated = names.allocate(record)
+        if isinstance(allocated, NamingProblem):
+            intent.sync_attributes = False
+            intent.enabled = False
+            intent.reviews.append(
+                Review(
+                    ReviewKind.NAME_NEEDS_ADMIN,
+                    view.employee_id,
+                    view.company,
+                    record.name,
+                    f"no account is made for {record.name}: {allocated.reason}",
+                    allocated.fix,
+                )
+            )
+            return intent
+        uid, rule, why = allocated, "joiner", f"new hire: {emp.why}"
+    intent.uid = uid
+    intent.dn = person_dn(uid, company.people_dn)
+    intent.account = AccountStep.CREATE
+    intent.create = Step(rule, why)
+    return intent

@@ -1,0 +1,99 @@
+"""Leaver: departure suspends (disable, out of the groups); deletion waits for retention.
+
+A person missing from the export is not a leaver unless the config says the
+export drops leavers (`absent_means = "terminated"`), and then only after
+`absent_days` of continuous absence, dated the first absent day.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from lifecycle.models import PersonStatus, Review, ReviewKind, SuspensionRule
+from policies.context import PolicyContext
+from policies.employment import Employment, Standing
+from policies.intent import AccountStep, Intent, Step
+from policies.join import PersonView
+from policies.retention import decide_deletion
+
+
+def departure_from_absence(view: PersonView, ctx: PolicyContext) -> Employment | None:
+    """An Employment of DEPARTED when a long absence counts as a departure, else None."""
+    state = view.state
+    hr_settings = ctx.settings.hr
+    if state is None or hr_settings.absent_means != "terminated" or state.absent_since is None:
+        return None
+    if ctx.now - state.absent_since < timedelta(days=hr_settings.absent_days):
+        return None
+    first_day = state.absent_since.astimezone(ctx.zone(view.company)).date()
+    return Employment(
+        Standing.DEPARTED,
+        first_day,
+        why=f"absent from the HR export since {first_day} ({hr_settings.absent_days}+ days; absent_means = terminated)",
+    )
+
+
+def decide_departed(view: PersonView, emp: Employment, ctx: PolicyContext) -> Intent:
+    intent = Intent(view.employee_id, view.company)
+    state, entry = view.state, view.entry
+    if entry is None:
+        if state is not None and state.status not in (PersonStatus.DELETED, PersonStatus.CONFIRMED):
+            intent.record = Step(
+                "leaver",
+                f"{emp.why}; account {state.uid} is no longer in the directory; recorded as deleted",
+                {"status": PersonStatus.DELETED.value, "deleted_at": ctx.now.isoformat()},
+            )
+        return intent
+    intent.uid, intent.dn = entry.uid, entry.dn
+    intent.account = AccountStep.KEEP
+    if state is None or state.status in (PersonStatus.DELETED, PersonStatus.CONFIRMED):
+        intent.account = AccountStep.ADOPT
+        intent.adopt = Step("adopt", f"existing entry {entry.dn} matched by employeeNumber")
+    if state is None or state.status != PersonStatus.SUSPENDED:
+        intent.suspend = Step("leaver", f"{emp.why}: login disabled, removed from groups", {"rule": SuspensionRule.LEAVER.value})
+        return intent
+    intent.delete = decide_deletion(state, ctx)
+    return intent
+
+
+def decide_absent(view: PersonView, ctx: PolicyContext) -> Intent:
+    """No HR row, not (yet) a departure: report or start counting the absence."""
+    state = view.state
+    assert state is not None
+    intent = Intent(view.employee_id, view.company)
+    if state.status == PersonStatus.DELETED:
+        return intent
+    if view.entry is not None:
+        intent.uid, intent.dn, intent.account = view.entry.uid, view.entry.dn, AccountStep.KEEP
+        intent.enabled = state.status == PersonStatus.ACTIVE
+    if state.status == PersonStatus.SUSPENDED:
+        intent.delete = decide_deletion(state, ctx)
+        return intent
+    if ctx.settings.hr.absent_means == "terminated":
+        if state.absent_since is None:
+            intent.record = Step(
+                "absent",
+                f"not in the HR export; counts as a departure after {ctx.settings.hr.absent_days} days of absence",
+                {"absent_since": ctx.now.isoformat()},
+            )
+        return intent
+    intent.reviews.append(
+        Review(
+            ReviewKind.ABSENT_FROM_HR,
+            view.employee_id,
+            view.company,
+            view.entry.dn if view.entry else state.uid,
+            "this employee has an account but no row in the HR export; nothing is done (absent_means = review)",
+            "add the row back, give it a termination date, or set [hr] absent_means = \"terminated\"",
+        )
+    )
+    return intent
+
+
+def clear_absence(view: PersonView, ctx: PolicyContext, intent: Intent) -> None:
+    if view.state is not None and view.state.absent_since is not None and intent.record is None:
+        intent.record = Step("absent", "back in the HR export; absence count reset", {"absent_since": None})
+
+
+def as_of(value: datetime | None) -> str:
+    return value.isoformat() if value else ""

@@ -1,0 +1,27 @@
+"""Retention: a suspended account is deleted only `retention_days` after its suspension."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from lifecycle.models import PersonState, PersonStatus
+from policies.context import PolicyContext
+from policies.intent import Step
+
+
+def deletion_due(state: PersonState, ctx: PolicyContext):
+    if state.status != PersonStatus.SUSPENDED or state.suspended_at is None:
+        return None
+    return state.suspended_at + timedelta(days=ctx.settings.policy.retention_days)
+
+
+def decide_deletion(state: PersonState, ctx: PolicyContext) -> Step | None:
+    due = deletion_due(state, ctx)
+    if due is None or ctx.now < due:
+        return None
+    rule = state.suspension_rule.value if state.suspension_rule else "leaver"
+    return Step(
+        rule,
+        f"suspended on {state.suspended_at.date()} ({rule}); retention of "
+        f"{ctx.settings.policy.retention_days} days ended on {due.date()}",
+    )

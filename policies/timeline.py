@@ -1,0 +1,52 @@
+"""What happens next to one person, and when: the answer behind `lifecycle explain`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from lifecycle.models import PersonStatus
+from policies.context import PolicyContext, start_of_day
+from policies.employment import Standing, employment
+from policies.inactivity import exempt_reason, inactivity_dates
+from policies.join import PersonView
+from policies.retention import deletion_due
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    when: date | datetime
+    what: str
+
+
+def explain_upcoming(view: PersonView, ctx: PolicyContext) -> tuple[str, list[Upcoming]]:
+    """(standing in words, upcoming events in date order) as of ctx.now."""
+    emp = employment(view.hr, ctx)
+    state, entry = view.state, view.entry
+    events: list[Upcoming] = []
+    retention = ctx.settings.policy.retention_days
+    zone = ctx.zone(view.company)
+    if emp.standing == Standing.NOT_STARTED and emp.effective:
+        events.append(Upcoming(emp.effective, "account and mailbox are created (joiner)"))
+    if state is not None and state.status == PersonStatus.SUSPENDED:
+        due = deletion_due(state, ctx)
+        if due is not None:
+            events.append(Upcoming(due, f"account is deleted ({retention} days after suspension), unless rehired or held"))
+    elif view.hr is not None and view.hr.termination_date and emp.standing != Standing.DEPARTED:
+        leave_day = view.hr.termination_date
+        events.append(Upcoming(leave_day, "login is disabled and the account leaves its groups (leaver)"))
+        events.append(
+            Upcoming(start_of_day(leave_day, zone) + timedelta(days=retention), f"account is deleted after {retention} days of retention")
+        )
+    if emp.standing == Standing.EMPLOYED and entry is not None and state is not None and state.status == PersonStatus.ACTIVE:
+        exempt = exempt_reason(view.employee_id, emp, ctx)
+        dates = inactivity_dates(entry, state, ctx)
+        if exempt:
+            events.append(Upcoming(ctx.now.date(), f"never suspended for inactivity: {exempt}"))
+        elif dates is not None:
+            warn_at, suspend_at = dates
+            if state.warned_at is None or warn_at > state.warned_at:
+                events.append(Upcoming(warn_at, "inactivity warning is sent if the account stays unused"))
+            events.append(Upcoming(suspend_at, "account is suspended for inactivity if it stays unused"))
+    events.sort(key=lambda e: e.when if isinstance(e.when, datetime) else start_of_day(e.when, zone))
+    return f"{emp.standing.value}: {emp.why}", events

@@ -1,0 +1,46 @@
+"""Shared fixtures: a throwaway slapd per test and the settings that point at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lifecycle.settings import CompanySettings, DirectorySettings
+from lifecycle.testing.slapd import Slapd
+
+BASE_DN = "dc=example,dc=com"
+PEOPLE_DN = f"ou=people,{BASE_DN}"
+HQ_PEOPLE_DN = f"ou=hq,{PEOPLE_DN}"
+SZ_PEOPLE_DN = f"ou=sz,{PEOPLE_DN}"
+GROUPS_DN = f"ou=groups,{BASE_DN}"
+
+
+@pytest.fixture
+def slapd(tmp_path: Path) -> Iterator[Slapd]:
+    server = Slapd(tmp_path / "slapd", base_dn=BASE_DN, organizational_units=[PEOPLE_DN, HQ_PEOPLE_DN, SZ_PEOPLE_DN, GROUPS_DN])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def directory_settings(slapd: Slapd) -> DirectorySettings:
+    return DirectorySettings(
+        url=slapd.url,
+        bind_dn=slapd.admin_dn,
+        bind_password=slapd.admin_password,
+        base_dn=BASE_DN,
+        groups_dn=GROUPS_DN,
+    )
+
+
+@pytest.fixture
+def companies() -> tuple[CompanySettings, ...]:
+    return (
+        CompanySettings(code="HQ", name="Example HQ", domain="example.com", people_dn=HQ_PEOPLE_DN),
+        CompanySettings(code="SZ", name="Example Shenzhen", domain="sz.example.com", people_dn=SZ_PEOPLE_DN),
+    )
