@@ -28,6 +28,7 @@ one instance may be shared between threads.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -176,12 +177,19 @@ def _format_rdn(avas: Iterable[tuple[str, str]]) -> str:
     return "+".join(f"{attribute.lower()}={escape_rdn(value) if value else ''}" for attribute, value in avas)
 
 
+# attr=value pairs whose values need no escaping and carry no edge spaces.
+_PLAIN_DN = re.compile(r'[A-Za-z][\w.-]*=[^\s\\,+"<>;=#](?:[^\\,+"<>;=]*[^\s\\,+"<>;=])?(?:,[A-Za-z][\w.-]*=[^\s\\,+"<>;=#](?:[^\\,+"<>;=]*[^\s\\,+"<>;=])?)*')
+
+
 def canonical_dn(dn: str) -> str:
     """The one textual form of `dn` used throughout the project.
 
     Falls back to the input for DNs this parser does not understand, so a
     strange DN coming back from the server never breaks a whole snapshot.
     """
+    if _PLAIN_DN.fullmatch(dn):
+        # Fast path for the common case (a snapshot canonicalises every DN it reads).
+        return ",".join(f"{attribute.lower()}={value}" for attribute, value in (part.split("=", 1) for part in dn.split(",")))
     try:
         return ",".join(_format_rdn(rdn) for rdn in parse_dn(dn))
     except (ValueError, UnicodeDecodeError):
@@ -232,8 +240,12 @@ def parse_generalized_time(value: str) -> datetime | None:
             if separator in value:
                 value, digits = value.split(separator, 1)
                 fraction = float("0." + digits) if digits else 0.0
-        digits_only = value.ljust(14, "0")
-        stamp = datetime.strptime(digits_only[:14], "%Y%m%d%H%M%S").replace(tzinfo=zone)
+        digits = value.ljust(14, "0")
+        if not digits[:14].isdigit():
+            return None
+        stamp = datetime(
+            int(digits[0:4]), int(digits[4:6]), int(digits[6:8]), int(digits[8:10]), int(digits[10:12]), int(digits[12:14]), tzinfo=zone
+        )
         return (stamp + timedelta(seconds=fraction)).astimezone(UTC)
     except ValueError:
         return None
@@ -550,7 +562,10 @@ class LdapDirectory:
         if password:
             # Hashed here so the clear text never reaches the server's logs or
             # an accesslog; pwdReset makes ppolicy force a change (pwdMustChange).
-            values["userPassword"] = hashed(HASHED_SALTED_SHA, password)
+            # ldap3 writes the scheme as "{ssha}"; schemes are case-insensitive,
+            # the upper-case spelling is simply what admins expect to see.
+            digest = hashed(HASHED_SALTED_SHA, password)
+            values["userPassword"] = "{SSHA}" + digest.removeprefix("{ssha}")
             values["pwdReset"] = "TRUE"
         self._write("create", dn, lambda c: c.add(dn, list(PERSON_CLASSES), values))
         log.info("directory.person_created", dn=dn)

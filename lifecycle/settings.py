@@ -96,7 +96,7 @@ class DirectorySettings(Section):
 class NamingSettings(Section):
     template: str = "{pinyin}"
     u_umlaut: Literal["v", "yu", "u"] = "v"
-    max_length: int = Field(32, ge=3, le=64)
+    max_length: int = Field(32, ge=4, le=64)
     overrides: dict[str, str] = Field(default_factory=dict, description="employee_id -> local part")
 
     @field_validator("template")

@@ -16,10 +16,10 @@ def split_chinese_name(record: HrRecord) -> tuple[str, str]:
 
     if record.family_name and record.name.startswith(record.family_name) and len(record.name) > len(record.family_name):
         return record.family_name, record.name[len(record.family_name) :]
-    try:
-        surname, given = split_name(record.name, record.family_name)
-    except Exception:  # an unnameable name still needs an sn: fall back to the whole name
+    split = split_name(record.name, record.family_name)
+    if not isinstance(split, tuple):  # an unnameable name still needs an sn: use the whole name
         return record.family_name or record.name, ""
+    surname, given = split
     return (surname or record.name), given
 
 

@@ -119,7 +119,7 @@ def _decide(view: PersonView, ctx: PolicyContext, names: NameAllocator) -> Inten
                 if intent.suspend is not None:
                     intent.enabled = False
     else:  # not started yet: leave any existing entry exactly as it is
-        intent = Intent(view.employee_id, view.company)
+        intent = Intent(view.employee_id, view.company, memberships_frozen=True)
         if view.entry is not None:
             intent.uid, intent.dn, intent.account = view.entry.uid, view.entry.dn, AccountStep.KEEP
         return intent
@@ -252,8 +252,9 @@ def _group_actions(
     causes: dict[str, Departure] = {}
     for view in views:
         intent = intents[view.employee_id]
-        managed = view.hr is not None or view.state is not None
-        if view.entry is not None and managed and intent.account != AccountStep.NONE:
+        if intent.memberships_frozen:
+            continue
+        if view.entry is not None and intent.account != AccountStep.NONE:
             dn_after[dn_key(view.entry.dn)] = intent.dn if intent.exists_after else None
         if intent.exists_after and intent.enabled and view.hr is not None and view.hr.department:
             wanted.append(Membership(view.employee_id, view.company, view.hr.department, intent.dn))

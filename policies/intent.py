@@ -38,6 +38,8 @@ class Intent:
     dn: str = ""  # DN after the plan (after a move)
     enabled: bool = False  # unlocked and in its groups after the plan
     sync_attributes: bool = False
+    # Leave group memberships exactly as they are (not started yet, absent but not a leaver).
+    memberships_frozen: bool = False
     create: Step | None = None
     adopt: Step | None = None
     restore: Step | None = None

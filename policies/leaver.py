@@ -60,7 +60,7 @@ def decide_absent(view: PersonView, ctx: PolicyContext) -> Intent:
     """No HR row, not (yet) a departure: report or start counting the absence."""
     state = view.state
     assert state is not None
-    intent = Intent(view.employee_id, view.company)
+    intent = Intent(view.employee_id, view.company, memberships_frozen=state.status == PersonStatus.ACTIVE)
     if state.status == PersonStatus.DELETED:
         return intent
     if view.entry is not None:

@@ -27,7 +27,7 @@ from typing import Mapping
 _SINGLE: dict[str, str] = {
     # --- read wrongly by pypinyin 0.55 by default -------------------------
     "曾": "zeng",   # default ceng
-    "单": "shan",   # default dan; 单于 (chanyu) is in the compound table
+    "单": "shan",   # default dan; the compound 单于 (chanyu) needs the family-name column
     "解": "xie",    # default jie
     "仇": "qiu",    # default chou
     "朴": "piao",   # Korean-Chinese surname; default pu
@@ -148,7 +148,8 @@ _COMPOUND: dict[str, str] = {
     "闻人": "wen ren",
     "赫连": "he lian",
     "申屠": "shen tu",
-    "单于": "chan yu",
+    # 单于 (chanyu) is left out on purpose: 单 + a given name starting with 于 is far
+    # more common today; a real 单于 family sets the HR family-name column.
     "太史": "tai shi",
     "拓跋": "tuo ba",
     "第五": "di wu",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import ldap3
 import pytest
+from pydantic import SecretStr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ldap3 import BASE, MODIFY_DELETE, MODIFY_REPLACE, Connection, Server
@@ -335,7 +336,7 @@ def test_check_reports_missing_containers_and_ensure_containers_creates_them(dir
 def test_check_reports_a_bind_failure_instead_of_raising(
     directory_settings: DirectorySettings, companies: tuple[CompanySettings, ...]
 ) -> None:
-    wrong = directory_settings.model_copy(update={"bind_password": "not-the-password-42"})
+    wrong = directory_settings.model_copy(update={"bind_password": SecretStr("not-the-password-42")})
     with LdapDirectory(wrong, companies) as directory:
         (problem,) = directory.check()
     assert "invalidCredentials" in problem and "not-the-password-42" not in problem
@@ -347,7 +348,7 @@ def test_check_reports_a_bind_failure_instead_of_raising(
 def test_wrong_password_is_a_config_error_without_the_password(
     directory_settings: DirectorySettings, companies: tuple[CompanySettings, ...]
 ) -> None:
-    wrong = directory_settings.model_copy(update={"bind_password": "not-the-password-42"})
+    wrong = directory_settings.model_copy(update={"bind_password": SecretStr("not-the-password-42")})
     with LdapDirectory(wrong, companies) as directory, pytest.raises(ConnectorConfigError) as caught:
         directory.read_snapshot()
     assert caught.value.connector == "directory"
