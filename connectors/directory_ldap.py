@@ -19,17 +19,28 @@ into `cn=a\\2Cb`.  So that DNs can be compared as strings by the policies,
 every DN this module hands out (entry DNs, group members, managers, the
 results of `person_dn`/`group_dn`/`move_person`) is in one canonical form:
 lower-case attribute types and values escaped with ldap3's `escape_rdn`.
-`canonical_dn()` is public for callers that build DNs from settings.
+`canonical_dn()` is public for callers that build DNs from settings, and
+`dn_key()` (canonical, case-folded) is the comparison key.
 
-Not thread-safe by itself in ldap3; a lock serialises the public methods so
-one instance may be shared between threads.
+Passwords are hashed client-side ({SSHA}) and always come with
+`pwdReset: TRUE`: with the policy's `pwdMustChange`, ppolicy then lets the
+user do nothing but change it.  Disabling is `pwdAccountLockedTime:
+000001010000Z`, which only blocks binds where the applying password policy
+has `pwdLockout: TRUE` (`check()` looks for one).  Moves and deletes wait
+for slapd's refint overlay, which rewrites member/manager references only
+after the operation has been answered.
+
+ldap3's synchronous connection is not thread-safe; a lock serialises the
+requests (and whole paged searches) so one instance may be shared.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
@@ -86,6 +97,8 @@ PERSON_ATTRIBUTES = (
 )
 GROUP_ATTRIBUTES = ("cn", "o", "ou", "member")
 PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+# How long a move/delete waits for refint to rewrite references (it runs after the reply).
+REFERENCE_WAIT_SECONDS = 2.0
 
 # LDAP result codes (RFC 4511) grouped by what the engine should do next.
 SUCCESS = 0
@@ -178,7 +191,9 @@ def _format_rdn(avas: Iterable[tuple[str, str]]) -> str:
 
 
 # attr=value pairs whose values need no escaping and carry no edge spaces.
-_PLAIN_DN = re.compile(r'[A-Za-z][\w.-]*=[^\s\\,+"<>;=#](?:[^\\,+"<>;=]*[^\s\\,+"<>;=])?(?:,[A-Za-z][\w.-]*=[^\s\\,+"<>;=#](?:[^\\,+"<>;=]*[^\s\\,+"<>;=])?)*')
+_PLAIN_VALUE = r'[^\s\\,+"<>;=#](?:[^\\,+"<>;=]*[^\s\\,+"<>;=])?'
+_PLAIN_AVA = rf"[A-Za-z][\w.-]*={_PLAIN_VALUE}"
+_PLAIN_DN = re.compile(rf"{_PLAIN_AVA}(?:,{_PLAIN_AVA})*")
 
 
 def canonical_dn(dn: str) -> str:
@@ -202,9 +217,13 @@ def dn_key(dn: str) -> str:
 
 
 def _split_first_rdn(dn: str) -> tuple[list[tuple[str, str]], str]:
-    rdns = parse_dn(dn)
+    """(first RDN as (type, value) pairs, canonical parent DN); a malformed DN fails only its action."""
+    try:
+        rdns = parse_dn(dn)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{dn}: not a valid DN ({exc})", connector=CONNECTOR) from None
     if not rdns:
-        raise ValueError("empty DN")
+        raise RecordError("an empty DN was given", connector=CONNECTOR)
     return rdns[0], ",".join(_format_rdn(rdn) for rdn in rdns[1:])
 
 
@@ -244,7 +263,13 @@ def parse_generalized_time(value: str) -> datetime | None:
         if not digits[:14].isdigit():
             return None
         stamp = datetime(
-            int(digits[0:4]), int(digits[4:6]), int(digits[6:8]), int(digits[8:10]), int(digits[10:12]), int(digits[12:14]), tzinfo=zone
+            int(digits[0:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10]),
+            int(digits[10:12]),
+            int(digits[12:14]),
+            tzinfo=zone,
         )
         return (stamp + timedelta(seconds=fraction)).astimezone(UTC)
     except ValueError:
@@ -322,10 +347,8 @@ class LdapDirectory:
     def _drop(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
-            try:
+            with contextlib.suppress(LDAPException):  # already gone; nothing to tell anyone
                 connection.unbind()
-            except LDAPException:
-                pass  # already gone; nothing to tell anyone
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._password, "********") if self._password else text
@@ -334,7 +357,9 @@ class LdapDirectory:
         try:
             return Server(self.settings.url.rstrip("/"), connect_timeout=self.settings.timeout_seconds, get_info=NONE)
         except LDAPException as exc:
-            raise ConnectorConfigError(self._scrub(f"directory url {self.settings.url!r} is invalid: {exc}"), connector=CONNECTOR) from None
+            raise ConnectorConfigError(
+                self._scrub(f"directory url {self.settings.url!r} is invalid: {exc}"), connector=CONNECTOR
+            ) from None
 
     def _connect(self) -> Connection:
         if self._connection is not None and not self._connection.closed:
@@ -363,7 +388,9 @@ class LdapDirectory:
             ) from None
         except LDAPException as exc:
             self._close_quietly(connection)
-            raise ConnectorConfigError(self._scrub(f"cannot connect to {self.settings.url}: {exc}"), connector=CONNECTOR) from None
+            raise ConnectorConfigError(
+                self._scrub(f"cannot connect to {self.settings.url}: {exc}"), connector=CONNECTOR
+            ) from None
         if not bound:
             result = connection.result or {}
             self._close_quietly(connection)
@@ -377,12 +404,12 @@ class LdapDirectory:
 
     @staticmethod
     def _close_quietly(connection: Connection) -> None:
-        try:
+        with contextlib.suppress(LDAPException):
             connection.unbind()
-        except LDAPException:
-            pass
 
-    def _request(self, what: str, dn: str, call: Callable[[Connection], Any], *, retry_stale: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def _request(
+        self, what: str, dn: str, call: Callable[[Connection], Any], *, retry_stale: bool = False
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Run one LDAP request; return (result, response) or raise the mapped network error.
 
         Result codes are not interpreted here (each caller knows which ones are
@@ -429,7 +456,9 @@ class LdapDirectory:
 
     # -- searching ------------------------------------------------------------------
 
-    def _paged(self, what: str, base: str, search_filter: str, attributes: Sequence[str]) -> Iterator[tuple[str, dict[str, list[bytes]]]]:
+    def _paged(
+        self, what: str, base: str, search_filter: str, attributes: Sequence[str]
+    ) -> Iterator[tuple[str, dict[str, list[bytes]]]]:
         """(dn, raw attributes) of every entry under `base`, one page at a time.
 
         A missing base, or a server that cuts the result short (size limit),
@@ -474,8 +503,10 @@ class LdapDirectory:
             if not cookie:
                 return
 
-    def _base_search(self, what: str, dn: str, search_filter: str, attributes: Sequence[str]) -> dict[str, list[bytes]] | None:
-        """Raw attributes of `dn` if it exists and matches `search_filter`, else None."""
+    def _base_search(
+        self, what: str, dn: str, search_filter: str, attributes: Sequence[str]
+    ) -> tuple[str, dict[str, list[bytes]]] | None:
+        """(server's DN, raw attributes) of `dn` if it exists and matches `search_filter`, else None."""
 
         def call(connection: Connection) -> Any:
             return connection.search(dn, search_filter, search_scope=BASE, attributes=list(attributes))
@@ -488,7 +519,7 @@ class LdapDirectory:
             self._fail(what, dn, result)
         for item in response:
             if item.get("type") == "searchResEntry":
-                return dict(item["raw_attributes"])
+                return str(item["dn"]), dict(item["raw_attributes"])
         return None
 
     def _exists(self, dn: str) -> bool:
@@ -498,6 +529,10 @@ class LdapDirectory:
 
     def read_snapshot(self) -> DirectorySnapshot:
         """Every person under the companies' people_dn, the managed groups, and all uids."""
+        with self._lock:  # paged searches must not interleave on the shared connection
+            return self._read_snapshot()
+
+    def _read_snapshot(self) -> DirectorySnapshot:
         people: dict[str, DirectoryEntry] = {}
         for company in self.companies:
             for dn, raw in self._paged("read people", canonical_dn(company.people_dn), PERSON_FILTER, PERSON_ATTRIBUTES):
@@ -519,8 +554,8 @@ class LdapDirectory:
         )
 
     def read_person(self, dn: str) -> DirectoryEntry | None:
-        raw = self._base_search("read person", dn, PERSON_FILTER, PERSON_ATTRIBUTES)
-        return None if raw is None else _entry_from(dn, raw)
+        found = self._base_search("read person", dn, PERSON_FILTER, PERSON_ATTRIBUTES)
+        return None if found is None else _entry_from(*found)
 
     def find_by_employee_number(self, employee_number: str) -> DirectoryEntry | None:
         """The one person with this employeeNumber under any company's people_dn.
@@ -529,10 +564,11 @@ class LdapDirectory:
         """
         search_filter = f"(&{PERSON_FILTER}(employeeNumber={escape_filter_chars(employee_number)}))"
         found: dict[str, DirectoryEntry] = {}
-        for company in self.companies:
-            for dn, raw in self._paged("find person", canonical_dn(company.people_dn), search_filter, PERSON_ATTRIBUTES):
-                entry = _entry_from(dn, raw)
-                found[entry.dn] = entry
+        with self._lock:
+            for company in self.companies:
+                for dn, raw in self._paged("find person", canonical_dn(company.people_dn), search_filter, PERSON_ATTRIBUTES):
+                    entry = _entry_from(dn, raw)
+                    found[entry.dn] = entry
         if len(found) > 1:
             raise RecordError(
                 f"employee number {employee_number} is on {len(found)} entries: {', '.join(sorted(found))}", connector=CONNECTOR
@@ -560,13 +596,7 @@ class LdapDirectory:
             if not any(name.lower() == attribute.lower() for name in values):
                 values[attribute] = value
         if password:
-            # Hashed here so the clear text never reaches the server's logs or
-            # an accesslog; pwdReset makes ppolicy force a change (pwdMustChange).
-            # ldap3 writes the scheme as "{ssha}"; schemes are case-insensitive,
-            # the upper-case spelling is simply what admins expect to see.
-            digest = hashed(HASHED_SALTED_SHA, password)
-            values["userPassword"] = "{SSHA}" + digest.removeprefix("{ssha}")
-            values["pwdReset"] = "TRUE"
+            values.update(userPassword=_hash_password(password), pwdReset="TRUE")
         self._write("create", dn, lambda c: c.add(dn, list(PERSON_CLASSES), values))
         log.info("directory.person_created", dn=dn)
 
@@ -577,6 +607,14 @@ class LdapDirectory:
         # REPLACE with no values deletes and, unlike DELETE, succeeds when absent.
         modification = {name: [(MODIFY_REPLACE, [value] if value else [])] for name, value in changes.items()}
         self._write("modify", dn, lambda c: c.modify(dn, modification))
+
+    def set_password(self, dn: str, password: str) -> None:
+        """Replace the password with an initial one the user must change at first login."""
+        if not password:
+            raise ValueError("password must not be empty")
+        changes = {"userPassword": [(MODIFY_REPLACE, [_hash_password(password)])], "pwdReset": [(MODIFY_REPLACE, ["TRUE"])]}
+        self._write("set password of", dn, lambda c: c.modify(dn, changes))
+        log.info("directory.password_set", dn=dn)
 
     def move_person(self, dn: str, new_superior: str) -> str:
         """Move under `new_superior`, keeping the RDN; returns the new DN.
@@ -590,15 +628,14 @@ class LdapDirectory:
         new_dn = f"{rdn_text},{superior}"
         if dn_key(parent) == dn_key(superior):
             return canonical_dn(dn)
-        result, _ = self._request(
-            "move", dn, lambda c: c.modify_dn(dn, rdn_text, delete_old_dn=True, new_superior=superior)
-        )
+        result, _ = self._request("move", dn, lambda c: c.modify_dn(dn, rdn_text, delete_old_dn=True, new_superior=superior))
         code = int(result.get("result", -1))
         if code == NO_SUCH_OBJECT and self._exists(new_dn):
             return new_dn
         if code != SUCCESS:
             self._fail("move", dn, result, f"to {superior}")
         log.info("directory.person_moved", dn=dn, new_dn=new_dn)
+        self._await_references(dn)
         return new_dn
 
     def lock(self, dn: str) -> None:
@@ -614,6 +651,37 @@ class LdapDirectory:
         code = self._write("delete", dn, lambda c: c.delete(dn), ok=[NO_SUCH_OBJECT])
         if code == SUCCESS:
             log.info("directory.person_deleted", dn=dn)
+            self._await_references(dn)
+
+    def _await_references(self, old_dn: str) -> None:
+        """Wait until no member/manager value names `old_dn` any more.
+
+        slapd's refint overlay rewrites (modrdn) or removes (delete) those
+        references in a background task, after the operation has already been
+        answered.  Waiting here means the next read, and the next action on a
+        group, see the settled directory.  References that stay (no refint, or
+        a group whose only member was deleted: refint cannot empty a
+        groupOfNames) are logged and left to the next plan.
+        """
+        value = escape_filter_chars(old_dn)
+        search_filter = f"(|(member={value})(manager={value}))"
+
+        def call(connection: Connection) -> Any:
+            return connection.search(self.base_dn, search_filter, search_scope=SUBTREE, attributes=["1.1"], size_limit=1)
+
+        deadline = time.monotonic() + min(REFERENCE_WAIT_SECONDS, self.settings.timeout_seconds)
+        while True:
+            result, response = self._request("look for references to", old_dn, call, retry_stale=True)
+            code = int(result.get("result", -1))
+            if code not in (SUCCESS, SIZE_LIMIT_EXCEEDED):
+                self._fail("look for references to", old_dn, result)
+            holders = [item["dn"] for item in response if item.get("type") == "searchResEntry"]
+            if not holders:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("directory.references_remain", dn=old_dn, example=canonical_dn(str(holders[0])))
+                return
+            time.sleep(0.01)
 
     # -- groups -----------------------------------------------------------------------
 
@@ -631,12 +699,15 @@ class LdapDirectory:
 
     def add_member(self, group_dn: str, member_dn: str) -> None:
         self._write(
-            "add member to", group_dn, lambda c: c.modify(group_dn, {"member": [(MODIFY_ADD, [member_dn])]}), ok=[ATTRIBUTE_OR_VALUE_EXISTS]
+            f"add member {member_dn} to",
+            group_dn,
+            lambda c: c.modify(group_dn, {"member": [(MODIFY_ADD, [member_dn])]}),
+            ok=[ATTRIBUTE_OR_VALUE_EXISTS],
         )
 
     def remove_member(self, group_dn: str, member_dn: str) -> None:
         self._write(
-            "remove member from",
+            f"remove member {member_dn} from",
             group_dn,
             lambda c: c.modify(group_dn, {"member": [(MODIFY_DELETE, [member_dn])]}),
             ok=[NO_SUCH_ATTRIBUTE],
@@ -658,6 +729,8 @@ class LdapDirectory:
 
     def ensure_containers(self) -> list[str]:
         """Create missing people_dn/groups_dn organizational units (and missing parents)."""
+        if not self._exists(self.base_dn):
+            raise ConnectorConfigError(f"directory.base_dn {self.base_dn} does not exist; create it first", connector=CONNECTOR)
         created: list[str] = []
         for label, dn in self._containers():
             if not _is_within(dn, self.base_dn):
@@ -674,10 +747,13 @@ class LdapDirectory:
                         f"{label}: {container} is missing and only ou= containers are created automatically; create it by hand",
                         connector=CONNECTOR,
                     )
-                self._write("create container", container, lambda c, d=container, v=rdn[0][1]: c.add(d, ["top", "organizationalUnit"], {"ou": v}))
+                self._add_container(container, rdn[0][1])
                 log.info("directory.container_created", dn=container)
                 created.append(container)
         return created
+
+    def _add_container(self, dn: str, ou: str) -> None:
+        self._write("create container", dn, lambda c: c.add(dn, ["top", "organizationalUnit"], {"ou": ou}))
 
     def check(self) -> list[str]:
         """Problems that would make the daemon unsafe or useless; empty when healthy."""
@@ -693,9 +769,10 @@ class LdapDirectory:
             for label, dn in self._containers():
                 if not self._exists(dn):
                     problems.append(f"{label} {dn} does not exist; create it (ensure_containers does) or fix the setting")
-            policies = list(
-                self._paged("find password policy", self.base_dn, "(&(objectClass=pwdPolicy)(pwdLockout=TRUE))", ["1.1"])
-            )
+            with self._lock:
+                policies = list(
+                    self._paged("find password policy", self.base_dn, "(&(objectClass=pwdPolicy)(pwdLockout=TRUE))", ["1.1"])
+                )
             if not policies:
                 problems.append(
                     f"no password policy with pwdLockout: TRUE is readable under {self.base_dn}: disabling an account "
@@ -732,6 +809,17 @@ class LdapDirectory:
             raise TransientError(f"directory {self.settings.url} is unreachable: {exc}", connector=CONNECTOR) from None
         finally:
             self._close_quietly(connection)
+
+
+def _hash_password(password: str) -> str:
+    """{SSHA} hash made here, so the clear text never reaches the server (its logs, an accesslog).
+
+    pwdReset is set next to it by the callers: with the policy's pwdMustChange,
+    ppolicy then lets the user do nothing but change the password.  (ppolicy
+    does not set pwdReset by itself when an administrator adds an entry.)
+    """
+    # ldap3 spells the scheme "{ssha}"; schemes are case-insensitive, upper case is what admins expect.
+    return "{SSHA}" + str(hashed(HASHED_SALTED_SHA, password)).removeprefix("{ssha}")
 
 
 def _describe(result: Mapping[str, Any]) -> str:

@@ -122,8 +122,7 @@ def apply_cycle(
         plan = plan_cycle(settings, now, directory, journal)
         if saved_plan is not None:
             check_saved_plan(saved_plan, plan)
-        company_of = {r.employee_id: r.company for r in plan.rejected}
-        journal.record_rejections(run_id, plan.rejected, company_of, now, actor)
+        journal.record_rejections(run_id, plan.rejected, now, actor)
         journal.record_reviews(run_id, plan.reviews, now, actor)
         result = executor.apply(plan, run_id)
         outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")

@@ -49,6 +49,7 @@ persons = Table(
     Column("deleted_at", String(40)),
     Column("absent_since", String(40)),
     Column("warned_at", String(40)),
+    Column("restored_at", String(40)),
     Column("match_confirmed", Boolean, nullable=False, default=False),
     Column("updated_at", String(40), nullable=False),
 )
@@ -86,7 +87,7 @@ runs = Table(
     Column("summary", Text),
 )
 
-DATETIME_FIELDS = ("created_at", "suspended_at", "deleted_at", "absent_since", "warned_at")
+DATETIME_FIELDS = ("created_at", "suspended_at", "deleted_at", "absent_since", "warned_at", "restored_at")
 
 
 class ActionStatus:
@@ -238,7 +239,7 @@ class Journal:
             for action in actions:
                 conn.execute(insert(action_log).values(**_action_values(run_id, action, now, actor), status=status, error=error))
 
-    def record_rejections(self, run_id: str, rejected: Iterable[RejectedRow], company_of: dict[str, str], now: datetime, actor: str) -> int:
+    def record_rejections(self, run_id: str, rejected: Iterable[RejectedRow], now: datetime, actor: str) -> int:
         """Log each rejected row once: a row rejected for the same reason again is not repeated."""
         written = 0
         with self.engine.begin() as conn:
@@ -250,7 +251,7 @@ class Journal:
                 conn.execute(
                     insert(action_log).values(
                         run_id=run_id, logged_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now),
-                        company=company_of.get(row.employee_id, ""), employee_id=row.employee_id, kind="hr_row_rejected",
+                        company="", employee_id=row.employee_id, kind="hr_row_rejected",
                         target=f"row {row.row}", changes=json.dumps({"field": [row.field, None]}, ensure_ascii=False),
                         rule="hr_validation", reason=f"{row.reason}; fix: {row.fix}", status=ActionStatus.REJECTED,
                         error="", actor=actor, params="{}", dedup_key=key,
@@ -350,6 +351,7 @@ def _person(row: Any) -> PersonState:
         deleted_at=_parse(row["deleted_at"]),
         absent_since=_parse(row["absent_since"]),
         warned_at=_parse(row["warned_at"]),
+        restored_at=_parse(row["restored_at"]),
         match_confirmed=bool(row["match_confirmed"]),
     )
 

@@ -129,6 +129,8 @@ class PersonState:
     deleted_at: datetime | None = None
     absent_since: datetime | None = None
     warned_at: datetime | None = None
+    # Last time the account was given back (rehire): inactivity counts from here at the latest.
+    restored_at: datetime | None = None
     # An admin confirmed that the pre-existing entry `uid` is this employee.
     match_confirmed: bool = False
 

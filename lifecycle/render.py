@@ -59,8 +59,18 @@ def plan_text(plan: Plan) -> str:
 
 def _action_lines(action: Action) -> list[str]:
     who = action.employee_id or "-"
-    lines = [f"  {SYMBOLS.get(action.kind, '?')} {action.kind.value:<16} {action.company:<4} {who:<10} {action.target}"]
-    lines.append(f"      [{action.rule}] {action.reason}")
+    head = f"  {SYMBOLS.get(action.kind, '?')} {action.kind.value:<16} {action.company:<4} {who:<10} {action.target}"
+    member = action.params.get("member_dn") or action.params.get("first_member")
+    if member:  # group changes: one line each, the member is the news
+        return [f"{head}  member {member}", f"      [{action.rule}] {action.reason}"]
+    lines = [head, f"      [{action.rule}] {action.reason}"]
+    if action.kind == ActionKind.CREATE_ACCOUNT:
+        attrs = action.params.get("attributes", {})
+        summary = ", ".join(f"{k}={attrs[k]}" for k in ("cn", "mail", "departmentNumber", "title") if attrs.get(k))
+        lines.append(f"      {summary}")
+        if attrs.get("manager"):
+            lines.append(f"      manager={attrs['manager']}")
+        return lines
     for field, (before, after) in sorted(action.changes.items()):
         lines.append(f"      {field}: {_value(before)} -> {_value(after)}")
     return lines

@@ -205,7 +205,7 @@ def _render(
 
     if intent.restore is not None:
         act(ActionKind.RESTORE_ACCOUNT, intent.dn, intent.restore, {"locked": [True, False]}, dn=intent.dn,
-            state=_state(status=PersonStatus.ACTIVE, suspended_at=None, suspension_rule=None, warned_at=None))
+            state=_state(status=PersonStatus.ACTIVE, suspended_at=None, suspension_rule=None, warned_at=None, restored_at=now))
     if intent.warn is not None:
         act(ActionKind.WARN_INACTIVE, intent.dn, intent.warn, {"warned_at": [None, now]}, dn=intent.dn,
             mail=entry.mail if entry else "", state=_state(warned_at=now))

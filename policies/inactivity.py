@@ -18,7 +18,9 @@ from policies.intent import Step
 
 
 def last_use(entry: DirectoryEntry, state: PersonState | None) -> datetime | None:
-    candidates = [entry.last_bind, entry.created, state.created_at if state else None]
+    candidates = [entry.last_bind, entry.created]
+    if state is not None:
+        candidates += [state.created_at, state.restored_at]
     known = [c for c in candidates if c is not None]
     return max(known) if known else None
 

@@ -48,5 +48,13 @@ def explain_upcoming(view: PersonView, ctx: PolicyContext) -> tuple[str, list[Up
             if state.warned_at is None or warn_at > state.warned_at:
                 events.append(Upcoming(warn_at, "inactivity warning is sent if the account stays unused"))
             events.append(Upcoming(suspend_at, "account is suspended for inactivity if it stays unused"))
-    events.sort(key=lambda e: e.when if isinstance(e.when, datetime) else start_of_day(e.when, zone))
+    if view.hr is not None and view.hr.termination_date is not None:
+        # Nothing about inactivity matters after the person has left.
+        last_day = start_of_day(view.hr.termination_date, zone)
+        events = [e for e in events if "inactivity" not in e.what or _instant(e.when, zone) < last_day]
+    events.sort(key=lambda e: _instant(e.when, zone))
     return f"{emp.standing.value}: {emp.why}", events
+
+
+def _instant(when: date | datetime, zone) -> datetime:
+    return when if isinstance(when, datetime) else start_of_day(when, zone)

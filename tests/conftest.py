@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from lifecycle.settings import CompanySettings, DirectorySettings
 from lifecycle.testing.slapd import Slapd
@@ -32,7 +33,7 @@ def directory_settings(slapd: Slapd) -> DirectorySettings:
     return DirectorySettings(
         url=slapd.url,
         bind_dn=slapd.admin_dn,
-        bind_password=slapd.admin_password,
+        bind_password=SecretStr(slapd.admin_password),
         base_dn=BASE_DN,
         groups_dn=GROUPS_DN,
     )

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import ldap3
 import pytest
-from pydantic import SecretStr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ldap3 import BASE, MODIFY_DELETE, MODIFY_REPLACE, Connection, Server
+from pydantic import SecretStr
+from structlog.testing import capture_logs
 
+from connectors import directory_ldap
 from connectors.directory_ldap import LdapDirectory, canonical_dn, dn_key, parse_dn, parse_generalized_time
 from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
 from lifecycle.settings import CompanySettings, DirectorySettings
@@ -55,7 +60,9 @@ def person(uid: str, employee_number: str, **extra: str) -> dict[str, str]:
     return attributes
 
 
-def add_person(directory: LdapDirectory, uid: str, people_dn: str = HQ_PEOPLE_DN, password: str | None = PASSWORD, **extra: str) -> str:
+def add_person(
+    directory: LdapDirectory, uid: str, people_dn: str = HQ_PEOPLE_DN, password: str | None = PASSWORD, **extra: str
+) -> str:
     dn = directory.person_dn(uid, people_dn)
     directory.create_person(dn, person(uid, f"E-{uid}", **extra), password)
     return dn
@@ -159,8 +166,8 @@ def test_paged_reads_return_everything_beyond_page_size(
     requests: list[int | None] = []
     original = ldap3.Connection.search
 
-    def counting_search(self: Connection, *args: object, **kwargs: object) -> object:
-        requests.append(kwargs.get("paged_size"))  # type: ignore[arg-type]
+    def counting_search(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        requests.append(kwargs.get("paged_size"))
         return original(self, *args, **kwargs)
 
     with LdapDirectory(paged, companies) as directory:
@@ -189,12 +196,26 @@ def test_new_password_is_hashed_and_must_be_changed(slapd: Slapd, directory: Lda
     dn = add_person(directory, "alice")
     with admin_connection(slapd) as admin:
         admin.search(dn, "(objectClass=*)", BASE, attributes=["userPassword", "pwdReset"])
-        raw = admin.response[0]["raw_attributes"]
+        raw = (admin.response or [])[0]["raw_attributes"]
     assert raw["userPassword"][0].startswith(b"{SSHA}") and PASSWORD.encode() not in raw["userPassword"][0]
     assert raw["pwdReset"] == [b"TRUE"]
     assert directory.bind_as(dn, PASSWORD)
     assert not directory.bind_as(dn, "wrong")
     assert not directory.bind_as(dn, "")  # an empty password would be an anonymous bind
+
+
+def test_set_password_replaces_the_password_and_forces_a_change(slapd: Slapd, directory: LdapDirectory) -> None:
+    dn = add_person(directory, "alice")
+    directory.set_password(dn, "Second-Passw0rd!")
+    directory.set_password(dn, "Second-Passw0rd!")
+    assert directory.bind_as(dn, "Second-Passw0rd!")
+    assert not directory.bind_as(dn, PASSWORD)
+    with admin_connection(slapd) as admin:
+        admin.search(dn, "(objectClass=*)", BASE, attributes=["userPassword", "pwdReset"])
+        raw = (admin.response or [])[0]["raw_attributes"]
+    assert raw["userPassword"][0].startswith(b"{SSHA}") and raw["pwdReset"] == [b"TRUE"]
+    with pytest.raises(RecordError):
+        directory.set_password(directory.person_dn("nobody", HQ_PEOPLE_DN), "x")
 
 
 def test_lock_blocks_logins_and_unlock_restores_them(directory: LdapDirectory) -> None:
@@ -300,6 +321,20 @@ def test_deleting_a_person_removes_it_from_groups(directory: LdapDirectory) -> N
     assert managed.members == {alice}
 
 
+def test_deleting_the_only_member_leaves_a_dangling_member(directory: LdapDirectory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # refint cannot empty a groupOfNames (it needs a member), so slapd keeps the
+    # old DN: delete or shrink the group before deleting its last member.
+    monkeypatch.setattr(directory_ldap, "REFERENCE_WAIT_SECONDS", 0.2)
+    alice = add_person(directory, "alice")
+    group = directory.group_dn("HQ", "Solo")
+    directory.create_group(group, "HQ", "Solo", alice)
+    with capture_logs() as logs:
+        directory.delete_person(alice)
+    assert {"event": "directory.references_remain", "dn": alice, "example": group, "log_level": "warning"} in logs
+    (managed,) = directory.read_snapshot().groups
+    assert managed.members == {alice}
+
+
 # -- setup and health -------------------------------------------------------------------
 
 
@@ -385,7 +420,12 @@ def test_stopped_server_is_transient_and_the_connector_recovers(slapd: Slapd, di
     dn = add_person(directory, "alice")
     slapd.stop()
     messages = []
-    for call in (directory.read_snapshot, lambda: directory.lock(dn), lambda: directory.read_person(dn), directory.ensure_containers):
+    for call in (
+        directory.read_snapshot,
+        lambda: directory.lock(dn),
+        lambda: directory.read_person(dn),
+        directory.ensure_containers,
+    ):
         with pytest.raises(TransientError) as caught:
             call()
         assert caught.value.connector == "directory"
@@ -413,6 +453,77 @@ def test_invalid_url_is_a_config_error(directory_settings: DirectorySettings, co
         directory.read_snapshot()
 
 
+def test_duplicate_employee_numbers_are_a_record_error(directory: LdapDirectory) -> None:
+    directory.create_person(directory.person_dn("a", HQ_PEOPLE_DN), person("a", "E1"), None)
+    directory.create_person(directory.person_dn("b", SZ_PEOPLE_DN), person("b", "E1"), None)
+    with pytest.raises(RecordError, match="E1 is on 2 entries"):
+        directory.find_by_employee_number("E1")
+    assert directory.find_by_employee_number("E2") is None
+
+
+def test_a_size_limited_bind_dn_is_a_config_error_not_a_short_snapshot(
+    slapd: Slapd, directory_settings: DirectorySettings, companies: tuple[CompanySettings, ...]
+) -> None:
+    # slapd's default size limit (500) binds everyone but the rootdn, paged or not.
+    reader = f"uid=reader,{BASE_DN}"
+    entries = [f"dn: {reader}\nobjectClass: account\nobjectClass: simpleSecurityObject\nuid: reader\nuserPassword: reader-pw\n"]
+    entries += [f"dn: uid=u{n},{HQ_PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: u{n}\ncn: U {n}\nsn: U\n" for n in range(510)]
+    slapd.load_ldif("\n".join(entries))  # while running: through ldapadd
+    limited = directory_settings.model_copy(update={"bind_dn": reader, "bind_password": SecretStr("reader-pw")})
+    with LdapDirectory(limited, companies) as directory, pytest.raises(ConnectorConfigError, match="sizeLimitExceeded") as caught:
+        directory.read_snapshot()
+    assert "reader-pw" not in str(caught.value)
+
+
+def test_a_server_that_never_answers_is_transient(
+    directory_settings: DirectorySettings, companies: tuple[CompanySettings, ...]
+) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog) but never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        mute = directory_settings.model_copy(update={"url": f"ldap://127.0.0.1:{port}", "timeout_seconds": 0.5})
+        started = time.monotonic()
+        with LdapDirectory(mute, companies) as directory, pytest.raises(TransientError):
+            directory.read_snapshot()
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("code", "description", "error"),
+    [
+        (3, "timeLimitExceeded", TransientError),
+        (51, "busy", TransientError),
+        (52, "unavailable", TransientError),
+        (49, "invalidCredentials", ConnectorConfigError),
+        (50, "insufficientAccessRights", ConnectorConfigError),
+        (68, "entryAlreadyExists", AlreadyExistsError),
+        (19, "constraintViolation", RecordError),
+        (80, "other", RecordError),
+    ],
+)
+def test_result_codes_map_onto_the_error_tree(code: int, description: str, error: type[Exception]) -> None:
+    directory = LdapDirectory(DirectorySettings(bind_password=SecretStr("pw")), ())
+    with pytest.raises(error) as caught:
+        directory._fail("modify", "uid=x,dc=example,dc=com", {"result": code, "description": description, "message": "why"})
+    assert type(caught.value) is error
+    assert str(caught.value).startswith(f"modify uid=x,dc=example,dc=com: {description} (why)")
+
+
+def test_slapd_loads_ldif_while_stopped_and_keeps_data_across_restarts(tmp_path: Path) -> None:
+    server = Slapd(tmp_path / "s", organizational_units=["ou=people,dc=example,dc=com"])
+    server.load_ldif("dn: uid=früh,ou=people,dc=example,dc=com\nobjectClass: account\nuid: früh\n")  # slapadd
+    with server:
+        port = server.port
+        with admin_connection(server) as admin:
+            admin.search("ou=people,dc=example,dc=com", "(uid=*)", attributes=["uid"])
+            assert [r["raw_attributes"]["uid"] for r in admin.response or []] == [["früh".encode()]]
+    with server:
+        assert server.port == port
+        with admin_connection(server) as admin:
+            assert admin.search("uid=früh,ou=people,dc=example,dc=com", "(objectClass=*)", BASE)
+
+
 # -- property: any HR text survives the trip into DNs and attributes -----------------------
 
 HR_TEXT = st.text(
@@ -436,7 +547,7 @@ def test_any_hr_text_round_trips_through_slapd(directory: LdapDirectory, value: 
         (entry,) = snapshot.entries
         (managed,) = snapshot.groups
         assert (entry.dn, entry.cn, entry.department, entry.title) == (dn, value, value, value)
-        assert (managed.dn, managed.department, managed.members) == (group, value, {dn})
+        assert (managed.dn, managed.department, managed.members) == (group, value, frozenset({dn}))
     finally:
         directory.delete_group(group)
         directory.delete_person(dn)

@@ -9,7 +9,8 @@ product expects from a real directory:
   `olcPPolicyUseLockout: TRUE`), so `pwdAccountLockedTime: 000001010000Z`
   really blocks binds; `pwdMustChange: TRUE` so `pwdReset` means something;
 - `olcLastBind: TRUE` (writes `pwdLastSuccess`) and the `lastbind` overlay
-  (writes `authTimestamp`), both with precision 0 so every bind is recorded;
+  (writes `authTimestamp`, `olcLastBindPrecision: 0` so every bind is
+  recorded; 2.5 has no precision setting for the database-level one);
 - refint on `member` and `manager`, so renames and deletes keep references
   consistent (memberOf is deprecated upstream and deliberately not used).
 
@@ -31,6 +32,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 SLAPD = os.environ.get("LIFECYCLE_SLAPD", "/usr/sbin/slapd")
 SLAPADD = os.environ.get("LIFECYCLE_SLAPADD", "/usr/sbin/slapadd")
@@ -120,7 +122,7 @@ class Slapd:
         self.memberof = memberof
         self.port = port
         self._process: subprocess.Popen[bytes] | None = None
-        self._log_handle: object | None = None
+        self._log_handle: IO[bytes] | None = None
         for dn in self.organizational_units:
             if not (_norm(dn).endswith("," + _norm(base_dn))):
                 raise ValueError(f"organizational unit {dn!r} is not under {base_dn!r}")
@@ -186,14 +188,13 @@ class Slapd:
     def stop(self) -> None:
         """SIGTERM, wait, SIGKILL if it hangs.  Safe to call twice."""
         process, self._process = self._process, None
-        if process is not None:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         self._close_log()
 
     def __enter__(self) -> Slapd:
@@ -246,20 +247,26 @@ class Slapd:
                 shutil.rmtree(path)
             path.mkdir(mode=0o700)
         config = self.workdir / "config.ldif"
-        config.write_text(self._config_ldif(), encoding="utf-8")
-        self._run([SLAPADD, "-n0", "-F", str(self.config_dir), "-l", str(config)], "slapadd (config)")
         base = self.workdir / "base.ldif"
-        base.write_text(self._base_ldif(), encoding="utf-8")
-        self._run([SLAPADD, "-q", "-F", str(self.config_dir), "-b", self.base_dn, "-l", str(base)], "slapadd (base tree)")
+        try:
+            config.write_text(self._config_ldif(), encoding="utf-8")
+            self._run([SLAPADD, "-n0", "-F", str(self.config_dir), "-l", str(config)], "slapadd (config)")
+            base.write_text(self._base_ldif(), encoding="utf-8")
+            self._run([SLAPADD, "-q", "-F", str(self.config_dir), "-b", self.base_dn, "-l", str(base)], "slapadd (base tree)")
+        except BaseException:
+            # Half a setup would be taken for a complete one by the next start().
+            shutil.rmtree(self.config_dir, ignore_errors=True)
+            shutil.rmtree(self.db_dir, ignore_errors=True)
+            raise
 
     def _launch(self) -> None:
         assert self.port is not None
         self._close_log()
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self._log_handle = log
         if not _port_free(self.port):
             # Otherwise the readiness probe below could talk to whoever holds the port.
             raise SlapdError(f"cannot listen on {self.url}: Address already in use")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self._log_handle = log
         # `-d none`: stay in the foreground and print only real errors (a bad
         # config, a port in use) to the log; `-d 0` would print nothing at all.
         command = [SLAPD, "-F", str(self.config_dir), "-h", self.url, "-d", "none"]
@@ -295,7 +302,7 @@ class Slapd:
     def _close_log(self) -> None:
         handle, self._log_handle = self._log_handle, None
         if handle is not None:
-            handle.close()  # type: ignore[attr-defined]
+            handle.close()
 
     def _log_tail(self, lines: int = 30) -> str:
         try:
@@ -315,7 +322,16 @@ class Slapd:
         modules = ["back_mdb", "ppolicy", "lastbind", "refint"] + (["memberof"] if self.memberof else [])
         schemas = ["core", "cosine", "inetorgperson", "nis"]
         base = self.base_dn
-        indexes = ["objectClass eq", "uid eq", "employeeNumber eq", "mail eq", "cn eq", "member eq", "manager eq", "businessCategory eq"]
+        indexes = [
+            "objectClass eq",
+            "uid eq",
+            "employeeNumber eq",
+            "mail eq",
+            "cn eq",
+            "member eq",
+            "manager eq",
+            "businessCategory eq",
+        ]
         access = [
             # Users authenticate with their password and may change it (pwdReset forces them to).
             "to attrs=userPassword by self write by anonymous auth by * none",
@@ -432,7 +448,7 @@ class Slapd:
         if attribute.lower() == "dc":
             base.append(_ldif_value("o", value))
         entries = ["\n".join(base)]
-        entries.append("\n".join([f"dn: ou=policies,{self.base_dn}", "objectClass: top", "objectClass: organizationalUnit", "ou: policies"]))
+        entries.append(self._ou_entry(f"ou=policies,{self.base_dn}", "policies"))
         entries.append(
             "\n".join(
                 [
@@ -452,8 +468,12 @@ class Slapd:
             attribute, value = _first_rdn(dn)
             if attribute.lower() != "ou":
                 raise ValueError(f"organizational unit {dn!r} must start with ou=")
-            entries.append("\n".join([_ldif_value("dn", dn), "objectClass: top", "objectClass: organizationalUnit", _ldif_value("ou", value)]))
+            entries.append(self._ou_entry(dn, value))
         return "\n\n".join(entries) + "\n"
+
+    @staticmethod
+    def _ou_entry(dn: str, ou: str) -> str:
+        return "\n".join([_ldif_value("dn", dn), "objectClass: top", "objectClass: organizationalUnit", _ldif_value("ou", ou)])
 
     def _containers(self) -> list[str]:
         """The requested OUs plus any missing intermediate ones, parents first."""
