@@ -45,3 +45,13 @@ def companies() -> tuple[CompanySettings, ...]:
         CompanySettings(code="HQ", name="Example HQ", domain="example.com", people_dn=HQ_PEOPLE_DN),
         CompanySettings(code="SZ", name="Example Shenzhen", domain="sz.example.com", people_dn=SZ_PEOPLE_DN),
     )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_structlog() -> Iterator[None]:
+    """CLI tests configure structlog (level filter, renderer); no test sees another's set-up."""
+    import structlog
+
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
