@@ -12,6 +12,9 @@ from lifecycle.settings import CompanySettings, Settings
 class PolicyContext:
     settings: Settings
     now: datetime  # aware; every decision is taken "as of" this instant
+    # Some rejected HR rows had no readable employee id: anyone absent may be one of
+    # them, so absence is not counted as a departure this cycle.
+    absence_frozen: bool = False
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:

@@ -47,3 +47,16 @@ def employment(record: HrRecord | None, ctx: PolicyContext) -> Employment:
         on_leave=record.status == HrStatus.LEAVE,
         why=f"employed since {record.hire_date}, status {record.status.value} ({where})",
     )
+
+
+def status_disagreement(record: HrRecord | None, ctx: PolicyContext) -> str:
+    """Words for an HR status that contradicts the dates ("" when they agree); the date decides."""
+    if record is None or record.termination_date is None:
+        return ""
+    reached = ctx.today(record.company) >= record.termination_date
+    if record.status == HrStatus.TERMINATED and not reached:
+        return f"status is terminated but the termination date {record.termination_date} is still ahead; the date decides"
+    if record.status != HrStatus.TERMINATED and reached:
+        return (f"status is {record.status.value} but the termination date {record.termination_date} has passed; "
+                "treated as a leaver")
+    return ""

@@ -23,7 +23,7 @@ from lifecycle.models import (
 from lifecycle.settings import Settings
 from policies.attributes import attribute_changes, current_attributes, desired_attributes, mail_local_part
 from policies.context import PolicyContext
-from policies.employment import Standing, employment
+from policies.employment import Standing, employment, status_disagreement
 from policies.groups import Departure, Membership, plan_groups
 from policies.inactivity import decide_inactivity
 from policies.intent import AccountStep, Intent, Step
@@ -61,7 +61,7 @@ def compute_plan(
     *,
     config_fingerprint: str = "",
 ) -> Plan:
-    ctx = PolicyContext(settings, now)
+    ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected))
     joined = join_snapshots(hr, directory, state, ctx)
     names = _allocator(directory, state, settings)
     # Joiners are named in hire order, so the earlier hire keeps the plain name.
@@ -72,10 +72,12 @@ def compute_plan(
     placements = {i.employee_id: i.dn for i in intents.values() if i.exists_after and i.dn}
     reviews: list[Review] = list(joined.reviews)
     actions: list[Action] = []
+    blocked = hr.rejected_ids()
+    known = frozenset(r.employee_id for r in hr.records)
     for employee_id in sorted(intents):
         intent, view = intents[employee_id], views_by_id[employee_id]
         reviews.extend(intent.reviews)
-        actions.extend(_render(view, intent, placements, hr.rejected_ids(), ctx, reviews))
+        actions.extend(_render(view, intent, placements, blocked, known, ctx, reviews))
 
     actions.extend(_group_actions(views, intents, joined.unmatched, directory, ctx))
     actions.sort(key=lambda a: (PHASES[a.kind], a.company, a.employee_id, a.target, a.params.get("member_dn", "")))
@@ -101,6 +103,17 @@ def _allocator(directory: DirectorySnapshot, state: StoredState, settings: Setti
 
 
 def _decide(view: PersonView, ctx: PolicyContext, names: NameAllocator) -> Intent:
+    intent = _decide_standing(view, ctx, names)
+    disagreement = status_disagreement(view.hr, ctx)
+    if disagreement:
+        intent.reviews.append(
+            Review(ReviewKind.INCONSISTENT_RECORD, view.employee_id, view.company, f"row {view.hr.row}", disagreement,
+                   "make the HR status and the termination date agree")
+        )
+    return intent
+
+
+def _decide_standing(view: PersonView, ctx: PolicyContext, names: NameAllocator) -> Intent:
     emp = employment(view.hr, ctx)
     if emp.standing == Standing.ABSENT:
         departure = departure_from_absence(view, ctx)
@@ -158,6 +171,7 @@ def _render(
     intent: Intent,
     placements: dict[str, str],
     blocked: frozenset[str],
+    known: frozenset[str],
     ctx: PolicyContext,
     reviews: list[Review],
 ) -> list[Action]:
@@ -185,7 +199,7 @@ def _render(
     if record is not None and (intent.create is not None or intent.sync_attributes):
         domain = ctx.company(company).domain  # type: ignore[union-attr]
         mail = f"{mail_local_part(entry, intent.uid)}@{domain}"
-        manager_dn = _manager_dn(view, placements, blocked, entry, reviews)
+        manager_dn = _manager_dn(view, placements, blocked, entry, reviews, known)
         desired = desired_attributes(record, mail, manager_dn)
 
     if intent.create is not None and desired is not None:
@@ -227,6 +241,7 @@ def _manager_dn(
     blocked: frozenset[str],
     entry: Any,
     reviews: list[Review],
+    known: frozenset[str],
 ) -> str:
     record = view.hr
     assert record is not None
@@ -237,6 +252,12 @@ def _manager_dn(
         return entry.manager if entry is not None else ""  # the manager's row is rejected: leave it be
     if manager_id in placements:
         return placements[manager_id]
+    if manager_id not in known:
+        reviews.append(
+            Review(ReviewKind.UNKNOWN_MANAGER, record.employee_id, record.company, f"row {record.row}",
+                   f"manager {manager_id} is not in the HR export; the manager attribute is left empty",
+                   "correct the manager's employee id in HR")
+        )
     return ""
 
 

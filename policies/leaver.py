@@ -21,7 +21,7 @@ def departure_from_absence(view: PersonView, ctx: PolicyContext) -> Employment |
     """An Employment of DEPARTED when a long absence counts as a departure, else None."""
     state = view.state
     hr_settings = ctx.settings.hr
-    if state is None or hr_settings.absent_means != "terminated" or state.absent_since is None:
+    if state is None or hr_settings.absent_means != "terminated" or state.absent_since is None or ctx.absence_frozen:
         return None
     if ctx.now - state.absent_since < timedelta(days=hr_settings.absent_days):
         return None
@@ -68,6 +68,19 @@ def decide_absent(view: PersonView, ctx: PolicyContext) -> Intent:
         intent.enabled = state.status == PersonStatus.ACTIVE
     if state.status == PersonStatus.SUSPENDED:
         intent.delete = decide_deletion(state, ctx)
+        return intent
+    if ctx.settings.hr.absent_means == "terminated" and ctx.absence_frozen:
+        intent.reviews.append(
+            Review(
+                ReviewKind.ABSENT_FROM_HR,
+                view.employee_id,
+                view.company,
+                view.entry.dn if view.entry else state.uid,
+                "not in the HR export, but some rejected rows have no readable employee id and may be this person; "
+                "the absence is not counted this cycle",
+                "fix the rejected rows listed in the plan",
+            )
+        )
         return intent
     if ctx.settings.hr.absent_means == "terminated":
         if state.absent_since is None:

@@ -283,3 +283,33 @@ def test_missing_entry_for_an_active_person_is_recreated_with_the_same_name(cycl
 def test_plan_is_deterministic(cycle):
     snapshot = hr(*(person(str(i), name) for i, name in enumerate(["张伟", "王芳", "张伟", "李娜", "欧阳娜娜"])))
     assert cycle.plan(snapshot, NOW) == cycle.plan(snapshot, NOW)
+
+
+def test_absence_is_not_counted_while_rows_without_an_id_are_rejected(tmp_path):
+    c = Cycle(make_settings(tmp_path, hr={"absent_means": "terminated", "absent_days": 1}), FakeDirectory(created=NOW))
+    c.apply(hr(person("1", "李娜"), person("2", "王芳")), NOW)
+    c.apply(hr(person("1", "李娜")), NOW)  # absence recorded
+    unreadable = RejectedRow(3, "employee_id", "1.23E+17 is Excel's scientific notation", "export ids as text")
+    plan = c.plan(hr(person("1", "李娜"), rejected=(unreadable,)), NOW + timedelta(days=5))
+    assert plan.actions == ()
+    assert any(r.kind == ReviewKind.ABSENT_FROM_HR and "no readable employee id" in r.reason for r in plan.reviews)
+    assert ("suspend_account", "2") in kinds(c.plan(hr(person("1", "李娜")), NOW + timedelta(days=5)))
+    c.close()
+
+
+def test_status_and_dates_that_disagree_are_reported_and_the_date_decides(cycle):
+    cycle.apply(hr(person("1", "李娜"), person("2", "王芳")), NOW)
+    snapshot = hr(
+        person("1", "李娜", status=HrStatus.TERMINATED, left=date(2027, 1, 15)),
+        person("2", "王芳", status=HrStatus.ACTIVE, left=date(2026, 11, 30)),
+    )
+    plan = cycle.plan(snapshot, NOW)
+    assert kinds(plan).count(("suspend_account", "2")) == 1
+    assert ("suspend_account", "1") not in kinds(plan)
+    assert sorted(r.employee_id for r in plan.reviews if r.kind == ReviewKind.INCONSISTENT_RECORD) == ["1", "2"]
+
+
+def test_unknown_manager_is_reported_and_left_empty(cycle):
+    plan, _ = cycle.apply(hr(person("1", "李娜", manager="999")), NOW)
+    assert any(r.kind == ReviewKind.UNKNOWN_MANAGER and "999" in r.reason for r in plan.reviews)
+    assert "manager" not in cycle.directory.by_uid("lina")
