@@ -1,0 +1,155 @@
+"""The executor under faults: a server stopping mid-cycle, a crash between the write and
+the journal, and a record-level failure.  Nothing is lost and nothing is done twice."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from connectors.directory_ldap import LdapDirectory
+from lifecycle.apply import CredentialVault, Executor
+from lifecycle.cycle import apply_cycle, plan_cycle
+from lifecycle.errors import RecordError
+from lifecycle.journal import Journal
+from lifecycle.demo import BASE_DN, COMPANIES, SAMPLE, write_config
+from lifecycle.settings import load_settings
+from lifecycle.testing.slapd import Slapd
+from tests.fakes import FakeDirectory
+from tests.harness import Cycle, at, hr, make_settings, person
+
+NOW = at("2026-12-01T09:00")
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    units = [f"ou=people,{BASE_DN}", *(f"ou={ou},ou=people,{BASE_DN}" for *_, ou in COMPANIES), f"ou=groups,{BASE_DN}"]
+    with Slapd(tmp_path / "slapd", base_dn=BASE_DN, organizational_units=units) as server:
+        hr_path = tmp_path / "employees.csv"
+        shutil.copyfile(SAMPLE, hr_path)
+        settings = load_settings(write_config(tmp_path, server, hr_path))
+        yield server, settings
+
+
+class StopsAfter(LdapDirectory):
+    """The real connector, whose server is stopped right after the n-th write."""
+
+    def __init__(self, settings, server: Slapd, writes: int) -> None:
+        super().__init__(settings.directory, settings.companies)
+        self.server, self.left = server, writes
+
+    def _count(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self.server.stop()
+
+    def create_person(self, *args, **kwargs):
+        super().create_person(*args, **kwargs)
+        self._count()
+
+    def add_member(self, *args, **kwargs):
+        super().add_member(*args, **kwargs)
+        self._count()
+
+
+def applied_counts(journal: Journal) -> Counter:
+    return Counter((e.kind, e.employee_id, e.target) for e in journal.entries() if e.status == "applied")
+
+
+def test_server_stopping_mid_cycle_ends_cleanly_and_the_next_cycle_finishes(env) -> None:
+    server, settings = env
+    journal = Journal(settings.state.url)
+    with StopsAfter(settings, server, writes=20) as directory:
+        plan, result = apply_cycle(settings, NOW, directory, journal)
+    assert result.stopped and "TransientError" in result.stopped
+    assert result.counts["applied"] == 20 and result.counts["skipped"] == len(plan.actions) - 21
+    assert journal.pending_actions() == []  # every row has an outcome
+    server.start()  # same port, same data
+    with LdapDirectory(settings.directory, settings.companies) as directory:
+        plan2, result2 = apply_cycle(settings, NOW, directory, journal)
+        assert result2.ok
+        assert len(plan2.actions) == len(plan.actions) - 20  # exactly the rest
+        assert plan_cycle(settings, NOW, directory, journal).actions == ()
+        assert len(directory.read_snapshot().entries) == 46
+    counts = applied_counts(journal)
+    assert max(counts.values()) == 1  # nothing applied twice
+    journal.close()
+
+
+def test_crash_between_directory_write_and_journal_is_settled_on_restart(env, monkeypatch) -> None:
+    server, settings = env
+    journal = Journal(settings.state.url)
+    original = Journal.finish_action
+    calls = {"n": 0}
+
+    def crash_on_fifth(self, action_id, status, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise SystemExit("power cut")  # the process dies after the write, before the outcome
+        return original(self, action_id, status, **kwargs)
+
+    monkeypatch.setattr(Journal, "finish_action", crash_on_fifth)
+    with LdapDirectory(settings.directory, settings.companies) as directory, pytest.raises(SystemExit):
+        apply_cycle(settings, NOW, directory, journal)
+    monkeypatch.setattr(Journal, "finish_action", original)
+    pending = journal.pending_actions()
+    assert len(pending) == 1 and pending[0].kind == "create_account"
+    crashed = pending[0].employee_id
+
+    with LdapDirectory(settings.directory, settings.companies) as directory:
+        vault = CredentialVault(settings.accounts.initial_password_dir, 16)
+        settled = Executor(directory, journal, vault, "test").recover()
+        assert [e.employee_id for e in settled] == [crashed]
+        assert journal.person(crashed) is not None  # state written by the recovery
+        plan, result = apply_cycle(settings, NOW, directory, journal)
+        assert result.ok
+        assert all(not (a.kind.value == "create_account" and a.employee_id == crashed) for a in plan.actions)
+        assert plan_cycle(settings, NOW, directory, journal).actions == ()
+    creates = [e for e in journal.entries(employee_id=crashed) if e.kind == "create_account"]
+    assert [e.status for e in creates] == ["applied"]
+    journal.close()
+
+
+def test_interrupted_action_that_did_not_happen_is_marked_and_replanned(env) -> None:
+    server, settings = env
+    journal = Journal(settings.state.url)
+    with LdapDirectory(settings.directory, settings.companies) as directory:
+        plan = plan_cycle(settings, NOW, directory, journal)
+        first = plan.actions[0]
+        run_id = journal.begin_run("apply", NOW)
+        journal.begin_action(run_id, first, NOW, "test")  # crash before the write
+        vault = CredentialVault(settings.accounts.initial_password_dir, 16)
+        Executor(directory, journal, vault, "test").recover()
+        statuses = [e.status for e in journal.entries(employee_id=first.employee_id)]
+        assert statuses == ["interrupted"]
+        again = plan_cycle(settings, NOW, directory, journal)
+        assert first in again.actions  # not lost: planned again from the directory
+    journal.close()
+
+
+class FailsFor(FakeDirectory):
+    def __init__(self, uid: str) -> None:
+        super().__init__(created=NOW)
+        self.uid = uid
+
+    def create_person(self, dn, attributes, password):
+        if attributes.get("uid") == self.uid:
+            raise RecordError(f"constraint violation on {dn}", connector="directory")
+        super().create_person(dn, attributes, password)
+
+
+def test_a_record_level_failure_skips_that_person_only(tmp_path: Path) -> None:
+    cycle = Cycle(make_settings(tmp_path), FailsFor("wangfang"))
+    snapshot = hr(person("1", "李娜"), person("2", "王芳"), person("3", "张伟"))
+    plan, result = cycle.apply(snapshot, NOW)
+    assert result.counts["failed"] == 1 and result.counts["skipped"] == 1 and not result.stopped
+    assert cycle.directory.by_uid("lina") and cycle.directory.by_uid("zhangwei") and not cycle.directory.by_uid("wangfang")
+    failed = [e for e in cycle.journal.entries() if e.status == "failed"]
+    assert failed[0].employee_id == "2" and "constraint violation" in failed[0].error
+    cycle.directory.uid = "nobody"  # the cause is fixed: the next cycle completes the person
+    plan, result = cycle.apply(snapshot, NOW)
+    assert result.ok and [a.kind.value for a in plan.actions] == ["create_account", "add_member"]
+    assert cycle.plan(snapshot, NOW).actions == ()
+    cycle.close()
