@@ -13,6 +13,7 @@ import os
 import secrets
 import string
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -141,11 +142,16 @@ class Executor:
             return self.directory.read_person(params["new_dn"]) is not None
         return False
 
-    def apply(self, plan: Plan, run_id: str) -> ApplyResult:
+    def apply(self, plan: Plan, run_id: str, should_stop: Callable[[], bool] = lambda: False) -> ApplyResult:
+        """Apply in order; `should_stop` is asked between actions (a SIGTERM finishes the one in flight)."""
         result = ApplyResult(run_id)
         failed_people: set[str] = set()
         failed_dns: set[str] = set()
         for index, action in enumerate(plan.actions):
+            if should_stop():
+                result.stopped = "stop requested"
+                log.warning("run_stopped", reason="stop requested", remaining=len(plan.actions) - index)
+                break
             blocked_by = _blocked(action, failed_people, failed_dns)
             if blocked_by:
                 self.journal.record_actions(run_id, [action], ActionStatus.SKIPPED, plan.now, self.actor, error=blocked_by)

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from collections.abc import Callable
+
 import structlog
 
 from connectors.directory_ldap import LdapDirectory
@@ -107,6 +109,7 @@ def apply_cycle(
     *,
     saved_plan: dict[str, Any] | None = None,
     actor: str | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[Plan, ApplyResult]:
     actor = actor or current_actor()
     executor = Executor(directory, journal, CredentialVault(settings.accounts.initial_password_dir, settings.accounts.password_length), actor)
@@ -124,7 +127,7 @@ def apply_cycle(
             check_saved_plan(saved_plan, plan)
         journal.record_rejections(run_id, plan.rejected, now, actor)
         journal.record_reviews(run_id, plan.reviews, now, actor)
-        result = executor.apply(plan, run_id)
+        result = executor.apply(plan, run_id, should_stop)
         outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
         summary = {**result.summary(), "actions": len(plan.actions), "rejected": len(plan.rejected), "reviews": len(plan.reviews)}
         journal.finish_run(run_id, outcome, summary)

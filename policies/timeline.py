@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from lifecycle.models import PersonStatus
+from lifecycle.models import DirectorySnapshot, HrSnapshot, PersonStatus, StoredState
+from lifecycle.settings import Settings
 from policies.context import PolicyContext, start_of_day
 from policies.employment import Standing, employment
 from policies.inactivity import exempt_reason, inactivity_dates
-from policies.join import PersonView
+from policies.join import PersonView, join_snapshots
 from policies.retention import deletion_due
 
 
@@ -58,3 +59,25 @@ def explain_upcoming(view: PersonView, ctx: PolicyContext) -> tuple[str, list[Up
 
 def _instant(when: date | datetime, zone) -> datetime:
     return when if isinstance(when, datetime) else start_of_day(when, zone)
+
+
+def next_due(hr: HrSnapshot, directory: DirectorySnapshot, state: StoredState, settings: Settings, now: datetime) -> datetime | None:
+    """The earliest instant after `now` at which time alone could change the plan.
+
+    Until then, with unchanged inputs, a cycle has nothing new to decide: the daemon
+    uses this to keep quiet cycles cheap.
+    """
+    ctx = PolicyContext(settings, now)
+    joined = join_snapshots(hr, directory, state, ctx)
+    candidates: list[datetime] = []
+    for view in joined.persons:
+        zone = ctx.zone(view.company)
+        _, upcoming = explain_upcoming(view, ctx)
+        candidates.extend(_instant(e.when, zone) for e in upcoming)
+        if view.hr is not None:
+            start = view.hr.hire_date - timedelta(days=settings.policy.prehire_days)
+            candidates.append(start_of_day(start, zone))
+        if view.state is not None and view.state.absent_since is not None:
+            candidates.append(view.state.absent_since + timedelta(days=settings.hr.absent_days))
+    future = [c for c in candidates if c > now]
+    return min(future) if future else None

@@ -313,3 +313,14 @@ def test_unknown_manager_is_reported_and_left_empty(cycle):
     plan, _ = cycle.apply(hr(person("1", "李娜", manager="999")), NOW)
     assert any(r.kind == ReviewKind.UNKNOWN_MANAGER and "999" in r.reason for r in plan.reviews)
     assert "manager" not in cycle.directory.by_uid("lina")
+
+
+def test_next_due_is_the_next_instant_time_alone_changes_the_plan(cycle):
+    from policies.timeline import next_due
+
+    snapshot = hr(person("1", "李娜", left=date(2027, 1, 15)), person("2", "王芳", hire=date(2026, 12, 20)))
+    cycle.apply(snapshot, NOW)
+    due = next_due(snapshot, cycle.directory.read_snapshot(), cycle.journal.load_state(), cycle.settings, NOW)
+    assert due == at("2026-12-20T00:00")
+    assert cycle.plan(snapshot, due - timedelta(seconds=1)).actions == ()
+    assert cycle.plan(snapshot, due).actions != ()
