@@ -82,7 +82,16 @@ def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, tod
         encoding=encoding,
         fingerprint=fingerprint[:12],
     )
-    return HrSnapshot(records=tuple(records), rejected=tuple(rejected), source=str(path), fingerprint=fingerprint)
+    last_row = body[-1][0] if body else 0
+    truncated = not data.rstrip(b" \t").endswith((b"\n", b"\r")) and any(r.row == last_row for r in rejected)
+    return HrSnapshot(
+        records=tuple(records),
+        rejected=tuple(rejected),
+        source=str(path),
+        fingerprint=fingerprint,
+        columns=tuple(sorted(header_map)),
+        truncated=truncated,
+    )
 
 
 def decode_hr_bytes(data: bytes, encoding: str, path: Path | str = "HR file") -> tuple[str, str]:

@@ -9,7 +9,8 @@ import getpass
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ from connectors.directory_ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
 from lifecycle.apply import ApplyResult, CredentialVault, Executor
 from lifecycle.errors import StalePlanError
-from lifecycle.journal import Journal
-from lifecycle.models import Action, DirectorySnapshot, HrSnapshot, Plan
+from lifecycle.journal import ActionStatus, Journal
+from lifecycle.models import Action, DirectorySnapshot, HrSnapshot, Plan, StoredState
+from policies.feed_health import feed_baseline
+from policies.guards import action_key
 from lifecycle.settings import Settings
 from policies.engine import compute_plan
 
@@ -61,6 +64,9 @@ class Inputs:
 
 def read_inputs(settings: Settings, directory: LdapDirectory) -> Inputs:
     hr = read_hr_csv(settings.hr, company_aliases(settings))
+    age = time.time() - os.stat(settings.hr.path).st_mtime
+    if age < settings.guards.min_file_age_seconds:
+        hr = replace(hr, settling=True)
     snapshot = directory.read_snapshot()
     log.info("inputs_read", hr_records=len(hr.records), hr_rejected=len(hr.rejected), entries=len(snapshot.entries),
              groups=len(snapshot.groups))
@@ -68,10 +74,11 @@ def read_inputs(settings: Settings, directory: LdapDirectory) -> Inputs:
 
 
 def plan_cycle(settings: Settings, now: datetime, directory: LdapDirectory, journal: Journal) -> Plan:
-    inputs = read_inputs(settings, directory)
-    return compute_plan(
-        inputs.hr, inputs.directory, journal.load_state(), settings, now, config_fingerprint=config_fingerprint(settings)
-    )
+    return plan_from(read_inputs(settings, directory), journal.load_state(), settings, now)
+
+
+def plan_from(inputs: Inputs, state: StoredState, settings: Settings, now: datetime) -> Plan:
+    return compute_plan(inputs.hr, inputs.directory, state, settings, now, config_fingerprint=config_fingerprint(settings))
 
 
 def load_saved_plan(path: Path) -> dict[str, Any]:
@@ -101,6 +108,29 @@ def check_saved_plan(saved: dict[str, Any], fresh: Plan) -> None:
         )
 
 
+def _record_guards(journal: Journal, run_id: str, plan: Plan, now: datetime, actor: str) -> None:
+    """Say loudly what the guards kept back; each held action is registered once."""
+    for company, why in sorted(plan.frozen.items()):
+        if company != "*":
+            log.warning("feed_frozen", company=company, reason=why)
+    new_ids = journal.sync_held(plan.held, plan.actions, now)
+    if plan.held:
+        by_company: dict[str, int] = {}
+        for item in plan.held:
+            by_company[item.action.company] = by_company.get(item.action.company, 0) + 1
+        log.warning("actions_held", held=len(plan.held), newly_held=len(new_ids), by_company=by_company)
+        journal.record_actions(
+            run_id,
+            [h.action for h in plan.held],
+            ActionStatus.HELD,
+            now,
+            actor,
+            error="",
+            dedup=True,
+            reasons=[h.reason for h in plan.held],
+        )
+
+
 def apply_cycle(
     settings: Settings,
     now: datetime,
@@ -122,14 +152,26 @@ def apply_cycle(
         for dn in created:
             log.warning("container_created", dn=dn)
         executor.recover()
-        plan = plan_cycle(settings, now, directory, journal)
+        inputs = read_inputs(settings, directory)
+        state = journal.load_state()
+        plan = plan_from(inputs, state, settings, now)
         if saved_plan is not None:
             check_saved_plan(saved_plan, plan)
         journal.record_rejections(run_id, plan.rejected, now, actor)
         journal.record_reviews(run_id, plan.reviews, now, actor)
+        _record_guards(journal, run_id, plan, now, actor)
         result = executor.apply(plan, run_id, should_stop)
+        if result.ok:
+            journal.mark_approvals_applied([action_key(a) for a in plan.actions if action_key(a) in state.approved], now)
+            journal.save_feed_baseline(feed_baseline(inputs.hr, state.feed, plan.frozen), now)
         outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
-        summary = {**result.summary(), "actions": len(plan.actions), "rejected": len(plan.rejected), "reviews": len(plan.reviews)}
+        summary = {
+            **result.summary(),
+            "actions": len(plan.actions),
+            "held": len(plan.held),
+            "rejected": len(plan.rejected),
+            "reviews": len(plan.reviews),
+        }
         journal.finish_run(run_id, outcome, summary)
         log.info("cycle_finished", outcome=outcome, **{k: v for k, v in summary.items() if k != "run_id"})
         return plan, result

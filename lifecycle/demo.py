@@ -60,6 +60,10 @@ retention_days = 90
 [accounts]
 initial_password_dir = "{workdir}/credentials"
 
+[guards]
+# The demo writes its HR file a moment before each run: do not wait for it to settle.
+min_file_age_seconds = 0
+
 {companies}""",
         encoding="utf-8",
     )

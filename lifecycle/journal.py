@@ -32,7 +32,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from lifecycle.models import Action, PersonState, PersonStatus, RejectedRow, Review, StoredState, SuspensionRule
+from lifecycle.models import (
+    Action,
+    FeedBaseline,
+    Held,
+    PersonState,
+    PersonStatus,
+    RejectedRow,
+    Review,
+    StoredState,
+    SuspensionRule,
+)
 
 metadata = MetaData()
 
@@ -73,6 +83,40 @@ action_log = Table(
     Column("actor", String(64), nullable=False),
     Column("params", Text, nullable=False, default="{}"),  # what the executor needs to re-check
     Column("dedup_key", String(64), index=True),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("employee_id", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("company", String(32), nullable=False, index=True),
+    Column("action", Text, nullable=False),  # the held action as JSON, for review
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # held | approved | rejected | applied | obsolete
+    Column("created_at", String(40), nullable=False),
+    Column("decided_by", String(64)),
+    Column("decided_at", String(40)),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("employee_id", String(64), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+feed_baseline = Table(
+    "feed_baseline",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rows_per_company", Text, nullable=False),
+    Column("columns", Text, nullable=False),
+    Column("accepted_at", String(40), nullable=False),
 )
 
 runs = Table(
@@ -153,7 +197,136 @@ class Journal:
     def load_state(self) -> StoredState:
         with self.engine.connect() as conn:
             rows = conn.execute(select(persons).order_by(persons.c.employee_id)).mappings().all()
-        return StoredState(tuple(_person(row) for row in rows))
+            held_rows = conn.execute(
+                select(approvals.c.kind, approvals.c.employee_id, approvals.c.target, approvals.c.status).where(
+                    approvals.c.status.in_(("approved", "rejected"))
+                )
+            ).all()
+            hold_ids = conn.execute(select(holds.c.employee_id)).scalars().all()
+            feed = conn.execute(select(feed_baseline).where(feed_baseline.c.id == 1)).mappings().first()
+        return StoredState(
+            tuple(_person(row) for row in rows),
+            holds=frozenset(hold_ids),
+            approved=frozenset((k, e, t) for k, e, t, s in held_rows if s == "approved"),
+            rejected=frozenset((k, e, t) for k, e, t, s in held_rows if s == "rejected"),
+            feed=FeedBaseline(json.loads(feed["rows_per_company"]), tuple(json.loads(feed["columns"]))) if feed else None,
+        )
+
+    # -- guards: held actions, approvals, legal holds, the feed baseline ----------------------
+
+    def sync_held(self, held: Iterable[Held], planned: Iterable[Action], now: datetime) -> list[int]:
+        """Register newly held actions (once) and retire decisions whose action is no longer planned.
+
+        Returns the ids of actions held for the first time.
+        """
+        new_ids: list[int] = []
+        held = list(held)
+        current = {(h.action.kind.value, h.action.employee_id, h.action.target) for h in held}
+        current |= {(a.kind.value, a.employee_id, a.target) for a in planned}
+        with self.engine.begin() as conn:
+            open_rows = conn.execute(
+                select(approvals.c.id, approvals.c.kind, approvals.c.employee_id, approvals.c.target, approvals.c.status).where(
+                    approvals.c.status.in_(("held", "approved", "rejected"))
+                )
+            ).all()
+            known = {(k, e, t) for _, k, e, t, _ in open_rows}
+            for row_id, k, e, t, _status in open_rows:
+                if (k, e, t) not in current:
+                    conn.execute(update(approvals).where(approvals.c.id == row_id).values(status="obsolete", decided_at=utc_text(now)))
+            for item in held:
+                key = (item.action.kind.value, item.action.employee_id, item.action.target)
+                if not item.approvable or key in known:
+                    continue
+                result = conn.execute(
+                    insert(approvals).values(
+                        kind=key[0], employee_id=key[1], target=key[2], company=item.action.company,
+                        action=json.dumps(item.action.to_dict(), ensure_ascii=False), reason=item.reason,
+                        status="held", created_at=utc_text(now),
+                    )
+                )
+                new_ids.append(int(result.inserted_primary_key[0]))
+        return new_ids
+
+    def held_actions(self, company: str | None = None) -> list[dict[str, Any]]:
+        query = select(approvals).where(approvals.c.status == "held").order_by(approvals.c.id)
+        if company:
+            query = query.where(approvals.c.company == company)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [{**dict(row), "action": json.loads(row["action"])} for row in rows]
+
+    def decide(self, ids: Iterable[int], decision: str, actor: str, now: datetime) -> list[str]:
+        """Approve or reject held actions; returns one line per id saying what happened."""
+        assert decision in ("approved", "rejected")
+        lines = []
+        with self.engine.begin() as conn:
+            for action_id in ids:
+                row = conn.execute(select(approvals).where(approvals.c.id == action_id)).mappings().first()
+                if row is None or row["status"] != "held":
+                    lines.append(f"#{action_id}: not a held action ({row['status'] if row else 'unknown id'})")
+                    continue
+                conn.execute(
+                    update(approvals).where(approvals.c.id == action_id)
+                    .values(status=decision, decided_by=actor, decided_at=utc_text(now))
+                )
+                verb = "approve" if decision == "approved" else "reject"
+                conn.execute(
+                    insert(action_log).values(
+                        run_id=str(uuid.uuid4()), logged_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now),
+                        company=row["company"], employee_id=row["employee_id"], kind=verb, target=row["target"],
+                        changes=json.dumps({"held_action": [action_id, decision]}), rule="admin",
+                        reason=f"{verb}d held {row['kind']} #{action_id} ({row['reason']})",
+                        status=ActionStatus.RECORDED, error="", actor=actor, params="{}",
+                    )
+                )
+                lines.append(f"#{action_id}: {decision} {row['kind']} {row['employee_id']} {row['target']}")
+        return lines
+
+    def mark_approvals_applied(self, keys: Iterable[tuple[str, str, str]], now: datetime) -> None:
+        with self.engine.begin() as conn:
+            for kind, employee_id, target in keys:
+                conn.execute(
+                    update(approvals)
+                    .where(approvals.c.status == "approved", approvals.c.kind == kind,
+                           approvals.c.employee_id == employee_id, approvals.c.target == target)
+                    .values(status="applied", decided_at=utc_text(now))
+                )
+
+    def set_hold(self, employee_id: str, reason: str, actor: str, now: datetime, *, on: bool) -> str:
+        with self.engine.begin() as conn:
+            existing = conn.execute(select(holds).where(holds.c.employee_id == employee_id)).mappings().first()
+            if on and existing:
+                return f"{employee_id} is already on hold since {existing['created_at']} ({existing['reason']})"
+            if not on and not existing:
+                return f"{employee_id} is not on hold"
+            if on:
+                conn.execute(insert(holds).values(employee_id=employee_id, reason=reason, actor=actor, created_at=utc_text(now)))
+            else:
+                conn.execute(holds.delete().where(holds.c.employee_id == employee_id))
+            person = conn.execute(select(persons.c.company).where(persons.c.employee_id == employee_id)).scalar()
+            kind = "hold" if on else "release"
+            conn.execute(
+                insert(action_log).values(
+                    run_id=str(uuid.uuid4()), logged_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now),
+                    company=person or "", employee_id=employee_id, kind=kind, target=employee_id,
+                    changes=json.dumps({"legal_hold": [not on, on]}), rule="admin",
+                    reason=reason if on else f"hold released ({reason})" if reason else "hold released",
+                    status=ActionStatus.RECORDED, error="", actor=actor, params="{}",
+                )
+            )
+        return f"{employee_id}: {'on legal hold: account and mail are never deleted until released' if on else 'hold released'}"
+
+    def save_feed_baseline(self, baseline: FeedBaseline, now: datetime) -> None:
+        values = {
+            "rows_per_company": json.dumps(baseline.rows_per_company, ensure_ascii=False, sort_keys=True),
+            "columns": json.dumps(list(baseline.columns)),
+            "accepted_at": utc_text(now),
+        }
+        with self.engine.begin() as conn:
+            if conn.execute(select(feed_baseline.c.id).where(feed_baseline.c.id == 1)).first():
+                conn.execute(update(feed_baseline).where(feed_baseline.c.id == 1).values(**values))
+            else:
+                conn.execute(insert(feed_baseline).values(id=1, **values))
 
     def person(self, employee_id: str) -> PersonState | None:
         with self.engine.connect() as conn:
@@ -234,10 +407,30 @@ class Journal:
             if state and employee_id and status == ActionStatus.APPLIED:
                 self._upsert_person(conn, employee_id, state, now or datetime.now(UTC))
 
-    def record_actions(self, run_id: str, actions: Iterable[Action], status: str, now: datetime, actor: str, error: str = "") -> None:
+    def record_actions(
+        self,
+        run_id: str,
+        actions: Iterable[Action],
+        status: str,
+        now: datetime,
+        actor: str,
+        error: str = "",
+        *,
+        dedup: bool = False,
+        reasons: list[str] | None = None,
+    ) -> None:
+        """Log actions with one status; with `dedup`, an identical entry logged before is not repeated."""
         with self.engine.begin() as conn:
-            for action in actions:
-                conn.execute(insert(action_log).values(**_action_values(run_id, action, now, actor), status=status, error=error))
+            for index, action in enumerate(actions):
+                values = _action_values(run_id, action, now, actor)
+                if reasons is not None:
+                    values["reason"] = f"{action.reason} | held: {reasons[index]}"
+                if dedup:
+                    key = _dedup_key(status, action.kind.value, action.employee_id, action.target, values["reason"])
+                    if conn.execute(select(action_log.c.id).where(action_log.c.dedup_key == key).limit(1)).first():
+                        continue
+                    values["dedup_key"] = key
+                conn.execute(insert(action_log).values(**values, status=status, error=error))
 
     def record_rejections(self, run_id: str, rejected: Iterable[RejectedRow], now: datetime, actor: str) -> int:
         """Log each rejected row once: a row rejected for the same reason again is not repeated."""

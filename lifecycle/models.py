@@ -60,6 +60,11 @@ class HrSnapshot:
     rejected: tuple[RejectedRow, ...] = ()
     source: str = ""
     fingerprint: str = ""
+    # Canonical fields the export carried (a column that vanishes freezes destructive actions).
+    columns: tuple[str, ...] = ()
+    # The file looks cut off (last row short and no final newline) or is still being written.
+    truncated: bool = False
+    settling: bool = False
 
     def rejected_ids(self) -> frozenset[str]:
         return frozenset(r.employee_id for r in self.rejected if r.employee_id)
@@ -136,8 +141,24 @@ class PersonState:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedBaseline:
+    """The last HR snapshot accepted as healthy: rows per company and the columns it had."""
+
+    rows_per_company: dict[str, int] = field(default_factory=dict, hash=False)
+    columns: tuple[str, ...] = ()
+
+
+ActionKey = tuple[str, str, str]  # (kind, employee_id, target): "the same action" across cycles
+
+
+@dataclass(frozen=True, slots=True)
 class StoredState:
     persons: tuple[PersonState, ...] = ()
+    # Employees under a legal hold: their account and mail are never deleted.
+    holds: frozenset[str] = frozenset()
+    approved: frozenset[ActionKey] = frozenset()
+    rejected: frozenset[ActionKey] = frozenset()
+    feed: FeedBaseline | None = None
 
     def by_employee(self) -> dict[str, PersonState]:
         return {p.employee_id: p for p in self.persons}
@@ -240,6 +261,19 @@ class Review:
 
 
 @dataclass(frozen=True, slots=True)
+class Held:
+    """An action a guard kept back, and why."""
+
+    action: Action
+    reason: str
+    # False when no approval can release it (a frozen feed, a rejection, a dependent action).
+    approvable: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.action.to_dict(), "held_reason": self.reason, "approvable": self.approvable}
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """A reviewable artifact: what a cycle would do at `now`, and what it refused."""
 
@@ -247,6 +281,8 @@ class Plan:
     actions: tuple[Action, ...]
     rejected: tuple[RejectedRow, ...] = ()
     reviews: tuple[Review, ...] = ()
+    held: tuple[Held, ...] = ()
+    frozen: dict[str, str] = field(default_factory=dict, hash=False)  # company -> why its feed is frozen
     hr_fingerprint: str = ""
     config_fingerprint: str = ""
 
@@ -266,4 +302,6 @@ class Plan:
                 for r in self.rejected
             ],
             "reviews": [r.to_dict() for r in self.reviews],
+            "held": [h.to_dict() for h in self.held],
+            "frozen": self.frozen,
         }

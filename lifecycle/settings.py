@@ -146,6 +146,15 @@ class AccountSettings(Section):
     password_length: int = Field(16, ge=12, le=128)
 
 
+class GuardSettings(Section):
+    max_destructive: int = Field(50, ge=0, description="most suspensions + deletions per company per cycle before they are held")
+    max_destructive_fraction: float = Field(0.05, ge=0, le=1, description="same, as a fraction of the company's accounts")
+    destructive_floor: int = Field(5, ge=0, description="the fraction never holds this many or fewer")
+    approve_deletions: bool = Field(False, description="every deletion waits for `lifecycle approve`")
+    max_feed_drop: float = Field(0.2, ge=0, le=1, description="a company's HR row count may drop this much between cycles")
+    min_file_age_seconds: int = Field(60, ge=0, description="an HR file modified more recently is still being written")
+
+
 class CompanySettings(Section):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     name: str = ""
@@ -172,6 +181,7 @@ class Settings(BaseSettings):
     naming: NamingSettings = NamingSettings()
     policy: PolicySettings = PolicySettings()
     accounts: AccountSettings = AccountSettings()
+    guards: GuardSettings = GuardSettings()
     companies: tuple[CompanySettings, ...] = Field(min_length=1)
 
     @classmethod

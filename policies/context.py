@@ -15,6 +15,8 @@ class PolicyContext:
     # Some rejected HR rows had no readable employee id: anyone absent may be one of
     # them, so absence is not counted as a departure this cycle.
     absence_frozen: bool = False
+    # Employees under a legal hold: never deleted.
+    holds: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:

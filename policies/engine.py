@@ -24,7 +24,9 @@ from lifecycle.settings import Settings
 from policies.attributes import attribute_changes, current_attributes, desired_attributes, mail_local_part
 from policies.context import PolicyContext
 from policies.employment import Standing, employment, status_disagreement
+from policies.feed_health import frozen_companies
 from policies.groups import Departure, Membership, plan_groups
+from policies.guards import guard_plan
 from policies.inactivity import decide_inactivity
 from policies.intent import AccountStep, Intent, Step
 from policies.join import PersonView, join_snapshots
@@ -61,7 +63,7 @@ def compute_plan(
     *,
     config_fingerprint: str = "",
 ) -> Plan:
-    ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected))
+    ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected), holds=state.holds)
     joined = join_snapshots(hr, directory, state, ctx)
     names = _allocator(directory, state, settings)
     # Joiners are named in hire order, so the earlier hire keeps the plain name.
@@ -81,9 +83,18 @@ def compute_plan(
 
     actions.extend(_group_actions(views, intents, joined.unmatched, directory, ctx))
     actions.sort(key=lambda a: (PHASES[a.kind], a.company, a.employee_id, a.target, a.params.get("member_dn", "")))
+    frozen = frozen_companies(hr, state.feed, settings)
+    accounts: dict[str, int] = {}
+    for entry in directory.entries:
+        company = ctx.company_of_dn(entry.dn)
+        if company:
+            accounts[company] = accounts.get(company, 0) + 1
+    guarded = guard_plan(actions, accounts, settings.guards, approved=state.approved, rejected=state.rejected, frozen=frozen)
     return Plan(
         now=now,
-        actions=tuple(actions),
+        actions=guarded.allowed,
+        held=guarded.held,
+        frozen=frozen,
         rejected=hr.rejected,
         reviews=tuple(sorted(reviews, key=lambda r: (r.kind.value, r.company, r.employee_id, r.target))),
         hr_fingerprint=hr.fingerprint,
@@ -271,8 +282,11 @@ def _group_actions(
     wanted: list[Membership] = []
     dn_after: dict[str, str | None] = {}
     causes: dict[str, Departure] = {}
+    owners: dict[str, str] = {}
     for view in views:
         intent = intents[view.employee_id]
+        if intent.dn:
+            owners[dn_key(intent.dn)] = view.employee_id
         if intent.memberships_frozen:
             continue
         if view.entry is not None and intent.account != AccountStep.NONE:
@@ -284,4 +298,4 @@ def _group_actions(
     # Entries we do not manage (unmatched, rejected rows): their memberships stay as they are.
     frozen = {dn_key(e.dn) for e in directory.entries} - set(dn_after)
     bases = [c.people_dn for c in ctx.settings.companies]
-    return plan_groups(wanted, directory.groups, dn_after, causes, frozen, bases, ctx.settings.directory.groups_dn)
+    return plan_groups(wanted, directory.groups, dn_after, causes, frozen, owners, bases, ctx.settings.directory.groups_dn)

@@ -37,6 +37,7 @@ def plan_groups(
     dn_after: dict[str, str | None],
     causes: dict[str, Departure],
     frozen: set[str],
+    owners: dict[str, str],
     managed_bases: list[str],
     groups_dn: str,
 ) -> list[Action]:
@@ -45,7 +46,8 @@ def plan_groups(
     dn_after maps dn_key(current entry DN) -> DN after the plan (None when the
     entry is deleted by the plan: the directory drops it from groups itself).
     causes maps a post-plan DN key to why that person leaves their groups;
-    frozen holds DN keys of existing entries we do not manage (left alone).
+    frozen holds DN keys of existing entries we do not manage (left alone);
+    owners maps a post-plan DN key to its employee id.
     """
     by_key: dict[tuple[str, str], list[Membership]] = {}
     for member in wanted:
@@ -78,10 +80,11 @@ def plan_groups(
         removes = [current[k] for k in sorted(current) if k not in desired]
         label = f"department {group.department} of {group.company}"
         if not desired and not foreign:
+            leaving = sorted({owners[k] for k in current if k in owners})
             actions.append(
                 Action(
                     ActionKind.DELETE_GROUP, "", group.company, group.dn, "groups",
-                    f"nobody is left in {label}", params={"dn": group.dn},
+                    f"nobody is left in {label}", params={"dn": group.dn, "leaving": leaving},
                 )
             )
             continue

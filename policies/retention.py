@@ -17,7 +17,7 @@ def deletion_due(state: PersonState, ctx: PolicyContext):
 
 def decide_deletion(state: PersonState, ctx: PolicyContext) -> Step | None:
     due = deletion_due(state, ctx)
-    if due is None or ctx.now < due:
+    if due is None or ctx.now < due or state.employee_id in ctx.holds:
         return None
     rule = state.suspension_rule.value if state.suspension_rule else "leaver"
     return Step(
