@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
 from lifecycle.journal import ActionStatus, Journal, LogEntry
@@ -177,9 +178,17 @@ class Executor:
                 result.counts[ActionStatus.SKIPPED] += len(remaining)
                 log.error("run_stopped", reason=result.stopped, connector=getattr(exc, "connector", ""), skipped=len(remaining))
                 break
-            self.journal.finish_action(
-                action_id, ActionStatus.APPLIED, employee_id=action.employee_id, state=action.params.get("state"), now=plan.now
-            )
+            try:
+                self.journal.finish_action(
+                    action_id, ActionStatus.APPLIED, employee_id=action.employee_id, state=action.params.get("state"), now=plan.now
+                )
+            except SQLAlchemyError as exc:
+                # The write happened but the state would not take it: a record-level failure, not a dead run.
+                self.journal.finish_action(action_id, ActionStatus.FAILED, error=f"state not recorded: {type(exc).__name__}")
+                result.counts[ActionStatus.FAILED] += 1
+                failed_people.add(action.employee_id)
+                log.error("state_not_recorded", kind=action.kind.value, employee_id=action.employee_id, error=type(exc).__name__)
+                continue
             result.counts[ActionStatus.APPLIED] += 1
             log.info("action_applied", kind=action.kind.value, employee_id=action.employee_id, company=action.company,
                      target=action.target, rule=action.rule)
@@ -239,4 +248,6 @@ def _blocked(action: Action, failed_people: set[str], failed_dns: set[str]) -> s
     member = action.params.get("member_dn") or action.params.get("first_member")
     if member and member in failed_dns:
         return "the member's account action failed earlier in this run"
+    if set(action.params.get("leaving", ())) & failed_people:
+        return "an action for a member of this group failed earlier in this run"
     return ""

@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("employee_id")
     adopt.add_argument("uid", help="the uid of the existing entry")
 
+    from lifecycle.admin_cli import add_admin_commands
+
+    add_admin_commands(sub)
+
     demo = sub.add_parser("demo", help="run the demo on a throwaway slapd with the shipped sample export")
     demo.add_argument("--workdir", type=Path, help="keep the demo's files here (default: a temp dir)")
     return parser
@@ -80,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         from lifecycle.settings import load_settings
 
         settings = load_settings(args.config)
-        return COMMANDS[args.command](args, settings)
+        from lifecycle.admin_cli import ADMIN_COMMANDS
+
+        return {**COMMANDS, **ADMIN_COMMANDS}[args.command](args, settings)
     except StalePlanError as exc:
         print(f"lifecycle: saved plan refused: {exc}", file=sys.stderr)
         return EXIT_ERROR

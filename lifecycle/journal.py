@@ -316,6 +316,28 @@ class Journal:
             )
         return f"{employee_id}: {'on legal hold: account and mail are never deleted until released' if on else 'hold released'}"
 
+    def reinstate(self, employee_id: str, actor: str, now: datetime) -> str:
+        """Let a person deleted for inactivity get an account again (with the same, reserved name)."""
+        person = self.person(employee_id)
+        if person is None or person.status != PersonStatus.DELETED or person.suspension_rule != SuspensionRule.INACTIVITY:
+            return f"{employee_id}: not an account deleted for inactivity; nothing to reinstate"
+        with self.engine.begin() as conn:
+            conn.execute(update(persons).where(persons.c.employee_id == employee_id).values(suspension_rule=None,
+                                                                                           updated_at=utc_text(now)))
+        self.record_admin_event("reinstate", employee_id, f"admin allows a new account for {employee_id} ({person.uid})",
+                                actor, now, person.company)
+        return f"{employee_id}: reinstated; the next cycle makes the account {person.uid} again"
+
+    def record_admin_event(self, kind: str, target: str, reason: str, actor: str, now: datetime, company: str = "") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(action_log).values(
+                    run_id=str(uuid.uuid4()), logged_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now),
+                    company=company, employee_id="", kind=kind, target=target, changes="{}", rule="admin",
+                    reason=reason, status=ActionStatus.RECORDED, error="", actor=actor, params="{}",
+                )
+            )
+
     def save_feed_baseline(self, baseline: FeedBaseline, now: datetime) -> None:
         values = {
             "rows_per_company": json.dumps(baseline.rows_per_company, ensure_ascii=False, sort_keys=True),

@@ -238,6 +238,7 @@ class ReviewKind(str, enum.Enum):
     DUPLICATE_EMPLOYEE_NUMBER = "duplicate_employee_number"
     INCONSISTENT_RECORD = "inconsistent_record"
     UNKNOWN_MANAGER = "unknown_manager"
+    DELETED_FOR_INACTIVITY = "deleted_for_inactivity"
 
 
 @dataclass(frozen=True, slots=True)

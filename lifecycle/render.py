@@ -35,12 +35,27 @@ def plan_text(plan: Plan) -> str:
     lines = [f"Plan as of {plan.now.isoformat(timespec='minutes')}"]
     counts = Counter(a.kind.value for a in plan.actions)
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no changes"
-    lines.append(f"  {len(plan.actions)} actions ({summary}); {len(plan.rejected)} rejected rows; {len(plan.reviews)} to review")
+    lines.append(
+        f"  {len(plan.actions)} actions ({summary}); {len(plan.held)} held; {len(plan.rejected)} rejected rows; "
+        f"{len(plan.reviews)} to review"
+    )
     if plan.actions:
         lines.append("")
         lines.append("Actions:")
         for action in plan.actions:
             lines.extend(_action_lines(action))
+    if plan.frozen:
+        lines.append("")
+        lines.append("HR feed frozen (no suspension or deletion for these companies this cycle):")
+        for company, why in sorted(plan.frozen.items()):
+            if company != "*":
+                lines.append(f"  {company}: {why}")
+    if plan.held:
+        lines.append("")
+        lines.append(f"Held back by the guards ({len(plan.held)}; see `lifecycle held`, `lifecycle approve ID`):")
+        for item in plan.held:
+            lines.extend(_action_lines(item.action))
+            lines.append(f"      held: {item.reason}")
     if plan.rejected:
         lines.append("")
         lines.append("Rejected HR rows (never acted on):")

@@ -155,6 +155,43 @@ class GuardSettings(Section):
     min_file_age_seconds: int = Field(60, ge=0, description="an HR file modified more recently is still being written")
 
 
+class ScheduleSettings(Section):
+    cycle_minutes: float = Field(15, ge=1 / 60, le=24 * 60, description="minutes between two cycles (fractions allowed)")
+    full_at: str = Field("02:30", description="HH:MM in [policy] timezone: the daily full reconciliation")
+
+    @field_validator("full_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"{value!r} is not a time of day; use HH:MM, e.g. \"02:30\"")
+        return value
+
+
+class ServiceSettings(Section):
+    metrics_listen: str = Field("127.0.0.1:9108", description="loopback HOST:PORT of /metrics and /healthz; \"\" turns it off")
+    stall_minutes: float = Field(15, gt=0, description="a cycle without progress this long is hung: watchdog pings stop")
+    standby_poll_seconds: float = Field(10, gt=0, le=3600, description="how often a standby tries to become the active instance")
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        if value == "":
+            return value
+        host, _, port = value.rpartition(":")
+        host = host.strip("[]")
+        if not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+            raise ValueError(f"{value!r} is not HOST:PORT, e.g. \"127.0.0.1:9108\"")
+        import ipaddress
+
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"{host!r} is not a loopback address; metrics are served on 127.0.0.1 or ::1 only")
+        return value
+
+
 class CompanySettings(Section):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     name: str = ""
@@ -182,6 +219,8 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     accounts: AccountSettings = AccountSettings()
     guards: GuardSettings = GuardSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    service: ServiceSettings = ServiceSettings()
     companies: tuple[CompanySettings, ...] = Field(min_length=1)
 
     @classmethod

@@ -108,6 +108,7 @@ def _allocator(directory: DirectorySnapshot, state: StoredState, settings: Setti
     taken |= {e.mail.split("@", 1)[0] for e in directory.entries if "@" in e.mail}
     owners = {p.uid: p.employee_id for p in state.persons if p.uid}
     taken |= set(owners)
+    taken |= set(settings.naming.overrides.values())
     # Overrides are reserved for their employee even before the account exists.
     owners.update({local: employee_id for employee_id, local in settings.naming.overrides.items() if local not in owners})
     return NameAllocator(taken, owners, settings.naming)
@@ -136,8 +137,20 @@ def _decide_standing(view: PersonView, ctx: PolicyContext, names: NameAllocator)
         _place_mover(view, intent, ctx)
         state, entry = view.state, view.entry
         if entry is not None and intent.account == AccountStep.KEEP and state is not None:
-            if state.status == PersonStatus.SUSPENDED and intent.restore is None:
+            if state.status == PersonStatus.SUSPENDED and intent.restore is None and not entry.locked:
+                # An admin unlocked an inactivity suspension: the account is in use again.
+                intent.enabled = True
+                intent.record = Step(
+                    "inactivity",
+                    f"account {entry.uid} was unlocked outside the daemon; the inactivity suspension is lifted",
+                    {"status": PersonStatus.ACTIVE.value, "suspended_at": None, "suspension_rule": None,
+                     "warned_at": None, "restored_at": ctx.now.isoformat()},
+                )
+            elif state.status == PersonStatus.SUSPENDED and intent.restore is None:
                 intent.delete = decide_deletion(state, ctx)
+                if intent.delete is not None:
+                    intent.dn = entry.dn  # deleted where it is: no move for an account on its way out
+                    intent.sync_attributes = False
             else:
                 intent.warn, intent.suspend = decide_inactivity(view.employee_id, entry, state, emp, ctx)
                 if intent.suspend is not None:
@@ -209,7 +222,11 @@ def _render(
     desired: dict[str, str] | None = None
     if record is not None and (intent.create is not None or intent.sync_attributes):
         domain = ctx.company(company).domain  # type: ignore[union-attr]
-        mail = f"{mail_local_part(entry, intent.uid)}@{domain}"
+        moving = entry is not None and view.entry_company not in (None, company)
+        if entry is not None and "@" in entry.mail and not moving:
+            mail = entry.mail  # an account keeps its address; only a branch transfer changes the domain
+        else:
+            mail = f"{mail_local_part(entry, intent.uid)}@{domain}"
         manager_dn = _manager_dn(view, placements, blocked, entry, reviews, known)
         desired = desired_attributes(record, mail, manager_dn)
 
@@ -235,8 +252,11 @@ def _render(
         act(ActionKind.WARN_INACTIVE, intent.dn, intent.warn, {"warned_at": [None, now]}, dn=intent.dn,
             mail=entry.mail if entry else "", state=_state(warned_at=now))
     if intent.suspend is not None:
-        act(ActionKind.SUSPEND_ACCOUNT, intent.dn, intent.suspend, {"locked": [False, True]}, dn=intent.dn,
-            state=_state(status=PersonStatus.SUSPENDED, suspended_at=now, suspension_rule=intent.suspend.extra["rule"]))
+        if intent.suspend.extra.get("keep_date"):
+            suspended = _state(status=PersonStatus.SUSPENDED)
+        else:
+            suspended = _state(status=PersonStatus.SUSPENDED, suspended_at=now, suspension_rule=intent.suspend.extra["rule"])
+        act(ActionKind.SUSPEND_ACCOUNT, intent.dn, intent.suspend, {"locked": [False, True]}, dn=intent.dn, state=suspended)
     if intent.delete is not None:
         act(ActionKind.DELETE_ACCOUNT, intent.dn, intent.delete, {"entry": [intent.dn, None]}, dn=intent.dn,
             state=_state(status=PersonStatus.DELETED, deleted_at=now))

@@ -72,6 +72,8 @@ def plan_groups(
                 after = dn_after[member_key]
                 if after is not None:
                     current[dn_key(after)] = after
+            elif member_key in desired:
+                current[member_key] = member  # an account re-made at the same DN: still a member
             elif any(member_key.endswith("," + base) for base in bases):
                 stale.append(member)  # points at an entry that no longer exists
             else:

@@ -49,7 +49,11 @@ def join_snapshots(hr: HrSnapshot, directory: DirectorySnapshot, state: StoredSt
     blocked = hr.rejected_ids()
     records = {r.employee_id: r for r in hr.records}
     states = state.by_employee()
-    by_uid = {e.uid.lower(): e for e in directory.entries if e.uid}
+    by_uid: dict[str, list[DirectoryEntry]] = defaultdict(list)
+    for entry in directory.entries:
+        if entry.uid:
+            by_uid[entry.uid.lower()].append(entry)
+    uid_owner = {p.uid.lower(): p.employee_id for p in state.persons if p.uid}
     by_number: dict[str, list[DirectoryEntry]] = defaultdict(list)
     for entry in directory.entries:
         if entry.employee_number:
@@ -79,12 +83,27 @@ def join_snapshots(hr: HrSnapshot, directory: DirectorySnapshot, state: StoredSt
             for entry in by_number.get(employee_id, []):
                 claimed.add(entry.dn)
             st = states.get(employee_id)
-            if st and st.uid.lower() in by_uid:
-                claimed.add(by_uid[st.uid.lower()].dn)
+            if st and st.uid:
+                claimed.update(e.dn for e in by_uid.get(st.uid.lower(), []))
             continue
         record = records.get(employee_id)
         st = states.get(employee_id)
-        entry = _find_entry(employee_id, st, by_uid, by_number)
+        entry = _find_entry(employee_id, st, by_uid, by_number, ctx)
+        owner = uid_owner.get(entry.uid.lower()) if entry is not None else None
+        if entry is not None and owner not in (None, employee_id):
+            joined.reviews.append(
+                Review(
+                    ReviewKind.DUPLICATE_EMPLOYEE_NUMBER,
+                    employee_id,
+                    record.company if record else (st.company if st else ""),
+                    entry.dn,
+                    f"entry {entry.dn} carries employeeNumber {employee_id}, but its uid {entry.uid} is reserved for "
+                    f"employee {owner}; nothing is done for {employee_id}",
+                    "give the entry another uid, or correct its employeeNumber",
+                )
+            )
+            claimed.add(entry.dn)
+            continue
         if entry is not None and entry.employee_number and entry.employee_number != employee_id:
             joined.reviews.append(
                 Review(
@@ -140,14 +159,20 @@ def join_snapshots(hr: HrSnapshot, directory: DirectorySnapshot, state: StoredSt
 def _find_entry(
     employee_id: str,
     state: PersonState | None,
-    by_uid: dict[str, DirectoryEntry],
+    by_uid: dict[str, list[DirectoryEntry]],
     by_number: dict[str, list[DirectoryEntry]],
+    ctx: PolicyContext,
 ) -> DirectoryEntry | None:
-    if state is not None and state.uid and state.status != PersonStatus.DELETED:
-        entry = by_uid.get(state.uid.lower())
-        if entry is not None:
-            return entry
     numbered = by_number.get(employee_id, [])
+    if state is not None and state.uid and state.status != PersonStatus.DELETED:
+        candidates = by_uid.get(state.uid.lower(), [])
+        # Branch directories may reuse a uid: the employee's own number wins, then its company's subtree.
+        for narrowed in (
+            [e for e in candidates if e.employee_number == employee_id],
+            [e for e in candidates if not e.employee_number and ctx.company_of_dn(e.dn) == state.company],
+        ):
+            if len(narrowed) == 1:
+                return narrowed[0]
     return numbered[0] if len(numbered) == 1 else None
 
 

@@ -42,6 +42,28 @@ def decide_employed(view: PersonView, emp: Employment, ctx: PolicyContext, names
         )
         return intent
 
+    if (
+        state is not None
+        and state.status == PersonStatus.DELETED
+        and state.suspension_rule == SuspensionRule.INACTIVITY
+        and state.deleted_at is not None
+        and record.hire_date <= state.deleted_at.astimezone(ctx.zone(view.company)).date()
+    ):
+        # Deleted for not using it: a new account is the admin's call, or follows a new hire date.
+        intent.sync_attributes = intent.enabled = False
+        intent.reviews.append(
+            Review(
+                ReviewKind.DELETED_FOR_INACTIVITY,
+                view.employee_id,
+                view.company,
+                state.uid,
+                f"account {state.uid} was deleted on {state.deleted_at.date()} after a long inactivity; "
+                "it is not re-made automatically",
+                f"run `lifecycle reinstate {view.employee_id}` to give the employee an account again (same name)",
+            )
+        )
+        return intent
+
     company = ctx.company(view.company)
     assert company is not None  # HR rows with unknown companies are rejected upstream
     if state is not None and state.uid:

@@ -52,6 +52,12 @@ def decide_departed(view: PersonView, emp: Employment, ctx: PolicyContext) -> In
     if state is None or state.status != PersonStatus.SUSPENDED:
         intent.suspend = Step("leaver", f"{emp.why}: login disabled, removed from groups", {"rule": SuspensionRule.LEAVER.value})
         return intent
+    if not entry.locked:
+        # Someone unlocked a leaver's account: lock it again, keeping the retention clock.
+        intent.suspend = Step(
+            "leaver", f"{emp.why}, but the account was unlocked outside the daemon: login disabled again",
+            {"rule": (state.suspension_rule or SuspensionRule.LEAVER).value, "keep_date": True},
+        )
     intent.delete = decide_deletion(state, ctx)
     return intent
 
@@ -60,14 +66,17 @@ def decide_absent(view: PersonView, ctx: PolicyContext) -> Intent:
     """No HR row, not (yet) a departure: report or start counting the absence."""
     state = view.state
     assert state is not None
-    intent = Intent(view.employee_id, view.company, memberships_frozen=state.status == PersonStatus.ACTIVE)
-    if state.status == PersonStatus.DELETED:
-        return intent
+    intent = Intent(
+        view.employee_id, view.company, memberships_frozen=state.status in (PersonStatus.ACTIVE, PersonStatus.CONFIRMED)
+    )
+    if state.status in (PersonStatus.DELETED, PersonStatus.CONFIRMED):
+        return intent  # a confirmed match is adopted only once HR has the person
     if view.entry is not None:
         intent.uid, intent.dn, intent.account = view.entry.uid, view.entry.dn, AccountStep.KEEP
         intent.enabled = state.status == PersonStatus.ACTIVE
     if state.status == PersonStatus.SUSPENDED:
-        intent.delete = decide_deletion(state, ctx)
+        # A rejected row without a readable id may be this person (a rehire): no deletion then.
+        intent.delete = None if ctx.absence_frozen else decide_deletion(state, ctx)
         return intent
     if ctx.settings.hr.absent_means == "terminated" and ctx.absence_frozen:
         intent.reviews.append(
