@@ -55,3 +55,25 @@ def _fresh_structlog() -> Iterator[None]:
     structlog.reset_defaults()
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def demo_slapd(tmp_path: Path) -> Iterator[Slapd]:
+    """A slapd laid out like the demo: HQ, SZ and GZ subtrees."""
+    from lifecycle.demo import COMPANIES
+
+    units = [PEOPLE_DN, *(f"ou={ou},{PEOPLE_DN}" for *_, ou in COMPANIES), GROUPS_DN]
+    with Slapd(tmp_path / "slapd", base_dn=BASE_DN, organizational_units=units) as server:
+        yield server
+
+
+@pytest.fixture
+def config(tmp_path: Path, demo_slapd: Slapd) -> Path:
+    """A config file for the demo layout with a copy of the sample HR export."""
+    import shutil
+
+    from lifecycle.demo import SAMPLE, write_config
+
+    hr_path = tmp_path / "employees.csv"
+    shutil.copyfile(SAMPLE, hr_path)
+    return write_config(tmp_path, demo_slapd, hr_path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,26 +10,12 @@ import pytest
 from connectors.directory_ldap import LdapDirectory
 from lifecycle.apply import CredentialVault
 from lifecycle.cli import main
-from lifecycle.demo import BASE_DN, COMPANIES, SAMPLE, write_config
+from lifecycle.demo import BASE_DN
 from lifecycle.settings import load_settings
 from lifecycle.testing.slapd import Slapd
 
 DAY_ONE = "2026-12-01T09:00"
 LEAVER = "100028"  # 马超: termination date 2027-01-15
-
-
-@pytest.fixture
-def demo_slapd(tmp_path: Path):
-    units = [f"ou=people,{BASE_DN}", *(f"ou={ou},ou=people,{BASE_DN}" for *_, ou in COMPANIES), f"ou=groups,{BASE_DN}"]
-    with Slapd(tmp_path / "slapd", base_dn=BASE_DN, organizational_units=units) as server:
-        yield server
-
-
-@pytest.fixture
-def config(tmp_path: Path, demo_slapd: Slapd) -> Path:
-    hr_path = tmp_path / "employees.csv"
-    shutil.copyfile(SAMPLE, hr_path)
-    return write_config(tmp_path, demo_slapd, hr_path)
 
 
 def run(config: Path, capsys, *args: str) -> tuple[int, str, str]:
