@@ -557,6 +557,10 @@ class LdapDirectory:
         found = self._base_search("read person", dn, PERSON_FILTER, PERSON_ATTRIBUTES)
         return None if found is None else _entry_from(*found)
 
+    def read_group(self, dn: str) -> GroupEntry | None:
+        found = self._base_search("read group", dn, GROUP_FILTER, GROUP_ATTRIBUTES)
+        return None if found is None else _group_from(*found)
+
     def find_by_employee_number(self, employee_number: str) -> DirectoryEntry | None:
         """The one person with this employeeNumber under any company's people_dn.
 

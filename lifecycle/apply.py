@@ -24,7 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
 from lifecycle.journal import ActionStatus, Journal, LogEntry
-from lifecycle.models import Action, ActionKind, DirectoryEntry, Plan
+from lifecycle.models import Action, ActionKind, DirectoryEntry, GroupEntry, Plan
+from policies.attributes import current_attributes
+from policies.placement import dn_key
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +48,7 @@ class Directory(Protocol):
     def remove_member(self, group_dn: str, member_dn: str) -> None: ...
     def delete_group(self, dn: str) -> None: ...
     def read_person(self, dn: str) -> DirectoryEntry | None: ...
+    def read_group(self, dn: str) -> GroupEntry | None: ...
 
 
 @dataclass
@@ -141,6 +144,22 @@ class Executor:
             return found.locked if kind == ActionKind.SUSPEND_ACCOUNT else not found.locked
         if kind == ActionKind.MOVE_ACCOUNT:
             return self.directory.read_person(params["new_dn"]) is not None
+        if kind == ActionKind.UPDATE_ACCOUNT:
+            found = self.directory.read_person(params["dn"])
+            if found is None:
+                return False
+            current = current_attributes(found)
+            return all((current.get(k) or "") == (v or "") if k != "manager" else dn_key(current.get(k) or "") == dn_key(v or "")
+                       for k, v in params["attributes"].items())
+        if kind in (ActionKind.CREATE_GROUP, ActionKind.DELETE_GROUP, ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER):
+            group = self.directory.read_group(params.get("dn") or params["group_dn"])
+            if kind == ActionKind.DELETE_GROUP:
+                return group is None
+            if group is None:
+                return False
+            member = dn_key(params.get("first_member") or params.get("member_dn") or "")
+            present = member in {dn_key(m) for m in group.members}
+            return not present if kind == ActionKind.REMOVE_MEMBER else present
         return False
 
     def apply(self, plan: Plan, run_id: str, should_stop: Callable[[], bool] = lambda: False) -> ApplyResult:

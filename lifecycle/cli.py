@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_admin_commands(sub)
 
+    sub.add_parser(
+        "run",
+        help="the daemon: a cycle every [schedule] cycle_minutes, a full reconciliation at full_at (systemd Type=notify)",
+    )
+
     demo = sub.add_parser("demo", help="run the demo on a throwaway slapd with the shipped sample export")
     demo.add_argument("--workdir", type=Path, help="keep the demo's files here (default: a temp dir)")
     return parser
@@ -290,6 +295,12 @@ def cmd_adopt(args: argparse.Namespace, settings) -> int:
     return EXIT_OK
 
 
+def cmd_run(args: argparse.Namespace, settings) -> int:
+    from lifecycle.daemon import run_daemon
+
+    return run_daemon(settings, args.config, json=args.log_json, level=args.log_level.upper())
+
+
 COMMANDS = {
     "check": cmd_check,
     "plan": cmd_plan,
@@ -297,6 +308,7 @@ COMMANDS = {
     "log": cmd_log,
     "explain": cmd_explain,
     "adopt": cmd_adopt,
+    "run": cmd_run,
 }
 
 

@@ -223,9 +223,10 @@ def _render(
     if record is not None and (intent.create is not None or intent.sync_attributes):
         domain = ctx.company(company).domain  # type: ignore[union-attr]
         moving = entry is not None and view.entry_company not in (None, company)
-        if entry is not None and "@" in entry.mail and not moving:
-            mail = entry.mail  # an account keeps its address; only a branch transfer changes the domain
-        else:
+        managed_domains = {c.domain for c in ctx.settings.companies}
+        if entry is not None and "@" in entry.mail and not moving and entry.mail.split("@", 1)[1].lower() not in managed_domains:
+            mail = entry.mail  # an adopted address outside the group's domains is kept as it is
+        else:  # in one of our domains the address follows the company (also after an interrupted move)
             mail = f"{mail_local_part(entry, intent.uid)}@{domain}"
         manager_dn = _manager_dn(view, placements, blocked, entry, reviews, known)
         desired = desired_attributes(record, mail, manager_dn)

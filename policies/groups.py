@@ -96,8 +96,8 @@ def plan_groups(
         for dn in removes + stale:
             cause = causes.get(dn_key(dn))
             why = cause.reason if cause else ("the account no longer exists" if dn in stale else f"no longer in {label}")
-            actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, dn, cause.employee_id if cause else "",
-                                          group.company, why))
+            who = cause.employee_id if cause else owners.get(dn_key(dn), "")
+            actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, dn, who, group.company, why))
     for key in sorted(by_key):
         if key in seen:
             continue

@@ -11,6 +11,8 @@ from pydantic import SecretStr
 from lifecycle.settings import CompanySettings, DirectorySettings
 from lifecycle.testing.slapd import Slapd
 
+pytest_plugins = ["tests.mail_fixtures"]
+
 BASE_DN = "dc=example,dc=com"
 PEOPLE_DN = f"ou=people,{BASE_DN}"
 HQ_PEOPLE_DN = f"ou=hq,{PEOPLE_DN}"

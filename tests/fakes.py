@@ -37,6 +37,10 @@ class FakeDirectory:
             locked=bool(a.get("locked")), last_bind=a.get("last_bind"), created=a.get("created", self.created),
         )
 
+    def read_group(self, dn: str) -> GroupEntry | None:
+        g = self.groups.get(dn_key(dn))
+        return GroupEntry(g["dn"], g["cn"], g["o"], g["ou"], frozenset(g["member"])) if g else None
+
     def read_person(self, dn: str) -> DirectoryEntry | None:
         a = self.people.get(dn_key(dn))
         return self._entry(a) if a else None

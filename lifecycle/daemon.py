@@ -1,0 +1,653 @@
+"""`lifecycle run`: the daemon (a systemd `Type=notify` service).
+
+- APScheduler runs a cycle every `[schedule] cycle_minutes` and a full
+  reconciliation daily at `[schedule] full_at` (company time zone).  Both jobs
+  share one worker thread, so two cycles never overlap; a run missed while
+  another was going (or while the machine slept) is run once, late.
+- A cycle whose inputs are unchanged and whose plan no timer changes is quiet:
+  it reads and plans nothing (see `lifecycle.quiet`).  The full reconciliation
+  never skips.
+- The main thread owns everything that must keep working while a cycle runs:
+  signals, config reloads, the active/standby lock, the systemd watchdog and
+  status.  Watchdog pings stop when a cycle makes no progress for
+  `[service] stall_minutes`, so systemd restarts a hung daemon.
+- SIGTERM/SIGINT: the action in flight finishes and is recorded, then exit 0.
+  SIGHUP: reload the config; a broken one is logged and the old one kept.
+- Every log line carries `run_id`: the cycle's (the journal's run id once the
+  cycle has one), else the daemon's own id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectors.directory_ldap import LdapDirectory
+from connectors.hr_csv import read_hr_csv
+from lifecycle import quiet
+from lifecycle.cycle import apply_cycle, company_aliases, config_fingerprint
+from lifecycle.errors import ConfigError, ConnectorError, FeedError, LifecycleError
+from lifecycle.journal import ActionStatus, Journal
+from lifecycle.leader import instance_name, leadership_for
+from lifecycle.metrics import Metrics, MetricsServer, parse_listen
+from lifecycle.notify import Notifier
+from lifecycle.settings import Settings, load_settings, resolve_config_path
+from policies.timeline import next_due
+
+log = structlog.get_logger("lifecycle.daemon")
+
+
+def run_daemon(settings: Settings, config_path: str | None, *, json: bool, level: str) -> int:
+    """`lifecycle run`: log to stdout (journald reads it) and run until SIGTERM."""
+    from lifecycle.logging import configure_logging
+
+    configure_logging(json=json, level=level, stream=sys.stdout)
+    return Daemon(settings, config_path).run()
+
+
+class Progress:
+    """When the cycle in flight last moved; the watchdog trusts it, not the clock."""
+
+    def __init__(self) -> None:
+        self.running = False
+        self.phase = ""
+        self._last = time.monotonic()
+
+    def begin(self) -> None:
+        self.phase, self._last, self.running = "start", time.monotonic(), True
+
+    def mark(self, phase: str) -> None:
+        self.phase, self._last = phase, time.monotonic()
+
+    def end(self) -> None:
+        self.running = False
+
+    def stalled_for(self) -> float:
+        return time.monotonic() - self._last if self.running else 0.0
+
+
+def _count_error(metrics: Metrics, exc: BaseException, connector: str) -> None:
+    if not getattr(exc, "_lifecycle_counted", False):
+        metrics.errors.labels(connector).inc()
+        exc._lifecycle_counted = True  # type: ignore[attr-defined]
+
+
+class WatchedDirectory:
+    """The directory as the cycle sees it: each call is progress, errors are counted, the snapshot is kept."""
+
+    def __init__(self, inner: LdapDirectory, progress: Progress, metrics: Metrics) -> None:
+        self._inner, self._progress, self._metrics = inner, progress, metrics
+        self.snapshot: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._progress.mark(f"directory.{name}")
+            try:
+                result = attr(*args, **kwargs)
+            except ConnectorError as exc:
+                _count_error(self._metrics, exc, exc.connector or "directory")
+                raise
+            finally:
+                self._progress.mark(f"directory.{name}")
+            if name == "read_snapshot":
+                self.snapshot = result
+            return result
+
+        return call
+
+
+class DaemonJournal(Journal):
+    """The journal, counting actions by kind and outcome and remembering the run id of the cycle."""
+
+    def __init__(self, url: str, metrics: Metrics, progress: Progress) -> None:
+        super().__init__(url)
+        self.metrics, self.progress = metrics, progress
+        self.last_run_id = ""
+        self._kinds: dict[int, str] = {}
+
+    def begin_run(self, mode: str, now: datetime) -> str:
+        self.last_run_id = super().begin_run(mode, now)
+        self._kinds.clear()
+        return self.last_run_id
+
+    def begin_action(self, run_id: str, action: Any, now: datetime, actor: str) -> int:
+        self.progress.mark("journal.begin_action")
+        action_id = super().begin_action(run_id, action, now, actor)
+        self._kinds[action_id] = action.kind.value
+        return action_id
+
+    def finish_action(self, action_id: int, status: str, **kwargs: Any) -> None:
+        super().finish_action(action_id, status, **kwargs)
+        self.progress.mark("journal.finish_action")
+        kind = self._kinds.pop(action_id, None)
+        if kind is not None:
+            self.metrics.actions.labels(kind, status).inc()
+
+    def record_actions(self, run_id: str, actions: Any, status: str, *args: Any, **kwargs: Any) -> Any:
+        actions = list(actions)
+        result = super().record_actions(run_id, actions, status, *args, **kwargs)
+        if status != ActionStatus.HELD:  # held ones are re-recorded every cycle: see the gauge
+            for action in actions:
+                self.metrics.actions.labels(action.kind.value, status).inc()
+        return result
+
+
+@dataclass
+class LastCycle:
+    kind: str = ""
+    outcome: str = ""
+    finished: datetime | None = None
+    detail: str = ""
+
+
+class _ToStructlog(logging.Handler):
+    """Library warnings (APScheduler, SQLAlchemy...) as JSON lines like ours, with a run_id."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(logging.WARNING)
+        self.run_id = run_id
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            extra = {} if "run_id" in structlog.contextvars.get_contextvars() else {"run_id": self.run_id}
+            structlog.get_logger(record.name).log(record.levelno, record.getMessage(), **extra)
+        except Exception:  # noqa: BLE001 - logging must never take the daemon down
+            self.handleError(record)
+
+
+class Daemon:
+    def __init__(self, settings: Settings, config_path: str | None, *, notifier: Notifier | None = None) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.instance = instance_name()
+        self.instance_id = str(uuid.uuid4())
+        self.notifier = notifier or Notifier()
+        self.metrics = Metrics()
+        self.progress = Progress()
+        self.leader = leadership_for(settings.state.url)
+        self.journal: DaemonJournal | None = None
+        self.scheduler: BackgroundScheduler | None = None
+        self.http: MetricsServer | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._signal = ""
+        self._reload = False
+        self._active = False
+        self._cycle_lock = threading.Lock()
+        self._baseline: quiet.Baseline | None = None
+        self._last = LastCycle()
+        self._last_success: datetime | None = None
+        self._stall_reported = False
+        self._status_sent = ""
+        self._holder = ""
+        self._problems: list[str] = []
+
+    # -- the process ----------------------------------------------------------------
+
+    def run(self) -> int:
+        structlog.contextvars.bind_contextvars(instance=self.instance, run_id=self.instance_id)
+        handler = _ToStructlog(self.instance_id)
+        logging.getLogger().addHandler(handler)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        previous = self._install_signals()
+        try:
+            if not self._start():
+                return 1
+            self._loop()
+            return 0
+        finally:
+            self._shutdown()
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+            logging.getLogger().removeHandler(handler)
+
+    def _install_signals(self) -> dict[int, Any]:
+        def stop(signum: int, _frame: Any) -> None:
+            self._signal = signal.Signals(signum).name
+            self._stop.set()
+            self._wake.set()
+
+        def reload(_signum: int, _frame: Any) -> None:
+            self._reload = True
+            self._wake.set()
+
+        previous = {}
+        for signum, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload)):
+            previous[signum] = signal.signal(signum, handler)
+        return previous
+
+    def _start(self) -> bool:
+        s = self.settings
+        log.info(
+            "daemon_starting", config=str(resolve_config_path(self.config_path)), state=_safe_url(s.state.url),
+            lock=self.leader.description, cycle_minutes=s.schedule.cycle_minutes, full_at=s.schedule.full_at,
+            timezone=s.policy.timezone, watchdog_seconds=self.notifier.watchdog_interval,
+        )
+        try:
+            self._active = self.leader.try_acquire()
+            if self._active:
+                self.journal = DaemonJournal(s.state.url, self.metrics, self.progress)
+            else:
+                _ping_state_store(s.state.url)  # a standby only needs to reach it; the tables are the active one's
+        except (SQLAlchemyError, OSError, LifecycleError) as exc:
+            log.error("startup_failed", check="state store", state=_safe_url(s.state.url), error=_first_line(exc))
+            return False
+        self.metrics.active.set(1 if self._active else 0)
+        if not self._active:
+            self._holder = self.leader.holder()
+        self._problems = self._check_connections(s)
+        listen = parse_listen(s.service.metrics_listen)
+        if listen is not None:
+            try:
+                self.http = MetricsServer(listen[0], listen[1], self.metrics, self._health).start()
+            except OSError as exc:
+                log.error("startup_failed", check="service.metrics_listen", listen=s.service.metrics_listen, error=str(exc))
+                return False
+            host, port = self.http.address
+            log.info("metrics_listening", address=f"{host}:{port}", paths=["/metrics", "/healthz"])
+        self.scheduler = self._make_scheduler(s)
+        self.scheduler.start()
+        self._update_next_run()
+        log.info("daemon_ready", role=self._role(), active_instance=self._holder or None, problems=self._problems)
+        self.notifier.ready(self._status_text())
+        return True
+
+    def _check_connections(self, s: Settings) -> list[str]:
+        problems: list[str] = []
+        if not os.access(s.hr.path, os.R_OK):
+            problems.append(f"hr export {s.hr.path} is not readable (yet)")
+        try:
+            with LdapDirectory(s.directory, s.companies) as directory:
+                problems.extend(f"directory: {p}" for p in directory.check())
+        except LifecycleError as exc:
+            problems.append(f"directory: {exc}")
+        for problem in problems:
+            log.warning("startup_check_failed", problem=problem, consequence="cycles report it until it is fixed")
+        return problems
+
+    def _make_scheduler(self, s: Settings) -> BackgroundScheduler:
+        zone = ZoneInfo(s.policy.timezone)
+        scheduler = BackgroundScheduler(
+            timezone=zone,
+            executors={"default": ThreadPoolExecutor(1)},  # one worker: never two cycles at once
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        scheduler.add_job(self._job, _interval(s), args=("scheduled",), id="cycle", name="cycle",
+                          next_run_time=datetime.now(zone))
+        scheduler.add_job(self._job, _daily(s), args=("full",), id="full", name="full reconciliation")
+        scheduler.add_listener(self._scheduler_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        return scheduler
+
+    def _scheduler_event(self, event: JobExecutionEvent) -> None:
+        # The scheduler's own thread: no context is bound there.
+        own = log.bind(instance=self.instance, run_id=self.instance_id)
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            own.info("cycle_still_running", job=event.job_id, consequence="this run is coalesced into the next one")
+        elif event.code == EVENT_JOB_MISSED:
+            own.warning("cycle_missed", job=event.job_id, scheduled=str(event.scheduled_run_time))
+        else:
+            own.error("cycle_crashed", job=event.job_id, error=repr(event.exception))
+
+    # -- the main thread ------------------------------------------------------------------
+
+    def _tick(self) -> float:
+        interval = self.notifier.watchdog_interval
+        return min(1.0, interval / 4) if interval else 1.0
+
+    def _loop(self) -> None:
+        next_poll = 0.0
+        while not self._stop.is_set():
+            if self._reload:
+                self._do_reload()
+            if time.monotonic() >= next_poll:
+                self._poll_leadership()
+                next_poll = time.monotonic() + (1.0 if self._active else self.settings.service.standby_poll_seconds)
+            self._heartbeat()
+            self._wake.wait(self._tick())
+            self._wake.clear()
+
+    def _heartbeat(self) -> None:
+        stalled = self.progress.stalled_for()
+        if stalled > self.settings.service.stall_minutes * 60:
+            if not self._stall_reported:
+                log.error("cycle_stalled", phase=self.progress.phase, seconds=round(stalled),
+                          consequence="watchdog pings stop; systemd restarts the service after WatchdogSec")
+                self._stall_reported = True
+        else:
+            if self._stall_reported:
+                log.warning("cycle_progressing_again", phase=self.progress.phase)
+                self._stall_reported = False
+            if self.notifier.watchdog_interval:
+                self.notifier.watchdog()
+        status = self._status_text()
+        if status != self._status_sent:
+            self.notifier.status(status)
+            self._status_sent = status
+
+    def _poll_leadership(self) -> None:
+        if self._active:
+            if not self.leader.check():
+                self._lose_leadership()
+            return
+        if not self.leader.try_acquire():
+            holder = self.leader.holder()
+            if holder != self._holder:
+                log.info("standby", active_instance=holder or None)
+                self._holder = holder
+            return
+        if self.journal is None:
+            try:
+                self.journal = DaemonJournal(self.settings.state.url, self.metrics, self.progress)
+            except (SQLAlchemyError, OSError) as exc:
+                log.error("takeover_failed", error=_first_line(exc), consequence="standing by; retrying")
+                self.leader.release()
+                return
+        self._baseline = None
+        self._active = True
+        self.metrics.active.set(1)
+        log.warning("leadership_acquired", previous=self._holder or None, lock=self.leader.description)
+        self._holder = ""
+        if self.scheduler is not None:
+            self.scheduler.modify_job("cycle", next_run_time=datetime.now(ZoneInfo(self.settings.policy.timezone)))
+
+    def _lose_leadership(self) -> None:
+        if self._active:
+            self._active = False
+            self._baseline = None
+            self.metrics.active.set(0)
+            log.error("leadership_lost", lock=self.leader.description, consequence="no more actions; standing by")
+
+    def _do_reload(self) -> None:
+        self._reload = False
+        self.notifier.reloading()
+        old = self.settings
+        try:
+            new = load_settings(self.config_path)
+            if new.state.url != old.state.url:
+                raise ConfigError("state.url cannot change while the daemon runs; restart the service to switch state stores")
+        except ConfigError as exc:
+            log.error("reload_failed", error=str(exc), consequence="the running configuration stays in force")
+            self.notifier.ready(self._status_text())
+            return
+        if new.service.metrics_listen != old.service.metrics_listen:
+            log.warning("reload_partial", ignored="service.metrics_listen", consequence="takes effect at the next restart")
+        self.settings = new
+        self._baseline = None
+        if self.scheduler is not None:
+            self.scheduler.reschedule_job("cycle", trigger=_interval(new))
+            self.scheduler.reschedule_job("full", trigger=_daily(new))
+            self.scheduler.modify_job("cycle", next_run_time=datetime.now(ZoneInfo(new.policy.timezone)))
+        log.info("config_reloaded", config_fingerprint=config_fingerprint(new), cycle_minutes=new.schedule.cycle_minutes,
+                 full_at=new.schedule.full_at)
+        self.notifier.ready(self._status_text())
+
+    def _shutdown(self) -> None:
+        if self._signal:
+            log.info("stop_requested", signal=self._signal, consequence="finishing the action in flight")
+        self.notifier.stopping("stopping: finishing the action in flight")
+        self._stop.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        while not self._cycle_lock.acquire(timeout=self._tick()):  # held from here on: no cycle can start
+            self._heartbeat()
+        if self.http is not None:
+            self.http.stop()
+        self.leader.release()
+        if self.journal is not None:
+            self.journal.close()
+        log.info("daemon_stopped", last_cycle=self._last.outcome or None)
+        self.notifier.close()
+
+    # -- status -----------------------------------------------------------------------
+
+    def _role(self) -> str:
+        return "active" if self._active else "standby"
+
+    def _next_run(self) -> datetime | None:
+        if self.scheduler is None:
+            return None
+        times = [job.next_run_time for job in self.scheduler.get_jobs() if job.next_run_time is not None]
+        return min(times) if times else None
+
+    def _update_next_run(self) -> None:
+        upcoming = self._next_run()
+        if upcoming is not None:
+            self.metrics.next_run.set(upcoming.timestamp())
+
+    def _status_text(self) -> str:
+        if not self._active:
+            return f"standby; active instance: {self._holder or 'unknown'}"
+        parts = []
+        stalled = self.progress.stalled_for()
+        if stalled > self.settings.service.stall_minutes * 60:
+            parts.append(f"STALLED in {self.progress.phase} for {round(stalled)}s")
+        elif self.progress.running:
+            parts.append("cycle running")
+        last = self._last
+        if last.finished is not None:
+            parts.append(f"last cycle {last.finished:%Y-%m-%d %H:%M:%S} {last.kind} {last.outcome}: {last.detail}")
+        elif self._problems:
+            parts.append(f"{len(self._problems)} start-up problems: {self._problems[0]}")
+        upcoming = self._next_run()
+        if upcoming is not None:
+            parts.append(f"next {upcoming:%H:%M:%S}")
+        return "; ".join(parts) or "active"
+
+    def _health(self) -> tuple[bool, dict[str, Any]]:
+        stalled = self.progress.stalled_for() > self.settings.service.stall_minutes * 60
+        if not self._active:
+            status = "standby"
+        elif stalled:
+            status = "stalled"
+        elif self._last.outcome == "error":
+            status = "failing"
+        elif self._last.outcome in ("failures", "stopped"):
+            status = "degraded"
+        else:
+            status = "ok"
+        upcoming = self._next_run()
+        detail = {
+            "status": status,
+            "role": self._role(),
+            "instance": self.instance,
+            "last_cycle": {
+                "kind": self._last.kind or None,
+                "outcome": self._last.outcome or None,
+                "finished": self._last.finished.isoformat() if self._last.finished else None,
+                "detail": self._last.detail or None,
+            },
+            "last_success": self._last_success.isoformat() if self._last_success else None,
+            "next_run": upcoming.isoformat() if upcoming else None,
+            "cycle_running": self.progress.running,
+        }
+        return status in ("ok", "degraded", "standby"), detail
+
+    # -- one cycle (scheduler thread) ---------------------------------------------------------
+
+    def _job(self, trigger: str) -> None:
+        if not self._cycle_lock.acquire(blocking=False):
+            log.warning("cycle_overlap_refused", trigger=trigger)
+            return
+        try:
+            if self._stop.is_set() or not self._active or not self.leader.check():
+                return
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(instance=self.instance, run_id=str(uuid.uuid4()))
+            self._cycle(full=trigger == "full")
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the scheduler thread
+            log.error("cycle_crashed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        finally:
+            self.progress.end()
+            structlog.contextvars.clear_contextvars()
+            self._cycle_lock.release()
+            self._update_next_run()
+            self._wake.set()  # the main thread updates STATUS now
+
+    def _should_stop(self) -> bool:
+        """Asked between actions: a stop request, or a lost lock, ends the run after the action in flight."""
+        self.progress.mark("between actions")
+        if self._stop.is_set():
+            return True
+        if not self.leader.check():
+            self._lose_leadership()
+            return True
+        return False
+
+    def _cycle(self, *, full: bool) -> None:
+        s, journal = self.settings, self.journal
+        assert journal is not None
+        self.progress.begin()
+        started = time.monotonic()
+        zone = ZoneInfo(s.policy.timezone)
+        now = datetime.now(UTC).astimezone(zone)
+        config = config_fingerprint(s)
+        kind = "full" if full else "normal"
+        changed = ["daily full reconciliation"] if full else []
+        plan = result = None
+        outcome, error = "error", ""
+        journal.last_run_id = ""
+        try:
+            with LdapDirectory(s.directory, s.companies) as ldap:
+                if not full:
+                    self.progress.mark("quiet check")
+                    verdict = quiet.check(self._baseline, s, config, now, ldap, journal.load_state)
+                    if verdict.quiet:
+                        self._finish_quiet(verdict, started)
+                        return
+                    changed = verdict.changed
+                self.progress.mark("markers")
+                before = quiet.take_markers(s, ldap, journal.load_state)
+                directory = WatchedDirectory(ldap, self.progress, self.metrics)
+                try:
+                    plan, result = apply_cycle(s, now, directory, journal, should_stop=self._should_stop)  # type: ignore[arg-type]
+                finally:
+                    self._bind_cycle_run_id()  # apply_cycle unbinds its run_id; what follows still belongs to it
+                outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
+                self._baseline = None
+                if outcome == "ok" and not plan.actions:
+                    self.progress.mark("baseline")
+                    self._baseline = self._new_baseline(s, config, ldap, journal, before, plan, directory.snapshot)
+        except Exception as exc:
+            self._baseline = None
+            error = f"{type(exc).__name__}: {_first_line(exc)}"
+            connector = (getattr(exc, "connector", "") or "directory") if isinstance(exc, ConnectorError) else (
+                "hr" if isinstance(exc, FeedError) else "state" if isinstance(exc, SQLAlchemyError) else "internal")
+            _count_error(self.metrics, exc, connector)
+            if isinstance(exc, (LifecycleError, SQLAlchemyError)):
+                log.error("cycle_failed", error=error, connector=connector)
+            else:
+                log.error("cycle_failed", error=error, connector=connector, traceback=traceback.format_exc())
+        self._finish(kind, outcome, started, changed, plan, result, error)
+
+    def _new_baseline(self, s: Settings, config: str, ldap: LdapDirectory, journal: Journal, before: quiet.Markers,
+                      plan: Any, snapshot: Any) -> quiet.Baseline | None:
+        """The inputs this empty plan was made from, if nothing moved while it was made."""
+        after = quiet.take_markers(s, ldap, journal.load_state)
+        if snapshot is None or after.hr != before.hr or after.hr != plan.hr_fingerprint or after.state != before.state \
+                or after.probe != before.probe:
+            return None
+        hr = read_hr_csv(s.hr, company_aliases(s))
+        if hr.fingerprint != after.hr:
+            return None
+        due = next_due(hr, snapshot, after.state, s, plan.now)
+        settle = quiet.settle_time(s)
+        if settle is not None and settle > plan.now:
+            due = min(due, settle) if due is not None else settle
+        return quiet.Baseline(after, quiet.people_by_key(snapshot), due, config)
+
+    def _finish_quiet(self, verdict: quiet.Verdict, started: float) -> None:
+        elapsed = time.monotonic() - started
+        self.metrics.cycles.labels("quiet", "ok").inc()
+        self.metrics.cycle_duration.labels("quiet").observe(elapsed)
+        finished = datetime.now(UTC)
+        self.metrics.last_cycle.set(finished.timestamp())
+        self.metrics.last_success.set(finished.timestamp())
+        self._last_success = finished
+        self._last = LastCycle("quiet", "ok", finished.astimezone(ZoneInfo(self.settings.policy.timezone)), "inputs unchanged")
+        due = self._baseline.due if self._baseline else None
+        log.info("cycle_summary", kind="quiet", outcome="ok", duration_ms=round(elapsed * 1000, 1),
+                 skipped=sorted(verdict.unchanged), why=verdict.unchanged,
+                 next_due=due.isoformat(timespec="seconds") if due else None)
+
+    def _bind_cycle_run_id(self) -> None:
+        if self.journal is not None and self.journal.last_run_id:
+            structlog.contextvars.bind_contextvars(run_id=self.journal.last_run_id)
+
+    def _finish(self, kind: str, outcome: str, started: float, changed: list[str], plan: Any, result: Any, error: str) -> None:
+        elapsed = time.monotonic() - started
+        self.metrics.cycles.labels(kind, outcome).inc()
+        self.metrics.cycle_duration.labels(kind).observe(elapsed)
+        finished = datetime.now(UTC)
+        self.metrics.last_cycle.set(finished.timestamp())
+        if outcome == "ok":
+            self.metrics.last_success.set(finished.timestamp())
+            self._last_success = finished
+        counts = dict(result.counts) if result is not None else {}
+        if plan is not None:
+            self.metrics.held.set(len(plan.held))
+            detail = f"{len(plan.actions)} actions ({', '.join(f'{n} {k}' for k, n in sorted(counts.items())) or 'none'})"
+            if plan.held:
+                detail += f", {len(plan.held)} held"
+        else:
+            detail = error
+        if result is not None and result.stopped:
+            detail += f"; stopped: {result.stopped}"
+        self._last = LastCycle(kind, outcome, finished.astimezone(ZoneInfo(self.settings.policy.timezone)), detail)
+        due = self._baseline.due if self._baseline else None
+        log.info(
+            "cycle_summary", kind=kind, outcome=outcome, duration_ms=round(elapsed * 1000, 1), changed=changed,
+            actions=len(plan.actions) if plan is not None else None, counts=counts,
+            held=len(plan.held) if plan is not None else None, error=error or None,
+            quiet_next=self._baseline is not None, next_due=due.isoformat(timespec="seconds") if due else None,
+        )
+
+
+def _interval(s: Settings) -> IntervalTrigger:
+    return IntervalTrigger(seconds=round(s.schedule.cycle_minutes * 60, 3))
+
+
+def _daily(s: Settings) -> CronTrigger:
+    hour, minute = (int(part) for part in s.schedule.full_at.split(":"))
+    return CronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(s.policy.timezone))
+
+
+def _ping_state_store(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
