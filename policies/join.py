@@ -77,6 +77,21 @@ def join_snapshots(hr: HrSnapshot, directory: DirectorySnapshot, state: StoredSt
     secondary = _secondary_index(directory, ctx)
     secondary_hr = _secondary_hr_index(hr.records, ctx)
 
+    mangled = _mangled_ids(records, states, by_number)
+    for new_id, old_id in sorted(mangled.items()):
+        joined.reviews.append(
+            Review(
+                ReviewKind.INCONSISTENT_RECORD,
+                new_id,
+                records[new_id].company,
+                f"row {records[new_id].row}",
+                f"employee id {new_id} looks like {old_id} without its leading zeros (a spreadsheet may have turned it "
+                f"into a number); neither is acted on until the ids agree",
+                f"export the id column as text so {old_id} keeps its zeros, or correct the id in HR",
+            )
+        )
+    blocked = blocked | set(mangled) | set(mangled.values())
+
     for employee_id in sorted(set(records) | set(states)):
         if employee_id in blocked or employee_id in ambiguous:
             # A rejected row is never acted on; keep its entry out of "unmatched" too.
@@ -219,3 +234,18 @@ def _secondary_match(
         return None
     candidates = index.get(value, [])
     return candidates[0] if len(candidates) == 1 else None
+
+
+def _mangled_ids(
+    records: dict[str, HrRecord], states: dict[str, PersonState], by_number: dict[str, list[DirectoryEntry]]
+) -> dict[str, str]:
+    """New HR ids that are a known employee's id minus its leading zeros: new id -> known id."""
+    known = {eid for eid in set(states) | set(by_number) if eid not in records and eid.startswith("0")}
+    by_stripped: dict[str, str] = {}
+    for eid in known:
+        by_stripped.setdefault(eid.lstrip("0"), eid)
+    return {
+        eid: by_stripped[eid]
+        for eid in records
+        if eid in by_stripped.keys() and eid not in states and eid not in by_number
+    }

@@ -161,3 +161,15 @@ def test_an_account_re_made_at_the_same_dn_stays_in_its_group(tmp_path):
     assert all(a.kind != ActionKind.REMOVE_MEMBER for a in plan.actions)
     assert c.plan(team, START).actions == ()
     c.close()
+
+
+def test_an_id_that_lost_its_leading_zeros_is_neither_a_joiner_nor_a_leaver(tmp_path):
+    c = cycle(tmp_path, hr={"absent_means": "terminated", "absent_days": 1})
+    c.apply(hr(person("000123", "李娜"), person("2", "王芳")), START)
+    mangled = hr(person("123", "李娜"), person("2", "王芳"))
+    for day in (1, 5, 30):
+        plan, _ = c.apply(mangled, START + timedelta(days=day))
+        assert plan.actions == (), kinds(plan)
+    assert any("without its leading zeros" in r.reason for r in plan.reviews)
+    assert not c.directory.by_uid("lina").get("locked") and c.directory.by_uid("lina2") is None
+    c.close()
