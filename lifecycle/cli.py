@@ -214,7 +214,7 @@ def cmd_explain(args: argparse.Namespace, settings) -> int:
         history = list(journal.entries(employee_id=args.employee_id))
     finally:
         journal.close()
-    ctx = PolicyContext(settings, now)
+    ctx = PolicyContext(settings, now, holds=state.holds)
     eid = args.employee_id
     print(f"Employee {eid} as of {now.isoformat(timespec='minutes')}")
     for row in inputs.hr.rejected:

@@ -31,7 +31,9 @@ def explain_upcoming(view: PersonView, ctx: PolicyContext) -> tuple[str, list[Up
         events.append(Upcoming(emp.effective, "account and mailbox are created (joiner)"))
     if state is not None and state.status == PersonStatus.SUSPENDED:
         due = deletion_due(state, ctx)
-        if due is not None:
+        if due is not None and view.employee_id in ctx.holds:
+            events.append(Upcoming(due, "deletion would be due, but the account is on legal hold (`lifecycle release` lifts it)"))
+        elif due is not None:
             events.append(Upcoming(due, f"account is deleted ({retention} days after suspension), unless rehired or held"))
     elif view.hr is not None and view.hr.termination_date and emp.standing != Standing.DEPARTED:
         leave_day = view.hr.termination_date

@@ -90,6 +90,8 @@ def test_legal_hold_stops_deletion_until_released(config: Path, capsys) -> None:
     assert run(config, capsys, "hold", "100028", "--reason", "again")[0] == 1
     code, out, _ = run(config, capsys, "plan", "--now", "2027-06-01T09:00", "--format", "json")
     assert all(a["kind"] != "delete_account" for a in json.loads(out)["actions"])
+    code, out, _ = run(config, capsys, "explain", "100028", "--now", "2027-06-01T09:00")
+    assert "legal hold" in out
     assert run(config, capsys, "apply", "--now", "2027-06-01T09:00")[0] == 0
     assert locked(config, "100028")  # still there, still disabled
     code, out, _ = run(config, capsys, "release", "100028", "--reason", "case closed")
