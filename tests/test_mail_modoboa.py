@@ -8,6 +8,7 @@ SQLite database.  An address that query does not resolve is bounced.
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import logging
 import sqlite3
@@ -18,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -63,8 +64,8 @@ def api(modoboa: ModoboaInstance) -> httpx.Client:
 # -- a fault-injecting proxy ---------------------------------------------------
 
 Fault = tuple[int, dict[str, str]]
-TOO_MANY = (429, {"Retry-After": "1"})
-UNAVAILABLE = (503, {})
+TOO_MANY: Fault = (429, {"Retry-After": "1"})
+UNAVAILABLE: Fault = (503, {})
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -110,7 +111,7 @@ class FaultProxy:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -139,7 +140,7 @@ class FaultProxy:
             result.append((method, generic, summary))
         return result
 
-    def __enter__(self) -> FaultProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -179,7 +180,9 @@ class FaultProxy:
             connection.request(method, path, body=body or None, headers=headers)
             response = connection.getresponse()
             payload = response.read()
-            reply_headers = {k: v for k, v in response.getheaders() if k.lower() not in ("connection", "transfer-encoding", "content-length")}
+            reply_headers = {
+                k: v for k, v in response.getheaders() if k.lower() not in ("connection", "transfer-encoding", "content-length")
+            }
             with self._lock:
                 self.forwarded.append((method, path.split("?")[0], arrived))
                 self.forwarded_bodies.append(body)
@@ -252,7 +255,7 @@ def test_settings_read_the_token_file_and_normalise_the_url(tmp_path: Path) -> N
     with pytest.raises(ValidationError, match="http"):
         ModoboaSettings(url="mail.example.com", token=SecretStr("x"))
     with pytest.raises(ValidationError, match="extra"):
-        ModoboaSettings(url="https://mail.example.com", token=SecretStr("x"), tokn="typo")
+        ModoboaSettings(url="https://mail.example.com", token=SecretStr("x"), tokn="typo")  # type: ignore[call-arg]
 
 
 def test_token_bucket_paces_below_the_rate() -> None:
@@ -269,7 +272,7 @@ def test_token_bucket_paces_below_the_rate() -> None:
         bucket.take()
         stamps.append(now[0])
     assert stamps[0] == 0.0
-    assert all(b - a >= 0.25 - 1e-9 for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b - a >= 0.25 - 1e-9 for a, b in itertools.pairwise(stamps))
     assert stamps[-1] == pytest.approx(2.0)
     now[0] += 10  # idle: at most `capacity` tokens are saved up
     before = now[0]
@@ -356,7 +359,9 @@ def test_the_api_pages_and_the_snapshot_follows_every_page(modoboa: ModoboaInsta
         assert "page=2" in first["next"]
 
 
-def test_modoboa_quirk_reenabling_an_account_leaves_its_aliases_disabled(modoboa: ModoboaInstance, mail_backend: ModoboaBackend) -> None:
+def test_modoboa_quirk_reenabling_an_account_leaves_its_aliases_disabled(
+    modoboa: ModoboaInstance, mail_backend: ModoboaBackend
+) -> None:
     """Plain Modoboa, no driver logic: why restore() must do more than is_active=true."""
     mail_backend.ensure_domains([DOMAIN])
     mail_backend.create_mailbox(f"quirk@{DOMAIN}", "Quirk", 10, PASSWORD)
@@ -589,7 +594,16 @@ def test_transient_faults_are_retried_and_every_write_lands_exactly_once(modoboa
     # Each call's writes reached Modoboa exactly once, in order ({pk}: the ids Modoboa gave).
     assert proxy.writes_with_bodies() == [
         ("POST", "/api/v2/domains/", {"name": DOMAIN}),
-        ("POST", "/api/v2/accounts/", {"username": address, "first_name": "Retry", "is_active": True, "mailbox": {"use_domain_quota": False, "quota": "10"}}),
+        (
+            "POST",
+            "/api/v2/accounts/",
+            {
+                "username": address,
+                "first_name": "Retry",
+                "is_active": True,
+                "mailbox": {"use_domain_quota": False, "quota": "10"},
+            },
+        ),
         ("PATCH", "/api/v2/accounts/{pk}/", {"first_name": "Retried", "mailbox": {"use_domain_quota": False, "quota": "20"}}),
         ("POST", "/api/v2/aliases/", {"address": address, "recipients": ["boss@elsewhere.org", address]}),  # set_forward
         ("PATCH", "/api/v2/accounts/{pk}/", {"is_active": False}),  # suspend
@@ -645,6 +659,6 @@ def test_writes_are_paced_below_the_limit(modoboa: ModoboaInstance, backend_via:
             backend.update_mailbox(f"pace@{DOMAIN}", quota_mb=20 + n)
     stamps = [stamp for method, _, stamp in proxy.forwarded if method in WRITES]
     assert len(stamps) == 6
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert min(gaps) >= 0.2  # 1/4 s between writes, less the proxy's own jitter
     assert stamps[-1] - stamps[0] >= 5 * 0.25 - 0.05

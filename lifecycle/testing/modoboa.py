@@ -44,7 +44,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Self
 
 from lifecycle.testing.slapd import free_port
 
@@ -61,7 +61,7 @@ _MARKER = ".lifecycle-template"
 # Loopback only: never through a proxy from the environment.
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-_SETTINGS_OVERRIDES = '''
+_SETTINGS_OVERRIDES = """
 
 # --- lifecycle test-instance overrides (lifecycle/testing/modoboa.py) ---
 import os as _lifecycle_os
@@ -89,7 +89,7 @@ LOGGING = {
         for name in ("modoboa.auth", "modoboa.admin", "modoboa.dns", "modoboa.policyd")
     },
 }
-'''
+"""
 
 
 class ModoboaError(RuntimeError):
@@ -222,7 +222,13 @@ class ModoboaInstance:
                     "--admin-username", ADMIN_USERNAME,
                 ]  # fmt: skip
                 result = subprocess.run(
-                    command, cwd=template_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=log, timeout=DEPLOY_TIMEOUT, check=False
+                    command,
+                    cwd=template_dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    timeout=DEPLOY_TIMEOUT,
+                    check=False,
                 )
             # deploy exits 0 even when one of its manage.py steps failed; it says so.
             output = log_path.read_text(encoding="utf-8", errors="replace")
@@ -348,7 +354,7 @@ class ModoboaInstance:
         if redis is not None:
             redis.stop()
 
-    def __enter__(self) -> ModoboaInstance:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

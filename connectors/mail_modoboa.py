@@ -1,0 +1,772 @@
+"""The Modoboa mail backend (admin API v2, httpx): the MailBackend port for Modoboa 2.12.
+
+What the API is, as verified against a real 2.12.0 (lifecycle/testing/modoboa.py):
+
+- Auth `Authorization: Token <key>` (DRF TokenAuthentication; the token of a
+  SuperAdmins account, or ensure_domains cannot create domains).  A bad or
+  missing token is 401, a forbidden action 403.
+- Every v2 list endpoint pages (`{"count", "next", "previous", "results"}`,
+  50 per page unless `page_size=N`, no upper limit); `next` is an absolute
+  URL built from the request's Host, so only its query is followed here.
+  Accounts are ordered by username, aliases by address.
+- `/accounts/?domain=<domain pk>` lists the accounts whose mailbox is in that
+  domain; `/aliases/?domain=<domain name>`; `?search=` matches a substring.
+- An account is a `core.User` (`username` = the address for SimpleUsers,
+  `first_name`/`last_name`, `is_active`, `date_joined`, `last_login` (null
+  until a login), `mailbox: {full_address, quota (MB, a string), use_domain_quota}`,
+  `aliases`: the addresses of the visible aliases that point at it).
+- Each mailbox has an *internal* self-alias (address -> itself) that Postfix's
+  alias map needs to accept mail for it.  The API never shows it (v2 filters
+  `internal=False`), so it cannot be changed through the API.
+- Suspending (`PATCH is_active=false`) disables that self-alias and every
+  alias whose only recipient is the mailbox: mail to a suspended account
+  bounces (so no SUSPEND_KEEPS_DELIVERY).  Re-enabling the account re-enables
+  none of them (2.12 has only the "disable" signal handler).
+- `PATCH /aliases/{pk}/` without `recipients` is a 500 (the serializer calls
+  set_recipients(None)); this driver always sends the recipients.
+- Deleting a mailbox deletes every alias with its address (its forward too).
+- A forward is a visible alias at the mailbox's own address.  Since the hidden
+  self-alias normally stays enabled, the admin API cannot forward without a
+  copy (only the user's own /account/forward/ can switch the hidden alias).
+
+So this driver keeps delivery in its own hands with a *visible* self-alias:
+restore() re-enables the account and the single-recipient aliases that point
+at it, and makes sure an enabled alias at the mailbox's address lists the
+mailbox itself (created when absent).  That is the representation Modoboa
+itself uses for "forward and keep a copy", and what Postfix's alias map
+(admin/postfix_maps.py AliasesMap) resolves.  set_forward() writes the
+targets plus the mailbox itself; clear_forward() leaves only the mailbox
+itself (delivery keeps working even after an earlier restore); suspend()
+takes the mailbox out of its own forward, so a suspended mailbox receives
+nothing while a forward set on purpose (a leaver's mail to a manager) goes on.
+
+Writes are paced (a token bucket below `max_writes_per_second`, and all
+requests below `max_requests_per_minute`: stock Modoboa throttles 5
+writes/s per endpoint and 300 requests/min per user, 429 otherwise).
+429/503 and connection failures are retried with tenacity (exponential
+backoff, at least Retry-After, bounded in attempts and time); 502/504 and
+timeouts are retried only for requests that are safe to repeat (GET, PATCH,
+deletes), since a POST may have been applied.  Then TransientError.
+401/403 -> ConnectorConfigError; other 4xx/5xx -> RecordError with the API's
+message (AlreadyExistsError for a create whose target exists).  Messages
+never contain the token or a password; no header is logged.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+
+from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
+from lifecycle.mail import Alias, Mailbox, MailCapability, MailSnapshot
+
+log = structlog.get_logger(__name__)
+
+CONNECTOR = "mail"
+API = "/api/v2"
+ROLE = "SimpleUsers"
+MAX_MESSAGE = 500
+_LIST_RETRIES = 3
+
+CAPABILITIES = frozenset(
+    {
+        MailCapability.FORWARD_KEEPS_COPY,
+        MailCapability.ALIASES,
+        MailCapability.LAST_LOGIN,
+        MailCapability.QUOTA,
+        MailCapability.DISPLAY_NAME,
+        MailCapability.CREATE_DOMAIN,
+    }
+)
+"""Modoboa 2.12 without Dovecot access: no SUSPEND_KEEPS_DELIVERY (suspension
+bounces mail), no FORWARD_WITHOUT_COPY (the admin API cannot disable the hidden
+self-alias), no AUTO_REPLY/EXPORT/KICK_SESSIONS (they need Dovecot).
+LAST_LOGIN is Modoboa's `last_login`: web logins, and IMAP logins where
+Dovecot's post-login script of Modoboa's installer updates it."""
+
+
+class ModoboaSettings(BaseModel):
+    """`[mail]` with `kind = "modoboa"` (to be wired into lifecycle/settings.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(default="http://127.0.0.1:8000", description="base URL of the Modoboa instance (the API is under /api/v2)")
+    token: SecretStr | None = Field(default=None, description="API token of a SuperAdmins account")
+    token_file: Path | None = Field(default=None, description="file holding the token (recommended over token)")
+    default_quota_mb: int = Field(default=1024, ge=0, description="quota of new mailboxes when none is given; 0 = none")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="per request")
+    max_writes_per_second: float = Field(default=4.0, gt=0, description="stock Modoboa throttles 5 writes/s per endpoint")
+    max_requests_per_minute: float = Field(default=270.0, gt=0, description="all requests; stock Modoboa allows 300/min per user")
+    page_size: int = Field(default=500, ge=1, le=5000, description="items per list request")
+    max_attempts: int = Field(default=5, ge=1, le=20, description="tries of one request on transient failures")
+    max_retry_seconds: float = Field(default=60.0, ge=0, description="longest time spent retrying one request")
+    backoff_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="first wait between tries; doubles each time (30 s at most)"
+    )
+    verify_tls: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        value = value.removesuffix(API)
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://mail.example.com")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_token(self) -> ModoboaSettings:
+        if self.token is None and self.token_file is not None:
+            try:
+                text = self.token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read token_file {self.token_file}: {exc.strerror}") from None
+            object.__setattr__(self, "token", SecretStr(text))
+        if self.token is None or not self.token.get_secret_value():
+            raise ValueError("set token_file (recommended) or token")
+        return self
+
+
+class ModoboaApiError(RecordError):
+    """The API refused one request (4xx/5xx other than auth and transient ones)."""
+
+    def __init__(self, message: str, *, status: int, payload: Any) -> None:
+        super().__init__(message, connector=CONNECTOR)
+        self.status = status
+        self.payload = payload
+
+
+class _Retryable(TransientError):
+    """A transient failure after which repeating the request is safe."""
+
+
+class TokenBucket:
+    """`rate` tokens per second, at most `capacity` saved up; take() sleeps until one is there."""
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError("rate must be > 0 and capacity >= 1")
+        self.rate = rate
+        self.capacity = capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = capacity
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Take one token; returns the seconds slept for it."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            delay = 0.0
+            if self._tokens < 1:
+                delay = (1 - self._tokens) / self.rate
+                self._sleep(delay)
+                self._tokens = 1.0
+                self._stamp = now + delay
+            self._tokens -= 1
+            return delay
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _describe(payload: Any) -> str:
+    """DRF / Modoboa error bodies: {"detail": ..}, {"error": ..}, {"field": [msgs]}, [msgs]."""
+    if isinstance(payload, dict):
+        if set(payload) == {"detail"} or set(payload) == {"error"}:
+            return _describe(next(iter(payload.values())))
+        return "; ".join(f"{key}: {_describe(value)}" for key, value in payload.items())
+    if isinstance(payload, list):
+        return " ".join(_describe(item) for item in payload)
+    return str(payload)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _quota(value: Any) -> int:
+    try:
+        return int(str(value).strip() or 0)
+    except ValueError:
+        return 0
+
+
+def _address(value: str) -> str:
+    address = value.strip().lower()
+    local, sep, domain = address.partition("@")
+    if not sep or not local or not domain or "@" in domain:
+        raise RecordError(f"{value!r} is not an e-mail address", connector=CONNECTOR)
+    return address
+
+
+def _domain_of(address: str) -> str:
+    return address.partition("@")[2]
+
+
+class ModoboaBackend:
+    """MailBackend for Modoboa 2.12 over its admin API v2.  Thread-safe (httpx.Client is)."""
+
+    def __init__(
+        self,
+        settings: ModoboaSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        assert settings.token is not None  # the settings validator guarantees it
+        self._token = settings.token.get_secret_value()
+        self._sleep = sleep
+        self._writes = TokenBucket(settings.max_writes_per_second, 1.0, sleep=sleep)
+        self._requests = TokenBucket(
+            settings.max_requests_per_minute / 60.0, max(1.0, settings.max_requests_per_minute / 10.0), sleep=sleep
+        )
+        self._client = httpx.Client(
+            base_url=settings.url,
+            headers={"Authorization": f"Token {self._token}", "Accept": "application/json"},
+            timeout=settings.timeout_seconds,
+            verify=settings.verify_tls,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    # -- context ------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- the port -----------------------------------------------------------
+
+    def capabilities(self) -> frozenset[MailCapability]:
+        return CAPABILITIES
+
+    def check(self) -> list[str]:
+        """Reachable, token valid, and a SuperAdmins token (domains are created with it)."""
+        try:
+            me = self._request("GET", f"{API}/account/me/", what="check the API token").json()
+        except (TransientError, ConnectorConfigError, RecordError) as exc:
+            return [str(exc)]
+        problems: list[str] = []
+        role = me.get("role") if isinstance(me, dict) else None
+        if role != "SuperAdmins":
+            problems.append(
+                f"the Modoboa token belongs to {me.get('username', '?') if isinstance(me, dict) else '?'} "
+                f"with role {role!r}: use a token of a SuperAdmins account (domains cannot be created otherwise)"
+            )
+        return problems
+
+    def ensure_domains(self, domains: Sequence[str]) -> list[str]:
+        wanted = sorted({d.strip().lower() for d in domains if d.strip()})
+        existing = set(self._domain_ids())
+        created: list[str] = []
+        for name in wanted:
+            if name in existing:
+                continue
+            body = {"name": name, "type": "domain", "quota": "0", "default_mailbox_quota": str(self.settings.default_quota_mb)}
+            try:
+                self._request("POST", f"{API}/domains/", json=body, write=True, what=f"create domain {name}")
+            except ModoboaApiError as exc:
+                if exc.status == 400 and "already exists" in str(exc):
+                    continue
+                raise
+            log.info("mail.domain_created", domain=name)
+            created.append(name)
+        return created
+
+    def read_snapshot(self, domains: Sequence[str]) -> MailSnapshot:
+        wanted = sorted({d.strip().lower() for d in domains if d.strip()})
+        ids = self._domain_ids()
+        present = [name for name in wanted if name in ids]
+        mailboxes: list[Mailbox] = []
+        aliases: list[Alias] = []
+        for name in present:
+            accounts = self._list(f"{API}/accounts/", {"domain": str(ids[name])}, what=f"list the accounts of {name}")
+            alias_rows = self._list(f"{API}/aliases/", {"domain": name}, what=f"list the aliases of {name}")
+            by_address = {str(row.get("address", "")).lower(): row for row in alias_rows}
+            addresses: set[str] = set()
+            for account in accounts:
+                address = self._account_address(account)
+                if address is None:
+                    continue
+                addresses.add(address)
+                mailboxes.append(self._mailbox(account, by_address.get(address)))
+            for address, row in by_address.items():
+                if address in addresses:
+                    continue  # the mailbox's forward / self-alias, reported on the mailbox
+                aliases.append(
+                    Alias(
+                        address=address,
+                        recipients=tuple(sorted(str(r).lower() for r in row.get("recipients") or ())),
+                        is_active=bool(row.get("enabled")),
+                    )
+                )
+        return MailSnapshot(
+            mailboxes=tuple(sorted(mailboxes, key=lambda m: m.address)),
+            aliases=tuple(sorted(aliases, key=lambda a: a.address)),
+            domains=tuple(present),
+        )
+
+    def find_mailbox(self, address: str) -> Mailbox | None:
+        address = _address(address)
+        account = self._find_account(address)
+        if account is None:
+            return None
+        return self._mailbox(account, self._find_alias(address))
+
+    def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str) -> Mailbox:
+        address = _address(address)
+        if self._find_account(address) is not None:
+            raise AlreadyExistsError(f"mailbox {address} already exists", connector=CONNECTOR)
+        quota = self.settings.default_quota_mb if quota_mb is None else quota_mb
+        if quota < 0:
+            raise RecordError(f"create mailbox {address}: quota {quota} MB is negative", connector=CONNECTOR)
+        body = {
+            "username": address,
+            "role": ROLE,
+            "first_name": display_name,
+            "last_name": "",
+            "is_active": True,
+            "password": password,
+            "mailbox": {"use_domain_quota": False, "quota": str(quota)},
+        }
+        try:
+            response = self._request(
+                "POST", f"{API}/accounts/", json=body, write=True, what=f"create mailbox {address}", secrets=(password,)
+            )
+        except ModoboaApiError as exc:
+            text = str(exc).lower()
+            if exc.status == 409 or (exc.status == 400 and "already" in text and ("username" in text or "mailbox" in text)):
+                raise AlreadyExistsError(f"mailbox {address} already exists", connector=CONNECTOR) from None
+            if exc.status == 404 and "domain" in text:
+                raise RecordError(
+                    f"create mailbox {address}: domain {_domain_of(address)} does not exist in Modoboa (ensure_domains creates it)",
+                    connector=CONNECTOR,
+                ) from None
+            raise
+        log.info("mail.mailbox_created", address=address)
+        account = response.json()
+        return Mailbox(
+            address=address,
+            display_name=self._display_name(account),
+            quota_mb=_quota((account.get("mailbox") or {}).get("quota", quota)),
+            is_active=bool(account.get("is_active", True)),
+            last_login=_parse_time(account.get("last_login")),
+            created=_parse_time(account.get("date_joined")),
+        )
+
+    def update_mailbox(self, address: str, *, display_name: str | None = None, quota_mb: int | None = None) -> None:
+        address = _address(address)
+        body: dict[str, Any] = {}
+        if display_name is not None:
+            body.update({"first_name": display_name, "last_name": ""})
+        if quota_mb is not None:
+            if quota_mb < 0:
+                raise RecordError(f"update mailbox {address}: quota {quota_mb} MB is negative", connector=CONNECTOR)
+            body["mailbox"] = {"use_domain_quota": False, "quota": str(quota_mb)}
+        if not body:
+            return
+        account = self._account(address)
+        self._patch_account(account, body, what=f"update mailbox {address}")
+        log.info("mail.mailbox_updated", address=address, fields=sorted(body))
+
+    def suspend(self, address: str) -> None:
+        address = _address(address)
+        account = self._account(address)
+        if account.get("is_active", True):
+            self._patch_account(account, {"is_active": False}, what=f"suspend {address}")
+        own = self._find_alias(address)
+        if own is not None:
+            recipients = self._recipients(own)
+            if address in recipients and len(recipients) > 1:
+                # A forward goes on; the suspended mailbox itself gets nothing.
+                self._patch_alias(own, [r for r in recipients if r != address], enabled=True, what=f"suspend {address}")
+        log.info("mail.suspended", address=address)
+
+    def restore(self, address: str) -> None:
+        address = _address(address)
+        account = self._account(address)
+        if not account.get("is_active", False):
+            self._patch_account(account, {"is_active": True}, what=f"restore {address}")
+        for alias_address in sorted({str(a).lower() for a in account.get("aliases") or ()} - {address}):
+            alias = self._find_alias(alias_address)
+            if alias is None or alias.get("enabled"):
+                continue
+            if self._recipients(alias) == [address]:
+                self._patch_alias(alias, [address], enabled=True, what=f"restore {address}: re-enable alias {alias_address}")
+        self._ensure_self_delivery(address)
+        log.info("mail.restored", address=address)
+
+    def set_password(self, address: str, password: str) -> None:
+        address = _address(address)
+        account = self._account(address)
+        self._patch_account(account, {"password": password}, what=f"set the password of {address}", secrets=(password,))
+        log.info("mail.password_set", address=address)
+
+    def set_forward(self, address: str, recipients: Sequence[str]) -> None:
+        address = _address(address)
+        targets = sorted({_address(r) for r in recipients} - {address})
+        if not targets:
+            raise RecordError(
+                f"forward {address}: no recipient other than itself (clear_forward removes a forward)", connector=CONNECTOR
+            )
+        account = self._account(address)
+        wanted = targets + ([address] if account.get("is_active", False) else [])
+        own = self._find_alias(address)
+        what = f"forward {address}"
+        if own is None:
+            self._create_alias_row(address, wanted, what=what)
+        elif sorted(self._recipients(own)) != sorted(wanted) or not own.get("enabled"):
+            self._patch_alias(own, wanted, enabled=True, what=what)
+        log.info("mail.forward_set", address=address, recipients=targets)
+
+    def clear_forward(self, address: str) -> None:
+        address = _address(address)
+        own = self._find_alias(address)
+        if own is None:
+            return
+        account = self._account(address)
+        if account.get("is_active", False):
+            # Only the mailbox itself: mail keeps arriving even if Modoboa's
+            # hidden self-alias was left disabled by an earlier suspension.
+            if self._recipients(own) != [address] or not own.get("enabled"):
+                self._patch_alias(own, [address], enabled=True, what=f"clear the forward of {address}")
+        else:
+            self._delete_alias_row(own, what=f"clear the forward of {address}")
+        log.info("mail.forward_cleared", address=address)
+
+    def create_alias(self, address: str, recipients: Sequence[str]) -> None:
+        address = _address(address)
+        targets = sorted({_address(r) for r in recipients})
+        if not targets:
+            raise RecordError(f"create alias {address}: no recipient", connector=CONNECTOR)
+        if self._find_alias(address) is not None:
+            raise AlreadyExistsError(f"alias {address} already exists", connector=CONNECTOR)
+        if self._find_account(address) is not None:
+            raise RecordError(f"create alias {address}: a mailbox has that address (use set_forward)", connector=CONNECTOR)
+        self._create_alias_row(address, targets, what=f"create alias {address}")
+        log.info("mail.alias_created", address=address, recipients=targets)
+
+    def delete_alias(self, address: str) -> None:
+        address = _address(address)
+        alias = self._find_alias(address)
+        if alias is None:
+            return
+        if self._find_account(address) is not None:
+            raise RecordError(f"delete alias {address}: it is a mailbox's forward (use clear_forward)", connector=CONNECTOR)
+        self._delete_alias_row(alias, what=f"delete alias {address}")
+        log.info("mail.alias_deleted", address=address)
+
+    def delete_mailbox(self, address: str, keep_dir: bool = True) -> None:
+        """Delete the account and mailbox (and every alias with its address); absent is fine."""
+        address = _address(address)
+        account = self._find_account(address)
+        if account is None:
+            return
+        self._request(
+            "POST",
+            f"{API}/accounts/{account['pk']}/delete/",
+            json={"keepdir": bool(keep_dir)},
+            write=True,
+            repeatable=True,  # a repeat after a lost answer is a 404: done
+            accept=(404,),
+            what=f"delete mailbox {address}",
+        )
+        log.info("mail.mailbox_deleted", address=address, keep_dir=keep_dir)
+
+    # -- reading ------------------------------------------------------------
+
+    def _domain_ids(self) -> dict[str, int]:
+        rows = self._list(f"{API}/domains/", {}, what="list domains")
+        return {str(row["name"]).lower(): int(row["pk"]) for row in rows if "name" in row and "pk" in row}
+
+    def _find_account(self, address: str) -> dict[str, Any] | None:
+        rows = self._list(f"{API}/accounts/", {"search": address}, what=f"find mailbox {address}")
+        for row in rows:
+            if self._account_address(row) == address:
+                return row
+        return None
+
+    def _account(self, address: str) -> dict[str, Any]:
+        account = self._find_account(address)
+        if account is None:
+            raise RecordError(f"no mailbox {address} in Modoboa", connector=CONNECTOR)
+        return account
+
+    def _find_alias(self, address: str) -> dict[str, Any] | None:
+        rows = self._list(f"{API}/aliases/", {"search": address}, what=f"find alias {address}")
+        for row in rows:
+            if str(row.get("address", "")).lower() == address:
+                return row
+        return None
+
+    @staticmethod
+    def _account_address(account: dict[str, Any]) -> str | None:
+        mailbox = account.get("mailbox")
+        if not isinstance(mailbox, dict):
+            return None
+        address = mailbox.get("full_address") or account.get("username")
+        return str(address).lower() if address else None
+
+    @staticmethod
+    def _display_name(account: dict[str, Any]) -> str:
+        return " ".join(part for part in (account.get("first_name") or "", account.get("last_name") or "") if part)
+
+    @staticmethod
+    def _recipients(alias: dict[str, Any]) -> list[str]:
+        return [str(r).lower() for r in alias.get("recipients") or ()]
+
+    def _mailbox(self, account: dict[str, Any], own_alias: dict[str, Any] | None) -> Mailbox:
+        address = self._account_address(account) or ""
+        forward_to: tuple[str, ...] = ()
+        keeps_copy = False
+        if own_alias is not None and own_alias.get("enabled"):
+            recipients = self._recipients(own_alias)
+            forward_to = tuple(sorted(r for r in recipients if r != address))
+            keeps_copy = bool(forward_to) and address in recipients
+        mailbox = account.get("mailbox") or {}
+        return Mailbox(
+            address=address,
+            display_name=self._display_name(account),
+            quota_mb=_quota(mailbox.get("quota")),
+            is_active=bool(account.get("is_active")),
+            last_login=_parse_time(account.get("last_login")),
+            created=_parse_time(account.get("date_joined")),
+            forward_to=forward_to,
+            forward_keeps_copy=keeps_copy,
+        )
+
+    def _list(self, path: str, params: dict[str, str], *, what: str) -> list[dict[str, Any]]:
+        """Every page of a list endpoint; re-read when the list changed while it was read."""
+        for _ in range(_LIST_RETRIES):
+            rows: list[dict[str, Any]] = []
+            query = {**params, "page_size": str(self.settings.page_size)}
+            count: int | None = None
+            consistent = True
+            while True:
+                body = self._request("GET", path, params=query, what=what).json()
+                if isinstance(body, list):  # an endpoint without pagination
+                    return [row for row in body if isinstance(row, dict)]
+                if count is None:
+                    count = body.get("count")
+                elif body.get("count") != count:
+                    consistent = False
+                    break
+                rows.extend(row for row in body.get("results") or () if isinstance(row, dict))
+                if isinstance(count, int) and len(rows) > count:
+                    consistent = False
+                    break
+                following = body.get("next")
+                if not following:
+                    break
+                # Only the query: `next` carries the Host the server saw, which a proxy may have changed.
+                query = dict(parse_qsl(urlsplit(str(following)).query, keep_blank_values=True))
+            if consistent and (count is None or len(rows) == count):
+                return rows
+        raise TransientError(f"{what}: the list kept changing while it was read", connector=CONNECTOR)
+
+    # -- writing ------------------------------------------------------------
+
+    def _patch_account(self, account: dict[str, Any], body: dict[str, Any], *, what: str, secrets: Iterable[str] = ()) -> None:
+        self._request(
+            "PATCH", f"{API}/accounts/{account['pk']}/", json=body, write=True, repeatable=True, what=what, secrets=secrets
+        )
+
+    def _patch_alias(self, alias: dict[str, Any], recipients: list[str], *, enabled: bool, what: str) -> None:
+        # Always with the recipients: 2.12 answers 500 to a PATCH without them.
+        body = {"recipients": recipients, "enabled": enabled}
+        self._request("PATCH", f"{API}/aliases/{alias['pk']}/", json=body, write=True, repeatable=True, what=what)
+
+    def _create_alias_row(self, address: str, recipients: list[str], *, what: str) -> None:
+        body = {"address": address, "recipients": recipients, "enabled": True}
+        try:
+            self._request("POST", f"{API}/aliases/", json=body, write=True, what=what)
+        except ModoboaApiError as exc:
+            if exc.status == 400 and "already exists" in str(exc):
+                raise AlreadyExistsError(f"{what}: alias {address} already exists", connector=CONNECTOR) from None
+            raise
+
+    def _delete_alias_row(self, alias: dict[str, Any], *, what: str) -> None:
+        self._request("DELETE", f"{API}/aliases/{alias['pk']}/", write=True, repeatable=True, accept=(404,), what=what)
+
+    def _ensure_self_delivery(self, address: str) -> None:
+        """An enabled visible alias at the address that lists the mailbox itself (see the module doc)."""
+        own = self._find_alias(address)
+        what = f"restore {address}: self-alias"
+        if own is None:
+            self._create_alias_row(address, [address], what=what)
+            return
+        recipients = self._recipients(own)
+        if address not in recipients or not own.get("enabled"):
+            self._patch_alias(own, sorted(set(recipients) | {address}), enabled=True, what=what)
+
+    # -- HTTP ---------------------------------------------------------------
+
+    def _scrub(self, text: str, secrets: Iterable[str] = ()) -> str:
+        for secret in (self._token, *secrets):
+            if secret:
+                text = text.replace(secret, "********")
+        return text
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        write: bool = False,
+        repeatable: bool | None = None,
+        accept: tuple[int, ...] = (),
+        secrets: Iterable[str] = (),
+    ) -> httpx.Response:
+        """One API call with pacing, retries and the error mapping."""
+        secrets = tuple(secrets)
+        if repeatable is None:
+            repeatable = method in ("GET", "HEAD", "PUT", "PATCH", "DELETE")
+        settings = self.settings
+
+        def attempt() -> httpx.Response:
+            if write:
+                self._writes.take()
+            self._requests.take()
+            return self._send(
+                method, path, what=what, params=params, json=json, repeatable=repeatable, accept=accept, secrets=secrets
+            )
+
+        def retryable(exc: BaseException) -> bool:
+            if not isinstance(exc, _Retryable):
+                return False
+            return exc.retry_after is None or exc.retry_after <= settings.max_retry_seconds
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            backoff = min(30.0, settings.backoff_seconds * 2.0 ** (state.attempt_number - 1)) * (1 + random.random() * 0.25)
+            retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+            delay = max(backoff, retry_after) if retry_after is not None else backoff
+            log.warning("mail.retry", what=what, attempt=state.attempt_number, wait_seconds=round(delay, 2), error=str(exc))
+            return delay
+
+        retrying = Retrying(
+            retry=retry_if_exception(retryable),
+            stop=stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.max_retry_seconds),
+            wait=wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except _Retryable as exc:
+            attempts = retrying.statistics.get("attempt_number", 1)
+            raise TransientError(
+                f"{exc} (gave up after {attempts} attempt{'s' if attempts != 1 else ''})",
+                connector=CONNECTOR,
+                retry_after=exc.retry_after,
+            ) from None
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: dict[str, str] | None,
+        json: Any,
+        repeatable: bool,
+        accept: tuple[int, ...],
+        secrets: tuple[str, ...],
+    ) -> httpx.Response:
+        where = f"Modoboa {self.settings.url}"
+        try:
+            response = self._client.request(method, path, params=params, json=json)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing reached the server: always safe to try again.
+            raise _Retryable(self._scrub(f"{what}: {where} is unreachable: {exc}", secrets), connector=CONNECTOR) from None
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            message = self._scrub(f"{what}: {where} did not answer: {type(exc).__name__} {exc}", secrets)
+            if repeatable:
+                raise _Retryable(message, connector=CONNECTOR) from None
+            raise TransientError(message + " (it may have been applied; the next cycle re-reads)", connector=CONNECTOR) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise ConnectorConfigError(
+                self._scrub(f"{what}: mail url {self.settings.url!r}: {exc}", secrets), connector=CONNECTOR
+            ) from None
+        except httpx.HTTPError as exc:
+            raise TransientError(
+                self._scrub(f"{what}: {where}: {type(exc).__name__} {exc}", secrets), connector=CONNECTOR
+            ) from None
+        status = response.status_code
+        if 200 <= status < 300 or status in accept:
+            return response
+        try:
+            payload: Any = response.json()
+            detail = _describe(payload)
+        except ValueError:
+            payload = None
+            detail = response.reason_phrase or ""
+        detail = self._scrub(detail, secrets)[:MAX_MESSAGE]
+        message = f"{what}: HTTP {status} {detail}".rstrip()
+        if status in (429, 503):
+            raise _Retryable(message, connector=CONNECTOR, retry_after=_retry_after(response))
+        if status in (502, 504):
+            if repeatable:
+                raise _Retryable(message, connector=CONNECTOR, retry_after=_retry_after(response))
+            raise TransientError(message + " (it may have been applied; the next cycle re-reads)", connector=CONNECTOR)
+        if status in (401, 403):
+            raise ConnectorConfigError(
+                f"{message}: check the Modoboa API token (a SuperAdmins account's) in [mail] token_file", connector=CONNECTOR
+            )
+        raise ModoboaApiError(message, status=status, payload=payload)
