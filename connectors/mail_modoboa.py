@@ -487,7 +487,8 @@ class ModoboaBackend:
             self._delete_alias_row(own, what=f"clear the forward of {address}")
         log.info("mail.forward_cleared", address=address)
 
-    def create_alias(self, address: str, recipients: Sequence[str]) -> None:
+    def create_alias(self, address: str, recipients: Sequence[str], expires: datetime | None = None) -> None:
+        """An alias; with `expires`, Modoboa stops delivering through it after that instant."""
         address = _address(address)
         targets = sorted({_address(r) for r in recipients})
         if not targets:
@@ -496,8 +497,17 @@ class ModoboaBackend:
             raise AlreadyExistsError(f"alias {address} already exists", connector=CONNECTOR)
         if self._find_account(address) is not None:
             raise RecordError(f"create alias {address}: a mailbox has that address (use set_forward)", connector=CONNECTOR)
-        self._create_alias_row(address, targets, what=f"create alias {address}")
+        self._create_alias_row(address, targets, what=f"create alias {address}", expires=expires)
         log.info("mail.alias_created", address=address, recipients=targets)
+
+    def rename_mailbox(self, address: str, new_address: str) -> None:
+        """Move a mailbox to a new address (a branch transfer); Modoboa moves the mail with it."""
+        address, new_address = _address(address), _address(new_address)
+        if self._find_account(new_address) is not None and self._find_account(address) is None:
+            return  # renamed already (an earlier run was interrupted after the rename)
+        account = self._account(address)
+        self._patch_account(account, {"username": new_address}, what=f"rename mailbox {address} to {new_address}")
+        log.info("mail.mailbox_renamed", address=address, new_address=new_address)
 
     def delete_alias(self, address: str) -> None:
         address = _address(address)
@@ -629,8 +639,10 @@ class ModoboaBackend:
         body = {"recipients": recipients, "enabled": enabled}
         self._request("PATCH", f"{API}/aliases/{alias['pk']}/", json=body, write=True, repeatable=True, what=what)
 
-    def _create_alias_row(self, address: str, recipients: list[str], *, what: str) -> None:
-        body = {"address": address, "recipients": recipients, "enabled": True}
+    def _create_alias_row(self, address: str, recipients: list[str], *, what: str, expires: datetime | None = None) -> None:
+        body: dict[str, Any] = {"address": address, "recipients": recipients, "enabled": True}
+        if expires is not None:
+            body["expire_at"] = expires.isoformat()
         try:
             self._request("POST", f"{API}/aliases/", json=body, write=True, what=what)
         except ModoboaApiError as exc:

@@ -31,6 +31,11 @@ from policies.placement import dn_key
 log = structlog.get_logger(__name__)
 
 STATE_ONLY = frozenset({ActionKind.ADOPT_ACCOUNT, ActionKind.WARN_INACTIVE, ActionKind.RECORD_STATE})
+MAIL_KINDS = frozenset({
+    ActionKind.CREATE_MAILBOX, ActionKind.UPDATE_MAILBOX, ActionKind.RENAME_MAILBOX, ActionKind.SUSPEND_MAILBOX,
+    ActionKind.RESTORE_MAILBOX, ActionKind.FORWARD_MAIL, ActionKind.CLEAR_FORWARD, ActionKind.AUTO_REPLY,
+    ActionKind.ARCHIVE_MAILBOX, ActionKind.DELETE_MAILBOX, ActionKind.CREATE_ALIAS,
+})
 
 
 class Directory(Protocol):
@@ -105,11 +110,22 @@ class CredentialVault:
 
 
 class Executor:
-    def __init__(self, directory: Directory, journal: Journal, vault: CredentialVault, actor: str) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        journal: Journal,
+        vault: CredentialVault,
+        actor: str,
+        *,
+        mail: Any = None,
+        companion: Any = None,
+    ) -> None:
         self.directory = directory
         self.journal = journal
         self.vault = vault
         self.actor = actor
+        self.mail = mail  # the mail backend (lifecycle.mail.MailBackend), when [mail] is configured
+        self.companion = companion  # the Dovecot companion: kick, archive, auto-reply
 
     def recover(self) -> list[LogEntry]:
         """Settle actions a crash left `pending`: completed if the directory shows them done."""
@@ -142,6 +158,8 @@ class Executor:
             if found is None:
                 return False
             return found.locked if kind == ActionKind.SUSPEND_ACCOUNT else not found.locked
+        if kind in MAIL_KINDS:
+            return self._mail_done(kind, params)
         if kind == ActionKind.MOVE_ACCOUNT:
             return self.directory.read_person(params["new_dn"]) is not None
         if kind == ActionKind.UPDATE_ACCOUNT:
@@ -255,8 +273,74 @@ class Executor:
                 log.info("inactivity_warning", employee_id=action.employee_id, mail=p.get("mail", ""), reason=action.reason)
             case ActionKind.ADOPT_ACCOUNT | ActionKind.RECORD_STATE:
                 pass  # state only: written with the outcome
+            case kind if kind in MAIL_KINDS:
+                self._perform_mail(action)
             case _:
                 raise RecordError(f"unknown action kind {action.kind}")
+
+    def _perform_mail(self, action: Action) -> None:
+        p, m = action.params, self.mail
+        if m is None:
+            raise RecordError(f"{action.kind.value}: no mail backend is configured", connector="mail")
+        address = p["address"]
+        match action.kind:
+            case ActionKind.CREATE_MAILBOX:
+                # One initial password for the account and the mailbox, sealed once.
+                password = self.vault.read_password(action.employee_id) or self.vault.issue(
+                    action.employee_id, address.split("@", 1)[0], address
+                )
+                try:
+                    m.create_mailbox(address, p["display_name"], p["quota_mb"], password)
+                except AlreadyExistsError:
+                    m.set_password(address, password)  # ours, from an interrupted run
+                log.info("mailbox_created", employee_id=action.employee_id, address=address, notify_manager=p.get("manager", ""))
+            case ActionKind.UPDATE_MAILBOX:
+                m.update_mailbox(address, display_name=p.get("display_name"), quota_mb=p.get("quota_mb"))
+            case ActionKind.RENAME_MAILBOX:
+                m.rename_mailbox(address, p["new_address"])
+            case ActionKind.SUSPEND_MAILBOX:
+                m.suspend(address)
+                if self.companion is not None:
+                    self.companion.kick(address)
+            case ActionKind.RESTORE_MAILBOX:
+                m.restore(address)
+            case ActionKind.FORWARD_MAIL:
+                m.set_forward(address, p["recipients"])
+            case ActionKind.CLEAR_FORWARD:
+                m.clear_forward(address)
+            case ActionKind.AUTO_REPLY:
+                if self.companion is None:
+                    raise RecordError("auto-reply needs [mail.dovecot]", connector="mail")
+                self.companion.put_autoreply(address, p["subject"], p["text"])
+            case ActionKind.ARCHIVE_MAILBOX:
+                if self.companion is None:
+                    raise RecordError("archiving needs [mail.dovecot]", connector="mail")
+                archive = self.companion.backup(address)  # raises unless the archive's message count is verified
+                log.info("mailbox_archived", employee_id=action.employee_id, address=address, archive=str(archive))
+            case ActionKind.DELETE_MAILBOX:
+                m.delete_mailbox(address, keep_dir=self.companion is None)
+            case ActionKind.CREATE_ALIAS:
+                expires = datetime.fromisoformat(p["expires"]) if p.get("expires") else None
+                try:
+                    m.create_alias(address, p["recipients"], expires=expires)
+                except AlreadyExistsError:
+                    pass  # made by an interrupted run: the plan would not ask otherwise
+
+    def _mail_done(self, kind: ActionKind, params: dict[str, Any]) -> bool:
+        if self.mail is None:
+            return False
+        box = self.mail.find_mailbox(params["address"])
+        if kind == ActionKind.CREATE_MAILBOX:
+            return box is not None
+        if kind == ActionKind.DELETE_MAILBOX:
+            return box is None
+        if kind == ActionKind.SUSPEND_MAILBOX:
+            return box is not None and not box.is_active
+        if kind == ActionKind.RESTORE_MAILBOX:
+            return box is not None and box.is_active
+        if kind == ActionKind.RENAME_MAILBOX:
+            return box is None and self.mail.find_mailbox(params["new_address"]) is not None
+        return False
 
 
 def _blocked(action: Action, failed_people: set[str], failed_dns: set[str]) -> str:

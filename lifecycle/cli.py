@@ -130,9 +130,42 @@ def cmd_check(args: argparse.Namespace, settings) -> int:
         problems.extend(f"directory: {p}" for p in found)
     else:
         print(f"directory: ok ({settings.directory.url})")
+    if settings.mail is None:
+        print("mail: not configured (the directory is managed alone)")
+    else:
+        problems.extend(_check_mail(settings))
     for problem in problems:
         print(f"PROBLEM {problem}", file=sys.stderr)
     return EXIT_ERROR if problems else EXIT_OK
+
+
+def _check_mail(settings) -> list[str]:
+    from lifecycle.cycle import open_companion, open_mail
+    from lifecycle.mail import MailCapability
+
+    problems: list[str] = []
+    mail, companion = open_mail(settings), open_companion(settings)
+    try:
+        try:
+            found = mail.check()
+        except LifecycleError as exc:
+            found = [str(exc)]
+        problems.extend(f"mail: {p}" for p in found)
+        abilities = set(mail.capabilities())
+        if companion is not None:
+            try:
+                problems.extend(f"dovecot: {p}" for p in companion.check())
+            except LifecycleError as exc:
+                problems.append(f"dovecot: {exc}")
+            abilities |= set(companion.CAPABILITIES)
+        if not found:
+            print(f"mail: ok ({settings.mail.kind} at {settings.mail.url})")
+        print("mail abilities:")
+        for capability in MailCapability:
+            print(f"  {capability.value:<24} {'yes' if capability in abilities else 'no'}")
+    finally:
+        mail.close()
+    return problems
 
 
 def _safe_url(url: str) -> str:

@@ -24,6 +24,7 @@ from connectors.hr_csv import read_hr_csv
 from lifecycle.apply import ApplyResult, CredentialVault, Executor
 from lifecycle.errors import StalePlanError
 from lifecycle.journal import ActionStatus, Journal
+from lifecycle.mail import MailCapability, MailSnapshot
 from lifecycle.models import Action, DirectorySnapshot, HrSnapshot, Plan, StoredState
 from policies.feed_health import feed_baseline
 from policies.guards import action_key
@@ -60,25 +61,74 @@ def current_actor() -> str:
 class Inputs:
     hr: HrSnapshot
     directory: DirectorySnapshot
+    mail: MailSnapshot | None = None
+    capabilities: frozenset[MailCapability] = frozenset()
 
 
-def read_inputs(settings: Settings, directory: LdapDirectory) -> Inputs:
+def open_mail(settings: Settings) -> Any:
+    """The configured mail backend (with its Dovecot companion's abilities), or None."""
+    if settings.mail is None:
+        return None
+    from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings
+
+    mail = settings.mail
+    return ModoboaBackend(
+        ModoboaSettings(
+            url=mail.url,
+            token=mail.token,
+            default_quota_mb=mail.default_quota_mb,
+            timeout_seconds=mail.timeout_seconds,
+            max_writes_per_second=mail.max_writes_per_second,
+            max_requests_per_minute=mail.max_requests_per_minute,
+        )
+    )
+
+
+def open_companion(settings: Settings) -> Any:
+    if settings.mail is None or settings.mail.dovecot is None:
+        return None
+    from connectors.mail_dovecot import DovecotCompanion
+
+    return DovecotCompanion(settings.mail.dovecot)
+
+
+def mail_domains(settings: Settings) -> list[str]:
+    return [c.domain for c in settings.companies]
+
+
+def read_inputs(settings: Settings, directory: LdapDirectory, mail: Any = None, companion: Any = None) -> Inputs:
     hr = read_hr_csv(settings.hr, company_aliases(settings))
     age = time.time() - os.stat(settings.hr.path).st_mtime
     if age < settings.guards.min_file_age_seconds:
         hr = replace(hr, settling=True)
     snapshot = directory.read_snapshot()
+    mail_snapshot, capabilities = None, frozenset()
+    if mail is not None:
+        mail_snapshot = mail.read_snapshot(mail_domains(settings))
+        capabilities = frozenset(mail.capabilities())
+        if companion is not None:
+            capabilities |= frozenset(companion.CAPABILITIES)
     log.info("inputs_read", hr_records=len(hr.records), hr_rejected=len(hr.rejected), entries=len(snapshot.entries),
-             groups=len(snapshot.groups))
-    return Inputs(hr, snapshot)
+             groups=len(snapshot.groups), mailboxes=len(mail_snapshot.mailboxes) if mail_snapshot else None)
+    return Inputs(hr, snapshot, mail_snapshot, capabilities)
 
 
-def plan_cycle(settings: Settings, now: datetime, directory: LdapDirectory, journal: Journal) -> Plan:
-    return plan_from(read_inputs(settings, directory), journal.load_state(), settings, now)
+def plan_cycle(settings: Settings, now: datetime, directory: LdapDirectory, journal: Journal, mail: Any = None) -> Plan:
+    owned = mail is None and settings.mail is not None
+    mail = open_mail(settings) if owned else mail
+    companion = open_companion(settings)
+    try:
+        return plan_from(read_inputs(settings, directory, mail, companion), journal.load_state(), settings, now)
+    finally:
+        if owned:
+            mail.close()
 
 
 def plan_from(inputs: Inputs, state: StoredState, settings: Settings, now: datetime) -> Plan:
-    return compute_plan(inputs.hr, inputs.directory, state, settings, now, config_fingerprint=config_fingerprint(settings))
+    return compute_plan(
+        inputs.hr, inputs.directory, state, settings, now, config_fingerprint=config_fingerprint(settings),
+        mail=inputs.mail, capabilities=inputs.capabilities,
+    )
 
 
 def load_saved_plan(path: Path) -> dict[str, Any]:
@@ -140,9 +190,14 @@ def apply_cycle(
     saved_plan: dict[str, Any] | None = None,
     actor: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    mail: Any = None,
 ) -> tuple[Plan, ApplyResult]:
     actor = actor or current_actor()
-    executor = Executor(directory, journal, CredentialVault(settings.accounts.initial_password_dir, settings.accounts.password_length), actor)
+    owned = mail is None and settings.mail is not None
+    mail = open_mail(settings) if owned else mail
+    companion = open_companion(settings)
+    vault = CredentialVault(settings.accounts.initial_password_dir, settings.accounts.password_length)
+    executor = Executor(directory, journal, vault, actor, mail=mail, companion=companion)
     if saved_plan is not None:
         now = datetime.fromisoformat(saved_plan["now"])
     run_id = journal.begin_run("apply", now)
@@ -151,8 +206,11 @@ def apply_cycle(
         created = directory.ensure_containers()
         for dn in created:
             log.warning("container_created", dn=dn)
+        if mail is not None:
+            for domain in mail.ensure_domains(mail_domains(settings)):
+                log.warning("mail_domain_created", domain=domain)
         executor.recover()
-        inputs = read_inputs(settings, directory)
+        inputs = read_inputs(settings, directory, mail, companion)
         state = journal.load_state()
         plan = plan_from(inputs, state, settings, now)
         if saved_plan is not None:
@@ -180,3 +238,5 @@ def apply_cycle(
         raise
     finally:
         structlog.contextvars.unbind_contextvars("run_id")
+        if owned:
+            mail.close()

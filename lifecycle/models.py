@@ -180,6 +180,17 @@ class ActionKind(str, enum.Enum):
     REMOVE_MEMBER = "remove_member"
     DELETE_GROUP = "delete_group"
     RECORD_STATE = "record_state"
+    CREATE_MAILBOX = "create_mailbox"
+    UPDATE_MAILBOX = "update_mailbox"
+    RENAME_MAILBOX = "rename_mailbox"
+    SUSPEND_MAILBOX = "suspend_mailbox"
+    RESTORE_MAILBOX = "restore_mailbox"
+    FORWARD_MAIL = "forward_mail"
+    CLEAR_FORWARD = "clear_forward"
+    AUTO_REPLY = "auto_reply"
+    ARCHIVE_MAILBOX = "archive_mailbox"
+    DELETE_MAILBOX = "delete_mailbox"
+    CREATE_ALIAS = "create_alias"
 
 
 DESTRUCTIVE_KINDS = frozenset({ActionKind.SUSPEND_ACCOUNT, ActionKind.DELETE_ACCOUNT})
@@ -239,6 +250,7 @@ class ReviewKind(str, enum.Enum):
     INCONSISTENT_RECORD = "inconsistent_record"
     UNKNOWN_MANAGER = "unknown_manager"
     DELETED_FOR_INACTIVITY = "deleted_for_inactivity"
+    MAILBOX_KEPT = "mailbox_kept"
 
 
 @dataclass(frozen=True, slots=True)

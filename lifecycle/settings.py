@@ -192,6 +192,48 @@ class ServiceSettings(Section):
         return value
 
 
+class DovecotSettings(Section):
+    api_url: str = Field(description="doveadm HTTP API, e.g. http://127.0.0.1:8080/doveadm/v1")
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    archive_dir: Path = Field(Path("/var/lib/lifecycle/archive"), description="where mailboxes are archived before deletion")
+    timeout_seconds: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _resolve_key(self) -> DovecotSettings:
+        if self.api_key is None and self.api_key_file is not None:
+            object.__setattr__(self, "api_key", _read_secret_file(self.api_key_file, "api_key_file"))
+        if self.api_key is None:
+            raise ValueError("set api_key_file (recommended) or api_key")
+        return self
+
+
+class MailSettings(Section):
+    kind: Literal["modoboa"] = "modoboa"
+    url: str = Field("http://127.0.0.1:8000", description="base URL of the mail backend's admin API")
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    default_quota_mb: int = Field(1024, ge=0, description="quota of a new mailbox, MB; 0 = none")
+    quota_by_title: dict[str, int] = Field(default_factory=dict, description="title -> quota in MB")
+    alias_keep_days: int = Field(180, ge=0, description="days a branch transfer keeps the old address as an alias")
+    leaver_mail: Literal["forward", "forward_autoreply", "reject"] = Field(
+        "forward", description="mail to a leaver's address: forwarded to the manager (with an auto-reply), or bounced"
+    )
+    archive_before_delete: bool = Field(True, description="a mailbox is deleted only after a verified archive")
+    max_writes_per_second: float = Field(4.0, gt=0, description="pace of writes; stock Modoboa allows 5/s per endpoint")
+    max_requests_per_minute: float = Field(270.0, gt=0, description="all requests; stock Modoboa allows 300/min per user")
+    timeout_seconds: float = Field(10.0, gt=0)
+    dovecot: DovecotSettings | None = None
+
+    @model_validator(mode="after")
+    def _resolve_token(self) -> MailSettings:
+        if self.token is None and self.token_file is not None:
+            object.__setattr__(self, "token", _read_secret_file(self.token_file, "token_file"))
+        if self.token is None:
+            raise ValueError("set token_file (recommended) or token")
+        return self
+
+
 class CompanySettings(Section):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     name: str = ""
@@ -221,6 +263,7 @@ class Settings(BaseSettings):
     guards: GuardSettings = GuardSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     service: ServiceSettings = ServiceSettings()
+    mail: MailSettings | None = None  # without it the daemon manages the directory alone
     companies: tuple[CompanySettings, ...] = Field(min_length=1)
 
     @classmethod

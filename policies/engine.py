@@ -27,6 +27,8 @@ from policies.employment import Standing, employment, status_disagreement
 from policies.feed_health import frozen_companies
 from policies.groups import Departure, Membership, plan_groups
 from policies.guards import guard_plan
+from policies.mailbox import plan_mailbox
+from lifecycle.mail import MailCapability, MailSnapshot
 from policies.inactivity import decide_inactivity
 from policies.intent import AccountStep, Intent, Step
 from policies.join import PersonView, join_snapshots
@@ -39,18 +41,29 @@ from policies.retention import decide_deletion
 # Apply order: links and moves first so later steps see final DNs; destructive steps last.
 PHASES = {
     ActionKind.ADOPT_ACCOUNT: 0,
-    ActionKind.MOVE_ACCOUNT: 1,
-    ActionKind.CREATE_ACCOUNT: 2,
-    ActionKind.RESTORE_ACCOUNT: 3,
-    ActionKind.UPDATE_ACCOUNT: 4,
-    ActionKind.CREATE_GROUP: 5,
-    ActionKind.ADD_MEMBER: 6,
-    ActionKind.REMOVE_MEMBER: 7,
-    ActionKind.DELETE_GROUP: 8,
-    ActionKind.WARN_INACTIVE: 9,
-    ActionKind.SUSPEND_ACCOUNT: 10,
-    ActionKind.DELETE_ACCOUNT: 11,
-    ActionKind.RECORD_STATE: 12,
+    ActionKind.MOVE_ACCOUNT: 10,
+    ActionKind.RENAME_MAILBOX: 12,
+    ActionKind.CREATE_ACCOUNT: 20,
+    ActionKind.CREATE_MAILBOX: 22,
+    ActionKind.RESTORE_ACCOUNT: 30,
+    ActionKind.RESTORE_MAILBOX: 32,
+    ActionKind.CLEAR_FORWARD: 34,
+    ActionKind.UPDATE_ACCOUNT: 40,
+    ActionKind.UPDATE_MAILBOX: 42,
+    ActionKind.CREATE_GROUP: 50,
+    ActionKind.ADD_MEMBER: 60,
+    ActionKind.REMOVE_MEMBER: 70,
+    ActionKind.DELETE_GROUP: 80,
+    ActionKind.WARN_INACTIVE: 90,
+    ActionKind.SUSPEND_ACCOUNT: 100,
+    ActionKind.SUSPEND_MAILBOX: 102,
+    ActionKind.FORWARD_MAIL: 104,
+    ActionKind.AUTO_REPLY: 106,
+    ActionKind.ARCHIVE_MAILBOX: 110,
+    ActionKind.DELETE_MAILBOX: 112,
+    ActionKind.DELETE_ACCOUNT: 114,
+    ActionKind.CREATE_ALIAS: 116,
+    ActionKind.RECORD_STATE: 120,
 }
 
 
@@ -62,9 +75,12 @@ def compute_plan(
     now: datetime,
     *,
     config_fingerprint: str = "",
+    mail: MailSnapshot | None = None,
+    capabilities: frozenset[MailCapability] = frozenset(),
 ) -> Plan:
+    """The plan at `now`. Without `mail` (no [mail] configured) only the directory is planned."""
     ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected), holds=state.holds)
-    joined = join_snapshots(hr, directory, state, ctx)
+    joined = join_snapshots(hr, directory, state, ctx, mail)
     names = _allocator(directory, state, settings)
     # Joiners are named in hire order, so the earlier hire keeps the plain name.
     views = sorted(joined.persons, key=lambda v: (v.hr.hire_date.isoformat() if v.hr else "", v.employee_id))
@@ -72,6 +88,7 @@ def compute_plan(
     views_by_id = {view.employee_id: view for view in views}
 
     placements = {i.employee_id: i.dn for i in intents.values() if i.exists_after and i.dn}
+    mails = {eid: _desired_mail(views_by_id[eid], intent, ctx) for eid, intent in intents.items()}
     reviews: list[Review] = list(joined.reviews)
     actions: list[Action] = []
     blocked = hr.rejected_ids()
@@ -79,7 +96,14 @@ def compute_plan(
     for employee_id in sorted(intents):
         intent, view = intents[employee_id], views_by_id[employee_id]
         reviews.extend(intent.reviews)
-        actions.extend(_render(view, intent, placements, blocked, known, ctx, reviews))
+        actions.extend(_render(view, intent, placements, mails, blocked, known, ctx, reviews))
+        if mail is not None and settings.mail is not None:
+            manager = view.hr.manager_id if view.hr else ""
+            manager_mail = mails.get(manager, "") if manager and manager != employee_id and manager in placements else ""
+            actions.extend(
+                plan_mailbox(view, intent, mails.get(employee_id, ""), manager_mail.lower(), mail, capabilities,
+                             settings.mail, ctx, reviews)
+            )
 
     actions.extend(_group_actions(views, intents, joined.unmatched, directory, ctx))
     actions.sort(key=lambda a: (PHASES[a.kind], a.company, a.employee_id, a.target, a.params.get("member_dn", "")))
@@ -194,6 +218,7 @@ def _render(
     view: PersonView,
     intent: Intent,
     placements: dict[str, str],
+    mails: dict[str, str],
     blocked: frozenset[str],
     known: frozenset[str],
     ctx: PolicyContext,
@@ -221,13 +246,7 @@ def _render(
 
     desired: dict[str, str] | None = None
     if record is not None and (intent.create is not None or intent.sync_attributes):
-        domain = ctx.company(company).domain  # type: ignore[union-attr]
-        moving = entry is not None and view.entry_company not in (None, company)
-        managed_domains = {c.domain for c in ctx.settings.companies}
-        if entry is not None and "@" in entry.mail and not moving and entry.mail.split("@", 1)[1].lower() not in managed_domains:
-            mail = entry.mail  # an adopted address outside the group's domains is kept as it is
-        else:  # in one of our domains the address follows the company (also after an interrupted move)
-            mail = f"{mail_local_part(entry, intent.uid)}@{domain}"
+        mail = mails[eid]
         manager_dn = _manager_dn(view, placements, blocked, entry, reviews, known)
         desired = desired_attributes(record, mail, manager_dn)
 
@@ -265,6 +284,22 @@ def _render(
         changes = {k: [_plain(getattr(state, k, None)), v] for k, v in intent.record.extra.items()}
         act(ActionKind.RECORD_STATE, eid, intent.record, changes, state=dict(intent.record.extra))
     return actions
+
+
+def _desired_mail(view: PersonView, intent: Intent, ctx: PolicyContext) -> str:
+    """The address the account has after the plan ("" when it has none)."""
+    entry = view.entry
+    if intent.delete is not None or not intent.exists_after:
+        return entry.mail if entry is not None else ""
+    company = ctx.company(view.company)
+    if company is None:
+        return entry.mail if entry is not None else ""
+    moving = entry is not None and view.entry_company not in (None, view.company)
+    managed_domains = {c.domain for c in ctx.settings.companies}
+    if entry is not None and "@" in entry.mail and not moving and entry.mail.split("@", 1)[1].lower() not in managed_domains:
+        return entry.mail  # an adopted address outside the group's domains is kept as it is
+    # In one of our domains the address follows the company (also after an interrupted move).
+    return f"{mail_local_part(entry, intent.uid)}@{company.domain}"
 
 
 def _manager_dn(

@@ -22,7 +22,10 @@ from lifecycle.models import DESTRUCTIVE_KINDS, Action, ActionKey, ActionKind, H
 from lifecycle.settings import GuardSettings
 
 # Actions that take something away from a person: held together with their suspension.
-FOLLOWERS = frozenset({ActionKind.REMOVE_MEMBER, ActionKind.DELETE_GROUP})
+FOLLOWERS = frozenset({
+    ActionKind.REMOVE_MEMBER, ActionKind.DELETE_GROUP, ActionKind.SUSPEND_MAILBOX, ActionKind.FORWARD_MAIL,
+    ActionKind.AUTO_REPLY, ActionKind.ARCHIVE_MAILBOX, ActionKind.DELETE_MAILBOX, ActionKind.CREATE_ALIAS,
+})
 
 
 def action_key(action: Action) -> ActionKey:

@@ -8,7 +8,7 @@ confirm, never acted on alone) the configured secondary attribute.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lifecycle.models import (
     DirectoryEntry,
@@ -21,6 +21,7 @@ from lifecycle.models import (
     ReviewKind,
     StoredState,
 )
+from lifecycle.mail import MailSnapshot
 from policies.context import PolicyContext
 
 
@@ -44,8 +45,12 @@ class Joined:
     unmatched: list[DirectoryEntry] = field(default_factory=list)
 
 
-def join_snapshots(hr: HrSnapshot, directory: DirectorySnapshot, state: StoredState, ctx: PolicyContext) -> Joined:
+def join_snapshots(
+    hr: HrSnapshot, directory: DirectorySnapshot, state: StoredState, ctx: PolicyContext, mail: MailSnapshot | None = None
+) -> Joined:
     joined = Joined()
+    if mail is not None:
+        directory = _with_mail_logins(directory, mail)
     blocked = hr.rejected_ids()
     records = {r.employee_id: r for r in hr.records}
     states = state.by_employee()
@@ -249,3 +254,17 @@ def _mangled_ids(
         for eid in records
         if eid in by_stripped.keys() and eid not in states and eid not in by_number
     }
+
+
+def _with_mail_logins(directory: DirectorySnapshot, mail: MailSnapshot) -> DirectorySnapshot:
+    """Last login is the later of the directory's last bind and the mailbox's last login."""
+    logins = {m.address: m.last_login for m in mail.mailboxes if m.last_login is not None}
+    if not logins:
+        return directory
+    entries = []
+    for entry in directory.entries:
+        login = logins.get(entry.mail.lower()) if entry.mail else None
+        if login is not None and (entry.last_bind is None or login > entry.last_bind):
+            entry = replace(entry, last_bind=login)
+        entries.append(entry)
+    return replace(directory, entries=tuple(entries))

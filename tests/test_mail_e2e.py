@@ -1,0 +1,155 @@
+"""Every lifecycle event reaches the mailbox: the CLI against a real slapd and a real Modoboa."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings
+from lifecycle.cli import main
+from lifecycle.testing.modoboa import ModoboaInstance
+
+DAY_ONE = "2026-12-01T09:00"
+LEAVER = "100028"  # 马超 (SZ), leaves 2027-01-15; manager 孙丽 (100024) sunli@sz.example.com
+
+
+@pytest.fixture
+def mail_config(config: Path, modoboa: ModoboaInstance) -> Path:
+    text = config.read_text(encoding="utf-8")
+    text += f"""
+[mail]
+url = "{modoboa.url}"
+token = "{modoboa.token}"
+max_writes_per_second = 1000
+max_requests_per_minute = 1000000
+archive_before_delete = false
+
+[mail.quota_by_title]
+"总裁" = 5120
+"""
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+@pytest.fixture
+def backend(modoboa: ModoboaInstance):
+    from pydantic import SecretStr
+
+    b = ModoboaBackend(ModoboaSettings(url=modoboa.url, token=SecretStr(modoboa.token), max_writes_per_second=1000,
+                                       max_requests_per_minute=1_000_000))
+    yield b
+    b.close()
+
+
+def run(config: Path, capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["--config", str(config), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def plan_json(config: Path, capsys, now: str) -> dict:
+    code, out, err = run(config, capsys, "plan", "--now", now, "--format", "json")
+    assert code in (0, 2), err
+    return json.loads(out)
+
+
+def domains(backend) -> list[str]:
+    return ["example.com", "sz.example.com", "gz.example.com"]
+
+
+def test_joiners_get_mailboxes_and_leavers_lose_login_with_mail_forwarded(mail_config: Path, backend, capsys) -> None:
+    plan = plan_json(mail_config, capsys, DAY_ONE)
+    creates = [a for a in plan["actions"] if a["kind"] == "create_mailbox"]
+    assert len(creates) == 46
+    assert all("password" not in json.dumps(a) for a in creates)
+    boss = next(a for a in creates if a["employee_id"] == "100001")
+    assert boss["params"]["quota_mb"] == 5120 and boss["target"] == "simaguang@example.com"
+    zhang = next(a for a in creates if a["employee_id"] == "100019")
+    assert zhang["target"] == "zhangwei2@sz.example.com" and "shanxiongxin@sz.example.com" in zhang["reason"]
+
+    code, out, err = run(mail_config, capsys, "apply", "--now", DAY_ONE)
+    assert code == 0, out + err
+    snapshot = backend.read_snapshot(domains(backend))
+    assert len(snapshot.mailboxes) == 46
+    assert snapshot.mailbox("simaguang@example.com").quota_mb == 5120
+    assert snapshot.mailbox("zhangwei3@gz.example.com").is_active
+    assert plan_json(mail_config, capsys, DAY_ONE)["actions"] == []  # directory and mail converged
+
+    code, out, err = run(mail_config, capsys, "apply", "--now", "2027-01-16T09:00")
+    assert code == 0, out + err
+    box = backend.find_mailbox("machao@sz.example.com")
+    assert box is not None and not box.is_active
+    assert box.forward_to == ("sunli@sz.example.com",)
+    assert plan_json(mail_config, capsys, "2027-01-16T09:00")["actions"] == []
+
+    # After retention (no archive ability, archive_before_delete = false): deleted, address kept as a forward.
+    code, out, err = run(mail_config, capsys, "apply", "--now", "2027-04-17T09:00")
+    assert code == 0, out + err
+    assert backend.find_mailbox("machao@sz.example.com") is None
+    alias = backend.read_snapshot(domains(backend)).alias("machao@sz.example.com")
+    assert alias is not None and alias.recipients == ("sunli@sz.example.com",)
+    assert plan_json(mail_config, capsys, "2027-04-17T09:00")["actions"] == []
+
+
+def test_mailbox_kept_when_it_cannot_be_archived(mail_config: Path, backend, capsys) -> None:
+    text = mail_config.read_text(encoding="utf-8").replace("archive_before_delete = false", "archive_before_delete = true")
+    mail_config.write_text(text, encoding="utf-8")
+    assert run(mail_config, capsys, "apply", "--now", DAY_ONE)[0] == 0
+    assert run(mail_config, capsys, "apply", "--now", "2027-01-16T09:00")[0] == 0
+    plan = plan_json(mail_config, capsys, "2027-04-17T09:00")
+    assert [a["kind"] for a in plan["actions"] if a["employee_id"] == LEAVER] == ["delete_account"]
+    assert any(r["kind"] == "mailbox_kept" and r["employee_id"] == LEAVER for r in plan["reviews"])
+
+
+def test_transfer_renames_the_mailbox_and_keeps_the_old_address(mail_config: Path, backend, capsys) -> None:
+    assert run(mail_config, capsys, "apply", "--now", DAY_ONE)[0] == 0
+    hr = mail_config.parent / "employees.csv"
+    hr.write_text(hr.read_text(encoding="utf-8").replace("100027,徐强,,,SZ,销售部", "100027,徐强,,,GZ,市场部"), encoding="utf-8")
+    plan = plan_json(mail_config, capsys, DAY_ONE)
+    kinds = [a["kind"] for a in plan["actions"] if a["employee_id"] == "100027"]
+    assert kinds[:2] == ["move_account", "rename_mailbox"] and "create_alias" in kinds
+    code, out, err = run(mail_config, capsys, "apply", "--now", DAY_ONE)
+    assert code == 0, out + err
+    assert backend.find_mailbox("xuqiang@gz.example.com") is not None
+    assert backend.find_mailbox("xuqiang@sz.example.com") is None
+    old = backend.read_snapshot(domains(backend)).alias("xuqiang@sz.example.com")
+    assert old is not None and old.recipients == ("xuqiang@gz.example.com",)
+    assert plan_json(mail_config, capsys, DAY_ONE)["actions"] == []
+
+
+def test_rehire_restores_the_mailbox_and_removes_the_forward(mail_config: Path, backend, capsys) -> None:
+    assert run(mail_config, capsys, "apply", "--now", DAY_ONE)[0] == 0
+    assert run(mail_config, capsys, "apply", "--now", "2027-01-16T09:00")[0] == 0
+    hr = mail_config.parent / "employees.csv"
+    hr.write_text(hr.read_text(encoding="utf-8").replace("2022-03-01,2027-01-15", "2027-02-01,"), encoding="utf-8")
+    code, out, err = run(mail_config, capsys, "apply", "--now", "2027-02-01T09:00")
+    assert code == 0, out + err
+    box = backend.find_mailbox("machao@sz.example.com")
+    assert box is not None and box.is_active and box.forward_to in ((), ("machao@sz.example.com",))
+    assert plan_json(mail_config, capsys, "2027-02-01T09:00")["actions"] == []
+
+
+def test_a_half_made_person_is_completed_and_an_existing_mailbox_is_adopted(mail_config: Path, backend, capsys) -> None:
+    backend.ensure_domains(domains(backend))
+    backend.create_mailbox("simaguang@example.com", "司马光", 100, "Pre-existing-1")  # adopted by address
+    plan = plan_json(mail_config, capsys, DAY_ONE)
+    kinds = [(a["kind"], a["employee_id"]) for a in plan["actions"]]
+    assert ("create_mailbox", "100001") not in kinds
+    assert ("update_mailbox", "100001") in kinds  # adopted; the title's quota rule and the display name apply
+    assert run(mail_config, capsys, "apply", "--now", DAY_ONE)[0] == 0
+    assert backend.find_mailbox("simaguang@example.com").quota_mb == 5120
+    backend.delete_mailbox("lina@example.com")  # as if the mailbox step had failed
+    plan = plan_json(mail_config, capsys, DAY_ONE)
+    assert [(a["kind"], a["employee_id"]) for a in plan["actions"]] == [("create_mailbox", "100010")]
+    assert "completed" in next(a["reason"] for a in plan["actions"] if a["kind"] == "create_mailbox")
+    assert run(mail_config, capsys, "apply", "--now", DAY_ONE)[0] == 0
+    assert plan_json(mail_config, capsys, DAY_ONE)["actions"] == []
+
+
+def test_check_reports_the_mail_backend(mail_config: Path, capsys) -> None:
+    code, out, err = run(mail_config, capsys, "check")
+    assert code == 0, out + err
+    assert "mail" in out and "aliases" in out
