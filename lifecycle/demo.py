@@ -11,7 +11,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from lifecycle.testing.slapd import Slapd
 
@@ -27,6 +30,25 @@ DAY_ONE = "2026-12-01T09:00"
 AFTER_DEPARTURE = "2027-01-16T09:00"
 BEFORE_DELETION = "2027-04-15T09:00"  # 89 days after the suspension
 AFTER_RETENTION = "2027-04-17T09:00"  # 91 days after
+
+
+MODOBOA_VENV = Path(__file__).resolve().parent.parent / ".modoboa-venv"
+
+
+def mail_section(modoboa) -> str:
+    token = Path(modoboa.template_db).parent / "demo-token"
+    token.write_text(modoboa.token + "\n", encoding="utf-8")
+    token.chmod(0o600)
+    return f"""
+[mail]
+kind = "modoboa"
+url = "{modoboa.url}"
+token_file = "{token}"
+max_writes_per_second = 50
+max_requests_per_minute = 100000
+# The demo has no Dovecot to archive with: delete without an archive after retention.
+archive_before_delete = false
+"""
 
 
 def write_config(workdir: Path, slapd: Slapd, hr_path: Path) -> Path:
@@ -100,9 +122,14 @@ def run_demo(workdir: Path | None = None) -> int:
         if not condition:
             failures.append(what)
 
-    with Slapd(workdir / "slapd", base_dn=BASE_DN, organizational_units=units) as slapd:
+    with Slapd(workdir / "slapd", base_dn=BASE_DN, organizational_units=units) as slapd, _mail_server(workdir) as modoboa:
         config = write_config(workdir, slapd, hr_path)
-        _banner(f"A throwaway OpenLDAP on {slapd.url}; config in {config}")
+        if modoboa is not None:
+            with open(config, "a", encoding="utf-8") as handle:
+                handle.write(mail_section(modoboa))
+            _banner(f"A throwaway OpenLDAP on {slapd.url} and Modoboa on {modoboa.url}; config in {config}")
+        else:
+            _banner(f"A throwaway OpenLDAP on {slapd.url} (no Modoboa installed: directory only); config in {config}")
         expect(_run(config, "check") == 0, "config valid, HR export readable, directory reachable with a lockout policy")
 
         _banner(f"Day one ({DAY_ONE}): what would happen, and why")
@@ -111,6 +138,8 @@ def run_demo(workdir: Path | None = None) -> int:
         _banner("Apply it")
         expect(_run(config, "apply", "--now", DAY_ONE) == 0, "apply succeeded")
         _show_accounts(config)
+        if modoboa is not None:
+            _show_mailboxes(config)
 
         _banner("Plan again: nothing left to do")
         expect(_run(config, "plan", "--now", DAY_ONE) == 0, "second plan is empty (exit 0)")
@@ -123,6 +152,10 @@ def run_demo(workdir: Path | None = None) -> int:
         _run(config, "plan", "--now", AFTER_DEPARTURE)
         _run(config, "apply", "--now", AFTER_DEPARTURE)
         expect(_can_log_in(config, workdir) is False, "after the suspension 马超 can no longer log in (bind fails)")
+        if modoboa is not None:
+            box = _mailbox(config, "machao@sz.example.com")
+            expect(box is not None and not box.is_active and box.forward_to == ("sunli@sz.example.com",),
+                   "马超's mailbox is suspended and his mail goes to his manager 孙丽")
 
         _banner(f"89 days later ({BEFORE_DELETION}): still retained (胡军 joins meanwhile)")
         _run(config, "apply", "--now", BEFORE_DELETION)
@@ -142,6 +175,52 @@ def run_demo(workdir: Path | None = None) -> int:
         return 1
     print("Demo finished: every step behaved as expected.")
     return 0
+
+
+@contextmanager
+def _mail_server(workdir: Path) -> Iterator[Any]:
+    """A throwaway Modoboa (if scripts/install-modoboa has run), else None."""
+    from lifecycle.testing.modoboa import ModoboaError, ModoboaInstance
+
+    if not (MODOBOA_VENV / "bin" / "modoboa-admin.py").exists():
+        yield None
+        return
+    print("Deploying a throwaway Modoboa (about 20 s)...", flush=True)
+    try:
+        instance = ModoboaInstance.build(workdir / "modoboa-template", MODOBOA_VENV).start(workdir / "modoboa")
+    except ModoboaError as exc:
+        print(f"Modoboa could not start ({exc}); the demo goes on with the directory only", flush=True)
+        yield None
+        return
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def _mailbox(config: Path, address: str):
+    from lifecycle.cycle import open_mail
+
+    mail = open_mail(_settings(config))
+    try:
+        return mail.find_mailbox(address)
+    finally:
+        mail.close()
+
+
+def _show_mailboxes(config: Path) -> None:
+    from lifecycle.cycle import mail_domains, open_mail
+
+    settings = _settings(config)
+    mail = open_mail(settings)
+    try:
+        snapshot = mail.read_snapshot(mail_domains(settings))
+    finally:
+        mail.close()
+    active = sum(1 for m in snapshot.mailboxes if m.is_active)
+    print(f"{len(snapshot.mailboxes)} mailboxes in Modoboa ({active} active), e.g.:")
+    for box in snapshot.mailboxes[:6]:
+        print(f"  {box.address:<30} {box.display_name:<20} quota {box.quota_mb} MB")
 
 
 def _settings(config: Path):

@@ -24,6 +24,17 @@ SYMBOLS = {
     ActionKind.DELETE_ACCOUNT: "x",
     ActionKind.DELETE_GROUP: "x",
     ActionKind.RECORD_STATE: "*",
+    ActionKind.CREATE_MAILBOX: "+",
+    ActionKind.UPDATE_MAILBOX: "~",
+    ActionKind.RENAME_MAILBOX: ">",
+    ActionKind.SUSPEND_MAILBOX: "-",
+    ActionKind.RESTORE_MAILBOX: "^",
+    ActionKind.FORWARD_MAIL: "~",
+    ActionKind.CLEAR_FORWARD: "~",
+    ActionKind.AUTO_REPLY: "~",
+    ActionKind.ARCHIVE_MAILBOX: "=",
+    ActionKind.DELETE_MAILBOX: "x",
+    ActionKind.CREATE_ALIAS: "+",
 }
 
 

@@ -39,3 +39,11 @@ def test_policies_do_not_open_files_or_read_the_clock() -> None:
 def test_connectors_do_not_depend_on_the_engine_shell() -> None:
     for path in sorted((ROOT / "connectors").glob("*.py")):
         assert not {m for m in imports(path) if m in ENGINE_SHELL or m.startswith("policies")}, path.name
+
+
+def test_every_action_kind_has_a_phase_and_a_symbol() -> None:
+    from lifecycle.models import ActionKind
+    from lifecycle.render import SYMBOLS
+    from policies.engine import PHASES
+
+    assert set(PHASES) == set(ActionKind) == set(SYMBOLS)
