@@ -9,10 +9,10 @@ admin can open the file in Excel/WPS and find the row.  A record spanning
 several physical lines (a quoted value with a line break) is one row.
 
 The feed as a whole is refused (`FeedError`) when it cannot be trusted: the
-file is missing or unreadable, cannot be decoded, has no header or required
-columns, has a header but no data rows (a broken export must not look like
-"everyone left"), or a double quote is left open so that the rest of the file
-would be swallowed into one value.
+file is missing or unreadable, cannot be decoded or holds NUL bytes (a damaged
+file), has no header or required columns, has a header but no data rows (a
+broken export must not look like "everyone left"), or a double quote is left
+open so that the rest of the file would be swallowed into one value.
 """
 
 from __future__ import annotations
@@ -82,8 +82,13 @@ def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, tod
         encoding=encoding,
         fingerprint=fingerprint[:12],
     )
-    last_row = body[-1][0] if body else 0
-    truncated = not data.rstrip(b" \t").endswith((b"\n", b"\r")) and any(r.row == last_row for r in rejected)
+    last_row, last_cells = body[-1] if body else (0, [])
+    # Without a final line break the last row may be cut off: short (rejected), or cut inside its
+    # last value, which can still parse ("2027-01-15" cut to "2027-01-1" is a date).  A closing
+    # quote means the last value is complete.  Checked on the text, so UTF-16 files work too.
+    tail = text.rstrip(" \t")
+    cut_in_value = bool(last_cells) and bool(normalize_text(last_cells[-1])) and not tail.endswith('"')
+    truncated = not tail.endswith(("\n", "\r")) and (cut_in_value or any(r.row == last_row for r in rejected))
     return HrSnapshot(
         records=tuple(records),
         rejected=tuple(rejected),
@@ -100,23 +105,36 @@ def decode_hr_bytes(data: bytes, encoding: str, path: Path | str = "HR file") ->
     "auto": a UTF-8 BOM means utf-8-sig, a UTF-16 BOM utf-16; valid UTF-8 is
     utf-8; anything else is charset-normalizer's best guess among gb18030,
     big5 and utf-16.  A pinned encoding that does not fit raises `FeedError`
-    naming the byte offset and line.
+    naming the byte offset and line.  NUL bytes left after decoding mean a
+    damaged file (a crash leaves zero-filled blocks): `FeedError`, since rows
+    inside such a block are lost without a trace.
     """
-    if encoding != "auto":
-        return _decode(data, encoding, path, pinned=True), encoding
+    text, used = _decode_auto(data, path) if encoding == "auto" else (_decode(data, encoding, path, pinned=True), encoding)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise FeedError(
+            f"{path} contains NUL bytes (the first on line {line}): the file is damaged, or UTF-16 without a byte "
+            "order mark; fix: run the HR export again (as UTF-8) and check the disk it is written to"
+        )
+    return text, used
+
+
+def _decode_auto(data: bytes, path: Path | str) -> tuple[str, str]:
     if data.startswith(codecs.BOM_UTF8):
         return _decode(data, "utf-8-sig", path, pinned=False), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _decode(data, "utf-16", path, pinned=False), "utf-16"
     try:
-        text = data.decode("utf-8")
+        text: str | None = data.decode("utf-8")
     except UnicodeDecodeError:
-        pass
+        text = None
     else:
         if "\x00" not in text:  # NULs: probably UTF-16 without a BOM
             return text, "utf-8"
     best = from_bytes(data, cp_isolation=_DETECTABLE).best()
     if best is None or best.encoding is None:
+        if text is not None:
+            return text, "utf-8"  # UTF-8 apart from its NUL bytes: reported as a damaged file
         raise FeedError(
             f"cannot tell the character encoding of {path}: it is neither UTF-8 nor GB18030/GBK, Big5 or UTF-16; "
             "fix: save the export as UTF-8 (CSV UTF-8 in Excel), or set [hr] encoding if you know it"

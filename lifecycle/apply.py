@@ -30,6 +30,7 @@ from policies.placement import dn_key
 
 log = structlog.get_logger(__name__)
 
+UNKNOWN = "outcome_unknown"  # a transient failure mid-request: settled by the next run's recover()
 STATE_ONLY = frozenset({ActionKind.ADOPT_ACCOUNT, ActionKind.WARN_INACTIVE, ActionKind.RECORD_STATE})
 MAIL_KINDS = frozenset({
     ActionKind.CREATE_MAILBOX, ActionKind.UPDATE_MAILBOX, ActionKind.RENAME_MAILBOX, ActionKind.SUSPEND_MAILBOX,
@@ -64,7 +65,7 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return not self.stopped and self.counts[ActionStatus.FAILED] == 0
+        return not self.stopped and self.counts[ActionStatus.FAILED] == 0 and self.counts[UNKNOWN] == 0
 
     def summary(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "counts": dict(self.counts), "stopped": self.stopped}
@@ -207,8 +208,14 @@ class Executor:
                 failed_dns.update(v for v in (action.params.get("dn"), action.params.get("new_dn"), action.target) if v)
                 continue
             except (TransientError, ConnectorConfigError) as exc:
-                self.journal.finish_action(action_id, ActionStatus.FAILED, error=str(exc))
-                result.counts[ActionStatus.FAILED] += 1
+                if isinstance(exc, TransientError):
+                    # The request may have been carried out before the connection broke: the
+                    # outcome is unknown, so the row stays `pending` and the next run's recover()
+                    # settles it against the directory instead of guessing here.
+                    result.counts[UNKNOWN] += 1
+                else:
+                    self.journal.finish_action(action_id, ActionStatus.FAILED, error=str(exc))
+                    result.counts[ActionStatus.FAILED] += 1
                 result.stopped = f"{type(exc).__name__}: {exc}"
                 remaining = plan.actions[index + 1 :]
                 self.journal.record_actions(run_id, remaining, ActionStatus.SKIPPED, plan.now, self.actor, error="run stopped: " + str(exc))

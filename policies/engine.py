@@ -91,7 +91,7 @@ def compute_plan(
     mails = {eid: _desired_mail(views_by_id[eid], intent, ctx) for eid, intent in intents.items()}
     reviews: list[Review] = list(joined.reviews)
     actions: list[Action] = []
-    blocked = hr.rejected_ids()
+    blocked = joined.blocked
     known = frozenset(r.employee_id for r in hr.records)
     for employee_id in sorted(intents):
         intent, view = intents[employee_id], views_by_id[employee_id]

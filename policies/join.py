@@ -43,6 +43,8 @@ class Joined:
     reviews: list[Review] = field(default_factory=list)
     # Entries that belong to nobody we manage: reported, never touched.
     unmatched: list[DirectoryEntry] = field(default_factory=list)
+    # Employee ids nothing is done for (rejected rows, ids that changed shape).
+    blocked: frozenset[str] = frozenset()
 
 
 def join_snapshots(
@@ -90,12 +92,14 @@ def join_snapshots(
                 new_id,
                 records[new_id].company,
                 f"row {records[new_id].row}",
-                f"employee id {new_id} looks like {old_id} without its leading zeros (a spreadsheet may have turned it "
-                f"into a number); neither is acted on until the ids agree",
-                f"export the id column as text so {old_id} keeps its zeros, or correct the id in HR",
+                f"employee id {new_id} looks like the known id {old_id} with leading zeros "
+                f"{'lost' if len(new_id) < len(old_id) else 'added'} (a spreadsheet may have changed the id column); "
+                "neither is acted on until the ids agree",
+                f"export the id column as text, exactly as before ({old_id}), or correct the id in HR",
             )
         )
     blocked = blocked | set(mangled) | set(mangled.values())
+    joined.blocked = frozenset(blocked)
 
     for employee_id in sorted(set(records) | set(states)):
         if employee_id in blocked or employee_id in ambiguous:
@@ -244,16 +248,26 @@ def _secondary_match(
 def _mangled_ids(
     records: dict[str, HrRecord], states: dict[str, PersonState], by_number: dict[str, list[DirectoryEntry]]
 ) -> dict[str, str]:
-    """New HR ids that are a known employee's id minus its leading zeros: new id -> known id."""
-    known = {eid for eid in set(states) | set(by_number) if eid not in records and eid.startswith("0")}
-    by_stripped: dict[str, str] = {}
-    for eid in known:
-        by_stripped.setdefault(eid.lstrip("0"), eid)
-    return {
-        eid: by_stripped[eid]
-        for eid in records
-        if eid in by_stripped.keys() and eid not in states and eid not in by_number
-    }
+    """New HR ids that are a known (now absent) employee's id with leading zeros lost or gained.
+
+    A spreadsheet that turned ids into numbers drops the zeros; an export fixed to keep
+    them as text brings them back.  Either way the same people would look like joiners
+    plus leavers.  Pairs are made only where each side is unique: new id -> known id.
+    """
+    known_absent = {eid for eid in set(states) | set(by_number) if eid not in records}
+    new = {eid for eid in records if eid not in states and eid not in by_number}
+    by_key_known: dict[str, list[str]] = defaultdict(list)
+    by_key_new: dict[str, list[str]] = defaultdict(list)
+    for eid in known_absent:
+        by_key_known[eid.lstrip("0")].append(eid)
+    for eid in new:
+        by_key_new[eid.lstrip("0")].append(eid)
+    pairs = {}
+    for key, news in by_key_new.items():
+        knowns = by_key_known.get(key, [])
+        if key and len(news) == 1 and len(knowns) == 1 and news[0] != knowns[0]:
+            pairs[news[0]] = knowns[0]
+    return pairs
 
 
 def _with_mail_logins(directory: DirectorySnapshot, mail: MailSnapshot) -> DirectorySnapshot:

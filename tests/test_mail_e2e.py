@@ -153,3 +153,69 @@ def test_check_reports_the_mail_backend(mail_config: Path, capsys) -> None:
     code, out, err = run(mail_config, capsys, "check")
     assert code == 0, out + err
     assert "mail" in out and "aliases" in out
+
+
+class OutageProxy:
+    """In front of Modoboa: for `seconds` after the `after`-th write, every request gets 429
+    (Retry-After: 1) or 503 in turn, then all is well again.  Counts what reached Modoboa."""
+
+    def __init__(self, upstream: str, *, after: int, seconds: float) -> None:
+        from tests.test_mail_modoboa import FaultProxy
+
+        outer = self
+
+        class Windowed(FaultProxy):
+            def _handle(self, handler):  # type: ignore[no-untyped-def]
+                import time
+
+                with outer.lock:
+                    if handler.command in ("POST", "PATCH", "PUT", "DELETE"):
+                        outer.writes_seen += 1
+                        if outer.writes_seen == outer.after:
+                            outer.window_until = time.monotonic() + outer.seconds
+                    failing = time.monotonic() < outer.window_until
+                    if failing:
+                        outer.faults += 1
+                if failing:
+                    length = int(handler.headers.get("Content-Length") or 0)
+                    if length:
+                        handler.rfile.read(length)
+                    status, headers = ((429, {"Retry-After": "1"}) if outer.faults % 2 else (503, {}))
+                    self._reply(handler, status, {**headers, "Content-Type": "application/json"}, b'{"detail": "outage"}')
+                    return
+                super()._handle(handler)
+
+        import threading
+
+        self.lock = threading.Lock()
+        self.after, self.seconds = after, seconds
+        self.writes_seen, self.faults, self.window_until = 0, 0, 0.0
+        self.proxy = Windowed(upstream, budget=5000)
+
+    def __enter__(self):
+        self.proxy.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.proxy.__exit__(*exc)
+
+
+def test_an_outage_of_429_and_503_is_ridden_out_without_losing_or_repeating_a_write(
+    config: Path, modoboa: ModoboaInstance, backend, capsys
+) -> None:
+    with OutageProxy(modoboa.url, after=20, seconds=2.5) as outage:
+        text = config.read_text(encoding="utf-8") + (
+            f'\n[mail]\nurl = "{outage.proxy.url}"\ntoken = "{modoboa.token}"\n'
+            "max_writes_per_second = 1000\nmax_requests_per_minute = 1000000\narchive_before_delete = false\n"
+        )
+        config.write_text(text, encoding="utf-8")
+        code, out, err = run(config, capsys, "apply", "--now", DAY_ONE)
+        assert code == 0, out + err
+        assert outage.faults >= 3  # the outage happened in the middle of the cycle
+        created = [p for m, p, _ in outage.proxy.forwarded if m == "POST" and p == "/api/v2/accounts/"]
+        assert len(created) == 46  # every mailbox created exactly once
+        assert plan_json(config, capsys, DAY_ONE)["actions"] == []
+    code, out, _ = run(config, capsys, "log", "--format", "json")
+    applied = [(e["kind"], e["employee_id"], e["target"]) for e in json.loads(out) if e["status"] == "applied"]
+    assert len(applied) == len(set(applied))
+    assert len(backend.read_snapshot(domains(backend)).mailboxes) == 46
