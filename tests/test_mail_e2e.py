@@ -219,3 +219,29 @@ def test_an_outage_of_429_and_503_is_ridden_out_without_losing_or_repeating_a_wr
     applied = [(e["kind"], e["employee_id"], e["target"]) for e in json.loads(out) if e["status"] == "applied"]
     assert len(applied) == len(set(applied))
     assert len(backend.read_snapshot(domains(backend)).mailboxes) == 46
+
+
+def test_the_mail_token_and_passwords_never_reach_output_logs_or_the_journal(
+    mail_config: Path, modoboa: ModoboaInstance, capsys
+) -> None:
+    from lifecycle.apply import CredentialVault
+    from lifecycle.settings import load_settings
+
+    written = []
+    for args in (
+        ("--log-level", "DEBUG", "--log-json", "apply", "--now", DAY_ONE),
+        ("--log-level", "DEBUG", "plan", "--now", "2027-01-16T09:00", "--format", "json"),
+        ("--log-level", "DEBUG", "--log-json", "apply", "--now", "2027-01-16T09:00"),
+        ("check",),
+        ("log", "--format", "json"),
+    ):
+        code, out, err = run(mail_config, capsys, *args)
+        written.append(out + err)
+    settings = load_settings(mail_config)
+    vault = CredentialVault(settings.accounts.initial_password_dir, 16)
+    secrets_ = [modoboa.token] + [vault.read_password(p.stem) for p in settings.accounts.initial_password_dir.glob("*.txt")]
+    assert len(secrets_) == 47 and all(secrets_)
+    text = "\n".join(written)
+    db = b"".join(p.read_bytes() for p in mail_config.parent.glob("state.db*"))
+    for secret in secrets_:
+        assert secret not in text and secret.encode() not in db
