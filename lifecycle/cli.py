@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle", description="HR-driven account lifecycle for the group's directory and mail.")
     parser.add_argument("--config", help="TOML config (default: $LIFECYCLE_CONFIG, else /etc/lifecycle/config.toml)")
     parser.add_argument("--log-json", action="store_true", help="log JSON lines (the service does this)")
-    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default: INFO for `run`, else WARNING)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("check", help="validate the config and reach every server")
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from lifecycle.logging import configure_logging
 
-    configure_logging(json=args.log_json, level=args.log_level.upper())
+    level = args.log_level or ("INFO" if args.command == "run" else "WARNING")
+    configure_logging(json=args.log_json, level=level.upper())
     try:
         if args.command == "demo":
             from lifecycle.demo import run_demo

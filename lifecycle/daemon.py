@@ -47,7 +47,8 @@ from connectors.hr_csv import read_hr_csv
 from lifecycle import quiet
 from lifecycle.cycle import apply_cycle, company_aliases, config_fingerprint
 from lifecycle.errors import ConfigError, ConnectorError, FeedError, LifecycleError
-from lifecycle.journal import ActionStatus, Journal
+from lifecycle.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
+from lifecycle.journal import Journal
 from lifecycle.leader import instance_name, leadership_for
 from lifecycle.metrics import Metrics, MetricsServer, parse_listen
 from lifecycle.notify import Notifier
@@ -65,118 +66,12 @@ def run_daemon(settings: Settings, config_path: str | None, *, json: bool, level
     return Daemon(settings, config_path).run()
 
 
-class Progress:
-    """When the cycle in flight last moved; the watchdog trusts it, not the clock."""
-
-    def __init__(self) -> None:
-        self.running = False
-        self.phase = ""
-        self._last = time.monotonic()
-
-    def begin(self) -> None:
-        self.phase, self._last, self.running = "start", time.monotonic(), True
-
-    def mark(self, phase: str) -> None:
-        self.phase, self._last = phase, time.monotonic()
-
-    def end(self) -> None:
-        self.running = False
-
-    def stalled_for(self) -> float:
-        return time.monotonic() - self._last if self.running else 0.0
-
-
-def _count_error(metrics: Metrics, exc: BaseException, connector: str) -> None:
-    if not getattr(exc, "_lifecycle_counted", False):
-        metrics.errors.labels(connector).inc()
-        exc._lifecycle_counted = True  # type: ignore[attr-defined]
-
-
-class WatchedDirectory:
-    """The directory as the cycle sees it: each call is progress, errors are counted, the snapshot is kept."""
-
-    def __init__(self, inner: LdapDirectory, progress: Progress, metrics: Metrics) -> None:
-        self._inner, self._progress, self._metrics = inner, progress, metrics
-        self.snapshot: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if name.startswith("_") or not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._progress.mark(f"directory.{name}")
-            try:
-                result = attr(*args, **kwargs)
-            except ConnectorError as exc:
-                _count_error(self._metrics, exc, exc.connector or "directory")
-                raise
-            finally:
-                self._progress.mark(f"directory.{name}")
-            if name == "read_snapshot":
-                self.snapshot = result
-            return result
-
-        return call
-
-
-class DaemonJournal(Journal):
-    """The journal, counting actions by kind and outcome and remembering the run id of the cycle."""
-
-    def __init__(self, url: str, metrics: Metrics, progress: Progress) -> None:
-        super().__init__(url)
-        self.metrics, self.progress = metrics, progress
-        self.last_run_id = ""
-        self._kinds: dict[int, str] = {}
-
-    def begin_run(self, mode: str, now: datetime) -> str:
-        self.last_run_id = super().begin_run(mode, now)
-        self._kinds.clear()
-        return self.last_run_id
-
-    def begin_action(self, run_id: str, action: Any, now: datetime, actor: str) -> int:
-        self.progress.mark("journal.begin_action")
-        action_id = super().begin_action(run_id, action, now, actor)
-        self._kinds[action_id] = action.kind.value
-        return action_id
-
-    def finish_action(self, action_id: int, status: str, **kwargs: Any) -> None:
-        super().finish_action(action_id, status, **kwargs)
-        self.progress.mark("journal.finish_action")
-        kind = self._kinds.pop(action_id, None)
-        if kind is not None:
-            self.metrics.actions.labels(kind, status).inc()
-
-    def record_actions(self, run_id: str, actions: Any, status: str, *args: Any, **kwargs: Any) -> Any:
-        actions = list(actions)
-        result = super().record_actions(run_id, actions, status, *args, **kwargs)
-        if status != ActionStatus.HELD:  # held ones are re-recorded every cycle: see the gauge
-            for action in actions:
-                self.metrics.actions.labels(action.kind.value, status).inc()
-        return result
-
-
 @dataclass
 class LastCycle:
     kind: str = ""
     outcome: str = ""
     finished: datetime | None = None
     detail: str = ""
-
-
-class _ToStructlog(logging.Handler):
-    """Library warnings (APScheduler, SQLAlchemy...) as JSON lines like ours, with a run_id."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__(logging.WARNING)
-        self.run_id = run_id
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            extra = {} if "run_id" in structlog.contextvars.get_contextvars() else {"run_id": self.run_id}
-            structlog.get_logger(record.name).log(record.levelno, record.getMessage(), **extra)
-        except Exception:  # noqa: BLE001 - logging must never take the daemon down
-            self.handleError(record)
 
 
 class Daemon:
@@ -210,7 +105,7 @@ class Daemon:
 
     def run(self) -> int:
         structlog.contextvars.bind_contextvars(instance=self.instance, run_id=self.instance_id)
-        handler = _ToStructlog(self.instance_id)
+        handler = ToStructlog(self.instance_id)
         logging.getLogger().addHandler(handler)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         previous = self._install_signals()
@@ -321,11 +216,15 @@ class Daemon:
     def _loop(self) -> None:
         next_poll = 0.0
         while not self._stop.is_set():
-            if self._reload:
-                self._do_reload()
-            if time.monotonic() >= next_poll:
-                self._poll_leadership()
-                next_poll = time.monotonic() + (1.0 if self._active else self.settings.service.standby_poll_seconds)
+            try:
+                if self._reload:
+                    self._do_reload()
+                if time.monotonic() >= next_poll:
+                    self._poll_leadership()
+                    next_poll = time.monotonic() + (1.0 if self._active else self.settings.service.standby_poll_seconds)
+            except Exception as exc:  # noqa: BLE001 - keep serving; the fence between actions still holds
+                log.error("main_loop_error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+                next_poll = time.monotonic() + 1.0
             self._heartbeat()
             self._wake.wait(self._tick())
             self._wake.clear()
@@ -389,7 +288,7 @@ class Daemon:
             new = load_settings(self.config_path)
             if new.state.url != old.state.url:
                 raise ConfigError("state.url cannot change while the daemon runs; restart the service to switch state stores")
-        except ConfigError as exc:
+        except (ConfigError, OSError) as exc:
             log.error("reload_failed", error=str(exc), consequence="the running configuration stays in force")
             self.notifier.ready(self._status_text())
             return
@@ -493,7 +392,10 @@ class Daemon:
             log.warning("cycle_overlap_refused", trigger=trigger)
             return
         try:
-            if self._stop.is_set() or not self._active or not self.leader.check():
+            if self._stop.is_set() or not self._active:
+                return
+            if not self.leader.check():
+                self._lose_leadership()
                 return
             structlog.contextvars.clear_contextvars()
             structlog.contextvars.bind_contextvars(instance=self.instance, run_id=str(uuid.uuid4()))
@@ -550,13 +452,17 @@ class Daemon:
                 self._baseline = None
                 if outcome == "ok" and not plan.actions:
                     self.progress.mark("baseline")
-                    self._baseline = self._new_baseline(s, config, ldap, journal, before, plan, directory.snapshot)
+                    try:
+                        self._baseline = self._new_baseline(s, config, ldap, journal, before, plan, directory.snapshot)
+                    except Exception as exc:  # noqa: BLE001 - the cycle itself went well; only skipping is off
+                        log.warning("quiet_baseline_failed", error=f"{type(exc).__name__}: {_first_line(exc)}",
+                                    consequence="the next cycle reads everything again")
         except Exception as exc:
             self._baseline = None
             error = f"{type(exc).__name__}: {_first_line(exc)}"
             connector = (getattr(exc, "connector", "") or "directory") if isinstance(exc, ConnectorError) else (
                 "hr" if isinstance(exc, FeedError) else "state" if isinstance(exc, SQLAlchemyError) else "internal")
-            _count_error(self.metrics, exc, connector)
+            count_error(self.metrics, exc, connector)
             if isinstance(exc, (LifecycleError, SQLAlchemyError)):
                 log.error("cycle_failed", error=error, connector=connector)
             else:

@@ -95,7 +95,7 @@ def without_login(entry: DirectoryEntry | None) -> DirectoryEntry | None:
 
 def settle_time(settings: Settings) -> datetime | None:
     """When a freshly written HR file stops "settling" (the guards wait for it)."""
-    min_age = getattr(getattr(settings, "guards", None), "min_file_age_seconds", 0)
+    min_age = settings.guards.min_file_age_seconds
     try:
         mtime = os.stat(settings.hr.path).st_mtime
     except OSError:

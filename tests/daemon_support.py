@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,9 +13,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from lifecycle.demo import BASE_DN, COMPANIES, SAMPLE, write_config
+from lifecycle.testing.slapd import Slapd
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 20.0  # seconds any single expected event may take on a slow CI machine
@@ -186,3 +192,78 @@ def backdate(path: Path, seconds: float = 3600) -> None:
     """An HR file written "now" is still settling for the guards; tests want it read at once."""
     past = time.time() - seconds
     os.utime(path, (past, past))
+
+
+# -- a directory and a config to run against -------------------------------------------------
+
+EVERY_SECOND = f"[schedule]\ncycle_minutes = {1 / 60!r}\n\n[service]\nmetrics_listen = \"127.0.0.1:0\"\n"
+SMALL_EXPORT = """工号,姓名,姓,英文名,公司,部门,职务,上级工号,状态,入职日期,离职日期
+100001,司马光,司马,Guang Sima,HQ,总经办,总裁,,在职,2015-03-01,
+100002,上官婉儿,上官,,HQ,总经办,总裁助理,100001,在职,2019/7/15,
+"""
+
+
+@pytest.fixture
+def demo_slapd(tmp_path: Path) -> Iterator[Slapd]:
+    """The demo's directory tree on a throwaway slapd."""
+    units = [f"ou=people,{BASE_DN}", *(f"ou={ou},ou=people,{BASE_DN}" for *_, ou in COMPANIES), f"ou=groups,{BASE_DN}"]
+    with Slapd(tmp_path / "slapd", base_dn=BASE_DN, organizational_units=units) as server:
+        try:
+            yield server
+        finally:
+            resume(server)  # a test that paused it must not leave Slapd.stop() waiting
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    sock = NotifySocket(tmp_path / "notify.sock")
+    yield sock
+    sock.close()
+
+
+def pause(server: Slapd) -> None:
+    """SIGSTOP: connections are accepted, nothing is answered (a hung server)."""
+    server._process.send_signal(signal.SIGSTOP)  # noqa: SLF001 - the test owns this server
+
+
+def resume(server: Slapd) -> None:
+    if server._process is not None and server._process.poll() is None:  # noqa: SLF001
+        server._process.send_signal(signal.SIGCONT)  # noqa: SLF001
+
+
+def make_config(tmp_path: Path, slapd: Slapd, extra: str = "", rows: Sequence[str] = (), *, small: bool = False) -> Path:
+    """The demo's config on `slapd`, a cycle a second; the shipped sample export, or two people.
+
+    `extra` is appended to the [service] section (or starts new sections).
+    """
+    hr_path = tmp_path / "employees.csv"
+    if small:
+        hr_path.write_text(SMALL_EXPORT, encoding="utf-8")
+    else:
+        shutil.copyfile(SAMPLE, hr_path)
+    if rows:
+        with open(hr_path, "a", encoding="utf-8") as handle:
+            handle.write("".join(row + "\n" for row in rows))
+    backdate(hr_path)
+    config = write_config(tmp_path, slapd, hr_path)
+    append_config(config, EVERY_SECOND + extra)
+    return config
+
+
+def extra_people(count: int) -> list[str]:
+    """`count` more HR rows (ids 200000...), all joiners of HQ's 研发部."""
+    surnames, given = "王李张刘陈杨黄赵吴周徐孙马朱胡", "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"
+    rows = []
+    for n in range(count):
+        name = surnames[n % len(surnames)] + given[(n // len(surnames)) % len(given)] + given[n % len(given)]
+        rows.append(f"{200000 + n},{name},,,HQ,研发部,工程师,,在职,2020-01-01,")
+    return rows
+
+
+def next_summary(daemon: Daemon, after: int, **match: Any) -> dict[str, Any]:
+    """The first cycle summary after the `after`-th one that matches."""
+
+    def found() -> Any:
+        return [s for s in daemon.summaries()[after:] if all(s.get(k) == v for k, v in match.items())]
+
+    return wait_until(found, what=f"a cycle summary {match}")[0]

@@ -1,0 +1,109 @@
+"""The shipped systemd unit: `systemd-analyze verify` clean, exposure <= 2.0, and the contract the daemon relies on.
+
+Needs `systemd-analyze` (Debian package `systemd`); no running systemd.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "systemd" / "lifecycle.service"
+SYSUSERS = ROOT / "systemd" / "lifecycle.sysusers"
+TMPFILES = ROOT / "systemd" / "lifecycle.tmpfiles"
+INSTALLED_BINARY = "/opt/hr-lifecycle/bin/lifecycle"
+EXPOSURE_TARGET = 2.0
+
+
+def analyze(*args: str) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("systemd-analyze")
+    assert tool, "systemd-analyze is missing: apt-get install systemd"
+    return subprocess.run([tool, *args], capture_output=True, text=True, timeout=60)
+
+
+def directives(path: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            found.setdefault(key, []).append(value)
+    return found
+
+
+@pytest.fixture
+def runnable_unit(tmp_path: Path) -> Path:
+    """The unit with ExecStart pointing at this checkout's `lifecycle` (verify checks that it exists)."""
+    binary = Path(sys.executable).parent / "lifecycle"
+    assert binary.exists(), f"{binary} missing: run ./scripts/bootstrap"
+    text = UNIT.read_text(encoding="utf-8")
+    assert text.count(INSTALLED_BINARY) == 1
+    unit = tmp_path / "lifecycle.service"
+    unit.write_text(text.replace(INSTALLED_BINARY, str(binary)), encoding="utf-8")
+    return unit
+
+
+def test_unit_verifies_clean(runnable_unit: Path) -> None:
+    result = analyze("verify", str(runnable_unit))
+    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
+
+
+def test_unit_as_shipped_only_lacks_the_installed_binary() -> None:
+    result = analyze("verify", str(UNIT))
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert problems == [f"lifecycle.service: Command {INSTALLED_BINARY} is not executable: No such file or directory"]
+
+
+def test_exposure_is_within_target(runnable_unit: Path) -> None:
+    result = analyze("security", "--offline=yes", str(runnable_unit))
+    match = re.search(r"Overall exposure level for lifecycle\.service: (\d+\.\d+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= EXPOSURE_TARGET, result.stdout
+
+
+def test_unit_keeps_the_daemons_contract() -> None:
+    unit = directives(UNIT)
+    assert unit["Type"] == ["notify"] and unit["NotifyAccess"] == ["main"]
+    start = unit["ExecStart"][0].split()
+    assert start[0] == INSTALLED_BINARY and start[-1] == "run" and "--log-json" in start
+    assert start[start.index("--log-level") + 1] == "INFO"
+    assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert int(unit["WatchdogSec"][0]) >= 30 and int(unit["TimeoutStopSec"][0]) >= 30
+    assert unit["Restart"] == ["on-failure"]
+    assert unit["User"] == ["lifecycle"] and unit["StateDirectory"] == ["lifecycle"]
+    credentials = dict(value.split(":", 1) for value in unit["LoadCredential"])
+    assert set(credentials) == {"ldap", "mail-token"}
+    for key in ("ProtectSystem", "NoNewPrivileges", "PrivateTmp", "RestrictAddressFamilies", "SystemCallFilter", "MemoryMax"):
+        assert key in unit, key
+    # The example config reads the LDAP password where systemd puts the credential.
+    example = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    assert example["directory"]["bind_password_file"] == "/run/credentials/lifecycle.service/ldap"
+    assert example["state"]["url"].startswith("sqlite:////var/lib/lifecycle/")  # inside StateDirectory=
+
+
+def test_sysusers_and_tmpfiles_are_valid(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    for name in ("passwd", "group"):
+        shutil.copyfile(f"/etc/{name}", root / "etc" / name)
+    users = subprocess.run(["systemd-sysusers", "--dry-run", f"--root={root}", str(SYSUSERS)],
+                           capture_output=True, text=True, timeout=60)
+    assert users.returncode == 0, users.stderr
+    assert "Creating user 'lifecycle'" in users.stdout + users.stderr or "lifecycle" in (root / "etc" / "passwd").read_text()
+    # tmpfiles resolves users on the host: check the lines with root standing in for the new user.
+    stand_in = tmp_path / "lifecycle.conf"
+    stand_in.write_text(TMPFILES.read_text(encoding="utf-8").replace("lifecycle lifecycle", "root root"), encoding="utf-8")
+    made = subprocess.run(["systemd-tmpfiles", f"--root={root}", "--create", str(stand_in)], capture_output=True, text=True,
+                          timeout=60)
+    assert made.returncode == 0, made.stderr
+    modes = {p: oct((root / p).stat().st_mode & 0o7777) for p in
+             ("var/lib/lifecycle/hr", "var/lib/lifecycle/credentials", "etc/lifecycle/credentials")}
+    assert modes == {"var/lib/lifecycle/hr": "0o2770", "var/lib/lifecycle/credentials": "0o700",
+                     "etc/lifecycle/credentials": "0o700"}
