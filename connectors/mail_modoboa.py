@@ -455,7 +455,12 @@ class ModoboaBackend:
         self._patch_account(account, {"password": password}, what=f"set the password of {address}", secrets=(password,))
         log.info("mail.password_set", address=address)
 
-    def set_forward(self, address: str, recipients: Sequence[str]) -> None:
+    def set_forward(self, address: str, recipients: Sequence[str], keep_copy: bool | None = None) -> None:
+        """Forward the address; the mailbox keeps a copy when `keep_copy` (default: while it is active).
+
+        A suspended mailbox that keeps a copy still receives (Dovecot delivers to it), so its
+        sieve auto-reply answers the senders.
+        """
         address = _address(address)
         targets = sorted({_address(r) for r in recipients} - {address})
         if not targets:
@@ -463,7 +468,8 @@ class ModoboaBackend:
                 f"forward {address}: no recipient other than itself (clear_forward removes a forward)", connector=CONNECTOR
             )
         account = self._account(address)
-        wanted = targets + ([address] if account.get("is_active", False) else [])
+        copy = account.get("is_active", False) if keep_copy is None else keep_copy
+        wanted = targets + ([address] if copy else [])
         own = self._find_alias(address)
         what = f"forward {address}"
         if own is None:

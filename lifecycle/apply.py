@@ -311,8 +311,10 @@ class Executor:
                     self.companion.kick(address)
             case ActionKind.RESTORE_MAILBOX:
                 m.restore(address)
+                if self.companion is not None:
+                    self.companion.remove_autoreply(address)  # a leaver's "has left" reply ends with the rehire
             case ActionKind.FORWARD_MAIL:
-                m.set_forward(address, p["recipients"])
+                m.set_forward(address, p["recipients"], keep_copy=p.get("keep_copy", False))
             case ActionKind.CLEAR_FORWARD:
                 m.clear_forward(address)
             case ActionKind.AUTO_REPLY:

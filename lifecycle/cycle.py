@@ -88,8 +88,10 @@ def open_companion(settings: Settings) -> Any:
     if settings.mail is None or settings.mail.dovecot is None:
         return None
     from connectors.mail_dovecot import DovecotCompanion
+    from connectors.mail_dovecot import DovecotSettings as CompanionSettings
 
-    return DovecotCompanion(settings.mail.dovecot)
+    dovecot = settings.mail.dovecot
+    return DovecotCompanion(CompanionSettings(**dovecot.model_dump(exclude={"api_key_file"})))
 
 
 def mail_domains(settings: Settings) -> list[str]:

@@ -196,8 +196,15 @@ class DovecotSettings(Section):
     api_url: str = Field(description="doveadm HTTP API, e.g. http://127.0.0.1:8080/doveadm/v1")
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
-    archive_dir: Path = Field(Path("/var/lib/lifecycle/archive"), description="where mailboxes are archived before deletion")
-    timeout_seconds: float = Field(30.0, gt=0)
+    archive_dir: Path = Field(
+        Path("/var/lib/lifecycle/archive"),
+        description="where mailboxes are archived before deletion: writable by the mail user on the Dovecot host, "
+        "readable here under the same path",
+    )
+    timeout_seconds: float = Field(10.0, gt=0, description="per request, except backups")
+    backup_timeout_seconds: float = Field(1800.0, gt=0, description="one mailbox export")
+    autoreply_days: int = Field(1, ge=1, le=365, description="one auto-reply per sender per this many days")
+    verify_tls: bool = True
 
     @model_validator(mode="after")
     def _resolve_key(self) -> DovecotSettings:

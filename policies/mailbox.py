@@ -110,14 +110,17 @@ def plan_mailbox(
         if box.is_active:
             how = {"forward": f"mail is forwarded to the manager {manager_mail}",
                    "forward_autoreply": f"mail is forwarded to the manager {manager_mail}, senders get an auto-reply",
-                   "reject": "mail to the address bounces"}[settings.leaver_mail] if rule == SuspensionRule.LEAVER.value else \
-                "mail to the address bounces until the account is used again"
+                   "reject": "no forward (leaver_mail = reject): nobody reads mail sent to the address"}[settings.leaver_mail] \
+                if rule == SuspensionRule.LEAVER.value else "the mail is kept; login comes back when an admin lifts it"
             act(ActionKind.SUSPEND_MAILBOX, address, rule or "leaver", f"login disabled; {how}", {"active": [True, False]},
                 address=address)
         if rule == SuspensionRule.LEAVER.value and settings.leaver_mail != "reject" and manager_mail:
-            if tuple(sorted(box.forward_to)) != (manager_mail,):
+            # With an auto-reply the mailbox keeps a copy: its sieve script is what answers the senders.
+            keep_copy = settings.leaver_mail == "forward_autoreply" and MailCapability.AUTO_REPLY in capabilities
+            if tuple(sorted(box.forward_to)) != (manager_mail,) or (keep_copy and not box.forward_keeps_copy):
                 act(ActionKind.FORWARD_MAIL, address, "leaver", f"mail to the departed address goes to the manager {manager_mail}",
-                    {"forward_to": [list(box.forward_to) or None, [manager_mail]]}, address=address, recipients=[manager_mail])
+                    {"forward_to": [list(box.forward_to) or None, [manager_mail]]}, address=address, recipients=[manager_mail],
+                    keep_copy=keep_copy)
             if settings.leaver_mail == "forward_autoreply" and box.is_active:
                 if MailCapability.AUTO_REPLY in capabilities:
                     name = record.name if record else eid

@@ -28,6 +28,7 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings
+from lifecycle.testing.dovecot import DovecotError, DovecotInstance
 from lifecycle.testing.modoboa import ModoboaError, ModoboaInstance
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,3 +88,28 @@ def mail_backend(mail_settings: ModoboaSettings) -> Iterator[ModoboaBackend]:
         yield backend
     finally:
         backend.close()
+
+
+# -- Dovecot beside it (IMAP logins, LMTP delivery, doveadm archives and sieve) ----------
+
+
+@pytest.fixture(scope="session")
+def dovecot_server(modoboa_server: ModoboaInstance, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotInstance]:
+    instance = DovecotInstance(tmp_path_factory.mktemp("dovecot"), modoboa_server.db_path)
+    try:
+        instance.start()
+    except DovecotError as exc:
+        pytest.fail(f"cannot start the Dovecot test instance (scripts/install-dovecot): {exc}", pytrace=False)
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def dovecot(dovecot_server: DovecotInstance, modoboa: ModoboaInstance) -> DovecotInstance:
+    """The session's Dovecot with no mail, sessions, archives or sent messages; Modoboa is clean too."""
+    if not dovecot_server.running:
+        dovecot_server.start()
+    dovecot_server.reset()
+    return dovecot_server

@@ -391,3 +391,33 @@ def test_schedule_and_service_settings_are_checked(tmp_path: Path, section: str,
     with pytest.raises(ConfigError) as error:
         load_settings(config)
     assert f"{section}." in str(error.value) and message in str(error.value)
+
+
+def test_the_daemon_runs_mailboxes_too_against_a_real_modoboa(tmp_path: Path, demo_slapd: Slapd, modoboa) -> None:
+    """`lifecycle run` with [mail]: the first cycle makes the accounts and their mailboxes."""
+    from pydantic import SecretStr
+
+    from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings
+    from tests.daemon_support import append_config
+
+    config = make_config(tmp_path, demo_slapd, small=True)
+    append_config(
+        config,
+        f'\n[mail]\nurl = "{modoboa.url}"\ntoken = "{modoboa.token}"\n'
+        "max_writes_per_second = 1000\nmax_requests_per_minute = 1000000\n",
+    )
+    daemon = Daemon(config)
+    try:
+        first = daemon.wait_event("cycle_summary", kind="normal")
+        assert first["outcome"] == "ok", daemon.tail()
+        kinds = {line["kind"] for line in daemon.events("action_applied")}
+        assert {"create_account", "create_mailbox"} <= kinds
+        daemon.wait_event("cycle_summary", kind="quiet")
+    finally:
+        assert daemon.stop() == 0, daemon.tail()
+    with ModoboaBackend(ModoboaSettings(url=modoboa.url, token=SecretStr(modoboa.token))) as mail:
+        boxes = mail.read_snapshot(["example.com", "sz.example.com", "gz.example.com"]).mailboxes
+    settings = load_settings(config)
+    with LdapDirectory(settings.directory, settings.companies) as directory:
+        entries = directory.read_snapshot().entries
+    assert entries and sorted(b.address for b in boxes) == sorted(e.mail for e in entries)

@@ -1,0 +1,518 @@
+"""The Dovecot companion: what a mail backend without Dovecot access cannot do, over doveadm's HTTP API.
+
+`[mail.dovecot]` (optional) next to a backend such as Modoboa, whose admin
+API cannot end IMAP sessions, export a mailbox or set an auto-reply:
+
+- `kick(user)`: end the user's open IMAP/POP3 sessions (after a suspension,
+  which only stops new logins);
+- `backup(user)`: export the whole mailbox (every folder) as a maildir to
+  `archive_dir/<domain>/<local>-<UTC timestamp>` with doveadm `backup`
+  (dsync), then verify it: the archive must hold as many messages as the
+  live mailbox, or RecordError and the mailbox must not be deleted;
+- `put_autoreply(user, subject, text)` / `remove_autoreply(user)`: a sieve
+  vacation script (`lifecycle-autoreply`), put and activated with doveadm
+  `sieve put` (ManageSieve would need the user's own login); the script that
+  was active before is remembered in the script and re-activated on removal;
+- `message_count(user)`: messages over all folders (`mailbox status -t
+  messages *`), `check()`: reachable, key accepted, every command there with
+  the parameter types this module sends.
+
+What the API is, as measured against Dovecot 2.3.19 (Debian 12) in
+lifecycle/testing/dovecot.py:
+
+- `POST <api_url>` (`http://host:port/doveadm/v1`) with a JSON body
+  `[["<command>", {<parameters>}, "<tag>"]]`; the answer is
+  `[["doveadmResponse", [<rows>], "<tag>"]]` or
+  `[["error", {"type": "exitCode", "exitCode": N}, "<tag>"]]`
+  (`{"type": "unknownMethod"}` for a command the server does not have).
+  Exit codes (sysexits): 67 no such user, 68 not found (no session to kick,
+  no such script), 75 temporary failure (also: the archive directory is not
+  writable by the mail user), 2 the mailbox changed during a dsync.
+- Auth `Authorization: X-Dovecot-API <base64 of doveadm_api_key>`; a wrong
+  key is HTTP 401.  `GET <api_url>` lists every command with its parameters
+  and their types.
+- One command per request, `Connection: close`: the doveadm service forks a
+  process per connection (`service_count = 1`), and a parameter of the wrong
+  type has been seen to crash it; check() compares the types.
+- Commands run as the mail user of the account: `archive_dir` must be
+  writable by it on the Dovecot server, and readable here under the same path
+  (the archive is counted from the files: one file per message in the `cur`
+  and `new` directories of the maildir and of each `.<folder>`).
+
+Errors: connection problems, timeouts, HTTP 5xx and exit code 75/2 ->
+TransientError; HTTP 401/403, a missing command or a usage error ->
+ConnectorConfigError; anything else (no such user, a verification that
+failed) -> RecordError.  The API key is never logged nor put in a message.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from lifecycle.errors import ConnectorConfigError, RecordError, TransientError
+from lifecycle.mail import MailCapability
+
+log = structlog.get_logger(__name__)
+
+CONNECTOR = "mail.dovecot"
+API_PATH = "/doveadm/v1"
+AUTOREPLY_SCRIPT = "lifecycle-autoreply"
+MAX_MESSAGE = 500
+_PREVIOUS = re.compile(r'^# lifecycle: previously active: "((?:[^"\\]|\\.)*)"$', re.MULTILINE)
+
+# The parameters this module sends, with the types the server must declare for them.
+COMMANDS: dict[str, dict[str, str]] = {
+    "kick": {"mask": "array"},
+    "mailboxStatus": {"user": "string", "field": "array", "mailboxMask": "array", "totalSum": "boolean"},
+    "backup": {"user": "string", "destination": "array"},
+    "sieveList": {"user": "string"},
+    "sieveGet": {"user": "string", "scriptname": "string"},
+    "sievePut": {"user": "string", "scriptname": "string", "activate": "boolean", "file": "string"},
+    "sieveActivate": {"user": "string", "scriptname": "string"},
+    "sieveDeactivate": {"user": "string"},
+    "sieveDelete": {"user": "string", "scriptname": "array"},
+}
+
+EX_CHANGED = 2  # dsync: success, but the mailbox changed during the sync
+EX_USAGE = 64
+EX_NOUSER = 67
+EX_NOTFOUND = 68
+EX_TEMPFAIL = 75
+EX_NOPERM = 77
+
+
+class DovecotSettings(BaseModel):
+    """`[mail.dovecot]` (to be wired into lifecycle/settings.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_url: str = Field(
+        default="http://127.0.0.1:8080/doveadm/v1",
+        description="doveadm HTTP API (service doveadm { inet_listener http { ... } }); /doveadm/v1 is added when absent",
+    )
+    api_key: SecretStr | None = Field(default=None, description="doveadm_api_key of the server")
+    api_key_file: Path | None = Field(default=None, description="file holding the key (recommended over api_key)")
+    archive_dir: Path = Field(
+        description="where backups go: writable by the mail user on the Dovecot server, readable here under the same path"
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, description="per request, except backups")
+    backup_timeout_seconds: float = Field(default=1800.0, gt=0, description="one mailbox export")
+    autoreply_days: int = Field(default=1, ge=1, le=365, description="one auto-reply per sender per this many days")
+    verify_tls: bool = True
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL, e.g. http://mail.example.com:8080/doveadm/v1")
+        if not parts.path:
+            value += API_PATH
+        return value
+
+    @field_validator("archive_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError("must be an absolute path (the same on the Dovecot server and here)")
+        if any(c in str(value) for c in ":%"):
+            raise ValueError("must not contain ':' or '%' (it becomes part of a Dovecot mail location)")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_key(self) -> DovecotSettings:
+        if self.api_key is None and self.api_key_file is not None:
+            try:
+                text = self.api_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read api_key_file {self.api_key_file}: {exc.strerror}") from None
+            object.__setattr__(self, "api_key", SecretStr(text))
+        if self.api_key is None or not self.api_key.get_secret_value():
+            raise ValueError("set api_key_file (recommended) or api_key")
+        return self
+
+
+class DoveadmError(RecordError):
+    """doveadm answered with an exit code for one command."""
+
+    def __init__(self, message: str, *, exit_code: int | None) -> None:
+        super().__init__(message, connector=CONNECTOR)
+        self.exit_code = exit_code
+
+
+def _address(value: str) -> str:
+    """A single user: no doveadm mask characters (kick never matches anyone else), nothing a mail location reads.
+
+    `*`/`?` are kick wildcards; `:` separates mail location parameters and `%`
+    starts a variable in one (the archive path is `maildir:<dir>/<local>-...`).
+    """
+    address = value.strip().lower()
+    local, sep, domain = address.partition("@")
+    if not sep or not local or not domain or "@" in domain or any(c in address for c in "*?,/:% \t\r\n\"'\\"):
+        raise RecordError(f"{value!r} is not a single e-mail address", connector=CONNECTOR)
+    return address
+
+
+def _sieve_string(value: str) -> str:
+    """A sieve quoted string (RFC 5228 2.4.2): backslash and double quote escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _sieve_unquote(value: str) -> str:
+    return re.sub(r"\\(.)", r"\1", value)
+
+
+def autoreply_script(subject: str, text: str, *, days: int = 1, previous: str | None = None) -> str:
+    """The vacation script put by put_autoreply()."""
+    subject = " ".join(subject.split())  # one header line
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = ["# lifecycle: auto-reply for a departed person (replaced and removed by lifecycle)"]
+    if previous:
+        lines.append(f"# lifecycle: previously active: {_sieve_string(previous)}")
+    lines += ['require ["vacation"];', f"vacation :days {int(days)} :subject {_sieve_string(subject)} {_sieve_string(text)};", ""]
+    return "\n".join(lines)
+
+
+def count_maildir(path: Path) -> int:
+    """Messages in a maildir (Maildir++): the files in cur/ and new/ of the root and of every .<folder>."""
+    total = 0
+    folders = [path, *(child for child in path.iterdir() if child.name.startswith(".") and child.is_dir())]
+    for folder in folders:
+        for sub in ("cur", "new"):
+            directory = folder / sub
+            if directory.is_dir():
+                total += sum(1 for entry in directory.iterdir() if entry.is_file() and not entry.name.startswith("."))
+    return total
+
+
+class DovecotCompanion:
+    """Kick, export and auto-reply for the mailboxes of a Dovecot server, over doveadm's HTTP API."""
+
+    CAPABILITIES: ClassVar[frozenset[MailCapability]] = frozenset(
+        {MailCapability.AUTO_REPLY, MailCapability.EXPORT, MailCapability.KICK_SESSIONS}
+    )
+    """What a mail backend can do once this companion is configured next to it."""
+
+    def __init__(
+        self,
+        settings: DovecotSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        assert settings.api_key is not None  # the settings validator guarantees it
+        self._key = settings.api_key.get_secret_value()
+        self._clock = clock
+        self._tags = 0
+        self._key_accepted = False
+        token = base64.b64encode(self._key.encode("utf-8")).decode("ascii")
+        self._client = httpx.Client(
+            headers={"Authorization": f"X-Dovecot-API {token}", "Accept": "application/json", "Connection": "close"},
+            timeout=settings.timeout_seconds,
+            verify=settings.verify_tls,
+            transport=transport,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
+        self._token = token
+
+    # -- context ------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- the operations -----------------------------------------------------
+
+    def check(self) -> list[str]:
+        """Problems that make the companion unusable; empty when healthy."""
+        try:
+            response = self._http("GET", what="list the doveadm commands", timeout=self.settings.timeout_seconds)
+            listing = response.json()
+        except (TransientError, ConnectorConfigError, RecordError) as exc:
+            return [str(exc)]
+        except ValueError:
+            return [f"doveadm API {self.settings.api_url}: the command list is not JSON"]
+        problems: list[str] = []
+        declared: dict[str, dict[str, str]] = {}
+        for command in listing if isinstance(listing, list) else ():
+            if isinstance(command, dict) and "command" in command:
+                declared[str(command["command"])] = {
+                    str(p.get("name")): str(p.get("type")) for p in command.get("parameters") or () if isinstance(p, dict)
+                }
+        for name, params in COMMANDS.items():
+            if name not in declared:
+                hint = " (the sieve commands need Pigeonhole: dovecot-sieve)" if name.startswith("sieve") else ""
+                problems.append(f"doveadm API {self.settings.api_url}: no command {name}{hint}")
+                continue
+            for param, kind in params.items():
+                if declared[name].get(param) != kind:
+                    problems.append(
+                        f"doveadm API: {name} parameter {param} is {declared[name].get(param)!r}, this module sends {kind}"
+                    )
+        archive = self.settings.archive_dir
+        if not archive.is_dir():
+            problems.append(
+                f"archive_dir {archive} is not a directory here: backups are verified by reading them, "
+                "so it must be the same path on the Dovecot server and here"
+            )
+        return problems
+
+    def kick(self, user: str) -> bool:
+        """End the open sessions of `user`; True if there were any."""
+        address = _address(user)
+        try:
+            rows = self._command("kick", {"mask": [address]}, what=f"kick {address}")
+        except DoveadmError as exc:
+            if exc.exit_code == EX_NOTFOUND:
+                return False
+            raise
+        kicked = any(address in str(row.get("result", "")).lower().split() for row in rows)
+        log.info("mail.sessions_kicked", address=address, kicked=kicked)
+        return kicked
+
+    def message_count(self, user: str) -> int:
+        """Messages over all folders of the mailbox."""
+        address = _address(user)
+        rows = self._command(
+            "mailboxStatus",
+            {"user": address, "field": ["messages"], "mailboxMask": ["*"], "totalSum": True},
+            what=f"count the messages of {address}",
+        )
+        try:
+            return sum(int(row["messages"]) for row in rows)
+        except (KeyError, TypeError, ValueError):
+            raise RecordError(f"count the messages of {address}: unexpected answer {rows!r:.200}", connector=CONNECTOR) from None
+
+    def backup(self, user: str) -> Path:
+        """Export the mailbox to archive_dir/<domain>/<local>-<UTC timestamp> and verify it; the archive's path.
+
+        Raises RecordError when the archive does not hold as many messages as
+        the mailbox: the mailbox must then not be deleted.  When mail arrived
+        during the export, it is exported once more into a new directory (a
+        dsync into an archive that lost files was seen to empty it, so an
+        archive is never written twice); an unverified archive is left as it
+        is and named in the error.
+        """
+        address = _address(user)
+        local, _, domain = address.partition("@")
+        stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        unverified: list[str] = []
+        archived = live = -1
+        for _attempt in range(2):
+            target = self._new_target(domain, f"{local}-{stamp}")
+            what = f"back up {address} to {target}"
+            before = self.message_count(address)
+            self._command(
+                "backup",
+                {"user": address, "destination": [f"maildir:{target}"]},
+                what=what,
+                timeout=self.settings.backup_timeout_seconds,
+            )
+            archived = self._count_archive(target, before, what=what)
+            live = self.message_count(address)
+            if archived == live:
+                log.info("mail.mailbox_exported", address=address, archive=str(target), messages=live)
+                return target
+            unverified.append(str(target))
+            if before == live:
+                break  # nothing arrived meanwhile: exporting again would not help
+        raise RecordError(
+            f"back up {address}: the archive holds {archived} messages, the mailbox {live}: not verified, "
+            f"do not delete the mailbox (unverified: {', '.join(unverified)})",
+            connector=CONNECTOR,
+        )
+
+    def _new_target(self, domain: str, name: str) -> Path:
+        target = self.settings.archive_dir / domain / name
+        suffix = 1
+        while target.exists():
+            suffix += 1
+            target = self.settings.archive_dir / domain / f"{name}-{suffix}"
+        return target
+
+    def put_autoreply(self, user: str, subject: str, text: str) -> None:
+        """Reply `text` (at most once per sender per autoreply_days) to mail delivered to the mailbox."""
+        address = _address(user)
+        scripts = self._scripts(address)
+        previous = next((name for name, active in scripts.items() if active and name != AUTOREPLY_SCRIPT), None)
+        if previous is None and AUTOREPLY_SCRIPT in scripts:
+            previous = self._previous_of(address)  # keep what an earlier put remembered
+        script = autoreply_script(subject, text, days=self.settings.autoreply_days, previous=previous)
+        self._command(
+            "sievePut",
+            {"user": address, "scriptname": AUTOREPLY_SCRIPT, "activate": True, "file": script},
+            what=f"put the auto-reply of {address}",
+        )
+        log.info("mail.autoreply_set", address=address, replaced_active=previous)
+
+    def remove_autoreply(self, user: str) -> None:
+        """Remove the auto-reply (absent is fine) and re-activate the script that was active before it."""
+        address = _address(user)
+        scripts = self._scripts(address)
+        if AUTOREPLY_SCRIPT not in scripts:
+            return
+        previous = self._previous_of(address)
+        what = f"remove the auto-reply of {address}"
+        if scripts[AUTOREPLY_SCRIPT]:
+            if previous and previous in scripts:
+                self._command("sieveActivate", {"user": address, "scriptname": previous}, what=what)
+            else:
+                self._command("sieveDeactivate", {"user": address}, what=what)
+        try:
+            self._command("sieveDelete", {"user": address, "scriptname": [AUTOREPLY_SCRIPT]}, what=what)
+        except DoveadmError as exc:
+            if exc.exit_code != EX_NOTFOUND:
+                raise
+        log.info("mail.autoreply_removed", address=address, reactivated=previous if previous in scripts else None)
+
+    # -- helpers ------------------------------------------------------------
+
+    def _scripts(self, address: str) -> dict[str, bool]:
+        rows = self._command("sieveList", {"user": address}, what=f"list the sieve scripts of {address}")
+        return {str(row.get("script")): str(row.get("active", "")).upper() == "ACTIVE" for row in rows if row.get("script")}
+
+    def _previous_of(self, address: str) -> str | None:
+        try:
+            rows = self._command(
+                "sieveGet", {"user": address, "scriptname": AUTOREPLY_SCRIPT}, what=f"read the auto-reply of {address}"
+            )
+        except DoveadmError as exc:
+            if exc.exit_code == EX_NOTFOUND:
+                return None
+            raise
+        text = "".join(str(value) for row in rows for value in row.values())
+        match = _PREVIOUS.search(text.replace("\r\n", "\n"))
+        return _sieve_unquote(match.group(1)) if match else None
+
+    def _count_archive(self, target: Path, live: int, *, what: str) -> int:
+        if not target.exists():
+            if live == 0:
+                return 0  # nothing to export: dsync may create nothing
+            if not self.settings.archive_dir.is_dir():
+                raise ConnectorConfigError(
+                    f"{what}: archive_dir {self.settings.archive_dir} is not visible here: "
+                    "mount it under the same path as on the Dovecot server",
+                    connector=CONNECTOR,
+                )
+            return 0
+        try:
+            return count_maildir(target)
+        except OSError as exc:
+            raise RecordError(f"{what}: cannot read the archive: {exc.strerror}", connector=CONNECTOR) from None
+
+    def _verify_key(self, what: str) -> None:
+        """GET the command list once: Dovecot 2.3.19 answers 401 to a GET, but never answers a POST with a bad key.
+
+        (Measured: the server logs "Invalid authentication attempt to HTTP API"
+        and leaves a POST with a body waiting until the client gives up, so a
+        wrong key would otherwise look like a timeout and be retried forever.)
+        """
+        self._http("GET", what=what, timeout=self.settings.timeout_seconds)
+        self._key_accepted = True
+
+    def _command(
+        self, command: str, parameters: dict[str, Any], *, what: str, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        """One doveadm command; its rows, or the error mapping."""
+        if not self._key_accepted:
+            self._verify_key(what)
+        self._tags += 1
+        tag = f"lifecycle-{self._tags}"
+        try:
+            response = self._http(
+                "POST", what=what, body=[[command, parameters, tag]], timeout=timeout or self.settings.timeout_seconds
+            )
+        except TransientError:
+            self._key_accepted = False  # a key changed on the server makes POSTs hang: the next command asks again
+            raise
+        try:
+            body = response.json()
+            kind, payload, answered = body[0]
+        except (ValueError, TypeError, IndexError, KeyError):
+            raise RecordError(
+                f"{what}: unexpected answer from doveadm: {self._scrub(response.text)[:MAX_MESSAGE]}", connector=CONNECTOR
+            ) from None
+        if answered != tag:
+            raise RecordError(f"{what}: doveadm answered tag {answered!r}, not {tag!r}", connector=CONNECTOR)
+        if kind == "doveadmResponse":
+            return [row for row in payload or () if isinstance(row, dict)]
+        if kind != "error" or not isinstance(payload, dict):
+            raise RecordError(f"{what}: unexpected answer from doveadm: {json.dumps(body)[:MAX_MESSAGE]}", connector=CONNECTOR)
+        if payload.get("type") == "unknownMethod":
+            raise ConnectorConfigError(f"{what}: doveadm has no command {command} (plugin not loaded?)", connector=CONNECTOR)
+        code = payload.get("exitCode")
+        code = int(code) if isinstance(code, int | str) and str(code).isdigit() else None
+        if code in (EX_TEMPFAIL, EX_CHANGED):
+            hint = " (for a backup: is archive_dir writable by the mail user on the server?)" if command == "backup" else ""
+            raise TransientError(f"{what}: doveadm {command} exit code {code}: temporary failure{hint}", connector=CONNECTOR)
+        if code in (EX_USAGE, EX_NOPERM):
+            raise ConnectorConfigError(f"{what}: doveadm {command} refused it (exit code {code})", connector=CONNECTOR)
+        reason = {EX_NOUSER: "no such user", EX_NOTFOUND: "not found"}.get(code or -1, "failed")
+        raise DoveadmError(f"{what}: doveadm {command}: {reason} (exit code {code})", exit_code=code)
+
+    def _http(self, method: str, *, what: str, body: Any = None, timeout: float) -> httpx.Response:
+        where = f"doveadm API {self.settings.api_url}"
+        try:
+            response = self._client.request(method, self.settings.api_url, json=body, timeout=timeout)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise TransientError(
+                self._scrub(f"{what}: {where} did not answer: {type(exc).__name__} {exc}"), connector=CONNECTOR
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise ConnectorConfigError(self._scrub(f"{what}: {where}: {exc}"), connector=CONNECTOR) from None
+        except httpx.HTTPError as exc:
+            raise TransientError(self._scrub(f"{what}: {where}: {type(exc).__name__} {exc}"), connector=CONNECTOR) from None
+        status = response.status_code
+        if status == 200:
+            return response
+        detail = self._scrub(response.text.strip())[:MAX_MESSAGE]
+        message = f"{what}: {where}: HTTP {status} {detail}".rstrip()
+        if status in (401, 403):
+            raise ConnectorConfigError(
+                f"{message}: check [mail.dovecot] api_key_file (the server's doveadm_api_key)", connector=CONNECTOR
+            )
+        if status >= 500 or status == 429:
+            raise TransientError(message, connector=CONNECTOR)
+        raise RecordError(message, connector=CONNECTOR)
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self._key, self._token):
+            if secret:
+                text = text.replace(secret, "********")
+        return text
+
+
+def companion_capabilities(backend: frozenset[MailCapability], companion: DovecotCompanion | None) -> frozenset[MailCapability]:
+    """A backend's abilities with the companion's added (none without one)."""
+    return backend | (companion.CAPABILITIES if companion is not None else frozenset())
+
+
+__all__ = (
+    "AUTOREPLY_SCRIPT",
+    "DoveadmError",
+    "DovecotCompanion",
+    "DovecotSettings",
+    "autoreply_script",
+    "companion_capabilities",
+    "count_maildir",
+)

@@ -1,0 +1,851 @@
+"""A throwaway Dovecot 2.3 (Debian) for tests, reading a Modoboa test database.
+
+`DovecotInstance(workdir, modoboa_db).start()` writes its own configuration
+into `workdir` and runs `dovecot -F -c <workdir>/dovecot.conf` in the
+foreground: no file of /etc/dovecot is read, the Debian service is never
+involved, and `stop()` leaves no process behind: the master leads a session
+of its own and takes its children with it (`session_pids(master_pid)` is
+empty afterwards).  Should the test process die without stopping it, the
+master gets SIGTERM all the same (PR_SET_PDEATHSIG); only `data_dir` stays.
+`reset()` ends every session and empties every mailbox between tests (and
+reopens the Modoboa database: see `reopen_database()`).
+
+`deliver()` sends test mail the way a Modoboa server's Postfix would: the
+recipient resolved with Modoboa's Postfix map queries, then LMTP into Dovecot.
+
+What it is configured like, and why:
+
+- Listeners on free 127.0.0.1 ports only: IMAP (no TLS: `ssl = no`,
+  plaintext logins allowed on loopback), LMTP (inet, the way Postfix hands
+  mail over on a Modoboa server) and the doveadm HTTP API
+  (`doveadm_api_key`; `api_url` is `http://127.0.0.1:<port>/doveadm/v1`).
+- The configuration, the SQL file, the post-login script and the log are in
+  the work dir.  Sockets (`base_dir`), `state_dir`, the mail homes
+  (`mail/<domain>/<local>`, `mail_location = maildir:~/.maildir` as in
+  Modoboa's installer), `archive/`, `outbox/` and the sendmail stand-in are in
+  `data_dir`: the work dir itself for an ordinary user, but as root a fresh
+  0755 directory under /tmp (linked as `<workdir>/data`, removed by stop()),
+  because Dovecot refuses uid 0 for mail processes, so they run as Debian's
+  `mail` user (8:8), which cannot enter pytest's private (0700) temporary
+  directories; unix socket paths also stay short there.  Login processes
+  run as `dovenull`, internal ones as `dovecot` (from the Debian package);
+  the post-login script and the auth workers as root.
+- passdb and userdb `sql` with the sqlite driver on the Modoboa database,
+  with the queries of Modoboa's Dovecot documentation for SQLite (2.12,
+  doc/manual_installation/dovecot.rst) plus the `is_send_only` clauses of
+  the installer's MySQL/PostgreSQL queries: the passdb only finds active
+  users of enabled domains (`{SHA512-CRYPT}` hashes, `default_pass_scheme
+  = CRYPT`); the userdb finds every mailbox, active or not, exactly like the
+  installer's `user_query` -- so a suspended account cannot log in, but LMTP
+  still delivers to it and doveadm can still export it.
+- The post-login script of Modoboa's installer (`service imap { executable =
+  imap postlogin }`): `UPDATE core_user SET last_login=... WHERE
+  username='$USER'` on the Modoboa database (a small Python script; the
+  installer's uses psql/mysql).  Django stores naive UTC datetimes in SQLite;
+  the script writes the same format.
+- LMTP runs the Pigeonhole sieve plugin (`sieve = file:~/sieve;active=
+  ~/.dovecot.sieve`, like the installer's 90-sieve.conf); `sendmail_path`
+  is a script that records every outgoing message (vacation replies) in
+  `<data_dir>/outbox/` instead of sending it: `sent_messages()` reads them.
+- `auth_cache_size = 0` (Dovecot's default): a suspension is seen at the next
+  login, as on a Modoboa server with the stock configuration;
+  `auth_failure_delay = 0` (default 2 s) and no auth penalty (anvil's
+  `anvil-auth-penalty` listener off: after a refused login, the next login
+  from 127.0.0.1 waited 4 s) so refused logins do not slow the tests.
+
+Nothing here talks to the network beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import email
+import email.header
+import email.policy
+import email.utils
+import grp
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import smtplib
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from lifecycle.testing.slapd import free_port
+
+DOVECOT = os.environ.get("LIFECYCLE_DOVECOT", shutil.which("dovecot") or "/usr/sbin/dovecot")
+DOVEADM = os.environ.get("LIFECYCLE_DOVEADM", shutil.which("doveadm") or "/usr/bin/doveadm")
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+HOSTNAME = "mail.lifecycle.test"
+_SOCKET_DIR_MAX = 60  # base_dir + "/login/imap-urlauth-worker" must stay below 108 bytes
+# Loopback only: never through a proxy from the environment.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+# Modoboa 2.12 doc/manual_installation/dovecot.rst ("SQLite users"), with the
+# is_send_only clauses of the installer's MySQL/PostgreSQL queries.
+PASSWORD_QUERY = (
+    "SELECT email AS user, password FROM core_user u "
+    "INNER JOIN admin_mailbox mb ON u.id=mb.user_id "
+    "INNER JOIN admin_domain dom ON mb.domain_id=dom.id "
+    "WHERE (mb.is_send_only=0 OR '%s' NOT IN ('imap', 'pop3')) "
+    "AND u.email='%Lu' AND u.is_active=1 AND dom.enabled=1"
+)
+USER_QUERY = (
+    "SELECT '{home_root}/%Ld/%Ln' AS home, {uid} AS uid, {gid} AS gid, "
+    "('*:bytes=' || mb.quota || 'M') AS quota_rule "
+    "FROM admin_mailbox mb INNER JOIN admin_domain dom ON mb.domain_id=dom.id "
+    "WHERE (mb.is_send_only=0 OR '%s' NOT IN ('imap', 'pop3', 'lmtp')) "
+    "AND mb.address='%Ln' AND dom.name='%Ld'"
+)
+ITERATE_QUERY = "SELECT email AS user FROM core_user"
+
+_POSTLOGIN = """\
+#!{python}
+# Modoboa's post-login script (last-login tracking), for SQLite: the
+# installer's does `UPDATE core_user SET last_login=now() WHERE username='$USER'`.
+import datetime, os, sqlite3, sys
+
+user = os.environ.get("USER", "")
+if user:
+    try:
+        db = sqlite3.connect({db!r}, timeout=10)
+        with db:
+            now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+            db.execute("UPDATE core_user SET last_login=? WHERE username=?", (now, user))
+        db.close()
+    except sqlite3.Error as exc:  # never block a login on it
+        print(f"postlogin: {{exc}}", file=sys.stderr)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+_SENDMAIL = """\
+#!/bin/sh
+# Records what Dovecot would send (sieve vacation replies) instead of sending it.
+out={outbox}
+name="$(date +%s%N)-$$"
+{{
+  printf 'X-Lifecycle-Sendmail-Args:'
+  for arg in "$@"; do printf ' %s' "$arg"; done
+  printf '\\n'
+  cat
+}} > "$out/.$name.tmp" && mv "$out/.$name.tmp" "$out/$name.eml"
+"""
+
+
+class DovecotError(RuntimeError):
+    """Starting or running the test Dovecot failed; the message has the log tail."""
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+def _quote(value: str) -> str:
+    """A value in dovecot.conf (double-quoted, backslash escapes)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class DovecotInstance:
+    """One Dovecot (IMAP, LMTP, doveadm HTTP API) on loopback over a Modoboa SQLite database."""
+
+    def __init__(self, workdir: Path, modoboa_db: Path, *, api_key: str | None = None) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.modoboa_db = Path(modoboa_db).resolve()
+        self.api_key = api_key or secrets.token_urlsafe(24)
+        self.imap_port: int | None = None
+        self.lmtp_port: int | None = None
+        self.api_port: int | None = None
+        self._data_dir: Path | None = None
+        self._own_data_dir = False
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+
+    # -- paths --------------------------------------------------------------
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "dovecot.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "dovecot.log"
+
+    @property
+    def data_dir(self) -> Path:
+        """Sockets, state, mail, archive and outbox: the work dir, or (as root) a directory the mail user can reach."""
+        if self._data_dir is None:
+            raise DovecotError("Dovecot has no data directory yet: call start() first")
+        return self._data_dir
+
+    @property
+    def mail_root(self) -> Path:
+        """Homes are mail_root/<domain>/<local>; the maildir is <home>/.maildir."""
+        return self.data_dir / "mail"
+
+    @property
+    def outbox(self) -> Path:
+        """Where the sendmail stand-in puts each outgoing message (one .eml file each)."""
+        return self.data_dir / "outbox"
+
+    @property
+    def archive_dir(self) -> Path:
+        """A directory the mail processes can write: for the companion's backups in tests."""
+        return self.data_dir / "archive"
+
+    def home(self, address: str) -> Path:
+        local, _, domain = address.lower().partition("@")
+        return self.mail_root / domain / local
+
+    @property
+    def api_url(self) -> str:
+        if self.api_port is None:
+            raise DovecotError("Dovecot has no port yet: call start() first")
+        return f"http://127.0.0.1:{self.api_port}/doveadm/v1"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def master_pid(self) -> int | None:
+        """The master's pid; it leads a session of its own, which every Dovecot process of this instance is in."""
+        return self._process.pid if self._process is not None else None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> Self:
+        """Write the configuration, start the master in the foreground, wait for all three listeners."""
+        if self.running:
+            raise DovecotError("already running: stop() first")
+        if not Path(DOVECOT).exists():
+            raise DovecotError(f"{DOVECOT} not found: run scripts/install-dovecot (as root)")
+        if not self.modoboa_db.exists():
+            raise DovecotError(f"no Modoboa database at {self.modoboa_db}")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._make_data_dir()
+        for directory in (self.data_dir / "state", self.data_dir / "run"):
+            directory.mkdir(exist_ok=True)
+        for directory in (self.mail_root, self.outbox, self.archive_dir):
+            self._make_mail_dir(directory)
+        self._write_scripts()
+        try:
+            for attempt in range(3):
+                self.imap_port, self.lmtp_port, self.api_port = self._free_ports(3)
+                self._write_config()
+                self._launch()
+                if self._wait_ready():
+                    return self
+                tail = _tail(self.log_path)
+                self._stop_master()
+                if attempt == 2 or "in use" not in tail:
+                    raise DovecotError(f"dovecot did not start:\n{tail}\n{self._stderr_tail()}")
+        except BaseException:
+            self.stop()
+            raise
+        return self  # pragma: no cover - the loop returns or raises
+
+    def stop(self) -> None:
+        """Stop the master (and with it every Dovecot process of this instance).  Safe to call twice."""
+        self._stop_master()
+        if self._own_data_dir and self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            (self.workdir / "data").unlink(missing_ok=True)
+            self._data_dir = None
+            self._own_data_dir = False
+
+    def reset(self) -> None:
+        """Back to no mail at all: end every session, remove every home, archive and recorded message."""
+        if not self.running:
+            raise DovecotError("not running: start() first")
+        self.doveadm("kick", "*", check=False)
+        self.reopen_database()
+        for directory in (self.mail_root, self.archive_dir, self.outbox):
+            shutil.rmtree(directory, ignore_errors=True)
+            self._make_mail_dir(directory)
+
+    def reopen_database(self) -> None:
+        """End the auth workers, so the next lookup opens the Modoboa database anew.
+
+        Needed after the database file was replaced under them (ModoboaInstance.reset()
+        copies the template in with SQLite's backup API): Dovecot 2.3's sqlite
+        driver keeps its connection and fails every query with "database schema
+        has changed" (SQLITE_SCHEMA) instead of preparing it again.  The master
+        starts a new worker on the next lookup.
+        """
+        if self.master_pid is None:
+            return
+        workers = [pid for pid in session_pids(self.master_pid) if _cmdline(pid).endswith(("/auth -w", "/auth-worker"))]
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.01)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __del__(self) -> None:  # last resort: never leave a server behind a lost object
+        process = getattr(self, "_process", None)
+        if process is not None and process.poll() is None:
+            process.terminate()  # the master takes its children down with it
+
+    # -- tools --------------------------------------------------------------
+
+    def doveadm(self, *args: str, check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the doveadm CLI against this instance (its config and sockets)."""
+        result = subprocess.run(
+            [DOVEADM, "-c", str(self.config_path), *args],
+            input=stdin.decode() if stdin is not None else None,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise DovecotError(f"doveadm {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}")
+        return result
+
+    def message_count(self, address: str) -> int:
+        """Messages over all folders of a mailbox, as Dovecot counts them (doveadm CLI)."""
+        result = self.doveadm("-f", "flow", "mailbox", "status", "-u", address, "-t", "messages", "*")
+        return int(result.stdout.split("=", 1)[1].strip())
+
+    def sent_messages(self) -> list[EmailMessage]:
+        """The messages handed to sendmail, oldest first (header X-Lifecycle-Sendmail-Args: the arguments)."""
+        messages = []
+        for path in sorted(self.outbox.glob("*.eml")):
+            parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(parsed, EmailMessage)
+            messages.append(parsed)
+        return messages
+
+    def subjects(self, address: str) -> list[str]:
+        """The decoded subjects of every message of a mailbox, all folders (doveadm fetch: no login needed)."""
+        result = self.doveadm("-f", "json", "fetch", "-u", address, "hdr.subject", "all")
+        rows = json.loads(result.stdout or "[]")
+        return [str(email.header.make_header(email.header.decode_header(row.get("hdr.subject", "")))) for row in rows]
+
+    # -- internals ----------------------------------------------------------
+
+    @staticmethod
+    def _free_ports(count: int) -> tuple[int, int, int]:
+        ports: set[int] = set()
+        while len(ports) < count:
+            ports.add(free_port())
+        first, second, third = sorted(ports)
+        return first, second, third
+
+    def _make_data_dir(self) -> None:
+        """As root, mail processes run as `mail`, which cannot enter a private work dir (pytest's are 0700)."""
+        if self._data_dir is not None:
+            return
+        if os.getuid() != 0 and len(str(self.workdir)) <= _SOCKET_DIR_MAX:
+            self._data_dir = self.workdir
+            return
+        self._data_dir = Path(tempfile.mkdtemp(prefix="lc-dovecot-", dir="/tmp"))
+        self._own_data_dir = True
+        os.chmod(self._data_dir, 0o755)
+        link = self.workdir / "data"
+        link.unlink(missing_ok=True)
+        link.symlink_to(self._data_dir)
+
+    def _make_mail_dir(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        _, _, uid, gid = self._users()
+        if os.getuid() == 0:
+            os.chown(directory, uid, gid)
+            os.chmod(directory, 0o700)
+
+    @staticmethod
+    def _users() -> tuple[str, str, int, int]:
+        """(internal user, login user, mail uid, mail gid).
+
+        Dovecot refuses uid 0 for mail processes, so as root the mail user is
+        Debian's `mail` (8:8), as an ordinary user that user itself.
+        """
+        uid, gid = os.getuid(), os.getgid()
+        if uid == 0:
+            try:
+                pwd.getpwnam("dovecot")
+                pwd.getpwnam("dovenull")
+                mail = pwd.getpwnam("mail")
+            except KeyError as exc:
+                raise DovecotError(f"user {exc} missing: run scripts/install-dovecot (as root)") from None
+            return "dovecot", "dovenull", mail.pw_uid, mail.pw_gid
+        me = pwd.getpwuid(uid).pw_name
+        return me, me, uid, gid
+
+    def _write_scripts(self) -> None:
+        postlogin = self.workdir / "postlogin"
+        postlogin.write_text(_POSTLOGIN.format(python=sys.executable, db=str(self.modoboa_db)), encoding="utf-8")
+        postlogin.chmod(0o755)
+        sendmail = self.data_dir / "sendmail"
+        sendmail.write_text(_SENDMAIL.format(outbox=_shell_quote(str(self.outbox))), encoding="utf-8")
+        sendmail.chmod(0o755)
+
+    def _write_config(self) -> None:
+        internal_user, login_user, uid, gid = self._users()
+        sql = self.workdir / "dovecot-sql.conf.ext"
+        user_query = USER_QUERY.format(home_root=str(self.mail_root).replace("'", "''"), uid=uid, gid=gid)
+        sql.write_text(
+            "\n".join(
+                [
+                    "driver = sqlite",
+                    f"connect = {self.modoboa_db}",
+                    "default_pass_scheme = CRYPT",
+                    f"password_query = {PASSWORD_QUERY}",
+                    f"user_query = {user_query}",
+                    f"iterate_query = {ITERATE_QUERY}",
+                    "",
+                ]
+            ),
+            encoding="utf-8",
+        )
+        sql.chmod(0o600)
+        internal_group = grp.getgrgid(pwd.getpwnam(internal_user).pw_gid).gr_name
+        config = f"""\
+# Written by lifecycle/testing/dovecot.py: a throwaway test instance.
+instance_name = lifecycle-{os.getpid()}-{self.imap_port}
+base_dir = {self.data_dir / "run"}
+state_dir = {self.data_dir / "state"}
+listen = 127.0.0.1
+protocols = imap lmtp
+hostname = {HOSTNAME}
+log_path = {self.log_path}
+auth_verbose = yes
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+default_internal_user = {internal_user}
+default_internal_group = {internal_group}
+default_login_user = {login_user}
+first_valid_uid = {min(uid, 500)}
+first_valid_gid = {min(gid, 500)}
+mail_location = maildir:~/.maildir
+mail_max_userip_connections = 50
+sendmail_path = {self.data_dir / "sendmail"}
+postmaster_address = postmaster@{HOSTNAME}
+doveadm_api_key = {_quote(self.api_key)}
+
+passdb {{
+  driver = sql
+  args = {sql}
+}}
+userdb {{
+  driver = sql
+  args = {sql}
+}}
+
+namespace inbox {{
+  inbox = yes
+  mailbox Drafts {{
+    auto = subscribe
+    special_use = \\Drafts
+  }}
+  mailbox Junk {{
+    auto = subscribe
+    special_use = \\Junk
+  }}
+  mailbox Sent {{
+    auto = subscribe
+    special_use = \\Sent
+  }}
+  mailbox Trash {{
+    auto = subscribe
+    special_use = \\Trash
+  }}
+}}
+
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service imap {{
+  executable = imap postlogin
+}}
+service postlogin {{
+  executable = script-login {self.workdir / "postlogin"}
+  user = {"root" if os.getuid() == 0 else internal_user}
+  unix_listener postlogin {{
+  }}
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.lmtp_port}
+  }}
+}}
+service doveadm {{
+  inet_listener http {{
+    address = 127.0.0.1
+    port = {self.api_port}
+  }}
+}}
+protocol lmtp {{
+  mail_plugins = $mail_plugins sieve
+}}
+plugin {{
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+}}
+"""
+        self.config_path.write_text(config, encoding="utf-8")
+        self.config_path.chmod(0o600)
+
+    def _launch(self) -> None:
+        self._stderr = open(self.workdir / "dovecot.stderr", "ab")  # noqa: SIM115 - lives as long as the process
+        self._process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(self.config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._stderr,
+            stderr=self._stderr,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT
+        ports = [self.imap_port, self.lmtp_port]
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                return False
+            if all(_answers(port) for port in ports) and self._api_answers():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _api_answers(self) -> bool:
+        request = urllib.request.Request(self.api_url, headers=self.api_headers())
+        try:
+            with _NO_PROXY.open(request, timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def api_headers(self) -> dict[str, str]:
+        token = base64.b64encode(self.api_key.encode()).decode()
+        return {"Authorization": f"X-Dovecot-API {token}", "Connection": "close"}
+
+    def _stderr_tail(self) -> str:
+        return _tail(self.workdir / "dovecot.stderr", 10)
+
+    def _stop_master(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process is not None:
+            _wait_session_gone(process.pid)
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+def _answers(port: int | None) -> bool:
+    if port is None:
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.settimeout(1)
+            return bool(sock.recv(64))
+    except OSError:
+        return False
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies (a killed test run).
+
+    The master then stops every Dovecot process of the instance; only its
+    data directory is left behind.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2 :].split()[0] != "Z"
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live processes of a session (the master is started as a session leader; its children stay in it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...; comm may contain spaces and parentheses
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if len(fields) > 3 and int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def _wait_session_gone(sid: int, timeout: float = STOP_TIMEOUT) -> None:
+    """The master sends its children SIGTERM as it stops; wait for them, then kill what is left."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not session_pids(sid):
+            return
+        time.sleep(0.02)
+    for pid in session_pids(sid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+# -- test mail delivery: Postfix on a Modoboa server, then LMTP ----------------
+
+# Modoboa 2.12 admin/postfix_maps.py, the `sqlite` variants ('%s' bound as a parameter):
+DOMAINS_QUERY = "SELECT name FROM admin_domain WHERE name=? AND type='domain' AND enabled=1"
+"""DomainsMap, sql-domains.cf: virtual_mailbox_domains."""
+DOMAIN_ALIASES_QUERY = (
+    "SELECT dom.name FROM admin_domain dom "
+    "INNER JOIN admin_domainalias domal ON dom.id=domal.target_id "
+    "WHERE domal.name=? AND domal.enabled=1 AND dom.enabled=1"
+)
+"""DomainsAliasesMap, sql-domain-aliases.cf: virtual_alias_domains."""
+ALIASES_QUERY = (
+    "SELECT alr.address FROM modoboa_admin_aliasrecipient AS alr "
+    "INNER JOIN admin_alias AS al ON alr.alias_id=al.id "
+    "WHERE al.enabled=1 AND al.address=? AND "
+    "(al.expire_at IS NULL OR al.expire_at>datetime('now'))"
+)
+"""AliasesMap, sql-aliases.cf: virtual_alias_maps."""
+_RECURSION_LIMIT = 1000  # Postfix virtual_alias_recursion_limit
+_EXPANSION_LIMIT = 1000  # Postfix virtual_alias_expansion_limit
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one message for one recipient."""
+
+    recipient: str
+    message_id: str
+    expanded: tuple[str, ...]
+    """The addresses after virtual alias expansion (what Postfix hands to a transport)."""
+    delivered: tuple[str, ...] = ()
+    """Mailboxes Dovecot stored the message in (LMTP 250 after DATA)."""
+    bounced: tuple[tuple[str, str], ...] = ()
+    """(address, reply) for every address that was refused: by Postfix's tables or by Dovecot."""
+    relayed: tuple[str, ...] = ()
+    """Addresses outside the Modoboa domains: Postfix would relay them (not delivered here)."""
+    deferred: tuple[tuple[str, str], ...] = field(default=())
+    """(address, reply) for temporary failures (LMTP 4xx): Postfix would retry."""
+
+    @property
+    def bounced_addresses(self) -> tuple[str, ...]:
+        return tuple(address for address, _ in self.bounced)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Postfix's routing of one recipient (see resolve())."""
+
+    expanded: tuple[str, ...]
+    """The addresses after virtual alias expansion."""
+    lmtp: tuple[str, ...]
+    """Those of a virtual mailbox domain: handed to Dovecot over LMTP."""
+    relayed: tuple[str, ...]
+    """Those outside the Modoboa domains."""
+    bounced: tuple[tuple[str, str], ...]
+    """(address, reply) refused by Postfix itself."""
+
+
+def resolve(modoboa_db: Path, recipient: str) -> Resolution:
+    """Postfix's view of one recipient, from Modoboa's own map queries on its database.
+
+    Mirrors a Postfix configured like Modoboa's installer (main.cf:
+    `virtual_mailbox_domains = sql-domains.cf`, `virtual_alias_domains =
+    sql-domain-aliases.cf`, `virtual_alias_maps = sql-aliases.cf`, no
+    `virtual_mailbox_maps`, `virtual_transport = lmtp:unix:private/dovecot-lmtp`):
+
+    1. smtpd, `reject_unauth_destination`: the recipient's domain must be a
+       virtual mailbox domain (DomainsMap) or a virtual alias domain
+       (DomainsAliasesMap), else "554 5.7.1 Relay access denied" (relay
+       domains are not modelled);
+    2. cleanup, virtual alias expansion (AliasesMap; disabled and expired
+       aliases return nothing): the full address is looked up, then
+       `@domain`; every result is expanded again (recursion and expansion
+       limits 1000), a result equal to the address being expanded is kept as
+       it is (Modoboa's self-aliases), an address without a result is final;
+       duplicates are dropped;
+    3. trivial-rewrite: a final address in a virtual mailbox domain goes to
+       the virtual transport (LMTP: Dovecot's userdb decides); in a virtual
+       alias domain it bounces ("User unknown in virtual alias table");
+       anything else would be relayed.
+
+    Since there is no `virtual_mailbox_maps`, smtpd's `reject_unlisted_recipient`
+    accepts any address of a virtual mailbox domain: whether a mailbox exists
+    is Dovecot's answer to RCPT TO.  Whether an account is active is not asked
+    on this path at all (Modoboa's installer's userdb finds inactive accounts
+    too): suspending a Modoboa account disables its aliases, and an address
+    whose aliases are all disabled is delivered to its mailbox unchanged.
+    """
+    recipient = recipient.strip().lower()
+    connection = sqlite3.connect(f"file:{Path(modoboa_db).resolve()}?mode=ro", uri=True, timeout=10)
+    try:
+
+        def found(query: str, key: str) -> list[str]:
+            return [str(row[0]).lower() for row in connection.execute(query, (key,))]
+
+        def mailbox_domain(address: str) -> bool:
+            return bool(found(DOMAINS_QUERY, address.rpartition("@")[2]))
+
+        def alias_domain(address: str) -> bool:
+            return bool(found(DOMAIN_ALIASES_QUERY, address.rpartition("@")[2]))
+
+        if not mailbox_domain(recipient) and not alias_domain(recipient):
+            return Resolution((), (), (), ((recipient, "554 5.7.1 Relay access denied"),))
+        final: list[str] = []
+        bounced: list[tuple[str, str]] = []
+
+        def expand(address: str, depth: int) -> None:
+            if depth > _RECURSION_LIMIT:
+                bounced.append((address, "5.4.6 virtual alias table recursion limit exceeded"))
+                return
+            results = found(ALIASES_QUERY, address) or found(ALIASES_QUERY, "@" + address.rpartition("@")[2])
+            if not results:
+                final.append(address)
+                return
+            for result in dict.fromkeys(results):
+                if result == address:
+                    final.append(address)
+                else:
+                    expand(result, depth + 1)
+
+        expand(recipient, 0)
+        expanded = tuple(dict.fromkeys(final))
+        if len(expanded) > _EXPANSION_LIMIT:
+            return Resolution(expanded, (), (), ((recipient, "5.4.6 virtual alias table expansion limit exceeded"),))
+        lmtp: list[str] = []
+        relayed: list[str] = []
+        for address in expanded:
+            if mailbox_domain(address):
+                lmtp.append(address)
+            elif alias_domain(address):
+                bounced.append((address, "550 5.1.1 User unknown in virtual alias table"))
+            else:
+                relayed.append(address)
+        return Resolution(expanded, tuple(lmtp), tuple(relayed), tuple(bounced))
+    finally:
+        connection.close()
+
+
+def deliver(
+    instance: DovecotInstance,
+    modoboa_db: Path,
+    sender: str,
+    recipient: str,
+    subject: str,
+    body: str,
+) -> Delivery:
+    """Deliver one message from `sender` to `recipient` the way a Modoboa mail server would.
+
+    The recipient is resolved like Postfix does with Modoboa's map queries
+    (see `resolve()`: DomainsMap, DomainsAliasesMap and AliasesMap of Modoboa
+    2.12 admin/postfix_maps.py, SQLite variants); every resulting address of
+    a Modoboa domain is then handed to `instance` over LMTP, one transaction
+    per address (MAIL FROM, RCPT TO, DATA), as Postfix's lmtp client would.
+    Dovecot's reply to RCPT TO is its userdb's answer (no mailbox: 550).
+    The message has `To: <recipient>` (what a sieve vacation checks).
+    """
+    if instance.lmtp_port is None or not instance.running:
+        raise DovecotError("Dovecot is not running: start() first")
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    message["Date"] = email.utils.formatdate(usegmt=True)
+    message_id = email.utils.make_msgid(domain="lifecycle.test")
+    message["Message-ID"] = message_id
+    message.set_content(body)
+    data = message.as_bytes(policy=email.policy.SMTP)
+    routing = resolve(modoboa_db, recipient)
+    delivered: list[str] = []
+    bounced = list(routing.bounced)
+    deferred: list[tuple[str, str]] = []
+    for address in routing.lmtp:
+        with smtplib.LMTP("127.0.0.1", instance.lmtp_port, local_hostname="mx.lifecycle.test", timeout=30) as lmtp:
+            lmtp.ehlo("mx.lifecycle.test")
+            code, reply = lmtp.mail(sender)
+            if code != 250:
+                raise DovecotError(f"LMTP MAIL FROM:<{sender}> refused: {code} {reply.decode(errors='replace')}")
+            code, reply = lmtp.rcpt(address)
+            if code == 250:
+                code, reply = lmtp.data(data)
+            text = f"{code} {reply.decode(errors='replace')}"
+            if code == 250:
+                delivered.append(address)
+            elif code >= 500:
+                bounced.append((address, text))
+            else:
+                deferred.append((address, text))
+    return Delivery(
+        recipient=recipient.strip().lower(),
+        message_id=message_id,
+        expanded=routing.expanded,
+        delivered=tuple(delivered),
+        bounced=tuple(bounced),
+        relayed=routing.relayed,
+        deferred=tuple(deferred),
+    )

@@ -1,0 +1,404 @@
+"""The Dovecot companion and the mail path, against a real Modoboa 2.12 and a real Dovecot 2.3.
+
+Dovecot (lifecycle/testing/dovecot.py) authenticates against the Modoboa test
+instance's database with the queries of Modoboa's installer; mail is
+delivered with `deliver()`: Modoboa's Postfix map queries, then LMTP into
+Dovecot.  One Dovecot serves the session; every test starts with a clean
+Modoboa database and no mail, no session, no archive, no recorded message.
+"""
+
+from __future__ import annotations
+
+import email.header
+import imaplib
+import re
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from connectors.mail_dovecot import (
+    AUTOREPLY_SCRIPT,
+    DoveadmError,
+    DovecotCompanion,
+    DovecotSettings,
+    count_maildir,
+)
+from connectors.mail_modoboa import CAPABILITIES as MODOBOA_CAPABILITIES
+from connectors.mail_modoboa import ModoboaBackend
+from lifecycle.errors import ConnectorConfigError, RecordError, TransientError
+from lifecycle.mail import MailCapability
+from lifecycle.testing.dovecot import Delivery, DovecotError, DovecotInstance, deliver, resolve, session_pids
+from lifecycle.testing.modoboa import ModoboaInstance
+
+DOMAIN = "example.com"
+PASSWORD = "Known-Pass-2024"
+OUTSIDER = "customer@partner.test"
+
+
+# -- fixtures -------------------------------------------------------------------
+
+
+def companion_settings(dovecot: DovecotInstance, **overrides: object) -> DovecotSettings:
+    values: dict[str, object] = {
+        "api_url": dovecot.api_url,
+        "api_key": SecretStr(dovecot.api_key),
+        "archive_dir": dovecot.archive_dir,
+        "timeout_seconds": 10.0,
+    }
+    values.update(overrides)
+    return DovecotSettings.model_validate(values)
+
+
+@pytest.fixture
+def companion(dovecot: DovecotInstance) -> Iterator[DovecotCompanion]:
+    with DovecotCompanion(companion_settings(dovecot)) as instance:
+        yield instance
+
+
+def mailbox(backend: ModoboaBackend, address: str, password: str = PASSWORD) -> str:
+    """A Modoboa mailbox with a known password, set the way the engine sets one."""
+    backend.ensure_domains([address.partition("@")[2]])
+    backend.create_mailbox(address, address.partition("@")[0].title(), 100, "Initial-Pass-0000")
+    backend.set_password(address, password)
+    return address
+
+
+def login(dovecot: DovecotInstance, address: str, password: str = PASSWORD) -> imaplib.IMAP4:
+    assert dovecot.imap_port is not None
+    connection = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=10)
+    try:
+        connection.login(address, password)
+    except BaseException:
+        connection.shutdown()
+        raise
+    return connection
+
+
+def login_fails(dovecot: DovecotInstance, address: str, password: str = PASSWORD) -> bool:
+    try:
+        connection = login(dovecot, address, password)
+    except imaplib.IMAP4.error as exc:
+        assert "AUTHENTICATIONFAILED" in str(exc) or "Authentication failed" in str(exc)
+        return True
+    connection.logout()
+    return False
+
+
+def imap_subjects(dovecot: DovecotInstance, address: str, folder: str = "INBOX") -> list[str]:
+    """What the user sees over IMAP (login, select, fetch the subjects)."""
+    connection = login(dovecot, address)
+    try:
+        status, _ = connection.select(folder, readonly=True)
+        assert status == "OK"
+        status, data = connection.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        subjects = []
+        for item in data:
+            if isinstance(item, tuple):
+                raw = item[1].decode().split(":", 1)[1].strip() if b":" in item[1] else ""
+                subjects.append(str(email.header.make_header(email.header.decode_header(raw))))
+        return subjects
+    finally:
+        connection.logout()
+
+
+def send(dovecot: DovecotInstance, modoboa: ModoboaInstance, recipient: str, subject: str, sender: str = OUTSIDER) -> Delivery:
+    return deliver(dovecot, modoboa.db_path, sender, recipient, subject, f"{subject}\n\n-- a test message\n")
+
+
+def session_ends(connection: imaplib.IMAP4, timeout: float = 5.0) -> bool:
+    """True once the server has closed the session (NOOP answered with BYE or the socket closed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection.noop()
+        except (imaplib.IMAP4.abort, OSError):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# -- logins and last login --------------------------------------------------------
+
+
+def test_imap_login_with_the_password_set_in_modoboa_records_last_login(
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance
+) -> None:
+    address = mailbox(mail_backend, "zhangwei@example.com")
+    found = mail_backend.find_mailbox(address)
+    assert found is not None and found.last_login is None
+
+    assert login_fails(dovecot, address, "Initial-Pass-0000")  # set_password replaced it
+    connection = login(dovecot, address)
+    connection.logout()
+
+    found = mail_backend.find_mailbox(address)
+    assert found is not None and found.last_login is not None
+    assert abs(datetime.now(UTC) - found.last_login) < timedelta(minutes=1)
+    assert MailCapability.LAST_LOGIN in mail_backend.capabilities()
+
+
+def test_suspend_blocks_logins_kick_ends_sessions_restore_keeps_all_mail(
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, companion: DovecotCompanion
+) -> None:
+    address = mailbox(mail_backend, "lina@example.com")
+    open_session = login(dovecot, address)
+    assert send(dovecot, modoboa, address, "before suspension").delivered == (address,)
+
+    mail_backend.suspend(address)
+    assert login_fails(dovecot, address)
+    # A suspension only stops new logins: the open session goes on until kicked.
+    assert open_session.noop()[0] == "OK"
+    assert companion.kick(address) is True
+    assert session_ends(open_session)
+    deadline = time.monotonic() + 5  # the ended process leaves anvil's list a moment after its socket closed
+    while companion.kick(address) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert companion.kick(address) is False  # nothing left to end
+
+    # Mail sent while suspended is NOT bounced on a Modoboa server: suspension
+    # disables the account's aliases, Postfix then hands the address to Dovecot
+    # unchanged, and the installer's userdb finds inactive accounts too.  It is
+    # kept in the mailbox, unseen until the account comes back.
+    assert resolve(modoboa.db_path, address).lmtp == (address,)
+    while_suspended = send(dovecot, modoboa, address, "while suspended")
+    assert while_suspended.delivered == (address,) and while_suspended.bounced == ()
+    assert dovecot.subjects(address) == ["before suspension", "while suspended"]
+
+    mail_backend.restore(address)
+    assert send(dovecot, modoboa, address, "after restore").delivered == (address,)
+    assert imap_subjects(dovecot, address) == ["before suspension", "while suspended", "after restore"]
+
+
+def test_mail_to_a_departed_person_reaches_the_manager(
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, companion: DovecotCompanion
+) -> None:
+    manager = mailbox(mail_backend, "boss@example.com")
+    leaver = mailbox(mail_backend, "leaver@example.com")
+    assert send(dovecot, modoboa, leaver, "while employed").delivered == (leaver,)
+
+    mail_backend.suspend(leaver)
+    mail_backend.set_forward(leaver, [manager])
+    forwarded = send(dovecot, modoboa, leaver, "after leaving")
+    assert forwarded.expanded == (manager,)
+    assert forwarded.delivered == (manager,)
+    assert imap_subjects(dovecot, manager) == ["after leaving"]
+    assert dovecot.subjects(leaver) == ["while employed"]  # the forward keeps no copy
+
+    # So an auto-reply in the leaver's mailbox never runs while such a forward is set.
+    companion.put_autoreply(leaver, "Left", f"Please write to {manager}.")
+    assert send(dovecot, modoboa, leaver, "forwarded, no reply").delivered == (manager,)
+    assert dovecot.sent_messages() == []
+
+    # Addresses that do not exist bounce at Dovecot; foreign domains at Postfix.
+    unknown = send(dovecot, modoboa, "nobody@example.com", "lost")
+    assert unknown.delivered == () and unknown.bounced_addresses == ("nobody@example.com",)
+    assert unknown.bounced[0][1].startswith("550")
+    relay = send(dovecot, modoboa, "someone@elsewhere.test", "relay")
+    assert relay.bounced == (("someone@elsewhere.test", "554 5.7.1 Relay access denied"),)
+
+
+# -- backup -------------------------------------------------------------------------
+
+
+def test_backup_exports_every_folder_and_verifies_the_count(
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance
+) -> None:
+    address = mailbox(mail_backend, "wangfang@example.com")
+    for n in range(3):
+        assert send(dovecot, modoboa, address, f"message {n}").delivered == (address,)
+    connection = login(dovecot, address)
+    try:
+        connection.select("INBOX")
+        assert connection.copy("1", "Trash")[0] == "OK"
+        connection.store("1", "+FLAGS", "\\Deleted")
+        connection.expunge()
+        message = b"From: wangfang@example.com\r\nTo: x@partner.test\r\nSubject: sent by her\r\n\r\nhello\r\n"
+        assert connection.append("Sent", "\\Seen", None, message)[0] == "OK"
+    finally:
+        connection.logout()
+    mail_backend.suspend(address)  # a leaver's mailbox is exported after the suspension
+
+    fixed = datetime(2027, 1, 16, 8, 30, 5, tzinfo=UTC)
+    with DovecotCompanion(companion_settings(dovecot), clock=lambda: fixed) as companion:
+        assert companion.message_count(address) == 4 == dovecot.message_count(address)
+        archive = companion.backup(address)
+        again = companion.backup(address)
+
+    assert archive == dovecot.archive_dir / DOMAIN / "wangfang-20270116T083005Z"
+    assert again == dovecot.archive_dir / DOMAIN / "wangfang-20270116T083005Z-2"
+    assert count_maildir(archive) == 4 == count_maildir(again)
+    assert count_maildir(archive / ".Trash") == 1 and count_maildir(archive / ".Sent") == 1
+    assert dovecot.message_count(address) == 4  # the export took nothing away
+
+
+def test_backup_that_does_not_match_the_mailbox_is_refused(
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance
+) -> None:
+    address = mailbox(mail_backend, "liqiang@example.com")
+    for n in range(2):
+        assert send(dovecot, modoboa, address, f"message {n}").delivered == (address,)
+
+    class LosesAMessage(httpx.BaseTransport):
+        """The real API, but a message vanishes from every archive right after doveadm wrote it."""
+
+        def __init__(self) -> None:
+            self.inner = httpx.HTTPTransport()
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = self.inner.handle_request(request)
+            if b'"backup"' in request.content:
+                response.read()
+                for archive in (dovecot.archive_dir / DOMAIN).glob("liqiang-*"):
+                    next(archive.glob("*/*.*")).unlink()
+            return response
+
+    expected = "archive holds 1 messages, the mailbox 2: not verified, do not delete"
+    with (
+        DovecotCompanion(companion_settings(dovecot), transport=LosesAMessage()) as companion,
+        pytest.raises(RecordError, match=expected),
+    ):
+        companion.backup(address)
+    assert dovecot.message_count(address) == 2
+
+
+# -- auto-reply -------------------------------------------------------------------
+
+
+def test_autoreply_answers_mail_to_a_departed_person_with_the_managers_address(
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, companion: DovecotCompanion
+) -> None:
+    manager = mailbox(mail_backend, "boss@example.com")
+    leaver = mailbox(mail_backend, "zhangwei@example.com")
+    # The person's own filter script, active before they left.
+    dovecot.doveadm(
+        "sieve", "put", "-u", leaver, "-a", "filters", stdin=b'require ["fileinto"];\nif false { fileinto "Junk"; }\n'
+    )
+    mail_backend.suspend(leaver)
+
+    subject = "张伟已离职 / Zhang Wei has left"
+    text = f"张伟已离职。Zhang Wei has left the company, please write to {manager}."
+    companion.put_autoreply(leaver, subject, text)
+    companion.put_autoreply(leaver, subject, text)  # again: the same, still remembering "filters"
+
+    first = send(dovecot, modoboa, leaver, "a question")
+    assert first.delivered == (leaver,)
+    replies = dovecot.sent_messages()
+    assert len(replies) == 1
+    reply = replies[0]
+    assert reply["X-Lifecycle-Sendmail-Args"].split()[-1] == OUTSIDER  # the envelope recipient
+    assert [a.addr_spec for a in reply["To"].addresses] == [OUTSIDER]
+    assert reply["Subject"] == subject
+    assert reply["Auto-Submitted"].startswith("auto-replied")
+    assert reply["In-Reply-To"] == first.message_id
+    assert manager in reply.get_content()
+
+    send(dovecot, modoboa, leaver, "a second question")
+    assert len(dovecot.sent_messages()) == 1  # once per sender per autoreply_days
+
+    companion.remove_autoreply(leaver)
+    companion.remove_autoreply(leaver)  # absent is fine
+    send(dovecot, modoboa, leaver, "from someone else", sender="other@partner.test")
+    assert len(dovecot.sent_messages()) == 1
+    listing = dovecot.doveadm("sieve", "list", "-u", leaver).stdout
+    assert AUTOREPLY_SCRIPT not in listing
+    assert re.search(r"^filters\s+ACTIVE", listing, re.MULTILINE)
+
+
+# -- check, settings, errors ----------------------------------------------------------
+
+
+def test_check_and_capabilities(dovecot: DovecotInstance, companion: DovecotCompanion, tmp_path: Path) -> None:
+    assert companion.check() == []
+    expected = {MailCapability.AUTO_REPLY, MailCapability.EXPORT, MailCapability.KICK_SESSIONS}
+    assert expected == DovecotCompanion.CAPABILITIES
+    assert not DovecotCompanion.CAPABILITIES & MODOBOA_CAPABILITIES  # adds, never overlaps
+
+    wrong_key = "not-the-key-0123456789"
+    with DovecotCompanion(companion_settings(dovecot, api_key=SecretStr(wrong_key))) as bad:
+        problems = bad.check()
+        assert len(problems) == 1 and "HTTP 401" in problems[0] and wrong_key not in problems[0]
+        with pytest.raises(ConnectorConfigError) as caught:
+            bad.kick("someone@example.com")
+        assert wrong_key not in str(caught.value)
+
+    with DovecotCompanion(companion_settings(dovecot, archive_dir=tmp_path / "missing")) as no_archive:
+        assert [p for p in no_archive.check() if "archive_dir" in p]
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with DovecotCompanion(companion_settings(dovecot, api_url=closed)) as unreachable:
+            assert "did not answer" in unreachable.check()[0]
+            with pytest.raises(TransientError):
+                unreachable.message_count("someone@example.com")
+
+
+def test_errors_are_mapped(dovecot: DovecotInstance, companion: DovecotCompanion) -> None:
+    with pytest.raises(DoveadmError, match="no such user") as caught:
+        companion.message_count("nobody@example.com")
+    assert isinstance(caught.value, RecordError) and caught.value.exit_code == 67
+    with pytest.raises(RecordError, match="single e-mail address"):
+        companion.kick("*@example.com")  # a mask would kick everyone
+    with pytest.raises(RecordError, match="single e-mail address"):
+        companion.kick("not-an-address")
+
+    def answer(status: int, body: object) -> DovecotCompanion:
+        transport = httpx.MockTransport(lambda request: httpx.Response(status, json=body))
+        return DovecotCompanion(companion_settings(dovecot), transport=transport)
+
+    with answer(500, {}) as broken, pytest.raises(TransientError, match="HTTP 500"):
+        broken.kick("a@example.com")
+    with answer(403, {}) as forbidden, pytest.raises(ConnectorConfigError):
+        forbidden.kick("a@example.com")
+    busy = answer(200, [["error", {"type": "exitCode", "exitCode": 75}, "lifecycle-1"]])
+    with busy, pytest.raises(TransientError, match="temporary failure"):
+        busy.backup("a@example.com")
+    old = answer(200, [["error", {"type": "unknownMethod", "exitCode": 0}, "lifecycle-1"]])
+    with old, pytest.raises(ConnectorConfigError, match="no command sieveList"):
+        old.put_autoreply("a@example.com", "s", "t")
+
+
+def test_settings() -> None:
+    settings = DovecotSettings(api_url="http://mail.example.com:8080/", api_key=SecretStr("k"), archive_dir=Path("/srv/a"))
+    assert settings.api_url == "http://mail.example.com:8080/doveadm/v1"
+    with pytest.raises(ValidationError, match="api_key_file"):
+        DovecotSettings(api_url="http://x:8080", archive_dir=Path("/srv/a"))
+    with pytest.raises(ValidationError, match="absolute"):
+        DovecotSettings(api_url="http://x:8080", api_key=SecretStr("k"), archive_dir=Path("relative"))
+    with pytest.raises(ValidationError, match="mail location"):
+        DovecotSettings(api_url="http://x:8080", api_key=SecretStr("k"), archive_dir=Path("/srv/a:INDEX=x"))
+    with pytest.raises(ValidationError, match="http"):
+        DovecotSettings(api_url="ftp://x", api_key=SecretStr("k"), archive_dir=Path("/srv/a"))
+
+
+def test_key_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "dovecot-key"
+    key_file.write_text("s3cret\n", encoding="utf-8")
+    settings = DovecotSettings(api_url="http://x:8080", api_key_file=key_file, archive_dir=Path("/srv/a"))
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+
+
+# -- the instance itself ----------------------------------------------------------------
+
+
+def test_a_stopped_instance_leaves_nothing_running(modoboa_server: ModoboaInstance, tmp_path: Path) -> None:
+    instance = DovecotInstance(tmp_path / "own", modoboa_server.db_path)
+    with instance:
+        instance.start()
+        master = instance.master_pid
+        assert master is not None and len(session_pids(master)) >= 3
+        data_dir = instance.data_dir
+        assert instance.imap_port is not None
+        imaplib.IMAP4("127.0.0.1", instance.imap_port, timeout=5).shutdown()
+    assert session_pids(master) == []
+    assert not instance.running
+    assert not data_dir.exists() or data_dir == instance.workdir
+    shutil.rmtree(tmp_path / "own")

@@ -1,0 +1,120 @@
+"""The whole lifecycle as an employee sees it: IMAP logins and delivered mail, with real slapd,
+Modoboa and Dovecot, driven by `lifecycle apply`."""
+
+from __future__ import annotations
+
+import imaplib
+import json
+from pathlib import Path
+
+import pytest
+
+from lifecycle.apply import CredentialVault
+from lifecycle.cli import main
+from lifecycle.settings import load_settings
+from lifecycle.testing.dovecot import DovecotInstance, deliver
+from lifecycle.testing.modoboa import ModoboaInstance
+
+DAY_ONE = "2026-12-01T09:00"
+LEAVER, ADDRESS, MANAGER = "100028", "machao@sz.example.com", "sunli@sz.example.com"
+OUTSIDER = "customer@partner.test"
+
+
+@pytest.fixture
+def full_config(config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance) -> Path:
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write(
+            f"""
+[mail]
+url = "{modoboa.url}"
+token = "{modoboa.token}"
+max_writes_per_second = 1000
+max_requests_per_minute = 1000000
+leaver_mail = "forward_autoreply"
+
+[mail.dovecot]
+api_url = "{dovecot.api_url}"
+api_key = "{dovecot.api_key}"
+archive_dir = "{dovecot.archive_dir}"
+"""
+        )
+    return config
+
+
+def run(config: Path, capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["--config", str(config), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def can_log_in(dovecot: DovecotInstance, address: str, password: str) -> bool:
+    connection = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=10)
+    try:
+        connection.login(address, password)
+        connection.logout()
+        return True
+    except imaplib.IMAP4.error:
+        return False
+
+
+def send(dovecot: DovecotInstance, modoboa: ModoboaInstance, subject: str, to: str = ADDRESS):
+    return deliver(dovecot, modoboa.db_path, OUTSIDER, to, subject, f"{subject}\n")
+
+
+def test_join_leave_forward_autoreply_archive_and_delete(
+    full_config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance, capsys
+) -> None:
+    code, out, err = run(full_config, capsys, "check")
+    assert code == 0, out + err
+    assert "export                   yes" in out and "auto_reply               yes" in out
+
+    code, out, err = run(full_config, capsys, "apply", "--now", DAY_ONE)
+    assert code == 0, out + err
+    settings = load_settings(full_config)
+    password = CredentialVault(settings.accounts.initial_password_dir, 16).read_password(LEAVER)
+    assert password and can_log_in(dovecot, ADDRESS, password)  # one sealed password: directory and mailbox
+    send(dovecot, modoboa, "before leaving")
+
+    code, out, err = run(full_config, capsys, "apply", "--now", "2027-01-16T09:00")
+    assert code == 0, out + err
+    assert not can_log_in(dovecot, ADDRESS, password)
+    delivery = send(dovecot, modoboa, "after leaving")
+    assert MANAGER in delivery.delivered  # the manager gets the departed person's mail
+    replies = [m for m in dovecot.sent_messages() if "has left" in str(m["Subject"])]
+    assert replies and MANAGER in replies[0].get_content()  # and the sender is told whom to write to
+    code, out, _ = run(full_config, capsys, "plan", "--now", "2027-01-16T09:00", "--format", "json")
+    assert json.loads(out)["actions"] == []
+
+    kept = dovecot.message_count(ADDRESS)
+    assert kept >= 1
+    code, out, err = run(full_config, capsys, "apply", "--now", "2027-04-17T09:00")
+    assert code == 0, out + err
+    archives = list((dovecot.archive_dir / "sz.example.com").glob("machao-*"))
+    assert len(archives) == 1  # archived (and verified) before the deletion
+    code, out, _ = run(full_config, capsys, "log", "--employee", LEAVER, "--format", "json")
+    kinds = [e["kind"] for e in json.loads(out) if e["status"] == "applied"]
+    assert kinds.index("archive_mailbox") < kinds.index("delete_mailbox") < kinds.index("delete_account")
+    assert MANAGER in send(dovecot, modoboa, "after deletion").delivered  # the address stays a forward
+
+
+def test_rehire_restores_login_and_mail_sent_before_and_after(
+    full_config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance, capsys
+) -> None:
+    assert run(full_config, capsys, "apply", "--now", DAY_ONE)[0] == 0
+    settings = load_settings(full_config)
+    password = CredentialVault(settings.accounts.initial_password_dir, 16).read_password(LEAVER)
+    send(dovecot, modoboa, "one")
+    assert run(full_config, capsys, "apply", "--now", "2027-01-16T09:00")[0] == 0
+    assert not can_log_in(dovecot, ADDRESS, password)
+    hr = full_config.parent / "employees.csv"
+    hr.write_text(hr.read_text(encoding="utf-8").replace("2022-03-01,2027-01-15", "2027-02-01,"), encoding="utf-8")
+    code, out, err = run(full_config, capsys, "apply", "--now", "2027-02-01T09:00")
+    assert code == 0, out + err
+    assert can_log_in(dovecot, ADDRESS, password)
+    delivery = send(dovecot, modoboa, "two")
+    assert ADDRESS in delivery.delivered and MANAGER not in delivery.delivered  # the forward is gone
+    subjects = dovecot.subjects(ADDRESS)
+    assert "one" in subjects and "two" in subjects
+    code, out, _ = run(full_config, capsys, "plan", "--now", "2027-02-01T09:00", "--format", "json")
+    assert json.loads(out)["actions"] == []
