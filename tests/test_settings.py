@@ -38,6 +38,8 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_the_example_config_is_valid_and_documents_the_contract(monkeypatch) -> None:
     monkeypatch.setenv("LIFECYCLE_DIRECTORY__BIND_PASSWORD", "from-env")
     monkeypatch.setenv("LIFECYCLE_DIRECTORY__BIND_PASSWORD_FILE", "")
+    monkeypatch.setenv("LIFECYCLE_MAIL__TOKEN", "mail-token-from-env")
+    monkeypatch.setenv("LIFECYCLE_MAIL__DOVECOT__API_KEY", "doveadm-key-from-env")
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     for key in ("[state]", "url", "[hr]", "kind", "path", "encoding", "[directory]", "bind_dn", "bind_password_file",
                 "base_dn", "groups_dn", "[naming]", "template", "u_umlaut", "[policy]", "timezone", "prehire_days",

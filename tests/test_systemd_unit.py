@@ -79,7 +79,7 @@ def test_unit_keeps_the_daemons_contract() -> None:
     assert unit["Restart"] == ["on-failure"]
     assert unit["User"] == ["lifecycle"] and unit["StateDirectory"] == ["lifecycle"]
     credentials = dict(value.split(":", 1) for value in unit["LoadCredential"])
-    assert set(credentials) == {"ldap", "mail-token"}
+    assert set(credentials) == {"ldap", "mail-token", "doveadm-key"}
     for key in ("ProtectSystem", "NoNewPrivileges", "PrivateTmp", "RestrictAddressFamilies", "SystemCallFilter", "MemoryMax"):
         assert key in unit, key
     # The example config reads the LDAP password where systemd puts the credential.
