@@ -21,6 +21,7 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
@@ -30,7 +31,7 @@ from charset_normalizer import from_bytes
 
 from lifecycle.errors import FeedError
 from lifecycle.hr_records import map_headers, normalize_text, validate_rows
-from lifecycle.models import HrSnapshot
+from lifecycle.models import HrRecord, HrSnapshot, RejectedRow
 from lifecycle.settings import HrSettings
 
 __all__ = ["decode_hr_bytes", "read_hr_csv"]
@@ -72,6 +73,7 @@ def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, tod
             "fix: check the HR export job and run it again"
         )
     records, rejected = validate_rows(body, header_map, company_aliases, today or date.today(), width=width)
+    records, rejected = _set_aside_test_records(records, rejected, settings.test_records)
     read = len(records) + len(rejected)
     log.info(
         "hr_feed_read",
@@ -97,6 +99,30 @@ def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, tod
         columns=tuple(sorted(header_map)),
         truncated=truncated,
     )
+
+
+def _set_aside_test_records(
+    records: list[HrRecord], rejected: list[RejectedRow], patterns: tuple[str, ...]
+) -> tuple[list[HrRecord], list[RejectedRow]]:
+    """Rows HR keeps for testing (TEST001, 测试...) get no account: they are reported like a bad row."""
+    compiled = [re.compile(p, re.IGNORECASE) for p in patterns]
+    kept: list[HrRecord] = []
+    for record in records:
+        hit = next(((field, p.pattern) for p in compiled for field, value in (("employee_id", record.employee_id),
+                                                                                 ("name", record.name)) if p.search(value)), None)
+        if hit is None:
+            kept.append(record)
+            continue
+        field, pattern = hit
+        rejected.append(
+            RejectedRow(
+                record.row, field, f"looks like a test record ({field} matches [hr] test_records pattern {pattern!r})",
+                "remove the row from the export, or change [hr] test_records if this is a real person",
+                employee_id=record.employee_id,
+            )
+        )
+    rejected.sort(key=lambda r: r.row)
+    return kept, rejected
 
 
 def decode_hr_bytes(data: bytes, encoding: str, path: Path | str = "HR file") -> tuple[str, str]:

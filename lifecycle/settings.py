@@ -61,6 +61,20 @@ class HrSettings(Section):
     columns: dict[str, str] = Field(default_factory=dict, description="canonical field -> header in the file")
     absent_means: Literal["review", "terminated"] = "review"
     absent_days: int = Field(3, ge=1)
+    test_records: tuple[str, ...] = Field(
+        (r"^test", "测试"),
+        description="regular expressions (case-insensitive) on employee_id and name marking rows HR keeps for tests",
+    )
+
+    @field_validator("test_records")
+    @classmethod
+    def _valid_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
 
     @field_validator("columns")
     @classmethod

@@ -457,13 +457,8 @@ def test_manager_cycles_plan_apply_and_converge(config: Path, capsys) -> None:
 # -- test records -----------------------------------------------------------------------
 
 
-def test_test_records_are_accounts_like_any_other_today(config: Path, capsys) -> None:
-    """Documents today's behaviour (reported to the lead): nothing recognises a test row.
-
-    Rows whose id or name marks them as tests get real accounts and groups like
-    anybody else; a policy (skip, review, or a configurable pattern) is still to be
-    decided.  When it is, this test changes with it.
-    """
+def test_test_records_are_reported_and_never_get_an_account(config: Path, capsys) -> None:
+    """Rows whose id or name marks them as tests ([hr] test_records) are set aside like bad rows."""
     rows = sample()[:1]
     for employee_id, name, department in [
         ("TEST001", "测试", "测试部"),
@@ -474,13 +469,12 @@ def test_test_records_are_accounts_like_any_other_today(config: Path, capsys) ->
         rows.append([employee_id, name, "", "", "HQ", department, "工程师", "", "在职", "2024-01-02", ""])
     write_hr(config, rows)
     planned = plan(config, capsys, DAY_ONE)
-    assert planned["rejected"] == []
-    created = {a["employee_id"]: a["target"] for a in planned["actions"] if a["kind"] == "create_account"}
-    assert set(created) == {"TEST001", "930001", "test-002"}
-    assert created["TEST001"].startswith("uid=ceshi,") and created["930001"].startswith("uid=ceshiyonghu,")
-    assert [r["employee_id"] for r in planned["reviews"] if r["kind"] == "name_needs_admin"] == ["930003"]
+    flagged = {r["employee_id"]: r for r in planned["rejected"]}
+    assert set(flagged) == {"TEST001", "930001", "test-002", "930003"}
+    assert all("test record" in r["reason"] and "test_records" in r["fix"] for r in flagged.values())
+    assert not any(a["employee_id"] in flagged for a in planned["actions"])
     apply(config, capsys, DAY_ONE)
-    assert {"TEST001", "930001", "test-002"} <= people(config).keys()
+    assert not {"TEST001", "930001", "test-002", "930003"} & people(config).keys()
 
 
 # -- a file cut off ---------------------------------------------------------------------
