@@ -55,14 +55,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
-from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from lifecycle.errors import ConnectorConfigError, RecordError, TransientError
 from lifecycle.mail import MailCapability
+from lifecycle.settings import DovecotSettings
 
 log = structlog.get_logger(__name__)
 
@@ -93,56 +92,6 @@ EX_TEMPFAIL = 75
 EX_NOPERM = 77
 
 
-class DovecotSettings(BaseModel):
-    """`[mail.dovecot]` (to be wired into lifecycle/settings.py)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    api_url: str = Field(
-        default="http://127.0.0.1:8080/doveadm/v1",
-        description="doveadm HTTP API (service doveadm { inet_listener http { ... } }); /doveadm/v1 is added when absent",
-    )
-    api_key: SecretStr | None = Field(default=None, description="doveadm_api_key of the server")
-    api_key_file: Path | None = Field(default=None, description="file holding the key (recommended over api_key)")
-    archive_dir: Path = Field(
-        description="where backups go: writable by the mail user on the Dovecot server, readable here under the same path"
-    )
-    timeout_seconds: float = Field(default=10.0, gt=0, description="per request, except backups")
-    backup_timeout_seconds: float = Field(default=1800.0, gt=0, description="one mailbox export")
-    autoreply_days: int = Field(default=1, ge=1, le=365, description="one auto-reply per sender per this many days")
-    verify_tls: bool = True
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http:// or https:// URL, e.g. http://mail.example.com:8080/doveadm/v1")
-        if not parts.path:
-            value += API_PATH
-        return value
-
-    @field_validator("archive_dir")
-    @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        if not value.is_absolute():
-            raise ValueError("must be an absolute path (the same on the Dovecot server and here)")
-        if any(c in str(value) for c in ":%"):
-            raise ValueError("must not contain ':' or '%' (it becomes part of a Dovecot mail location)")
-        return value
-
-    @model_validator(mode="after")
-    def _resolve_key(self) -> DovecotSettings:
-        if self.api_key is None and self.api_key_file is not None:
-            try:
-                text = self.api_key_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"cannot read api_key_file {self.api_key_file}: {exc.strerror}") from None
-            object.__setattr__(self, "api_key", SecretStr(text))
-        if self.api_key is None or not self.api_key.get_secret_value():
-            raise ValueError("set api_key_file (recommended) or api_key")
-        return self
 
 
 class DoveadmError(RecordError):

@@ -60,18 +60,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
 from lifecycle.mail import Alias, Mailbox, MailCapability, MailSnapshot
+from lifecycle.settings import MailSettings
 
 log = structlog.get_logger(__name__)
 
@@ -98,47 +97,8 @@ LAST_LOGIN is Modoboa's `last_login`: web logins, and IMAP logins where
 Dovecot's post-login script of Modoboa's installer updates it."""
 
 
-class ModoboaSettings(BaseModel):
-    """`[mail]` with `kind = "modoboa"` (to be wired into lifecycle/settings.py)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str = Field(default="http://127.0.0.1:8000", description="base URL of the Modoboa instance (the API is under /api/v2)")
-    token: SecretStr | None = Field(default=None, description="API token of a SuperAdmins account")
-    token_file: Path | None = Field(default=None, description="file holding the token (recommended over token)")
-    default_quota_mb: int = Field(default=1024, ge=0, description="quota of new mailboxes when none is given; 0 = none")
-    timeout_seconds: float = Field(default=10.0, gt=0, description="per request")
-    max_writes_per_second: float = Field(default=4.0, gt=0, description="stock Modoboa throttles 5 writes/s per endpoint")
-    max_requests_per_minute: float = Field(default=270.0, gt=0, description="all requests; stock Modoboa allows 300/min per user")
-    page_size: int = Field(default=500, ge=1, le=5000, description="items per list request")
-    max_attempts: int = Field(default=5, ge=1, le=20, description="tries of one request on transient failures")
-    max_retry_seconds: float = Field(default=60.0, ge=0, description="longest time spent retrying one request")
-    backoff_seconds: float = Field(
-        default=0.5, gt=0, le=60, description="first wait between tries; doubles each time (30 s at most)"
-    )
-    verify_tls: bool = True
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        value = value.removesuffix(API)
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http:// or https:// URL, e.g. https://mail.example.com")
-        return value
-
-    @model_validator(mode="after")
-    def _resolve_token(self) -> ModoboaSettings:
-        if self.token is None and self.token_file is not None:
-            try:
-                text = self.token_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"cannot read token_file {self.token_file}: {exc.strerror}") from None
-            object.__setattr__(self, "token", SecretStr(text))
-        if self.token is None or not self.token.get_secret_value():
-            raise ValueError("set token_file (recommended) or token")
-        return self
+# The driver takes `[mail]` as it is: one definition of the keys, in lifecycle/settings.py.
+ModoboaSettings = MailSettings
 
 
 class ModoboaApiError(RecordError):

@@ -7,7 +7,6 @@ Exit codes follow `terraform plan -detailed-exitcode`: 0 nothing to do,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path

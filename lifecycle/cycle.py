@@ -10,12 +10,11 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from collections.abc import Callable
 
 import structlog
 
@@ -26,10 +25,10 @@ from lifecycle.errors import StalePlanError
 from lifecycle.journal import ActionStatus, Journal
 from lifecycle.mail import MailCapability, MailSnapshot
 from lifecycle.models import Action, DirectorySnapshot, HrSnapshot, Plan, StoredState
-from policies.feed_health import feed_baseline
-from policies.guards import action_key
 from lifecycle.settings import Settings
 from policies.engine import compute_plan
+from policies.feed_health import feed_baseline
+from policies.guards import action_key
 
 log = structlog.get_logger(__name__)
 
@@ -69,29 +68,17 @@ def open_mail(settings: Settings) -> Any:
     """The configured mail backend (with its Dovecot companion's abilities), or None."""
     if settings.mail is None:
         return None
-    from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings
+    from connectors.mail_modoboa import ModoboaBackend
 
-    mail = settings.mail
-    return ModoboaBackend(
-        ModoboaSettings(
-            url=mail.url,
-            token=mail.token,
-            default_quota_mb=mail.default_quota_mb,
-            timeout_seconds=mail.timeout_seconds,
-            max_writes_per_second=mail.max_writes_per_second,
-            max_requests_per_minute=mail.max_requests_per_minute,
-        )
-    )
+    return ModoboaBackend(settings.mail)
 
 
 def open_companion(settings: Settings) -> Any:
     if settings.mail is None or settings.mail.dovecot is None:
         return None
     from connectors.mail_dovecot import DovecotCompanion
-    from connectors.mail_dovecot import DovecotSettings as CompanionSettings
 
-    dovecot = settings.mail.dovecot
-    return DovecotCompanion(CompanionSettings(**dovecot.model_dump(exclude={"api_key_file"})))
+    return DovecotCompanion(settings.mail.dovecot)
 
 
 def mail_domains(settings: Settings) -> list[str]:

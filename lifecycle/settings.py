@@ -13,6 +13,7 @@ import tomllib
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -207,9 +208,14 @@ class ServiceSettings(Section):
 
 
 class DovecotSettings(Section):
-    api_url: str = Field(description="doveadm HTTP API, e.g. http://127.0.0.1:8080/doveadm/v1")
-    api_key: SecretStr | None = None
-    api_key_file: Path | None = None
+    """`[mail.dovecot]`: the doveadm HTTP API, for what the mail backend cannot do."""
+
+    api_url: str = Field(
+        "http://127.0.0.1:8080/doveadm/v1",
+        description="doveadm HTTP API (service doveadm { inet_listener http { ... } }); /doveadm/v1 is added when absent",
+    )
+    api_key: SecretStr | None = Field(None, description="doveadm_api_key of the server")
+    api_key_file: Path | None = Field(None, description="file holding the key (recommended over api_key)")
     archive_dir: Path = Field(
         Path("/var/lib/lifecycle/archive"),
         description="where mailboxes are archived before deletion: writable by the mail user on the Dovecot host, "
@@ -220,39 +226,74 @@ class DovecotSettings(Section):
     autoreply_days: int = Field(1, ge=1, le=365, description="one auto-reply per sender per this many days")
     verify_tls: bool = True
 
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = _http_base(value, "http://mail.example.com:8080/doveadm/v1")
+        return value if urlsplit(value).path else value + "/doveadm/v1"
+
+    @field_validator("archive_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError("must be an absolute path (the same on the Dovecot server and here)")
+        if any(c in str(value) for c in ":%"):
+            raise ValueError("must not contain ':' or '%' (it becomes part of a Dovecot mail location)")
+        return value
+
     @model_validator(mode="after")
     def _resolve_key(self) -> DovecotSettings:
         if self.api_key is None and self.api_key_file is not None:
             object.__setattr__(self, "api_key", _read_secret_file(self.api_key_file, "api_key_file"))
-        if self.api_key is None:
+        if self.api_key is None or not self.api_key.get_secret_value():
             raise ValueError("set api_key_file (recommended) or api_key")
         return self
 
 
 class MailSettings(Section):
+    """`[mail]`: the mail backend's admin API (Modoboa 2.12, REST API v2)."""
+
     kind: Literal["modoboa"] = "modoboa"
-    url: str = Field("http://127.0.0.1:8000", description="base URL of the mail backend's admin API")
-    token: SecretStr | None = None
-    token_file: Path | None = None
+    url: str = Field("http://127.0.0.1:8000", description="base URL of the Modoboa instance (the API is under /api/v2)")
+    token: SecretStr | None = Field(None, description="API token of a SuperAdmins account")
+    token_file: Path | None = Field(None, description="file holding the token (recommended over token)")
     default_quota_mb: int = Field(1024, ge=0, description="quota of a new mailbox, MB; 0 = none")
     quota_by_title: dict[str, int] = Field(default_factory=dict, description="title -> quota in MB")
     alias_keep_days: int = Field(180, ge=0, description="days a branch transfer keeps the old address as an alias")
     leaver_mail: Literal["forward", "forward_autoreply", "reject"] = Field(
-        "forward", description="mail to a leaver's address: forwarded to the manager (with an auto-reply), or bounced"
+        "forward", description="mail to a leaver's address: forwarded to the manager (with an auto-reply), or not"
     )
     archive_before_delete: bool = Field(True, description="a mailbox is deleted only after a verified archive")
+    timeout_seconds: float = Field(10.0, gt=0, description="per request")
     max_writes_per_second: float = Field(4.0, gt=0, description="pace of writes; stock Modoboa allows 5/s per endpoint")
     max_requests_per_minute: float = Field(270.0, gt=0, description="all requests; stock Modoboa allows 300/min per user")
-    timeout_seconds: float = Field(10.0, gt=0)
+    page_size: int = Field(500, ge=1, le=5000, description="items per list request")
+    max_attempts: int = Field(5, ge=1, le=20, description="tries of one request on transient failures")
+    max_retry_seconds: float = Field(60.0, ge=0, description="longest time spent retrying one request")
+    backoff_seconds: float = Field(0.5, gt=0, le=60, description="first wait between tries; doubles each time (30 s at most)")
+    verify_tls: bool = True
     dovecot: DovecotSettings | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_base(value.strip().rstrip("/").removesuffix("/api/v2"), "https://mail.example.com")
 
     @model_validator(mode="after")
     def _resolve_token(self) -> MailSettings:
         if self.token is None and self.token_file is not None:
             object.__setattr__(self, "token", _read_secret_file(self.token_file, "token_file"))
-        if self.token is None:
+        if self.token is None or not self.token.get_secret_value():
             raise ValueError("set token_file (recommended) or token")
         return self
+
+
+def _http_base(value: str, example: str) -> str:
+    value = value.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http:// or https:// URL, e.g. {example}")
+    return value
 
 
 class CompanySettings(Section):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from lifecycle.mail import MailCapability, MailSnapshot
 from lifecycle.models import (
     Action,
     ActionKind,
@@ -27,13 +28,12 @@ from policies.employment import Standing, employment, status_disagreement
 from policies.feed_health import frozen_companies
 from policies.groups import Departure, Membership, plan_groups
 from policies.guards import guard_plan
-from policies.mailbox import plan_mailbox
-from lifecycle.mail import MailCapability, MailSnapshot
 from policies.inactivity import decide_inactivity
 from policies.intent import AccountStep, Intent, Step
 from policies.join import PersonView, join_snapshots
 from policies.joiner import decide_employed
 from policies.leaver import clear_absence, decide_absent, decide_departed, departure_from_absence
+from policies.mailbox import plan_mailbox
 from policies.names import NameAllocator
 from policies.placement import dn_key, split_rdn
 from policies.retention import decide_deletion

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
+from lifecycle.mail import MailSnapshot
 from lifecycle.models import (
     DirectoryEntry,
     DirectorySnapshot,
@@ -21,7 +22,6 @@ from lifecycle.models import (
     ReviewKind,
     StoredState,
 )
-from lifecycle.mail import MailSnapshot
 from policies.context import PolicyContext
 
 

@@ -33,7 +33,7 @@ from typing import Callable
 from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PINYIN_DICT
 
-from policies.surnames import SINGLE_SURNAMES, compound_prefix, surname_reading
+from policies.surnames import compound_prefix, surname_reading
 
 __all__ = [
     "ALLOWED_PLACEHOLDERS",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from connectors.directory_ldap import LdapDirectory
 from lifecycle.apply import CredentialVault

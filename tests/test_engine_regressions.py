@@ -101,7 +101,7 @@ def test_a_confirmed_match_for_someone_absent_from_hr_touches_nothing(tmp_path):
     c = cycle(tmp_path)
     c.apply(hr(person("1", "李娜")), START)
     c.directory.create_person(f"uid=nali,{HQ}", {"uid": "nali", "cn": "李娜", "sn": "李"}, None)
-    c.directory.add_member(f"cn=HQ-研发部,ou=groups,dc=example,dc=com", f"uid=nali,{HQ}")
+    c.directory.add_member("cn=HQ-研发部,ou=groups,dc=example,dc=com", f"uid=nali,{HQ}")
     c.journal.confirm_match("100042", "nali", "HQ", "admin", START)
     plan = c.plan(hr(person("1", "李娜")), START)
     assert plan.actions == ()

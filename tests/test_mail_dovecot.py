@@ -34,7 +34,7 @@ from connectors.mail_modoboa import CAPABILITIES as MODOBOA_CAPABILITIES
 from connectors.mail_modoboa import ModoboaBackend
 from lifecycle.errors import ConnectorConfigError, RecordError, TransientError
 from lifecycle.mail import MailCapability
-from lifecycle.testing.dovecot import Delivery, DovecotError, DovecotInstance, deliver, resolve, session_pids
+from lifecycle.testing.dovecot import Delivery, DovecotInstance, deliver, resolve, session_pids
 from lifecycle.testing.modoboa import ModoboaInstance
 
 DOMAIN = "example.com"
