@@ -1,0 +1,432 @@
+"""Scenarios A-D at a given size, each in its own process, against a throwaway slapd.
+
+    python -m bench.run --size 10000 [--seed 6] [--scenarios A,B,C,D] [--json out.json]
+
+A  full reconciliation, nothing to change (`apply_cycle` after the state adopted the directory)
+B  the same with 1% changes in HR (half movers, a quarter joiners, a quarter leavers)
+C  a quiet cycle (`lifecycle.quiet.check` with the baseline the daemon keeps after A)
+D  initial load: every joiner created in an empty directory
+
+A, C and B share one slapd, loaded with `slapadd -q` from bench.generate's LDIF; the
+state store starts empty, so an untimed-for-targets "adopt" cycle (reported too)
+records the entries as the daemon's own before A.  D gets its own empty slapd.
+Each phase runs in a fresh Python process: peak RSS is that process's ru_maxrss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import pickle
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+from bench.generate import BASE_DN, GENERATOR_VERSION, NOW, config_text, generate, organizational_units
+
+HERE = Path(__file__).resolve().parent
+WRITE_METHODS = ("create_person", "modify_person", "set_password", "move_person", "lock", "unlock", "delete_person",
+                 "create_group", "add_member", "remove_member", "delete_group")
+READ_METHODS = ("read_snapshot", "read_person", "read_group", "find_by_employee_number", "ensure_containers", "_exists")
+DIRECTORY_KINDS = {"create_account", "update_account", "move_account", "suspend_account", "restore_account",
+                   "delete_account", "create_group", "add_member", "remove_member", "delete_group"}
+
+
+# -- worker side -------------------------------------------------------------------
+
+
+def _install_counters() -> tuple[Counter, Counter, dict]:
+    """Count LdapDirectory calls by method and LDAP requests by label; time the cycle's phases."""
+    from connectors import directory_ldap
+    from lifecycle import apply as apply_module
+    from lifecycle import cycle
+
+    calls: Counter = Counter()
+    requests: Counter = Counter()
+    phases: dict[str, float] = Counter()
+    cls = directory_ldap.LdapDirectory
+    for name in WRITE_METHODS + READ_METHODS:
+        original = getattr(cls, name)
+
+        def wrapper(self, *args, __original=original, __name=name, **kwargs):
+            calls[__name] += 1
+            return __original(self, *args, **kwargs)
+
+        setattr(cls, name, wrapper)
+    original_request = cls._request
+
+    def request(self, what, dn, call, **kwargs):
+        requests[what.split(" ")[0] + (" " + what.split(" ")[1] if what.startswith(("read", "look", "find", "set", "create")) and " " in what else "")] += 1
+        return original_request(self, what, dn, call, **kwargs)
+
+    cls._request = request
+
+    def timed(module, name, label):
+        original = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                phases[label] += time.perf_counter() - t
+
+        setattr(module, name, wrapper)
+
+    timed(cycle, "read_inputs", "read_inputs")
+    timed(cycle, "plan_from", "plan")
+    timed(apply_module.Executor, "apply", "apply")
+    timed(apply_module.Executor, "recover", "recover")
+    timed(cycle, "read_hr_csv", "read_hr")
+    timed(directory_ldap.LdapDirectory, "read_snapshot", "read_directory")
+    from lifecycle.journal import Journal
+    timed(Journal, "load_state", "load_state")
+    return calls, requests, phases
+
+
+def _usage() -> tuple[float, float]:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), ru.ru_utime + ru.ru_stime
+
+
+def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
+    from lifecycle.logging import configure_logging
+
+    log_file = open(out.with_suffix(".log"), "w", encoding="utf-8")  # noqa: SIM115
+    configure_logging(json=True, level="INFO", stream=log_file)  # as the service logs, to a file
+    calls, requests, phases = _install_counters()
+    from connectors.directory_ldap import LdapDirectory
+    from lifecycle import quiet
+    from lifecycle.cycle import apply_cycle, config_fingerprint
+    from lifecycle.journal import Journal
+    from lifecycle.settings import load_settings
+
+    settings = load_settings(config)
+    journal = Journal(settings.state.url)
+    result: dict = {"phase": phase}
+    imported_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with LdapDirectory(settings.directory, settings.companies) as ldap:
+        if phase == "bare":
+            result.update(bare_io(settings))
+        elif phase == "C":
+            with open(baseline_path, "rb") as handle:
+                baseline = pickle.load(handle)
+            w0, c0 = _usage()
+            verdict = quiet.check(baseline, settings, config_fingerprint(settings), NOW, ldap, journal.load_state)
+            w1, c1 = _usage()
+            result.update(wall_s=w1 - w0, cpu_s=c1 - c0, quiet=verdict.quiet, changed=verdict.changed, unchanged=verdict.unchanged)
+        else:
+            extra: dict[str, float] = {}
+            if phase == "A":
+                t = time.perf_counter()
+                before = quiet.take_markers(settings, ldap, journal.load_state)
+                extra["daemon_markers_before"] = time.perf_counter() - t
+            snapshot_holder: dict = {}
+            original_read = LdapDirectory.read_snapshot
+
+            def keep_snapshot(self):
+                snapshot_holder["s"] = original_read(self)
+                return snapshot_holder["s"]
+
+            LdapDirectory.read_snapshot = keep_snapshot
+            w0, c0 = _usage()
+            plan, applied = apply_cycle(settings, NOW, ldap, journal, actor="bench")
+            w1, c1 = _usage()
+            kinds = Counter(a.kind.value for a in plan.actions)
+            writes = {k: v for k, v in calls.items() if k in WRITE_METHODS}
+            result.update(
+                wall_s=w1 - w0, cpu_s=c1 - c0, actions=dict(kinds), held=len(plan.held), reviews=len(plan.reviews),
+                rejected=len(plan.rejected), applied=applied.summary(), ok=applied.ok,
+                directory_actions=sum(v for k, v in kinds.items() if k in DIRECTORY_KINDS),
+                ldap_write_calls=sum(writes.values()),
+            )
+            if phase == "A":
+                t = time.perf_counter()
+                from connectors.hr_csv import read_hr_csv
+                from lifecycle.cycle import company_aliases
+                from policies.timeline import next_due
+
+                after = quiet.take_markers(settings, ldap, journal.load_state)
+                hr = read_hr_csv(settings.hr, company_aliases(settings))
+                due = next_due(hr, snapshot_holder["s"], after.state, settings, plan.now)
+                baseline = quiet.Baseline(after, quiet.people_by_key(snapshot_holder["s"]), due, config_fingerprint(settings))
+                extra["daemon_baseline_after"] = time.perf_counter() - t
+                extra["baseline_same_probe"] = float(after.probe == before.probe)
+                with open(baseline_path, "wb") as handle:
+                    pickle.dump(baseline, handle)
+            result["daemon_extras_s"] = extra
+        result["ldap_calls"] = dict(calls)
+        result["ldap_requests"] = dict(requests)
+        result["phases_s"] = {k: round(v, 3) for k, v in phases.items()}
+    journal.close()
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_after_imports_mb"] = imported_rss / 1024
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def bare_io(settings) -> dict:
+    """The I/O a cycle cannot avoid: the same paged searches with plain ldap3, and parsing the HR CSV."""
+    from ldap3 import SIMPLE, SUBTREE, Connection, Server
+
+    from connectors.directory_ldap import GROUP_ATTRIBUTES, GROUP_FILTER, PERSON_ATTRIBUTES, PERSON_FILTER
+
+    d = settings.directory
+    connection = Connection(Server(d.url), user=d.bind_dn, password=d.bind_password.get_secret_value(),
+                            authentication=SIMPLE, auto_bind=True, check_names=False)
+    searches = [(c.people_dn, PERSON_FILTER, PERSON_ATTRIBUTES) for c in settings.companies]
+    searches += [(d.groups_dn, GROUP_FILTER, GROUP_ATTRIBUTES), (d.base_dn, "(uid=*)", ["uid"])]
+    w0, c0 = _usage()
+    entries = 0
+    for base, search_filter, attributes in searches:
+        for _ in connection.extend.standard.paged_search(base, search_filter, search_scope=SUBTREE,
+                                                         attributes=list(attributes), paged_size=d.page_size, generator=True):
+            entries += 1
+    w1, c1 = _usage()
+    connection.unbind()
+    data = Path(settings.hr.path).read_bytes()
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    w2, c2 = _usage()
+    return {"ldap_wall_s": w1 - w0, "ldap_cpu_s": c1 - c0, "ldap_entries": entries, "hr_wall_s": w2 - w1,
+            "hr_cpu_s": c2 - c1, "hr_rows": len(rows) - 1, "wall_s": w2 - w0, "cpu_s": c2 - c0}
+
+
+# -- orchestrator ------------------------------------------------------------------
+
+
+def _slapd_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def changed_hr(source: Path, target: Path, seed: int, fraction: float = 0.01) -> dict:
+    """1% of the people changed: half movers, a quarter joiners, a quarter leavers (deterministic)."""
+    rng = random.Random(seed * 7919 + 2)
+    with open(source, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    col = {name: i for i, name in enumerate(header)}
+    changes = max(4, round(len(body) * fraction))
+    managers = {r[col["manager_id"]] for r in body}
+    candidates = [i for i, r in enumerate(body) if r[col["status"]] == "在职" and not r[col["termination_date"]]
+                  and r[col["employee_id"]] not in managers]
+    picked = rng.sample(candidates, changes // 2 + changes // 4)
+    movers, leavers = picked[: changes // 2], picked[changes // 2:]
+    by_company_dept: dict = {}
+    for r in body:
+        if r[col["manager_id"]]:
+            by_company_dept.setdefault((r[col["company"]], r[col["department"]]), []).append(r)
+    keys = sorted(by_company_dept)
+    transfers = 0
+    for index in movers:
+        row = body[index]
+        company, department = row[col["company"]], row[col["department"]]
+        if rng.random() < 0.1:  # a tenth of the movers change company (entry moved, new mail domain)
+            options = [k for k in keys if k[0] != company]
+            transfers += 1
+        else:
+            options = [k for k in keys if k[0] == company and k[1] != department]
+        new_company, new_dept = rng.choice(options)
+        peer = rng.choice(by_company_dept[(new_company, new_dept)])
+        row[col["company"]], row[col["department"]] = new_company, new_dept
+        row[col["manager_id"]], row[col["title"]] = peer[col["manager_id"]], peer[col["title"]]
+    yesterday = (NOW.date() - timedelta(days=1)).isoformat()
+    for index in leavers:
+        body[index][col["status"]] = "离职"
+        body[index][col["termination_date"]] = yesterday
+    next_id = max(int(r[col["employee_id"]]) for r in body) + 1
+    joiners = changes // 4
+    from bench.generate import NameMaker
+    names = NameMaker(rng)
+    for n in range(joiners):
+        template = body[rng.randrange(len(body))]
+        while not template[col["manager_id"]]:
+            template = body[rng.randrange(len(body))]
+        name, surname = names.make()
+        row = list(template)
+        row[col["employee_id"]], row[col["name"]] = str(next_id + n), name
+        row[col["family_name"]] = surname if len(surname) > 1 else ""
+        row[col["english_name"]], row[col["status"]], row[col["termination_date"]] = "", "在职", ""
+        row[col["hire_date"]] = (NOW.date() - timedelta(days=2)).isoformat()
+        body.append(row)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows([header, *body])
+    target.write_text(buffer.getvalue(), encoding="utf-8")
+    return {"movers": len(movers), "of_which_transfers": transfers, "leavers": len(leavers), "joiners": joiners}
+
+
+class Bench:
+    def __init__(self, size: int, seed: int, workdir: Path) -> None:
+        self.size, self.seed, self.workdir = size, seed, workdir
+        self.data = HERE / "out" / f"{size}-{seed}-v{GENERATOR_VERSION}"
+        self.results: dict = {"size": size, "seed": seed, "cpus": os.cpu_count(), "load_before": os.getloadavg()}
+
+    def ensure_data(self) -> None:
+        if not (self.data / "meta.json").exists():
+            print(f"generating {self.size} people (seed {self.seed}) into {self.data} ...", flush=True)
+            generate(self.size, self.seed, self.data)
+        self.results["data"] = json.loads((self.data / "meta.json").read_text(encoding="utf-8"))
+
+    def instance(self, name: str, ldif: bool):
+        from lifecycle.testing.slapd import Slapd
+
+        home = self.workdir / name
+        home.mkdir(parents=True)
+        slapd = Slapd(home / "slapd", base_dn=BASE_DN, organizational_units=organizational_units())
+        slapadd = None
+        if ldif:
+            text = (self.data / "directory.ldif").read_text(encoding="utf-8")
+            slapd._initialise()  # noqa: SLF001 - base tree first, then the people (both offline)
+            t = time.perf_counter()
+            slapd.load_ldif(text)
+            slapadd = time.perf_counter() - t
+        slapd.start()
+        secret = home / "ldap-password"
+        secret.write_text(slapd.admin_password + "\n", encoding="utf-8")
+        secret.chmod(0o600)
+        shutil.copyfile(self.data / "employees.csv", home / "employees.csv")
+        config = home / "config.toml"
+        config.write_text(config_text(url=slapd.url, bind_dn=slapd.admin_dn, password_file=secret,
+                                      hr_path=home / "employees.csv", state_url=f"sqlite:///{home}/state.db",
+                                      credentials=home / "credentials"), encoding="utf-8")
+        return slapd, home, config, slapadd
+
+    def phase(self, phase: str, slapd, home: Path, config: Path) -> dict:
+        out = home / f"result-{phase}.json"
+        pid = slapd._process.pid  # noqa: SLF001
+        cpu0 = _slapd_cpu(pid)
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bench.run", "--worker", phase, "--config", str(config), "--result", str(out),
+                        "--baseline", str(home / "baseline.pickle")], check=True, cwd=HERE.parent)
+        outer = time.perf_counter() - t
+        result = json.loads(out.read_text(encoding="utf-8"))
+        result["slapd_cpu_s"] = _slapd_cpu(pid) - cpu0
+        result["process_wall_s"] = outer
+        print(f"  {phase}: {json.dumps({k: result.get(k) for k in ('wall_s', 'cpu_s', 'peak_rss_mb', 'actions', 'quiet')}, ensure_ascii=False)}", flush=True)
+        return result
+
+    def run(self, scenarios: list[str]) -> dict:
+        self.ensure_data()
+        phases: dict = {}
+        if {"A", "B", "C"} & set(scenarios):
+            slapd, home, config, slapadd = self.instance("loaded", ldif=True)
+            self.results["slapadd_s"] = slapadd
+            print(f"slapadd -q of {self.size} people: {slapadd:.2f} s", flush=True)
+            try:
+                phases["adopt"] = self.phase("adopt", slapd, home, config)
+                phases["bare"] = self.phase("bare", slapd, home, config)
+                if "A" in scenarios or "C" in scenarios:
+                    phases["A"] = self.phase("A", slapd, home, config)
+                if "C" in scenarios:
+                    phases["C"] = self.phase("C", slapd, home, config)
+                if "B" in scenarios:
+                    self.results["B_changes"] = changed_hr(self.data / "employees.csv", home / "employees.csv", self.seed)
+                    phases["B"] = self.phase("B", slapd, home, config)
+            finally:
+                slapd.stop()
+        if "D" in scenarios:
+            slapd, home, config, _ = self.instance("empty", ldif=False)
+            try:
+                phases["D"] = self.phase("D", slapd, home, config)
+            finally:
+                slapd.stop()
+        self.results["phases"] = phases
+        self.results["load_after"] = os.getloadavg()
+        return self.results
+
+
+def table(results: dict) -> str:
+    p, size = results["phases"], results["size"]
+    bare = p.get("bare", {})
+    bare_wall = bare.get("wall_s")
+    lines = [f"size {size} (seed {results['seed']}), {results['cpus']} CPUs, load {results['load_before'][0]:.2f} before / "
+             f"{results['load_after'][0]:.2f} after; slapadd -q {results.get('slapadd_s') or 0:.2f} s",
+             f"name collisions: {results['data']['collisions']['share_in_colliding_names']:.1%} of people share their pinyin, "
+             f"{results['data']['collisions']['share_numbered']:.1%} get a number",
+             "",
+             "| scenario | wall s | CPU s | slapd CPU s | peak RSS MB | actions | LDAP writes | LDAP requests | vs bare I/O |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    for name in ("adopt", "A", "B", "C", "D", "bare"):
+        r = p.get(name)
+        if not r:
+            continue
+        actions = sum((r.get("actions") or {}).values()) if "actions" in r else ""
+        requests = ", ".join(f"{k} {v}" for k, v in sorted((r.get("ldap_requests") or {}).items()))
+        ratio = f"{r['wall_s'] / bare_wall:.2f}x" if bare_wall and name in ("A", "B") else ""
+        lines.append(f"| {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r.get('slapd_cpu_s', 0):.2f} | {r['peak_rss_mb']:.0f} | "
+                     f"{actions} | {r.get('ldap_write_calls', '')} | {requests} | {ratio} |")
+    lines.append("")
+    for name in ("adopt", "A", "B", "D"):
+        r = p.get(name)
+        if r:
+            lines.append(f"{name} phases (s): {r.get('phases_s')}; actions {r.get('actions')}; extras {r.get('daemon_extras_s', {})}")
+    if bare:
+        lines.append(f"bare I/O: ldap3 paged read {bare['ldap_wall_s']:.2f} s ({bare['ldap_entries']} entries), "
+                     f"HR csv parse {bare['hr_wall_s']:.2f} s")
+    if "B" in p:
+        b = p["B"]
+        lines.append(f"B: changes {results.get('B_changes')}; directory actions {b['directory_actions']} vs LDAP write calls "
+                     f"{b['ldap_write_calls']}; apply {b['phases_s'].get('apply', 0):.2f} s "
+                     f"= {b['ldap_write_calls'] / max(b['phases_s'].get('apply', 1e-9), 1e-9):.0f} writes/s")
+    if "C" in p:
+        lines.append(f"C: quiet={p['C'].get('quiet')} changed={p['C'].get('changed')}")
+    if "D" in p:
+        d = p["D"]
+        lines.append(f"D: apply (LDAP side) {d['phases_s'].get('apply', 0):.2f} s for {d['ldap_write_calls']} writes")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--scenarios", default="A,B,C,D")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--workdir", type=Path, help="keep the slapds, state and logs here (default: a temp dir, removed)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        if args.worker in os.environ.get("BENCH_PROFILE", "").split(","):
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.runcall(worker, args.worker, args.config, args.result, args.baseline)
+            profiler.dump_stats(str(args.result.with_suffix(".prof")))
+        else:
+            worker(args.worker, args.config, args.result, args.baseline)
+        return 0
+    keep = args.workdir is not None
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="lifecycle-bench-"))).resolve()
+    if keep and workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        results = Bench(args.size, args.seed, workdir).run([s.strip().upper() for s in args.scenarios.split(",")])
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    text = table(results)
+    print("\n" + text)
+    if args.json:
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
