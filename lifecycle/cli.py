@@ -230,19 +230,23 @@ def cmd_log(args: argparse.Namespace, settings) -> int:
 
 def cmd_explain(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
-    from lifecycle.cycle import read_inputs
+    from lifecycle.cycle import open_companion, open_mail, plan_from, read_inputs
     from lifecycle.journal import Journal
     from lifecycle.render import log_text
     from policies.context import PolicyContext
-    from policies.engine import compute_plan
     from policies.join import join_snapshots
     from policies.timeline import explain_upcoming
 
     now = parse_now(args.now, settings.policy.timezone)
     journal = Journal(settings.state.url)
     try:
-        with LdapDirectory(settings.directory, settings.companies) as directory:
-            inputs = read_inputs(settings, directory)
+        mail, companion = open_mail(settings), open_companion(settings)
+        try:
+            with LdapDirectory(settings.directory, settings.companies) as directory:
+                inputs = read_inputs(settings, directory, mail, companion)
+        finally:
+            if mail is not None:
+                mail.close()
         state = journal.load_state()
         history = list(journal.entries(employee_id=args.employee_id))
     finally:
@@ -253,7 +257,7 @@ def cmd_explain(args: argparse.Namespace, settings) -> int:
     for row in inputs.hr.rejected:
         if row.employee_id == eid:
             print(f"  HR row rejected, nothing is done for this employee: {row.message()}")
-    joined = join_snapshots(inputs.hr, inputs.directory, state, ctx)
+    joined = join_snapshots(inputs.hr, inputs.directory, state, ctx, inputs.mail)
     view = next((v for v in joined.persons if v.employee_id == eid), None)
     if view is None and not history:
         print("  unknown: not in the HR export, the stored state or the directory")
@@ -278,7 +282,7 @@ def cmd_explain(args: argparse.Namespace, settings) -> int:
                   f"  directory: {e.dn} mail={e.mail or '-'} {'DISABLED' if e.locked else 'enabled'} never logged in")
         standing, upcoming = explain_upcoming(view, ctx)
         print(f"  standing: {standing}")
-        plan = compute_plan(inputs.hr, inputs.directory, state, settings, now)
+        plan = plan_from(inputs, state, settings, now)
         mine = [a for a in plan.actions if a.employee_id == eid]
         print("  a cycle now would:" if mine else "  a cycle now would: do nothing for this employee")
         for action in mine:

@@ -245,3 +245,9 @@ def test_the_mail_token_and_passwords_never_reach_output_logs_or_the_journal(
     db = b"".join(p.read_bytes() for p in mail_config.parent.glob("state.db*"))
     for secret in secrets_:
         assert secret not in text and secret.encode() not in db
+
+
+def test_explain_includes_the_mailbox(mail_config: Path, capsys) -> None:
+    assert run(mail_config, capsys, "apply", "--now", DAY_ONE)[0] == 0
+    code, out, _ = run(mail_config, capsys, "explain", LEAVER, "--now", "2027-01-16T09:00")
+    assert code == 0 and "suspend_mailbox machao@sz.example.com" in out and "forward_mail" in out
