@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, datetime, timedelta, tzinfo
 
 from lifecycle.settings import CompanySettings, Settings
@@ -32,15 +33,16 @@ class PolicyContext:
         """The calendar date at `now` in the company's time zone: effective dates are local."""
         return self.now.astimezone(self.zone(company)).date()
 
+    @cached_property
+    def _subtrees(self) -> tuple[tuple[str, str], ...]:
+        """(",people_dn" key, company code), deepest subtree first."""
+        keys = [("," + _normalize_dn(c.people_dn), c.code) for c in self.settings.companies]
+        return tuple(sorted(keys, key=lambda item: -len(item[0])))
+
     def company_of_dn(self, dn: str) -> str | None:
         """The company whose people subtree holds `dn` (the deepest match wins)."""
         lowered = _normalize_dn(dn)
-        best: tuple[int, str] | None = None
-        for company in self.settings.companies:
-            base = _normalize_dn(company.people_dn)
-            if lowered.endswith("," + base) and (best is None or len(base) > best[0]):
-                best = (len(base), company.code)
-        return best[1] if best else None
+        return next((code for suffix, code in self._subtrees if lowered.endswith(suffix)), None)
 
     def days(self, count: int) -> timedelta:
         return timedelta(days=count)
