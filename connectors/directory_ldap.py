@@ -18,7 +18,7 @@ DNs.  Servers return DNs in their own "pretty" form: slapd turns `cn=a\\,b`
 into `cn=a\\2Cb`.  So that DNs can be compared as strings by the policies,
 every DN this module hands out (entry DNs, group members, managers, the
 results of `person_dn`/`group_dn`/`move_person`) is in one canonical form:
-lower-case attribute types and values escaped with ldap3's `escape_rdn`.
+lower-case attribute types and values escaped with `lifecycle.dn.escape_rdn_value` (RFC 4514).
 `canonical_dn()` is public for callers that build DNs from settings, and
 `dn_key()` (canonical, case-folded) is the comparison key.
 
@@ -63,9 +63,9 @@ from ldap3 import (
 )
 from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPResponseTimeoutError
 from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import escape_rdn
 from ldap3.utils.hashed import hashed
 
+from lifecycle.dn import escape_rdn_value
 from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
 from lifecycle.models import DirectoryEntry, DirectorySnapshot, GroupEntry
 from lifecycle.settings import CompanySettings, DirectorySettings
@@ -187,7 +187,7 @@ def parse_dn(dn: str) -> list[list[tuple[str, str]]]:
 
 
 def _format_rdn(avas: Iterable[tuple[str, str]]) -> str:
-    return "+".join(f"{attribute.lower()}={escape_rdn(value) if value else ''}" for attribute, value in avas)
+    return "+".join(f"{attribute.lower()}={escape_rdn_value(value) if value else ''}" for attribute, value in avas)
 
 
 # attr=value pairs whose values need no escaping and carry no edge spaces.
@@ -585,10 +585,10 @@ class LdapDirectory:
     def person_dn(uid: str, people_dn: str) -> str:
         if not uid:
             raise ValueError("uid must not be empty")
-        return f"uid={escape_rdn(uid)},{canonical_dn(people_dn)}"
+        return f"uid={escape_rdn_value(uid)},{canonical_dn(people_dn)}"
 
     def group_dn(self, company: str, department: str) -> str:
-        return f"cn={escape_rdn(f'{company}-{department}')},{self.groups_dn}"
+        return f"cn={escape_rdn_value(f'{company}-{department}')},{self.groups_dn}"
 
     # -- people -----------------------------------------------------------------------
 

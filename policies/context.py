@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date, datetime, timedelta, tzinfo
+from functools import cached_property
 
 from lifecycle.settings import CompanySettings, Settings
 

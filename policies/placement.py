@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-
-def escape_rdn_value(value: str) -> str:
-    """RFC 4514 escaping, so an HR value can never change a DN's structure."""
-    out = []
-    for index, char in enumerate(value):
-        if char in ',+"\\<>;=' or (char == "#" and index == 0) or (char == " " and index in (0, len(value) - 1)):
-            out.append("\\" + char)
-        elif char == "\x00":
-            out.append("\\00")
-        else:
-            out.append(char)
-    return "".join(out)
+from lifecycle.dn import escape_rdn_value
 
 
 def person_dn(uid: str, people_dn: str) -> str:

@@ -83,6 +83,7 @@ def test_canonical_dn_reads_slapds_hex_escapes_back_into_our_form() -> None:
 
 
 @given(st.text(min_size=1, max_size=20).filter(lambda v: "\x00" not in v))
+@example(" ")  # ldap3's escape_rdn gets a lone space wrong; the connector does not use it
 def test_person_dn_round_trips_any_value_through_the_parser(value: str) -> None:
     dn = LdapDirectory.person_dn(value, "ou=hq,dc=example,dc=com")
     assert parse_dn(dn)[0] == [("uid", value)]

@@ -87,7 +87,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from lifecycle.testing.slapd import free_port
+from lifecycle.testing.processes import free_port
+from lifecycle.testing.processes import log_tail as _tail
 
 DOVECOT = os.environ.get("LIFECYCLE_DOVECOT", shutil.which("dovecot") or "/usr/sbin/dovecot")
 DOVEADM = os.environ.get("LIFECYCLE_DOVEADM", shutil.which("doveadm") or "/usr/bin/doveadm")
@@ -151,14 +152,6 @@ name="$(date +%s%N)-$$"
 
 class DovecotError(RuntimeError):
     """Starting or running the test Dovecot failed; the message has the log tail."""
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
 def _quote(value: str) -> str:

@@ -46,7 +46,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from lifecycle.testing.slapd import free_port
+from lifecycle.testing.processes import free_port
+from lifecycle.testing.processes import log_tail as _tail
 
 MODOBOA_VERSION = "2.12.0"
 TEMPLATE_REVISION = 2  # bump when what build() writes changes: kept templates are rebuilt
@@ -94,14 +95,6 @@ LOGGING = {
 
 class ModoboaError(RuntimeError):
     """Deploying or running the test instance failed; the message has the log tail."""
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
 class _Redis:

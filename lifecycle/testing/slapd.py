@@ -34,6 +34,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from lifecycle.testing.processes import free_port, log_tail
+
 SLAPD = os.environ.get("LIFECYCLE_SLAPD", "/usr/sbin/slapd")
 SLAPADD = os.environ.get("LIFECYCLE_SLAPADD", "/usr/sbin/slapadd")
 LDAPADD = shutil.which("ldapadd") or "/usr/bin/ldapadd"
@@ -43,15 +45,9 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
 
+
 class SlapdError(RuntimeError):
     """slapd or one of its tools failed; the message carries the log tail."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_free(port: int) -> bool:
@@ -305,11 +301,7 @@ class Slapd:
             handle.close()
 
     def _log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+        return log_tail(self.log_path, lines)
 
     def _run(self, command: list[str], what: str) -> None:
         result = subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL, timeout=120, check=False)
