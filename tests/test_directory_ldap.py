@@ -13,7 +13,7 @@ from typing import Any
 
 import ldap3
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ldap3 import BASE, MODIFY_DELETE, MODIFY_REPLACE, Connection, Server
 from pydantic import SecretStr
