@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 
 from lifecycle.settings import CompanySettings, DirectorySettings
 from lifecycle.testing.slapd import Slapd
 
 pytest_plugins = ["tests.mail_fixtures"]
+
+# CI runs the property tests with fixed seeds (reproducible, no flakes from a new example);
+# a developer's run keeps exploring new examples.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 BASE_DN = "dc=example,dc=com"
 PEOPLE_DN = f"ou=people,{BASE_DN}"
