@@ -87,7 +87,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from lifecycle.testing.processes import free_port
+from lifecycle.testing.processes import free_port, stop_process
 from lifecycle.testing.processes import log_tail as _tail
 
 DOVECOT = os.environ.get("LIFECYCLE_DOVECOT", shutil.which("dovecot") or "/usr/sbin/dovecot")
@@ -560,13 +560,7 @@ plugin {{
 
     def _stop_master(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, STOP_TIMEOUT)
         if process is not None:
             _wait_session_gone(process.pid)
         if self._stderr is not None:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -46,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from lifecycle.testing.processes import free_port
+from lifecycle.testing.processes import free_port, stop_process
 from lifecycle.testing.processes import log_tail as _tail
 
 MODOBOA_VERSION = "2.12.0"
@@ -154,13 +153,7 @@ class _Redis:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, STOP_TIMEOUT)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -403,13 +396,7 @@ class ModoboaInstance:
 
     def _stop_server(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, STOP_TIMEOUT)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -25,7 +25,6 @@ import hashlib
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from lifecycle.testing.processes import free_port, log_tail
+from lifecycle.testing.processes import free_port, log_tail, stop_process
 
 SLAPD = os.environ.get("LIFECYCLE_SLAPD", "/usr/sbin/slapd")
 SLAPADD = os.environ.get("LIFECYCLE_SLAPADD", "/usr/sbin/slapadd")
@@ -184,13 +183,7 @@ class Slapd:
     def stop(self) -> None:
         """SIGTERM, wait, SIGKILL if it hangs.  Safe to call twice."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, STOP_TIMEOUT)
         self._close_log()
 
     def __enter__(self) -> Slapd:
