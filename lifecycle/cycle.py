@@ -22,6 +22,7 @@ from connectors.directory_ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
 from lifecycle.apply import ApplyResult, CredentialVault, Executor
 from lifecycle.errors import StalePlanError
+from lifecycle.gcpause import gc_paused
 from lifecycle.journal import ActionStatus, Journal
 from lifecycle.mail import MailCapability, MailSnapshot
 from lifecycle.models import Action, DirectorySnapshot, HrSnapshot, Plan, StoredState
@@ -90,7 +91,8 @@ def read_inputs(settings: Settings, directory: LdapDirectory, mail: Any = None, 
     age = time.time() - os.stat(settings.hr.path).st_mtime
     if age < settings.guards.min_file_age_seconds:
         hr = replace(hr, settling=True)
-    snapshot = directory.read_snapshot()
+    with gc_paused():  # 100k entries and their strings: nothing for the cyclic collector to find
+        snapshot = directory.read_snapshot()
     mail_snapshot, capabilities = None, frozenset()
     if mail is not None:
         mail_snapshot = mail.read_snapshot(mail_domains(settings))

@@ -38,7 +38,6 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from lifecycle.errors import FeedError
@@ -111,6 +110,12 @@ _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e
 _CJK = r"\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _WHITESPACE = re.compile(r"\s+")
+# A value normalize_text leaves as it is has none of these (NFKC aside): white space at either
+# end, a run of white space, white space other than " ", a zero-width character.  (Regex \s and
+# str.isspace/strip agree on every code point.)
+_UNTOUCHED = re.compile(r"\A\s|\s\Z|\s\s|[^\S ]|[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
+# Unicode categories Cc and Cs, exactly.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _TIME_SUFFIX = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 _DATE_SEP = re.compile(rf"(\d{{4}})([-/.])(\d{{1,2}})\2(\d{{1,2}}){_TIME_SUFFIX}", re.ASCII)
 _DATE_CN = re.compile(rf"(\d{{4}})\s*年\s*(\d{{1,2}})\s*月\s*(\d{{1,2}})\s*日?{_TIME_SUFFIX}", re.ASCII)
@@ -137,12 +142,15 @@ class InvalidValue(ValueError):
 
 def normalize_text(text: str) -> str:
     """NFKC, zero-width characters removed, white space collapsed and trimmed."""
+    if _UNTOUCHED.search(text) is None and unicodedata.is_normalized("NFKC", text):
+        return text  # nothing to change (nearly every cell): two C calls, no copy
     text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
     return _WHITESPACE.sub(" ", text).strip()
 
 
 def _normalize_name(text: str) -> str:
-    return _CJK_GAP.sub("", normalize_text(text))
+    text = normalize_text(text)
+    return _CJK_GAP.sub("", text) if " " in text else text  # normalised text has no other white space
 
 
 def _header_key(header: str) -> str:
@@ -345,14 +353,6 @@ def normalize_employee_id(text: str) -> str:
 # Rows
 
 
-@dataclass
-class _Row:
-    row: int
-    employee_id: str
-    record: HrRecord | None = None
-    rejection: RejectedRow | None = None
-
-
 def _company_lookup(company_aliases: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     exact = {normalize_text(k): v for k, v in company_aliases.items()}
     folded = {normalize_text(k).casefold(): v for k, v in company_aliases.items()}
@@ -386,154 +386,211 @@ def validate_rows(
     Blank rows (no cells, or all cells empty) are skipped.  Never raises for
     bad cell content: every other row becomes a record or a rejection.
     """
-    exact, folded = _company_lookup(company_aliases)
-    allowed = _allowed_companies(company_aliases)
-    needed = max(header_map.values(), default=-1) + 1
-    results: list[_Row] = []
+    validator = _Validator(header_map, company_aliases, today, width)
+    results: list[HrRecord | RejectedRow] = []  # one per non-blank row, in row order
     for row_number, cells in rows:
-        cells = [c if isinstance(c, str) else ("" if c is None else str(c)) for c in cells]
+        if not set(map(type, cells)) <= _STR_ONLY:
+            cells = [c if isinstance(c, str) else ("" if c is None else str(c)) for c in cells]
         if not any(normalize_text(c) for c in cells):
             continue
-        results.append(_validate_row(row_number, cells, header_map, exact, folded, allowed, today, width, needed))
+        results.append(validator.row(row_number, cells))
 
-    by_id: dict[str, list[_Row]] = defaultdict(list)
-    for result in results:
-        if result.employee_id:
-            by_id[result.employee_id.casefold()].append(result)
+    # Rows sharing an id (compared case-insensitively), in row order; only duplicated ids get a list.
+    first: dict[str, int] = {}
+    by_id: dict[str, list[int]] = {}
+    for index, result in enumerate(results):
+        employee_id = result.employee_id
+        if employee_id:
+            key = employee_id if employee_id.isdigit() else employee_id.casefold()  # ids are ASCII
+            seen = first.setdefault(key, index)
+            if seen != index:
+                group = by_id.get(key)
+                if group is None:
+                    by_id[key] = [seen, index]
+                else:
+                    group.append(index)
+    del first
     for group in by_id.values():
-        if len(group) < 2:
-            continue
-        for result in group:
-            others = [r for r in group if r is not result]
-            ids = sorted({r.employee_id for r in group})
-            same = f"the same employee id {ids[0]!r}" if len(ids) == 1 else f"the same employee id ({' / '.join(map(repr, ids))})"
-            result.record = None
-            result.rejection = RejectedRow(
+        ids = sorted({results[i].employee_id for i in group})
+        same = f"the same employee id {ids[0]!r}" if len(ids) == 1 else f"the same employee id ({' / '.join(map(repr, ids))})"
+        rows_of = [results[i].row for i in group]
+        for index in group:
+            result = results[index]
+            others = [r for i, r in zip(group, rows_of) if i != index]
+            results[index] = RejectedRow(
                 result.row,
                 "employee_id",
-                f"{same} is also on row(s) {', '.join(str(r.row) for r in others)}; none of these rows is used",
+                f"{same} is also on row(s) {', '.join(str(r) for r in others)}; none of these rows is used",
                 "keep one row per employee (or correct the wrong id) in the HR export",
                 result.employee_id,
             )
 
-    records = [r.record for r in results if r.record is not None]
-    rejected = [r.rejection for r in results if r.rejection is not None]
+    records = [r for r in results if type(r) is HrRecord]
+    rejected = [r for r in results if type(r) is RejectedRow]
     return records, rejected
 
 
-def _validate_row(
-    row: int,
-    cells: Sequence[str],
-    header_map: dict[str, int],
-    exact: dict[str, str],
-    folded: dict[str, str],
-    allowed: str,
-    today: date | None,
-    width: int | None,
-    needed: int,
-) -> _Row:
-    id_index = header_map.get("employee_id", len(cells))
-    raw_id = cells[id_index] if id_index < len(cells) else ""
-    try:
-        employee_id = normalize_employee_id(raw_id)
+# Columns whose values repeat from row to row (a company has a few hundred departments and titles,
+# dates and managers are shared): their normalised and parsed values are computed once per distinct
+# cell text, and every record refers to one shared string / date object.
+_REPEATING = frozenset({"company", "department", "title", "status", "hire_date", "termination_date", "manager_id",
+                        "family_name", "english_name"})
+_MISSING = object()
+_STR_ONLY = frozenset({str})
+
+
+class _Validator:
+    """`_validate_row` for one file: the per-file lookups, and caches of per-value work."""
+
+    def __init__(self, header_map: dict[str, int], company_aliases: Mapping[str, str], today: date | None,
+                 width: int | None) -> None:
+        self.header_map = header_map
+        self.exact, self.folded = _company_lookup(company_aliases)
+        self.allowed = _allowed_companies(company_aliases)
+        self.today = today
+        self.width = width
+        self.needed = max(header_map.values(), default=-1) + 1
+        self.horizon = today + timedelta(days=HIRE_DATE_HORIZON_DAYS) if today is not None else None
+        # (field, column, name rule?, cache or None), in header_map order, employee_id left out.
+        self.fields = [
+            (field, index, field in ("name", "family_name"), {} if field in _REPEATING else None)
+            for field, index in header_map.items()
+            if field != "employee_id"
+        ]
+        self.shared: dict[str, str] = {}  # one object per distinct value of a repeating column
+        self.statuses: dict[str, HrStatus] = {}
+        self.hire_dates: dict[str, date] = {}
+        self.termination_dates: dict[str, date | None] = {}
+        self.manager_ids: dict[str, str] = {}
+
+    def row(self, row: int, cells: Sequence[str]) -> HrRecord | RejectedRow:
+        header_map = self.header_map
+        id_index = header_map.get("employee_id", len(cells))
+        raw_id = cells[id_index] if id_index < len(cells) else ""
         id_problem: InvalidValue | None = None
-    except InvalidValue as exc:
-        employee_id, id_problem = "", exc
+        if raw_id.isdigit() and raw_id.isascii() and len(raw_id) <= MAX_ID_LENGTH:
+            employee_id = raw_id  # plain digits: what normalize_employee_id returns unchanged
+        else:
+            try:
+                employee_id = normalize_employee_id(raw_id)
+            except InvalidValue as exc:
+                employee_id, id_problem = "", exc
 
-    def reject(field: str, reason: str, fix: str) -> _Row:
-        return _Row(row, employee_id, rejection=RejectedRow(row, field, reason, fix, employee_id))
+        def reject(field: str, reason: str, fix: str) -> RejectedRow:
+            return RejectedRow(row, field, reason, fix, employee_id)
 
-    count = len(cells)
-    if count < needed or (width is not None and count < width):
-        expected = f"the header has {width}" if width is not None else f"the mapped columns need {needed}"
-        return reject(
-            "(row)",
-            f"the row has {count} cell(s) but {expected}: a delimiter is missing or the row was cut off",
-            "check the row in the export: every row needs one value (possibly empty) per column",
+        width = self.width
+        count = len(cells)
+        if count < self.needed or (width is not None and count < width):
+            expected = f"the header has {width}" if width is not None else f"the mapped columns need {self.needed}"
+            return reject(
+                "(row)",
+                f"the row has {count} cell(s) but {expected}: a delimiter is missing or the row was cut off",
+                "check the row in the export: every row needs one value (possibly empty) per column",
+            )
+        if width is not None and count > width and any(normalize_text(c) for c in cells[width:]):
+            return reject(
+                "(row)",
+                f"the row has {count} cells but the header has {width}: a value probably contains an unquoted delimiter",
+                "quote values that contain the delimiter, or remove the extra cells",
+            )
+
+        if id_problem is not None:
+            return reject("employee_id", id_problem.reason, id_problem.fix)
+
+        values: dict[str, str] = {}
+        shared = self.shared
+        for field, index, is_name, cache in self.fields:
+            raw = cells[index]
+            if cache is not None:
+                value = cache.get(raw)
+                if value is not None:
+                    values[field] = value
+                    continue
+            value = _normalize_name(raw) if is_name else normalize_text(raw)
+            bad = _CONTROL.search(value)
+            if bad is not None:
+                return reject(field, f"the value contains the control character U+{ord(bad.group()):04X}",
+                              "remove it in the HR system")
+            if cache is not None:
+                value = cache[raw] = shared.setdefault(value, value)
+            values[field] = value
+
+        for field in REQUIRED_FIELDS:
+            if field == "employee_id":
+                if not employee_id:
+                    return reject("employee_id", "the employee id is empty", "fill in the employee id (工号)")
+            elif not values.get(field):
+                alias = HEADER_ALIASES[field][0]
+                return reject(field, f"the required value {field} ({alias}) is empty", f"fill in {alias} for this employee")
+
+        company_text = values["company"]
+        company = self.exact.get(company_text) or self.folded.get(company_text.casefold())
+        if company is None:
+            return reject(
+                "company",
+                f"unknown company {company_text!r}; {self.allowed}",
+                "use one of the company codes, or add the company to [[companies]] in the config",
+            )
+
+        field = "status"
+        try:
+            text = values["status"]
+            status = self.statuses.get(text)
+            if status is None:
+                status = self.statuses[text] = parse_status(text)
+            field = "hire_date"
+            text = values["hire_date"]
+            hire_date = self.hire_dates.get(text)
+            if hire_date is None:
+                parsed = parse_date(text, allow_placeholder=False)
+                assert parsed is not None  # a required, non-placeholder value
+                hire_date = self.hire_dates[text] = parsed
+            field = "termination_date"
+            text = values.get("termination_date", "")
+            termination_date = self.termination_dates.get(text, _MISSING)
+            if termination_date is _MISSING:
+                termination_date = self.termination_dates[text] = parse_date(text)
+            field = "manager_id"
+            text = values.get("manager_id", "")
+            manager_id = self.manager_ids.get(text)
+            if manager_id is None:
+                manager_id = self.manager_ids[text] = normalize_employee_id(text)
+        except InvalidValue as exc:
+            return reject(field, exc.reason, exc.fix)
+
+        if self.horizon is not None and hire_date > self.horizon:
+            return reject(
+                "hire_date",
+                f"hire date {hire_date.isoformat()} is more than {HIRE_DATE_HORIZON_DAYS} days in the future (probably a typo in the year)",
+                "correct the hire date",
+            )
+        if termination_date is not None and termination_date < hire_date:
+            return reject(
+                "termination_date",
+                f"termination date {termination_date.isoformat()} is before the hire date {hire_date.isoformat()}",
+                "correct one of the two dates (a re-hire needs a new hire date and an empty termination date)",
+            )
+        email = values.get("email", "")
+        if email and not _EMAIL.fullmatch(email):
+            return reject("email", f"{email!r} is not an e-mail address", "correct the address or leave the cell empty")
+        if manager_id and manager_id.casefold() == employee_id.casefold():
+            manager_id = ""  # "reports to self" means top of the tree: no manager
+
+        record = HrRecord(
+            employee_id,
+            values["name"],
+            company,
+            values["department"],
+            status,
+            hire_date,
+            row,
+            values.get("family_name", ""),
+            values.get("english_name", ""),
+            values.get("title", ""),
+            manager_id,
+            termination_date,
+            email,
+            values.get("account", ""),
         )
-    if width is not None and count > width and any(normalize_text(c) for c in cells[width:]):
-        return reject(
-            "(row)",
-            f"the row has {count} cells but the header has {width}: a value probably contains an unquoted delimiter",
-            "quote values that contain the delimiter, or remove the extra cells",
-        )
-
-    if id_problem is not None:
-        return reject("employee_id", id_problem.reason, id_problem.fix)
-
-    values: dict[str, str] = {}
-    for field, index in header_map.items():
-        if field == "employee_id":
-            continue
-        raw = cells[index]
-        value = _normalize_name(raw) if field in ("name", "family_name") else normalize_text(raw)
-        bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs")), None)
-        if bad is not None:
-            return reject(field, f"the value contains the control character U+{ord(bad):04X}", "remove it in the HR system")
-        values[field] = value
-
-    for field in REQUIRED_FIELDS:
-        if field == "employee_id":
-            if not employee_id:
-                return reject("employee_id", "the employee id is empty", "fill in the employee id (工号)")
-        elif not values.get(field):
-            alias = HEADER_ALIASES[field][0]
-            return reject(field, f"the required value {field} ({alias}) is empty", f"fill in {alias} for this employee")
-
-    company_text = values["company"]
-    company = exact.get(company_text) or folded.get(company_text.casefold())
-    if company is None:
-        return reject(
-            "company",
-            f"unknown company {company_text!r}; {allowed}",
-            "use one of the company codes, or add the company to [[companies]] in the config",
-        )
-
-    field = "status"
-    try:
-        status = parse_status(values["status"])
-        field = "hire_date"
-        hire_date = parse_date(values["hire_date"], allow_placeholder=False)
-        field = "termination_date"
-        termination_date = parse_date(values.get("termination_date", ""))
-        field = "manager_id"
-        manager_id = normalize_employee_id(values.get("manager_id", ""))
-    except InvalidValue as exc:
-        return reject(field, exc.reason, exc.fix)
-    assert hire_date is not None  # a required, non-placeholder value
-
-    if today is not None and hire_date > today + timedelta(days=HIRE_DATE_HORIZON_DAYS):
-        return reject(
-            "hire_date",
-            f"hire date {hire_date.isoformat()} is more than {HIRE_DATE_HORIZON_DAYS} days in the future (probably a typo in the year)",
-            "correct the hire date",
-        )
-    if termination_date is not None and termination_date < hire_date:
-        return reject(
-            "termination_date",
-            f"termination date {termination_date.isoformat()} is before the hire date {hire_date.isoformat()}",
-            "correct one of the two dates (a re-hire needs a new hire date and an empty termination date)",
-        )
-    email = values.get("email", "")
-    if email and not _EMAIL.fullmatch(email):
-        return reject("email", f"{email!r} is not an e-mail address", "correct the address or leave the cell empty")
-    if manager_id.casefold() == employee_id.casefold():
-        manager_id = ""  # "reports to self" means top of the tree: no manager
-
-    record = HrRecord(
-        employee_id=employee_id,
-        name=values["name"],
-        company=company,
-        department=values["department"],
-        status=status,
-        hire_date=hire_date,
-        row=row,
-        family_name=values.get("family_name", ""),
-        english_name=values.get("english_name", ""),
-        title=values.get("title", ""),
-        manager_id=manager_id,
-        termination_date=termination_date,
-        email=email,
-        account=values.get("account", ""),
-    )
-    return _Row(row, employee_id, record=record)
+        return record

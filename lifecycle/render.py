@@ -86,6 +86,11 @@ def plan_text(plan: Plan) -> str:
 def _action_lines(action: Action) -> list[str]:
     who = action.employee_id or "-"
     head = f"  {SYMBOLS.get(action.kind, '?')} {action.kind.value:<16} {action.company:<4} {who:<10} {action.target}"
+    members = action.params.get("members")
+    if action.kind == ActionKind.CREATE_GROUP and members:  # a new group with all its initial members
+        shown = ", ".join(members[:3]) + (f" (+{len(members) - 3} more)" if len(members) > 3 else "")
+        count = f"{len(members)} member" + ("" if len(members) == 1 else "s")
+        return [f"{head}  {count}: {shown}", f"      [{action.rule}] {action.reason}"]
     member = action.params.get("member_dn") or action.params.get("first_member")
     if member:  # group changes: one line each, the member is the news
         return [f"{head}  member {member}", f"      [{action.rule}] {action.reason}"]

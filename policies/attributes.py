@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from lifecycle.models import DirectoryEntry, HrRecord
+from policies.placement import dn_key
 
 # Attributes the daemon keeps equal to HR; everything else on an entry is left alone.
 HR_OWNED = ("cn", "sn", "givenName", "displayName", "mail", "employeeNumber", "departmentNumber", "title", "manager")
@@ -58,17 +60,28 @@ def current_attributes(entry: DirectoryEntry) -> dict[str, str]:
 
 def attribute_changes(current: dict[str, str], desired: dict[str, str]) -> dict[str, list[Any]]:
     """`{attribute: [before, after]}` for each HR-owned attribute that differs."""
+    return _changes(((name, current.get(name, "")) for name in HR_OWNED), desired)
+
+
+def entry_changes(entry: DirectoryEntry, desired: dict[str, str]) -> dict[str, list[Any]]:
+    """`attribute_changes(current_attributes(entry), desired)` without building the entry's dict."""
+    values = (entry.cn, entry.sn, entry.given_name, entry.display_name, entry.mail, entry.employee_number,
+              entry.department, entry.title, entry.manager)  # in HR_OWNED order
+    return _changes(zip(HR_OWNED, values), desired)
+
+
+def _changes(current: Iterable[tuple[str, str]], desired: dict[str, str]) -> dict[str, list[Any]]:
     changes: dict[str, list[Any]] = {}
-    for name in HR_OWNED:
-        before, after = current.get(name, "") or "", desired.get(name, "") or ""
-        same = _dn_key(before) == _dn_key(after) if name == "manager" else before == after
-        if not same:
-            changes[name] = [before or None, after or None]
+    get = desired.get
+    for name, before in current:
+        before = before or ""
+        after = get(name, "") or ""
+        if before == after:
+            continue
+        if name == "manager" and dn_key(before) == dn_key(after):
+            continue
+        changes[name] = [before or None, after or None]
     return changes
-
-
-def _dn_key(dn: str) -> str:
-    return ",".join(part.strip().lower() for part in dn.split(","))
 
 
 def mail_local_part(entry: DirectoryEntry | None, uid: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from lifecycle.models import HrRecord, HrStatus
@@ -17,36 +17,69 @@ class Standing(str, enum.Enum):
     ABSENT = "absent"  # no (valid) HR row at all
 
 
-@dataclass(frozen=True)
 class Employment:
-    standing: Standing
-    # The day the standing began or will change (hire day, departure day).
-    effective: date | None = None
-    on_leave: bool = False
-    why: str = ""
+    """Where a person stands: `standing` since/until `effective`, and why (in words).
+
+    `why` may be given as a function: the words are then made only when an action
+    or review quotes them (nearly never, for 100k people who simply stay employed).
+    """
+
+    __slots__ = ("standing", "effective", "on_leave", "_why")
+
+    def __init__(
+        self, standing: Standing, effective: date | None = None, on_leave: bool = False, why: str | Callable[[], str] = ""
+    ) -> None:
+        self.standing = standing
+        # The day the standing began or will change (hire day, departure day).
+        self.effective = effective
+        self.on_leave = on_leave
+        self._why = why
+
+    @property
+    def why(self) -> str:
+        why = self._why
+        if not isinstance(why, str):
+            why = self._why = why()
+        return why
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Employment):
+            return NotImplemented
+        mine = (self.standing, self.effective, self.on_leave, self.why)
+        return mine == (other.standing, other.effective, other.on_leave, other.why)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Employment(standing={self.standing!r}, effective={self.effective!r}, on_leave={self.on_leave!r}, "
+                f"why={self.why!r})")
 
 
 def employment(record: HrRecord | None, ctx: PolicyContext) -> Employment:
     if record is None:
         return Employment(Standing.ABSENT, why="not in the HR export")
     today = ctx.today(record.company)
-    where = f"row {record.row}" if record.row else "HR"
     if record.termination_date is not None and today >= record.termination_date:
         return Employment(
-            Standing.DEPARTED, record.termination_date, why=f"termination date {record.termination_date} reached ({where})"
+            Standing.DEPARTED, record.termination_date,
+            why=f"termination date {record.termination_date} reached ({_where(record)})",
         )
     if record.status == HrStatus.TERMINATED and record.termination_date is None:
-        return Employment(Standing.DEPARTED, today, why=f"HR status is terminated with no termination date ({where})")
+        return Employment(Standing.DEPARTED, today, why=f"HR status is terminated with no termination date ({_where(record)})")
     start = record.hire_date - timedelta(days=ctx.settings.policy.prehire_days)
     if today < start:
-        return Employment(Standing.NOT_STARTED, start, why=f"hire date {record.hire_date} not reached ({where})")
+        return Employment(Standing.NOT_STARTED, start, why=f"hire date {record.hire_date} not reached ({_where(record)})")
     # Status "terminated" with a future termination date: the date decides (see explain).
     return Employment(
         Standing.EMPLOYED,
         record.hire_date,
         on_leave=record.status == HrStatus.LEAVE,
-        why=f"employed since {record.hire_date}, status {record.status.value} ({where})",
+        why=lambda: f"employed since {record.hire_date}, status {record.status.value} ({_where(record)})",
     )
+
+
+def _where(record: HrRecord) -> str:
+    return f"row {record.row}" if record.row else "HR"
 
 
 def status_disagreement(record: HrRecord | None, ctx: PolicyContext) -> str:

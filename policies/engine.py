@@ -6,14 +6,17 @@ and computing it changes nothing anywhere.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
 from typing import Any
 
+from lifecycle.gcpause import gc_paused
 from lifecycle.mail import MailCapability, MailSnapshot
 from lifecycle.models import (
     Action,
     ActionKind,
     DirectorySnapshot,
+    HrRecord,
     HrSnapshot,
     PersonStatus,
     Plan,
@@ -22,7 +25,7 @@ from lifecycle.models import (
     StoredState,
 )
 from lifecycle.settings import Settings
-from policies.attributes import attribute_changes, current_attributes, desired_attributes, mail_local_part
+from policies.attributes import desired_attributes, entry_changes, mail_local_part
 from policies.context import PolicyContext
 from policies.employment import Standing, employment, status_disagreement
 from policies.feed_health import frozen_companies
@@ -35,6 +38,7 @@ from policies.joiner import decide_employed
 from policies.leaver import clear_absence, decide_absent, decide_departed, departure_from_absence
 from policies.mailbox import plan_mailbox
 from policies.names import NameAllocator
+from policies.naming import NamingProblem
 from policies.placement import dn_key, split_rdn
 from policies.retention import decide_deletion
 
@@ -79,33 +83,72 @@ def compute_plan(
     capabilities: frozenset[MailCapability] = frozenset(),
 ) -> Plan:
     """The plan at `now`. Without `mail` (no [mail] configured) only the directory is planned."""
+    with gc_paused():  # millions of short-lived, acyclic objects at 100k people
+        return _compute_plan(hr, directory, state, settings, now, config_fingerprint, mail, capabilities)
+
+
+def _compute_plan(
+    hr: HrSnapshot,
+    directory: DirectorySnapshot,
+    state: StoredState,
+    settings: Settings,
+    now: datetime,
+    config_fingerprint: str,
+    mail: MailSnapshot | None,
+    capabilities: frozenset[MailCapability],
+) -> Plan:
     ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected), holds=state.holds)
     joined = join_snapshots(hr, directory, state, ctx, mail)
-    names = _allocator(directory, state, settings)
-    # Joiners are named in hire order, so the earlier hire keeps the plain name.
-    views = sorted(joined.persons, key=lambda v: (v.hr.hire_date.isoformat() if v.hr else "", v.employee_id))
-    intents = {view.employee_id: _decide(view, ctx, names) for view in views}
-    views_by_id = {view.employee_id: view for view in views}
+    names = _LazyNames(directory, state, settings)  # built on the first joiner (none in a quiet cycle)
+    mailing = mail is not None and settings.mail is not None
+    persons = joined.persons
+    persons.sort(key=_employee_id)  # join lists them by employee id already: this only keeps it so
+    # Joiners are named in hire order, so the earlier hire keeps the plain name: people without an
+    # HR row first, then by hire date, each in employee id order (a stable sort of the id order).
+    hired = [view for view in persons if view.hr is None]
+    hired += sorted((view for view in persons if view.hr is not None), key=_hire_date)
+    del persons
+    joined.persons = []
+    # Only managers' DNs (and, with a mail backend, addresses) are looked up by others.
+    managers = {r.manager_id for r in hr.records if r.manager_id}
 
-    placements = {i.employee_id: i.dn for i in intents.values() if i.exists_after and i.dn}
-    mails = {eid: _desired_mail(views_by_id[eid], intent, ctx) for eid, intent in intents.items()}
+    # Pass 1, in hire order: decide everyone; collect the DNs (and addresses) others refer to and
+    # what the department groups need.
+    intents: list[Intent] = []
+    placements: dict[str, str] = {}
+    mails: dict[str, str] = {}
+    memberships = _Memberships()
+    for view in hired:
+        intent = _decide(view, ctx, names)
+        intents.append(intent)
+        employee_id = view.employee_id
+        if employee_id in managers and intent.dn and intent.exists_after:
+            placements[employee_id] = intent.dn
+        if mailing and employee_id in managers:
+            mails[employee_id] = _desired_mail(view, intent, ctx)
+        memberships.add(view, intent)
+    memberships.owners = _Owners(hired, intents)
+
+    # Pass 2: the actions.  (In hire order too: actions and reviews are sorted below, by keys in
+    # which everything one person gets carries their employee id, so the pass order cannot show.)
     reviews: list[Review] = list(joined.reviews)
     actions: list[Action] = []
     blocked = joined.blocked
-    known = frozenset(r.employee_id for r in hr.records)
-    for employee_id in sorted(intents):
-        intent, view = intents[employee_id], views_by_id[employee_id]
-        reviews.extend(intent.reviews)
-        actions.extend(_render(view, intent, placements, mails, blocked, known, ctx, reviews))
-        if mail is not None and settings.mail is not None:
+    known = _Known(hr)
+    for view, intent in zip(hired, intents):
+        if intent.reviews:
+            reviews.extend(intent.reviews)
+        employee_id = view.employee_id
+        address = _desired_mail(view, intent, ctx)
+        actions.extend(_render(view, intent, placements, address, blocked, known, ctx, reviews))
+        if mailing:
             manager = view.hr.manager_id if view.hr else ""
             manager_mail = mails.get(manager, "") if manager and manager != employee_id and manager in placements else ""
             actions.extend(
-                plan_mailbox(view, intent, mails.get(employee_id, ""), manager_mail.lower(), mail, capabilities,
-                             settings.mail, ctx, reviews)
+                plan_mailbox(view, intent, address, manager_mail.lower(), mail, capabilities, settings.mail, ctx, reviews)
             )
 
-    actions.extend(_group_actions(views, intents, joined.unmatched, directory, ctx))
+    actions.extend(memberships.actions(directory, ctx))
     actions.sort(key=lambda a: (PHASES[a.kind], a.company, a.employee_id, a.target, a.params.get("member_dn", "")))
     frozen = frozen_companies(hr, state.feed, settings)
     accounts: dict[str, int] = {}
@@ -126,6 +169,15 @@ def compute_plan(
     )
 
 
+def _employee_id(view: PersonView) -> str:
+    return view.employee_id
+
+
+def _hire_date(view: PersonView) -> date:
+    assert view.hr is not None
+    return view.hr.hire_date
+
+
 def _allocator(directory: DirectorySnapshot, state: StoredState, settings: Settings) -> NameAllocator:
     taken = set(directory.taken_uids)
     taken |= {e.uid for e in directory.entries if e.uid}
@@ -138,11 +190,26 @@ def _allocator(directory: DirectorySnapshot, state: StoredState, settings: Setti
     return NameAllocator(taken, owners, settings.naming)
 
 
+class _LazyNames:
+    """`_allocator(...)`, made when the first name is asked for: a cycle without joiners skips it."""
+
+    def __init__(self, directory: DirectorySnapshot, state: StoredState, settings: Settings) -> None:
+        self._inputs: tuple[DirectorySnapshot, StoredState, Settings] | None = (directory, state, settings)
+        self._names: NameAllocator | None = None
+
+    def allocate(self, record: HrRecord) -> str | NamingProblem:
+        if self._names is None:
+            assert self._inputs is not None
+            self._names = _allocator(*self._inputs)
+            self._inputs = None
+        return self._names.allocate(record)
+
+
 def _decide(view: PersonView, ctx: PolicyContext, names: NameAllocator) -> Intent:
     intent = _decide_standing(view, ctx, names)
     disagreement = status_disagreement(view.hr, ctx)
     if disagreement:
-        intent.reviews.append(
+        intent.review(
             Review(ReviewKind.INCONSISTENT_RECORD, view.employee_id, view.company, f"row {view.hr.row}", disagreement,
                    "make the HR status and the termination date agree")
         )
@@ -218,14 +285,14 @@ def _render(
     view: PersonView,
     intent: Intent,
     placements: dict[str, str],
-    mails: dict[str, str],
+    address: str,
     blocked: frozenset[str],
-    known: frozenset[str],
+    known: _Known,
     ctx: PolicyContext,
     reviews: list[Review],
 ) -> list[Action]:
     record, entry, state = view.hr, view.entry, view.state
-    now = ctx.now.isoformat()
+    now = ctx.now_iso
     eid, company = view.employee_id, view.company
     actions: list[Action] = []
 
@@ -238,7 +305,8 @@ def _render(
             state=_state(uid=entry.uid, company=view.entry_company or company, status=PersonStatus.ACTIVE,
                          created_at=created, suspended_at=None, suspension_rule=None, deleted_at=None,
                          warned_at=None, match_confirmed=state.match_confirmed if state else False))
-    if entry is not None and intent.dn and intent.exists_after and dn_key(intent.dn) != dn_key(entry.dn):
+    relocated = entry is not None and intent.dn != entry.dn and dn_key(intent.dn) != dn_key(entry.dn)
+    if entry is not None and intent.dn and intent.exists_after and relocated:
         act(ActionKind.MOVE_ACCOUNT, entry.dn,
             Step("mover", f"HR moved the employee from {view.entry_company} to {company}"),
             {"company": [view.entry_company, company], "dn": [entry.dn, intent.dn]},
@@ -246,7 +314,7 @@ def _render(
 
     desired: dict[str, str] | None = None
     if record is not None and (intent.create is not None or intent.sync_attributes):
-        mail = mails[eid]
+        mail = address
         manager_dn = _manager_dn(view, placements, blocked, entry, reviews, known)
         desired = desired_attributes(record, mail, manager_dn)
 
@@ -258,9 +326,9 @@ def _render(
             state=_state(uid=intent.uid, company=company, status=PersonStatus.ACTIVE, created_at=now,
                          suspended_at=None, suspension_rule=None, deleted_at=None, warned_at=None, absent_since=None))
     elif intent.sync_attributes and entry is not None and desired is not None and intent.exists_after:
-        changes = attribute_changes(current_attributes(entry), desired)
+        changes = entry_changes(entry, desired)
         if changes:
-            moved = "; moved with the company change" if dn_key(intent.dn) != dn_key(entry.dn) else ""
+            moved = "; moved with the company change" if relocated else ""
             what = ", ".join(sorted(changes))
             act(ActionKind.UPDATE_ACCOUNT, intent.dn, Step("mover", f"HR record differs from the directory in {what}{moved}"),
                 changes, dn=intent.dn, attributes={k: v[1] for k, v in changes.items()})
@@ -295,9 +363,12 @@ def _desired_mail(view: PersonView, intent: Intent, ctx: PolicyContext) -> str:
     if company is None:
         return entry.mail if entry is not None else ""
     moving = entry is not None and view.entry_company not in (None, view.company)
-    managed_domains = {c.domain for c in ctx.settings.companies}
-    if entry is not None and "@" in entry.mail and not moving and entry.mail.split("@", 1)[1].lower() not in managed_domains:
-        return entry.mail  # an adopted address outside the group's domains is kept as it is
+    if entry is not None and "@" in entry.mail and not moving:
+        domain = entry.mail.split("@", 1)[1]
+        if domain.lower() not in ctx.managed_domains:
+            return entry.mail  # an adopted address outside the group's domains is kept as it is
+        if domain == company.domain:
+            return entry.mail  # what the line below makes: the entry's own local part @ the company's domain
     # In one of our domains the address follows the company (also after an interrupted move).
     return f"{mail_local_part(entry, intent.uid)}@{company.domain}"
 
@@ -308,7 +379,7 @@ def _manager_dn(
     blocked: frozenset[str],
     entry: Any,
     reviews: list[Review],
-    known: frozenset[str],
+    known: _Known,
 ) -> str:
     record = view.hr
     assert record is not None
@@ -328,30 +399,83 @@ def _manager_dn(
     return ""
 
 
-def _group_actions(
-    views: list[PersonView],
-    intents: dict[str, Intent],
-    unmatched: list,
-    directory: DirectorySnapshot,
-    ctx: PolicyContext,
-) -> list[Action]:
-    wanted: list[Membership] = []
-    dn_after: dict[str, str | None] = {}
-    causes: dict[str, Departure] = {}
-    owners: dict[str, str] = {}
-    for view in views:
-        intent = intents[view.employee_id]
-        if intent.dn:
-            owners[dn_key(intent.dn)] = view.employee_id
+class _Known:
+    """The employee ids in the HR export, collected the first time one is looked up (rarely)."""
+
+    __slots__ = ("_hr", "_ids")
+
+    def __init__(self, hr: HrSnapshot) -> None:
+        self._hr = hr
+        self._ids: frozenset[str] | None = None
+
+    def __contains__(self, employee_id: object) -> bool:
+        if self._ids is None:
+            self._ids = frozenset(r.employee_id for r in self._hr.records)
+        return employee_id in self._ids
+
+
+class _Owners(Mapping[str, str]):
+    """DN key after the plan -> employee id (the later hire wins a shared DN), made on first use.
+
+    Groups look owners up only for members who leave or groups that go away: a quiet cycle
+    never builds the 100k entries.
+    """
+
+    def __init__(self, hired: list[PersonView], intents: list[Intent]) -> None:
+        self._sources: tuple[list[PersonView], list[Intent]] | None = (hired, intents)
+        self._owners: dict[str, str] | None = None
+
+    def _map(self) -> dict[str, str]:
+        if self._owners is None:
+            assert self._sources is not None
+            hired, intents = self._sources
+            self._owners = {dn_key(i.dn): v.employee_id for v, i in zip(hired, intents) if i.dn}
+            self._sources = None
+        return self._owners
+
+    def __getitem__(self, key: str) -> str:
+        return self._map()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._map()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map())
+
+    def __len__(self) -> int:
+        return len(self._map())
+
+
+class _Memberships:
+    """What `plan_groups` needs, collected person by person in hire order."""
+
+    __slots__ = ("wanted", "dn_after", "causes", "owners")
+
+    def __init__(self) -> None:
+        self.wanted: list[Membership] = []
+        self.dn_after: dict[str, str | None] = {}
+        self.causes: dict[str, Departure] = {}
+        self.owners: Mapping[str, str] = {}
+
+    def add(self, view: PersonView, intent: Intent) -> None:
         if intent.memberships_frozen:
-            continue
-        if view.entry is not None and intent.account != AccountStep.NONE:
-            dn_after[dn_key(view.entry.dn)] = intent.dn if intent.exists_after else None
-        if intent.exists_after and intent.enabled and view.hr is not None and view.hr.department:
-            wanted.append(Membership(view.employee_id, view.company, view.hr.department, intent.dn))
-        if intent.suspend is not None and intent.dn:
-            causes[dn_key(intent.dn)] = Departure(view.employee_id, f"account suspended ({intent.suspend.rule})")
-    # Entries we do not manage (unmatched, rejected rows): their memberships stay as they are.
-    frozen = {dn_key(e.dn) for e in directory.entries} - set(dn_after)
-    bases = [c.people_dn for c in ctx.settings.companies]
-    return plan_groups(wanted, directory.groups, dn_after, causes, frozen, owners, bases, ctx.settings.directory.groups_dn)
+            return
+        employee_id = view.employee_id
+        dn = intent.dn
+        key = dn_key(dn) if dn else ""
+        entry = view.entry
+        exists = intent.exists_after
+        if entry is not None and intent.account != AccountStep.NONE:
+            self.dn_after[key if dn and entry.dn == dn else dn_key(entry.dn)] = dn if exists else None
+        if exists and intent.enabled and view.hr is not None and view.hr.department:
+            self.wanted.append(Membership(employee_id, view.company, view.hr.department, dn, key))
+        if intent.suspend is not None and dn:
+            self.causes[key] = Departure(employee_id, f"account suspended ({intent.suspend.rule})")
+
+    def actions(self, directory: DirectorySnapshot, ctx: PolicyContext) -> list[Action]:
+        # Entries we do not manage (unmatched, rejected rows): their memberships stay as they are.
+        dn_after = self.dn_after
+        frozen = {key for key in map(dn_key, (e.dn for e in directory.entries)) if key not in dn_after}
+        bases = [c.people_dn for c in ctx.settings.companies]
+        return plan_groups(self.wanted, directory.groups, dn_after, self.causes, frozen, self.owners, bases,
+                           ctx.settings.directory.groups_dn)

@@ -7,13 +7,14 @@ at least one member, so a group left with nobody is deleted, not emptied.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lifecycle.models import Action, ActionKind, GroupEntry
 from policies.placement import dn_key, group_dn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Membership:
     """A person who should be in a department group after the plan."""
 
@@ -21,9 +22,14 @@ class Membership:
     company: str
     department: str
     dn: str
+    key: str = ""  # dn_key(dn), when the caller has it already
+
+    @property
+    def dn_key(self) -> str:
+        return self.key or dn_key(self.dn)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Departure:
     """Why a current member leaves its group (suspension, move...)."""
 
@@ -37,11 +43,15 @@ def plan_groups(
     dn_after: dict[str, str | None],
     causes: dict[str, Departure],
     frozen: set[str],
-    owners: dict[str, str],
+    owners: Mapping[str, str],
     managed_bases: list[str],
     groups_dn: str,
 ) -> list[Action]:
     """Actions bringing managed groups in step with `wanted`.
+
+    An existing group gets one add_member / remove_member per change.  A group
+    that does not exist yet gets ONE create_group whose params carry every
+    initial member (`members`, sorted by DN key; `first_member` is members[0]).
 
     dn_after maps dn_key(current entry DN) -> DN after the plan (None when the
     entry is deleted by the plan: the directory drops it from groups itself).
@@ -60,7 +70,7 @@ def plan_groups(
         if key in seen:
             continue  # a duplicate managed group: the first one (by DN) is kept in step
         seen.add(key)
-        desired = {dn_key(m.dn): m for m in by_key.get(key, [])}
+        desired = {m.dn_key: m for m in by_key.get(key, [])}
         current: dict[str, str] = {}  # post-plan DN key -> DN value as stored in the group
         stale: list[str] = []
         foreign = 0
@@ -102,20 +112,21 @@ def plan_groups(
         if key in seen:
             continue
         company, department = key
-        members = sorted(by_key[key], key=lambda m: dn_key(m.dn))
+        members = sorted(by_key[key], key=lambda m: m.dn_key)
         dn = group_dn(company, department, groups_dn)
         first = members[0]
+        dns = [m.dn for m in members]
+        # One action (one LDAP add) makes the group with everyone HR puts in it; `first_member`
+        # (= members[0]) stays for executors and tools that know only the one-member form.
         actions.append(
             Action(
                 ActionKind.CREATE_GROUP, first.employee_id, company, dn, "groups",
-                f"first member of department {department} of {company}",
-                changes={"member": [None, first.dn]},
-                params={"dn": dn, "company": company, "department": department, "first_member": first.dn},
+                f"department {department} of {company} according to HR: {len(dns)} member{'' if len(dns) == 1 else 's'}",
+                changes={"member": [None, dns]},
+                params={"dn": dn, "company": company, "department": department, "first_member": first.dn,
+                        "members": dns},
             )
         )
-        for member in members[1:]:
-            actions.append(_member_action(ActionKind.ADD_MEMBER, dn, member.dn, member.employee_id, company,
-                                          f"in department {department} of {company} according to HR"))
     return actions
 
 

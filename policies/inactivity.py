@@ -18,11 +18,16 @@ from policies.intent import Step
 
 
 def last_use(entry: DirectoryEntry, state: PersonState | None) -> datetime | None:
-    candidates = [entry.last_bind, entry.created]
+    """The latest of the known dates (the first of equal ones, as max() picks)."""
+    used = entry.last_bind
+    created = entry.created
+    if created is not None and (used is None or created > used):
+        used = created
     if state is not None:
-        candidates += [state.created_at, state.restored_at]
-    known = [c for c in candidates if c is not None]
-    return max(known) if known else None
+        for when in (state.created_at, state.restored_at):
+            if when is not None and (used is None or when > used):
+                used = when
+    return used
 
 
 def inactivity_dates(entry: DirectoryEntry, state: PersonState | None, ctx: PolicyContext) -> tuple[datetime, datetime] | None:
@@ -52,14 +57,15 @@ def decide_inactivity(
     """(warning, suspension) steps due at `now`; at most one of them is set."""
     if state is None or state.status != PersonStatus.ACTIVE or exempt_reason(employee_id, emp, ctx):
         return None, None
-    dates = inactivity_dates(entry, state, ctx)
-    if dates is None:
-        return None, None
-    warn_at, suspend_at = dates
     used = last_use(entry, state)
-    days = ctx.settings.policy.inactivity_days
-    if ctx.now < warn_at:
+    if used is None:
         return None, None
+    if ctx.now < used + ctx.warn_after:
+        return None, None  # not even due for a warning (nearly everyone): the warn_at of inactivity_dates
+    dates = inactivity_dates(entry, state, ctx)
+    assert dates is not None
+    _, suspend_at = dates
+    days = ctx.settings.policy.inactivity_days
     warned = state.warned_at is not None and used is not None and state.warned_at >= used
     if not warned:
         return (

@@ -22,14 +22,14 @@ class AccountStep(str, enum.Enum):
     KEEP = "keep"
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     rule: str
     reason: str
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Intent:
     employee_id: str
     company: str
@@ -47,8 +47,15 @@ class Intent:
     delete: Step | None = None
     warn: Step | None = None
     record: Step | None = None  # state-only bookkeeping (absence)
-    reviews: list[Review] = field(default_factory=list)
+    # Findings for an admin; most people have none, so no list is made for them (see `review`).
+    reviews: tuple[Review, ...] = ()
+
+    def review(self, finding: Review) -> None:
+        self.reviews = (*self.reviews, finding)
 
     @property
     def exists_after(self) -> bool:
-        return self.account in (AccountStep.CREATE, AccountStep.ADOPT, AccountStep.KEEP) and self.delete is None
+        return self.delete is None and self.account in _EXISTING
+
+
+_EXISTING = (AccountStep.KEEP, AccountStep.CREATE, AccountStep.ADOPT)  # the common case first

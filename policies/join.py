@@ -8,6 +8,7 @@ confirm, never acted on alone) the configured secondary attribute.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from lifecycle.mail import MailSnapshot
@@ -25,7 +26,7 @@ from lifecycle.models import (
 from policies.context import PolicyContext
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PersonView:
     employee_id: str
     hr: HrRecord | None
@@ -56,19 +57,18 @@ def join_snapshots(
     blocked = hr.rejected_ids()
     records = {r.employee_id: r for r in hr.records}
     states = state.by_employee()
-    by_uid: dict[str, list[DirectoryEntry]] = defaultdict(list)
+    by_uid = _Index()
+    by_number = _Index()
     for entry in directory.entries:
         if entry.uid:
-            by_uid[entry.uid.lower()].append(entry)
-    uid_owner = {p.uid.lower(): p.employee_id for p in state.persons if p.uid}
-    by_number: dict[str, list[DirectoryEntry]] = defaultdict(list)
-    for entry in directory.entries:
+            by_uid.add(_lower(entry.uid), entry)
         if entry.employee_number:
-            by_number[entry.employee_number].append(entry)
+            by_number.add(entry.employee_number, entry)
+    uid_owner = {_lower(p.uid): p.employee_id for p in state.persons if p.uid}
 
-    ambiguous = {number for number, entries in by_number.items() if len(entries) > 1}
+    ambiguous = by_number.shared_keys()
     for number in sorted(ambiguous):
-        dns = ", ".join(e.dn for e in by_number[number])
+        dns = ", ".join(e.dn for e in by_number.get(number))
         joined.reviews.append(
             Review(
                 ReviewKind.DUPLICATE_EMPLOYEE_NUMBER,
@@ -81,8 +81,9 @@ def join_snapshots(
         )
 
     claimed: set[str] = set()  # DNs linked to some employee
-    secondary = _secondary_index(directory, ctx)
-    secondary_hr = _secondary_hr_index(hr.records, ctx)
+    # Only people with neither a stored link nor an entry by number are matched this way: built when needed.
+    secondary: dict[str, list[DirectoryEntry]] | None = None
+    secondary_hr: dict[str, int] | None = None
 
     mangled = _mangled_ids(records, states, by_number)
     for new_id, old_id in sorted(mangled.items()):
@@ -101,19 +102,22 @@ def join_snapshots(
     blocked = blocked | set(mangled) | set(mangled.values())
     joined.blocked = frozenset(blocked)
 
-    for employee_id in sorted(set(records) | set(states)):
+    ids = list(records)
+    ids += [employee_id for employee_id in states if employee_id not in records]
+    ids.sort()
+    for employee_id in ids:
         if employee_id in blocked or employee_id in ambiguous:
             # A rejected row is never acted on; keep its entry out of "unmatched" too.
-            for entry in by_number.get(employee_id, []):
+            for entry in by_number.get(employee_id):
                 claimed.add(entry.dn)
             st = states.get(employee_id)
             if st and st.uid:
-                claimed.update(e.dn for e in by_uid.get(st.uid.lower(), []))
+                claimed.update(e.dn for e in by_uid.get(_lower(st.uid)))
             continue
         record = records.get(employee_id)
         st = states.get(employee_id)
         entry = _find_entry(employee_id, st, by_uid, by_number, ctx)
-        owner = uid_owner.get(entry.uid.lower()) if entry is not None else None
+        owner = uid_owner.get(_lower(entry.uid)) if entry is not None else None
         if entry is not None and owner not in (None, employee_id):
             joined.reviews.append(
                 Review(
@@ -142,6 +146,8 @@ def join_snapshots(
             claimed.add(entry.dn)
             continue
         if entry is None and record is not None and st is None:
+            if secondary is None or secondary_hr is None:
+                secondary, secondary_hr = _secondary_index(directory, ctx), _secondary_hr_index(hr.records, ctx)
             candidate = _secondary_match(record, secondary, secondary_hr, ctx)
             if candidate is not None:
                 claimed.add(candidate.dn)
@@ -180,16 +186,59 @@ def join_snapshots(
     return joined
 
 
+def _lower(text: str) -> str:
+    """`text.lower()`, without a copy when it is lower case already (uids nearly always are)."""
+    return text if text.islower() else text.lower()
+
+
+class _Index:
+    """key -> the entries carrying it, in order: a dict of lists without a list for every key."""
+
+    __slots__ = ("_first", "_more")
+
+    def __init__(self) -> None:
+        self._first: dict[str, DirectoryEntry] = {}
+        self._more: dict[str, list[DirectoryEntry]] = {}  # keys several entries carry: all of them
+
+    def add(self, key: str, entry: DirectoryEntry) -> None:
+        first = self._first
+        if key not in first:
+            first[key] = entry
+            return
+        more = self._more.get(key)
+        if more is None:
+            self._more[key] = [first[key], entry]
+        else:
+            more.append(entry)
+
+    def get(self, key: str) -> list[DirectoryEntry]:
+        more = self._more.get(key)
+        if more is not None:
+            return more
+        entry = self._first.get(key)
+        return [] if entry is None else [entry]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._first
+
+    def keys(self) -> Iterable[str]:
+        return self._first.keys()
+
+    def shared_keys(self) -> set[str]:
+        return set(self._more)
+
+
 def _find_entry(
     employee_id: str,
     state: PersonState | None,
-    by_uid: dict[str, list[DirectoryEntry]],
-    by_number: dict[str, list[DirectoryEntry]],
+    by_uid: _Index,
+    by_number: _Index,
     ctx: PolicyContext,
 ) -> DirectoryEntry | None:
-    numbered = by_number.get(employee_id, [])
     if state is not None and state.uid and state.status != PersonStatus.DELETED:
-        candidates = by_uid.get(state.uid.lower(), [])
+        candidates = by_uid.get(_lower(state.uid))
+        if len(candidates) == 1 and candidates[0].employee_number == employee_id:
+            return candidates[0]  # the common case: the recorded uid, carrying the employee's own number
         # Branch directories may reuse a uid: the employee's own number wins, then its company's subtree.
         for narrowed in (
             [e for e in candidates if e.employee_number == employee_id],
@@ -197,6 +246,7 @@ def _find_entry(
         ):
             if len(narrowed) == 1:
                 return narrowed[0]
+    numbered = by_number.get(employee_id)
     return numbered[0] if len(numbered) == 1 else None
 
 
@@ -245,16 +295,15 @@ def _secondary_match(
     return candidates[0] if len(candidates) == 1 else None
 
 
-def _mangled_ids(
-    records: dict[str, HrRecord], states: dict[str, PersonState], by_number: dict[str, list[DirectoryEntry]]
-) -> dict[str, str]:
+def _mangled_ids(records: dict[str, HrRecord], states: dict[str, PersonState], by_number: _Index) -> dict[str, str]:
     """New HR ids that are a known (now absent) employee's id with leading zeros lost or gained.
 
     A spreadsheet that turned ids into numbers drops the zeros; an export fixed to keep
     them as text brings them back.  Either way the same people would look like joiners
     plus leavers.  Pairs are made only where each side is unique: new id -> known id.
     """
-    known_absent = {eid for eid in set(states) | set(by_number) if eid not in records}
+    known_absent = {eid for eid in states if eid not in records}
+    known_absent.update(eid for eid in by_number.keys() if eid not in records)
     new = {eid for eid in records if eid not in states and eid not in by_number}
     by_key_known: dict[str, list[str]] = defaultdict(list)
     by_key_new: dict[str, list[str]] = defaultdict(list)

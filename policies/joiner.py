@@ -51,7 +51,7 @@ def decide_employed(view: PersonView, emp: Employment, ctx: PolicyContext, names
     ):
         # Deleted for not using it: a new account is the admin's call, or follows a new hire date.
         intent.sync_attributes = intent.enabled = False
-        intent.reviews.append(
+        intent.review(
             Review(
                 ReviewKind.DELETED_FOR_INACTIVITY,
                 view.employee_id,
@@ -82,7 +82,7 @@ def decide_employed(view: PersonView, emp: Employment, ctx: PolicyContext, names
         if isinstance(allocated, NamingProblem):
             intent.sync_attributes = False
             intent.enabled = False
-            intent.reviews.append(
+            intent.review(
                 Review(
                     ReviewKind.NAME_NEEDS_ADMIN,
                     view.employee_id,

@@ -79,7 +79,7 @@ def decide_absent(view: PersonView, ctx: PolicyContext) -> Intent:
         intent.delete = None if ctx.absence_frozen else decide_deletion(state, ctx)
         return intent
     if ctx.settings.hr.absent_means == "terminated" and ctx.absence_frozen:
-        intent.reviews.append(
+        intent.review(
             Review(
                 ReviewKind.ABSENT_FROM_HR,
                 view.employee_id,
@@ -99,7 +99,7 @@ def decide_absent(view: PersonView, ctx: PolicyContext) -> Intent:
                 {"absent_since": ctx.now.isoformat()},
             )
         return intent
-    intent.reviews.append(
+    intent.review(
         Review(
             ReviewKind.ABSENT_FROM_HR,
             view.employee_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lifecycle.models import HrRecord
 from lifecycle.settings import NamingSettings
-from policies.naming import NamingProblem, choose_local_part, propose_local_part
+from policies.naming import MAX_COUNTER, LocalPartsExhausted, NamingProblem, propose_local_part
 
 
 class NameAllocator:
@@ -16,6 +16,12 @@ class NameAllocator:
         self._taken = {name.lower() for name in taken}
         self._owners = {name.lower(): employee_id for name, employee_id in owners.items()}
         self._settings = settings
+        # Base local part per (name, family name): pinyin is the expensive step and names repeat.
+        self._proposals: dict[tuple[str, str], str | NamingProblem] = {}
+        # base -> the counter to try first.  Names are only ever added to the taken set, so the
+        # first free counter of a base never goes down: the next search starts where the last one
+        # ended, instead of at base2 (a common name's 300th holder is found in one step, not 300).
+        self._next_counter: dict[str, int] = {}
 
     def is_taken(self, name: str) -> bool:
         return name.lower() in self._taken
@@ -30,19 +36,37 @@ class NameAllocator:
                     fix=f"choose another value for [naming.overrides] \"{record.employee_id}\"",
                 )
             return self._claim(override, record.employee_id)
-        proposed = propose_local_part(
-            record.name,
-            record.family_name,
-            self._settings.template,
-            self._settings.u_umlaut,
-            self._settings.max_length,
-        )
+        key = (record.name, record.family_name)
+        proposed = self._proposals.get(key)
+        if proposed is None:
+            proposed = self._proposals[key] = propose_local_part(
+                record.name,
+                record.family_name,
+                self._settings.template,
+                self._settings.u_umlaut,
+                self._settings.max_length,
+            )
         if isinstance(proposed, NamingProblem):
             return NamingProblem(
                 reason=proposed.reason,
                 fix=f"add [naming.overrides] \"{record.employee_id}\" = \"<local part>\" to the config",
             )
-        return self._claim(choose_local_part(proposed, self.is_taken), record.employee_id)
+        return self._claim(self._choose(proposed), record.employee_id)
+
+    def _choose(self, base: str) -> str:
+        """`choose_local_part(base, self.is_taken)`, resuming the counter search where it stopped."""
+        start = self._next_counter.get(base)
+        if start is None:
+            if not self.is_taken(base):
+                return base
+            start = 2
+        taken = self._taken
+        for counter in range(start, MAX_COUNTER + 1):
+            candidate = f"{base}{counter}"
+            if candidate.lower() not in taken:
+                self._next_counter[base] = counter + 1  # this one is claimed by the caller
+                return candidate
+        raise LocalPartsExhausted(f"{base!r} and {base}2 ... {base}{MAX_COUNTER} are all taken")
 
     def _claim(self, name: str, employee_id: str) -> str:
         self._taken.add(name.lower())

@@ -28,10 +28,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Callable
-
-from pypinyin import Style, lazy_pinyin
-from pypinyin.constants import PINYIN_DICT
 
 from policies.surnames import compound_prefix, surname_reading
 
@@ -58,6 +56,8 @@ EMPLOYEE_PLACEHOLDER = "<employee_id>"
 OVERRIDE_FIX = f'add "{EMPLOYEE_PLACEHOLDER}" = "<local part>" under [naming.overrides] in the config'
 
 _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\ufeff\u2060")
+# What normalize_name drops: any white space (regex \s is exactly str.isspace) or a zero-width character.
+_DROPPED = re.compile(r"[\s\u200b\u200c\u200d\ufeff\u2060]")
 # Separators of transcribed minority / foreign names (买买提·艾力).  Checked
 # after NFKC, which already folds the full-width and small forms (．﹒･) into these.
 _NAME_SEPARATORS = frozenset("·•・‧.∙⋅‐-‑–—_'")
@@ -106,6 +106,8 @@ def normalize_name(raw: str) -> str:
     Whitespace goes wherever it is (``张　伟``, ``" 张伟 "``, ``张\\u200b伟`` all
     become ``张伟``): Chinese names contain none, HR exports add it.
     """
+    if unicodedata.is_normalized("NFKC", raw) and _DROPPED.search(raw) is None:
+        return raw  # already in its final form (the common case: no work, no copy)
     text = unicodedata.normalize("NFKC", raw)
     text = "".join(ch for ch in text if not ch.isspace() and ch not in _ZERO_WIDTH)
     # Removing a character can leave a combining mark next to a new base
@@ -159,6 +161,8 @@ def _check_characters(name: str, raw: str) -> NamingProblem | None:
             f"name {shown} contains characters that are not Chinese characters: {listed}",
             f"correct the name in the HR export, or {OVERRIDE_FIX}",
         )
+    from pypinyin.constants import PINYIN_DICT  # ~50 MB: loaded only when someone is named
+
     unread = [ch for ch in name if ord(ch) not in PINYIN_DICT]
     if unread:
         listed = ", ".join(f"{ch} (U+{ord(ch):04X})" for ch in dict.fromkeys(unread))
@@ -199,8 +203,16 @@ def split_name(name: str, family_name: str = "") -> tuple[str, str] | NamingProb
 
 
 def _read(text: str) -> list[str]:
+    return list(_reading(text))
+
+
+@lru_cache(maxsize=1 << 15)
+def _reading(text: str) -> tuple[str, ...]:
+    """pypinyin's reading of `text` (pure; given names repeat: 100k joiners have far fewer distinct ones)."""
     # lazy_pinyin is pinyin(heteronym=False) flattened: one reading per character.
-    return lazy_pinyin(text, style=Style.NORMAL, v_to_u=True, errors="default")
+    from pypinyin import Style, lazy_pinyin  # ~50 MB: loaded only when someone is named
+
+    return tuple(lazy_pinyin(text, style=Style.NORMAL, v_to_u=True, errors="default"))
 
 
 def _surname_syllables(surname: str) -> list[str]:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from lifecycle.dn import escape_rdn_value
+
+# Any white space at all (str.isspace and regex \s agree on every code point).
+_SPACE = re.compile(r"\s")
 
 
 def person_dn(uid: str, people_dn: str) -> str:
@@ -28,4 +33,8 @@ def split_rdn(dn: str) -> tuple[str, str]:
 
 def dn_key(dn: str) -> str:
     """A comparison key for DNs that differ only in case or spacing after commas."""
+    if _SPACE.search(dn) is None:  # nothing to strip: the common case, one C call
+        # A string that is already lower case is its own key (no copy: lower() would change
+        # nothing, as no character that islower() accepts is changed by lower()).
+        return dn if dn.islower() else dn.lower()
     return ",".join(part.strip().lower() for part in dn.split(","))

@@ -209,6 +209,8 @@ SINGLE_SURNAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({k: _split(v) 
 COMPOUND_SURNAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({k: _split(v) for k, v in _COMPOUND.items()})
 TRADITIONAL_TO_SIMPLIFIED: Mapping[str, str] = MappingProxyType(dict(_TRADITIONAL))
 _LONGEST_COMPOUND = max(len(k) for k in _COMPOUND)
+# The first two characters of every compound (all have two or more): most names start with none of them.
+_COMPOUND_HEADS = frozenset(k[:2] for k in _COMPOUND)
 
 
 def _simplified(text: str) -> str:
@@ -234,6 +236,11 @@ def compound_prefix(name: str) -> str:
     Returns the prefix as written in `name` (so traditional stays
     traditional), or "" when there is none.
     """
+    if len(name) < 3:
+        return ""  # a compound needs two characters and something left for the given name
+    get = TRADITIONAL_TO_SIMPLIFIED.get
+    if get(name[0], name[0]) + get(name[1], name[1]) not in _COMPOUND_HEADS:
+        return ""
     simplified = _simplified(name[: _LONGEST_COMPOUND + 1])
     for length in range(min(_LONGEST_COMPOUND, len(name) - 1), 1, -1):
         if simplified[:length] in COMPOUND_SURNAMES:

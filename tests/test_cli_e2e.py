@@ -33,7 +33,11 @@ def test_sample_export_plan_apply_leave_and_delete(config: Path, capsys) -> None
     code, out, _ = run(config, capsys, "plan", "--now", DAY_ONE, "--format", "json")
     assert code == 2
     plan = json.loads(out)
-    assert {a["kind"] for a in plan["actions"]} == {"create_account", "create_group", "add_member"}
+    # New groups are made with all their members in one create_group (no add_member per member).
+    assert {a["kind"] for a in plan["actions"]} == {"create_account", "create_group"}
+    groups = [a for a in plan["actions"] if a["kind"] == "create_group"]
+    assert all(g["params"]["members"][0] == g["params"]["first_member"] for g in groups)
+    assert sum(len(g["params"]["members"]) for g in groups) > len(groups)
     assert all(set(a) >= {"kind", "employee_id", "company", "target", "changes", "rule", "reason"} for a in plan["actions"])
     assert sorted((r["row"], r["employee_id"], r["field"]) for r in plan["rejected"]) == [
         (50, "100049", "termination_date"),
