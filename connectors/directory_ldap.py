@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import structlog
 from ldap3 import (
@@ -62,15 +62,19 @@ from ldap3 import (
     Server,
 )
 from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPResponseTimeoutError
+from ldap3.core.results import RESULT_CODES
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.hashed import hashed
 
+from connectors.ldap_wire import EntryHandler, PageResult, WireError, decode_entry, search_page
 from lifecycle.dn import escape_rdn_value
 from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
+from lifecycle.gcpause import gc_paused
 from lifecycle.models import DirectoryEntry, DirectorySnapshot, GroupEntry
 from lifecycle.settings import CompanySettings, DirectorySettings
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 CONNECTOR = "directory"
 PERSON_CLASSES = ("top", "person", "organizationalPerson", "inetOrgPerson")
@@ -96,9 +100,16 @@ PERSON_ATTRIBUTES = (
     "createTimestamp",
 )
 GROUP_ATTRIBUTES = ("cn", "o", "ou", "member")
+# The snapshot: people, managed groups and every uid holder, in one search under the base DN.
+SNAPSHOT_FILTER = f"(|{PERSON_FILTER}(uid=*){GROUP_FILTER})"
+SNAPSHOT_ATTRIBUTES = tuple(dict.fromkeys(("objectClass", "businessCategory", *PERSON_ATTRIBUTES, *GROUP_ATTRIBUTES)))
 PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 # How long a move/delete waits for refint to rewrite references (it runs after the reply).
 REFERENCE_WAIT_SECONDS = 2.0
+# DNs per reference search when waiting for a batch (two filter terms each).
+REFERENCE_CHUNK = 100
+# Which LdapDirectory (and lane connection) the current thread writes through; see `LdapDirectory.writer`.
+_LANE = threading.local()
 
 # LDAP result codes (RFC 4511) grouped by what the engine should do next.
 SUCCESS = 0
@@ -243,6 +254,12 @@ def _text(values: Sequence[bytes] | None) -> str:
 
 def parse_generalized_time(value: str) -> datetime | None:
     """GeneralizedTime (`YYYYMMDDHHMMSS[.fff][Z|+hhmm]`) as an aware UTC datetime."""
+    if len(value) == 15 and value[14] == "Z" and value[:14].isdigit():  # what slapd writes: the common case
+        try:
+            return datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]), int(value[8:10]), int(value[10:12]),
+                            int(value[12:14]), tzinfo=UTC)
+        except ValueError:
+            return None
     value = value.strip()
     if len(value) < 10:
         return None
@@ -280,34 +297,74 @@ def _time(values: Sequence[bytes] | None) -> datetime | None:
     return parse_generalized_time(_text(values)) if values else None
 
 
-def _entry_from(dn: str, raw: Mapping[str, Sequence[bytes]]) -> DirectoryEntry:
-    # ldap3 keys raw_attributes by the names the server sent; look them up case-insensitively.
-    attrs = {name.lower(): values for name, values in raw.items()}
-    binds = [t for t in (_time(attrs.get("authtimestamp")), _time(attrs.get("pwdlastsuccess"))) if t is not None]
+class _CanonicalCache:
+    """Shared strings for one snapshot (100k people must fit a small machine).
+
+    Member and manager values repeat the people's DNs: each canonical form is
+    made once and shared.  Departments, titles, family and given names repeat
+    across thousands of people: each distinct value is kept once.
+    """
+
+    __slots__ = ("_forms", "_texts", "_times")
+
+    def __init__(self) -> None:
+        self._forms: dict[str, str] = {}
+        self._texts: dict[str, str] = {}
+        self._times: dict[bytes, datetime | None] = {}  # bulk loads give thousands the same createTimestamp
+
+    def form(self, dn: str) -> str:
+        found = self._forms.get(dn)
+        if found is None:
+            found = canonical_dn(dn)
+            found = self._forms[dn] = dn if found == dn else found
+        return found
+
+    def key(self, dn: str) -> str:
+        return self.form(dn).casefold()
+
+    def shared(self, values: Sequence[bytes] | None) -> str:
+        text = _text(values)
+        return self._texts.setdefault(text, text)
+
+    def time(self, values: Sequence[bytes] | None) -> datetime | None:
+        if not values:
+            return None
+        raw = values[0]
+        if raw not in self._times:
+            self._times[raw] = _time(values)
+        return self._times[raw]
+
+
+def _entry_from(dn: str, attrs: Mapping[str, Sequence[bytes]], canonical: _CanonicalCache | None = None) -> DirectoryEntry:
+    """A person from its raw attributes (keys in lower case, as `ldap_wire` gives them)."""
+    form = canonical.form if canonical is not None else canonical_dn
+    shared = canonical.shared if canonical is not None else _text
+    when = canonical.time if canonical is not None else _time
+    binds = [t for t in (when(attrs.get("authtimestamp")), when(attrs.get("pwdlastsuccess"))) if t is not None]
     manager = _text(attrs.get("manager"))
     return DirectoryEntry(
-        dn=canonical_dn(dn),
+        dn=form(dn),
         uid=_text(attrs.get("uid")),
-        cn=_text(attrs.get("cn")),
-        sn=_text(attrs.get("sn")),
-        given_name=_text(attrs.get("givenname")),
-        display_name=_text(attrs.get("displayname")),
+        cn=shared(attrs.get("cn")),
+        sn=shared(attrs.get("sn")),
+        given_name=shared(attrs.get("givenname")),
+        display_name=shared(attrs.get("displayname")),  # usually equal to cn
         mail=_text(attrs.get("mail")),
         employee_number=_text(attrs.get("employeenumber")),
-        department=_text(attrs.get("departmentnumber")),
-        title=_text(attrs.get("title")),
-        manager=canonical_dn(manager) if manager else "",
+        department=shared(attrs.get("departmentnumber")),
+        title=shared(attrs.get("title")),
+        manager=form(manager) if manager else "",
         locked=bool(attrs.get("pwdaccountlockedtime")),
         last_bind=max(binds) if binds else None,
-        created=_time(attrs.get("createtimestamp")),
+        created=when(attrs.get("createtimestamp")),
     )
 
 
-def _group_from(dn: str, raw: Mapping[str, Sequence[bytes]]) -> GroupEntry:
-    attrs = {name.lower(): values for name, values in raw.items()}
-    members = frozenset(canonical_dn(v.decode("utf-8", errors="replace")) for v in attrs.get("member") or ())
+def _group_from(dn: str, attrs: Mapping[str, Sequence[bytes]], canonical: _CanonicalCache | None = None) -> GroupEntry:
+    form = canonical.form if canonical is not None else canonical_dn
+    members = frozenset(form(v.decode("utf-8", errors="replace")) for v in attrs.get("member") or ())
     return GroupEntry(
-        dn=canonical_dn(dn),
+        dn=form(dn),
         cn=_text(attrs.get("cn")),
         company=_text(attrs.get("o")),
         department=_text(attrs.get("ou")),
@@ -407,10 +464,8 @@ class LdapDirectory:
         with contextlib.suppress(LDAPException):
             connection.unbind()
 
-    def _request(
-        self, what: str, dn: str, call: Callable[[Connection], Any], *, retry_stale: bool = False
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Run one LDAP request; return (result, response) or raise the mapped network error.
+    def _exchange(self, what: str, dn: str, call: Callable[[Connection], T], *, retry_stale: bool = False) -> T:
+        """Run `call` on the shared connection; map network failures.
 
         Result codes are not interpreted here (each caller knows which ones are
         fine for it).  `retry_stale`: a read on a connection the server may have
@@ -422,11 +477,10 @@ class LdapDirectory:
                 reused = self._connection is not None
                 connection = self._connect()
                 try:
-                    call(connection)
-                    return dict(connection.result or {}), list(connection.response or [])
-                except (LDAPCommunicationError, LDAPResponseTimeoutError) as exc:
+                    return call(connection)
+                except (LDAPCommunicationError, LDAPResponseTimeoutError, OSError, WireError) as exc:
                     self._drop()
-                    if retry_stale and reused and attempt == 1:
+                    if retry_stale and reused and attempt == 1 and not isinstance(exc, WireError):
                         continue
                     raise TransientError(
                         self._scrub(f"{what} {dn}: connection to {self.settings.url} failed: {exc}"), connector=CONNECTOR
@@ -434,6 +488,17 @@ class LdapDirectory:
                 except LDAPException as exc:
                     raise RecordError(self._scrub(f"{what} {dn}: {exc}"), connector=CONNECTOR) from None
             raise AssertionError("unreachable")
+
+    def _request(
+        self, what: str, dn: str, call: Callable[[Connection], Any], *, retry_stale: bool = False
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Run one ldap3 request; return (result, response) or raise the mapped network error."""
+
+        def run(connection: Connection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            call(connection)
+            return dict(connection.result or {}), list(connection.response or [])
+
+        return self._exchange(what, dn, run, retry_stale=retry_stale)
 
     def _fail(self, what: str, dn: str, result: Mapping[str, Any], hint: str = "") -> NoReturn:
         code = int(result.get("result", -1))
@@ -456,71 +521,85 @@ class LdapDirectory:
 
     # -- searching ------------------------------------------------------------------
 
-    def _paged(
-        self, what: str, base: str, search_filter: str, attributes: Sequence[str]
-    ) -> Iterator[tuple[str, dict[str, list[bytes]]]]:
-        """(dn, raw attributes) of every entry under `base`, one page at a time.
+    def _search_pages(
+        self, what: str, base: str, search_filter: str, attributes: Sequence[str], handle_entry: EntryHandler
+    ) -> Iterator[PageResult]:
+        """Hand every entry under `base` to `handle_entry` as raw bytes; yields after each page.
 
-        A missing base, or a server that cuts the result short (size limit),
-        is a configuration problem: a truncated snapshot must never be taken
-        for the truth.
+        Responses are read by `ldap_wire` (see there why).  A missing base, or a
+        server that cuts the result short (size limit), is a configuration
+        problem: a truncated snapshot must never be taken for the truth.
         """
         cookie: bytes | None = None
         first = True
+        total = 0
         while True:
 
-            def call(connection: Connection, cookie: bytes | None = cookie) -> Any:
-                return connection.search(
-                    base,
-                    search_filter,
-                    search_scope=SUBTREE,
-                    attributes=list(attributes),
-                    paged_size=self.settings.page_size,
-                    paged_cookie=cookie,
-                )
+            def call(connection: Connection, cookie: bytes | None = cookie) -> PageResult:
+                return search_page(connection, base, search_filter, attributes, self.settings.page_size, cookie, handle_entry)
 
-            result, response = self._request(what, base, call, retry_stale=first)
+            page = self._exchange(what, base, call, retry_stale=first)
             first = False
-            code = int(result.get("result", -1))
-            if code == NO_SUCH_OBJECT:
+            total += page.entries
+            if page.code == NO_SUCH_OBJECT:
                 raise ConnectorConfigError(
                     f"{what}: {base} does not exist; create it or fix the configuration (`check` lists what is missing)",
                     connector=CONNECTOR,
                 )
-            if code == SIZE_LIMIT_EXCEEDED:
+            if page.code == SIZE_LIMIT_EXCEEDED:
                 raise ConnectorConfigError(
-                    f"{what}: the server stopped after {len(response)} entries under {base} (sizeLimitExceeded); "
+                    f"{what}: the server stopped after {total} entries under {base} (sizeLimitExceeded); "
                     f"lift the size limits for {self.settings.bind_dn} (OpenLDAP: limits dn.exact=... size.prtotal=unlimited)",
                     connector=CONNECTOR,
                 )
-            if code != SUCCESS:
-                self._fail(what, base, result)
-            for item in response:
-                if item.get("type") == "searchResEntry":
-                    yield item["dn"], item["raw_attributes"]
-            control = (result.get("controls") or {}).get(PAGED_RESULTS_OID) or {}
-            cookie = (control.get("value") or {}).get("cookie")
-            if not cookie:
+            if page.code != SUCCESS:
+                self._fail(what, base, _result_of(page))
+            yield page
+            if not page.cookie:
                 return
+            cookie = page.cookie
+
+    def scan(self, what: str, search_filter: str, attributes: Sequence[str], handle_entry: EntryHandler) -> int:
+        """Every entry under the base DN matching `search_filter`, raw, to `handle_entry`; returns the count.
+
+        For callers that digest entries rather than decode them (the quiet-cycle probe).
+        """
+        with self._lock:
+            return sum(page.entries for page in self._search_pages(what, self.base_dn, search_filter, attributes, handle_entry))
+
+    def _paged(
+        self, what: str, base: str, search_filter: str, attributes: Sequence[str]
+    ) -> Iterator[tuple[str, dict[str, list[bytes]]]]:
+        """(dn, {lower-case attribute: raw values}) of every entry under `base`, one page at a time."""
+        batch: list[tuple[str, dict[str, list[bytes]]]] = []
+
+        def keep(buffer: bytes, start: int, end: int) -> None:
+            batch.append(decode_entry(buffer, start, end))
+
+        # A page is decoded whole before its entries are handed out: the caller never runs inside a read.
+        for _ in self._search_pages(what, base, search_filter, attributes, keep):
+            page, batch[:] = list(batch), []
+            yield from page
 
     def _base_search(
         self, what: str, dn: str, search_filter: str, attributes: Sequence[str]
     ) -> tuple[str, dict[str, list[bytes]]] | None:
-        """(server's DN, raw attributes) of `dn` if it exists and matches `search_filter`, else None."""
+        """(server's DN, {lower-case attribute: raw values}) of `dn` if it exists and matches `search_filter`, else None."""
+        found: list[tuple[str, dict[str, list[bytes]]]] = []
 
-        def call(connection: Connection) -> Any:
-            return connection.search(dn, search_filter, search_scope=BASE, attributes=list(attributes))
+        def keep(buffer: bytes, start: int, end: int) -> None:
+            found.append(decode_entry(buffer, start, end))
 
-        result, response = self._request(what, dn, call, retry_stale=True)
-        code = int(result.get("result", -1))
-        if code == NO_SUCH_OBJECT:
+        def call(connection: Connection) -> PageResult:
+            found.clear()
+            return search_page(connection, dn, search_filter, attributes, 0, None, keep, scope=BASE)
+
+        page = self._exchange(what, dn, call, retry_stale=True)
+        if page.code == NO_SUCH_OBJECT:
             return None
-        if code != SUCCESS:
-            self._fail(what, dn, result)
-        for item in response:
-            if item.get("type") == "searchResEntry":
-                return str(item["dn"]), dict(item["raw_attributes"])
-        return None
+        if page.code != SUCCESS:
+            self._fail(what, dn, _result_of(page))
+        return found[0] if found else None
 
     def _exists(self, dn: str) -> bool:
         return self._base_search("look up", dn, "(objectClass=*)", ["1.1"]) is not None
@@ -529,24 +608,43 @@ class LdapDirectory:
 
     def read_snapshot(self) -> DirectorySnapshot:
         """Every person under the companies' people_dn, the managed groups, and all uids."""
-        with self._lock:  # paged searches must not interleave on the shared connection
+        # Paged searches must not interleave on the shared connection; the snapshot is acyclic,
+        # so the cyclic collector has nothing to find while 100k entries are built (lifecycle.gcpause).
+        with self._lock, gc_paused():
             return self._read_snapshot()
 
     def _read_snapshot(self) -> DirectorySnapshot:
+        # One search under the base DN reads each entry once: people, managed groups and every
+        # other uid holder (the naming namespace), told apart here by their DN and object classes.
         people: dict[str, DirectoryEntry] = {}
-        for company in self.companies:
-            for dn, raw in self._paged("read people", canonical_dn(company.people_dn), PERSON_FILTER, PERSON_ATTRIBUTES):
-                entry = _entry_from(dn, raw)
-                people[entry.dn] = entry  # nested people_dns would list an entry twice
         groups: dict[str, GroupEntry] = {}
-        for dn, raw in self._paged("read groups", self.groups_dn, GROUP_FILTER, GROUP_ATTRIBUTES):
-            group = _group_from(dn, raw)
-            groups[group.dn] = group
         taken: set[str] = set()
-        for _, raw in self._paged("read uids", self.base_dn, "(uid=*)", ["uid"]):
-            for name, values in raw.items():
-                if name.lower() == "uid":
-                    taken.update(v.decode("utf-8", errors="replace").lower() for v in values)
+        for label, dn in self._containers():
+            if not self._exists(dn):  # else its people would look deleted (or not yet created)
+                raise ConnectorConfigError(
+                    f"read directory: {label} {dn} does not exist; create it or fix the configuration "
+                    "(`check` lists what is missing)",
+                    connector=CONNECTOR,
+                )
+        people_keys = tuple(dn_key(company.people_dn) for company in self.companies)
+        groups_key = dn_key(self.groups_dn)
+        canonical = _CanonicalCache()
+        for dn, raw in self._paged("read directory", self.base_dn, SNAPSHOT_FILTER, SNAPSHOT_ATTRIBUTES):
+            key = canonical.key(dn)
+            classes = {v.lower() for v in raw.get("objectclass", ())}
+            uids = raw.get("uid", [])
+            if b"inetorgperson" in classes and any(key == k or key.endswith("," + k) for k in people_keys):
+                entry = _entry_from(dn, raw, canonical)
+                people[entry.dn] = entry
+                if entry.uid:
+                    uid = entry.uid.lower()
+                    taken.add(entry.uid if uid == entry.uid else uid)  # one string, not two, where they are equal
+                    uids = uids[1:]  # the first is entry.uid
+            elif (b"groupofnames" in classes and key.endswith("," + groups_key)
+                  and any(v.lower() == MANAGED_MARKER.encode() for v in raw.get("businesscategory", ()))):
+                group = _group_from(dn, raw, canonical)
+                groups[group.dn] = group
+            taken.update(v.decode("utf-8", errors="replace").lower() for v in uids)
         return DirectorySnapshot(
             entries=tuple(people[dn] for dn in sorted(people)),
             groups=tuple(groups[dn] for dn in sorted(groups)),
@@ -601,7 +699,7 @@ class LdapDirectory:
                 values[attribute] = value
         if password:
             values.update(userPassword=_hash_password(password), pwdReset="TRUE")
-        self._write("create", dn, lambda c: c.add(dn, list(PERSON_CLASSES), values))
+        self._lane_write("create", dn, lambda c: c.add(dn, list(PERSON_CLASSES), values))
         log.info("directory.person_created", dn=dn)
 
     def modify_person(self, dn: str, changes: Mapping[str, str | None]) -> None:
@@ -610,21 +708,23 @@ class LdapDirectory:
             return
         # REPLACE with no values deletes and, unlike DELETE, succeeds when absent.
         modification = {name: [(MODIFY_REPLACE, [value] if value else [])] for name, value in changes.items()}
-        self._write("modify", dn, lambda c: c.modify(dn, modification))
+        self._lane_write("modify", dn, lambda c: c.modify(dn, modification))
 
     def set_password(self, dn: str, password: str) -> None:
         """Replace the password with an initial one the user must change at first login."""
         if not password:
             raise ValueError("password must not be empty")
         changes = {"userPassword": [(MODIFY_REPLACE, [_hash_password(password)])], "pwdReset": [(MODIFY_REPLACE, ["TRUE"])]}
-        self._write("set password of", dn, lambda c: c.modify(dn, changes))
+        self._lane_write("set password of", dn, lambda c: c.modify(dn, changes))
         log.info("directory.password_set", dn=dn)
 
     def move_person(self, dn: str, new_superior: str) -> str:
         """Move under `new_superior`, keeping the RDN; returns the new DN.
 
         A retry after a move that did happen (old DN gone, new one there)
-        succeeds, so an interrupted action can simply be run again.
+        succeeds, so an interrupted action can simply be run again.  Inside a
+        `writer(defer_references=True)` lane the wait for refint is left to
+        the caller's `await_references` (once for a whole batch).
         """
         rdn, parent = _split_first_rdn(dn)
         rdn_text = _format_rdn(rdn)
@@ -632,30 +732,32 @@ class LdapDirectory:
         new_dn = f"{rdn_text},{superior}"
         if dn_key(parent) == dn_key(superior):
             return canonical_dn(dn)
-        result, _ = self._request("move", dn, lambda c: c.modify_dn(dn, rdn_text, delete_old_dn=True, new_superior=superior))
+        result, _ = self._lane_request("move", dn, lambda c: c.modify_dn(dn, rdn_text, delete_old_dn=True, new_superior=superior))
         code = int(result.get("result", -1))
         if code == NO_SUCH_OBJECT and self._exists(new_dn):
             return new_dn
         if code != SUCCESS:
             self._fail("move", dn, result, f"to {superior}")
         log.info("directory.person_moved", dn=dn, new_dn=new_dn)
-        self._await_references(dn)
+        if not self._defers_references():
+            self._await_references(dn)
         return new_dn
 
     def lock(self, dn: str) -> None:
         """Disable logins: ppolicy refuses binds while pwdAccountLockedTime is 000001010000Z."""
-        self._write("lock", dn, lambda c: c.modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [LOCKED_FOREVER])]}))
+        self._lane_write("lock", dn, lambda c: c.modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [LOCKED_FOREVER])]}))
         log.info("directory.person_locked", dn=dn)
 
     def unlock(self, dn: str) -> None:
-        self._write("unlock", dn, lambda c: c.modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [])]}))
+        self._lane_write("unlock", dn, lambda c: c.modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [])]}))
         log.info("directory.person_unlocked", dn=dn)
 
     def delete_person(self, dn: str) -> None:
-        code = self._write("delete", dn, lambda c: c.delete(dn), ok=[NO_SUCH_OBJECT])
+        code = self._lane_write("delete", dn, lambda c: c.delete(dn), ok=[NO_SUCH_OBJECT])
         if code == SUCCESS:
             log.info("directory.person_deleted", dn=dn)
-            self._await_references(dn)
+            if not self._defers_references():
+                self._await_references(dn)
 
     def _await_references(self, old_dn: str) -> None:
         """Wait until no member/manager value names `old_dn` any more.
@@ -667,50 +769,102 @@ class LdapDirectory:
         a group whose only member was deleted: refint cannot empty a
         groupOfNames) are logged and left to the next plan.
         """
-        value = escape_filter_chars(old_dn)
-        search_filter = f"(|(member={value})(manager={value}))"
+        self.await_references([old_dn])
 
-        def call(connection: Connection) -> Any:
-            return connection.search(self.base_dn, search_filter, search_scope=SUBTREE, attributes=["1.1"], size_limit=1)
+    def await_references(self, old_dns: Sequence[str]) -> None:
+        """`_await_references` for many moved or deleted DNs at once (the executor calls it per batch).
 
-        deadline = time.monotonic() + min(REFERENCE_WAIT_SECONDS, self.settings.timeout_seconds)
-        while True:
-            result, response = self._request("look for references to", old_dn, call, retry_stale=True)
-            code = int(result.get("result", -1))
-            if code not in (SUCCESS, SIZE_LIMIT_EXCEEDED):
-                self._fail("look for references to", old_dn, result)
-            holders = [item["dn"] for item in response if item.get("type") == "searchResEntry"]
-            if not holders:
+        Polls one search per chunk of DNs (an OR filter) every 20 ms instead of
+        one search per DN.  The wait ends when no holder is left.  It gives up,
+        logging what remains, once `REFERENCE_WAIT_SECONDS` (at most the
+        timeout) pass without refint settling any further DN, so a batch waits
+        as long as refint keeps working through it (slapd's refint settles one
+        DN after the other), and a stuck reference costs what it did for one DN.
+        """
+        remaining = [dn for dn in dict.fromkeys(old_dns) if dn]
+        patience = min(REFERENCE_WAIT_SECONDS, self.settings.timeout_seconds)
+        deadline = time.monotonic() + patience
+        while remaining:
+            if not self.reference_holders(remaining, limit=1):
                 return
             if time.monotonic() >= deadline:
-                log.warning("directory.references_remain", dn=old_dn, example=canonical_dn(str(holders[0])))
+                still = [dn for dn in remaining if self.reference_holders([dn], limit=1)]
+                if len(still) < len(remaining):  # refint is still working through them
+                    remaining = still
+                    deadline = time.monotonic() + patience
+                    continue
+                for dn in still[:20]:
+                    example = self.reference_holders([dn], limit=1)
+                    if example:
+                        log.warning("directory.references_remain", dn=dn, example=example[0])
                 return
-            time.sleep(0.01)
+            time.sleep(0.02)
+
+    def reference_holders(self, old_dns: Sequence[str], *, limit: int = 0) -> list[str]:
+        """DNs of entries whose member or manager names one of `old_dns` (at most `limit`, 0: all)."""
+        holders: list[str] = []
+        dns = [dn for dn in dict.fromkeys(old_dns) if dn]
+        for start in range(0, len(dns), REFERENCE_CHUNK):
+            chunk = dns[start : start + REFERENCE_CHUNK]
+            search_filter = "(|" + "".join(f"(member={v})(manager={v})" for v in map(escape_filter_chars, chunk)) + ")"
+            label = chunk[0] if len(chunk) == 1 else f"{chunk[0]} (and {len(chunk) - 1} more)"
+            wanted = limit - len(holders) if limit else 0
+
+            def call(connection: Connection, search_filter: str = search_filter, wanted: int = wanted) -> Any:
+                return connection.search(self.base_dn, search_filter, search_scope=SUBTREE, attributes=["1.1"], size_limit=wanted)
+
+            result, response = self._request("look for references to", label, call, retry_stale=True)
+            code = int(result.get("result", -1))
+            if code not in (SUCCESS, SIZE_LIMIT_EXCEEDED):
+                self._fail("look for references to", label, result)
+            holders.extend(canonical_dn(str(item["dn"])) for item in response if item.get("type") == "searchResEntry")
+            if limit and len(holders) >= limit:
+                return holders[:limit]
+        return holders
 
     # -- groups -----------------------------------------------------------------------
 
-    def create_group(self, dn: str, company: str, department: str, first_member: str) -> None:
-        """A managed groupOfNames (it must have a member from the start)."""
+    def create_group(
+        self, dn: str, company: str, department: str, first_member: str, members: Sequence[str] | None = None
+    ) -> None:
+        """A managed groupOfNames (it must have a member from the start).
+
+        `members`: all initial members, added with the entry in one request
+        (`first_member` is then expected to be `members[0]`).
+        """
         rdn, _ = _split_first_rdn(dn)
         values: dict[str, Any] = {attribute: value for attribute, value in rdn}
-        values.update(businessCategory=MANAGED_MARKER, member=first_member)
+        initial = list(dict.fromkeys(m for m in (members or ()) if m)) or [first_member]
+        values.update(businessCategory=MANAGED_MARKER, member=initial)
         if company:
             values["o"] = company
         if department:
             values["ou"] = department
-        self._write("create group", dn, lambda c: c.add(dn, ["top", "groupOfNames"], values))
-        log.info("directory.group_created", dn=dn)
+        self._lane_write("create group", dn, lambda c: c.add(dn, ["top", "groupOfNames"], values))
+        log.info("directory.group_created", dn=dn, members=len(initial))
 
     def add_member(self, group_dn: str, member_dn: str) -> None:
-        self._write(
+        self._lane_write(
             f"add member {member_dn} to",
             group_dn,
             lambda c: c.modify(group_dn, {"member": [(MODIFY_ADD, [member_dn])]}),
             ok=[ATTRIBUTE_OR_VALUE_EXISTS],
         )
 
+    def add_members(self, group_dn: str, member_dns: Sequence[str]) -> None:
+        """Add several members in one request; all of them must be missing (read the group first)."""
+        values = list(dict.fromkeys(m for m in member_dns if m))
+        if not values:
+            return
+        self._lane_write(
+            f"add {len(values)} members to",
+            group_dn,
+            lambda c: c.modify(group_dn, {"member": [(MODIFY_ADD, values)]}),
+            ok=[ATTRIBUTE_OR_VALUE_EXISTS],
+        )
+
     def remove_member(self, group_dn: str, member_dn: str) -> None:
-        self._write(
+        self._lane_write(
             f"remove member {member_dn} from",
             group_dn,
             lambda c: c.modify(group_dn, {"member": [(MODIFY_DELETE, [member_dn])]}),
@@ -719,7 +873,7 @@ class LdapDirectory:
         )
 
     def delete_group(self, dn: str) -> None:
-        code = self._write("delete group", dn, lambda c: c.delete(dn), ok=[NO_SUCH_OBJECT])
+        code = self._lane_write("delete group", dn, lambda c: c.delete(dn), ok=[NO_SUCH_OBJECT])
         if code == SUCCESS:
             log.info("directory.group_deleted", dn=dn)
 
@@ -814,6 +968,61 @@ class LdapDirectory:
         finally:
             self._close_quietly(connection)
 
+    # -- write lanes (concurrent writes for the executor) -------------------------------
+
+    @property
+    def write_connections(self) -> int:
+        """How many lanes (connections) the executor may write over at once (`[directory] write_connections`)."""
+        return max(1, int(getattr(self.settings, "write_connections", 1)))
+
+    @contextlib.contextmanager
+    def writer(self, *, defer_references: bool = False, own_connection: bool = True) -> Iterator[None]:
+        """Send the calling thread's writes over a connection of its own while inside.
+
+        One lane of the executor: each lane thread enters `writer()` once and
+        performs its actions one at a time (a synchronous ldap3 connection has
+        one request in flight), so actions routed to the same lane keep their
+        order.  Reads still use the shared connection.  With
+        `own_connection=False` the writes stay on the shared connection (the
+        executor's single-lane mode: exactly the unbatched request sequence).
+        With `defer_references`, moves and deletes do not wait for refint; the
+        caller waits with `await_references` (see `reference_holders`).
+        The lane's connection is opened on its first write and closed on exit.
+        """
+        channel = LdapDirectory(self.settings, self.companies) if own_connection else None
+        previous = getattr(_LANE, "binding", None)
+        _LANE.binding = (self, channel, defer_references)
+        try:
+            yield
+        finally:
+            _LANE.binding = previous
+            if channel is not None:
+                channel.close()
+
+    def _lane(self) -> tuple[LdapDirectory, LdapDirectory | None, bool] | None:
+        binding = getattr(_LANE, "binding", None)
+        return binding if binding is not None and binding[0] is self else None
+
+    def _defers_references(self) -> bool:
+        lane = self._lane()
+        return lane is not None and lane[2]
+
+    def _lane_request(self, what: str, dn: str, call: Callable[[Connection], Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A write request on this thread's lane connection, or on the shared one (never retried)."""
+        lane = self._lane()
+        channel = lane[1] if lane is not None else None
+        return (channel if channel is not None else self)._request(what, dn, call)
+
+    def _lane_write(self, what: str, dn: str, call: Callable[[Connection], Any], *, ok: Iterable[int] = (), hint: str = "") -> int:
+        """`_write`, over this thread's lane connection when it has one; returns SUCCESS or the `ok` code met."""
+        lane = self._lane()
+        if lane is None or lane[1] is None:
+            return self._write(what, dn, call, ok=ok, hint=hint)
+        result, _ = lane[1]._request(what, dn, call)
+        code = int(result.get("result", -1))
+        if code == SUCCESS or code in set(ok):
+            return code
+        self._fail(what, dn, result, hint)
 
 def _hash_password(password: str) -> str:
     """{SSHA} hash made here, so the clear text never reaches the server (its logs, an accesslog).
@@ -824,6 +1033,11 @@ def _hash_password(password: str) -> str:
     """
     # ldap3 spells the scheme "{ssha}"; schemes are case-insensitive, upper case is what admins expect.
     return "{SSHA}" + str(hashed(HASHED_SALTED_SHA, password)).removeprefix("{ssha}")
+
+
+def _result_of(page: PageResult) -> dict[str, Any]:
+    """A search's outcome in the shape of an ldap3 result (what `_fail` and `_describe` read)."""
+    return {"result": page.code, "description": RESULT_CODES.get(page.code, ""), "message": page.diagnostic}
 
 
 def _describe(result: Mapping[str, Any]) -> str:

@@ -5,15 +5,35 @@ new state) or `failed`.  A record-level failure skips that person's later
 actions and goes on; a transient or auth/config failure stops the run, and
 the next cycle re-plans from the real directory, so nothing is lost or done
 twice.
+
+Batches.  Consecutive directory actions of one kind (the plan is ordered by
+phase, and actions of one phase do not depend on each other except several
+actions on the same entry) are applied together, up to `batch_size` at a
+time: all their `pending` rows are committed in one transaction before the
+first request is sent, the requests go out over the directory's write lanes
+(`write_connections` connections; every action on the same entry goes
+through the same lane, in plan order), and all outcomes with the people's new
+states are committed in one transaction afterwards.  A crash in between
+leaves `pending` rows, which `recover()` settles against the directory, as
+for a single action.  Moves and deletes wait for refint once per batch.
+Mail actions (rate limited) and state-only actions go one at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import ctypes
+import inspect
 import os
+import queue
 import secrets
 import string
+import threading
+import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +43,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
-from lifecycle.journal import ActionStatus, Journal, LogEntry
+from lifecycle.journal import ActionOutcome, ActionStatus, Journal, LogEntry
 from lifecycle.models import Action, ActionKind, DirectoryEntry, GroupEntry, Plan
 from policies.attributes import current_attributes
 from policies.placement import dn_key
@@ -37,10 +57,27 @@ MAIL_KINDS = frozenset({
     ActionKind.RESTORE_MAILBOX, ActionKind.FORWARD_MAIL, ActionKind.CLEAR_FORWARD, ActionKind.AUTO_REPLY,
     ActionKind.ARCHIVE_MAILBOX, ActionKind.DELETE_MAILBOX, ActionKind.CREATE_ALIAS,
 })
+# Sent over the directory's write lanes.
+LANE_KINDS = frozenset({
+    ActionKind.CREATE_ACCOUNT, ActionKind.UPDATE_ACCOUNT, ActionKind.MOVE_ACCOUNT, ActionKind.SUSPEND_ACCOUNT,
+    ActionKind.RESTORE_ACCOUNT, ActionKind.DELETE_ACCOUNT, ActionKind.CREATE_GROUP, ActionKind.ADD_MEMBER,
+    ActionKind.REMOVE_MEMBER, ActionKind.DELETE_GROUP,
+})
+GROUP_KINDS = frozenset({ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER, ActionKind.CREATE_GROUP, ActionKind.DELETE_GROUP})
+# Actions per batch: one journal transaction before and one after; `should_stop` is asked between batches,
+# so a SIGTERM waits for at most one batch (~0.1-0.5 s of LDAP writes).
+BATCH_SIZE = 500
+ANY_HOLDER = "*"  # in `_Run.holders`: who holds references is unknown, so every directory batch waits for refint
 
 
 class Directory(Protocol):
-    """The part of the directory connector the executor uses."""
+    """The part of the directory connector the executor uses.
+
+    Optional, used when present (the LDAP connector has them): `write_connections`
+    (int), `writer(defer_references=...)` (a context manager binding the calling
+    thread's writes to a connection of its own), `await_references(old_dns)`,
+    `add_members(group_dn, member_dns)` and `create_group(..., members=[...])`.
+    """
 
     def create_person(self, dn: str, attributes: dict[str, str], password: str | None) -> None: ...
     def modify_person(self, dn: str, changes: dict[str, str | None]) -> None: ...
@@ -71,33 +108,86 @@ class ApplyResult:
         return {"run_id": self.run_id, "counts": dict(self.counts), "stopped": self.stopped}
 
 
+PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.!"
+
+
+def _syncfs(fd: int) -> bool:
+    """syncfs(2) on the file system holding `fd`: True when done, False where unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    if call(fd) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"syncfs: {os.strerror(errno)}")
+    return True
+
+
 class CredentialVault:
     """Seals each new account's initial password in a root-only file for its recipient.
 
     The password never appears in the plan, the action log or any log line.
+    Each file is written to a 0600 temporary file, made durable, and renamed
+    into place (atomic); `issue_many` does that for a batch with one file
+    system sync instead of one fsync per file.
     """
 
     def __init__(self, directory: Path, length: int) -> None:
         self.directory = directory
         self.length = length
 
-    def issue(self, employee_id: str, uid: str, mail: str) -> str:
-        alphabet = string.ascii_letters + string.digits + "-_.!"
+    def _password(self) -> str:
+        alphabet, size = PASSWORD_ALPHABET, len(PASSWORD_ALPHABET)
+        limit = 256 - 256 % size  # rejection sampling: every character equally likely
         while True:
-            password = "".join(secrets.choice(alphabet) for _ in range(self.length))
+            chars: list[str] = []
+            while len(chars) < self.length:
+                chars.extend(alphabet[b % size] for b in secrets.token_bytes(self.length * 2) if b < limit)
+            password = "".join(chars[: self.length])
             if any(c.isdigit() for c in password) and any(c.isupper() for c in password) and any(c.islower() for c in password):
-                break
+                return password
+
+    def issue(self, employee_id: str, uid: str, mail: str) -> str:
+        return self.issue_many([(employee_id, uid, mail)])[employee_id]
+
+    def issue_many(self, people: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+        """A new password for each (employee_id, uid, mail), sealed and durable before this returns."""
+        if not people:
+            return {}
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.directory, 0o700)
-        path = self.directory / f"{employee_id}.txt"
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(f"employee_id: {employee_id}\nlogin: {uid}\nmail: {mail}\ninitial_password: {password}\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        return password
+        passwords: dict[str, str] = {}
+        written: list[tuple[Path, Path]] = []
+        for employee_id, uid, mail in people:
+            password = self._password()
+            path = self.directory / f"{employee_id}.txt"
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode through O_TRUNC
+                os.write(fd, f"employee_id: {employee_id}\nlogin: {uid}\nmail: {mail}\ninitial_password: {password}\n".encode())
+                if len(people) == 1:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            passwords[employee_id] = password
+            written.append((tmp, path))
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            if len(people) > 1 and not _syncfs(dir_fd):
+                for tmp, _ in written:
+                    fd = os.open(tmp, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            for tmp, path in written:
+                os.replace(tmp, path)
+            os.fsync(dir_fd)  # the renames
+        finally:
+            os.close(dir_fd)
+        return passwords
 
     def read_password(self, employee_id: str) -> str | None:
         path = self.directory / f"{employee_id}.txt"
@@ -110,6 +200,96 @@ class CredentialVault:
         return None
 
 
+class _Lanes:
+    """Where a batch's directory writes run: `count` threads, each writing through its own
+    connection (`directory.writer`), or inline in the calling thread.
+
+    Used as a context manager for one `apply`; threads and connections end with it.
+    """
+
+    def __init__(self, directory: Any) -> None:
+        self.supported = callable(getattr(directory, "writer", None))
+        self.count = max(1, int(getattr(directory, "write_connections", 1) or 1)) if self.supported else 1
+        self.defers_references = self.supported and all(
+            callable(getattr(directory, name, None)) for name in ("await_references", "reference_holders")
+        )
+        self._directory = directory
+        self._stack = contextlib.ExitStack()
+        self._queues: list[queue.SimpleQueue[Callable[[], None] | None]] = []
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> _Lanes:
+        if not self.supported:
+            return self
+        if self.count == 1:  # inline, on the shared connection: the same requests as one action at a time
+            self._stack.enter_context(self._directory.writer(defer_references=self.defers_references, own_connection=False))
+            return self
+        for number in range(self.count):
+            jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+            context = contextvars.copy_context()  # structlog's bound run_id
+            thread = threading.Thread(target=context.run, args=(self._serve, jobs), name=f"ldap-lane-{number}", daemon=True)
+            thread.start()
+            self._queues.append(jobs)
+            self._threads.append(thread)
+        return self
+
+    def _serve(self, jobs: queue.SimpleQueue[Callable[[], None] | None]) -> None:
+        with self._directory.writer(defer_references=self.defers_references):
+            while (job := jobs.get()) is not None:
+                job()
+
+    def __exit__(self, *exc_info: object) -> None:
+        for jobs in self._queues:
+            jobs.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._stack.close()
+
+    def lane_of(self, action: Action) -> int:
+        if self.count == 1:
+            return 0
+        p = action.params
+        key = (p.get("group_dn") or p.get("dn") or action.target).casefold()
+        return zlib.crc32(key.encode("utf-8")) % self.count
+
+    def run(self, work: Sequence[Callable[[], None]]) -> None:
+        """Run each callable (one per lane) on its lane; wait for all of them."""
+        if not self._threads:
+            for job in work:
+                job()
+            return
+        futures: list[Future[None]] = []
+        for number, job in enumerate(work):
+            future: Future[None] = Future()
+
+            def wrapped(job: Callable[[], None] = job, future: Future[None] = future) -> None:
+                try:
+                    job()
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                    future.set_exception(exc)
+                else:
+                    future.set_result(None)
+
+            self._queues[number].put(wrapped)
+            futures.append(future)
+        for future in futures:
+            future.result()
+
+
+@dataclass
+class _Run:
+    """What one `apply` carries from batch to batch."""
+
+    plan: Plan
+    run_id: str
+    result: ApplyResult
+    failed_people: set[str] = field(default_factory=set)
+    failed_dns: set[str] = field(default_factory=set)
+    # Moved or deleted DNs whose references refint may not have rewritten yet, and the entries holding them.
+    unsettled: list[str] = field(default_factory=list)
+    holders: set[str] = field(default_factory=set)
+
+
 class Executor:
     def __init__(
         self,
@@ -120,6 +300,7 @@ class Executor:
         *,
         mail: Any = None,
         companion: Any = None,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self.directory = directory
         self.journal = journal
@@ -127,6 +308,9 @@ class Executor:
         self.actor = actor
         self.mail = mail  # the mail backend (lifecycle.mail.MailBackend), when [mail] is configured
         self.companion = companion  # the Dovecot companion: kick, archive, auto-reply
+        self.batch_size = max(1, batch_size)
+        self._group_members_at_once = _accepts(getattr(directory, "create_group", None), "members")
+        self._failed_dns: set[str] = set()
 
     def recover(self) -> list[LogEntry]:
         """Settle actions a crash left `pending`: completed if the directory shows them done."""
@@ -182,68 +366,250 @@ class Executor:
         return False
 
     def apply(self, plan: Plan, run_id: str, should_stop: Callable[[], bool] = lambda: False) -> ApplyResult:
-        """Apply in order; `should_stop` is asked between actions (a SIGTERM finishes the one in flight)."""
-        result = ApplyResult(run_id)
-        failed_people: set[str] = set()
-        failed_dns: set[str] = set()
-        for index, action in enumerate(plan.actions):
-            if should_stop():
-                result.stopped = "stop requested"
-                log.warning("run_stopped", reason="stop requested", remaining=len(plan.actions) - index)
-                break
-            blocked_by = _blocked(action, failed_people, failed_dns)
-            if blocked_by:
-                self.journal.record_actions(run_id, [action], ActionStatus.SKIPPED, plan.now, self.actor, error=blocked_by)
-                result.counts[ActionStatus.SKIPPED] += 1
-                continue
-            action_id = self.journal.begin_action(run_id, action, plan.now, self.actor)
-            try:
-                self._perform(action)
-            except RecordError as exc:
-                self.journal.finish_action(action_id, ActionStatus.FAILED, error=str(exc))
-                result.counts[ActionStatus.FAILED] += 1
-                log.warning("action_failed", kind=action.kind.value, employee_id=action.employee_id, target=action.target, error=str(exc))
-                if action.employee_id:
-                    failed_people.add(action.employee_id)
-                failed_dns.update(v for v in (action.params.get("dn"), action.params.get("new_dn"), action.target) if v)
-                continue
-            except (TransientError, ConnectorConfigError) as exc:
-                if isinstance(exc, TransientError):
-                    # The request may have been carried out before the connection broke: the
-                    # outcome is unknown, so the row stays `pending` and the next run's recover()
-                    # settles it against the directory instead of guessing here.
-                    result.counts[UNKNOWN] += 1
+        """Apply in order, batch by batch; `should_stop` is asked between batches (a SIGTERM finishes the one in flight)."""
+        run = _Run(plan, run_id, ApplyResult(run_id))
+        self._failed_dns = run.failed_dns
+        actions = plan.actions
+        with _Lanes(self.directory) as lanes:
+            index = 0
+            while index < len(actions):
+                if should_stop():
+                    run.result.stopped = "stop requested"
+                    log.warning("run_stopped", reason="stop requested", remaining=len(actions) - index)
+                    break
+                end = self._batch_end(actions, index)
+                stopped = self._await_references_before(run, actions[index:end])
+                if stopped is not None:
+                    end = index  # nothing of this batch was sent
                 else:
-                    self.journal.finish_action(action_id, ActionStatus.FAILED, error=str(exc))
-                    result.counts[ActionStatus.FAILED] += 1
-                result.stopped = f"{type(exc).__name__}: {exc}"
-                remaining = plan.actions[index + 1 :]
-                self.journal.record_actions(run_id, remaining, ActionStatus.SKIPPED, plan.now, self.actor, error="run stopped: " + str(exc))
-                result.counts[ActionStatus.SKIPPED] += len(remaining)
-                log.error("run_stopped", reason=result.stopped, connector=getattr(exc, "connector", ""), skipped=len(remaining))
-                break
-            try:
-                self.journal.finish_action(
-                    action_id, ActionStatus.APPLIED, employee_id=action.employee_id, state=action.params.get("state"), now=plan.now
-                )
-            except SQLAlchemyError as exc:
-                # The write happened but the state would not take it: a record-level failure, not a dead run.
-                self.journal.finish_action(action_id, ActionStatus.FAILED, error=f"state not recorded: {type(exc).__name__}")
-                result.counts[ActionStatus.FAILED] += 1
-                failed_people.add(action.employee_id)
-                log.error("state_not_recorded", kind=action.kind.value, employee_id=action.employee_id, error=type(exc).__name__)
-                continue
-            result.counts[ActionStatus.APPLIED] += 1
-            log.info("action_applied", kind=action.kind.value, employee_id=action.employee_id, company=action.company,
-                     target=action.target, rule=action.rule)
-        return result
+                    stopped = self._apply_batch(run, actions[index:end], lanes)
+                if stopped is not None:
+                    remaining = actions[end:]
+                    self.journal.record_actions(run_id, remaining, ActionStatus.SKIPPED, plan.now, self.actor,
+                                                error="run stopped: " + str(stopped))
+                    run.result.counts[ActionStatus.SKIPPED] += len(remaining)
+                    log.error("run_stopped", reason=run.result.stopped, connector=getattr(stopped, "connector", ""),
+                              skipped=len(remaining))
+                    break
+                index = end
+            if run.unsettled:
+                # The next read (the next cycle, an admin's query) sees the settled directory.
+                try:
+                    self.directory.await_references(run.unsettled)  # type: ignore[attr-defined]
+                except (TransientError, ConnectorConfigError, RecordError) as exc:
+                    log.warning("references_not_checked", error=str(exc), entries=len(run.unsettled))
+        return run.result
 
-    def _perform(self, action: Action) -> None:
+    def _await_references_before(self, run: _Run, batch: Sequence[Action]) -> Exception | None:
+        """Wait for refint before a batch that writes an entry still holding references to moved/deleted DNs.
+
+        slapd's refint rewrites such references in the background, one DN after
+        the other, after the move or delete was answered.  A write to a holder
+        in the meantime (removing the mover from its old group) could be undone
+        by refint afterwards, so such a batch waits until they are settled;
+        batches that touch no holder run while refint works.
+        """
+        if not run.unsettled or batch[0].kind not in LANE_KINDS:
+            return None
+        if ANY_HOLDER not in run.holders and not any(_entry_key(action) in run.holders for action in batch):
+            return None
+        try:
+            self.directory.await_references(run.unsettled)  # type: ignore[attr-defined]
+        except (TransientError, ConnectorConfigError) as exc:
+            run.result.stopped = f"{type(exc).__name__}: {exc}"
+            return exc
+        except RecordError as exc:
+            log.warning("references_not_checked", error=str(exc), entries=len(run.unsettled))
+        run.unsettled.clear()
+        run.holders.clear()
+        return None
+
+    def _batch_end(self, actions: Sequence[Action], start: int) -> int:
+        """End of the batch starting at `start`: consecutive actions of the same kind; mail actions one by one."""
+        kind = actions[start].kind
+        if kind in MAIL_KINDS:
+            return start + 1
+        end, limit = start + 1, min(len(actions), start + self.batch_size)
+        while end < limit and actions[end].kind == kind:
+            end += 1
+        return end
+
+    def _apply_batch(self, run: _Run, batch: Sequence[Action], lanes: _Lanes) -> Exception | None:
+        """Apply one batch; returns the error that stops the run, if one does."""
+        plan, result = run.plan, run.result
+        blocked = [_blocked(action, run.failed_people, run.failed_dns) for action in batch]
+        rows = [(a, ActionStatus.SKIPPED if why else ActionStatus.PENDING, why) for a, why in zip(batch, blocked, strict=True)]
+        ids = self.journal.begin_actions(run.run_id, rows, plan.now, self.actor)  # write-ahead, one transaction
+        skipped = sum(1 for why in blocked if why)
+        if skipped:
+            result.counts[ActionStatus.SKIPPED] += skipped
+        live = [i for i, why in enumerate(blocked) if not why]
+        if not live:
+            return None
+        passwords = self._issue_passwords([batch[i] for i in live])
+        # Per action: None = never sent; else (status, error or exception).
+        outcomes: list[tuple[str, Any] | None] = [None] * len(batch)
+        halt = threading.Event()
+        lock = threading.Lock()
+        batch_people: set[str] = set()
+        batch_dns: set[str] = set()
+
+        def perform_all(positions: list[int]) -> None:
+            for pos in positions:
+                if halt.is_set():
+                    return
+                action = batch[pos]
+                with lock:
+                    why = _blocked(action, batch_people, batch_dns)
+                if why:  # an earlier action of this batch on the same person or entry failed
+                    outcomes[pos] = (ActionStatus.SKIPPED, why)
+                    continue
+                try:
+                    self._perform(action, passwords)
+                except RecordError as exc:
+                    outcomes[pos] = (ActionStatus.FAILED, exc)
+                    with lock:
+                        _note_failure(action, batch_people, batch_dns)
+                except (TransientError, ConnectorConfigError) as exc:
+                    outcomes[pos] = ("stop", exc)
+                    halt.set()
+                    return
+                except BaseException as exc:  # noqa: BLE001 - a crash: recorded below, then re-raised
+                    outcomes[pos] = ("crash", exc)
+                    halt.set()
+                    return
+                else:
+                    outcomes[pos] = (ActionStatus.APPLIED, "")
+                    # Logged as it happens (the batch's journal commit follows; a crash before it is settled by recover()).
+                    log.info("action_applied", kind=action.kind.value, employee_id=action.employee_id, company=action.company,
+                             target=action.target, rule=action.rule)
+
+        if batch[live[0]].kind in LANE_KINDS:
+            by_lane: list[list[int]] = [[] for _ in range(lanes.count)]
+            for pos in live:
+                by_lane[lanes.lane_of(batch[pos])].append(pos)
+            try:
+                lanes.run([lambda positions=positions: perform_all(positions) for positions in by_lane if positions])
+            except BaseException:
+                halt.set()  # interrupted while waiting (KeyboardInterrupt): the lanes send nothing more
+                raise
+        else:
+            perform_all(live)
+        return self._settle_batch(run, batch, ids, live, outcomes, lanes)
+
+    def _issue_passwords(self, actions: Sequence[Action]) -> dict[str, str]:
+        """Sealed initial passwords for the batch's new accounts, durable before any of them is created."""
+        people = [(a.employee_id, a.params["attributes"]["uid"], a.params["attributes"].get("mail", ""))
+                  for a in actions if a.kind == ActionKind.CREATE_ACCOUNT]
+        return self.vault.issue_many(people) if people else {}
+
+    def _settle_batch(
+        self, run: _Run, batch: Sequence[Action], ids: list[int], live: list[int],
+        outcomes: list[tuple[str, Any] | None], lanes: _Lanes,
+    ) -> Exception | None:
+        plan, result = run.plan, run.result
+        stop: Exception | None = None
+        crash: BaseException | None = None
+        for pos in live:  # the first stop in plan order names the run's end
+            outcome = outcomes[pos]
+            if outcome is not None and outcome[0] == "stop" and stop is None:
+                stop = outcome[1]
+            if outcome is not None and outcome[0] == "crash" and crash is None:
+                crash = outcome[1]
+        finished: list[tuple[int, ActionOutcome]] = []
+        for pos in live:
+            action, outcome = batch[pos], outcomes[pos]
+            if outcome is None:
+                if crash is not None:
+                    continue  # never sent; left `pending` for recover() like the one that crashed
+                reason = stop or crash
+                finished.append((pos, ActionOutcome(ids[pos], ActionStatus.SKIPPED, "run stopped: " + str(reason))))
+                continue
+            status, detail = outcome
+            if status == ActionStatus.APPLIED:
+                finished.append((pos, ActionOutcome(ids[pos], status, "", action.employee_id, action.params.get("state"))))
+            elif status == ActionStatus.SKIPPED:
+                finished.append((pos, ActionOutcome(ids[pos], status, str(detail))))
+            elif status == ActionStatus.FAILED:
+                finished.append((pos, ActionOutcome(ids[pos], status, str(detail))))
+            elif status == "stop" and isinstance(detail, ConnectorConfigError):
+                finished.append((pos, ActionOutcome(ids[pos], ActionStatus.FAILED, str(detail))))
+            # "stop" with a TransientError: the request may have been carried out before the connection
+            # broke; the outcome is unknown, so the row stays `pending` and the next run's recover()
+            # settles it against the directory instead of guessing here.  "crash": pending as well.
+        if crash is not None:
+            with contextlib.suppress(Exception):  # best effort: the crash is what must surface
+                self.journal.finish_actions([o for _, o in finished], plan.now)
+            raise crash
+        unrecorded: set[int] = set()
+        try:
+            self.journal.finish_actions([o for _, o in finished], plan.now)  # outcomes + states, one transaction
+        except SQLAlchemyError:
+            finished, unrecorded = self._finish_one_by_one(run, batch, finished)
+        for pos, done in finished:
+            self._count(run, batch[pos], done, state_lost=pos in unrecorded)
+        unknown = sum(1 for pos in live if outcomes[pos] is not None and outcomes[pos][0] == "stop"
+                      and isinstance(outcomes[pos][1], TransientError))
+        if unknown:
+            result.counts[UNKNOWN] += unknown
+        if stop is not None:
+            result.stopped = f"{type(stop).__name__}: {stop}"
+        gone = [batch[pos].params["dn"] for pos, done in finished if done.status == ActionStatus.APPLIED
+                and batch[pos].kind in (ActionKind.MOVE_ACCOUNT, ActionKind.DELETE_ACCOUNT)]
+        if gone and lanes.defers_references:
+            # Not waited for here: see `_await_references_before`.  One search finds who holds references.
+            run.unsettled.extend(gone)
+            try:
+                run.holders.update(dn_key(h) for h in self.directory.reference_holders(gone))  # type: ignore[attr-defined]
+            except (TransientError, ConnectorConfigError) as exc:
+                if stop is None:
+                    result.stopped = f"{type(exc).__name__}: {exc}"
+                    return exc
+            except RecordError as exc:
+                log.warning("references_not_checked", error=str(exc), entries=len(gone))
+                run.holders.add(ANY_HOLDER)  # not known who holds them: the next directory batch waits
+        return stop
+
+    def _finish_one_by_one(
+        self, run: _Run, batch: Sequence[Action], finished: list[tuple[int, ActionOutcome]]
+    ) -> tuple[list[tuple[int, ActionOutcome]], set[int]]:
+        """The batch's outcome transaction failed: record each outcome alone, so one bad state fails one action."""
+        settled: list[tuple[int, ActionOutcome]] = []
+        unrecorded: set[int] = set()
+        for pos, done in finished:
+            action = batch[pos]
+            try:
+                self.journal.finish_action(done.action_id, done.status, employee_id=done.employee_id, state=done.state,
+                                           now=run.plan.now, error=done.error)
+            except SQLAlchemyError as exc:
+                if done.status != ActionStatus.APPLIED:
+                    raise
+                # The write happened but the state would not take it: a record-level failure, not a dead run.
+                error = f"state not recorded: {type(exc).__name__}"
+                self.journal.finish_action(done.action_id, ActionStatus.FAILED, error=error)
+                log.error("state_not_recorded", kind=action.kind.value, employee_id=action.employee_id, error=type(exc).__name__)
+                done = ActionOutcome(done.action_id, ActionStatus.FAILED, error)
+                unrecorded.add(pos)
+            settled.append((pos, done))
+        return settled, unrecorded
+
+    def _count(self, run: _Run, action: Action, done: ActionOutcome, *, state_lost: bool = False) -> None:
+        run.result.counts[done.status] += 1
+        if done.status == ActionStatus.FAILED and state_lost:
+            run.failed_people.add(action.employee_id)
+        elif done.status == ActionStatus.FAILED:
+            log.warning("action_failed", kind=action.kind.value, employee_id=action.employee_id, target=action.target,
+                        error=done.error)
+            _note_failure(action, run.failed_people, run.failed_dns)
+
+    def _perform(self, action: Action, passwords: dict[str, str] | None = None) -> None:
         p, d = action.params, self.directory
         match action.kind:
             case ActionKind.CREATE_ACCOUNT:
                 attributes = p["attributes"]
-                password = self.vault.issue(action.employee_id, attributes["uid"], attributes.get("mail", ""))
+                password = (passwords or {}).get(action.employee_id) or self.vault.issue(
+                    action.employee_id, attributes["uid"], attributes.get("mail", "")
+                )
                 try:
                     d.create_person(p["dn"], attributes, password)
                 except AlreadyExistsError:
@@ -265,10 +631,7 @@ class Executor:
             case ActionKind.DELETE_ACCOUNT:
                 d.delete_person(p["dn"])
             case ActionKind.CREATE_GROUP:
-                try:
-                    d.create_group(p["dn"], p["company"], p["department"], p["first_member"])
-                except AlreadyExistsError:
-                    d.add_member(p["dn"], p["first_member"])
+                self._create_group(p)
             case ActionKind.ADD_MEMBER:
                 d.add_member(p["group_dn"], p["member_dn"])
             case ActionKind.REMOVE_MEMBER:
@@ -284,6 +647,39 @@ class Executor:
                 self._perform_mail(action)
             case _:
                 raise RecordError(f"unknown action kind {action.kind}")
+
+    def _create_group(self, p: dict[str, Any]) -> None:
+        """The group with its first member, or (planner's `members`) with all initial members in one add.
+
+        Members whose own account action failed in this run are left out (the
+        next plan adds them once they exist).  A group that exists already (an
+        interrupted run) gets the members it lacks.
+        """
+        d, dn, first = self.directory, p["dn"], p["first_member"]
+        members = [m for m in (p.get("members") or [first]) if m == first or m not in self._failed_dns]
+        extra = [m for m in members if dn_key(m) != dn_key(first)]
+        try:
+            if extra and self._group_members_at_once:
+                d.create_group(dn, p["company"], p["department"], first, members=[first, *extra])  # type: ignore[call-arg]
+                return
+            d.create_group(dn, p["company"], p["department"], first)
+        except AlreadyExistsError:
+            if not extra:
+                d.add_member(dn, first)
+                return
+            group = d.read_group(dn)
+            if group is None:
+                raise
+            have = {dn_key(m) for m in group.members}
+            missing = [m for m in [first, *extra] if dn_key(m) not in have]
+            if missing and callable(getattr(d, "add_members", None)):
+                d.add_members(dn, missing)  # type: ignore[attr-defined]
+                return
+            for member in missing:
+                d.add_member(dn, member)
+            return
+        for member in extra:  # a directory that cannot add them with the entry
+            d.add_member(dn, member)
 
     def _perform_mail(self, action: Action) -> None:
         p, m = action.params, self.mail
@@ -363,3 +759,27 @@ def _blocked(action: Action, failed_people: set[str], failed_dns: set[str]) -> s
     if set(action.params.get("leaving", ())) & failed_people:
         return "an action for a member of this group failed earlier in this run"
     return ""
+
+
+def _entry_key(action: Action) -> str:
+    """The entry an action writes, as a comparison key."""
+    p = action.params
+    return dn_key(p.get("group_dn") or p.get("dn") or action.target)
+
+
+def _note_failure(action: Action, failed_people: set[str], failed_dns: set[str]) -> None:
+    """Remember a failed action: later actions of its person, and on its entry, are skipped (`_blocked`)."""
+    if action.employee_id:
+        failed_people.add(action.employee_id)
+    failed_dns.update(v for v in (action.params.get("dn"), action.params.get("new_dn"), action.target) if v)
+
+
+def _accepts(function: Any, parameter: str) -> bool:
+    """True when `function` takes a keyword `parameter` (directory doubles may not)."""
+    if function is None:
+        return False
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == parameter or p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)

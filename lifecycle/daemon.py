@@ -436,13 +436,13 @@ class Daemon:
             with LdapDirectory(s.directory, s.companies) as ldap:
                 if not full:
                     self.progress.mark("quiet check")
-                    verdict = quiet.check(self._baseline, s, config, now, ldap, journal.load_state)
+                    verdict = quiet.check(self._baseline, s, config, now, ldap, journal.state_version)
                     if verdict.quiet:
                         self._finish_quiet(verdict, started)
                         return
                     changed = verdict.changed
                 self.progress.mark("markers")
-                before = quiet.take_markers(s, ldap, journal.load_state)
+                before = quiet.take_markers(s, ldap, journal.state_version)
                 directory = WatchedDirectory(ldap, self.progress, self.metrics)
                 try:
                     plan, result = apply_cycle(s, now, directory, journal, should_stop=self._should_stop)  # type: ignore[arg-type]
@@ -472,18 +472,22 @@ class Daemon:
     def _new_baseline(self, s: Settings, config: str, ldap: LdapDirectory, journal: Journal, before: quiet.Markers,
                       plan: Any, snapshot: Any) -> quiet.Baseline | None:
         """The inputs this empty plan was made from, if nothing moved while it was made."""
-        after = quiet.take_markers(s, ldap, journal.load_state)
-        if snapshot is None or after.hr != before.hr or after.hr != plan.hr_fingerprint or after.state != before.state \
-                or after.probe != before.probe:
+        after = quiet.take_markers(s, ldap, journal.state_version)
+        moved = [name for name, same in (
+            ("directory snapshot", snapshot is not None), ("hr", after.hr == before.hr == plan.hr_fingerprint),
+            ("state", after.state == before.state), ("directory", after.probe == before.probe)) if not same]
+        if moved:
+            log.info("quiet_baseline_skipped", moved=moved, consequence="the next cycle reads everything again")
             return None
         hr = read_hr_csv(s.hr, company_aliases(s))
         if hr.fingerprint != after.hr:
+            log.info("quiet_baseline_skipped", moved=["hr"], consequence="the next cycle reads everything again")
             return None
-        due = next_due(hr, snapshot, after.state, s, plan.now)
+        due = next_due(hr, snapshot, journal.load_state(), s, plan.now)
         settle = quiet.settle_time(s)
         if settle is not None and settle > plan.now:
             due = min(due, settle) if due is not None else settle
-        return quiet.Baseline(after, quiet.people_by_key(snapshot), due, config)
+        return quiet.Baseline(after, quiet.people_by_key(snapshot), due, config, taken_uids=snapshot.taken_uids)
 
     def _finish_quiet(self, verdict: quiet.Verdict, started: float) -> None:
         elapsed = time.monotonic() - started

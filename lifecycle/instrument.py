@@ -100,6 +100,27 @@ class DaemonJournal(Journal):
         if kind is not None:
             self.metrics.actions.labels(kind, status).inc()
 
+    def begin_actions(self, run_id: str, rows: Any, *args: Any, **kwargs: Any) -> list[int]:
+        """A batch's write-ahead rows (`pending`, or `skipped` already known): counted when they end."""
+        rows = list(rows)
+        self.progress.mark("journal.begin_actions")
+        ids = super().begin_actions(run_id, rows, *args, **kwargs)
+        for action_id, (action, status, _error) in zip(ids, rows, strict=True):
+            if status == ActionStatus.PENDING:
+                self._kinds[action_id] = action.kind.value
+            else:
+                self.metrics.actions.labels(action.kind.value, status).inc()
+        return ids
+
+    def finish_actions(self, outcomes: Any, *args: Any, **kwargs: Any) -> None:
+        outcomes = list(outcomes)
+        super().finish_actions(outcomes, *args, **kwargs)
+        self.progress.mark("journal.finish_actions")
+        for outcome in outcomes:
+            kind = self._kinds.pop(outcome.action_id, None)
+            if kind is not None:
+                self.metrics.actions.labels(kind, outcome.status).inc()
+
     def record_actions(self, run_id: str, actions: Any, status: str, *args: Any, **kwargs: Any) -> Any:
         actions = list(actions)
         result = super().record_actions(run_id, actions, status, *args, **kwargs)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -32,6 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from lifecycle import state_version
+from lifecycle.gcpause import gc_paused
 from lifecycle.models import (
     Action,
     FeedBaseline,
@@ -180,6 +184,17 @@ class LogEntry:
         return data
 
 
+@dataclass(frozen=True)
+class ActionOutcome:
+    """How one journalled action ended (for `Journal.finish_actions`)."""
+
+    action_id: int
+    status: str
+    error: str = ""
+    employee_id: str = ""
+    state: dict[str, Any] | None = None
+
+
 class Journal:
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
@@ -189,15 +204,22 @@ class Journal:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        state_version.install(self.engine, metadata.tables)
 
     def close(self) -> None:
         self.engine.dispose()
 
     # -- state --------------------------------------------------------------------------
 
+    def state_version(self) -> int:
+        """Bumped by the database on every change of what load_state reads (lifecycle.state_version)."""
+        return state_version.read(self.engine)
+
     def load_state(self) -> StoredState:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(persons).order_by(persons.c.employee_id)).mappings().all()
+        with self.engine.connect() as conn, gc_paused():
+            # Just the columns PersonState needs (no mappings, no updated_at), turned into
+            # PersonStates as the cursor yields them: 100k rows are never all held at once.
+            people = _persons(conn.execute(select(*PERSON_COLUMNS).order_by(persons.c.employee_id)))
             held_rows = conn.execute(
                 select(approvals.c.kind, approvals.c.employee_id, approvals.c.target, approvals.c.status).where(
                     approvals.c.status.in_(("approved", "rejected"))
@@ -206,7 +228,7 @@ class Journal:
             hold_ids = conn.execute(select(holds.c.employee_id)).scalars().all()
             feed = conn.execute(select(feed_baseline).where(feed_baseline.c.id == 1)).mappings().first()
         return StoredState(
-            tuple(_person(row) for row in rows),
+            people,
             holds=frozenset(hold_ids),
             approved=frozenset((k, e, t) for k, e, t, s in held_rows if s == "approved"),
             rejected=frozenset((k, e, t) for k, e, t, s in held_rows if s == "rejected"),
@@ -357,11 +379,7 @@ class Journal:
         return _person(row) if row else None
 
     def _upsert_person(self, conn: Connection, employee_id: str, fields: dict[str, Any], now: datetime) -> None:
-        values = {k: v for k, v in fields.items() if k in persons.c}
-        for key in DATETIME_FIELDS:
-            if key in values and isinstance(values[key], str) and values[key]:
-                values[key] = utc_text(datetime.fromisoformat(values[key]))
-        values["updated_at"] = utc_text(now)
+        values = _person_values(fields, now)
         existing = conn.execute(select(persons.c.employee_id).where(persons.c.employee_id == employee_id)).first()
         if existing:
             conn.execute(update(persons).where(persons.c.employee_id == employee_id).values(**values))
@@ -430,6 +448,68 @@ class Journal:
             if state and employee_id and status == ActionStatus.APPLIED:
                 self._upsert_person(conn, employee_id, state, now or datetime.now(UTC))
 
+    def begin_actions(
+        self, run_id: str, rows: Sequence[tuple[Action, str, str]], now: datetime, actor: str
+    ) -> list[int]:
+        """Write-ahead for a batch: every (action, status, error) row in ONE transaction.
+
+        Rows are inserted in the order given and their ids returned in that
+        order.  The executor writes a batch's actions as `pending` (and the ones
+        it already knows it will skip as `skipped`) before sending any of them.
+        """
+        if not rows:
+            return []
+        values = [{**_action_values(run_id, action, now, actor), "status": status, "error": error} for action, status, error in rows]
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(action_log).returning(action_log.c.id, sort_by_parameter_order=True), values)
+            return [int(row[0]) for row in result]
+
+    def finish_actions(self, outcomes: Sequence[ActionOutcome], now: datetime) -> None:
+        """The outcomes of a batch and the people's new states, in ONE transaction (all or nothing).
+
+        A crash before it commits leaves the batch's rows `pending`; the next
+        run's `Executor.recover()` settles each against the directory.
+        """
+        if not outcomes:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(action_log)
+                .where(action_log.c.id == bindparam("b_id"))
+                .values(status=bindparam("b_status"), error=bindparam("b_error")),
+                [{"b_id": o.action_id, "b_status": o.status, "b_error": o.error} for o in outcomes],
+            )
+            states = [(o.employee_id, o.state) for o in outcomes if o.state and o.employee_id and o.status == ActionStatus.APPLIED]
+            self._upsert_people(conn, states, now)
+
+    def _upsert_people(self, conn: Connection, items: Sequence[tuple[str, dict[str, Any]]], now: datetime) -> None:
+        """`_upsert_person` for many people: one existence query per chunk, then executemany per column set."""
+        seen: Counter[str] = Counter(employee_id for employee_id, _ in items)
+        single = [(e, f) for e, f in items if seen[e] == 1]
+        existing: set[str] = set()
+        ids = [e for e, _ in single]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            existing.update(conn.execute(select(persons.c.employee_id).where(persons.c.employee_id.in_(chunk))).scalars())
+        inserts: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for employee_id, fields in single:
+            values = _person_values(fields, now)
+            if employee_id in existing:
+                updates.setdefault(tuple(sorted(values)), []).append({"b_eid": employee_id, **{f"v_{k}": v for k, v in values.items()}})
+            else:
+                values.setdefault("status", PersonStatus.ACTIVE.value)
+                values.setdefault("match_confirmed", False)
+                inserts.setdefault(tuple(sorted(values)), []).append({"employee_id": employee_id, **values})
+        for rows in inserts.values():
+            conn.execute(insert(persons), rows)
+        for keys, rows in updates.items():
+            statement = update(persons).where(persons.c.employee_id == bindparam("b_eid")).values({k: bindparam(f"v_{k}") for k in keys})
+            conn.execute(statement, rows)
+        for employee_id, fields in items:  # several states for one person in a batch: in order, one by one
+            if seen[employee_id] > 1:
+                self._upsert_person(conn, employee_id, fields, now)
+
     def record_actions(
         self,
         run_id: str,
@@ -443,6 +523,12 @@ class Journal:
         reasons: list[str] | None = None,
     ) -> None:
         """Log actions with one status; with `dedup`, an identical entry logged before is not repeated."""
+        if not dedup and reasons is None:
+            rows = [{**_action_values(run_id, action, now, actor), "status": status, "error": error} for action in actions]
+            if rows:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(action_log), rows)
+            return
         with self.engine.begin() as conn:
             for index, action in enumerate(actions):
                 values = _action_values(run_id, action, now, actor)
@@ -553,6 +639,66 @@ def _action_values(run_id: str, action: Action, now: datetime, actor: str) -> di
         "actor": actor,
         "params": json.dumps(action.params, ensure_ascii=False, sort_keys=True),
     }
+
+
+def _person_values(fields: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The persons columns of a state update, datetimes normalised to UTC text, stamped `updated_at`."""
+    values = {k: v for k, v in fields.items() if k in persons.c}
+    for key in DATETIME_FIELDS:
+        if key in values and isinstance(values[key], str) and values[key]:
+            values[key] = utc_text(datetime.fromisoformat(values[key]))
+    values["updated_at"] = utc_text(now)
+    return values
+
+
+# PersonState's fields, in its order: what load_state reads.
+PERSON_COLUMNS = tuple(
+    persons.c[name]
+    for name in ("employee_id", "uid", "company", "status", "created_at", "suspended_at", "suspension_rule", "deleted_at",
+                 "absent_since", "warned_at", "restored_at", "match_confirmed")
+)
+_STATUSES = {s.value: s for s in PersonStatus}
+_RULES = {r.value: r for r in SuspensionRule}
+
+
+def _persons(rows: Iterable[Sequence[Any]]) -> tuple[PersonState, ...]:
+    """`_person` for every row of `PERSON_COLUMNS`, sharing what repeats.
+
+    Companies (a dozen) and timestamps (an adoption or a bulk load writes many
+    people in the same second) are one object per distinct value, and each
+    distinct timestamp text is parsed once.
+    """
+    companies: dict[str, str] = {}
+    stamps: dict[str, datetime] = {}
+
+    def when(text: str | None) -> datetime | None:
+        if not text:
+            return None
+        found = stamps.get(text)
+        if found is None:
+            found = stamps[text] = datetime.fromisoformat(text)
+        return found
+
+    people = []
+    append = people.append
+    for employee_id, uid, company, status, created, suspended, rule, deleted, absent, warned, restored, confirmed in rows:
+        append(
+            PersonState(
+                employee_id,
+                uid,
+                companies.setdefault(company, company),
+                _STATUSES.get(status) or PersonStatus(status),
+                when(created),
+                when(suspended),
+                (_RULES.get(rule) or SuspensionRule(rule)) if rule else None,
+                when(deleted),
+                when(absent),
+                when(warned),
+                when(restored),
+                bool(confirmed),
+            )
+        )
+    return tuple(people)
 
 
 def _person(row: Any) -> PersonState:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from enum import Enum
 from typing import Protocol, runtime_checkable
@@ -78,12 +79,25 @@ class MailSnapshot:
     """The domains that exist on the backend among those asked for."""
 
     def mailbox(self, address: str) -> Mailbox | None:
-        address = address.lower()
-        return next((m for m in self.mailboxes if m.address == address), None)
+        return self._mailboxes_by_address.get(address.lower())
 
     def alias(self, address: str) -> Alias | None:
-        address = address.lower()
-        return next((a for a in self.aliases if a.address == address), None)
+        return self._aliases_by_address.get(address.lower())
+
+    # Built on first use: the planner looks up every person's mailbox (a scan each was O(n^2) at 100k).
+    @cached_property
+    def _mailboxes_by_address(self) -> dict[str, Mailbox]:
+        found: dict[str, Mailbox] = {}
+        for box in self.mailboxes:
+            found.setdefault(box.address, box)  # the first, as the scan gave
+        return found
+
+    @cached_property
+    def _aliases_by_address(self) -> dict[str, Alias]:
+        found: dict[str, Alias] = {}
+        for alias in self.aliases:
+            found.setdefault(alias.address, alias)
+        return found
 
 
 @runtime_checkable

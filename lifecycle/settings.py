@@ -96,6 +96,8 @@ class DirectorySettings(Section):
     page_size: int = Field(500, ge=1, le=10000)
     timeout_seconds: float = Field(10.0, gt=0)
     match_attribute: Literal["mail", "uid", "cn", "none"] = "mail"
+    # Connections the executor writes over at once (actions on one entry always share one).
+    write_connections: int = Field(1, ge=1, le=16, description="concurrent LDAP write connections, 1-16")
 
     @model_validator(mode="after")
     def _resolve_password(self) -> DirectorySettings:

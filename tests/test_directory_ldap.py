@@ -165,11 +165,12 @@ def test_paged_reads_return_everything_beyond_page_size(
 ) -> None:
     paged = directory_settings.model_copy(update={"page_size": 7})
     requests: list[int | None] = []
-    original = ldap3.Connection.search
+    original = directory_ldap.search_page
 
-    def counting_search(self: Connection, *args: Any, **kwargs: Any) -> Any:
-        requests.append(kwargs.get("paged_size"))
-        return original(self, *args, **kwargs)
+    def counting_search(connection: Connection, base: str, search_filter: str, attributes: Any, page_size: int,
+                        *args: Any, **kwargs: Any) -> Any:
+        requests.append(page_size)
+        return original(connection, base, search_filter, attributes, page_size, *args, **kwargs)
 
     with LdapDirectory(paged, companies) as directory:
         expected = [add_person(directory, f"hq{n:02}", password=None) for n in range(30)]
@@ -180,14 +181,16 @@ def test_paged_reads_return_everything_beyond_page_size(
         with admin_connection(slapd) as admin:
             assert admin.add(f"uid=Service,{BASE_DN}", ["account"], {"uid": "Service"})
 
-        monkeypatch.setattr(ldap3.Connection, "search", counting_search)
+        monkeypatch.setattr(directory_ldap, "search_page", counting_search)
         snapshot = directory.read_snapshot()
 
     assert [entry.dn for entry in snapshot.entries] == sorted(expected)
     assert len(snapshot.groups) == 9 and [g.dn for g in snapshot.groups] == sorted(g.dn for g in snapshot.groups)
     assert snapshot.taken_uids == {dn.split(",")[0].removeprefix("uid=") for dn in expected} | {"service"}
-    # Pages of 7: 30 HQ people need 5 requests, 4 SZ 1, 9 groups 2, 35 uids 5.
-    assert len(requests) >= 5 + 1 + 2 + 5 and set(requests) == {7}
+    # One search under the base DN, pages of 7: 34 people + 9 groups + 1 service account need 7 requests.
+    # (Page size 0: the base-scope lookups that make sure every configured container exists.)
+    paged_requests = [size for size in requests if size]
+    assert len(paged_requests) >= 7 and set(paged_requests) == {7} and requests.count(0) == len(companies) + 1
 
 
 # -- password, lock, last bind ----------------------------------------------------------

@@ -1,0 +1,349 @@
+"""The executor's batches against a real slapd: write-ahead per batch, concurrent write lanes,
+per-entry order, one refint wait per batch, crashes and dropped connections mid-batch."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import stat
+import threading
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from connectors.directory_ldap import LdapDirectory
+from lifecycle.apply import CredentialVault, Executor
+from lifecycle.errors import ConfigError
+from lifecycle.journal import Journal
+from lifecycle.models import Action, ActionKind, Plan
+from lifecycle.settings import DirectorySettings, load_settings
+from tests.conftest import GROUPS_DN, HQ_PEOPLE_DN, SZ_PEOPLE_DN
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def settings_for(directory_settings: DirectorySettings, connections: int) -> DirectorySettings:
+    return directory_settings.model_copy(update={"write_connections": connections})
+
+
+def create(n: int, people_dn: str = HQ_PEOPLE_DN) -> Action:
+    uid = f"user{n}"
+    dn = f"uid={uid},{people_dn}"
+    attributes = {"uid": uid, "cn": f"User {n}", "sn": "User", "mail": f"{uid}@example.com", "employeeNumber": str(n)}
+    return Action(ActionKind.CREATE_ACCOUNT, str(n), "HQ", dn, "joiner", "test", {},
+                  {"dn": dn, "attributes": attributes, "state": {"uid": uid, "company": "HQ", "status": "active"}})
+
+
+def update(n: int, title: str, people_dn: str = HQ_PEOPLE_DN) -> Action:
+    dn = f"uid=user{n},{people_dn}"
+    return Action(ActionKind.UPDATE_ACCOUNT, str(n), "HQ", dn, "sync", "test", {}, {"dn": dn, "attributes": {"title": title}})
+
+
+def move(n: int, to: str) -> Action:
+    dn = f"uid=user{n},{HQ_PEOPLE_DN}"
+    return Action(ActionKind.MOVE_ACCOUNT, str(n), "HQ", dn, "mover", "test", {},
+                  {"dn": dn, "new_dn": f"uid=user{n},{to}", "new_superior": to})
+
+
+def group_dn(name: str) -> str:
+    return f"cn={name},{GROUPS_DN}"
+
+
+def create_group(name: str, members: list[int], *, listed: bool = True) -> Action:
+    dns = [f"uid=user{n},{HQ_PEOPLE_DN}" for n in members]
+    params = {"dn": group_dn(name), "company": "HQ", "department": name, "first_member": dns[0]}
+    if listed:
+        params["members"] = dns
+    return Action(ActionKind.CREATE_GROUP, "", "HQ", group_dn(name), "groups", "test", {}, params)
+
+
+def member(kind: ActionKind, group: str, n: int) -> Action:
+    dn = f"uid=user{n},{HQ_PEOPLE_DN}"
+    return Action(kind, str(n), "HQ", group_dn(group), "groups", "test", {}, {"group_dn": group_dn(group), "member_dn": dn})
+
+
+class Counting(LdapDirectory):
+    """The real connector, counting write calls (from every lane thread)."""
+
+    WRITES = ("create_person", "modify_person", "set_password", "move_person", "lock", "unlock", "delete_person",
+              "create_group", "add_member", "remove_member", "delete_group")
+
+    def __init__(self, settings: DirectorySettings, companies) -> None:
+        super().__init__(settings, companies)
+        self.calls: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()
+
+
+
+_COUNT_LOCK = threading.Lock()
+
+
+def _counted(name: str):
+    original = getattr(LdapDirectory, name)
+
+    def wrapper(self, *args, **kwargs):
+        with _COUNT_LOCK:  # calls come from several lane threads
+            self.calls[name] += 1
+        return original(self, *args, **kwargs)
+
+    wrapper.__signature__ = inspect.signature(original)
+    return wrapper
+
+
+for _name in Counting.WRITES:
+    setattr(Counting, _name, _counted(_name))
+
+
+@pytest.fixture
+def run(tmp_path: Path, directory_settings: DirectorySettings, companies):
+    journal = Journal(f"sqlite:///{tmp_path}/state.db")
+    vault = CredentialVault(tmp_path / "credentials", 16)
+    opened: list[LdapDirectory] = []
+
+    def apply(actions: list[Action], *, connections: int = 4, batch_size: int = 500, directory=None):
+        directory = directory or Counting(settings_for(directory_settings, connections), companies)
+        opened.append(directory)
+        plan = Plan(NOW, tuple(actions))
+        executor = Executor(directory, journal, vault, "test", batch_size=batch_size)
+        return directory, executor, executor.apply(plan, journal.begin_run("apply", NOW))
+
+    yield apply, journal
+    for directory in opened:
+        directory.close()
+    journal.close()
+
+
+def statuses(journal: Journal) -> list[tuple[str, str, str]]:
+    return [(e.kind, e.employee_id, e.status) for e in journal.entries()]
+
+
+def test_one_failure_in_a_batch_fails_that_person_only(run, slapd) -> None:
+    apply, journal = run
+    # A foreign entry where user2 would go: its create fails (employeeNumber differs), the others go on.
+    apply([create(2)], connections=1)
+    journal2 = journal
+    actions = [create(n) for n in range(1, 9)]
+    actions[1] = replace(create(2), employee_id="x2")
+    actions += [update(n, "工程师") for n in range(1, 9)]
+    actions[8 + 1] = replace(update(2, "经理"), employee_id="x2")
+    directory, _, result = apply(actions, connections=4)
+    by = {(e.kind, e.employee_id): e.status for e in journal2.entries() if e.run_id == result.run_id}
+    assert by[("create_account", "x2")] == "failed"
+    assert by[("update_account", "x2")] == "skipped"  # later action of that person, next batch
+    assert all(by[("create_account", str(n))] == "applied" for n in (1, 3, 4, 5, 6, 7, 8))
+    assert all(by[("update_account", str(n))] == "applied" for n in (1, 3, 4, 5, 6, 7, 8))
+    assert result.counts == Counter({"applied": 14, "failed": 1, "skipped": 1}) and not result.stopped
+    assert directory.read_person(f"uid=user3,{HQ_PEOPLE_DN}").title == "工程师"
+    assert directory.read_person(f"uid=user2,{HQ_PEOPLE_DN}").title == ""  # never touched
+
+
+def test_writes_equal_actions_and_pending_rows_come_before_each_write(run, slapd, tmp_path) -> None:
+    apply, journal = run
+    actions = [create(n) for n in range(1, 41)] + [create_group("dev", [1, 2, 3])]
+    actions += [member(ActionKind.ADD_MEMBER, "dev", n) for n in range(4, 41)]
+    actions += [update(n, "t") for n in range(1, 41)]
+    directory, _, result = apply(actions, connections=4, batch_size=16)
+    assert result.ok and result.counts["applied"] == len(actions)
+    assert sum(directory.calls.values()) == len(actions)  # one LDAP write per action
+    group = directory.read_group(group_dn("dev"))
+    assert group is not None and len(group.members) == 40
+    assert all(e.status == "applied" for e in journal.entries())
+    ids = [e.id for e in journal.entries()]
+    assert ids == sorted(ids) and [e.target for e in journal.entries()] == [a.target for a in actions]  # plan order
+    files = sorted((tmp_path / "credentials").iterdir())
+    assert len(files) == 40 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert all(f.suffix == ".txt" for f in files)  # no temporary file left
+    assert stat.S_IMODE((tmp_path / "credentials").stat().st_mode) == 0o700
+
+
+def test_actions_on_one_entry_keep_their_order_across_lanes(run, slapd) -> None:
+    apply, journal = run
+    apply([create(n) for n in range(1, 9)] + [create_group(f"g{g}", [1]) for g in range(6)], connections=1)
+    churn = []
+    for g in range(6):  # add, remove, add again: only the plan order ends with the member present
+        for n in range(2, 9):
+            churn += [member(ActionKind.ADD_MEMBER, f"g{g}", n)]
+    removes = []
+    for g in range(6):
+        for n in range(2, 9):
+            removes += [member(ActionKind.REMOVE_MEMBER, f"g{g}", n)]
+    directory, _, result = apply(churn + removes, connections=4, batch_size=500)
+    assert result.ok
+    for g in range(6):
+        assert {m.split(",")[0] for m in directory.read_group(group_dn(f"g{g}")).members} == {"uid=user1"}
+    modify_titles = [update(1, f"t{i}") for i in range(30)]  # 30 updates of one entry in one batch
+    directory, _, result = apply(modify_titles, connections=4)
+    assert result.ok and directory.read_person(f"uid=user1,{HQ_PEOPLE_DN}").title == "t29"
+
+
+def test_moves_wait_for_refint_once_per_batch(run, slapd, monkeypatch) -> None:
+    apply, journal = run
+    apply([create(n) for n in range(1, 21)] + [create_group("dev", list(range(1, 21)))], connections=1)
+    waits: list[int] = []
+    original = LdapDirectory.await_references
+
+    def counted(self, old_dns):
+        waits.append(len(old_dns))
+        return original(self, old_dns)
+
+    monkeypatch.setattr(LdapDirectory, "await_references", counted)
+    directory, _, result = apply([move(n, SZ_PEOPLE_DN) for n in range(1, 21)], connections=4, batch_size=500)
+    assert result.ok and waits == [20]
+    members = directory.read_group(group_dn("dev")).members
+    assert len(members) == 20 and all(m.endswith(SZ_PEOPLE_DN) for m in members)  # refint done before the next batch
+
+
+def test_group_with_all_initial_members_in_one_add(run, slapd) -> None:
+    apply, journal = run
+    apply([create(n) for n in range(1, 6)], connections=1)
+    directory, _, result = apply([create_group("dev", [1, 2, 3, 4, 5])], connections=2)
+    assert result.ok and directory.calls["create_group"] == 1 and directory.calls["add_member"] == 0
+    assert len(directory.read_group(group_dn("dev")).members) == 5
+    # Already there (an interrupted run) with only some members: the missing ones are added.
+    directory.remove_member(group_dn("dev"), f"uid=user5,{HQ_PEOPLE_DN}")
+    directory.remove_member(group_dn("dev"), f"uid=user4,{HQ_PEOPLE_DN}")
+    directory, _, result = apply([create_group("dev", [1, 2, 3, 4, 5])], connections=2)
+    assert result.ok and len(directory.read_group(group_dn("dev")).members) == 5
+    # The old shape (first_member only) still works.
+    directory, _, result = apply([create_group("ops", [2], listed=False)], connections=2)
+    assert result.ok and len(directory.read_group(group_dn("ops")).members) == 1
+
+
+def test_a_crash_mid_batch_leaves_pending_rows_that_recover_settles(run, slapd, monkeypatch) -> None:
+    apply, journal = run
+    original = Journal.finish_actions
+
+    def power_cut(self, outcomes, now):
+        raise SystemExit("power cut")  # after the batch's writes, before its outcomes
+
+    monkeypatch.setattr(Journal, "finish_actions", power_cut)
+    with pytest.raises(SystemExit):
+        apply([create(n) for n in range(1, 11)], connections=4)
+    monkeypatch.setattr(Journal, "finish_actions", original)
+    pending = journal.pending_actions()
+    assert len(pending) == 10 and {e.kind for e in pending} == {"create_account"}
+    directory, executor, _ = apply([], connections=4)
+    settled = executor.recover()
+    assert len(settled) == 10 and journal.pending_actions() == []
+    assert all(e.status == "applied" for e in journal.entries())
+    assert journal.person("3") is not None  # the state came with the settling
+
+
+class DropsAfter(Counting):
+    """The real connector; the server is stopped right after the n-th create (from whichever lane)."""
+
+    def __init__(self, settings, companies, server, creates: int) -> None:
+        super().__init__(settings, companies)
+        self.server, self.left = server, creates
+
+    def create_person(self, *args, **kwargs):
+        super().create_person(*args, **kwargs)
+        self.left -= 1
+        if self.left == 0:
+            self.server.stop()
+
+
+def test_a_connection_dropped_mid_batch_stops_the_run_with_rows_pending(run, slapd, directory_settings, companies) -> None:
+    apply, journal = run
+    actions = [create(n) for n in range(1, 61)] + [update(n, "t") for n in range(1, 61)]
+    dropping = DropsAfter(settings_for(directory_settings, 4), companies, slapd, creates=15)
+    _, _, result = apply(actions, directory=dropping)
+    assert result.stopped.startswith("TransientError")
+    pending = journal.pending_actions()
+    assert len(pending) == result.counts["outcome_unknown"] >= 1
+    assert result.counts["applied"] >= 15
+    assert result.counts["applied"] + result.counts["outcome_unknown"] + result.counts["skipped"] == len(actions)
+    slapd.start()
+    directory, executor, _ = apply([], connections=4)
+    executor.recover()
+    done = {a.employee_id for a in actions[:60] if directory.read_person(a.target) is not None}
+    todo = [create(n) for n in range(1, 61) if str(n) not in done] + [update(n, "t") for n in range(1, 61)]
+    _, _, result = apply(todo, connections=4)
+    assert result.ok
+    applied = Counter((e.kind, e.employee_id) for e in journal.entries() if e.status == "applied")
+    assert max(applied.values()) == 1 and len([k for k in applied if k[0] == "create_account"]) == 60
+
+
+def test_stop_request_is_honoured_between_batches(run, slapd) -> None:
+    apply, journal = run
+    asked = {"n": 0}
+
+    def stop_after_two() -> bool:
+        asked["n"] += 1
+        return asked["n"] > 2
+
+    vault = CredentialVault(Path(journal.engine.url.database).parent / "credentials", 16)
+    plan = Plan(NOW, tuple(create(n) for n in range(1, 31)))
+    with LdapDirectory(slapd_settings(slapd), ()) as directory:
+        result = Executor(directory, journal, vault, "test", batch_size=10).apply(plan, journal.begin_run("apply", NOW), stop_after_two)
+    assert result.stopped == "stop requested" and result.counts["applied"] == 20
+    assert len(journal.pending_actions()) == 0
+
+
+def slapd_settings(slapd) -> DirectorySettings:
+    return DirectorySettings(url=slapd.url, bind_dn=slapd.admin_dn, bind_password=SecretStr(slapd.admin_password),
+                             base_dn="dc=example,dc=com", groups_dn=GROUPS_DN)
+
+
+def test_vault_issue_many_seals_each_password_once(tmp_path: Path) -> None:
+    vault = CredentialVault(tmp_path / "vault", 16)
+    passwords = vault.issue_many([(str(n), f"u{n}", f"u{n}@example.com") for n in range(50)])
+    assert len(set(passwords.values())) == 50
+    for n in range(50):
+        path = tmp_path / "vault" / f"{n}.txt"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert vault.read_password(str(n)) == passwords[str(n)]
+        p = passwords[str(n)]
+        assert len(p) == 16 and any(c.isdigit() for c in p) and any(c.isupper() for c in p) and any(c.islower() for c in p)
+    assert not list((tmp_path / "vault").glob("*.tmp"))
+
+
+@pytest.mark.parametrize("value", [0, 17, "many"])
+def test_write_connections_is_validated(tmp_path: Path, value) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("x")
+    os.chmod(secret, 0o600)
+    rendered = f'"{value}"' if isinstance(value, str) else value
+    config = tmp_path / "config.toml"
+    config.write_text(f"""[directory]
+bind_password_file = "{secret}"
+write_connections = {rendered}
+
+[[companies]]
+code = "HQ"
+name = "HQ"
+domain = "example.com"
+people_dn = "ou=hq,ou=people,dc=example,dc=com"
+""")
+    with pytest.raises(ConfigError, match="write_connections"):
+        load_settings(config)
+
+
+def test_a_batch_on_a_holder_waits_for_refint_and_others_do_not(run, slapd, monkeypatch) -> None:
+    apply, journal = run
+    apply([create(n) for n in range(1, 7)] + [create_group("dev", [1, 2, 3, 4, 5, 6]), create_group("ops", [6])],
+          connections=1)
+    waits: list[int] = []
+    original = LdapDirectory.await_references
+
+    def counted(self, old_dns):
+        waits.append(len(old_dns))
+        return original(self, old_dns)
+
+    monkeypatch.setattr(LdapDirectory, "await_references", counted)
+    moved = f"uid=user1,{SZ_PEOPLE_DN}"
+    leave_dev = Action(ActionKind.REMOVE_MEMBER, "1", "SZ", group_dn("dev"), "groups", "test", {},
+                       {"group_dn": group_dn("dev"), "member_dn": moved})
+    join_ops = Action(ActionKind.ADD_MEMBER, "1", "SZ", group_dn("ops"), "groups", "test", {},
+                      {"group_dn": group_dn("ops"), "member_dn": moved})
+    directory, _, result = apply([move(1, SZ_PEOPLE_DN), move(2, SZ_PEOPLE_DN), update(3, "x"), join_ops, leave_dev],
+                                 connections=4)
+    assert result.ok
+    assert waits == [2]  # once, before the batch that writes the old group; not before the update or ops
+    dev = {m.split(",")[0] for m in directory.read_group(group_dn("dev")).members}
+    assert "uid=user1" not in dev and "uid=user2" in dev  # refint did not put user1 back afterwards
+    assert moved in directory.read_group(group_dn("ops")).members
