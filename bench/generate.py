@@ -84,7 +84,7 @@ ONE_CHAR_SHARE = 0.10
 # Flatness of the given-name character popularity (weight 1/rank**GIVEN_EXPONENT).  Calibrated so
 # that at 100k about 38% of people get a numbered uid (zhangwei2...): v1 used 0.8 / 0.18 (53%).
 GIVEN_EXPONENT = 0.35
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: groups created with all their members (member order = DN order)
 
 DEPARTMENTS = (
     ("总经办", ("总经理", "总经理助理", "秘书")),
@@ -283,7 +283,8 @@ def render_ldif(plan) -> tuple[str, Counter]:
             lines += [f"userPassword: {password}", "pwdReset: TRUE"]
             people.append("\n".join(lines))
         elif action.kind == ActionKind.CREATE_GROUP:
-            groups[p["dn"]] = {"company": p["company"], "department": p["department"], "members": [p["first_member"]]}
+            members = list(p.get("members") or [p["first_member"]])  # a new group is created with all its members
+            groups[p["dn"]] = {"company": p["company"], "department": p["department"], "members": members}
         elif action.kind == ActionKind.ADD_MEMBER:
             groups[p["group_dn"]]["members"].append(p["member_dn"])
     blocks = people

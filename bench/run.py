@@ -10,7 +10,8 @@ D  initial load: every joiner created in an empty directory
 A, C and B share one slapd, loaded with `slapadd -q` from bench.generate's LDIF; the
 state store starts empty, so an untimed-for-targets "adopt" cycle (reported too)
 records the entries as the daemon's own before A.  D gets its own empty slapd.
-Each phase runs in a fresh Python process: peak RSS is that process's ru_maxrss.
+Each phase runs in a fresh Python process: peak RSS is that process's VmHWM (not ru_maxrss,
+which Linux carries over from the parent across fork+exec).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from bench.generate import BASE_DN, GENERATOR_VERSION, NOW, config_text, generate, organizational_units
 
@@ -43,6 +46,20 @@ DIRECTORY_KINDS = {"create_account", "update_account", "move_account", "suspend_
 
 
 # -- worker side -------------------------------------------------------------------
+
+# (start, end) of every LDAP write call; their union is the time LDAP writes were in flight.
+WRITE_INTERVALS: list[tuple[float, float]] = []
+
+
+def busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of the intervals (writes overlap when several connections are used)."""
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(intervals):
+        if stop <= end:
+            continue
+        total += stop - max(start, end)
+        end = stop
+    return total
 
 
 def _install_counters() -> tuple[Counter, Counter, dict]:
@@ -60,16 +77,22 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
 
         def wrapper(self, *args, __original=original, __name=name, **kwargs):
             calls[__name] += 1
-            return __original(self, *args, **kwargs)
+            t = time.perf_counter()
+            try:
+                return __original(self, *args, **kwargs)
+            finally:
+                if __name in WRITE_METHODS:
+                    WRITE_INTERVALS.append((t, time.perf_counter()))
 
         setattr(cls, name, wrapper)
-    original_request = cls._request
+    original_exchange = cls._exchange
 
-    def request(self, what, dn, call, **kwargs):
-        requests[what.split(" ")[0] + (" " + what.split(" ")[1] if what.startswith(("read", "look", "find", "set", "create")) and " " in what else "")] += 1
-        return original_request(self, what, dn, call, **kwargs)
+    def exchange(self, what, dn, call, **kwargs):
+        # One LDAP request (a page of a search counts once), labelled by what it was for.
+        requests[what.split(" ")[0] + (" " + what.split(" ")[1] if what.startswith(("read", "look", "find", "set", "create", "probe")) and " " in what else "")] += 1
+        return original_exchange(self, what, dn, call, **kwargs)
 
-    cls._request = request
+    cls._exchange = exchange
 
     def timed(module, name, label):
         original = getattr(module, name)
@@ -99,12 +122,24 @@ def _usage() -> tuple[float, float]:
     return time.perf_counter(), ru.ru_utime + ru.ru_stime
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident set (VmHWM), in MiB."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
     from lifecycle.logging import configure_logging
 
     log_file = open(out.with_suffix(".log"), "w", encoding="utf-8")  # noqa: SIM115
     configure_logging(json=True, level="INFO", stream=log_file)  # as the service logs, to a file
     calls, requests, phases = _install_counters()
+    from bench import mail as bench_mail
+
+    mail_calls: Counter = Counter()
+    mail_requests = bench_mail.install_mail_counters(phases=phases, calls=mail_calls)
     from connectors.directory_ldap import LdapDirectory
     from lifecycle import quiet
     from lifecycle.cycle import apply_cycle, config_fingerprint
@@ -114,22 +149,26 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
     settings = load_settings(config)
     journal = Journal(settings.state.url)
     result: dict = {"phase": phase}
-    imported_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    imported_rss = peak_rss_mb()
     with LdapDirectory(settings.directory, settings.companies) as ldap:
         if phase == "bare":
             result.update(bare_io(settings))
+            if settings.mail is not None:
+                result["mail"] = bare = bench_mail.bare_mail_listing(settings)
+                result["wall_s"] += bare["wall_s"]  # the bare I/O includes listing the mailboxes
+                result["cpu_s"] += bare["cpu_s"]
         elif phase == "C":
             with open(baseline_path, "rb") as handle:
                 baseline = pickle.load(handle)
             w0, c0 = _usage()
-            verdict = quiet.check(baseline, settings, config_fingerprint(settings), NOW, ldap, journal.load_state)
+            verdict = quiet.check(baseline, settings, config_fingerprint(settings), NOW, ldap, journal.state_version)
             w1, c1 = _usage()
             result.update(wall_s=w1 - w0, cpu_s=c1 - c0, quiet=verdict.quiet, changed=verdict.changed, unchanged=verdict.unchanged)
         else:
             extra: dict[str, float] = {}
             if phase == "A":
                 t = time.perf_counter()
-                before = quiet.take_markers(settings, ldap, journal.load_state)
+                before = quiet.take_markers(settings, ldap, journal.state_version)
                 extra["daemon_markers_before"] = time.perf_counter() - t
             snapshot_holder: dict = {}
             original_read = LdapDirectory.read_snapshot
@@ -149,6 +188,8 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
                 rejected=len(plan.rejected), applied=applied.summary(), ok=applied.ok,
                 directory_actions=sum(v for k, v in kinds.items() if k in DIRECTORY_KINDS),
                 ldap_write_calls=sum(writes.values()),
+                mail_actions=sum(v for k, v in kinds.items() if k in bench_mail.MAIL_KINDS),
+                mail_write_calls=sum(v for k, v in mail_calls.items() if k in bench_mail.MAIL_WRITE_METHODS),
             )
             if phase == "A":
                 t = time.perf_counter()
@@ -156,48 +197,75 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
                 from lifecycle.cycle import company_aliases
                 from policies.timeline import next_due
 
-                after = quiet.take_markers(settings, ldap, journal.load_state)
+                after = quiet.take_markers(settings, ldap, journal.state_version)
                 hr = read_hr_csv(settings.hr, company_aliases(settings))
-                due = next_due(hr, snapshot_holder["s"], after.state, settings, plan.now)
-                baseline = quiet.Baseline(after, quiet.people_by_key(snapshot_holder["s"]), due, config_fingerprint(settings))
+                due = next_due(hr, snapshot_holder["s"], journal.load_state(), settings, plan.now)
+                baseline = quiet.Baseline(after, quiet.people_by_key(snapshot_holder["s"]), due, config_fingerprint(settings),
+                                          taken_uids=snapshot_holder["s"].taken_uids)
                 extra["daemon_baseline_after"] = time.perf_counter() - t
                 extra["baseline_same_probe"] = float(after.probe == before.probe)
                 with open(baseline_path, "wb") as handle:
                     pickle.dump(baseline, handle)
             result["daemon_extras_s"] = extra
         result["ldap_calls"] = dict(calls)
+        if WRITE_INTERVALS:
+            phases["apply_directory"] = busy_seconds(WRITE_INTERVALS)  # LDAP writes in flight (mail excluded)
+        result["mail_requests"] = dict(mail_requests)
+        result["mail_calls"] = dict(mail_calls)
         result["ldap_requests"] = dict(requests)
         result["phases_s"] = {k: round(v, 3) for k, v in phases.items()}
     journal.close()
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result["rss_after_imports_mb"] = imported_rss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["rss_after_imports_mb"] = imported_rss
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def bare_io(settings) -> dict:
-    """The I/O a cycle cannot avoid: the same paged searches with plain ldap3, and parsing the HR CSV."""
+    """The I/O a cycle cannot avoid: the snapshot's search with plain ldap3, and parsing the HR CSV.
+
+    For context (not the ratio's denominator): the same search read by `ldap_wire` with a handler
+    that does nothing (network + slapd + framing), and by OpenLDAP's C client `ldapsearch`.
+    """
     from ldap3 import SIMPLE, SUBTREE, Connection, Server
 
-    from connectors.directory_ldap import GROUP_ATTRIBUTES, GROUP_FILTER, PERSON_ATTRIBUTES, PERSON_FILTER
+    from connectors.directory_ldap import SNAPSHOT_ATTRIBUTES, SNAPSHOT_FILTER
+    from connectors.ldap_wire import search_page
 
     d = settings.directory
     connection = Connection(Server(d.url), user=d.bind_dn, password=d.bind_password.get_secret_value(),
                             authentication=SIMPLE, auto_bind=True, check_names=False)
-    searches = [(c.people_dn, PERSON_FILTER, PERSON_ATTRIBUTES) for c in settings.companies]
-    searches += [(d.groups_dn, GROUP_FILTER, GROUP_ATTRIBUTES), (d.base_dn, "(uid=*)", ["uid"])]
     w0, c0 = _usage()
     entries = 0
-    for base, search_filter, attributes in searches:
-        for _ in connection.extend.standard.paged_search(base, search_filter, search_scope=SUBTREE,
-                                                         attributes=list(attributes), paged_size=d.page_size, generator=True):
-            entries += 1
+    for _ in connection.extend.standard.paged_search(d.base_dn, SNAPSHOT_FILTER, search_scope=SUBTREE,
+                                                     attributes=list(SNAPSHOT_ATTRIBUTES), paged_size=d.page_size,
+                                                     generator=True):
+        entries += 1
     w1, c1 = _usage()
-    connection.unbind()
     data = Path(settings.hr.path).read_bytes()
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
     w2, c2 = _usage()
+    cookie, framed = None, 0
+    while True:
+        page = search_page(connection, d.base_dn, SNAPSHOT_FILTER, SNAPSHOT_ATTRIBUTES, d.page_size, cookie,
+                           lambda buffer, start, end: None)
+        framed += page.entries
+        cookie = page.cookie
+        if not cookie:
+            break
+    w3, _ = _usage()
+    connection.unbind()
+    # ldapsearch -y sends the file's bytes as they are: a copy without the final newline.
+    raw_secret = Path(d.bind_password_file).with_suffix(".raw")
+    raw_secret.write_text(d.bind_password.get_secret_value(), encoding="utf-8")
+    raw_secret.chmod(0o600)
+    t = time.perf_counter()
+    subprocess.run(["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", d.url, "-D", d.bind_dn, "-y", str(raw_secret),
+                    "-b", d.base_dn, "-E", f"pr={d.page_size}/noprompt", SNAPSHOT_FILTER, *SNAPSHOT_ATTRIBUTES],
+                   check=True, stdout=subprocess.DEVNULL)
+    c_client = time.perf_counter() - t
     return {"ldap_wall_s": w1 - w0, "ldap_cpu_s": c1 - c0, "ldap_entries": entries, "hr_wall_s": w2 - w1,
-            "hr_cpu_s": c2 - c1, "hr_rows": len(rows) - 1, "wall_s": w2 - w0, "cpu_s": c2 - c0}
+            "hr_cpu_s": c2 - c1, "hr_rows": len(rows) - 1, "wall_s": w2 - w0, "cpu_s": c2 - c0,
+            "wire_no_decoding_s": w3 - w2, "wire_entries": framed, "ldapsearch_s": c_client}
 
 
 # -- orchestrator ------------------------------------------------------------------
@@ -280,7 +348,9 @@ class Bench:
             generate(self.size, self.seed, self.data)
         self.results["data"] = json.loads((self.data / "meta.json").read_text(encoding="utf-8"))
 
-    def instance(self, name: str, ldif: bool):
+    def instance(self, name: str, ldif: bool, mail: bool) -> Instance:
+        """A throwaway slapd (loaded from the LDIF, or empty) and, with `mail`, a Modoboa with the mailboxes."""
+        from bench import mail as bench_mail
         from lifecycle.testing.slapd import Slapd
 
         home = self.workdir / name
@@ -302,90 +372,178 @@ class Bench:
         config.write_text(config_text(url=slapd.url, bind_dn=slapd.admin_dn, password_file=secret,
                                       hr_path=home / "employees.csv", state_url=f"sqlite:///{home}/state.db",
                                       credentials=home / "credentials"), encoding="utf-8")
-        return slapd, home, config, slapadd
+        instance = Instance(name, home, config, slapd, None, slapadd)
+        if mail:
+            try:
+                instance.modoboa = bench_mail.start_modoboa(home / "modoboa")
+                if ldif:
+                    self.results["mail_load"] = bench_mail.load_mailboxes(instance.modoboa, self.data / "directory.ldif")
+                bench_mail.write_mail_config(config, instance.modoboa, home)
+            except BaseException:
+                instance.stop()
+                raise
+        return instance
 
-    def phase(self, phase: str, slapd, home: Path, config: Path) -> dict:
+    def phase(self, phase: str, instance: Instance) -> dict:
+        from bench import mail as bench_mail
+
+        home = instance.home
         out = home / f"result-{phase}.json"
-        pid = slapd._process.pid  # noqa: SLF001
+        pid = instance.slapd._process.pid  # noqa: SLF001
         cpu0 = _slapd_cpu(pid)
+        mail0 = bench_mail.server_cpu(instance.modoboa) if instance.modoboa else 0.0
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "bench.run", "--worker", phase, "--config", str(config), "--result", str(out),
-                        "--baseline", str(home / "baseline.pickle")], check=True, cwd=HERE.parent)
+        subprocess.run([sys.executable, "-m", "bench.run", "--worker", phase, "--config", str(instance.config), "--result",
+                        str(out), "--baseline", str(home / "baseline.pickle")], check=True, cwd=HERE.parent)
         outer = time.perf_counter() - t
         result = json.loads(out.read_text(encoding="utf-8"))
         result["slapd_cpu_s"] = _slapd_cpu(pid) - cpu0
+        if instance.modoboa:
+            result["modoboa_cpu_s"] = bench_mail.server_cpu(instance.modoboa) - mail0
         result["process_wall_s"] = outer
         print(f"  {phase}: {json.dumps({k: result.get(k) for k in ('wall_s', 'cpu_s', 'peak_rss_mb', 'actions', 'quiet')}, ensure_ascii=False)}", flush=True)
         return result
 
-    def run(self, scenarios: list[str]) -> dict:
+    def run(self, scenarios: list[str], mail: bool) -> dict:
         self.ensure_data()
+        self.results["mail"] = mail
         phases: dict = {}
         if {"A", "B", "C"} & set(scenarios):
-            slapd, home, config, slapadd = self.instance("loaded", ldif=True)
-            self.results["slapadd_s"] = slapadd
-            print(f"slapadd -q of {self.size} people: {slapadd:.2f} s", flush=True)
+            loaded = self.instance("loaded", ldif=True, mail=mail)
+            self.results["slapadd_s"] = loaded.slapadd
+            print(f"slapadd -q of {self.size} people: {loaded.slapadd:.2f} s; mailboxes: {self.results.get('mail_load')}", flush=True)
             try:
-                phases["adopt"] = self.phase("adopt", slapd, home, config)
-                phases["bare"] = self.phase("bare", slapd, home, config)
+                phases["adopt"] = self.phase("adopt", loaded)
+                phases["bare"] = self.phase("bare", loaded)
                 if "A" in scenarios or "C" in scenarios:
-                    phases["A"] = self.phase("A", slapd, home, config)
+                    phases["A"] = self.phase("A", loaded)
                 if "C" in scenarios:
-                    phases["C"] = self.phase("C", slapd, home, config)
+                    phases["C"] = self.phase("C", loaded)
                 if "B" in scenarios:
-                    self.results["B_changes"] = changed_hr(self.data / "employees.csv", home / "employees.csv", self.seed)
-                    phases["B"] = self.phase("B", slapd, home, config)
+                    self.results["B_changes"] = changed_hr(self.data / "employees.csv", loaded.home / "employees.csv", self.seed)
+                    phases["B"] = self.phase("B", loaded)
             finally:
-                slapd.stop()
+                loaded.stop()
         if "D" in scenarios:
-            slapd, home, config, _ = self.instance("empty", ldif=False)
+            # The initial load is measured on the directory side: creating mailboxes through
+            # Modoboa's API costs ~0.1 s each on its server (password hashing), hours at 100k.
+            empty = self.instance("empty", ldif=False, mail=False)
             try:
-                phases["D"] = self.phase("D", slapd, home, config)
+                phases["D"] = self.phase("D", empty)
             finally:
-                slapd.stop()
+                empty.stop()
         self.results["phases"] = phases
         self.results["load_after"] = os.getloadavg()
         return self.results
+
+
+@dataclass
+class Instance:
+    name: str
+    home: Path
+    config: Path
+    slapd: Any
+    modoboa: Any
+    slapadd: float | None
+
+    def stop(self) -> None:
+        if self.modoboa is not None:
+            self.modoboa.stop()
+        self.slapd.stop()
+
+
+def problems(results: dict) -> list[str]:
+    """What the scenarios must show whatever the machine's speed (the CI smoke run fails on these, never on time)."""
+    found = []
+    p = results["phases"]
+    for name in ("adopt", "A", "B", "D"):
+        r = p.get(name)
+        if r and not r.get("ok", False):
+            found.append(f"{name}: the cycle did not end ok: {r.get('applied')}")
+    if "A" in p and p["A"].get("actions"):
+        found.append(f"A: a second full reconciliation planned {p['A']['actions']} (must be nothing)")
+    if "B" in p:
+        b = p["B"]
+        if b["directory_actions"] != b["ldap_write_calls"]:
+            found.append(f"B: {b['directory_actions']} directory actions but {b['ldap_write_calls']} LDAP write calls")
+        expected = results.get("B_changes") or {}
+        if b["directory_actions"] == 0 or not expected:
+            found.append("B: the 1% change set produced no directory actions")
+    if "C" in p and not p["C"].get("quiet"):
+        found.append(f"C: the cycle after an unchanged one was not quiet: {p['C'].get('changed')}")
+    if "D" in p:
+        d = p["D"]
+        created = (d.get("actions") or {}).get("create_account", 0)
+        if created != results["data"]["plan_actions"]["create_account"]:
+            found.append(f"D: {created} accounts created, the generator expected {results['data']['plan_actions']['create_account']}")
+        if d["directory_actions"] != d["ldap_write_calls"]:
+            found.append(f"D: {d['directory_actions']} directory actions but {d['ldap_write_calls']} LDAP write calls")
+    return found
+
+
+def _kinds(counts: dict | None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted((counts or {}).items()))
 
 
 def table(results: dict) -> str:
     p, size = results["phases"], results["size"]
     bare = p.get("bare", {})
     bare_wall = bare.get("wall_s")
+    mail_load = results.get("mail_load") or {}
     lines = [f"size {size} (seed {results['seed']}), {results['cpus']} CPUs, load {results['load_before'][0]:.2f} before / "
-             f"{results['load_after'][0]:.2f} after; slapadd -q {results.get('slapadd_s') or 0:.2f} s",
+             f"{results['load_after'][0]:.2f} after; slapadd -q {results.get('slapadd_s') or 0:.2f} s"
+             + (f"; {mail_load.get('mailboxes', '?')} mailboxes bulk-loaded into Modoboa in {mail_load.get('load_s', 0):.1f} s"
+                if results.get("mail") else "; no mail backend"),
              f"name collisions: {results['data']['collisions']['share_in_colliding_names']:.1%} of people share their pinyin, "
              f"{results['data']['collisions']['share_numbered']:.1%} get a number",
              "",
-             "| scenario | wall s | CPU s | slapd CPU s | peak RSS MB | actions | LDAP writes | LDAP requests | vs bare I/O |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+             "| scenario | wall s | CPU s | slapd CPU s | Modoboa CPU s | peak RSS MB | actions | LDAP writes | mail writes | vs bare I/O |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name in ("adopt", "A", "B", "C", "D", "bare"):
         r = p.get(name)
         if not r:
             continue
         actions = sum((r.get("actions") or {}).values()) if "actions" in r else ""
-        requests = ", ".join(f"{k} {v}" for k, v in sorted((r.get("ldap_requests") or {}).items()))
         ratio = f"{r['wall_s'] / bare_wall:.2f}x" if bare_wall and name in ("A", "B") else ""
-        lines.append(f"| {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r.get('slapd_cpu_s', 0):.2f} | {r['peak_rss_mb']:.0f} | "
-                     f"{actions} | {r.get('ldap_write_calls', '')} | {requests} | {ratio} |")
+        modoboa = f"{r['modoboa_cpu_s']:.2f}" if "modoboa_cpu_s" in r else ""
+        lines.append(f"| {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r.get('slapd_cpu_s', 0):.2f} | {modoboa} | "
+                     f"{r['peak_rss_mb']:.0f} | {actions} | {r.get('ldap_write_calls', '')} | {r.get('mail_write_calls', '')} | {ratio} |")
+    lines.append("")
+    lines.append("Requests by kind (LDAP: one per page of a search; mail: one per HTTP request):")
+    for name in ("adopt", "A", "B", "C", "D"):
+        r = p.get(name)
+        if r:
+            lines.append(f"- {name}: LDAP {_kinds(r.get('ldap_requests'))}" + (f"; mail {_kinds(r.get('mail_requests'))}" if r.get("mail_requests") else ""))
     lines.append("")
     for name in ("adopt", "A", "B", "D"):
         r = p.get(name)
         if r:
-            lines.append(f"{name} phases (s): {r.get('phases_s')}; actions {r.get('actions')}; extras {r.get('daemon_extras_s', {})}")
+            lines.append(f"{name} phases (s): {r.get('phases_s')}; actions {r.get('actions')}; daemon extras {r.get('daemon_extras_s', {})}")
     if bare:
-        lines.append(f"bare I/O: ldap3 paged read {bare['ldap_wall_s']:.2f} s ({bare['ldap_entries']} entries), "
-                     f"HR csv parse {bare['hr_wall_s']:.2f} s")
+        mail = bare.get("mail") or {}
+        lines.append(f"bare I/O {bare['wall_s']:.2f} s: ldap3 paged read {bare['ldap_wall_s']:.2f} s ({bare['ldap_entries']} entries), "
+                     f"HR csv parse {bare['hr_wall_s']:.2f} s"
+                     + (f", mailbox listing {mail['wall_s']:.2f} s ({mail.get('requests')} requests)" if mail else "")
+                     + f". For context: the same search framed by ldap_wire without decoding {bare.get('wire_no_decoding_s', 0):.2f} s, "
+                     f"OpenLDAP's ldapsearch {bare.get('ldapsearch_s', 0):.2f} s")
     if "B" in p:
         b = p["B"]
+        apply_s = max(b["phases_s"].get("apply", 0), 1e-9)
         lines.append(f"B: changes {results.get('B_changes')}; directory actions {b['directory_actions']} vs LDAP write calls "
-                     f"{b['ldap_write_calls']}; apply {b['phases_s'].get('apply', 0):.2f} s "
-                     f"= {b['ldap_write_calls'] / max(b['phases_s'].get('apply', 1e-9), 1e-9):.0f} writes/s")
+                     f"{b['ldap_write_calls']}; mail actions {b.get('mail_actions')} vs mail write calls {b.get('mail_write_calls')}; "
+                     f"apply {apply_s:.2f} s")
+        ldap_apply = b["phases_s"].get("apply_directory")
+        if ldap_apply:
+            lines.append(f"B: LDAP apply {ldap_apply:.2f} s = {b['ldap_write_calls'] / max(ldap_apply, 1e-9):.0f} writes/s")
     if "C" in p:
-        lines.append(f"C: quiet={p['C'].get('quiet')} changed={p['C'].get('changed')}")
+        lines.append(f"C: quiet={p['C'].get('quiet')} changed={p['C'].get('changed')} unchanged={p['C'].get('unchanged')}")
     if "D" in p:
         d = p["D"]
-        lines.append(f"D: apply (LDAP side) {d['phases_s'].get('apply', 0):.2f} s for {d['ldap_write_calls']} writes")
+        ldap_apply = d["phases_s"].get("apply_directory") or d["phases_s"].get("apply", 0)
+        lines.append(f"D: apply (LDAP side) {ldap_apply:.2f} s for {d['ldap_write_calls']} writes "
+                     f"= {d['ldap_write_calls'] / max(ldap_apply, 1e-9):.0f} writes/s")
+    for problem in results.get("problems", []):
+        lines.append(f"PROBLEM: {problem}")
     return "\n".join(lines)
 
 
@@ -395,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--scenarios", default="A,B,C,D")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-mail", action="store_true", help="directory only: no Modoboa for A, B and C")
     parser.add_argument("--workdir", type=Path, help="keep the slapds, state and logs here (default: a temp dir, removed)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
@@ -417,15 +576,19 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        results = Bench(args.size, args.seed, workdir).run([s.strip().upper() for s in args.scenarios.split(",")])
+        results = Bench(args.size, args.seed, workdir).run([s.strip().upper() for s in args.scenarios.split(",")],
+                                                           mail=not args.no_mail)
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    results["problems"] = problems(results)
     text = table(results)
     print("\n" + text)
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    return 0
+    for problem in results["problems"]:
+        print(f"PROBLEM {problem}", file=sys.stderr)
+    return 1 if results["problems"] else 0
 
 
 if __name__ == "__main__":
