@@ -237,6 +237,8 @@ bind_dn = "{bind_dn}"
 bind_password_file = "{password_file}"
 base_dn = "{BASE_DN}"
 groups_dn = "{GROUPS_DN}"
+# Writes over 4 connections, every action on one entry on the same one (the default is 1).
+write_connections = 4
 
 [policy]
 timezone = "Asia/Shanghai"

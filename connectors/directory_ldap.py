@@ -66,6 +66,7 @@ from ldap3.core.results import RESULT_CODES
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.hashed import hashed
 
+from connectors import ldap_wire as wire
 from connectors.ldap_wire import EntryHandler, PageResult, WireError, decode_entry, search_page
 from lifecycle.dn import escape_rdn_value
 from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
@@ -511,9 +512,9 @@ class LdapDirectory:
             raise AlreadyExistsError(text, connector=CONNECTOR)
         raise RecordError(text, connector=CONNECTOR)
 
-    def _write(self, what: str, dn: str, call: Callable[[Connection], Any], *, ok: Iterable[int] = (), hint: str = "") -> int:
-        """A write request; returns the result code when it is SUCCESS or one of `ok`."""
-        result, _ = self._request(what, dn, call)
+    def _write(self, what: str, dn: str, call: Callable[[Connection], dict[str, Any]], *, ok: Iterable[int] = (), hint: str = "") -> int:
+        """A write request (see `_add`, `_modify`, ...); returns the result code when it is SUCCESS or one of `ok`."""
+        result = self._exchange(what, dn, call)
         code = int(result.get("result", -1))
         if code == SUCCESS or code in set(ok):
             return code
@@ -699,7 +700,7 @@ class LdapDirectory:
                 values[attribute] = value
         if password:
             values.update(userPassword=_hash_password(password), pwdReset="TRUE")
-        self._lane_write("create", dn, lambda c: c.add(dn, list(PERSON_CLASSES), values))
+        self._lane_write("create", dn, _add(dn, PERSON_CLASSES, values))
         log.info("directory.person_created", dn=dn)
 
     def modify_person(self, dn: str, changes: Mapping[str, str | None]) -> None:
@@ -708,14 +709,14 @@ class LdapDirectory:
             return
         # REPLACE with no values deletes and, unlike DELETE, succeeds when absent.
         modification = {name: [(MODIFY_REPLACE, [value] if value else [])] for name, value in changes.items()}
-        self._lane_write("modify", dn, lambda c: c.modify(dn, modification))
+        self._lane_write("modify", dn, _modify(dn, modification))
 
     def set_password(self, dn: str, password: str) -> None:
         """Replace the password with an initial one the user must change at first login."""
         if not password:
             raise ValueError("password must not be empty")
         changes = {"userPassword": [(MODIFY_REPLACE, [_hash_password(password)])], "pwdReset": [(MODIFY_REPLACE, ["TRUE"])]}
-        self._lane_write("set password of", dn, lambda c: c.modify(dn, changes))
+        self._lane_write("set password of", dn, _modify(dn, changes))
         log.info("directory.password_set", dn=dn)
 
     def move_person(self, dn: str, new_superior: str) -> str:
@@ -732,7 +733,7 @@ class LdapDirectory:
         new_dn = f"{rdn_text},{superior}"
         if dn_key(parent) == dn_key(superior):
             return canonical_dn(dn)
-        result, _ = self._lane_request("move", dn, lambda c: c.modify_dn(dn, rdn_text, delete_old_dn=True, new_superior=superior))
+        result = self._lane_request("move", dn, _modify_dn(dn, rdn_text, superior))
         code = int(result.get("result", -1))
         if code == NO_SUCH_OBJECT and self._exists(new_dn):
             return new_dn
@@ -745,15 +746,15 @@ class LdapDirectory:
 
     def lock(self, dn: str) -> None:
         """Disable logins: ppolicy refuses binds while pwdAccountLockedTime is 000001010000Z."""
-        self._lane_write("lock", dn, lambda c: c.modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [LOCKED_FOREVER])]}))
+        self._lane_write("lock", dn, _modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [LOCKED_FOREVER])]}))
         log.info("directory.person_locked", dn=dn)
 
     def unlock(self, dn: str) -> None:
-        self._lane_write("unlock", dn, lambda c: c.modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [])]}))
+        self._lane_write("unlock", dn, _modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [])]}))
         log.info("directory.person_unlocked", dn=dn)
 
     def delete_person(self, dn: str) -> None:
-        code = self._lane_write("delete", dn, lambda c: c.delete(dn), ok=[NO_SUCH_OBJECT])
+        code = self._lane_write("delete", dn, _delete(dn), ok=[NO_SUCH_OBJECT])
         if code == SUCCESS:
             log.info("directory.person_deleted", dn=dn)
             if not self._defers_references():
@@ -840,14 +841,14 @@ class LdapDirectory:
             values["o"] = company
         if department:
             values["ou"] = department
-        self._lane_write("create group", dn, lambda c: c.add(dn, ["top", "groupOfNames"], values))
+        self._lane_write("create group", dn, _add(dn, ["top", "groupOfNames"], values))
         log.info("directory.group_created", dn=dn, members=len(initial))
 
     def add_member(self, group_dn: str, member_dn: str) -> None:
         self._lane_write(
             f"add member {member_dn} to",
             group_dn,
-            lambda c: c.modify(group_dn, {"member": [(MODIFY_ADD, [member_dn])]}),
+            _modify(group_dn, {"member": [(MODIFY_ADD, [member_dn])]}),
             ok=[ATTRIBUTE_OR_VALUE_EXISTS],
         )
 
@@ -859,7 +860,7 @@ class LdapDirectory:
         self._lane_write(
             f"add {len(values)} members to",
             group_dn,
-            lambda c: c.modify(group_dn, {"member": [(MODIFY_ADD, values)]}),
+            _modify(group_dn, {"member": [(MODIFY_ADD, values)]}),
             ok=[ATTRIBUTE_OR_VALUE_EXISTS],
         )
 
@@ -867,13 +868,13 @@ class LdapDirectory:
         self._lane_write(
             f"remove member {member_dn} from",
             group_dn,
-            lambda c: c.modify(group_dn, {"member": [(MODIFY_DELETE, [member_dn])]}),
+            _modify(group_dn, {"member": [(MODIFY_DELETE, [member_dn])]}),
             ok=[NO_SUCH_ATTRIBUTE],
             hint="a groupOfNames needs at least one member: delete the group instead of removing its last member",
         )
 
     def delete_group(self, dn: str) -> None:
-        code = self._lane_write("delete group", dn, lambda c: c.delete(dn), ok=[NO_SUCH_OBJECT])
+        code = self._lane_write("delete group", dn, _delete(dn), ok=[NO_SUCH_OBJECT])
         if code == SUCCESS:
             log.info("directory.group_deleted", dn=dn)
 
@@ -911,7 +912,7 @@ class LdapDirectory:
         return created
 
     def _add_container(self, dn: str, ou: str) -> None:
-        self._write("create container", dn, lambda c: c.add(dn, ["top", "organizationalUnit"], {"ou": ou}))
+        self._write("create container", dn, _add(dn, ["top", "organizationalUnit"], {"ou": ou}))
 
     def check(self) -> list[str]:
         """Problems that would make the daemon unsafe or useless; empty when healthy."""
@@ -1007,18 +1008,18 @@ class LdapDirectory:
         lane = self._lane()
         return lane is not None and lane[2]
 
-    def _lane_request(self, what: str, dn: str, call: Callable[[Connection], Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """A write request on this thread's lane connection, or on the shared one (never retried)."""
+    def _lane_request(self, what: str, dn: str, call: Callable[[Connection], dict[str, Any]]) -> dict[str, Any]:
+        """A write request on this thread's lane connection, or on the shared one (never retried); its result."""
         lane = self._lane()
         channel = lane[1] if lane is not None else None
-        return (channel if channel is not None else self)._request(what, dn, call)
+        return (channel if channel is not None else self)._exchange(what, dn, call)
 
-    def _lane_write(self, what: str, dn: str, call: Callable[[Connection], Any], *, ok: Iterable[int] = (), hint: str = "") -> int:
+    def _lane_write(self, what: str, dn: str, call: Callable[[Connection], dict[str, Any]], *, ok: Iterable[int] = (), hint: str = "") -> int:
         """`_write`, over this thread's lane connection when it has one; returns SUCCESS or the `ok` code met."""
         lane = self._lane()
         if lane is None or lane[1] is None:
             return self._write(what, dn, call, ok=ok, hint=hint)
-        result, _ = lane[1]._request(what, dn, call)
+        result = lane[1]._exchange(what, dn, call)
         code = int(result.get("result", -1))
         if code == SUCCESS or code in set(ok):
             return code
@@ -1033,6 +1034,27 @@ def _hash_password(password: str) -> str:
     """
     # ldap3 spells the scheme "{ssha}"; schemes are case-insensitive, upper case is what admins expect.
     return "{SSHA}" + str(hashed(HASHED_SALTED_SHA, password)).removeprefix("{ssha}")
+
+
+# Write requests, encoded by ldap_wire (ldap3's pyasn1 encoding was half the client's CPU in an initial load).
+def _add(dn: str, object_classes: Sequence[str], values: Mapping[str, Any]) -> Callable[[Connection], dict[str, Any]]:
+    request = wire.add_request(dn, object_classes, values)
+    return lambda connection: _result_of(wire.write(connection, request, wire.ADD_RESPONSE))
+
+
+def _modify(dn: str, changes: Mapping[str, Any]) -> Callable[[Connection], dict[str, Any]]:
+    request = wire.modify_request(dn, changes)
+    return lambda connection: _result_of(wire.write(connection, request, wire.MODIFY_RESPONSE))
+
+
+def _delete(dn: str) -> Callable[[Connection], dict[str, Any]]:
+    request = wire.delete_request(dn)
+    return lambda connection: _result_of(wire.write(connection, request, wire.DELETE_RESPONSE))
+
+
+def _modify_dn(dn: str, new_rdn: str, new_superior: str) -> Callable[[Connection], dict[str, Any]]:
+    request = wire.modify_dn_request(dn, new_rdn, True, new_superior)
+    return lambda connection: _result_of(wire.write(connection, request, wire.MODIFY_DN_RESPONSE))
 
 
 def _result_of(page: PageResult) -> dict[str, Any]:

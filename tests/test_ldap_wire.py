@@ -144,3 +144,41 @@ def test_garbage_in_an_entry_is_a_wire_error_not_a_wrong_entry() -> None:
     op = tlv(0x64, tlv(0x04, b"cn=a") + tlv(0x30, tlv(0x30, tlv(0x04, b"cn") + tlv(0x05, b""))))
     with pytest.raises(WireError):
         read(message(5, op) + message(5, done_op()))
+
+
+# -- write requests: decoded back by pyasn1 with ldap3's own LDAP schema (the oracle) -------------
+
+
+def _decoded_request(op: bytes):
+    from pyasn1.codec.ber import decoder
+    from ldap3.protocol.rfc4511 import LDAPMessage
+
+    decoded, rest = decoder.decode(message(7, op), asn1Spec=LDAPMessage())
+    assert rest == b"" and int(decoded["messageID"]) == 7
+    return decoded["protocolOp"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(min_size=1, max_size=60), st.dictionaries(attribute_names, st.lists(st.text(max_size=200), min_size=1, max_size=3), max_size=5))
+def test_add_request_decodes_to_what_was_asked(dn: str, attributes: dict) -> None:
+    from connectors.ldap_wire import add_request
+
+    op = _decoded_request(add_request(dn, ["top", "inetOrgPerson"], attributes))["addRequest"]
+    got = {str(a["type"]): [bytes(v).decode() for v in a["vals"]] for a in op["attributes"]}
+    assert bytes(op["entry"]).decode() == dn
+    assert got == {"objectClass": ["top", "inetOrgPerson"], **attributes}
+
+
+def test_modify_delete_and_modify_dn_requests_decode_to_what_was_asked() -> None:
+    from connectors.ldap_wire import delete_request, modify_dn_request, modify_request
+
+    op = _decoded_request(modify_request("uid=a,dc=x", {"title": [("MODIFY_REPLACE", ["经理"])], "member": [("MODIFY_DELETE", ["uid=b"])],
+                                                        "description": [("MODIFY_REPLACE", [])]}))["modifyRequest"]
+    changes = [(int(c["operation"]), str(c["modification"]["type"]), [bytes(v).decode() for v in c["modification"]["vals"]])
+               for c in op["changes"]]
+    assert bytes(op["object"]).decode() == "uid=a,dc=x"
+    assert changes == [(2, "title", ["经理"]), (1, "member", ["uid=b"]), (2, "description", [])]
+    assert bytes(_decoded_request(delete_request("uid=a,dc=x"))["delRequest"]).decode() == "uid=a,dc=x"
+    moved = _decoded_request(modify_dn_request("uid=a,ou=bj,dc=x", "uid=a", True, "ou=sh,dc=x"))["modDNRequest"]
+    assert (bytes(moved["entry"]).decode(), bytes(moved["newrdn"]).decode(), bool(moved["deleteoldrdn"]),
+            bytes(moved["newSuperior"]).decode()) == ("uid=a,ou=bj,dc=x", "uid=a", True, "ou=sh,dc=x")

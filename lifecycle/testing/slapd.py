@@ -346,6 +346,8 @@ class Slapd:
                     "objectClass: olcFrontendConfig",
                     "olcDatabase: {-1}frontend",
                     "olcPasswordHash: {SSHA}",
+                    # Big groups: values of `member` kept sorted, so a lookup is a binary search, not a scan.
+                    "olcSortVals: member",
                 ]
             ),
             "\n".join(
