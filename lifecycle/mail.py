@@ -44,7 +44,7 @@ class MailCapability(str, Enum):
     """suspend() also ends open IMAP/POP/webmail sessions."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mailbox:
     address: str
     display_name: str
@@ -59,7 +59,7 @@ class Mailbox:
     """Meaningful only with forward_to: mail is forwarded and also stored here."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Alias:
     address: str
     recipients: tuple[str, ...]
