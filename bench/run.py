@@ -1,15 +1,17 @@
-"""Scenarios A-D at a given size, each in its own process, against a throwaway slapd.
+"""Scenarios A-D at a given size, each in its own process, against a throwaway slapd and Modoboa.
 
-    python -m bench.run --size 10000 [--seed 6] [--scenarios A,B,C,D] [--json out.json]
+    ./scripts/bench --size 10000 [--seed 6] [--scenarios A,B,C,D] [--no-mail] [--json out.json] [--workdir DIR]
 
 A  full reconciliation, nothing to change (`apply_cycle` after the state adopted the directory)
 B  the same with 1% changes in HR (half movers, a quarter joiners, a quarter leavers)
 C  a quiet cycle (`lifecycle.quiet.check` with the baseline the daemon keeps after A)
 D  initial load: every joiner created in an empty directory
 
-A, C and B share one slapd, loaded with `slapadd -q` from bench.generate's LDIF; the
-state store starts empty, so an untimed-for-targets "adopt" cycle (reported too)
-records the entries as the daemon's own before A.  D gets its own empty slapd.
+A, C and B share one slapd, loaded with `slapadd -q` from bench.generate's LDIF, and one
+Modoboa with the matching mailboxes (bench.mail; not with --no-mail); the state store starts
+empty, so an untimed-for-targets "adopt" cycle (reported too) records the entries as the
+daemon's own before A.  D gets its own empty slapd and no mail backend (Modoboa's API
+creates ~10 mailboxes/s).  Exits 1 when a result is wrong (see `problems`), never for a time.
 Each phase runs in a fresh Python process: peak RSS is that process's VmHWM (not ru_maxrss,
 which Linux carries over from the parent across fork+exec).
 """
@@ -62,6 +64,13 @@ def busy_seconds(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
+def _request_label(what: str) -> str:
+    """The kind of an LDAP request from its description: "read directory", "modify", "look for", ..."""
+    words = what.split(" ")
+    two_words = words[0] in ("read", "look", "find", "set", "create", "probe") and len(words) > 1
+    return " ".join(words[:2]) if two_words else words[0]
+
+
 def _install_counters() -> tuple[Counter, Counter, dict]:
     """Count LdapDirectory calls by method and LDAP requests by label; time the cycle's phases."""
     from connectors import directory_ldap
@@ -89,7 +98,7 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
 
     def exchange(self, what, dn, call, **kwargs):
         # One LDAP request (a page of a search counts once), labelled by what it was for.
-        requests[what.split(" ")[0] + (" " + what.split(" ")[1] if what.startswith(("read", "look", "find", "set", "create", "probe")) and " " in what else "")] += 1
+        requests[_request_label(what)] += 1
         return original_exchange(self, what, dn, call, **kwargs)
 
     cls._exchange = exchange

@@ -17,7 +17,7 @@ the quiet-cycle probe digests the raw bytes instead and decodes only what change
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ldap3 import DEREF_ALWAYS, SUBTREE, Connection
@@ -145,8 +145,7 @@ def _decode_entry(buffer: bytes, start: int, end: int) -> tuple[str, dict[str, l
 
 def _decode_entry_with_ldap3(entry_tlv: bytes) -> tuple[str, dict[str, list[bytes]]]:
     """The slow, general path: wrap the TLV in an LDAPMessage and let ldap3 decode it."""
-    body = b"\x02\x01\x00" + entry_tlv
-    message = b"\x30" + _encode_length(len(body)) + body
+    message = _tlv(0x30, b"\x02\x01\x00" + entry_tlv)
     try:
         decoded = decode_message_fast(message)
         payload = decoded["payload"]
@@ -183,12 +182,11 @@ def _integer(buffer: bytes, index: int) -> tuple[int, int]:
 
 def decode_done(buffer: bytes, start: int, end: int) -> PageResult:
     """The SearchResultDone at buffer[start:end] (LDAPResult) plus the paged-results cookie from the controls."""
-    _, i = _length(buffer, start + 1)
-    code, i = _integer(buffer, i)
+    size, body = _length(buffer, start + 1)
+    code, i = _integer(buffer, body)
     matched, i = _octet_string(buffer, i)
     diagnostic, i = _octet_string(buffer, i)
-    size, after = _length(buffer, start + 1)
-    i = after + size  # skip a referral, if any
+    i = body + size  # skip a referral, if any
     cookie = b""
     if i < end and buffer[i] == 0xA0:  # controls [0]
         size, i = _length(buffer, i + 1)
@@ -240,44 +238,35 @@ def search_page(
             strategy._outstanding.pop(message_id, None)  # noqa: SLF001
 
 
-def _read_results(connection: Connection, message_id: int, handle_entry: EntryHandler) -> PageResult:
+def _replies(connection: Connection, message_id: int) -> Iterator[tuple[int, bytearray, int, int, int]]:
+    """(protocolOp tag, buffer, op start, op end, message end) of each reply to `message_id`, as it arrives.
+
+    A yielded message is valid in `buffer` until the next one is asked for.
+    A notice of disconnection or a closed socket is an OSError; a reply to
+    another request or bytes that are not an LDAPMessage are a WireError.
+    """
     sock = connection.socket
     if sock is None:
         raise OSError("the connection is closed")
     buffer = bytearray()
     position = 0
-    entries = 0
     while True:
         # Frame: LDAPMessage ::= SEQUENCE { messageID, protocolOp, controls [0] OPTIONAL }
-        available = len(buffer) - position
-        if available >= 6:
+        if len(buffer) - position >= 6:  # no complete message is shorter
             if buffer[position] != 0x30:
                 raise WireError(f"expected an LDAPMessage, found tag {buffer[position]:#x}")
             size, body = _length(buffer, position + 1)
             end = body + size
             if end <= len(buffer):
-                if buffer[body] != 0x02:
-                    raise WireError("message without a messageID")
-                id_size = buffer[body + 1]
-                received_id = int.from_bytes(buffer[body + 2 : body + 2 + id_size], "big")
-                op = body + 2 + id_size
+                received_id, op = _integer(buffer, body)
                 tag = buffer[op]
-                _, op_body = _length(buffer, op + 1)
-                op_end = op_body + _length(buffer, op + 1)[0]
+                size, op_body = _length(buffer, op + 1)
                 if received_id == 0 and tag == EXTENDED_RESPONSE:
-                    done = decode_done(buffer, op, op_end)
-                    raise OSError(f"the server ended the connection: {done.diagnostic or 'notice of disconnection'}")
+                    notice = decode_done(buffer, op, end)
+                    raise OSError(f"the server ended the connection: {notice.diagnostic or 'notice of disconnection'}")
                 if received_id != message_id:
                     raise WireError(f"reply to message {received_id} while waiting for {message_id}")
-                if tag == SEARCH_RESULT_ENTRY:
-                    handle_entry(buffer, op, op_end)
-                    entries += 1
-                elif tag == SEARCH_RESULT_DONE:
-                    # The controls follow the protocolOp, inside the message: decode both together.
-                    result = decode_done(buffer, op, end)
-                    return PageResult(result.code, result.matched_dn, result.diagnostic, result.cookie, entries)
-                elif tag not in (SEARCH_RESULT_REFERENCE, INTERMEDIATE_RESPONSE):
-                    raise WireError(f"unexpected protocolOp {tag:#x} in a search response")
+                yield tag, buffer, op, op_body + size, end
                 position = end
                 continue
         if position:
@@ -287,6 +276,21 @@ def _read_results(connection: Connection, message_id: int, handle_entry: EntryHa
         if not chunk:
             raise OSError("the server closed the connection")
         buffer += chunk
+
+
+def _read_results(connection: Connection, message_id: int, handle_entry: EntryHandler) -> PageResult:
+    entries = 0
+    for tag, buffer, op, op_end, end in _replies(connection, message_id):
+        if tag == SEARCH_RESULT_ENTRY:
+            handle_entry(buffer, op, op_end)
+            entries += 1
+        elif tag == SEARCH_RESULT_DONE:
+            # The controls follow the protocolOp, inside the message: decode both together.
+            result = decode_done(buffer, op, end)
+            return PageResult(result.code, result.matched_dn, result.diagnostic, result.cookie, entries)
+        elif tag not in (SEARCH_RESULT_REFERENCE, INTERMEDIATE_RESPONSE):
+            raise WireError(f"unexpected protocolOp {tag:#x} in a search response")
+    raise AssertionError("unreachable: _replies ends only by raising")
 
 
 # -- writes ------------------------------------------------------------------------
@@ -347,26 +351,11 @@ def modify_dn_request(dn: str, new_rdn: str, delete_old_rdn: bool, new_superior:
 def write(connection: Connection, request: bytes, response_tag: int) -> PageResult:
     """Send one encoded write request on `connection`; its LDAPResult (socket errors propagate as OSError)."""
     message_id = connection.server.next_message_id()
-    sock = connection.socket
-    if sock is None:
+    if connection.socket is None:
         raise OSError("the connection is closed")
-    sock.sendall(_tlv(0x30, _tlv(0x02, message_id.to_bytes((message_id.bit_length() + 8) // 8, "big")) + request))
-    buffer = bytearray()
-    while True:
-        if len(buffer) >= 6:
-            if buffer[0] != 0x30:
-                raise WireError(f"expected an LDAPMessage, found tag {buffer[0]:#x}")
-            size, body = _length(buffer, 1)
-            end = body + size
-            if end <= len(buffer):
-                received_id, op = _integer(buffer, body)
-                if received_id == 0 and buffer[op] == EXTENDED_RESPONSE:
-                    notice = decode_done(buffer, op, end)
-                    raise OSError(f"the server ended the connection: {notice.diagnostic or 'notice of disconnection'}")
-                if received_id != message_id or buffer[op] != response_tag:
-                    raise WireError(f"reply {buffer[op]:#x} to message {received_id} while waiting for {response_tag:#x} to {message_id}")
-                return decode_done(buffer, op, end)
-        chunk = sock.recv(RECEIVE_CHUNK)
-        if not chunk:
-            raise OSError("the server closed the connection")
-        buffer += chunk
+    connection.socket.sendall(_tlv(0x30, _tlv(0x02, message_id.to_bytes((message_id.bit_length() + 8) // 8, "big")) + request))
+    for tag, buffer, op, _, end in _replies(connection, message_id):
+        if tag != response_tag:
+            raise WireError(f"unexpected protocolOp {tag:#x} in reply to a write (expected {response_tag:#x})")
+        return decode_done(buffer, op, end)
+    raise AssertionError("unreachable: _replies ends only by raising")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ctypes
-import inspect
 import os
 import queue
 import secrets
@@ -75,8 +74,8 @@ class Directory(Protocol):
 
     Optional, used when present (the LDAP connector has them): `write_connections`
     (int), `writer(defer_references=...)` (a context manager binding the calling
-    thread's writes to a connection of its own), `await_references(old_dns)`,
-    `add_members(group_dn, member_dns)` and `create_group(..., members=[...])`.
+    thread's writes to a connection of its own), `await_references(old_dns)`
+    and `reference_holders(old_dns)`.
     """
 
     def create_person(self, dn: str, attributes: dict[str, str], password: str | None) -> None: ...
@@ -86,8 +85,11 @@ class Directory(Protocol):
     def lock(self, dn: str) -> None: ...
     def unlock(self, dn: str) -> None: ...
     def delete_person(self, dn: str) -> None: ...
-    def create_group(self, dn: str, company: str, department: str, first_member: str) -> None: ...
+    def create_group(
+        self, dn: str, company: str, department: str, first_member: str, members: Sequence[str] | None = None
+    ) -> None: ...
     def add_member(self, group_dn: str, member_dn: str) -> None: ...
+    def add_members(self, group_dn: str, member_dns: Sequence[str]) -> None: ...
     def remove_member(self, group_dn: str, member_dn: str) -> None: ...
     def delete_group(self, dn: str) -> None: ...
     def read_person(self, dn: str) -> DirectoryEntry | None: ...
@@ -309,7 +311,6 @@ class Executor:
         self.mail = mail  # the mail backend (lifecycle.mail.MailBackend), when [mail] is configured
         self.companion = companion  # the Dovecot companion: kick, archive, auto-reply
         self.batch_size = max(1, batch_size)
-        self._group_members_at_once = _accepts(getattr(directory, "create_group", None), "members")
         self._failed_dns: set[str] = set()
 
     def recover(self) -> list[LogEntry]:
@@ -649,37 +650,24 @@ class Executor:
                 raise RecordError(f"unknown action kind {action.kind}")
 
     def _create_group(self, p: dict[str, Any]) -> None:
-        """The group with its first member, or (planner's `members`) with all initial members in one add.
+        """The group with all its initial members (the planner's `members`) in one add.
 
         Members whose own account action failed in this run are left out (the
         next plan adds them once they exist).  A group that exists already (an
         interrupted run) gets the members it lacks.
         """
         d, dn, first = self.directory, p["dn"], p["first_member"]
-        members = [m for m in (p.get("members") or [first]) if m == first or m not in self._failed_dns]
-        extra = [m for m in members if dn_key(m) != dn_key(first)]
+        members = [first] + [m for m in p.get("members") or () if dn_key(m) != dn_key(first) and m not in self._failed_dns]
         try:
-            if extra and self._group_members_at_once:
-                d.create_group(dn, p["company"], p["department"], first, members=[first, *extra])  # type: ignore[call-arg]
-                return
-            d.create_group(dn, p["company"], p["department"], first)
+            d.create_group(dn, p["company"], p["department"], first, members=members)
         except AlreadyExistsError:
-            if not extra:
-                d.add_member(dn, first)
-                return
             group = d.read_group(dn)
             if group is None:
                 raise
             have = {dn_key(m) for m in group.members}
-            missing = [m for m in [first, *extra] if dn_key(m) not in have]
-            if missing and callable(getattr(d, "add_members", None)):
-                d.add_members(dn, missing)  # type: ignore[attr-defined]
-                return
-            for member in missing:
-                d.add_member(dn, member)
-            return
-        for member in extra:  # a directory that cannot add them with the entry
-            d.add_member(dn, member)
+            missing = [m for m in members if dn_key(m) not in have]
+            if missing:
+                d.add_members(dn, missing)
 
     def _perform_mail(self, action: Action) -> None:
         p, m = action.params, self.mail
@@ -772,14 +760,3 @@ def _note_failure(action: Action, failed_people: set[str], failed_dns: set[str])
     if action.employee_id:
         failed_people.add(action.employee_id)
     failed_dns.update(v for v in (action.params.get("dn"), action.params.get("new_dn"), action.target) if v)
-
-
-def _accepts(function: Any, parameter: str) -> bool:
-    """True when `function` takes a keyword `parameter` (directory doubles may not)."""
-    if function is None:
-        return False
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == parameter or p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)

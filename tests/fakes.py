@@ -95,11 +95,17 @@ class FakeDirectory:
             if other.get("manager") and dn_key(other["manager"]) == dn_key(dn):
                 other.pop("manager")
 
-    def create_group(self, dn: str, company: str, department: str, first_member: str) -> None:
+    def create_group(self, dn: str, company: str, department: str, first_member: str, members: list[str] | None = None) -> None:
         self.writes += 1
         if dn_key(dn) in self.groups:
             raise AlreadyExistsError(f"{dn} exists", connector="directory")
-        self.groups[dn_key(dn)] = {"dn": dn, "cn": split_rdn(dn)[0][3:], "o": company, "ou": department, "member": [first_member]}
+        initial = list(members or [first_member])
+        self.groups[dn_key(dn)] = {"dn": dn, "cn": split_rdn(dn)[0][3:], "o": company, "ou": department, "member": initial}
+
+    def add_members(self, group_dn: str, member_dns: list[str]) -> None:
+        self.writes += 1
+        members = self.groups[dn_key(group_dn)]["member"]
+        members.extend(m for m in member_dns if dn_key(m) not in {dn_key(x) for x in members})
 
     def add_member(self, group_dn: str, member_dn: str) -> None:
         self.writes += 1
