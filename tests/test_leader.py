@@ -162,6 +162,9 @@ def test_two_daemons_on_one_postgresql_one_applies_and_the_standby_takes_over(
         joined = wait_until(lambda: [e for e in standby.events("action_applied") if e.get("employee_id") == "100099"],
                             what="the new active instance to create the joiner")
         assert joined[0]["kind"] == "create_account"
+        # The event is logged as the write succeeds; the batch's journal commit follows it, and the
+        # cycle's summary follows the commit.
+        standby.wait_event("cycle_summary", run_id=joined[0]["run_id"])
         with engine.connect() as conn:
             creates = conn.execute(text(
                 "SELECT count(*) FROM action_log WHERE employee_id = '100099' AND kind = 'create_account' AND status = 'applied'"
