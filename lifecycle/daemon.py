@@ -43,9 +43,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.directory_ldap import LdapDirectory
-from connectors.hr_csv import read_hr_csv
 from lifecycle import quiet
-from lifecycle.cycle import apply_cycle, company_aliases, config_fingerprint
+from lifecycle.cycle import apply_cycle, config_fingerprint
 from lifecycle.errors import ConfigError, ConnectorError, FeedError, LifecycleError
 from lifecycle.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
 from lifecycle.journal import Journal
@@ -53,7 +52,6 @@ from lifecycle.leader import instance_name, leadership_for
 from lifecycle.metrics import Metrics, MetricsServer, parse_listen
 from lifecycle.notify import Notifier
 from lifecycle.settings import Settings, load_settings, resolve_config_path
-from policies.timeline import next_due
 
 log = structlog.get_logger("lifecycle.daemon")
 
@@ -442,7 +440,7 @@ class Daemon:
                         return
                     changed = verdict.changed
                 self.progress.mark("markers")
-                before = quiet.take_markers(s, ldap, journal.state_version)
+                before = quiet.Glance.of(quiet.take_markers(s, ldap, journal.state_version))
                 directory = WatchedDirectory(ldap, self.progress, self.metrics)
                 try:
                     plan, result = apply_cycle(s, now, directory, journal, should_stop=self._should_stop)  # type: ignore[arg-type]
@@ -469,21 +467,15 @@ class Daemon:
                 log.error("cycle_failed", error=error, connector=connector, traceback=traceback.format_exc())
         self._finish(kind, outcome, started, changed, plan, result, error)
 
-    def _new_baseline(self, s: Settings, config: str, ldap: LdapDirectory, journal: Journal, before: quiet.Markers,
+    def _new_baseline(self, s: Settings, config: str, ldap: LdapDirectory, journal: Journal, before: quiet.Glance,
                       plan: Any, snapshot: Any) -> quiet.Baseline | None:
         """The inputs this empty plan was made from, if nothing moved while it was made."""
         after = quiet.take_markers(s, ldap, journal.state_version)
-        moved = [name for name, same in (
-            ("directory snapshot", snapshot is not None), ("hr", after.hr == before.hr == plan.hr_fingerprint),
-            ("state", after.state == before.state), ("directory", after.probe == before.probe)) if not same]
+        moved = ([] if snapshot is not None else ["directory snapshot"]) + before.moved(after, plan.hr_fingerprint)
         if moved:
             log.info("quiet_baseline_skipped", moved=moved, consequence="the next cycle reads everything again")
             return None
-        hr = read_hr_csv(s.hr, company_aliases(s))
-        if hr.fingerprint != after.hr:
-            log.info("quiet_baseline_skipped", moved=["hr"], consequence="the next cycle reads everything again")
-            return None
-        due = next_due(hr, snapshot, journal.load_state(), s, plan.now)
+        due = plan.next_due  # computed from the same HR, directory and state as the plan
         settle = quiet.settle_time(s)
         if settle is not None and settle > plan.now:
             due = min(due, settle) if due is not None else settle

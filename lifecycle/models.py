@@ -298,6 +298,9 @@ class Plan:
     frozen: dict[str, str] = field(default_factory=dict, hash=False)  # company -> why its feed is frozen
     hr_fingerprint: str = ""
     config_fingerprint: str = ""
+    # An empty plan only: the first instant after `now` at which time alone could change it
+    # (None: never, or the plan is not empty).  The daemon's quiet cycles sleep until then.
+    next_due: datetime | None = None
 
     @property
     def has_changes(self) -> bool:

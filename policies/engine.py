@@ -41,6 +41,7 @@ from policies.names import NameAllocator
 from policies.naming import NamingProblem
 from policies.placement import dn_key, split_rdn
 from policies.retention import decide_deletion
+from policies.timeline import next_due_of
 
 # Apply order: links and moves first so later steps see final DNs; destructive steps last.
 PHASES = {
@@ -157,6 +158,8 @@ def _compute_plan(
         if company:
             accounts[company] = accounts.get(company, 0) + 1
     guarded = guard_plan(actions, accounts, settings.guards, approved=state.approved, rejected=state.rejected, frozen=frozen)
+    # The daemon sleeps through quiet cycles until then; the views are at hand only here.
+    due = next_due_of(hired, ctx) if not actions else None
     return Plan(
         now=now,
         actions=guarded.allowed,
@@ -166,6 +169,7 @@ def _compute_plan(
         reviews=tuple(sorted(reviews, key=lambda r: (r.kind.value, r.company, r.employee_id, r.target))),
         hr_fingerprint=hr.fingerprint,
         config_fingerprint=config_fingerprint,
+        next_due=due,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -67,19 +68,28 @@ def next_due(hr: HrSnapshot, directory: DirectorySnapshot, state: StoredState, s
     """The earliest instant after `now` at which time alone could change the plan.
 
     Until then, with unchanged inputs, a cycle has nothing new to decide: the daemon
-    uses this to keep quiet cycles cheap.
+    uses this to keep quiet cycles cheap.  (An empty plan carries it already:
+    `Plan.next_due`, computed from the views the plan was made from.)
     """
     ctx = PolicyContext(settings, now)
-    joined = join_snapshots(hr, directory, state, ctx)
-    candidates: list[datetime] = []
-    for view in joined.persons:
+    return next_due_of(join_snapshots(hr, directory, state, ctx).persons, ctx)
+
+
+def next_due_of(views: Iterable[PersonView], ctx: PolicyContext) -> datetime | None:
+    """`next_due` for people already joined."""
+    now, settings = ctx.now, ctx.settings
+    prehire = timedelta(days=settings.policy.prehire_days)
+    absent = timedelta(days=settings.hr.absent_days)
+    earliest: datetime | None = None
+    for view in views:
         zone = ctx.zone(view.company)
         _, upcoming = explain_upcoming(view, ctx)
-        candidates.extend(_instant(e.when, zone) for e in upcoming)
+        candidates = [_instant(e.when, zone) for e in upcoming]
         if view.hr is not None:
-            start = view.hr.hire_date - timedelta(days=settings.policy.prehire_days)
-            candidates.append(start_of_day(start, zone))
+            candidates.append(start_of_day(view.hr.hire_date - prehire, zone))
         if view.state is not None and view.state.absent_since is not None:
-            candidates.append(view.state.absent_since + timedelta(days=settings.hr.absent_days))
-    future = [c for c in candidates if c > now]
-    return min(future) if future else None
+            candidates.append(view.state.absent_since + absent)
+        for candidate in candidates:
+            if candidate > now and (earliest is None or candidate < earliest):
+                earliest = candidate
+    return earliest

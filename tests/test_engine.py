@@ -322,5 +322,9 @@ def test_next_due_is_the_next_instant_time_alone_changes_the_plan(cycle):
     cycle.apply(snapshot, NOW)
     due = next_due(snapshot, cycle.directory.read_snapshot(), cycle.journal.load_state(), cycle.settings, NOW)
     assert due == at("2026-12-20T00:00")
-    assert cycle.plan(snapshot, due - timedelta(seconds=1)).actions == ()
-    assert cycle.plan(snapshot, due).actions != ()
+    before = cycle.plan(snapshot, due - timedelta(seconds=1))
+    assert before.actions == ()
+    # An empty plan carries it (the daemon reads it there instead of joining everything again).
+    assert before.next_due == due and cycle.plan(snapshot, NOW).next_due == due
+    after = cycle.plan(snapshot, due)
+    assert after.actions != () and after.next_due is None

@@ -130,3 +130,18 @@ def test_a_state_change_wakes_a_cycle(world) -> None:
     journal.set_hold("100001", "litigation", "tester", NOW, on=True)
     verdict = check(settings, journal, ldap, baseline)
     assert not verdict.quiet and verdict.changed == ["state"]
+
+
+def test_the_glance_kept_across_a_cycle_sees_what_the_full_markers_see(world) -> None:
+    settings, journal, ldap, admin = world
+    markers = quiet.take_markers(settings, ldap, journal.state_version)
+    glance = quiet.Glance.of(markers)
+    assert glance.moved(quiet.take_markers(settings, ldap, journal.state_version), markers.hr) == []
+    assert glance.moved(markers, "another HR file") == ["hr"]
+    person = someone(ldap)
+    ldap.modify_person(person.dn, {"title": "临时工"})
+    assert glance.moved(quiet.take_markers(settings, ldap, journal.state_version), markers.hr) == ["directory"]
+    # The same entries found in another order are the same directory.
+    reordered = quiet.DirectoryProbe(frozenset(sorted(markers.probe.entries, reverse=True)), markers.probe.names)
+    assert reordered.fingerprint() == markers.probe.fingerprint()
+    assert quiet.DirectoryProbe(markers.probe.names, markers.probe.entries).fingerprint() != markers.probe.fingerprint()
