@@ -26,6 +26,7 @@ from lifecycle.gcpause import gc_paused
 from lifecycle.journal import ActionStatus, Journal
 from lifecycle.mail import MailCapability, MailSnapshot
 from lifecycle.models import Action, DirectorySnapshot, HrSnapshot, Plan, StoredState
+from lifecycle.pinyin_ahead import likely_joiners, read_ahead
 from lifecycle.settings import Settings
 from policies.engine import compute_plan
 from policies.feed_health import feed_baseline
@@ -86,11 +87,16 @@ def mail_domains(settings: Settings) -> list[str]:
     return [c.domain for c in settings.companies]
 
 
-def read_inputs(settings: Settings, directory: LdapDirectory, mail: Any = None, companion: Any = None) -> Inputs:
+def read_inputs(
+    settings: Settings, directory: LdapDirectory, mail: Any = None, companion: Any = None, state: StoredState | None = None
+) -> Inputs:
+    """HR, the directory snapshot and the mailboxes (with `state`: the joiners' names read first)."""
     hr = read_hr_csv(settings.hr, company_aliases(settings))
     age = time.time() - os.stat(settings.hr.path).st_mtime
     if age < settings.guards.min_file_age_seconds:
         hr = replace(hr, settling=True)
+    if state is not None:
+        read_ahead(likely_joiners(hr, state, settings), settings)  # before the snapshot: see lifecycle.pinyin_ahead
     with gc_paused():  # 100k entries and their strings: nothing for the cyclic collector to find
         snapshot = directory.read_snapshot()
     mail_snapshot, capabilities = None, frozenset()
@@ -109,7 +115,8 @@ def plan_cycle(settings: Settings, now: datetime, directory: LdapDirectory, jour
     mail = open_mail(settings) if owned else mail
     companion = open_companion(settings)
     try:
-        return plan_from(read_inputs(settings, directory, mail, companion), journal.load_state(), settings, now)
+        state = journal.load_state()
+        return plan_from(read_inputs(settings, directory, mail, companion, state), state, settings, now)
     finally:
         if owned:
             mail.close()
@@ -201,8 +208,8 @@ def apply_cycle(
             for domain in mail.ensure_domains(mail_domains(settings)):
                 log.warning("mail_domain_created", domain=domain)
         executor.recover()
-        inputs = read_inputs(settings, directory, mail, companion)
         state = journal.load_state()
+        inputs = read_inputs(settings, directory, mail, companion, state)
         plan = plan_from(inputs, state, settings, now)
         if saved_plan is not None:
             check_saved_plan(saved_plan, plan)

@@ -183,15 +183,18 @@ def _hire_date(view: PersonView) -> date:
 
 
 def _allocator(directory: DirectorySnapshot, state: StoredState, settings: Settings) -> NameAllocator:
-    taken = set(directory.taken_uids)
-    taken |= {e.uid for e in directory.entries if e.uid}
-    taken |= {e.mail.split("@", 1)[0] for e in directory.entries if "@" in e.mail}
+    lowered = directory.taken_uids
+    if not all(uid.islower() or uid == uid.lower() for uid in lowered):  # a test double's snapshot, perhaps
+        lowered = frozenset(uid.lower() for uid in lowered)
+    # Mostly the same names again (uid == mail local part == the state's uid): only the rest is kept.
+    taken = {e.uid for e in directory.entries if e.uid and e.uid not in lowered}
+    taken |= {local for local in (e.mail.split("@", 1)[0] for e in directory.entries if "@" in e.mail) if local not in lowered}
     owners = {p.uid: p.employee_id for p in state.persons if p.uid}
-    taken |= set(owners)
+    taken |= {uid for uid in owners if uid not in lowered}
     taken |= set(settings.naming.overrides.values())
     # Overrides are reserved for their employee even before the account exists.
     owners.update({local: employee_id for employee_id, local in settings.naming.overrides.items() if local not in owners})
-    return NameAllocator(taken, owners, settings.naming)
+    return NameAllocator(taken, owners, settings.naming, lowered=lowered)
 
 
 class _LazyNames:

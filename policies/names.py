@@ -6,15 +6,22 @@ deleted people keep theirs reserved); a rehire gets their own name back.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from lifecycle.models import HrRecord
 from lifecycle.settings import NamingSettings
 from policies.naming import MAX_COUNTER, LocalPartsExhausted, NamingProblem, propose_local_part
 
 
 class NameAllocator:
-    def __init__(self, taken: set[str], owners: dict[str, str], settings: NamingSettings) -> None:
-        self._taken = {name.lower() for name in taken}
-        self._owners = {name.lower(): employee_id for name, employee_id in owners.items()}
+    def __init__(
+        self, taken: Iterable[str], owners: dict[str, str], settings: NamingSettings, *, lowered: frozenset[str] = frozenset()
+    ) -> None:
+        # `lowered`: taken names already in lower case, shared rather than copied (the directory's
+        # 100k uids); `_taken` holds the rest and every name claimed here.
+        self._lowered = lowered
+        self._taken = {key for key in map(_lower, taken) if key not in lowered}
+        self._owners = {_lower(name): employee_id for name, employee_id in owners.items()}
         self._settings = settings
         # Base local part per (name, family name): pinyin is the expensive step and names repeat.
         self._proposals: dict[tuple[str, str], str | NamingProblem] = {}
@@ -24,7 +31,8 @@ class NameAllocator:
         self._next_counter: dict[str, int] = {}
 
     def is_taken(self, name: str) -> bool:
-        return name.lower() in self._taken
+        key = _lower(name)
+        return key in self._taken or key in self._lowered
 
     def allocate(self, record: HrRecord) -> str | NamingProblem:
         override = self._settings.overrides.get(record.employee_id)
@@ -60,10 +68,11 @@ class NameAllocator:
             if not self.is_taken(base):
                 return base
             start = 2
-        taken = self._taken
+        taken, lowered = self._taken, self._lowered
         for counter in range(start, MAX_COUNTER + 1):
             candidate = f"{base}{counter}"
-            if candidate.lower() not in taken:
+            key = _lower(candidate)
+            if key not in taken and key not in lowered:
                 self._next_counter[base] = counter + 1  # this one is claimed by the caller
                 return candidate
         raise LocalPartsExhausted(f"{base!r} and {base}2 ... {base}{MAX_COUNTER} are all taken")
@@ -72,3 +81,8 @@ class NameAllocator:
         self._taken.add(name.lower())
         self._owners[name.lower()] = employee_id
         return name
+
+
+def _lower(text: str) -> str:
+    """`text.lower()`, without a copy when it is lower case already (uids nearly always are)."""
+    return text if text.islower() else text.lower()

@@ -161,9 +161,7 @@ def _check_characters(name: str, raw: str) -> NamingProblem | None:
             f"name {shown} contains characters that are not Chinese characters: {listed}",
             f"correct the name in the HR export, or {OVERRIDE_FIX}",
         )
-    from pypinyin.constants import PINYIN_DICT  # ~50 MB: loaded only when someone is named
-
-    unread = [ch for ch in name if ord(ch) not in PINYIN_DICT]
+    unread = [ch for ch in name if not _has_reading(ch)]
     if unread:
         listed = ", ".join(f"{ch} (U+{ord(ch):04X})" for ch in dict.fromkeys(unread))
         return _problem(
@@ -200,6 +198,13 @@ def split_name(name: str, family_name: str = "") -> tuple[str, str] | NamingProb
         return name[: len(family_name)], name[len(family_name) :]
     surname = compound_prefix(name) or name[0]
     return surname, name[len(surname) :]
+
+
+@lru_cache(maxsize=1 << 14)
+def _has_reading(ch: str) -> bool:
+    from pypinyin.constants import PINYIN_DICT  # ~50 MB: loaded only when someone is named
+
+    return ord(ch) in PINYIN_DICT
 
 
 def _read(text: str) -> list[str]:
