@@ -528,7 +528,7 @@ class Executor:
                 continue
             status, detail = outcome
             if status == ActionStatus.APPLIED:
-                finished.append((pos, ActionOutcome(ids[pos], status, "", action.employee_id, action.params.get("state"))))
+                finished.append((pos, ActionOutcome(ids[pos], status, "", action.employee_id, action.all_params().get("state"))))
             elif status == ActionStatus.SKIPPED:
                 finished.append((pos, ActionOutcome(ids[pos], status, str(detail))))
             elif status == ActionStatus.FAILED:

@@ -216,10 +216,12 @@ def apply_cycle(
         journal.record_rejections(run_id, plan.rejected, now, actor)
         journal.record_reviews(run_id, plan.reviews, now, actor)
         _record_guards(journal, run_id, plan, now, actor)
+        healthy_feed = feed_baseline(inputs.hr, state.feed, plan.frozen)
+        del inputs  # HR and the snapshot are not needed while applying (an initial load peaks here)
         result = executor.apply(plan, run_id, should_stop)
         if result.ok:
             journal.mark_approvals_applied([action_key(a) for a in plan.actions if action_key(a) in state.approved], now)
-            journal.save_feed_baseline(feed_baseline(inputs.hr, state.feed, plan.frozen), now)
+            journal.save_feed_baseline(healthy_feed, now)
         outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
         summary = {
             **result.summary(),

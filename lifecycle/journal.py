@@ -633,11 +633,11 @@ def _action_values(run_id: str, action: Action, now: datetime, actor: str) -> di
         "employee_id": action.employee_id,
         "kind": action.kind.value,
         "target": action.target,
-        "changes": json.dumps(action.changes, ensure_ascii=False, sort_keys=True),
+        "changes": json.dumps(action.all_changes(), ensure_ascii=False, sort_keys=True),
         "rule": action.rule,
         "reason": action.reason,
         "actor": actor,
-        "params": json.dumps(action.params, ensure_ascii=False, sort_keys=True),
+        "params": json.dumps(action.all_params(), ensure_ascii=False, sort_keys=True),
     }
 
 

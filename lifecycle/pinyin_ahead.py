@@ -8,7 +8,9 @@ on the name alone and are cached (`policies.naming`), so the shell reads them
 right after the HR file and the state, with little else in memory, and then
 drops pypinyin's modules.  A name not foreseen here (an override removed, a
 rehire after deletion the state did not show) is read as before: pypinyin is
-imported again.  An initial load names nearly everyone: no read-ahead then.
+imported again.  An initial load names nearly everyone: its names are read
+ahead too (given names repeat: 100k people have ~6,500 distinct ones), unless
+the readings outgrow the caches, and then pypinyin simply stays.
 """
 
 from __future__ import annotations
@@ -19,10 +21,8 @@ from collections.abc import Iterable
 
 from lifecycle.models import HrRecord, HrSnapshot, HrStatus, PersonStatus, StoredState
 from lifecycle.settings import Settings
-from policies.naming import name_parts
+from policies.naming import name_parts, readings_cache_full
 
-# Beyond this many the readings would not all stay cached (and a big load gains nothing).
-MAX_READ_AHEAD = 4096
 
 
 def likely_joiners(hr: HrSnapshot, state: StoredState, settings: Settings) -> list[HrRecord]:
@@ -38,15 +38,14 @@ def likely_joiners(hr: HrSnapshot, state: StoredState, settings: Settings) -> li
 def read_ahead(records: Iterable[HrRecord], settings: Settings) -> int:
     """Read these people's names now (into `policies.naming`'s caches) and unload pypinyin.
 
-    Returns how many names were read; 0 (and nothing unloaded) when there are
-    none or more than MAX_READ_AHEAD.
+    Returns how many names were read.  pypinyin stays when a cache filled up
+    (a reading may have been evicted: it would be imported again at once).
     """
     names = {(r.name, r.family_name) for r in records}
-    if not names or len(names) > MAX_READ_AHEAD:
-        return 0
     for name, family_name in names:
         name_parts(name, family_name, settings.naming.u_umlaut)  # a problem is cached just the same
-    forget_pypinyin()
+    if names and not readings_cache_full():
+        forget_pypinyin()
     return len(names)
 
 

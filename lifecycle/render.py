@@ -102,7 +102,7 @@ def _action_lines(action: Action) -> list[str]:
         if attrs.get("manager"):
             lines.append(f"      manager={attrs['manager']}")
         return lines
-    for field, (before, after) in sorted(action.changes.items()):
+    for field, (before, after) in sorted(action.all_changes().items()):
         lines.append(f"      {field}: {_value(before)} -> {_value(after)}")
     return lines
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from lifecycle.gcpause import gc_paused
@@ -129,6 +130,7 @@ def _compute_plan(
             mails[employee_id] = _desired_mail(view, intent, ctx)
         memberships.add(view, intent)
     memberships.owners = _Owners(hired, intents)
+    del names  # everyone is named: an initial load's name tables (~15 MB at 100k) can go before pass 2
 
     # Pass 2: the actions.  (In hire order too: actions and reviews are sorted below, by keys in
     # which everything one person gets carries their employee id, so the pass order cannot show.)
@@ -150,6 +152,9 @@ def _compute_plan(
             )
 
     actions.extend(memberships.actions(directory, ctx))
+    # The daemon sleeps through quiet cycles until then; the views are at hand only here.
+    due = next_due_of(hired, ctx) if not actions else None
+    del hired, intents, memberships, placements, mails, joined  # pass 2's inputs go before the sort and the guards
     actions.sort(key=lambda a: (PHASES[a.kind], a.company, a.employee_id, a.target, a.params.get("member_dn", "")))
     frozen = frozen_companies(hr, state.feed, settings)
     accounts: dict[str, int] = {}
@@ -158,8 +163,6 @@ def _compute_plan(
         if company:
             accounts[company] = accounts.get(company, 0) + 1
     guarded = guard_plan(actions, accounts, settings.guards, approved=state.approved, rejected=state.rejected, frozen=frozen)
-    # The daemon sleeps through quiet cycles until then; the views are at hand only here.
-    due = next_due_of(hired, ctx) if not actions else None
     return Plan(
         now=now,
         actions=guarded.allowed,
@@ -171,6 +174,9 @@ def _compute_plan(
         config_fingerprint=config_fingerprint,
         next_due=due,
     )
+
+
+_NO_CHANGES = MappingProxyType({})
 
 
 def _employee_id(view: PersonView) -> str:
@@ -306,6 +312,10 @@ def _render(
     def act(kind: ActionKind, target: str, step: Step, changes: dict | None = None, **params: Any) -> None:
         actions.append(Action(kind, eid, company, target, step.rule, step.reason, changes or {}, params))
 
+    def act_create(target: str, step: Step, **params: Any) -> None:
+        # No changes of its own (Action.all_changes makes them from the attributes): one shared, read-only empty map.
+        actions.append(Action(ActionKind.CREATE_ACCOUNT, eid, company, target, step.rule, step.reason, _NO_CHANGES, params))  # type: ignore[arg-type]
+
     if intent.adopt is not None and entry is not None:
         created = entry.created.isoformat() if entry.created else now
         act(ActionKind.ADOPT_ACCOUNT, entry.dn, intent.adopt, {"link": [None, entry.uid]}, dn=entry.dn,
@@ -327,11 +337,7 @@ def _render(
 
     if intent.create is not None and desired is not None:
         attributes = {"uid": intent.uid, **desired}
-        act(ActionKind.CREATE_ACCOUNT, intent.dn, intent.create,
-            {k: [None, v] for k, v in attributes.items() if v},
-            dn=intent.dn, attributes=attributes,
-            state=_state(uid=intent.uid, company=company, status=PersonStatus.ACTIVE, created_at=now,
-                         suspended_at=None, suspension_rule=None, deleted_at=None, warned_at=None, absent_since=None))
+        act_create(intent.dn, intent.create, dn=intent.dn, attributes=attributes, created_at=now)  # state: Action.all_params()
     elif intent.sync_attributes and entry is not None and desired is not None and intent.exists_after:
         changes = entry_changes(entry, desired)
         if changes:

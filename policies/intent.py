@@ -9,7 +9,9 @@ before any action is written.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from lifecycle.models import Review
@@ -22,11 +24,15 @@ class AccountStep(str, enum.Enum):
     KEEP = "keep"
 
 
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
 @dataclass(slots=True)
 class Step:
     rule: str
     reason: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Read-only; most steps have none, and 100k joiners' steps share the one empty map.
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NOTHING)
 
 
 @dataclass(slots=True)

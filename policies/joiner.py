@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from lifecycle.models import PersonStatus, Review, ReviewKind, SuspensionRule
 from policies.context import PolicyContext
 from policies.employment import Employment
@@ -93,7 +95,7 @@ def decide_employed(view: PersonView, emp: Employment, ctx: PolicyContext, names
                 )
             )
             return intent
-        uid, rule, why = allocated, "joiner", f"new hire: {emp.why}"
+        uid, rule, why = allocated, "joiner", sys.intern(f"new hire: {emp.why}")  # one per hire date, not per hire
     intent.uid = uid
     intent.dn = person_dn(uid, company.people_dn)
     intent.account = AccountStep.CREATE

@@ -207,6 +207,11 @@ def _has_reading(ch: str) -> bool:
     return ord(ch) in PINYIN_DICT
 
 
+def readings_cache_full() -> bool:
+    """Whether the reading caches are full (so some reading may have been evicted)."""
+    return any(cache.cache_info().currsize >= (cache.cache_info().maxsize or 0) for cache in (_reading, _has_reading))
+
+
 def _read(text: str) -> list[str]:
     return list(_reading(text))
 

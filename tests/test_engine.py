@@ -328,3 +328,29 @@ def test_next_due_is_the_next_instant_time_alone_changes_the_plan(cycle):
     assert before.next_due == due and cycle.plan(snapshot, NOW).next_due == due
     after = cycle.plan(snapshot, due)
     assert after.actions != () and after.next_due is None
+
+
+def test_a_create_keeps_its_changes_as_its_attributes_yet_shows_and_journals_them(cycle):
+    import json as _json
+
+    from lifecycle.models import Action
+    from lifecycle.render import plan_json
+
+    plan, result = cycle.apply(hr(person("1", "李娜", department="财务部")), NOW)
+    create = next(a for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT)
+    assert create.changes == {} and "state" not in create.params  # held once, in params["attributes"]
+    assert create.all_params()["state"] == {
+        "uid": "lina", "company": "HQ", "status": "active", "created_at": NOW.isoformat(), "suspended_at": None,
+        "suspension_rule": None, "deleted_at": None, "warned_at": None, "absent_since": None,
+    }
+    stored = cycle.journal.load_state().by_employee()["1"]
+    assert (stored.uid, stored.company, stored.status.value, stored.created_at) == ("lina", "HQ", "active", NOW)
+    shown = create.all_changes()
+    assert shown["uid"] == [None, "lina"] and shown["departmentNumber"] == [None, "财务部"]
+    assert all(before is None and after for before, after in shown.values())
+    assert create.to_dict()["changes"] == shown
+    saved = _json.loads(plan_json(plan))["actions"]
+    assert next(a for a in saved if a["kind"] == "create_account")["changes"] == shown
+    assert Action.from_dict(create.to_dict()) == create  # a saved plan reads back equal to a fresh one
+    [logged] = [e for e in cycle.journal.entries() if e.kind == "create_account"]
+    assert logged.changes == shown and logged.params["state"] == create.all_params()["state"] and result.ok

@@ -55,10 +55,17 @@ def test_names_read_ahead_need_no_pypinyin_afterwards(tmp_path: Path, cold_cache
     assert "pypinyin" in sys.modules
 
 
-def test_nothing_is_read_ahead_for_an_initial_load(tmp_path: Path, cold_caches, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pypinyin_stays_when_the_readings_outgrow_the_caches(tmp_path: Path, cold_caches, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = make_settings(tmp_path)
-    monkeypatch.setattr(pinyin_ahead, "MAX_READ_AHEAD", 2)
     naming.propose_local_part("王芳", "", "{pinyin}", "v", 32)
-    many = [person("1", "欧阳娜娜"), person("2", "吕长乐"), person("3", "李娜")]
-    assert pinyin_ahead.read_ahead(many, settings) == 0 and "pypinyin" in sys.modules
     assert pinyin_ahead.read_ahead([], settings) == 0 and "pypinyin" in sys.modules
+    monkeypatch.setattr(pinyin_ahead, "readings_cache_full", lambda: True)
+    many = [person("1", "欧阳娜娜"), person("2", "吕长乐"), person("3", "李娜")]
+    assert pinyin_ahead.read_ahead(many, settings) == 3 and "pypinyin" in sys.modules
+
+
+def test_the_reading_caches_report_when_they_are_full(cold_caches) -> None:
+    assert not naming.readings_cache_full()
+    for code in range(0x4E00, 0x4E00 + naming._has_reading.cache_info().maxsize):  # noqa: SLF001
+        naming._has_reading(chr(code))  # noqa: SLF001
+    assert naming.readings_cache_full()
