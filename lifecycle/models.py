@@ -223,9 +223,9 @@ class Action:
         return self.changes
 
     def all_params(self) -> dict[str, Any]:
-        """`params`, a create's with the `state` it records made from its attributes."""
+        """`params` as plain data; a create's with the `state` it records made from its attributes."""
         if self.kind is ActionKind.CREATE_ACCOUNT and "state" not in self.params and "created_at" in self.params:
-            return {**self.params, "state": _created_state(self.company, self.params)}
+            return {**self.params, "attributes": dict(self.params["attributes"]), "state": _created_state(self.company, self.params)}
         return self.params
 
     def to_dict(self) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from lifecycle.models import (
     StoredState,
 )
 from lifecycle.settings import Settings
-from policies.attributes import desired_attributes, entry_changes, mail_local_part
+from policies.attributes import NewEntryAttributes, desired_attributes, entry_changes, mail_local_part
 from policies.context import PolicyContext
 from policies.employment import Standing, employment, status_disagreement
 from policies.feed_health import frozen_companies
@@ -336,7 +336,7 @@ def _render(
         desired = desired_attributes(record, mail, manager_dn)
 
     if intent.create is not None and desired is not None:
-        attributes = {"uid": intent.uid, **desired}
+        attributes = NewEntryAttributes(intent.uid, desired)
         act_create(intent.dn, intent.create, dn=intent.dn, attributes=attributes, created_at=now)  # state: Action.all_params()
     elif intent.sync_attributes and entry is not None and desired is not None and intent.exists_after:
         changes = entry_changes(entry, desired)
