@@ -7,6 +7,7 @@ executor and the journal consume actions.  Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -261,11 +262,39 @@ class Action:
         )
 
 
-def _created(params: dict[str, Any]) -> dict[str, list[Any]]:
+class CreateParams(Mapping[str, Any]):
+    """A create's params (dn, attributes, created_at) in three slots, read-only.
+
+    Equal to the dict of the same items; an initial load keeps 100k of them
+    (a dict apiece was ~17 MB more).  `Action.all_params` gives the plain data.
+    """
+
+    __slots__ = ("dn", "attributes", "created_at")
+    KEYS = ("dn", "attributes", "created_at")
+
+    def __init__(self, dn: str, attributes: Mapping[str, str], created_at: str) -> None:
+        self.dn, self.attributes, self.created_at = dn, attributes, created_at
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.KEYS)
+
+    def __len__(self) -> int:
+        return len(self.KEYS)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+def _created(params: Mapping[str, Any]) -> dict[str, list[Any]]:
     return {k: [None, v] for k, v in params.get("attributes", {}).items() if v}
 
 
-def _created_state(company: str, params: dict[str, Any]) -> dict[str, Any]:
+def _created_state(company: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """What a create records about the person (the fields of PersonState it sets, as JSON values)."""
     return {
         "uid": params["attributes"]["uid"], "company": company, "status": PersonStatus.ACTIVE.value,

@@ -16,6 +16,7 @@ from lifecycle.mail import MailCapability, MailSnapshot
 from lifecycle.models import (
     Action,
     ActionKind,
+    CreateParams,
     DirectorySnapshot,
     HrRecord,
     HrSnapshot,
@@ -312,8 +313,10 @@ def _render(
     def act(kind: ActionKind, target: str, step: Step, changes: dict | None = None, **params: Any) -> None:
         actions.append(Action(kind, eid, company, target, step.rule, step.reason, changes or {}, params))
 
-    def act_create(target: str, step: Step, **params: Any) -> None:
-        # No changes of its own (Action.all_changes makes them from the attributes): one shared, read-only empty map.
+    def act_create(target: str, step: Step, attributes: NewEntryAttributes) -> None:
+        # No changes of its own (Action.all_changes makes them from the attributes): one shared, read-only empty map;
+        # the state it records: Action.all_params().
+        params = CreateParams(target, attributes, now)
         actions.append(Action(ActionKind.CREATE_ACCOUNT, eid, company, target, step.rule, step.reason, _NO_CHANGES, params))  # type: ignore[arg-type]
 
     if intent.adopt is not None and entry is not None:
@@ -337,7 +340,7 @@ def _render(
 
     if intent.create is not None and desired is not None:
         attributes = NewEntryAttributes(intent.uid, desired)
-        act_create(intent.dn, intent.create, dn=intent.dn, attributes=attributes, created_at=now)  # state: Action.all_params()
+        act_create(intent.dn, intent.create, attributes)
     elif intent.sync_attributes and entry is not None and desired is not None and intent.exists_after:
         changes = entry_changes(entry, desired)
         if changes:
