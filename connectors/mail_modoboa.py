@@ -201,6 +201,37 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+class _Shared:
+    """One object per distinct display name, quota and timestamp text in a snapshot (100k
+    mailboxes: names and bulk-created timestamps repeat)."""
+
+    __slots__ = ("_texts", "_numbers", "_times")
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+        self._numbers: dict[int, int] = {}
+        self._times: dict[Any, datetime | None] = {}
+
+    def text(self, value: str) -> str:
+        return self._texts.setdefault(value, value)
+
+    def number(self, value: int) -> int:
+        return self._numbers.setdefault(value, value)
+
+    def time(self, value: Any) -> datetime | None:
+        if not value:
+            return None
+        key = str(value)
+        if key not in self._times:
+            self._times[key] = _parse_time(key)
+        return self._times[key]
+
+
+def _own_alias(row: dict[str, Any]) -> tuple[bool, list[str]]:
+    """(enabled, recipients in lower case) of an alias row."""
+    return bool(row.get("enabled")), [str(r).lower() for r in row.get("recipients") or ()]
+
+
 def _quota(value: Any) -> int:
     try:
         return int(str(value).strip() or 0)
@@ -303,27 +334,26 @@ class ModoboaBackend:
         present = [name for name in wanted if name in ids]
         mailboxes: list[Mailbox] = []
         aliases: list[Alias] = []
+        shared = _Shared()
         for name in present:
-            accounts = self._list_accounts(name, ids[name])
+            # Each list is reduced to what the snapshot keeps before the next is read: a big
+            # domain's rows are tens of MB as parsed JSON.
             alias_rows = self._list(f"{API}/aliases/", {"domain": name}, what=f"list the aliases of {name}")
-            by_address = {str(row.get("address", "")).lower(): row for row in alias_rows}
+            by_address = {str(row.get("address", "")).lower(): _own_alias(row) for row in alias_rows}
+            del alias_rows
+            accounts = self._list_accounts(name, ids[name])
             addresses: set[str] = set()
             for account in accounts:
                 address = self._account_address(account)
                 if address is None:
                     continue
                 addresses.add(address)
-                mailboxes.append(self._mailbox(account, by_address.get(address)))
-            for address, row in by_address.items():
+                mailboxes.append(self._mailbox(account, by_address.get(address), shared))
+            del accounts
+            for address, (enabled, recipients) in by_address.items():
                 if address in addresses:
                     continue  # the mailbox's forward / self-alias, reported on the mailbox
-                aliases.append(
-                    Alias(
-                        address=address,
-                        recipients=tuple(sorted(str(r).lower() for r in row.get("recipients") or ())),
-                        is_active=bool(row.get("enabled")),
-                    )
-                )
+                aliases.append(Alias(address=address, recipients=tuple(sorted(recipients)), is_active=enabled))
         return MailSnapshot(
             mailboxes=tuple(sorted(mailboxes, key=lambda m: m.address)),
             aliases=tuple(sorted(aliases, key=lambda a: a.address)),
@@ -335,7 +365,8 @@ class ModoboaBackend:
         account = self._find_account(address)
         if account is None:
             return None
-        return self._mailbox(account, self._find_alias(address))
+        own = self._find_alias(address)
+        return self._mailbox(account, _own_alias(own) if own is not None else None)
 
     def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str) -> Mailbox:
         address = _address(address)
@@ -579,22 +610,24 @@ class ModoboaBackend:
     def _recipients(alias: dict[str, Any]) -> list[str]:
         return [str(r).lower() for r in alias.get("recipients") or ()]
 
-    def _mailbox(self, account: dict[str, Any], own_alias: dict[str, Any] | None) -> Mailbox:
+    def _mailbox(self, account: dict[str, Any], own_alias: tuple[bool, list[str]] | None, shared: _Shared | None = None) -> Mailbox:
+        """`own_alias`: (enabled, recipients) of the visible alias at the mailbox's address, if any."""
+        shared = shared if shared is not None else _Shared()
         address = self._account_address(account) or ""
         forward_to: tuple[str, ...] = ()
         keeps_copy = False
-        if own_alias is not None and own_alias.get("enabled"):
-            recipients = self._recipients(own_alias)
+        if own_alias is not None and own_alias[0]:
+            recipients = own_alias[1]
             forward_to = tuple(sorted(r for r in recipients if r != address))
             keeps_copy = bool(forward_to) and address in recipients
         mailbox = account.get("mailbox") or {}
         return Mailbox(
             address=address,
-            display_name=self._display_name(account),
-            quota_mb=_quota(mailbox.get("quota")),
+            display_name=shared.text(self._display_name(account)),
+            quota_mb=shared.number(_quota(mailbox.get("quota"))),
             is_active=bool(account.get("is_active")),
-            last_login=_parse_time(account.get("last_login")),
-            created=_parse_time(account.get("date_joined")),
+            last_login=shared.time(account.get("last_login")),
+            created=shared.time(account.get("date_joined")),
             forward_to=forward_to,
             forward_keeps_copy=keeps_copy,
         )
