@@ -262,12 +262,28 @@ class Action:
         )
 
 
-class CreateParams(Mapping[str, Any]):
-    """A create's params (dn, attributes, created_at) in three slots, read-only.
+class FixedKeys(Mapping[str, Any]):
+    """A read-only mapping over the class's `KEYS`, equal to the dict of its items.
 
-    Equal to the dict of the same items; an initial load keeps 100k of them
-    (a dict apiece was ~17 MB more).  `Action.all_params` gives the plain data.
+    For the plan's many small dicts of one shape (100k creates in an initial load).
     """
+
+    __slots__ = ()
+    KEYS: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.KEYS)
+
+    def __len__(self) -> int:
+        return len(self.KEYS)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+class CreateParams(FixedKeys):
+    """A create's params (dn, attributes, created_at) in three slots (a dict apiece was ~17 MB
+    more at 100k); `Action.all_params` gives the plain data."""
 
     __slots__ = ("dn", "attributes", "created_at")
     KEYS = ("dn", "attributes", "created_at")
@@ -279,15 +295,6 @@ class CreateParams(Mapping[str, Any]):
         if key not in self.KEYS:
             raise KeyError(key)
         return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.KEYS)
-
-    def __len__(self) -> int:
-        return len(self.KEYS)
-
-    def __repr__(self) -> str:
-        return repr(dict(self))
 
 
 def _created(params: Mapping[str, Any]) -> dict[str, list[Any]]:
