@@ -24,6 +24,7 @@ from lifecycle.models import (
     StoredState,
 )
 from policies.context import PolicyContext
+from policies.naming import lower_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +62,10 @@ def join_snapshots(
     by_number = _Index()
     for entry in directory.entries:
         if entry.uid:
-            by_uid.add(_lower(entry.uid), entry)
+            by_uid.add(lower_name(entry.uid), entry)
         if entry.employee_number:
             by_number.add(entry.employee_number, entry)
-    uid_owner = {_lower(p.uid): p.employee_id for p in state.persons if p.uid}
+    uid_owner = {lower_name(p.uid): p.employee_id for p in state.persons if p.uid}
 
     ambiguous = by_number.shared_keys()
     for number in sorted(ambiguous):
@@ -112,12 +113,12 @@ def join_snapshots(
                 claimed.add(entry.dn)
             st = states.get(employee_id)
             if st and st.uid:
-                claimed.update(e.dn for e in by_uid.get(_lower(st.uid)))
+                claimed.update(e.dn for e in by_uid.get(lower_name(st.uid)))
             continue
         record = records.get(employee_id)
         st = states.get(employee_id)
         entry = _find_entry(employee_id, st, by_uid, by_number, ctx)
-        owner = uid_owner.get(_lower(entry.uid)) if entry is not None else None
+        owner = uid_owner.get(lower_name(entry.uid)) if entry is not None else None
         if entry is not None and owner not in (None, employee_id):
             joined.reviews.append(
                 Review(
@@ -186,11 +187,6 @@ def join_snapshots(
     return joined
 
 
-def _lower(text: str) -> str:
-    """`text.lower()`, without a copy when it is lower case already (uids nearly always are)."""
-    return text if text.islower() else text.lower()
-
-
 class _Index:
     """key -> the entries carrying it, in order: a dict of lists without a list for every key."""
 
@@ -236,7 +232,7 @@ def _find_entry(
     ctx: PolicyContext,
 ) -> DirectoryEntry | None:
     if state is not None and state.uid and state.status != PersonStatus.DELETED:
-        candidates = by_uid.get(_lower(state.uid))
+        candidates = by_uid.get(lower_name(state.uid))
         if len(candidates) == 1 and candidates[0].employee_number == employee_id:
             return candidates[0]  # the common case: the recorded uid, carrying the employee's own number
         # Branch directories may reuse a uid: the employee's own number wins, then its company's subtree.

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from lifecycle.models import HrRecord
 from lifecycle.settings import NamingSettings
-from policies.naming import MAX_COUNTER, LocalPartsExhausted, NamingProblem, propose_local_part
+from policies.naming import MAX_COUNTER, LocalPartsExhausted, NamingProblem, lower_name, propose_local_part
 
 
 class NameAllocator:
@@ -20,8 +20,8 @@ class NameAllocator:
         # `lowered`: taken names already in lower case, shared rather than copied (the directory's
         # 100k uids); `_taken` holds the rest and every name claimed here.
         self._lowered = lowered
-        self._taken = {key for key in map(_lower, taken) if key not in lowered}
-        self._owners = {_lower(name): employee_id for name, employee_id in owners.items()}
+        self._taken = {key for key in map(lower_name, taken) if key not in lowered}
+        self._owners = {lower_name(name): employee_id for name, employee_id in owners.items()}
         self._settings = settings
         # Base local part per (name, family name): pinyin is the expensive step and names repeat.
         self._proposals: dict[tuple[str, str], str | NamingProblem] = {}
@@ -31,7 +31,7 @@ class NameAllocator:
         self._next_counter: dict[str, int] = {}
 
     def is_taken(self, name: str) -> bool:
-        key = _lower(name)
+        key = lower_name(name)
         return key in self._taken or key in self._lowered
 
     def allocate(self, record: HrRecord) -> str | NamingProblem:
@@ -71,7 +71,7 @@ class NameAllocator:
         taken, lowered = self._taken, self._lowered
         for counter in range(start, MAX_COUNTER + 1):
             candidate = f"{base}{counter}"
-            key = _lower(candidate)
+            key = lower_name(candidate)
             if key not in taken and key not in lowered:
                 self._next_counter[base] = counter + 1  # this one is claimed by the caller
                 return candidate
@@ -81,8 +81,3 @@ class NameAllocator:
         self._taken.add(name.lower())
         self._owners[name.lower()] = employee_id
         return name
-
-
-def _lower(text: str) -> str:
-    """`text.lower()`, without a copy when it is lower case already (uids nearly always are)."""
-    return text if text.islower() else text.lower()

@@ -100,6 +100,11 @@ class LocalPartsExhausted(ValueError):
     """Every candidate ``base``, ``base2`` ... ``base999`` is taken."""
 
 
+def lower_name(text: str) -> str:
+    """`text.lower()`, without a copy when it is lower case already (uids nearly always are)."""
+    return text if text.islower() else text.lower()
+
+
 def normalize_name(raw: str) -> str:
     """NFKC, then drop zero-width characters and every kind of whitespace.
 

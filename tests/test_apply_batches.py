@@ -180,9 +180,8 @@ def test_actions_on_one_entry_keep_their_order_across_lanes(run, slapd) -> None:
     assert result.ok and directory.read_person(f"uid=user1,{HQ_PEOPLE_DN}").title == "t29"
 
 
-def test_moves_wait_for_refint_once_per_batch(run, slapd, monkeypatch) -> None:
-    apply, journal = run
-    apply([create(n) for n in range(1, 21)] + [create_group("dev", list(range(1, 21)))], connections=1)
+def count_refint_waits(monkeypatch) -> list[int]:
+    """The number of old DNs of each `await_references` call from now on."""
     waits: list[int] = []
     original = LdapDirectory.await_references
 
@@ -191,6 +190,13 @@ def test_moves_wait_for_refint_once_per_batch(run, slapd, monkeypatch) -> None:
         return original(self, old_dns)
 
     monkeypatch.setattr(LdapDirectory, "await_references", counted)
+    return waits
+
+
+def test_moves_wait_for_refint_once_per_batch(run, slapd, monkeypatch) -> None:
+    apply, journal = run
+    apply([create(n) for n in range(1, 21)] + [create_group("dev", list(range(1, 21)))], connections=1)
+    waits = count_refint_waits(monkeypatch)
     directory, _, result = apply([move(n, SZ_PEOPLE_DN) for n in range(1, 21)], connections=4, batch_size=500)
     assert result.ok and waits == [20]
     members = directory.read_group(group_dn("dev")).members
@@ -327,14 +333,7 @@ def test_a_batch_on_a_holder_waits_for_refint_and_others_do_not(run, slapd, monk
     apply, journal = run
     apply([create(n) for n in range(1, 7)] + [create_group("dev", [1, 2, 3, 4, 5, 6]), create_group("ops", [6])],
           connections=1)
-    waits: list[int] = []
-    original = LdapDirectory.await_references
-
-    def counted(self, old_dns):
-        waits.append(len(old_dns))
-        return original(self, old_dns)
-
-    monkeypatch.setattr(LdapDirectory, "await_references", counted)
+    waits = count_refint_waits(monkeypatch)
     moved = f"uid=user1,{SZ_PEOPLE_DN}"
     leave_dev = Action(ActionKind.REMOVE_MEMBER, "1", "SZ", group_dn("dev"), "groups", "test", {},
                        {"group_dn": group_dn("dev"), "member_dn": moved})
