@@ -122,6 +122,7 @@ NO_SUCH_OBJECT = 32
 OBJECT_CLASS_VIOLATION = 65
 ENTRY_ALREADY_EXISTS = 68
 TRANSIENT_CODES = frozenset({TIME_LIMIT_EXCEEDED, 51, 52})  # + busy, unavailable
+LAST_MEMBER_HINT = "a groupOfNames needs at least one member: delete the group instead of removing its last member"
 CONFIG_CODES = frozenset({7, 8, 13, 48, 49, 50, 123})  # auth method/strength/confidentiality, credentials, access
 
 
@@ -853,16 +854,26 @@ class LdapDirectory:
         )
 
     def add_members(self, group_dn: str, member_dns: Sequence[str]) -> None:
-        """Add several members in one request; all of them must be missing (read the group first)."""
+        """Add several members in one request (one write of the group entry, not one per member).
+
+        An LDAP modify is atomic: one value already present fails the whole
+        request (attributeOrValueExists), so then each is added alone, and the
+        ones present count as done, as for `add_member`.
+        """
         values = list(dict.fromkeys(m for m in member_dns if m))
-        if not values:
+        if len(values) <= 1:
+            for value in values:
+                self.add_member(group_dn, value)
             return
-        self._lane_write(
+        code = self._lane_write(
             f"add {len(values)} members to",
             group_dn,
             _modify(group_dn, {"member": [(MODIFY_ADD, values)]}),
             ok=[ATTRIBUTE_OR_VALUE_EXISTS],
         )
+        if code == ATTRIBUTE_OR_VALUE_EXISTS:
+            for value in values:
+                self.add_member(group_dn, value)
 
     def remove_member(self, group_dn: str, member_dn: str) -> None:
         self._lane_write(
@@ -870,8 +881,33 @@ class LdapDirectory:
             group_dn,
             _modify(group_dn, {"member": [(MODIFY_DELETE, [member_dn])]}),
             ok=[NO_SUCH_ATTRIBUTE],
-            hint="a groupOfNames needs at least one member: delete the group instead of removing its last member",
+            hint=LAST_MEMBER_HINT,
         )
+
+    def remove_members(self, group_dn: str, member_dns: Sequence[str]) -> None:
+        """Remove several members in one request.
+
+        slapd re-indexes every remaining value of `member` once per request
+        that deletes one (7 ms for a 500-member group, 16 ms for 1,700 here),
+        so removing a cycle's leavers and movers together costs one re-index,
+        not one each.  One value already gone fails the whole request
+        (noSuchAttribute): then each is removed alone, as `remove_member`.
+        """
+        values = list(dict.fromkeys(m for m in member_dns if m))
+        if len(values) <= 1:
+            for value in values:
+                self.remove_member(group_dn, value)
+            return
+        code = self._lane_write(
+            f"remove {len(values)} members from",
+            group_dn,
+            _modify(group_dn, {"member": [(MODIFY_DELETE, values)]}),
+            ok=[NO_SUCH_ATTRIBUTE],
+            hint=LAST_MEMBER_HINT,
+        )
+        if code == NO_SUCH_ATTRIBUTE:
+            for value in values:
+                self.remove_member(group_dn, value)
 
     def delete_group(self, dn: str) -> None:
         code = self._lane_write("delete group", dn, _delete(dn), ok=[NO_SUCH_OBJECT])

@@ -16,6 +16,8 @@ through the same lane, in plan order), and all outcomes with the people's new
 states are committed in one transaction afterwards.  A crash in between
 leaves `pending` rows, which `recover()` settles against the directory, as
 for a single action.  Moves and deletes wait for refint once per batch.
+A batch's member additions (or removals) on one group are one write of the
+group, each still journalled as its own action.
 Mail actions (rate limited) and state-only actions go one at a time.
 """
 
@@ -63,9 +65,13 @@ LANE_KINDS = frozenset({
     ActionKind.REMOVE_MEMBER, ActionKind.DELETE_GROUP,
 })
 GROUP_KINDS = frozenset({ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER, ActionKind.CREATE_GROUP, ActionKind.DELETE_GROUP})
+MEMBER_KINDS = frozenset({ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER})
 # Actions per batch: one journal transaction before and one after; `should_stop` is asked between batches,
 # so a SIGTERM waits for at most one batch (~0.1-0.5 s of LDAP writes).
 BATCH_SIZE = 500
+# Member changes go as one write per group and batch, so their batches are wider: a cycle's removals
+# from a group then cost slapd one re-index of the group, not one per batch (~1-3 s of writes at most).
+MEMBER_BATCH_FACTOR = 4
 ANY_HOLDER = "*"  # in `_Run.holders`: who holds references is unknown, so every directory batch waits for refint
 
 
@@ -74,8 +80,10 @@ class Directory(Protocol):
 
     Optional, used when present (the LDAP connector has them): `write_connections`
     (int), `writer(defer_references=...)` (a context manager binding the calling
-    thread's writes to a connection of its own), `await_references(old_dns)`
-    and `reference_holders(old_dns)`.
+    thread's writes to a connection of its own), `await_references(old_dns)`,
+    `reference_holders(old_dns)` and `remove_members(group_dn, member_dns)`
+    (with it, a batch's additions to a group go as one `add_members` and its
+    removals as one `remove_members`).
     """
 
     def create_person(self, dn: str, attributes: dict[str, str], password: str | None) -> None: ...
@@ -430,7 +438,8 @@ class Executor:
         kind = actions[start].kind
         if kind in MAIL_KINDS:
             return start + 1
-        end, limit = start + 1, min(len(actions), start + self.batch_size)
+        width = self.batch_size * (MEMBER_BATCH_FACTOR if kind in MEMBER_KINDS else 1)
+        end, limit = start + 1, min(len(actions), start + width)
         while end < limit and actions[end].kind == kind:
             end += 1
         return end
@@ -455,16 +464,32 @@ class Executor:
         batch_people: set[str] = set()
         batch_dns: set[str] = set()
 
+        def applied(pos: int) -> None:
+            action = batch[pos]
+            outcomes[pos] = (ActionStatus.APPLIED, "")
+            # Logged as it happens (the batch's journal commit follows; a crash before it is settled by recover()).
+            log.info("action_applied", kind=action.kind.value, employee_id=action.employee_id, company=action.company,
+                     target=action.target, rule=action.rule)
+
+        def unblocked(positions: list[int]) -> list[int]:
+            """Those of `positions` no earlier failure in this batch (same person or entry) blocks; the others skipped."""
+            ready = []
+            for pos in positions:
+                with lock:
+                    why = _blocked(batch[pos], batch_people, batch_dns)
+                if why:
+                    outcomes[pos] = (ActionStatus.SKIPPED, why)
+                else:
+                    ready.append(pos)
+            return ready
+
         def perform_all(positions: list[int]) -> None:
             for pos in positions:
                 if halt.is_set():
                     return
-                action = batch[pos]
-                with lock:
-                    why = _blocked(action, batch_people, batch_dns)
-                if why:  # an earlier action of this batch on the same person or entry failed
-                    outcomes[pos] = (ActionStatus.SKIPPED, why)
+                if not unblocked([pos]):
                     continue
+                action = batch[pos]
                 try:
                     self._perform(action, passwords)
                 except RecordError as exc:
@@ -480,23 +505,62 @@ class Executor:
                     halt.set()
                     return
                 else:
-                    outcomes[pos] = (ActionStatus.APPLIED, "")
-                    # Logged as it happens (the batch's journal commit follows; a crash before it is settled by recover()).
-                    log.info("action_applied", kind=action.kind.value, employee_id=action.employee_id, company=action.company,
-                             target=action.target, rule=action.rule)
+                    applied(pos)
+
+        def perform_by_group(positions: list[int]) -> None:
+            """Member changes of one kind: one request per group carrying all of them (`_change_members`)."""
+            by_group: dict[str, list[int]] = {}
+            for pos in positions:
+                by_group.setdefault(_entry_key(batch[pos]), []).append(pos)
+            for members in by_group.values():
+                if halt.is_set():
+                    return
+                ready = unblocked(members) if len(members) > 1 else members
+                if len(ready) <= 1:
+                    perform_all(ready)
+                    continue
+                try:
+                    self._change_members([batch[pos] for pos in ready])
+                except RecordError:
+                    perform_all(ready)  # nothing was written (a modify is atomic): one by one, so the failure is its own
+                except (TransientError, ConnectorConfigError) as exc:
+                    for pos in ready:
+                        outcomes[pos] = ("stop", exc)
+                    halt.set()
+                    return
+                except BaseException as exc:  # noqa: BLE001 - a crash: recorded below, then re-raised
+                    for pos in ready:
+                        outcomes[pos] = ("crash", exc)
+                    halt.set()
+                    return
+                else:
+                    for pos in ready:
+                        applied(pos)
 
         if batch[live[0]].kind in LANE_KINDS:
             by_lane: list[list[int]] = [[] for _ in range(lanes.count)]
             for pos in live:
                 by_lane[lanes.lane_of(batch[pos])].append(pos)
+            perform = perform_by_group if batch[live[0]].kind in MEMBER_KINDS and self._changes_members_together() else perform_all
             try:
-                lanes.run([lambda positions=positions: perform_all(positions) for positions in by_lane if positions])
+                lanes.run([lambda positions=positions: perform(positions) for positions in by_lane if positions])
             except BaseException:
                 halt.set()  # interrupted while waiting (KeyboardInterrupt): the lanes send nothing more
                 raise
         else:
             perform_all(live)
         return self._settle_batch(run, batch, ids, live, outcomes, lanes)
+
+    def _changes_members_together(self) -> bool:
+        return callable(getattr(self.directory, "remove_members", None))
+
+    def _change_members(self, actions: Sequence[Action]) -> None:
+        """Several additions to (or removals from) one group, in one write of the group entry."""
+        group, members = actions[0].params["group_dn"], [a.params["member_dn"] for a in actions]
+        if actions[0].kind == ActionKind.ADD_MEMBER:
+            self.directory.add_members(group, members)
+        else:
+            self.directory.remove_members(group, members)  # type: ignore[attr-defined]
 
     def _issue_passwords(self, actions: Sequence[Action]) -> dict[str, str]:
         """Sealed initial passwords for the batch's new accounts, durable before any of them is created."""

@@ -70,7 +70,7 @@ class Counting(LdapDirectory):
     """The real connector, counting write calls (from every lane thread)."""
 
     WRITES = ("create_person", "modify_person", "set_password", "move_person", "lock", "unlock", "delete_person",
-              "create_group", "add_member", "remove_member", "delete_group")
+              "create_group", "add_member", "add_members", "remove_member", "remove_members", "delete_group")
 
     def __init__(self, settings: DirectorySettings, companies) -> None:
         super().__init__(settings, companies)
@@ -148,7 +148,8 @@ def test_writes_equal_actions_and_pending_rows_come_before_each_write(run, slapd
     actions += [update(n, "t") for n in range(1, 41)]
     directory, _, result = apply(actions, connections=4, batch_size=16)
     assert result.ok and result.counts["applied"] == len(actions)
-    assert sum(directory.calls.values()) == len(actions)  # one LDAP write per action
+    # One LDAP write per action, but the 37 additions to one group: one write of the group.
+    assert directory.calls == Counter(create_person=40, create_group=1, add_members=1, modify_person=40)
     group = directory.read_group(group_dn("dev"))
     assert group is not None and len(group.members) == 40
     assert all(e.status == "applied" for e in journal.entries())
@@ -178,6 +179,33 @@ def test_actions_on_one_entry_keep_their_order_across_lanes(run, slapd) -> None:
     modify_titles = [update(1, f"t{i}") for i in range(30)]  # 30 updates of one entry in one batch
     directory, _, result = apply(modify_titles, connections=4)
     assert result.ok and directory.read_person(f"uid=user1,{HQ_PEOPLE_DN}").title == "t29"
+
+
+def test_member_changes_go_as_one_write_per_group_each_journalled(run, slapd) -> None:
+    apply, journal = run
+    apply([create(n) for n in range(1, 13)] + [create_group("g0", [1, 2, 3, 4, 5, 6]), create_group("g1", [1, 2, 3]),
+                                               create_group("g2", [1, 2])], connections=1)
+    gone = f"uid=user3,{HQ_PEOPLE_DN}"
+    Counting(settings_for(slapd_settings(slapd), 1), ()).remove_member(group_dn("g0"), gone)  # an admin was faster
+    removes = [member(ActionKind.REMOVE_MEMBER, "g0", n) for n in (2, 3, 4)] + [member(ActionKind.REMOVE_MEMBER, "g1", n) for n in (2, 3)]
+    removes += [member(ActionKind.REMOVE_MEMBER, "g2", n) for n in (1, 2)]  # would leave g2 empty: refused
+    adds = [member(ActionKind.ADD_MEMBER, "g0", n) for n in range(7, 13)] + [member(ActionKind.ADD_MEMBER, "g1", 12)]
+    directory, _, result = apply(removes + adds, connections=4)
+
+    members = {g: {m.split(",")[0] for m in directory.read_group(group_dn(g)).members} for g in ("g0", "g1", "g2")}
+    assert members["g0"] == {f"uid=user{n}" for n in (1, 5, 6, 7, 8, 9, 10, 11, 12)}
+    assert members["g1"] == {"uid=user1", "uid=user12"}
+    assert members["g2"] == {"uid=user2"}
+    # g0's removal went as one request, refused for the value already gone, then one by one; g1's as one;
+    # g2's as one, refused (empty group), then one by one: the last removal fails alone.  Additions: one per group.
+    assert directory.calls["remove_members"] == 3 and directory.calls["remove_member"] == 3 + 2
+    assert directory.calls["add_members"] == 1 and directory.calls["add_member"] == 1  # g0: one request; g1: its one addition alone
+    by = {(e.kind, e.target, e.employee_id): (e.status, e.error) for e in journal.entries() if e.run_id == result.run_id}
+    assert len(by) == len(removes + adds)
+    failed = {k: v for k, v in by.items() if v[0] != "applied"}
+    assert list(failed) == [("remove_member", group_dn("g2"), "2")]
+    assert "delete the group instead" in failed[("remove_member", group_dn("g2"), "2")][1]
+    assert result.counts == Counter({"applied": len(removes + adds) - 1, "failed": 1})
 
 
 def count_refint_waits(monkeypatch) -> list[int]:
