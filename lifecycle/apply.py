@@ -15,7 +15,8 @@ first request is sent, the requests go out over the directory's write lanes
 through the same lane, in plan order), and all outcomes with the people's new
 states are committed in one transaction afterwards.  A crash in between
 leaves `pending` rows, which `recover()` settles against the directory, as
-for a single action.  Moves and deletes wait for refint once per batch.
+for a single action.  After moves and deletes, only a batch whose member
+changes refint could undo waits for it (`_await_references_before`).
 A batch's member additions (or removals) on one group are one write of the
 group, each still journalled as its own action.
 Mail actions (rate limited) and state-only actions go one at a time.
@@ -298,6 +299,7 @@ class _Run:
     # Moved or deleted DNs whose references refint may not have rewritten yet, and the entries holding them.
     unsettled: list[str] = field(default_factory=list)
     holders: set[str] = field(default_factory=set)
+    renamed: set[str] = field(default_factory=set)  # DN keys of the unsettled, before and after their move
 
 
 class Executor:
@@ -410,17 +412,24 @@ class Executor:
         return run.result
 
     def _await_references_before(self, run: _Run, batch: Sequence[Action]) -> Exception | None:
-        """Wait for refint before a batch that writes an entry still holding references to moved/deleted DNs.
+        """Wait for refint before a batch whose writes it could undo.
 
-        slapd's refint rewrites such references in the background, one DN after
-        the other, after the move or delete was answered.  A write to a holder
-        in the meantime (removing the mover from its old group) could be undone
-        by refint afterwards, so such a batch waits until they are settled;
-        batches that touch no holder run while refint works.
+        slapd's refint rewrites references to a moved or deleted DN in the
+        background, one DN after the other (~0.3 s of slapd's CPU each at 100k
+        entries), after the move or delete was answered: on each holder, one
+        atomic modify deleting the old value and adding the new one, which fails
+        if the old value is gone by then.  So a write to a holder in the meantime
+        is safe when it replaces the attribute (a report's new manager), removes
+        the old value (a mover leaving its old group before the move) or touches
+        other values; it is undone only when it adds or removes the moved
+        person's own value, e.g. removing the new DN from the old group before
+        refint has renamed it there.  Only a batch with such a member change on
+        a holder waits; everything else runs while refint works.
         """
-        if not run.unsettled or batch[0].kind not in LANE_KINDS:
+        if not run.unsettled or batch[0].kind not in MEMBER_KINDS:
             return None
-        if ANY_HOLDER not in run.holders and not any(_entry_key(action) in run.holders for action in batch):
+        everywhere = ANY_HOLDER in run.holders
+        if not any(dn_key(a.params["member_dn"]) in run.renamed and (everywhere or _entry_key(a) in run.holders) for a in batch):
             return None
         try:
             self.directory.await_references(run.unsettled)  # type: ignore[attr-defined]
@@ -431,6 +440,7 @@ class Executor:
             log.warning("references_not_checked", error=str(exc), entries=len(run.unsettled))
         run.unsettled.clear()
         run.holders.clear()
+        run.renamed.clear()
         return None
 
     def _batch_end(self, actions: Sequence[Action], start: int) -> int:
@@ -624,6 +634,9 @@ class Executor:
         if gone and lanes.defers_references:
             # Not waited for here: see `_await_references_before`.  One search finds who holds references.
             run.unsettled.extend(gone)
+            run.renamed.update(dn_key(batch[pos].params.get("new_dn") or batch[pos].params["dn"]) for pos, done in finished
+                               if done.status == ActionStatus.APPLIED and batch[pos].kind == ActionKind.MOVE_ACCOUNT)
+            run.renamed.update(map(dn_key, gone))
             try:
                 run.holders.update(dn_key(h) for h in self.directory.reference_holders(gone))  # type: ignore[attr-defined]
             except (TransientError, ConnectorConfigError) as exc:
@@ -632,7 +645,7 @@ class Executor:
                     return exc
             except RecordError as exc:
                 log.warning("references_not_checked", error=str(exc), entries=len(gone))
-                run.holders.add(ANY_HOLDER)  # not known who holds them: the next directory batch waits
+                run.holders.add(ANY_HOLDER)  # not known who holds them: a member change naming them waits
         return stop
 
     def _finish_one_by_one(

@@ -48,6 +48,7 @@ from policies.timeline import next_due_of
 # Apply order: links and moves first so later steps see final DNs; destructive steps last.
 PHASES = {
     ActionKind.ADOPT_ACCOUNT: 0,
+    # (a mover's removals from its old groups: LEAVE_BEFORE_MOVE, see `_phase`)
     ActionKind.MOVE_ACCOUNT: 10,
     ActionKind.RENAME_MAILBOX: 12,
     ActionKind.CREATE_ACCOUNT: 20,
@@ -72,6 +73,15 @@ PHASES = {
     ActionKind.CREATE_ALIAS: 116,
     ActionKind.RECORD_STATE: 120,
 }
+# A mover leaves its old groups under its old DN before the move (policies.groups): slapd's refint,
+# which rewrites references after a move in the background, then has none of ours to rewrite.
+LEAVE_BEFORE_MOVE = 5
+
+
+def _phase(action: Action) -> int:
+    if action.kind is ActionKind.REMOVE_MEMBER and action.params.get("before_move"):
+        return LEAVE_BEFORE_MOVE
+    return PHASES[action.kind]
 
 
 def compute_plan(
@@ -156,7 +166,7 @@ def _compute_plan(
     # The daemon sleeps through quiet cycles until then; the views are at hand only here.
     due = next_due_of(hired, ctx) if not actions else None
     del hired, intents, memberships, placements, mails, joined  # pass 2's inputs go before the sort and the guards
-    actions.sort(key=lambda a: (PHASES[a.kind], a.company, a.employee_id, a.target, a.params.get("member_dn", "")))
+    actions.sort(key=lambda a: (_phase(a), a.company, a.employee_id, a.target, a.params.get("member_dn", "")))
     frozen = frozen_companies(hr, state.feed, settings)
     accounts: dict[str, int] = {}
     for entry in directory.entries:

@@ -49,7 +49,9 @@ def plan_groups(
 ) -> list[Action]:
     """Actions bringing managed groups in step with `wanted`.
 
-    An existing group gets one add_member / remove_member per change.  A group
+    An existing group gets one add_member / remove_member per change; a member
+    the plan moves to another DN leaves under its current DN, flagged
+    `before_move` (the engine orders it before the moves).  A group
     that does not exist yet gets ONE create_group whose params carry every
     initial member (`members`, sorted by DN key; `first_member` is members[0]).
 
@@ -71,7 +73,8 @@ def plan_groups(
             continue  # a duplicate managed group: the first one (by DN) is kept in step
         seen.add(key)
         desired = {m.dn_key: m for m in by_key.get(key, [])}
-        current: dict[str, str] = {}  # post-plan DN key -> DN value as stored in the group
+        current: dict[str, str] = {}  # post-plan DN key -> DN after the plan
+        moving: dict[str, str] = {}  # post-plan DN key -> DN value as stored in the group, for members the plan moves
         stale: list[str] = []
         foreign = 0
         for member in sorted(group.members):
@@ -81,7 +84,10 @@ def plan_groups(
             elif member_key in dn_after:
                 after = dn_after[member_key]
                 if after is not None:
-                    current[dn_key(after)] = after
+                    after_key = dn_key(after)
+                    current[after_key] = after
+                    if after_key != member_key:
+                        moving[after_key] = member
             elif member_key in desired:
                 current[member_key] = member  # an account re-made at the same DN: still a member
             elif any(member_key.endswith("," + base) for base in bases):
@@ -89,7 +95,7 @@ def plan_groups(
             else:
                 foreign += 1
         adds = [desired[k] for k in sorted(desired) if k not in current]
-        removes = [current[k] for k in sorted(current) if k not in desired]
+        removes = [k for k in sorted(current) if k not in desired]
         label = f"department {group.department} of {group.company}"
         if not desired and not foreign:
             leaving = sorted({owners[k] for k in current if k in owners})
@@ -103,9 +109,20 @@ def plan_groups(
         for member in adds:
             actions.append(_member_action(ActionKind.ADD_MEMBER, group.dn, member.dn, member.employee_id, group.company,
                                           f"in {label} according to HR"))
-        for dn in removes + stale:
+        # A mover leaves under its old DN, before the move: refint then has nothing of ours to rewrite and
+        # nothing waits for it (removing the new DN afterwards races refint's rename).  Not when that would
+        # empty the group before this plan's additions (a groupOfNames needs a member).
+        early = foreign + len(stale) + len(current) - len(removes) > 0
+        for key in removes:
+            cause = causes.get(key)
+            why = cause.reason if cause else f"no longer in {label}"
+            who = cause.employee_id if cause else owners.get(key, "")
+            before_move = early and key in moving
+            actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, moving[key] if before_move else current[key],
+                                          who, group.company, why, before_move=before_move))
+        for dn in stale:
             cause = causes.get(dn_key(dn))
-            why = cause.reason if cause else ("the account no longer exists" if dn in stale else f"no longer in {label}")
+            why = cause.reason if cause else "the account no longer exists"
             who = cause.employee_id if cause else owners.get(dn_key(dn), "")
             actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, dn, who, group.company, why))
     for key in sorted(by_key):
@@ -130,9 +147,11 @@ def plan_groups(
     return actions
 
 
-def _member_action(kind: ActionKind, group: str, member: str, employee_id: str, company: str, reason: str) -> Action:
+def _member_action(
+    kind: ActionKind, group: str, member: str, employee_id: str, company: str, reason: str, *, before_move: bool = False
+) -> Action:
     before, after = (None, member) if kind == ActionKind.ADD_MEMBER else (member, None)
-    return Action(
-        kind, employee_id, company, group, "groups", reason,
-        changes={"member": [before, after]}, params={"group_dn": group, "member_dn": member},
-    )
+    params = {"group_dn": group, "member_dn": member}
+    if before_move:
+        params["before_move"] = True
+    return Action(kind, employee_id, company, group, "groups", reason, changes={"member": [before, after]}, params=params)

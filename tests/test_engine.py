@@ -81,7 +81,11 @@ def test_company_transfer_moves_entry_and_changes_mail_domain(cycle):
     transferred = hr(person("1", "李娜", "SZ"), person("2", "王芳", manager="1"))
     plan, result = cycle.apply(transferred, NOW)
     assert result.ok
-    assert [a.kind for a in plan.actions if a.employee_id == "1"][:2] == [ActionKind.MOVE_ACCOUNT, ActionKind.UPDATE_ACCOUNT]
+    mine = [a for a in plan.actions if a.employee_id == "1"]
+    assert [a.kind for a in mine][:3] == [ActionKind.REMOVE_MEMBER, ActionKind.MOVE_ACCOUNT, ActionKind.UPDATE_ACCOUNT]
+    # The old group is left under the old DN, before the move (refint then has nothing of ours to rename).
+    assert mine[0].params == {"group_dn": "cn=HQ-研发部,ou=groups,dc=example,dc=com",
+                              "member_dn": "uid=lina,ou=hq,ou=people,dc=example,dc=com", "before_move": True}
     lina = cycle.directory.by_uid("lina")
     assert lina["dn"] == "uid=lina,ou=sz,ou=people,dc=example,dc=com"
     assert lina["mail"] == "lina@sz.example.com"
