@@ -42,6 +42,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, NoReturn, TypeVar
@@ -390,6 +391,8 @@ class LdapDirectory:
         self._receive_timeout = max(1, math.ceil(settings.timeout_seconds))
         self._connection: Connection | None = None
         self._lock = threading.RLock()
+        self._transaction: bytes | None = None  # the open LDAP transaction's identifier (see `transaction`)
+        self._offers_transactions: bool | None = None
 
     # -- connection management ------------------------------------------------------
 
@@ -702,7 +705,8 @@ class LdapDirectory:
         if password:
             values.update(userPassword=_hash_password(password), pwdReset="TRUE")
         self._lane_write("create", dn, _add(dn, PERSON_CLASSES, values))
-        log.info("directory.person_created", dn=dn)
+        if not self._in_transaction():  # queued only: the executor logs it once committed
+            log.info("directory.person_created", dn=dn)
 
     def modify_person(self, dn: str, changes: Mapping[str, str | None]) -> None:
         """Replace each attribute; None or "" removes it (fine when already absent)."""
@@ -748,11 +752,13 @@ class LdapDirectory:
     def lock(self, dn: str) -> None:
         """Disable logins: ppolicy refuses binds while pwdAccountLockedTime is 000001010000Z."""
         self._lane_write("lock", dn, _modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [LOCKED_FOREVER])]}))
-        log.info("directory.person_locked", dn=dn)
+        if not self._in_transaction():
+            log.info("directory.person_locked", dn=dn)
 
     def unlock(self, dn: str) -> None:
         self._lane_write("unlock", dn, _modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [])]}))
-        log.info("directory.person_unlocked", dn=dn)
+        if not self._in_transaction():
+            log.info("directory.person_unlocked", dn=dn)
 
     def delete_person(self, dn: str) -> None:
         code = self._lane_write("delete", dn, _delete(dn), ok=[NO_SUCH_OBJECT])
@@ -1036,6 +1042,66 @@ class LdapDirectory:
             if channel is not None:
                 channel.close()
 
+    def offers_transactions(self) -> bool:
+        """Whether the server offers LDAP transactions (RFC 5805; its root DSE lists Start and End Transaction)."""
+        if self._offers_transactions is None:
+
+            def call(connection: Connection) -> Any:
+                return connection.search("", "(objectClass=*)", search_scope=BASE, attributes=["supportedExtension"])
+
+            result, response = self._request("read the root DSE", "", call, retry_stale=True)
+            offered: set[str] = set()
+            for item in response:
+                if item.get("type") == "searchResEntry":
+                    offered.update(v.decode() if isinstance(v, bytes) else str(v)
+                                   for v in (item.get("raw_attributes", {}).get("supportedExtension") or ()))
+            self._offers_transactions = {wire.TRANSACTION_START, wire.TRANSACTION_END} <= offered
+        return self._offers_transactions
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The calling thread's writes (its lane's, or the shared connection's) in one LDAP transaction.
+
+        slapd queues each write sent inside and answers it at once; on leaving, the
+        transaction is committed and slapd applies them all in one database
+        transaction: one sync to disk instead of one per write (an add here costs
+        1.9 ms alone, 0.9 ms inside).  All or nothing: when one write is refused
+        at the commit, or the block raises (the transaction is then abandoned),
+        none is applied; the commit's refusal raises RecordError, and the caller
+        writes them one by one to learn which one it was.  Only for writes that
+        need no answer before the commit (no reads between them).
+        """
+        lane = self._lane()
+        target = lane[1] if lane is not None and lane[1] is not None else self
+        if target._transaction is not None:
+            raise RuntimeError("a transaction is already open on this connection")
+
+        page, identifier = target._exchange("start a transaction", "", lambda c: wire.extended(c, wire.TRANSACTION_START))
+        if page.code != SUCCESS or identifier is None:  # slapd's identifier is empty: one transaction per connection
+            target._fail("start a transaction", "", _result_of(page), "the server offers no LDAP transactions to this account")
+
+        def end(commit: bool) -> Callable[[Connection], tuple[PageResult, bytes | None]]:
+            request = wire.transaction_end(identifier, commit=commit)
+            return lambda connection: wire.extended(connection, wire.TRANSACTION_END, request)
+
+        target._transaction = identifier
+        try:
+            yield
+        except BaseException:
+            target._transaction = None
+            with contextlib.suppress(TransientError, RecordError):
+                target._exchange("abandon a transaction", "", end(False))
+            raise
+        target._transaction = None
+        page, _ = target._exchange("commit a transaction", "", end(True))
+        if page.code != SUCCESS:
+            target._fail("commit a transaction", "", _result_of(page), "nothing of it was written")
+
+    def _in_transaction(self) -> bool:
+        lane = self._lane()
+        target = lane[1] if lane is not None and lane[1] is not None else self
+        return target._transaction is not None
+
     def _lane(self) -> tuple[LdapDirectory, LdapDirectory | None, bool] | None:
         binding = getattr(_LANE, "binding", None)
         return binding if binding is not None and binding[0] is self else None
@@ -1050,12 +1116,13 @@ class LdapDirectory:
         channel = lane[1] if lane is not None else None
         return (channel if channel is not None else self)._exchange(what, dn, call)
 
-    def _lane_write(self, what: str, dn: str, call: Callable[[Connection], dict[str, Any]], *, ok: Iterable[int] = (), hint: str = "") -> int:
-        """`_write`, over this thread's lane connection when it has one; returns SUCCESS or the `ok` code met."""
+    def _lane_write(self, what: str, dn: str, call: _WriteCall, *, ok: Iterable[int] = (), hint: str = "") -> int:
+        """`_write`, over this thread's lane connection when it has one (inside its transaction, if one is open);
+        returns SUCCESS or the `ok` code met."""
         lane = self._lane()
         if lane is None or lane[1] is None:
-            return self._write(what, dn, call, ok=ok, hint=hint)
-        result = lane[1]._exchange(what, dn, call)
+            return self._write(what, dn, call.within(self._transaction), ok=ok, hint=hint)
+        result = lane[1]._exchange(what, dn, call.within(lane[1]._transaction))
         code = int(result.get("result", -1))
         if code == SUCCESS or code in set(ok):
             return code
@@ -1073,24 +1140,35 @@ def _hash_password(password: str) -> str:
 
 
 # Write requests, encoded by ldap_wire (ldap3's pyasn1 encoding was half the client's CPU in an initial load).
-def _add(dn: str, object_classes: Sequence[str], values: Mapping[str, Any]) -> Callable[[Connection], dict[str, Any]]:
-    request = wire.add_request(dn, object_classes, values)
-    return lambda connection: _result_of(wire.write(connection, request, wire.ADD_RESPONSE))
+@dataclass(frozen=True, slots=True)
+class _WriteCall:
+    """One encoded write request, sent on the connection it is called with (inside a transaction: with its control)."""
+
+    request: bytes
+    response: int
+    controls: bytes = b""
+
+    def __call__(self, connection: Connection) -> dict[str, Any]:
+        return _result_of(wire.write(connection, self.request, self.response, self.controls))
+
+    def within(self, transaction: bytes | None) -> _WriteCall:
+        return self if transaction is None else _WriteCall(self.request, self.response, wire.transaction_control(transaction))
 
 
-def _modify(dn: str, changes: Mapping[str, Any]) -> Callable[[Connection], dict[str, Any]]:
-    request = wire.modify_request(dn, changes)
-    return lambda connection: _result_of(wire.write(connection, request, wire.MODIFY_RESPONSE))
+def _add(dn: str, object_classes: Sequence[str], values: Mapping[str, Any]) -> _WriteCall:
+    return _WriteCall(wire.add_request(dn, object_classes, values), wire.ADD_RESPONSE)
 
 
-def _delete(dn: str) -> Callable[[Connection], dict[str, Any]]:
-    request = wire.delete_request(dn)
-    return lambda connection: _result_of(wire.write(connection, request, wire.DELETE_RESPONSE))
+def _modify(dn: str, changes: Mapping[str, Any]) -> _WriteCall:
+    return _WriteCall(wire.modify_request(dn, changes), wire.MODIFY_RESPONSE)
 
 
-def _modify_dn(dn: str, new_rdn: str, new_superior: str) -> Callable[[Connection], dict[str, Any]]:
-    request = wire.modify_dn_request(dn, new_rdn, True, new_superior)
-    return lambda connection: _result_of(wire.write(connection, request, wire.MODIFY_DN_RESPONSE))
+def _delete(dn: str) -> _WriteCall:
+    return _WriteCall(wire.delete_request(dn), wire.DELETE_RESPONSE)
+
+
+def _modify_dn(dn: str, new_rdn: str, new_superior: str) -> _WriteCall:
+    return _WriteCall(wire.modify_dn_request(dn, new_rdn, True, new_superior), wire.MODIFY_DN_RESPONSE)
 
 
 def _result_of(page: PageResult) -> dict[str, Any]:

@@ -348,12 +348,59 @@ def modify_dn_request(dn: str, new_rdn: str, delete_old_rdn: bool, new_superior:
     return _tlv(0x6C, body)
 
 
-def write(connection: Connection, request: bytes, response_tag: int) -> PageResult:
-    """Send one encoded write request on `connection`; its LDAPResult (socket errors propagate as OSError)."""
+# RFC 5805: writes sent with this control are queued by the server and applied together when
+# the transaction ends (End Transaction, committing).
+TRANSACTION_START = "1.3.6.1.1.21.1"
+TRANSACTION_SPECIFICATION = "1.3.6.1.1.21.2"
+TRANSACTION_END = "1.3.6.1.1.21.3"
+
+
+def transaction_control(identifier: bytes) -> bytes:
+    """The controls of a message ([0] SEQUENCE OF Control) naming transaction `identifier` (critical)."""
+    control = _tlv(0x30, _string(TRANSACTION_SPECIFICATION) + _tlv(0x01, b"\xff") + _string(identifier))
+    return _tlv(0xA0, control)
+
+
+def transaction_end(identifier: bytes, *, commit: bool) -> bytes:
+    """txnEndReq ::= SEQUENCE { commit BOOLEAN DEFAULT TRUE, identifier OCTET STRING }."""
+    return _tlv(0x30, (b"" if commit else _tlv(0x01, b"\x00")) + _string(identifier))
+
+
+def _send(connection: Connection, request: bytes, controls: bytes = b"") -> int:
     message_id = connection.server.next_message_id()
     if connection.socket is None:
         raise OSError("the connection is closed")
-    connection.socket.sendall(_tlv(0x30, _tlv(0x02, message_id.to_bytes((message_id.bit_length() + 8) // 8, "big")) + request))
+    connection.socket.sendall(_tlv(0x30, _tlv(0x02, message_id.to_bytes((message_id.bit_length() + 8) // 8, "big")) + request + controls))
+    return message_id
+
+
+def extended(connection: Connection, name: str, value: bytes | None = None) -> tuple[PageResult, bytes | None]:
+    """One ExtendedRequest ([APPLICATION 23] { requestName [0], requestValue [1] OPTIONAL }) on `connection`:
+    its LDAPResult and responseValue ([11] in the ExtendedResponse; None when absent)."""
+    request = _tlv(0x77, _string(name, 0x80) + (b"" if value is None else _string(value, 0x81)))
+    message_id = _send(connection, request)
+    for tag, buffer, op, op_end, end in _replies(connection, message_id):
+        if tag != EXTENDED_RESPONSE:
+            raise WireError(f"unexpected protocolOp {tag:#x} in reply to an extended request")
+        result = decode_done(buffer, op, end)
+        _, i = _length(buffer, op + 1)
+        _, i = _integer(buffer, i)  # resultCode
+        _, i = _octet_string(buffer, i)  # matchedDN
+        _, i = _octet_string(buffer, i)  # diagnosticMessage
+        response = None
+        while i < op_end:  # referral [3], responseName [10], responseValue [11]
+            tag_i = buffer[i]
+            size, content = _length(buffer, i + 1)
+            if tag_i == 0x8B:
+                response = bytes(buffer[content : content + size])
+            i = content + size
+        return result, response
+    raise AssertionError("unreachable: _replies ends only by raising")
+
+
+def write(connection: Connection, request: bytes, response_tag: int, controls: bytes = b"") -> PageResult:
+    """Send one encoded write request (with encoded `controls`) on `connection`; its LDAPResult (socket errors propagate as OSError)."""
+    message_id = _send(connection, request, controls)
     for tag, buffer, op, _, end in _replies(connection, message_id):
         if tag != response_tag:
             raise WireError(f"unexpected protocolOp {tag:#x} in reply to a write (expected {response_tag:#x})")

@@ -67,6 +67,12 @@ LANE_KINDS = frozenset({
 })
 GROUP_KINDS = frozenset({ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER, ActionKind.CREATE_GROUP, ActionKind.DELETE_GROUP})
 MEMBER_KINDS = frozenset({ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER})
+# One write each and no read in between: a lane's share of a batch can go as one LDAP transaction.
+TRANSACTION_KINDS = frozenset({ActionKind.CREATE_ACCOUNT, ActionKind.UPDATE_ACCOUNT, ActionKind.SUSPEND_ACCOUNT,
+                               ActionKind.RESTORE_ACCOUNT})
+# Writes per transaction at most: one sync to disk for 32 writes instead of 32 (most of the gain); a run's
+# first transactions are smaller (see `perform_together`).
+TRANSACTION_SIZE = 32
 # Actions per batch: one journal transaction before and one after; `should_stop` is asked between batches,
 # so a SIGTERM waits for at most one batch (~0.1-0.5 s of LDAP writes).
 BATCH_SIZE = 500
@@ -211,6 +217,10 @@ class CredentialVault:
         return None
 
 
+class _Halted(Exception):
+    """Another lane stopped the batch: the open transaction is abandoned."""
+
+
 class _Lanes:
     """Where a batch's directory writes run: `count` threads, each writing through its own
     connection (`directory.writer`), or inline in the calling thread.
@@ -322,6 +332,7 @@ class Executor:
         self.companion = companion  # the Dovecot companion: kick, archive, auto-reply
         self.batch_size = max(1, batch_size)
         self._failed_dns: set[str] = set()
+        self._transactions: bool | None = None  # whether the directory offers LDAP transactions, asked once
 
     def recover(self) -> list[LogEntry]:
         """Settle actions a crash left `pending`: completed if the directory shows them done."""
@@ -547,11 +558,57 @@ class Executor:
                     for pos in ready:
                         applied(pos)
 
+        def perform_together(positions: list[int]) -> None:
+            # Transactions of 2, 4, 8... up to TRANSACTION_SIZE writes: a connection that keeps breaking after a
+            # few dozen requests still commits some in every run, where one big transaction would never finish.
+            start, size = 0, 2
+            while start < len(positions) and not halt.is_set():
+                chunk = positions[start : start + size]
+                start += len(chunk)
+                if perform_transaction(chunk):
+                    size = min(size * 2, TRANSACTION_SIZE)
+
+        def perform_transaction(positions: list[int]) -> bool:
+            """One LDAP transaction (all or nothing); refused: one by one, to find the culprit.  True: committed."""
+            ready = unblocked(positions)
+            if len(ready) <= 1:
+                perform_all(ready)
+                return True
+            try:
+                with self.directory.transaction():  # type: ignore[attr-defined]
+                    for pos in ready:
+                        if halt.is_set():
+                            raise _Halted
+                        self._perform(batch[pos], passwords)
+            except _Halted:
+                return False  # abandoned: nothing of it was written, and nothing recorded (never sent as far as the outcome goes)
+            except RecordError:
+                perform_all(ready)
+                return False
+            except (TransientError, ConnectorConfigError) as exc:
+                for pos in ready:
+                    outcomes[pos] = ("stop", exc)
+                halt.set()
+                return False
+            except BaseException as exc:  # noqa: BLE001 - a crash: recorded below, then re-raised
+                for pos in ready:
+                    outcomes[pos] = ("crash", exc)
+                halt.set()
+                return False
+            for pos in ready:
+                applied(pos)
+            return True
+
         if batch[live[0]].kind in LANE_KINDS:
             by_lane: list[list[int]] = [[] for _ in range(lanes.count)]
             for pos in live:
                 by_lane[lanes.lane_of(batch[pos])].append(pos)
-            perform = perform_by_group if batch[live[0]].kind in MEMBER_KINDS and self._changes_members_together() else perform_all
+            kind = batch[live[0]].kind
+            perform = perform_all
+            if kind in MEMBER_KINDS and self._changes_members_together():
+                perform = perform_by_group
+            elif kind in TRANSACTION_KINDS and self._writes_in_transactions():
+                perform = perform_together
             try:
                 lanes.run([lambda positions=positions: perform(positions) for positions in by_lane if positions])
             except BaseException:
@@ -560,6 +617,16 @@ class Executor:
         else:
             perform_all(live)
         return self._settle_batch(run, batch, ids, live, outcomes, lanes)
+
+    def _writes_in_transactions(self) -> bool:
+        if self._transactions is None:
+            offers = getattr(self.directory, "offers_transactions", None)
+            try:
+                self._transactions = bool(offers()) if callable(offers) and callable(getattr(self.directory, "transaction", None)) else False
+            except (TransientError, ConnectorConfigError, RecordError) as exc:
+                log.warning("transactions_not_checked", error=str(exc))
+                self._transactions = False
+        return self._transactions
 
     def _changes_members_together(self) -> bool:
         return callable(getattr(self.directory, "remove_members", None))

@@ -289,7 +289,8 @@ def test_a_connection_dropped_mid_batch_stops_the_run_with_rows_pending(run, sla
     assert result.stopped.startswith("TransientError")
     pending = journal.pending_actions()
     assert len(pending) == result.counts["outcome_unknown"] >= 1
-    assert result.counts["applied"] >= 15
+    # The 15 creates sent before the drop: applied, or (inside a transaction the drop ended) left pending.
+    assert result.counts["applied"] + result.counts["outcome_unknown"] >= 15
     assert result.counts["applied"] + result.counts["outcome_unknown"] + result.counts["skipped"] == len(actions)
     slapd.start()
     directory, executor, _ = apply([], connections=4)
