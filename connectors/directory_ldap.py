@@ -310,9 +310,9 @@ class _CanonicalCache:
 
     __slots__ = ("_forms", "_texts", "_times")
 
-    def __init__(self) -> None:
+    def __init__(self, known: Iterable[str] = ()) -> None:
         self._forms: dict[str, str] = {}
-        self._texts: dict[str, str] = {}
+        self._texts: dict[str, str] = {text: text for text in known}
         self._times: dict[bytes, datetime | None] = {}  # bulk loads give thousands the same createTimestamp
 
     def form(self, dn: str) -> str:
@@ -352,7 +352,7 @@ def _entry_from(dn: str, attrs: Mapping[str, Sequence[bytes]], canonical: _Canon
         sn=shared(attrs.get("sn")),
         given_name=shared(attrs.get("givenname")),
         display_name=shared(attrs.get("displayname")),  # usually equal to cn
-        mail=_text(attrs.get("mail")),
+        mail=shared(attrs.get("mail")),  # shared with the mailbox's address (see `read_snapshot`)
         employee_number=_text(attrs.get("employeenumber")),
         department=shared(attrs.get("departmentnumber")),
         title=shared(attrs.get("title")),
@@ -606,19 +606,28 @@ class LdapDirectory:
             self._fail(what, dn, _result_of(page))
         return found[0] if found else None
 
+    def read_uids(self, dn: str) -> list[str] | None:
+        """The uid values of any entry (a person, a service account...), None when it does not exist."""
+        found = self._base_search("read the uids of", dn, "(objectClass=*)", ["uid"])
+        return None if found is None else [v.decode("utf-8", "replace") for v in found[1].get("uid", ())]
+
     def _exists(self, dn: str) -> bool:
         return self._base_search("look up", dn, "(objectClass=*)", ["1.1"]) is not None
 
     # -- reading --------------------------------------------------------------------
 
-    def read_snapshot(self) -> DirectorySnapshot:
-        """Every person under the companies' people_dn, the managed groups, and all uids."""
+    def read_snapshot(self, known: Iterable[str] = ()) -> DirectorySnapshot:
+        """Every person under the companies' people_dn, the managed groups, and all uids.
+
+        `known`: strings already in memory (the mailboxes' addresses and display names): an entry's
+        mail, cn, displayName... equal to one of them share it instead of holding a copy (~15 MB at 100k).
+        """
         # Paged searches must not interleave on the shared connection; the snapshot is acyclic,
         # so the cyclic collector has nothing to find while 100k entries are built (lifecycle.gcpause).
         with self._lock, gc_paused():
-            return self._read_snapshot()
+            return self._read_snapshot(known)
 
-    def _read_snapshot(self) -> DirectorySnapshot:
+    def _read_snapshot(self, known: Iterable[str] = ()) -> DirectorySnapshot:
         # One search under the base DN reads each entry once: people, managed groups and every
         # other uid holder (the naming namespace), told apart here by their DN and object classes.
         people: dict[str, DirectoryEntry] = {}
@@ -633,7 +642,7 @@ class LdapDirectory:
                 )
         people_keys = tuple(dn_key(company.people_dn) for company in self.companies)
         groups_key = dn_key(self.groups_dn)
-        canonical = _CanonicalCache()
+        canonical = _CanonicalCache(known)
         for dn, raw in self._paged("read directory", self.base_dn, SNAPSHOT_FILTER, SNAPSHOT_ATTRIBUTES):
             key = canonical.key(dn)
             classes = {v.lower() for v in raw.get("objectclass", ())}
@@ -1043,7 +1052,10 @@ class LdapDirectory:
                 channel.close()
 
     def offers_transactions(self) -> bool:
-        """Whether the server offers LDAP transactions (RFC 5805; its root DSE lists Start and End Transaction)."""
+        """Whether to write in LDAP transactions: `[directory] transactions` and the server offers them
+        (RFC 5805; its root DSE lists Start and End Transaction)."""
+        if not self.settings.transactions:
+            return False
         if self._offers_transactions is None:
 
             def call(connection: Connection) -> Any:

@@ -238,7 +238,9 @@ def search_page(
             strategy._outstanding.pop(message_id, None)  # noqa: SLF001
 
 
-def _replies(connection: Connection, message_id: int) -> Iterator[tuple[int, bytearray, int, int, int]]:
+def _replies(
+    connection: Connection, message_id: int, received: bytes = b""
+) -> Iterator[tuple[int, bytearray, int, int, int]]:
     """(protocolOp tag, buffer, op start, op end, message end) of each reply to `message_id`, as it arrives.
 
     A yielded message is valid in `buffer` until the next one is asked for.
@@ -248,7 +250,7 @@ def _replies(connection: Connection, message_id: int) -> Iterator[tuple[int, byt
     sock = connection.socket
     if sock is None:
         raise OSError("the connection is closed")
-    buffer = bytearray()
+    buffer = bytearray(received)  # what was read already (`_read_results_slowly`)
     position = 0
     while True:
         # Frame: LDAPMessage ::= SEQUENCE { messageID, protocolOp, controls [0] OPTIONAL }
@@ -279,13 +281,73 @@ def _replies(connection: Connection, message_id: int) -> Iterator[tuple[int, byt
 
 
 def _read_results(connection: Connection, message_id: int, handle_entry: EntryHandler) -> PageResult:
-    entries = 0
-    for tag, buffer, op, op_end, end in _replies(connection, message_id):
+    """The replies to search `message_id`: each entry to `handle_entry`, then the SearchResultDone.
+
+    The loop of a full read (100k entries): the message framing is inlined for replies whose
+    messageID is encoded as ours (`_replies` does the same one message at a time, and refuses
+    anything else: a reply to another request, a notice of disconnection, a malformed length).
+    """
+    sock = connection.socket
+    if sock is None:
+        raise OSError("the connection is closed")
+    own_id = _tlv(0x02, message_id.to_bytes((message_id.bit_length() + 8) // 8, "big"))
+    id_size = len(own_id)
+    buffer = bytearray()
+    position = entries = 0
+    while True:
+        available = len(buffer)
+        while available - position >= 6:
+            first = buffer[position + 1]
+            if buffer[position] != 0x30 or first == 0x80 or first > 0x84:
+                return _read_results_slowly(connection, message_id, handle_entry, buffer, position, entries)
+            if first < 0x80:
+                body = position + 2
+                end = body + first
+            else:
+                body = position + 2 + (first & 0x7F)
+                end = body + int.from_bytes(buffer[position + 2 : body], "big")
+            if end > available:
+                break
+            op = body + id_size
+            if buffer[body:op] != own_id:  # another messageID encoding, or a notice: the careful path decides
+                return _read_results_slowly(connection, message_id, handle_entry, buffer, position, entries)
+            tag = buffer[op]
+            if tag == SEARCH_RESULT_ENTRY:
+                first = buffer[op + 1]
+                if first < 0x80:
+                    op_end = op + 2 + first
+                elif first == 0x80 or first > 0x84:
+                    raise WireError("indefinite or oversized BER length")
+                else:
+                    count = first & 0x7F
+                    op_end = op + 2 + count + int.from_bytes(buffer[op + 2 : op + 2 + count], "big")
+                handle_entry(buffer, op, op_end)
+                entries += 1
+            elif tag == SEARCH_RESULT_DONE:
+                # The controls follow the protocolOp, inside the message: decode both together.
+                result = decode_done(buffer, op, end)
+                return PageResult(result.code, result.matched_dn, result.diagnostic, result.cookie, entries)
+            elif tag not in (SEARCH_RESULT_REFERENCE, INTERMEDIATE_RESPONSE):
+                raise WireError(f"unexpected protocolOp {tag:#x} in a search response")
+            position = end
+        if position:
+            del buffer[:position]
+            position = 0
+        chunk = sock.recv(RECEIVE_CHUNK)
+        if not chunk:
+            raise OSError("the server closed the connection")
+        buffer += chunk
+
+
+def _read_results_slowly(
+    connection: Connection, message_id: int, handle_entry: EntryHandler, pending: bytearray, position: int, entries: int
+) -> PageResult:
+    """`_read_results` from `pending[position:]` on, one message at a time with every check of `_replies`."""
+    for tag, buffer, op, op_end, end in _replies(connection, message_id, pending[position:]):
         if tag == SEARCH_RESULT_ENTRY:
             handle_entry(buffer, op, op_end)
             entries += 1
         elif tag == SEARCH_RESULT_DONE:
-            # The controls follow the protocolOp, inside the message: decode both together.
             result = decode_done(buffer, op, end)
             return PageResult(result.code, result.matched_dn, result.diagnostic, result.cookie, entries)
         elif tag not in (SEARCH_RESULT_REFERENCE, INTERMEDIATE_RESPONSE):

@@ -108,7 +108,7 @@ def read_inputs(
     if state is not None:
         read_ahead(likely_joiners(hr, state, settings), settings)  # before the snapshot: see lifecycle.pinyin_ahead
     with gc_paused():  # 100k entries and their strings: nothing for the cyclic collector to find
-        snapshot = directory.read_snapshot()
+        snapshot = directory.read_snapshot(mail_snapshot.strings()) if mail_snapshot is not None else directory.read_snapshot()
     log.info("inputs_read", hr_records=len(hr.records), hr_rejected=len(hr.rejected), entries=len(snapshot.entries),
              groups=len(snapshot.groups), mailboxes=len(mail_snapshot.mailboxes) if mail_snapshot else None)
     return Inputs(hr, snapshot, mail_snapshot, capabilities)

@@ -12,7 +12,7 @@ ConnectorConfigError (credentials/configuration: stop the backend).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from datetime import datetime
@@ -77,6 +77,12 @@ class MailSnapshot:
     aliases: tuple[Alias, ...]
     domains: tuple[str, ...]
     """The domains that exist on the backend among those asked for."""
+
+    def strings(self) -> Iterator[str]:
+        """Each mailbox's address and display name: what a directory snapshot read next can share."""
+        for box in self.mailboxes:
+            yield box.address
+            yield box.display_name
 
     def mailbox(self, address: str) -> Mailbox | None:
         return self._mailboxes_by_address.get(address.lower())

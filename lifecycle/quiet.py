@@ -8,7 +8,7 @@ that finds all four unchanged has nothing to decide and skips reading,
 planning and applying.
 
 The probe reads, for every entry the snapshot would read (people, managed
-groups, uid holders), its DN, `entryCSN` and uid, and keeps only a 128-bit
+groups, uid holders), its DN and `entryCSN`, and keeps only a 128-bit
 digest of each entry's bytes as the server sent them (and of each DN): any
 write changes an entry's `entryCSN`, so an unchanged set of digests means an
 unchanged directory, and only the entries whose digest is new are decoded.
@@ -39,7 +39,8 @@ from lifecycle.settings import Settings
 
 # Beyond this many changed people per cycle a full read is cheaper than one read each.
 MAX_RECHECKS = 200
-PROBE_ATTRIBUTES = ("entryCSN", "uid")
+# Any write changes an entry's entryCSN; each further attribute costs slapd ~15% more per entry.
+PROBE_ATTRIBUTES = ("entryCSN",)
 
 
 def _digest(data: bytes) -> bytes:
@@ -196,19 +197,25 @@ def check(
         return verdict
     managed = [dn_key(c.people_dn) for c in settings.companies] + [dn_key(settings.directory.groups_dn)]
     people: list[str] = []
-    for _, dn, attributes in new:
+    others: list[str] = []
+    for _, dn, _ in new:
         key = dn_key(dn)
         if key in baseline.people:
             people.append(key)
-        elif any(key == m or key.endswith("," + m) for m in managed) or not all(
-            v.decode("utf-8", "replace").lower() in baseline.taken_uids for v in attributes.get("uid", ())
-        ):
-            # Outside the managed subtrees only the uid namespace matters (a removed uid only frees a name).
+        elif any(key == m or key.endswith("," + m) for m in managed):
             verdict.changed.append(f"directory: {dn} changed")
             return verdict
-    if len(people) > MAX_RECHECKS:
-        verdict.changed.append(f"directory: {len(people)} people changed")
+        else:
+            others.append(dn)
+    if len(people) + len(others) > MAX_RECHECKS:
+        verdict.changed.append(f"directory: {len(people) + len(others)} entries changed")
         return verdict
+    for dn in others:
+        # Outside the managed subtrees only the uid namespace matters (a removed uid only frees a name).
+        uids = directory.read_uids(dn)
+        if uids is None or not all(uid.lower() in baseline.taken_uids for uid in uids):
+            verdict.changed.append(f"directory: {dn} changed")
+            return verdict
     for key in people:
         fresh = directory.read_person(baseline.people[key].dn)
         if without_login(fresh) != without_login(baseline.people[key]):

@@ -98,6 +98,8 @@ class DirectorySettings(Section):
     match_attribute: Literal["mail", "uid", "cn", "none"] = "mail"
     # Connections the executor writes over at once (actions on one entry always share one).
     write_connections: int = Field(1, ge=1, le=16, description="concurrent LDAP write connections, 1-16")
+    # LDAP transactions (RFC 5805) for creates, updates, suspends and restores, where the server offers them.
+    transactions: bool = True
 
     @model_validator(mode="after")
     def _resolve_password(self) -> DirectorySettings:

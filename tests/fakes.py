@@ -22,7 +22,7 @@ class FakeDirectory:
         self.writes = 0
 
     # -- reading -------------------------------------------------------------------------
-    def read_snapshot(self) -> DirectorySnapshot:
+    def read_snapshot(self, known=()) -> DirectorySnapshot:
         entries = tuple(sorted((self._entry(a) for a in self.people.values()), key=lambda e: e.dn.lower()))
         groups = tuple(
             GroupEntry(g["dn"], g["cn"], g["o"], g["ou"], frozenset(g["member"])) for g in sorted(self.groups.values(), key=lambda g: g["dn"])

@@ -3,6 +3,7 @@ per-entry order, one refint wait per batch, crashes and dropped connections mid-
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import stat
@@ -406,3 +407,41 @@ def test_a_mover_leaving_its_group_before_the_move_waits_for_nothing(run, slapd,
     assert directory.read_person(report).manager == moved
     assert {m.split(",")[0] for m in directory.read_group(group_dn("dev")).members} == {"uid=user2", "uid=user3"}
     assert directory.read_group(group_dn("ops")).members == {f"uid=user4,{HQ_PEOPLE_DN}", moved}
+
+
+def test_creates_go_in_ldap_transactions_and_bind_like_any_other(run, slapd, monkeypatch, tmp_path) -> None:
+    apply, journal = run
+    sizes: list[int] = []
+    original = LdapDirectory.transaction
+
+    def counted(self):
+        before = sum(getattr(self, "calls", Counter()).values())
+        with original(self):
+            yield
+        sizes.append(sum(getattr(self, "calls", Counter()).values()) - before)
+
+    monkeypatch.setattr(LdapDirectory, "transaction", contextlib.contextmanager(counted))
+    directory, _, result = apply([create(n) for n in range(1, 41)] + [update(n, "t") for n in range(1, 41)], connections=1)
+    assert result.ok and directory.calls == Counter(create_person=40, modify_person=40)
+    assert sizes == [2, 4, 8, 16, 10] * 2  # creates, then updates: 2, 4, 8... writes per commit
+    person = directory.read_person(f"uid=user7,{HQ_PEOPLE_DN}")
+    assert person is not None and person.title == "t"
+    password = CredentialVault(tmp_path / "credentials", 16).read_password("7")
+    from ldap3 import Connection, Server
+    user = Connection(Server(slapd.url), f"uid=user7,{HQ_PEOPLE_DN}", password)
+    assert user.bind(), user.result  # the hashed initial password, written inside a transaction, works
+    admin = Connection(Server(slapd.url), slapd.admin_dn, slapd.admin_password, auto_bind=True)
+    admin.search(f"uid=user7,{HQ_PEOPLE_DN}", "(objectClass=*)", search_scope="BASE", attributes=["pwdReset", "userPassword"])
+    assert admin.entries[0].pwdReset.value is True and admin.entries[0].userPassword.value.startswith(b"{SSHA}")
+
+
+def test_transactions_can_be_turned_off(run, slapd, monkeypatch, directory_settings, companies) -> None:
+    apply, journal = run
+    opened: list[int] = []
+    original = LdapDirectory.transaction
+    monkeypatch.setattr(LdapDirectory, "transaction", lambda self: opened.append(1) or original(self))
+    plain = Counting(directory_settings.model_copy(update={"write_connections": 2, "transactions": False}), companies)
+    _, _, result = apply([create(n) for n in range(1, 11)], directory=plain)
+    assert result.ok and plain.calls["create_person"] == 10 and opened == []
+    _, _, result = apply([update(n, "t") for n in range(1, 11)], connections=2)
+    assert result.ok and opened  # the default: where the server offers them
