@@ -202,8 +202,8 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
             snapshot_holder: dict = {}
             original_read = LdapDirectory.read_snapshot
 
-            def keep_snapshot(self):
-                snapshot_holder["s"] = original_read(self)
+            def keep_snapshot(self, *args, **kwargs):
+                snapshot_holder["s"] = original_read(self, *args, **kwargs)
                 return snapshot_holder["s"]
 
             LdapDirectory.read_snapshot = keep_snapshot

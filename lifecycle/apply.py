@@ -79,7 +79,7 @@ BATCH_SIZE = 500
 # Member changes go as one write per group and batch, so their batches are wider: a cycle's removals
 # from a group then cost slapd one re-index of the group, not one per batch (~1-3 s of writes at most).
 MEMBER_BATCH_FACTOR = 4
-ANY_HOLDER = "*"  # in `_Run.holders`: who holds references is unknown, so every directory batch waits for refint
+ANY_HOLDER = "*"  # in `_Run.holders`: who holds references is unknown: any member change naming a moved DN waits
 
 
 class Directory(Protocol):
@@ -218,7 +218,7 @@ class CredentialVault:
 
 
 class _Halted(Exception):
-    """Another lane stopped the batch: the open transaction is abandoned."""
+    """Another lane stopped the batch: the open LDAP transaction is abandoned."""
 
 
 class _Lanes:
@@ -528,60 +528,15 @@ class Executor:
                 else:
                     applied(pos)
 
-        def perform_by_group(positions: list[int]) -> None:
-            """Member changes of one kind: one request per group carrying all of them (`_change_members`)."""
-            by_group: dict[str, list[int]] = {}
-            for pos in positions:
-                by_group.setdefault(_entry_key(batch[pos]), []).append(pos)
-            for members in by_group.values():
-                if halt.is_set():
-                    return
-                ready = unblocked(members) if len(members) > 1 else members
-                if len(ready) <= 1:
-                    perform_all(ready)
-                    continue
-                try:
-                    self._change_members([batch[pos] for pos in ready])
-                except RecordError:
-                    perform_all(ready)  # nothing was written (a modify is atomic): one by one, so the failure is its own
-                except (TransientError, ConnectorConfigError) as exc:
-                    for pos in ready:
-                        outcomes[pos] = ("stop", exc)
-                    halt.set()
-                    return
-                except BaseException as exc:  # noqa: BLE001 - a crash: recorded below, then re-raised
-                    for pos in ready:
-                        outcomes[pos] = ("crash", exc)
-                    halt.set()
-                    return
-                else:
-                    for pos in ready:
-                        applied(pos)
+        def perform_as_one(ready: list[int], write: Callable[[], None]) -> bool:
+            """`write` carries all of `ready` at once (one modify of a group, one LDAP transaction): all or nothing.
 
-        def perform_together(positions: list[int]) -> None:
-            # Transactions of 2, 4, 8... up to TRANSACTION_SIZE writes: a connection that keeps breaking after a
-            # few dozen requests still commits some in every run, where one big transaction would never finish.
-            start, size = 0, 2
-            while start < len(positions) and not halt.is_set():
-                chunk = positions[start : start + size]
-                start += len(chunk)
-                if perform_transaction(chunk):
-                    size = min(size * 2, TRANSACTION_SIZE)
-
-        def perform_transaction(positions: list[int]) -> bool:
-            """One LDAP transaction (all or nothing); refused: one by one, to find the culprit.  True: committed."""
-            ready = unblocked(positions)
-            if len(ready) <= 1:
-                perform_all(ready)
-                return True
+            Refused: nothing was written, so they go one by one and each failure is its own.  True: written.
+            """
             try:
-                with self.directory.transaction():  # type: ignore[attr-defined]
-                    for pos in ready:
-                        if halt.is_set():
-                            raise _Halted
-                        self._perform(batch[pos], passwords)
+                write()
             except _Halted:
-                return False  # abandoned: nothing of it was written, and nothing recorded (never sent as far as the outcome goes)
+                return False  # abandoned: nothing was written; their outcomes stay "never sent"
             except RecordError:
                 perform_all(ready)
                 return False
@@ -598,6 +553,39 @@ class Executor:
             for pos in ready:
                 applied(pos)
             return True
+
+        def perform_by_group(positions: list[int]) -> None:
+            """Member changes of one kind: one request per group carrying all of them (`_change_members`)."""
+            by_group: dict[str, list[int]] = {}
+            for pos in positions:
+                by_group.setdefault(_entry_key(batch[pos]), []).append(pos)
+            for members in by_group.values():
+                if halt.is_set():
+                    return
+                ready = unblocked(members) if len(members) > 1 else members
+                if len(ready) <= 1:
+                    perform_all(ready)
+                else:
+                    perform_as_one(ready, lambda ready=ready: self._change_members([batch[pos] for pos in ready]))
+
+        def perform_together(positions: list[int]) -> None:
+            """LDAP transactions of 2, 4, 8... up to TRANSACTION_SIZE writes: a connection that keeps breaking
+            after a few dozen requests still commits some in every run, where one big transaction never would."""
+            start, size = 0, 2
+            while start < len(positions) and not halt.is_set():
+                ready = unblocked(positions[start : start + size])
+                start += min(size, len(positions) - start)
+                if len(ready) <= 1:
+                    perform_all(ready)
+                elif perform_as_one(ready, lambda ready=ready: in_transaction(ready)):
+                    size = min(size * 2, TRANSACTION_SIZE)
+
+        def in_transaction(ready: list[int]) -> None:
+            with self.directory.transaction():  # type: ignore[attr-defined]
+                for pos in ready:
+                    if halt.is_set():
+                        raise _Halted  # another lane stopped the batch
+                    self._perform(batch[pos], passwords)
 
         if batch[live[0]].kind in LANE_KINDS:
             by_lane: list[list[int]] = [[] for _ in range(lanes.count)]
@@ -621,11 +609,12 @@ class Executor:
     def _writes_in_transactions(self) -> bool:
         if self._transactions is None:
             offers = getattr(self.directory, "offers_transactions", None)
-            try:
-                self._transactions = bool(offers()) if callable(offers) and callable(getattr(self.directory, "transaction", None)) else False
-            except (TransientError, ConnectorConfigError, RecordError) as exc:
-                log.warning("transactions_not_checked", error=str(exc))
-                self._transactions = False
+            self._transactions = False
+            if callable(offers) and callable(getattr(self.directory, "transaction", None)):
+                try:
+                    self._transactions = bool(offers())
+                except (TransientError, ConnectorConfigError, RecordError) as exc:
+                    log.warning("transactions_not_checked", error=str(exc))  # one write at a time, as without
         return self._transactions
 
     def _changes_members_together(self) -> bool:

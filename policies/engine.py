@@ -48,7 +48,7 @@ from policies.timeline import next_due_of
 # Apply order: links and moves first so later steps see final DNs; destructive steps last.
 PHASES = {
     ActionKind.ADOPT_ACCOUNT: 0,
-    # (a mover's removals from its old groups: LEAVE_BEFORE_MOVE, see `_phase`)
+    # (removals from groups that keep a member: LEAVE_FIRST, see `_phase`)
     ActionKind.MOVE_ACCOUNT: 10,
     ActionKind.RENAME_MAILBOX: 12,
     ActionKind.CREATE_ACCOUNT: 20,
@@ -73,14 +73,15 @@ PHASES = {
     ActionKind.CREATE_ALIAS: 116,
     ActionKind.RECORD_STATE: 120,
 }
-# A mover leaves its old groups under its old DN before the move (policies.groups): slapd's refint,
-# which rewrites references after a move in the background, then has none of ours to rewrite.
-LEAVE_BEFORE_MOVE = 5
+# Removals flagged `early` (policies.groups) go first: one write per group for all of them, and a mover
+# leaves its old groups under its old DN before the move, so slapd's refint, which rewrites references
+# after a move in the background, has none of ours to rewrite.
+LEAVE_FIRST = 5
 
 
 def _phase(action: Action) -> int:
-    if action.kind is ActionKind.REMOVE_MEMBER and action.params.get("before_move"):
-        return LEAVE_BEFORE_MOVE
+    if action.kind is ActionKind.REMOVE_MEMBER and action.params.get("early"):
+        return LEAVE_FIRST
     return PHASES[action.kind]
 
 

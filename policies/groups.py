@@ -49,9 +49,10 @@ def plan_groups(
 ) -> list[Action]:
     """Actions bringing managed groups in step with `wanted`.
 
-    An existing group gets one add_member / remove_member per change; a member
-    the plan moves to another DN leaves under its current DN, flagged
-    `before_move` (the engine orders it before the moves).  A group
+    An existing group gets one add_member / remove_member per change; removals
+    are flagged `early` (the engine orders them before the moves and additions;
+    a member the plan moves leaves under its current DN) unless they would
+    empty the group first.  A group
     that does not exist yet gets ONE create_group whose params carry every
     initial member (`members`, sorted by DN key; `first_member` is members[0]).
 
@@ -109,22 +110,23 @@ def plan_groups(
         for member in adds:
             actions.append(_member_action(ActionKind.ADD_MEMBER, group.dn, member.dn, member.employee_id, group.company,
                                           f"in {label} according to HR"))
-        # A mover leaves under its old DN, before the move: refint then has nothing of ours to rewrite and
-        # nothing waits for it (removing the new DN afterwards races refint's rename).  Not when that would
-        # empty the group before this plan's additions (a groupOfNames needs a member).
-        early = foreign + len(stale) + len(current) - len(removes) > 0
+        # Everyone leaving a group leaves first, before the moves and additions, in one batch: slapd re-indexes
+        # the whole group on every write that removes a member (one write per group and batch), and a mover
+        # leaves under its old DN before the move, so refint has nothing of ours to rewrite and nothing waits
+        # for it (removing the new DN afterwards races refint's rename).  Not when that would empty the
+        # group before this plan's additions: a groupOfNames needs a member.
+        early = foreign + len(current) - len(removes) > 0
         for key in removes:
             cause = causes.get(key)
             why = cause.reason if cause else f"no longer in {label}"
             who = cause.employee_id if cause else owners.get(key, "")
-            before_move = early and key in moving
-            actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, moving[key] if before_move else current[key],
-                                          who, group.company, why, before_move=before_move))
+            member = moving.get(key, current[key]) if early else current[key]
+            actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, member, who, group.company, why, early=early))
         for dn in stale:
             cause = causes.get(dn_key(dn))
             why = cause.reason if cause else "the account no longer exists"
             who = cause.employee_id if cause else owners.get(dn_key(dn), "")
-            actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, dn, who, group.company, why))
+            actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, dn, who, group.company, why, early=early))
     for key in sorted(by_key):
         if key in seen:
             continue
@@ -148,10 +150,10 @@ def plan_groups(
 
 
 def _member_action(
-    kind: ActionKind, group: str, member: str, employee_id: str, company: str, reason: str, *, before_move: bool = False
+    kind: ActionKind, group: str, member: str, employee_id: str, company: str, reason: str, *, early: bool = False
 ) -> Action:
     before, after = (None, member) if kind == ActionKind.ADD_MEMBER else (member, None)
     params = {"group_dn": group, "member_dn": member}
-    if before_move:
-        params["before_move"] = True
+    if early:
+        params["early"] = True
     return Action(kind, employee_id, company, group, "groups", reason, changes={"member": [before, after]}, params=params)

@@ -395,7 +395,7 @@ def test_a_mover_leaving_its_group_before_the_move_waits_for_nothing(run, slapd,
     monkeypatch.setattr(LdapDirectory, "await_references", counted)
     moved = f"uid=user1,{SZ_PEOPLE_DN}"
     leave_dev = Action(ActionKind.REMOVE_MEMBER, "1", "HQ", group_dn("dev"), "groups", "test", {},
-                       {"group_dn": group_dn("dev"), "member_dn": boss, "before_move": True})
+                       {"group_dn": group_dn("dev"), "member_dn": boss, "early": True})
     new_manager = replace(reports_to, params={"dn": report, "attributes": {"manager": moved}})
     join_ops = Action(ActionKind.ADD_MEMBER, "1", "SZ", group_dn("ops"), "groups", "test", {},
                       {"group_dn": group_dn("ops"), "member_dn": moved})

@@ -85,13 +85,38 @@ def test_company_transfer_moves_entry_and_changes_mail_domain(cycle):
     assert [a.kind for a in mine][:3] == [ActionKind.REMOVE_MEMBER, ActionKind.MOVE_ACCOUNT, ActionKind.UPDATE_ACCOUNT]
     # The old group is left under the old DN, before the move (refint then has nothing of ours to rename).
     assert mine[0].params == {"group_dn": "cn=HQ-研发部,ou=groups,dc=example,dc=com",
-                              "member_dn": "uid=lina,ou=hq,ou=people,dc=example,dc=com", "before_move": True}
+                              "member_dn": "uid=lina,ou=hq,ou=people,dc=example,dc=com", "early": True}
     lina = cycle.directory.by_uid("lina")
     assert lina["dn"] == "uid=lina,ou=sz,ou=people,dc=example,dc=com"
     assert lina["mail"] == "lina@sz.example.com"
     assert cycle.directory.by_uid("wangfang")["manager"] == lina["dn"]
     assert cycle.journal.person("1").company == "SZ"
     assert cycle.plan(transferred, NOW).actions == ()
+
+
+def test_removals_go_first_in_one_batch_unless_they_would_empty_the_group(cycle):
+    start = hr(person("1", "李娜", department="研发部"), person("2", "王芳", department="研发部"),
+               person("3", "张伟", department="研发部"), person("4", "刘洋", department="市场部"))
+    cycle.apply(start, NOW)
+    # 李娜 and 张伟 leave 研发部, which keeps 王芳; 刘洋 leaves 市场部, which only 李娜 joins.
+    moved = hr(person("1", "李娜", department="市场部"), person("2", "王芳", department="研发部"),
+               person("3", "张伟", "SZ", department="研发部"), person("4", "刘洋", department="财务部"))
+    plan, result = cycle.apply(moved, NOW)
+    assert result.ok
+    steps = [(a.kind.value, a.employee_id, a.target.split(",")[0], a.params.get("early", False)) for a in plan.actions
+             if a.kind in (ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER, ActionKind.MOVE_ACCOUNT)]
+    assert steps == [
+        ("remove_member", "1", "cn=HQ-研发部", True),  # first, together: one write of 研发部
+        ("remove_member", "3", "cn=HQ-研发部", True),  # under the old DN, before the move
+        ("move_account", "3", "uid=zhangwei", False),
+        ("add_member", "1", "cn=HQ-市场部", False),
+        ("remove_member", "4", "cn=HQ-市场部", False),  # after 李娜 joined: 市场部 is never empty
+    ]
+    assert plan.actions[1].params["member_dn"] == "uid=zhangwei,ou=hq,ou=people,dc=example,dc=com"
+    groups = cycle.directory.groups
+    assert [m.split(",")[0] for m in groups["cn=hq-研发部,ou=groups,dc=example,dc=com"]["member"]] == ["uid=wangfang"]
+    assert [m.split(",")[0] for m in groups["cn=hq-市场部,ou=groups,dc=example,dc=com"]["member"]] == ["uid=lina"]
+    assert cycle.plan(moved, NOW).actions == ()
 
 
 def test_leaver_is_suspended_then_deleted_only_after_retention(cycle):
