@@ -110,7 +110,8 @@ def test_transfer_renames_the_mailbox_and_keeps_the_old_address(mail_config: Pat
     hr.write_text(hr.read_text(encoding="utf-8").replace("100027,徐强,,,SZ,销售部", "100027,徐强,,,GZ,市场部"), encoding="utf-8")
     plan = plan_json(mail_config, capsys, DAY_ONE)
     kinds = [a["kind"] for a in plan["actions"] if a["employee_id"] == "100027"]
-    assert kinds[:2] == ["move_account", "rename_mailbox"] and "create_alias" in kinds
+    # The old department group is left first (under the old DN), then the move and the mailbox's new address.
+    assert kinds[:3] == ["remove_member", "move_account", "rename_mailbox"] and "create_alias" in kinds
     code, out, err = run(mail_config, capsys, "apply", "--now", DAY_ONE)
     assert code == 0, out + err
     assert backend.find_mailbox("xuqiang@gz.example.com") is not None
