@@ -1061,7 +1061,7 @@ class LdapDirectory:
             def call(connection: Connection) -> Any:
                 return connection.search("", "(objectClass=*)", search_scope=BASE, attributes=["supportedExtension"])
 
-            result, response = self._request("read the root DSE", "", call, retry_stale=True)
+            result, response = self._request("read rootDSE", "", call, retry_stale=True)
             offered: set[str] = set()
             for item in response:
                 if item.get("type") == "searchResEntry":

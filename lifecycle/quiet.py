@@ -43,7 +43,7 @@ MAX_RECHECKS = 200
 PROBE_ATTRIBUTES = ("entryCSN",)
 
 
-def _digest(data: bytes) -> bytes:
+def _digest(data: bytes | bytearray) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
@@ -125,7 +125,7 @@ def probe_directory(settings: Settings, directory: LdapDirectory) -> DirectoryPr
     names: set[bytes] = set()
 
     def keep(buffer: bytes, start: int, end: int) -> None:
-        entries.add(_digest(bytes(buffer[start:end])))
+        entries.add(_digest(buffer[start:end]))
         names.add(_digest(entry_dn(buffer, start)))
 
     directory.scan("probe for changes", SNAPSHOT_FILTER, PROBE_ATTRIBUTES, keep)
@@ -184,7 +184,7 @@ def check(
     new: list[tuple[bytes, str, dict[str, list[bytes]]]] = []  # entries whose bytes are not in the baseline
 
     def compare(buffer: bytes, start: int, end: int) -> None:
-        digest = _digest(bytes(buffer[start:end]))
+        digest = _digest(buffer[start:end])
         seen.append(digest)
         if digest not in before.entries:
             new.append((_digest(entry_dn(buffer, start)), *decode_entry(buffer, start, end)))
