@@ -19,6 +19,7 @@ which Linux carries over from the parent across fork+exec).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -79,6 +80,9 @@ class InFlight:
 
 
 WRITES_IN_FLIGHT = InFlight()
+# Seconds spent in each write method, summed over the write connections (they overlap).
+WRITE_SECONDS: Counter = Counter()
+WRITE_SECONDS_LOCK = threading.Lock()
 
 
 def _request_label(what: str) -> str:
@@ -108,12 +112,31 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
             if __name not in WRITE_METHODS:
                 return __original(self, *args, **kwargs)
             WRITES_IN_FLIGHT.start()
+            started = time.perf_counter()
             try:
                 return __original(self, *args, **kwargs)
             finally:
                 WRITES_IN_FLIGHT.stop()
+                with WRITE_SECONDS_LOCK:
+                    WRITE_SECONDS[__name] += time.perf_counter() - started
 
         setattr(cls, name, wrapper)
+    original_transaction = cls.transaction
+
+    @contextlib.contextmanager
+    def transaction(self):
+        # In flight from its start to its commit: slapd applies the queued writes at the commit.
+        WRITES_IN_FLIGHT.start()
+        started = time.perf_counter()
+        try:
+            with original_transaction(self):
+                yield
+        finally:
+            WRITES_IN_FLIGHT.stop()
+            with WRITE_SECONDS_LOCK:
+                WRITE_SECONDS["transaction (start to commit)"] += time.perf_counter() - started
+
+    cls.transaction = transaction
     original_exchange = cls._exchange
 
     def exchange(self, what, dn, call, **kwargs):
@@ -236,6 +259,7 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
                     pickle.dump(baseline, handle)
             result["daemon_extras_s"] = extra
         result["ldap_calls"] = dict(calls)
+        result["ldap_write_seconds"] = {k: round(v, 3) for k, v in WRITE_SECONDS.items()}
         if WRITES_IN_FLIGHT.calls:
             phases["apply_directory"] = WRITES_IN_FLIGHT.seconds  # LDAP writes in flight (mail excluded)
         result["mail_requests"] = dict(mail_requests)
@@ -569,14 +593,17 @@ def table(results: dict) -> str:
                      f"apply {apply_s:.2f} s")
         ldap_apply = b["phases_s"].get("apply_directory")
         if ldap_apply:
-            lines.append(f"B: LDAP apply {ldap_apply:.2f} s = {b['ldap_write_calls'] / max(ldap_apply, 1e-9):.0f} writes/s")
+            lines.append(f"B: LDAP apply {ldap_apply:.2f} s = {b['ldap_write_calls'] / max(ldap_apply, 1e-9):.0f} writes/s, "
+                         f"{_changes_written(b) / max(ldap_apply, 1e-9):.0f} actions/s; seconds in each write call, summed over "
+                         f"the connections: {_kinds(b.get('ldap_write_seconds'))}")
     if "C" in p:
         lines.append(f"C: quiet={p['C'].get('quiet')} changed={p['C'].get('changed')} unchanged={p['C'].get('unchanged')}")
     if "D" in p:
         d = p["D"]
         ldap_apply = d["phases_s"].get("apply_directory") or d["phases_s"].get("apply", 0)
         lines.append(f"D: apply (LDAP side) {ldap_apply:.2f} s for {d['ldap_write_calls']} writes "
-                     f"= {d['ldap_write_calls'] / max(ldap_apply, 1e-9):.0f} writes/s")
+                     f"= {d['ldap_write_calls'] / max(ldap_apply, 1e-9):.0f} writes/s; seconds in each write call, summed over "
+                     f"the connections: {_kinds(d.get('ldap_write_seconds'))}")
     for problem in results.get("problems", []):
         lines.append(f"PROBLEM: {problem}")
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from connectors.directory_ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
 from lifecycle.apply import ApplyResult, CredentialVault, Executor
 from lifecycle.errors import StalePlanError
+from lifecycle import heap
 from lifecycle.gcpause import gc_paused
 from lifecycle.journal import ActionStatus, Journal
 from lifecycle.mail import MailCapability, MailSnapshot
@@ -98,6 +99,7 @@ def read_inputs(
     mail_snapshot, capabilities = None, frozenset()
     if mail is not None:
         mail_snapshot = mail.read_snapshot(mail_domains(settings))
+        heap.trim()  # the listing's parsed JSON is gone: its pages go back before HR and the directory come in
         capabilities = frozenset(mail.capabilities())
         if companion is not None:
             capabilities |= frozenset(companion.CAPABILITIES)
