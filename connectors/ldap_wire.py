@@ -331,12 +331,8 @@ def _read_results(connection: Connection, message_id: int, handle_entry: EntryHa
                     op_end = op + 2 + count + int.from_bytes(buffer[op + 2 : op + 2 + count], "big")
                 handle_entry(buffer, op, op_end)
                 entries += 1
-            elif tag == SEARCH_RESULT_DONE:
-                # The controls follow the protocolOp, inside the message: decode both together.
-                result = decode_done(buffer, op, end)
-                return PageResult(result.code, result.matched_dn, result.diagnostic, result.cookie, entries)
-            elif tag not in (SEARCH_RESULT_REFERENCE, INTERMEDIATE_RESPONSE):
-                raise WireError(f"unexpected protocolOp {tag:#x} in a search response")
+            elif (done := _search_reply(tag, buffer, op, end, entries)) is not None:
+                return done
             position = end
         if position:
             del buffer[:position]
@@ -355,12 +351,20 @@ def _read_results_slowly(
         if tag == SEARCH_RESULT_ENTRY:
             handle_entry(buffer, op, op_end)
             entries += 1
-        elif tag == SEARCH_RESULT_DONE:
-            result = decode_done(buffer, op, end)
-            return PageResult(result.code, result.matched_dn, result.diagnostic, result.cookie, entries)
-        elif tag not in (SEARCH_RESULT_REFERENCE, INTERMEDIATE_RESPONSE):
-            raise WireError(f"unexpected protocolOp {tag:#x} in a search response")
+        elif (done := _search_reply(tag, buffer, op, end, entries)) is not None:
+            return done
     raise AssertionError("unreachable: _replies ends only by raising")
+
+
+def _search_reply(tag: int, buffer: bytearray, op: int, end: int, entries: int) -> PageResult | None:
+    """A search's reply other than an entry: its result when it is the SearchResultDone, None to read on."""
+    if tag == SEARCH_RESULT_DONE:
+        # The controls follow the protocolOp, inside the message: decode both together.
+        result = decode_done(buffer, op, end)
+        return PageResult(result.code, result.matched_dn, result.diagnostic, result.cookie, entries)
+    if tag not in (SEARCH_RESULT_REFERENCE, INTERMEDIATE_RESPONSE):
+        raise WireError(f"unexpected protocolOp {tag:#x} in a search response")
+    return None
 
 
 # -- writes ------------------------------------------------------------------------
