@@ -279,13 +279,23 @@ def _replies(
                 yield tag, buffer, op, op_body + size, end
                 position = end
                 continue
-        if position:
-            del buffer[:position]
-            position = 0
-        chunk = sock.recv(RECEIVE_CHUNK)
-        if not chunk:
-            raise OSError("the server closed the connection")
-        buffer += chunk
+        _receive(sock, buffer, position)
+        position = 0
+
+
+def _receive(sock: Any, buffer: bytearray, position: int) -> None:
+    """Drop what was read of `buffer` (up to `position`) and append what arrives next."""
+    if position:
+        del buffer[:position]
+    chunk = sock.recv(RECEIVE_CHUNK)
+    if not chunk:
+        raise OSError("the server closed the connection")
+    buffer += chunk
+
+
+def _message_id(message_id: int) -> bytes:
+    """A messageID as an LDAPMessage carries it (INTEGER, minimal length)."""
+    return _tlv(0x02, message_id.to_bytes((message_id.bit_length() + 8) // 8, "big"))
 
 
 def _read_results(connection: Connection, message_id: int, handle_entry: EntryHandler) -> PageResult:
@@ -298,7 +308,7 @@ def _read_results(connection: Connection, message_id: int, handle_entry: EntryHa
     sock = connection.socket
     if sock is None:
         raise OSError("the connection is closed")
-    own_id = _tlv(0x02, message_id.to_bytes((message_id.bit_length() + 8) // 8, "big"))
+    own_id = _message_id(message_id)
     id_size = len(own_id)
     buffer = bytearray()
     position = entries = 0
@@ -334,13 +344,8 @@ def _read_results(connection: Connection, message_id: int, handle_entry: EntryHa
             elif (done := _search_reply(tag, buffer, op, end, entries)) is not None:
                 return done
             position = end
-        if position:
-            del buffer[:position]
-            position = 0
-        chunk = sock.recv(RECEIVE_CHUNK)
-        if not chunk:
-            raise OSError("the server closed the connection")
-        buffer += chunk
+        _receive(sock, buffer, position)
+        position = 0
 
 
 def _read_results_slowly(
@@ -444,7 +449,7 @@ def _send(connection: Connection, request: bytes, controls: bytes = b"") -> int:
     message_id = connection.server.next_message_id()
     if connection.socket is None:
         raise OSError("the connection is closed")
-    connection.socket.sendall(_tlv(0x30, _tlv(0x02, message_id.to_bytes((message_id.bit_length() + 8) // 8, "big")) + request + controls))
+    connection.socket.sendall(_tlv(0x30, _message_id(message_id) + request + controls))
     return message_id
 
 

@@ -88,9 +88,11 @@ class Directory(Protocol):
     Optional, used when present (the LDAP connector has them): `write_connections`
     (int), `writer(defer_references=...)` (a context manager binding the calling
     thread's writes to a connection of its own), `await_references(old_dns)`,
-    `reference_holders(old_dns)` and `remove_members(group_dn, member_dns)`
+    `reference_holders(old_dns)`, `remove_members(group_dn, member_dns)`
     (with it, a batch's additions to a group go as one `add_members` and its
-    removals as one `remove_members`).
+    removals as one `remove_members`), and `offers_transactions()` with
+    `transaction()` (a context manager: the calling thread's writes inside
+    are committed together on leaving, all or nothing).
     """
 
     def create_person(self, dn: str, attributes: dict[str, str], password: str | None) -> None: ...
@@ -685,14 +687,13 @@ class Executor:
             result.counts[UNKNOWN] += unknown
         if stop is not None:
             result.stopped = f"{type(stop).__name__}: {stop}"
-        gone = [batch[pos].params["dn"] for pos, done in finished if done.status == ActionStatus.APPLIED
-                and batch[pos].kind in (ActionKind.MOVE_ACCOUNT, ActionKind.DELETE_ACCOUNT)]
+        moved = [batch[pos].params for pos, done in finished if done.status == ActionStatus.APPLIED
+                 and batch[pos].kind in (ActionKind.MOVE_ACCOUNT, ActionKind.DELETE_ACCOUNT)]
+        gone = [params["dn"] for params in moved]
         if gone and lanes.defers_references:
             # Not waited for here: see `_await_references_before`.  One search finds who holds references.
             run.unsettled.extend(gone)
-            run.renamed.update(dn_key(batch[pos].params.get("new_dn") or batch[pos].params["dn"]) for pos, done in finished
-                               if done.status == ActionStatus.APPLIED and batch[pos].kind == ActionKind.MOVE_ACCOUNT)
-            run.renamed.update(map(dn_key, gone))
+            run.renamed.update(dn_key(dn) for params in moved for dn in (params["dn"], params.get("new_dn")) if dn)
             try:
                 run.holders.update(dn_key(h) for h in self.directory.reference_holders(gone))  # type: ignore[attr-defined]
             except (TransientError, ConnectorConfigError) as exc:

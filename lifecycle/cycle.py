@@ -20,9 +20,9 @@ import structlog
 
 from connectors.directory_ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
+from lifecycle import heap
 from lifecycle.apply import ApplyResult, CredentialVault, Executor
 from lifecycle.errors import StalePlanError
-from lifecycle import heap
 from lifecycle.gcpause import gc_paused
 from lifecycle.journal import ActionStatus, Journal
 from lifecycle.mail import MailCapability, MailSnapshot

@@ -115,6 +115,11 @@ class Mailboxes(Sequence[Mailbox]):
     def __repr__(self) -> str:
         return f"Mailboxes({list(self)!r})"
 
+    def strings(self) -> Iterator[str]:
+        """Every address, then every display name (no Mailbox made)."""
+        yield from self._addresses
+        yield from self._names
+
     def find(self, address: str) -> Mailbox | None:
         """The (first) mailbox with exactly this address."""
         index = bisect.bisect_left(self._addresses, address)
@@ -145,8 +150,7 @@ class MailSnapshot:
 
     def strings(self) -> Iterator[str]:
         """Each mailbox's address and display name: what a directory snapshot read next can share."""
-        yield from self.mailboxes._addresses  # noqa: SLF001 - the same module's class
-        yield from self.mailboxes._names  # noqa: SLF001
+        return self.mailboxes.strings()
 
     def mailbox(self, address: str) -> Mailbox | None:
         return self.mailboxes.find(address.lower())

@@ -37,7 +37,7 @@ from connectors.ldap_wire import decode_entry, entry_dn
 from lifecycle.models import DirectoryEntry, DirectorySnapshot
 from lifecycle.settings import Settings
 
-# Beyond this many changed people per cycle a full read is cheaper than one read each.
+# Beyond this many changed entries per cycle a full read is cheaper than one read each.
 MAX_RECHECKS = 200
 # Any write changes an entry's entryCSN; each further attribute costs slapd ~15% more per entry.
 PROBE_ATTRIBUTES = ("entryCSN",)
