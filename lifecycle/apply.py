@@ -67,7 +67,8 @@ LANE_KINDS = frozenset({
 })
 GROUP_KINDS = frozenset({ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER, ActionKind.CREATE_GROUP, ActionKind.DELETE_GROUP})
 MEMBER_KINDS = frozenset({ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER})
-# One write each and no read in between: a lane's share of a batch can go as one LDAP transaction.
+# One write each and no read in between: a lane's share of a batch can go as one LDAP transaction
+# (so can a batch's group writes, when each group's member changes go as one write).
 TRANSACTION_KINDS = frozenset({ActionKind.CREATE_ACCOUNT, ActionKind.UPDATE_ACCOUNT, ActionKind.SUSPEND_ACCOUNT,
                                ActionKind.RESTORE_ACCOUNT})
 # Writes per transaction at most: one sync to disk for 32 writes instead of 32 (most of the gain); a run's
@@ -530,17 +531,18 @@ class Executor:
                 else:
                     applied(pos)
 
-        def perform_as_one(ready: list[int], write: Callable[[], None]) -> bool:
+        def perform_as_one(ready: list[int], write: Callable[[], None], fallback: Callable[[], None] | None = None) -> bool:
             """`write` carries all of `ready` at once (one modify of a group, one LDAP transaction): all or nothing.
 
-            Refused: nothing was written, so they go one by one and each failure is its own.  True: written.
+            Refused: nothing was written, so `fallback` (default: each action alone) finds which one
+            it was, and each failure is its own.  True: written.
             """
             try:
                 write()
             except _Halted:
                 return False  # abandoned: nothing was written; their outcomes stay "never sent"
             except RecordError:
-                perform_all(ready)
+                fallback() if fallback is not None else perform_all(ready)
                 return False
             except (TransientError, ConnectorConfigError) as exc:
                 for pos in ready:
@@ -556,51 +558,66 @@ class Executor:
                 applied(pos)
             return True
 
-        def perform_by_group(positions: list[int]) -> None:
-            """Member changes of one kind: one request per group carrying all of them (`_change_members`)."""
+        # A write is one action, or several member changes of one group (`_change_members`).
+        def perform_write(write: list[int]) -> None:
+            if len(write) <= 1:
+                perform_all(write)
+            else:
+                perform_as_one(write, lambda: self._change_members([batch[pos] for pos in write]))
+
+        def send_write(write: list[int]) -> None:
+            if len(write) == 1:
+                self._perform(batch[write[0]], passwords)
+            else:
+                self._change_members([batch[pos] for pos in write])
+
+        def writes_by_group(positions: list[int]) -> list[list[int]]:
+            """Member changes of one kind: one write per group carrying all of its changes."""
             by_group: dict[str, list[int]] = {}
             for pos in positions:
                 by_group.setdefault(_entry_key(batch[pos]), []).append(pos)
-            for members in by_group.values():
+            return list(by_group.values())
+
+        def perform_one_by_one(writes: list[list[int]]) -> None:
+            for write in writes:
                 if halt.is_set():
                     return
-                ready = unblocked(members) if len(members) > 1 else members
-                if len(ready) <= 1:
-                    perform_all(ready)
-                else:
-                    perform_as_one(ready, lambda ready=ready: self._change_members([batch[pos] for pos in ready]))
+                perform_write(unblocked(write) if len(write) > 1 else write)
 
-        def perform_together(positions: list[int]) -> None:
+        def perform_together(writes: list[list[int]]) -> None:
             """LDAP transactions of 2, 4, 8... up to TRANSACTION_SIZE writes: a connection that keeps breaking
             after a few dozen requests still commits some in every run, where one big transaction never would."""
             start, size = 0, 2
-            while start < len(positions) and not halt.is_set():
-                ready = unblocked(positions[start : start + size])
-                start += min(size, len(positions) - start)
-                if len(ready) <= 1:
-                    perform_all(ready)
-                elif perform_as_one(ready, lambda ready=ready: in_transaction(ready)):
+            while start < len(writes) and not halt.is_set():
+                chunk = [ready for write in writes[start : start + size] if (ready := unblocked(write))]
+                start += size
+                if len(chunk) <= 1:
+                    perform_one_by_one(chunk)
+                elif perform_as_one([pos for write in chunk for pos in write], lambda chunk=chunk: in_transaction(chunk),
+                                    lambda chunk=chunk: perform_one_by_one(chunk)):
                     size = min(size * 2, TRANSACTION_SIZE)
 
-        def in_transaction(ready: list[int]) -> None:
+        def in_transaction(writes: list[list[int]]) -> None:
             with self.directory.transaction():  # type: ignore[attr-defined]
-                for pos in ready:
+                for write in writes:
                     if halt.is_set():
                         raise _Halted  # another lane stopped the batch
-                    self._perform(batch[pos], passwords)
+                    send_write(write)
 
         if batch[live[0]].kind in LANE_KINDS:
             by_lane: list[list[int]] = [[] for _ in range(lanes.count)]
             for pos in live:
                 by_lane[lanes.lane_of(batch[pos])].append(pos)
             kind = batch[live[0]].kind
-            perform = perform_all
-            if kind in MEMBER_KINDS and self._changes_members_together():
-                perform = perform_by_group
-            elif kind in TRANSACTION_KINDS and self._writes_in_transactions():
-                perform = perform_together
+            group_writes = kind in MEMBER_KINDS and self._changes_members_together()
+            together = (kind in TRANSACTION_KINDS or group_writes) and self._writes_in_transactions()
+
+            def perform_lane(positions: list[int]) -> None:
+                writes = writes_by_group(positions) if group_writes else [[pos] for pos in positions]
+                (perform_together if together else perform_one_by_one)(writes)
+
             try:
-                lanes.run([lambda positions=positions: perform(positions) for positions in by_lane if positions])
+                lanes.run([lambda positions=positions: perform_lane(positions) for positions in by_lane if positions])
             except BaseException:
                 halt.set()  # interrupted while waiting (KeyboardInterrupt): the lanes send nothing more
                 raise

@@ -182,7 +182,7 @@ def test_actions_on_one_entry_keep_their_order_across_lanes(run, slapd) -> None:
     assert result.ok and directory.read_person(f"uid=user1,{HQ_PEOPLE_DN}").title == "t29"
 
 
-def test_member_changes_go_as_one_write_per_group_each_journalled(run, slapd) -> None:
+def test_member_changes_go_as_one_write_per_group_each_journalled(run, slapd, directory_settings, companies) -> None:
     apply, journal = run
     apply([create(n) for n in range(1, 13)] + [create_group("g0", [1, 2, 3, 4, 5, 6]), create_group("g1", [1, 2, 3]),
                                                create_group("g2", [1, 2])], connections=1)
@@ -191,7 +191,9 @@ def test_member_changes_go_as_one_write_per_group_each_journalled(run, slapd) ->
     removes = [member(ActionKind.REMOVE_MEMBER, "g0", n) for n in (2, 3, 4)] + [member(ActionKind.REMOVE_MEMBER, "g1", n) for n in (2, 3)]
     removes += [member(ActionKind.REMOVE_MEMBER, "g2", n) for n in (1, 2)]  # would leave g2 empty: refused
     adds = [member(ActionKind.ADD_MEMBER, "g0", n) for n in range(7, 13)] + [member(ActionKind.ADD_MEMBER, "g1", 12)]
-    directory, _, result = apply(removes + adds, connections=4)
+    # Without transactions, so each group's write stands alone (with them: the next test).
+    plain = Counting(directory_settings.model_copy(update={"write_connections": 4, "transactions": False}), companies)
+    directory, _, result = apply(removes + adds, directory=plain)
 
     members = {g: {m.split(",")[0] for m in directory.read_group(group_dn(g)).members} for g in ("g0", "g1", "g2")}
     assert members["g0"] == {f"uid=user{n}" for n in (1, 5, 6, 7, 8, 9, 10, 11, 12)}
@@ -207,6 +209,40 @@ def test_member_changes_go_as_one_write_per_group_each_journalled(run, slapd) ->
     assert list(failed) == [("remove_member", group_dn("g2"), "2")]
     assert "delete the group instead" in failed[("remove_member", group_dn("g2"), "2")][1]
     assert result.counts == Counter({"applied": len(removes + adds) - 1, "failed": 1})
+
+
+def test_group_writes_go_in_transactions_and_a_refused_one_goes_alone(run, slapd, monkeypatch) -> None:
+    apply, journal = run
+    groups = [f"t{g}" for g in range(6)]
+    apply([create(n) for n in range(1, 9)] + [create_group(g, [1, 2, 3, 4]) for g in groups], connections=1)
+    sizes: list[int] = []
+    original = LdapDirectory.transaction
+
+    def counted(self):
+        before = sum(getattr(self, "calls", Counter()).values())
+        with original(self):
+            yield
+        sizes.append(sum(getattr(self, "calls", Counter()).values()) - before)
+
+    monkeypatch.setattr(LdapDirectory, "transaction", contextlib.contextmanager(counted))
+    # All six groups lose members 2 and 3: one write each, in transactions of 2 and then 4 writes.
+    directory, _, result = apply([member(ActionKind.REMOVE_MEMBER, g, n) for g in groups for n in (2, 3)], connections=1)
+    assert result.ok and result.counts == Counter({"applied": 12})
+    assert directory.calls == Counter(remove_members=6) and sizes == [2, 4]
+    assert all(directory.read_group(group_dn(g)).members == {f"uid=user{n},{HQ_PEOPLE_DN}" for n in (1, 4)} for g in groups)
+
+    # An admin already added user5 to t3: the transaction carrying t3's write is refused as a whole, so each
+    # of its group writes goes alone, and t3's values one by one; nothing is lost, nothing written twice.
+    Counting(settings_for(slapd_settings(slapd), 1), ()).add_member(group_dn("t3"), f"uid=user5,{HQ_PEOPLE_DN}")
+    sizes.clear()
+    adds = [member(ActionKind.ADD_MEMBER, g, n) for g in groups for n in (5, 6)]
+    directory, _, result = apply(adds, connections=1)
+    assert result.ok and result.counts == Counter({"applied": 12})
+    assert sizes == [2]  # t0+t1 committed; t2..t5 refused (not counted: the commit raised)
+    assert directory.calls == Counter(add_members=2 + 4 + 4, add_member=2)
+    assert all(directory.read_group(group_dn(g)).members == {f"uid=user{n},{HQ_PEOPLE_DN}" for n in (1, 4, 5, 6)} for g in groups)
+    rows = [e for e in journal.entries() if e.kind == "add_member" and e.status == "applied"]
+    assert len(rows) == 12
 
 
 def count_refint_waits(monkeypatch) -> list[int]:
