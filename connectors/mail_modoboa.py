@@ -64,6 +64,7 @@ never contain the token or a password; no header is logged.
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import threading
 import time
@@ -78,7 +79,7 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
-from lifecycle.mail import Alias, Mailbox, MailCapability, MailSnapshot
+from lifecycle.mail import Alias, Mailbox, MailboxesBuilder, MailCapability, MailSnapshot
 from lifecycle.settings import MailSettings
 
 log = structlog.get_logger(__name__)
@@ -227,6 +228,18 @@ class _Shared:
         return self._times[key]
 
 
+# The fields a snapshot reads of a listed account, its mailbox and an alias, and of a page: the rest
+# (roles, limits, flags...) is dropped while the JSON is parsed.  A 100k listing is ~60 MB of JSON.
+_SNAPSHOT_FIELDS = frozenset({
+    "count", "next", "results", "username", "first_name", "last_name", "is_active", "last_login", "date_joined",
+    "mailbox", "full_address", "quota", "address", "enabled", "recipients",
+})
+
+
+def _snapshot_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {key: value for key, value in pairs if key in _SNAPSHOT_FIELDS}
+
+
 def _own_alias(row: dict[str, Any]) -> tuple[bool, list[str]]:
     """(enabled, recipients in lower case) of an alias row."""
     return bool(row.get("enabled")), [str(r).lower() for r in row.get("recipients") or ()]
@@ -332,13 +345,13 @@ class ModoboaBackend:
         wanted = sorted({d.strip().lower() for d in domains if d.strip()})
         ids = self._domain_ids()
         present = [name for name in wanted if name in ids]
-        mailboxes: list[Mailbox] = []
+        mailboxes = MailboxesBuilder()
         aliases: list[Alias] = []
         shared = _Shared()
         for name in present:
             # Each list is reduced to what the snapshot keeps before the next is read: a big
             # domain's rows are tens of MB as parsed JSON.
-            alias_rows = self._list(f"{API}/aliases/", {"domain": name}, what=f"list the aliases of {name}")
+            alias_rows = self._list(f"{API}/aliases/", {"domain": name}, what=f"list the aliases of {name}", fields=_snapshot_fields)
             by_address = {str(row.get("address", "")).lower(): _own_alias(row) for row in alias_rows}
             del alias_rows
             accounts = self._list_accounts(name, ids[name])
@@ -348,14 +361,15 @@ class ModoboaBackend:
                 if address is None:
                     continue
                 addresses.add(address)
-                mailboxes.append(self._mailbox(account, by_address.get(address), shared))
+                mailboxes.add(self._mailbox(account, by_address.get(address), shared))
             del accounts
+            mailboxes.flush()
             for address, (enabled, recipients) in by_address.items():
                 if address in addresses:
                     continue  # the mailbox's forward / self-alias, reported on the mailbox
                 aliases.append(Alias(address=address, recipients=tuple(sorted(recipients)), is_active=enabled))
         return MailSnapshot(
-            mailboxes=tuple(sorted(mailboxes, key=lambda m: m.address)),
+            mailboxes=mailboxes.build(),
             aliases=tuple(sorted(aliases, key=lambda a: a.address)),
             domains=tuple(present),
         )
@@ -551,17 +565,18 @@ class ModoboaBackend:
         return {str(row["name"]).lower(): int(row["pk"]) for row in rows if "name" in row and "pk" in row}
 
     def _list_accounts(self, name: str, pk: int) -> list[dict[str, Any]]:
-        """The accounts of one domain: v1's unpaged list (one query, so consistent by itself), else v2's pages."""
+        """The accounts of one domain, with the snapshot's fields only: v1's unpaged list (one query, so
+        consistent by itself), else v2's pages."""
         what = f"list the accounts of {name}"
         if self._v1_accounts:
             head = self._request("GET", f"{API}/accounts/", params={"domain": str(pk), "page_size": "1"}, what=what).json()
             count = head.get("count") if isinstance(head, dict) else None
             pages = -(-count // self.settings.page_size) if isinstance(count, int) and count > 0 else 1
             try:
-                body = self._request(
+                body = json.loads(self._request(
                     "GET", f"{API_V1}/accounts/", params={"domain": name}, what=what,
                     timeout=self.settings.timeout_seconds * pages,
-                ).json()
+                ).content, object_pairs_hook=_snapshot_fields)
             except ModoboaApiError as exc:
                 if exc.status not in (404, 405):
                     raise
@@ -572,7 +587,7 @@ class ModoboaBackend:
                 return [row for row in body if isinstance(row, dict)]
             log.info("mail.v1_account_list_unavailable", url=self.settings.url)
             self._v1_accounts = False
-        return self._list(f"{API}/accounts/", {"domain": str(pk)}, what=what)
+        return self._list(f"{API}/accounts/", {"domain": str(pk)}, what=what, fields=_snapshot_fields)
 
     def _find_account(self, address: str) -> dict[str, Any] | None:
         rows = self._list(f"{API}/accounts/", {"search": address}, what=f"find mailbox {address}")
@@ -632,15 +647,21 @@ class ModoboaBackend:
             forward_keeps_copy=keeps_copy,
         )
 
-    def _list(self, path: str, params: dict[str, str], *, what: str) -> list[dict[str, Any]]:
-        """Every page of a list endpoint; re-read when the list changed while it was read."""
+    def _list(
+        self, path: str, params: dict[str, str], *, what: str,
+        fields: Callable[[list[tuple[str, Any]]], dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every page of a list endpoint; re-read when the list changed while it was read.
+
+        `fields`: makes each JSON object of a page as it is parsed (`json.loads`' object_pairs_hook).
+        """
         for _ in range(_LIST_RETRIES):
             rows: list[dict[str, Any]] = []
             query = {**params, "page_size": str(self.settings.page_size)}
             count: int | None = None
             consistent = True
             while True:
-                body = self._request("GET", path, params=query, what=what).json()
+                body = json.loads(self._request("GET", path, params=query, what=what).content, object_pairs_hook=fields)
                 if isinstance(body, list):  # an endpoint without pagination
                     return [row for row in body if isinstance(row, dict)]
                 if count is None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lifecycle.mail import Alias, Mailbox, Mailboxes, MailSnapshot
+from lifecycle.mail import Alias, Mailbox, Mailboxes, MailboxesBuilder, MailSnapshot
 
 WHEN = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -35,3 +35,22 @@ def test_mailboxes_answer_as_the_tuple_they_were_made_from() -> None:
     assert snapshot.mailbox("nobody@example.com") is None and snapshot.mailbox("") is None
     assert snapshot.alias("Team@example.com").recipients == ("li@example.com",)
     assert sorted(set(snapshot.strings())) == sorted({b.address for b in boxes} | {b.display_name for b in boxes})
+
+
+def test_a_builder_fed_part_by_part_gives_the_same_mailboxes() -> None:
+    shanghai = datetime(2026, 11, 2, 9, 30, 15, 123456).astimezone()  # any aware time comes back as the same instant
+    boxes = [box("zhao@b.example.com", display_name="赵\x00伟\n", last_login=shanghai),
+             box("wang@a.example.com", forward_to=("li@a.example.com",), forward_keeps_copy=True, created=None),
+             box("li@a.example.com", is_active=False, quota_mb=0, last_login=datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC)),
+             box("li@a.example.com", display_name="second"), box("empty@a.example.com", display_name="")]
+    builder = MailboxesBuilder()
+    for part in (boxes[:1], boxes[1:4], [], boxes[4:]):  # a domain at a time
+        for b in part:
+            builder.add(b)
+        builder.flush()
+    built = builder.build()
+    assert isinstance(built, Mailboxes) and built == Mailboxes(boxes) == tuple(sorted(boxes, key=lambda b: b.address))
+    assert built.find("li@a.example.com") == boxes[2] and built.find("zhao@b.example.com").display_name == "赵\x00伟\n"
+    assert built.find("zhao@b.example.com").last_login == shanghai and built.find("wang@a.example.com").created is None
+    assert built.find("wang@a.example.com").forward_to == ("li@a.example.com",)
+    assert MailboxesBuilder().build() == ()
