@@ -1,6 +1,6 @@
 """Scenarios A-D at a given size, each in its own process, against a throwaway slapd and Modoboa.
 
-    ./scripts/bench --size 10000 [--seed 6] [--scenarios A,B,C,D] [--no-mail] [--json out.json] [--workdir DIR]
+    ./scripts/bench --size 10000 [--seed 6] [--scenarios A,B,C,D] [--no-mail] [--transactions] [--json out.json] [--workdir DIR]
 
 A  full reconciliation, nothing to change (`apply_cycle` after the state adopted the directory)
 B  the same with 1% changes in HR (half movers, a quarter joiners, a quarter leavers)
@@ -80,6 +80,7 @@ class InFlight:
 
 
 WRITES_IN_FLIGHT = InFlight()
+TRANSACTIONS_ENV = "LIFECYCLE_BENCH_TRANSACTIONS"
 # Seconds spent in each write method, summed over the write connections (they overlap).
 WRITE_SECONDS: Counter = Counter()
 WRITE_SECONDS_LOCK = threading.Lock()
@@ -199,6 +200,8 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
     from lifecycle.settings import load_settings
 
     settings = load_settings(config)
+    if os.environ.get(TRANSACTIONS_ENV) == "1":  # `--transactions`: the opt-in LDAP transactions
+        settings = settings.model_copy(update={"directory": settings.directory.model_copy(update={"transactions": True})})
     journal = Journal(settings.state.url)
     result: dict = {"phase": phase}
     imported_rss = peak_rss_mb()
@@ -392,7 +395,8 @@ class Bench:
     def __init__(self, size: int, seed: int, workdir: Path) -> None:
         self.size, self.seed, self.workdir = size, seed, workdir
         self.data = HERE / "out" / f"{size}-{seed}-v{GENERATOR_VERSION}"
-        self.results: dict = {"size": size, "seed": seed, "cpus": os.cpu_count(), "load_before": os.getloadavg()}
+        self.results: dict = {"size": size, "seed": seed, "cpus": os.cpu_count(), "load_before": os.getloadavg(),
+                              "transactions": os.environ.get(TRANSACTIONS_ENV) == "1"}
 
     def ensure_data(self) -> None:
         if not (self.data / "meta.json").exists():
@@ -549,7 +553,8 @@ def table(results: dict) -> str:
     lines = [f"size {size} (seed {results['seed']}), {results['cpus']} CPUs, load {results['load_before'][0]:.2f} before / "
              f"{results['load_after'][0]:.2f} after; slapadd -q {results.get('slapadd_s') or 0:.2f} s"
              + (f"; {mail_load.get('mailboxes', '?')} mailboxes bulk-loaded into Modoboa in {mail_load.get('load_s', 0):.1f} s"
-                if results.get("mail") else "; no mail backend"),
+                if results.get("mail") else "; no mail backend")
+             + ("; LDAP transactions on" if results.get("transactions") else "; LDAP transactions off (the default)"),
              f"name collisions: {results['data']['collisions']['share_in_colliding_names']:.1%} of people share their pinyin, "
              f"{results['data']['collisions']['share_numbered']:.1%} get a number",
              "",
@@ -617,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-mail", action="store_true", help="directory only: no Modoboa for A, B and C")
     parser.add_argument("--workdir", type=Path, help="keep the slapds, state and logs here (default: a temp dir, removed)")
+    parser.add_argument("--transactions", action="store_true",
+                        help="with `[directory] transactions = true` (opt-in; off by default: see config.example.toml)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -632,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             worker(args.worker, args.config, args.result, args.baseline)
         return 0
+    os.environ[TRANSACTIONS_ENV] = "1" if args.transactions else "0"  # read by the workers
     keep = args.workdir is not None
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="lifecycle-bench-"))).resolve()
     if keep and workdir.exists():

@@ -98,8 +98,11 @@ class DirectorySettings(Section):
     match_attribute: Literal["mail", "uid", "cn", "none"] = "mail"
     # Connections the executor writes over at once (actions on one entry always share one).
     write_connections: int = Field(1, ge=1, le=16, description="concurrent LDAP write connections, 1-16")
-    # LDAP transactions (RFC 5805) for creates, updates, suspends and restores, where the server offers them.
-    transactions: bool = True
+    # LDAP transactions (RFC 5805) for creates, updates, suspends, restores and group writes, where the
+    # server offers them.  Off unless asked for: OpenLDAP 2.5.13 (Debian 12) crashes (SIGSEGV) when a
+    # client's connection is reset while it commits one (reproduced here), and a network blip must never
+    # take the group's directory down.
+    transactions: bool = False
 
     @model_validator(mode="after")
     def _resolve_password(self) -> DirectorySettings:

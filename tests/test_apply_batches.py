@@ -28,7 +28,8 @@ NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def settings_for(directory_settings: DirectorySettings, connections: int) -> DirectorySettings:
-    return directory_settings.model_copy(update={"write_connections": connections})
+    # With LDAP transactions (off by default): these tests are about how the executor uses them.
+    return directory_settings.model_copy(update={"write_connections": connections, "transactions": True})
 
 
 def create(n: int, people_dn: str = HQ_PEOPLE_DN) -> Action:
@@ -480,4 +481,5 @@ def test_transactions_can_be_turned_off(run, slapd, monkeypatch, directory_setti
     _, _, result = apply([create(n) for n in range(1, 11)], directory=plain)
     assert result.ok and plain.calls["create_person"] == 10 and opened == []
     _, _, result = apply([update(n, "t") for n in range(1, 11)], connections=2)
-    assert result.ok and opened  # the default: where the server offers them
+    assert result.ok and opened  # asked for, and the server offers them
+    assert DirectorySettings(url="ldap://x", bind_dn="cn=x", bind_password=SecretStr("x")).transactions is False  # opt-in

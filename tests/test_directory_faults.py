@@ -116,7 +116,7 @@ class Env:
             if result is not None and result.ok:
                 assert self.journal.pending_actions() == []
                 return count
-        raise AssertionError(f"no clean cycle in {MAX_CYCLES}")
+        raise AssertionError(f"no clean cycle in {MAX_CYCLES}: {self.texts[-3:]}")
 
     def assert_converged(self, reference: tuple[Counter, tuple]) -> Counter:
         counts = applied(self.journal)
