@@ -212,10 +212,8 @@ def test_member_changes_go_as_one_write_per_group_each_journalled(run, slapd, di
     assert result.counts == Counter({"applied": len(removes + adds) - 1, "failed": 1})
 
 
-def test_group_writes_go_in_transactions_and_a_refused_one_goes_alone(run, slapd, monkeypatch) -> None:
-    apply, journal = run
-    groups = [f"t{g}" for g in range(6)]
-    apply([create(n) for n in range(1, 9)] + [create_group(g, [1, 2, 3, 4]) for g in groups], connections=1)
+def count_transaction_sizes(monkeypatch) -> list[int]:
+    """The number of write calls each committed LDAP transaction carried, from now on."""
     sizes: list[int] = []
     original = LdapDirectory.transaction
 
@@ -226,6 +224,14 @@ def test_group_writes_go_in_transactions_and_a_refused_one_goes_alone(run, slapd
         sizes.append(sum(getattr(self, "calls", Counter()).values()) - before)
 
     monkeypatch.setattr(LdapDirectory, "transaction", contextlib.contextmanager(counted))
+    return sizes
+
+
+def test_group_writes_go_in_transactions_and_a_refused_one_goes_alone(run, slapd, monkeypatch) -> None:
+    apply, journal = run
+    groups = [f"t{g}" for g in range(6)]
+    apply([create(n) for n in range(1, 9)] + [create_group(g, [1, 2, 3, 4]) for g in groups], connections=1)
+    sizes = count_transaction_sizes(monkeypatch)
     # All six groups lose members 2 and 3: one write each, in transactions of 2 and then 4 writes.
     directory, _, result = apply([member(ActionKind.REMOVE_MEMBER, g, n) for g in groups for n in (2, 3)], connections=1)
     assert result.ok and result.counts == Counter({"applied": 12})
@@ -448,16 +454,7 @@ def test_a_mover_leaving_its_group_before_the_move_waits_for_nothing(run, slapd,
 
 def test_creates_go_in_ldap_transactions_and_bind_like_any_other(run, slapd, monkeypatch, tmp_path) -> None:
     apply, journal = run
-    sizes: list[int] = []
-    original = LdapDirectory.transaction
-
-    def counted(self):
-        before = sum(getattr(self, "calls", Counter()).values())
-        with original(self):
-            yield
-        sizes.append(sum(getattr(self, "calls", Counter()).values()) - before)
-
-    monkeypatch.setattr(LdapDirectory, "transaction", contextlib.contextmanager(counted))
+    sizes = count_transaction_sizes(monkeypatch)
     directory, _, result = apply([create(n) for n in range(1, 41)] + [update(n, "t") for n in range(1, 41)], connections=1)
     assert result.ok and directory.calls == Counter(create_person=40, modify_person=40)
     assert sizes == [2, 4, 8, 16, 10] * 2  # creates, then updates: 2, 4, 8... writes per commit
