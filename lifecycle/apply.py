@@ -78,7 +78,7 @@ TRANSACTION_SIZE = 32
 # so a SIGTERM waits for at most one batch (~0.1-0.5 s of LDAP writes).
 BATCH_SIZE = 500
 # Member changes go as one write per group and batch, so their batches are wider: a cycle's removals
-# from a group then cost slapd one re-index of the group, not one per batch (~1-3 s of writes at most).
+# from a group then cost slapd one rewrite (and re-index) of the group, not one per batch.
 MEMBER_BATCH_FACTOR = 4
 ANY_HOLDER = "*"  # in `_Run.holders`: who holds references is unknown: any member change naming a moved DN waits
 

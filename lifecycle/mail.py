@@ -92,29 +92,10 @@ class Mailboxes(Sequence[Mailbox]):
     __slots__ = ("_addresses", "_names", "_quotas", "_flags", "_logins", "_created", "_forwards")
 
     def __init__(self, boxes: Iterable[Mailbox]) -> None:
-        ordered = sorted(boxes, key=lambda box: box.address)  # stable: of equal addresses, the first stays first
-        self._addresses = tuple(box.address for box in ordered)
-        self._names = tuple(box.display_name for box in ordered)
-        self._quotas = array("q", (box.quota_mb for box in ordered))
-        self._flags = bytes(box.is_active | box.forward_keeps_copy << 1 for box in ordered)
-        self._logins = array("q", (_micros(box.last_login) for box in ordered))
-        self._created = array("q", (_micros(box.created) for box in ordered))
-        self._forwards = {i: box.forward_to for i, box in enumerate(ordered) if box.forward_to}  # few have one
-
-    @classmethod
-    def _of_columns(cls, addresses: Sequence[str], names: Sequence[str], quotas: array, flags: bytes | bytearray,
-                    logins: array, created: array, forwards: dict[int, tuple[str, ...]]) -> Mailboxes:
-        order = sorted(range(len(addresses)), key=addresses.__getitem__)  # stable, as in __init__
-        self = cls.__new__(cls)
-        self._addresses = tuple([addresses[i] for i in order])
-        self._names = tuple([names[i] for i in order])
-        self._quotas = array("q", [quotas[i] for i in order])
-        self._flags = bytes([flags[i] for i in order])
-        self._logins = array("q", [logins[i] for i in order])
-        self._created = array("q", [created[i] for i in order])
-        position = {was: now for now, was in enumerate(order) if was in forwards} if forwards else {}
-        self._forwards = {position[was]: to for was, to in forwards.items()}
-        return self
+        builder = MailboxesBuilder()
+        for box in boxes:
+            builder.add(box)
+        builder.fill(self)
 
     def __len__(self) -> int:
         return len(self._addresses)
@@ -160,6 +141,7 @@ class Mailboxes(Sequence[Mailbox]):
         return Mailbox(self._addresses[i], self._names[i], self._quotas[i], bool(flags & 1), _moment(self._logins[i]),
                        _moment(self._created[i]), self._forwards.get(i, ()), bool(flags & 2))
 
+
 class MailboxesBuilder:
     """Collects a listing's mailboxes into `Mailboxes` without keeping a small object per mailbox while
     the listing is parsed.
@@ -197,6 +179,13 @@ class MailboxesBuilder:
             self._pending = []
 
     def build(self) -> Mailboxes:
+        mailboxes = Mailboxes.__new__(Mailboxes)
+        self.fill(mailboxes)
+        return mailboxes
+
+    def fill(self, mailboxes: Mailboxes) -> None:
+        """Set the columns of `mailboxes`: the mailboxes added, sorted by address (of equal
+        addresses, the first added stays first)."""
         self.flush()
         text, offset, lengths = "".join(self._texts), 0, self._lengths
         self._texts = []
@@ -211,7 +200,15 @@ class MailboxesBuilder:
             names.append(shared.setdefault(name, name))
             offset = end
         del text, shared
-        return Mailboxes._of_columns(addresses, names, self._quotas, self._flags, self._logins, self._created, self._forwards)
+        order = sorted(range(len(addresses)), key=addresses.__getitem__)  # stable
+        mailboxes._addresses = tuple([addresses[i] for i in order])
+        mailboxes._names = tuple([names[i] for i in order])
+        mailboxes._quotas = array("q", [self._quotas[i] for i in order])
+        mailboxes._flags = bytes([self._flags[i] for i in order])
+        mailboxes._logins = array("q", [self._logins[i] for i in order])
+        mailboxes._created = array("q", [self._created[i] for i in order])
+        position = {was: now for now, was in enumerate(order) if was in self._forwards} if self._forwards else {}
+        mailboxes._forwards = {position[was]: to for was, to in self._forwards.items()}
 
 
 @dataclass(frozen=True)

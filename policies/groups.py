@@ -110,11 +110,12 @@ def plan_groups(
         for member in adds:
             actions.append(_member_action(ActionKind.ADD_MEMBER, group.dn, member.dn, member.employee_id, group.company,
                                           f"in {label} according to HR"))
-        # Everyone leaving a group leaves first, before the moves and additions, in one batch: slapd re-indexes
-        # the whole group on every write that removes a member (one write per group and batch), and a mover
-        # leaves under its old DN before the move, so refint has nothing of ours to rewrite and nothing waits
-        # for it (removing the new DN afterwards races refint's rename).  Not when that would empty the
-        # group before this plan's additions: a groupOfNames needs a member.
+        # Everyone leaving a group leaves first, before the moves and additions, in one batch: slapd rewrites
+        # the whole group entry on every write (and, with 32-bit index hashes, re-indexes every member after a
+        # removal), so that is one write per group and batch; and a mover leaves under its old DN before the
+        # move, so refint has nothing of ours to rewrite and nothing waits for it (removing the new DN
+        # afterwards races refint's rename).  Not when that would empty the group before this plan's
+        # additions: a groupOfNames needs a member.
         early = foreign + len(current) - len(removes) > 0
         for key in removes:
             cause = causes.get(key)
