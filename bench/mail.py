@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
@@ -60,7 +61,7 @@ import resource
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -402,11 +403,11 @@ MAIL_KINDS = frozenset({"create_mailbox", "update_mailbox", "rename_mailbox", "s
 
 
 def install_mail_counters(phases: dict | None = None, calls: Counter | None = None,
-                          seconds: dict | None = None) -> Counter:
+                          seconds: dict | None = None, within: Callable[[str], Any] | None = None) -> Counter:
     """Count the driver's HTTP requests by "METHOD endpoint" (each attempt; 429 answers also as "HTTP 429").
 
     With `phases` (bench.run's phase timer), the time in ModoboaBackend.read_snapshot is added
-    under "read_mail"; with `calls`, the driver's port methods are counted by name; with
+    under "read_mail" (and run `within("read_mail")` when given); with `calls`, the driver's port methods are counted by name; with
     `seconds`, the wall time of the requests is summed by the same kinds.
     """
     from connectors import mail_modoboa
@@ -445,7 +446,8 @@ def install_mail_counters(phases: dict | None = None, calls: Counter | None = No
         def timed(self, *args, **kwargs):
             t = time.perf_counter()
             try:
-                return original_read(self, *args, **kwargs)
+                with within("read_mail") if within else contextlib.nullcontext():
+                    return original_read(self, *args, **kwargs)
             finally:
                 phases["read_mail"] = phases.get("read_mail", 0.0) + time.perf_counter() - t
 

@@ -80,6 +80,51 @@ class InFlight:
 
 
 WRITES_IN_FLIGHT = InFlight()
+
+
+class PhaseMemory:
+    """Where the peak comes from: the resident set sampled every `interval` s by a thread, the
+    largest sample kept under the phases running at that moment ("read_inputs/read_directory")."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self._stack: list[str] = []
+        self.peaks: dict[str, float] = {}
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="bench-rss", daemon=True)
+
+    @contextlib.contextmanager
+    def within(self, label: str):
+        self._stack.append(label)
+        try:
+            yield
+        finally:
+            self.sample()
+            self._stack.pop()
+
+    def sample(self) -> None:
+        with open("/proc/self/statm", "rb") as handle:
+            rss = int(handle.read().split()[1]) * PAGE_SIZE / 2**20
+        where = "/".join(self._stack) or "(outside)"
+        if rss > self.peaks.get(where, 0.0):
+            self.peaks[where] = rss
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.sample()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+        return {where: round(mb, 1) for where, mb in sorted(self.peaks.items(), key=lambda item: -item[1])}
+
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+PHASE_MEMORY = PhaseMemory()
 TRANSACTIONS_ENV = "LIFECYCLE_BENCH_TRANSACTIONS"
 # Seconds spent in each write method, summed over the write connections (they overlap).
 WRITE_SECONDS: Counter = Counter()
@@ -153,7 +198,8 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
         def wrapper(*args, **kwargs):
             t = time.perf_counter()
             try:
-                return original(*args, **kwargs)
+                with PHASE_MEMORY.within(label):
+                    return original(*args, **kwargs)
             finally:
                 phases[label] += time.perf_counter() - t
 
@@ -165,6 +211,8 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
     timed(apply_module.Executor, "recover", "recover")
     timed(cycle, "read_hr_csv", "read_hr")
     timed(directory_ldap.LdapDirectory, "read_snapshot", "read_directory")
+    timed(cycle, "read_ahead", "read_names_ahead")
+    timed(apply_module.Executor, "_perform_mail", "mail_write")
     from lifecycle.journal import Journal
     timed(Journal, "load_state", "load_state")
     return calls, requests, phases
@@ -192,7 +240,8 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
     from bench import mail as bench_mail
 
     mail_calls: Counter = Counter()
-    mail_requests = bench_mail.install_mail_counters(phases=phases, calls=mail_calls)
+    mail_requests = bench_mail.install_mail_counters(phases=phases, calls=mail_calls, within=PHASE_MEMORY.within)
+    PHASE_MEMORY.start()
     from connectors.directory_ldap import LdapDirectory
     from lifecycle import quiet
     from lifecycle.cycle import apply_cycle, config_fingerprint
@@ -270,6 +319,7 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
         result["ldap_requests"] = dict(requests)
         result["phases_s"] = {k: round(v, 3) for k, v in phases.items()}
     journal.close()
+    result["rss_peak_by_phase_mb"] = PHASE_MEMORY.stop()
     result["peak_rss_mb"] = result.pop("peak_rss_daemon_mb", None) or peak_rss_mb()
     result["rss_after_imports_mb"] = imported_rss
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
