@@ -252,7 +252,7 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
     if os.environ.get(TRANSACTIONS_ENV) == "1":  # `--transactions`: the opt-in LDAP transactions
         settings = settings.model_copy(update={"directory": settings.directory.model_copy(update={"transactions": True})})
     journal = Journal(settings.state.url)
-    result: dict = {"phase": phase}
+    result: dict = {"phase": phase, "write_connections": settings.directory.write_connections}
     imported_rss = peak_rss_mb()
     with LdapDirectory(settings.directory, settings.companies) as ldap:
         if phase == "bare":
@@ -374,6 +374,43 @@ def bare_io(settings) -> dict:
 
 
 # -- orchestrator ------------------------------------------------------------------
+
+
+def bare_writes(instance: Instance, ldif: Path, connections: int) -> dict:
+    """The writes an initial load cannot avoid, done by OpenLDAP's C client: the generator's LDIF
+    (the entries D creates) added to an empty slapd by `connections` `ldapadd` processes at once,
+    one add at a time each as the daemon's write connections do, the people first and then the
+    groups with their members. D's LDAP side against this is the engine's share of the load."""
+    records = [r for r in ldif.read_text(encoding="utf-8").split("\n\n") if r.strip()]
+    people = [r for r in records if "\nobjectClass: inetOrgPerson" in r]
+    groups = [r for r in records if "\nobjectClass: inetOrgPerson" not in r]
+    home = instance.home / "bare-writes"
+    home.mkdir()
+    secret = home / "secret"  # ldapadd -y sends the file's bytes as they are
+    secret.write_text(instance.slapd.admin_password, encoding="utf-8")
+    secret.chmod(0o600)
+    parts = []
+    for n in range(connections):
+        part = home / f"people-{n}.ldif"
+        part.write_text("\n\n".join(people[n::connections]) + "\n", encoding="utf-8")
+        parts.append(part)
+    (home / "groups.ldif").write_text("\n\n".join(groups) + "\n", encoding="utf-8")
+    command = ["ldapadd", "-x", "-H", instance.slapd.url, "-D", instance.slapd.admin_dn, "-y", str(secret), "-f"]
+    pid = instance.slapd._process.pid  # noqa: SLF001
+    cpu0 = _slapd_cpu(pid)
+    t = time.perf_counter()
+    running = [subprocess.Popen([*command, str(part)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for part in parts]
+    failed = [p.stderr.read().decode(errors="replace")[-300:] for p in running if p.wait() != 0]  # type: ignore[union-attr]
+    t_people = time.perf_counter()
+    if groups and not failed:
+        done = subprocess.run([*command, str(home / "groups.ldif")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if done.returncode:
+            failed.append(done.stderr.decode(errors="replace")[-300:])
+    t_end = time.perf_counter()
+    for process in running:
+        process.stderr.close()  # type: ignore[union-attr]
+    return {"wall_s": t_end - t, "people_s": t_people - t, "groups_s": t_end - t_people, "writes": len(records),
+            "connections": connections, "slapd_cpu_s": _slapd_cpu(pid) - cpu0, "failed": failed}
 
 
 def _slapd_cpu(pid: int) -> float:
@@ -538,6 +575,13 @@ class Bench:
                 phases["D"] = self.phase("D", empty)
             finally:
                 empty.stop()
+            target = self.instance("bare-writes", ldif=False, mail=False)
+            try:
+                connections = phases["D"].get("write_connections") or 1
+                self.results["bare_writes"] = bare_writes(target, self.data / "directory.ldif", connections)
+                print(f"  bare writes: {json.dumps({k: v for k, v in self.results['bare_writes'].items() if k != 'failed'})}", flush=True)
+            finally:
+                target.stop()
         self.results["phases"] = phases
         self.results["load_after"] = os.getloadavg()
         return self.results
@@ -584,6 +628,8 @@ def problems(results: dict) -> list[str]:
             found.append(f"D: {created} accounts created, the generator expected {results['data']['plan_actions']['create_account']}")
         if d["directory_actions"] != _changes_written(d):
             found.append(f"D: {d['directory_actions']} directory actions but {_changes_written(d)} changes written")
+    for failure in (results.get("bare_writes") or {}).get("failed", []):
+        found.append(f"bare writes: an ldapadd failed: {failure}")
     return found
 
 
@@ -659,6 +705,13 @@ def table(results: dict) -> str:
         lines.append(f"D: apply (LDAP side) {ldap_apply:.2f} s for {d['ldap_write_calls']} writes "
                      f"= {d['ldap_write_calls'] / max(ldap_apply, 1e-9):.0f} writes/s; seconds in each write call, summed over "
                      f"the connections: {_kinds(d.get('ldap_write_seconds'))}")
+        bare_w = results.get("bare_writes")
+        if bare_w:
+            lines.append(f"bare writes (D's floor on this slapd): {bare_w['connections']} ldapadd processes (OpenLDAP's C client, "
+                         f"no transactions) added the same {bare_w['writes']} entries to an empty slapd in {bare_w['wall_s']:.2f} s "
+                         f"= {bare_w['writes'] / max(bare_w['wall_s'], 1e-9):.0f} writes/s (people {bare_w['people_s']:.2f} s, "
+                         f"groups {bare_w['groups_s']:.2f} s; slapd CPU {bare_w['slapd_cpu_s']:.2f} s); "
+                         f"D's LDAP side / bare writes = {ldap_apply / max(bare_w['wall_s'], 1e-9):.2f}x")
     for problem in results.get("problems", []):
         lines.append(f"PROBLEM: {problem}")
     return "\n".join(lines)
