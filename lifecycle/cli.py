@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     apply = sub.add_parser("apply", help="compute the plan and apply it (or apply a saved plan exactly)")
     apply.add_argument("--now", help="apply as of this date/time")
     apply.add_argument("--plan", type=Path, help="a plan saved with `plan --out`; refused if it no longer matches")
+    apply.add_argument("--transactions", action="store_true",
+                       help="this run only: writes grouped into LDAP transactions, as `[directory] transactions = true` "
+                            "(a bulk load 2-3x faster; slapd 2.5.13 and 2.6.10 crash if a connection is reset during a "
+                            "commit, so watch the run)")
 
     log_cmd = sub.add_parser("log", help="read the action log")
     log_cmd.add_argument("--company")
@@ -200,6 +204,10 @@ def cmd_apply(args: argparse.Namespace, settings) -> int:
 
     saved = load_saved_plan(args.plan) if args.plan else None
     now = parse_now(args.now, settings.policy.timezone)
+    if args.transactions and not settings.directory.transactions:
+        print("this run writes in LDAP transactions where the server offers them; "
+              "a connection reset during a commit can crash slapd 2.5/2.6: watch the run", file=sys.stderr)
+        settings = settings.model_copy(update={"directory": settings.directory.model_copy(update={"transactions": True})})
     journal = Journal(settings.state.url)
     try:
         with LdapDirectory(settings.directory, settings.companies) as directory:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -101,6 +102,52 @@ def test_sample_export_plan_apply_leave_and_delete(config: Path, capsys) -> None
     assert sorted(e["employee_id"] for e in rejected) == ["100049", "100050"]  # logged once, not per cycle
     code, out, _ = run(config, capsys, "log", "--company", "GZ", "--format", "json")
     assert json.loads(out) and all(e["company"] == "GZ" for e in json.loads(out))
+
+
+def count_transactions(monkeypatch) -> list[int]:
+    """The number of people created inside each LDAP transaction that was committed, from now on."""
+    sizes: list[int] = []
+    inside: list[int] = []
+    transaction, create_person = LdapDirectory.transaction, LdapDirectory.create_person
+
+    @contextlib.contextmanager
+    def counted(self):
+        inside.append(0)
+        try:
+            with transaction(self):
+                yield
+            sizes.append(inside[-1])
+        finally:
+            inside.pop()
+
+    def create(self, *args, **kwargs):
+        if inside:
+            inside[-1] += 1
+        return create_person(self, *args, **kwargs)
+
+    monkeypatch.setattr(LdapDirectory, "transaction", counted)
+    monkeypatch.setattr(LdapDirectory, "create_person", create)
+    return sizes
+
+
+def test_apply_with_transactions_writes_this_run_in_ldap_transactions_only(config: Path, capsys, monkeypatch) -> None:
+    sizes = count_transactions(monkeypatch)
+    code, out, err = run(config, capsys, "apply", "--now", DAY_ONE, "--transactions")
+    assert code == 0, err
+    assert "watch the run" in err  # the admin is told what the flag risks
+    # All 46 joiners created in transactions of 2, 4, 8, ... writes.
+    assert sum(sizes) == 46 and sizes[:3] == [2, 4, 8]
+    with directory(config) as ldap:
+        assert len([e for e in ldap.read_snapshot().entries if e.employee_number]) == 46
+    assert load_settings(config).directory.transactions is False  # the config is not changed
+
+    # The next run, without the flag: the leaver's suspension and nothing in a transaction.
+    sizes.clear()
+    code, out, err = run(config, capsys, "apply", "--now", "2027-01-16T09:00")
+    assert code == 0, err
+    assert sizes == [] and "watch the run" not in err
+    with directory(config) as ldap:
+        assert ldap.find_by_employee_number(LEAVER).locked
 
 
 def test_saved_plan_is_applied_exactly_or_refused_when_stale(config: Path, tmp_path: Path, capsys) -> None:
