@@ -407,8 +407,9 @@ def install_mail_counters(phases: dict | None = None, calls: Counter | None = No
     """Count the driver's HTTP requests by "METHOD endpoint" (each attempt; 429 answers also as "HTTP 429").
 
     With `phases` (bench.run's phase timer), the time in ModoboaBackend.read_snapshot is added
-    under "read_mail" (and run `within("read_mail")` when given); with `calls`, the driver's port methods are counted by name; with
-    `seconds`, the wall time of the requests is summed by the same kinds.
+    under "read_mail" (run inside `within("read_mail")` when given); with `calls`, the driver's
+    port methods are counted by name; with `seconds`, the wall time of the requests is summed by
+    the same kinds.
     """
     from connectors import mail_modoboa
 
