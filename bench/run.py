@@ -250,7 +250,7 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
 
     settings = load_settings(config)
     if os.environ.get(TRANSACTIONS_ENV) == "1":  # `--transactions`: the opt-in LDAP transactions
-        settings = settings.model_copy(update={"directory": settings.directory.model_copy(update={"transactions": True})})
+        settings = settings.with_transactions()
     journal = Journal(settings.state.url)
     result: dict = {"phase": phase, "write_connections": settings.directory.write_connections}
     imported_rss = peak_rss_mb()

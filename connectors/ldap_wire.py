@@ -453,11 +453,15 @@ def _send(connection: Connection, request: bytes, controls: bytes = b"") -> int:
     return message_id
 
 
+def extended_request(name: str, value: bytes | None = None) -> bytes:
+    """ExtendedRequest ::= [APPLICATION 23] SEQUENCE { requestName [0], requestValue [1] OPTIONAL }."""
+    return _tlv(0x77, _string(name, 0x80) + (b"" if value is None else _string(value, 0x81)))
+
+
 def extended(connection: Connection, name: str, value: bytes | None = None) -> tuple[PageResult, bytes | None]:
-    """One ExtendedRequest ([APPLICATION 23] { requestName [0], requestValue [1] OPTIONAL }) on `connection`:
-    its LDAPResult and responseValue ([11] in the ExtendedResponse; None when absent)."""
-    request = _tlv(0x77, _string(name, 0x80) + (b"" if value is None else _string(value, 0x81)))
-    message_id = _send(connection, request)
+    """One extended request on `connection`: its LDAPResult and responseValue ([11] in the
+    ExtendedResponse; None when absent)."""
+    message_id = _send(connection, extended_request(name, value))
     for tag, buffer, op, op_end, end in _replies(connection, message_id):
         if tag != EXTENDED_RESPONSE:
             raise WireError(f"unexpected protocolOp {tag:#x} in reply to an extended request")

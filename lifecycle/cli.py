@@ -207,7 +207,7 @@ def cmd_apply(args: argparse.Namespace, settings) -> int:
     if args.transactions and not settings.directory.transactions:
         print("this run writes in LDAP transactions where the server offers them; "
               "a connection reset during a commit can crash slapd 2.5/2.6: watch the run", file=sys.stderr)
-        settings = settings.model_copy(update={"directory": settings.directory.model_copy(update={"transactions": True})})
+        settings = settings.with_transactions()
     journal = Journal(settings.state.url)
     try:
         with LdapDirectory(settings.directory, settings.companies) as directory:

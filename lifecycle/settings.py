@@ -99,9 +99,9 @@ class DirectorySettings(Section):
     # Connections the executor writes over at once (actions on one entry always share one).
     write_connections: int = Field(1, ge=1, le=16, description="concurrent LDAP write connections, 1-16")
     # LDAP transactions (RFC 5805) for creates, updates, suspends, restores and group writes, where the
-    # server offers them.  Off unless asked for: OpenLDAP 2.5.13 (Debian 12) crashes (SIGSEGV) when a
-    # client's connection is reset while it commits one (reproduced here), and a network blip must never
-    # take the group's directory down.
+    # server offers them.  Off unless asked for: OpenLDAP 2.5.13 (Debian 12) and 2.6.10 (Debian 13) crash
+    # (SIGSEGV) when a client's connection is reset while they commit one (bench/txn_reset_probe.py), and
+    # a network blip must never take the group's directory down.
     transactions: bool = False
 
     @model_validator(mode="after")
@@ -358,6 +358,10 @@ class Settings(BaseSettings):
             if not _dn_within(company.people_dn, self.directory.base_dn):
                 raise ValueError(f"companies[{company.code}].people_dn is not under directory.base_dn")
         return self
+
+    def with_transactions(self) -> Settings:
+        """These settings with `[directory] transactions = true` (`apply --transactions`, the bench's flag)."""
+        return self.model_copy(update={"directory": self.directory.model_copy(update={"transactions": True})})
 
     def company(self, code: str) -> CompanySettings:
         for company in self.companies:

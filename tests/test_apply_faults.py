@@ -61,7 +61,7 @@ def applied_counts(journal: Journal) -> Counter:
 def test_server_stopping_mid_cycle_ends_cleanly_and_the_next_cycle_finishes(env) -> None:
     server, settings = env
     # With LDAP transactions (opt-in), so the stop cuts one: all or nothing.
-    settings = settings.model_copy(update={"directory": settings.directory.model_copy(update={"transactions": True})})
+    settings = settings.with_transactions()
     journal = Journal(settings.state.url)
     with StopsAfter(settings, server, writes=20) as directory:
         plan, result = apply_cycle(settings, NOW, directory, journal)
