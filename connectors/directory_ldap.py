@@ -69,7 +69,7 @@ from ldap3.utils.hashed import hashed
 
 from connectors import ldap_wire as wire
 from connectors.ldap_wire import EntryHandler, PageResult, WireError, decode_entry, search_page
-from lifecycle.dn import escape_rdn_value
+from lifecycle.dn import dn_key as folded_dn_key, escape_rdn_value, match_key
 from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
 from lifecycle.gcpause import gc_paused
 from lifecycle.models import DirectoryEntry, DirectorySnapshot, GroupEntry
@@ -226,8 +226,8 @@ def canonical_dn(dn: str) -> str:
 
 
 def dn_key(dn: str) -> str:
-    """Comparison key: canonical and case-folded (names in DNs match case-insensitively here)."""
-    return canonical_dn(dn).casefold()
+    """Comparison key: canonical, then folded as the server compares DN values (lifecycle.dn.dn_key)."""
+    return folded_dn_key(canonical_dn(dn))
 
 
 def _split_first_rdn(dn: str) -> tuple[list[tuple[str, str]], str]:
@@ -651,14 +651,14 @@ class LdapDirectory:
                 entry = _entry_from(dn, raw, canonical)
                 people[entry.dn] = entry
                 if entry.uid:
-                    uid = entry.uid.lower()
+                    uid = match_key(entry.uid)
                     taken.add(entry.uid if uid == entry.uid else uid)  # one string, not two, where they are equal
                     uids = uids[1:]  # the first is entry.uid
             elif (b"groupofnames" in classes and key.endswith("," + groups_key)
                   and any(v.lower() == MANAGED_MARKER.encode() for v in raw.get("businesscategory", ()))):
                 group = _group_from(dn, raw, canonical)
                 groups[group.dn] = group
-            taken.update(v.decode("utf-8", errors="replace").lower() for v in uids)
+            taken.update(match_key(v.decode("utf-8", errors="replace")) for v in uids)
         return DirectorySnapshot(
             entries=tuple(people[dn] for dn in sorted(people)),
             groups=tuple(groups[dn] for dn in sorted(groups)),

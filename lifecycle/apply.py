@@ -273,7 +273,7 @@ class _Lanes:
         if self.count == 1:
             return 0
         p = action.params
-        key = (p.get("group_dn") or p.get("dn") or action.target).casefold()
+        key = dn_key(p.get("group_dn") or p.get("dn") or action.target)
         return zlib.crc32(key.encode("utf-8")) % self.count
 
     def run(self, work: Sequence[Callable[[], None]]) -> None:

@@ -1,6 +1,12 @@
-"""RFC 4514 escaping of one attribute value in a DN (pure; shared by the policies and the connector)."""
+"""Distinguished names and the directory's matching rules (pure; shared by the policies and the connector)."""
 
 from __future__ import annotations
+
+import re
+import unicodedata
+
+# Any white space at all (str.isspace and regex \s agree on every code point).
+_SPACE = re.compile(r"\s")
 
 
 def escape_rdn_value(value: str) -> str:
@@ -19,3 +25,30 @@ def escape_rdn_value(value: str) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def match_key(value: str) -> str:
+    """`value` as the directory compares it under caseIgnoreMatch (cn, uid, ou, mail, DN values...).
+
+    What slapd does (checked against a real slapd, tests/test_match_key.py): compatibility forms
+    folded (ＡＢ is ab, ﬁ is fi), letters lower-cased one for one (İ is i; ß stays ß, ς stays ς),
+    leading and trailing spaces dropped and runs of spaces inside made one.  Two values with the
+    same key are one value to the directory: one entry, one name.
+    """
+    if value.isascii():
+        folded = value.lower()
+    else:
+        # U+0130 is the one letter whose full lower case (Python's) is two characters; slapd maps it to i.
+        folded = unicodedata.normalize("NFKC", value).replace("\u0130", "i").lower()
+    if _SPACE.search(folded) is None:
+        return folded
+    return " ".join(folded.split())
+
+
+def dn_key(dn: str) -> str:
+    """A comparison key for DNs that the directory takes as one: letter case, compatibility forms,
+    spaces around commas and runs of spaces inside a value do not count."""
+    if dn.isascii() and _SPACE.search(dn) is None:  # the common case, one C call each
+        # A string that is already lower case is its own key (no copy).
+        return dn if dn.islower() else dn.lower()
+    return ",".join(match_key(part) for part in dn.split(","))

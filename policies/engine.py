@@ -31,7 +31,7 @@ from policies.attributes import NewEntryAttributes, desired_attributes, entry_ch
 from policies.context import PolicyContext
 from policies.employment import Standing, employment, status_disagreement
 from policies.feed_health import frozen_companies
-from policies.groups import Departure, Membership, plan_groups
+from policies.groups import Departure, Membership, plan_groups, spelling_variants
 from policies.guards import guard_plan
 from policies.inactivity import decide_inactivity
 from policies.intent import AccountStep, Intent, Step
@@ -40,8 +40,8 @@ from policies.joiner import decide_employed
 from policies.leaver import clear_absence, decide_absent, decide_departed, departure_from_absence
 from policies.mailbox import plan_mailbox
 from policies.names import NameAllocator
-from policies.naming import NamingProblem
-from policies.placement import dn_key, split_rdn
+from policies.naming import NamingProblem, lower_name
+from policies.placement import dn_key, group_dn, split_rdn
 from policies.retention import decide_deletion
 from policies.timeline import next_due_of
 
@@ -164,6 +164,7 @@ def _compute_plan(
             )
 
     actions.extend(memberships.actions(directory, ctx))
+    reviews.extend(memberships.spelling_reviews(ctx))
     # The daemon sleeps through quiet cycles until then; the views are at hand only here.
     due = next_due_of(hired, ctx) if not actions else None
     del hired, intents, memberships, placements, mails, joined  # pass 2's inputs go before the sort and the guards
@@ -202,8 +203,8 @@ def _hire_date(view: PersonView) -> date:
 
 def _allocator(directory: DirectorySnapshot, state: StoredState, settings: Settings) -> NameAllocator:
     lowered = directory.taken_uids
-    if not all(uid.islower() or uid == uid.lower() for uid in lowered):  # a test double's snapshot, perhaps
-        lowered = frozenset(uid.lower() for uid in lowered)
+    if not all(lower_name(uid) == uid for uid in lowered):  # a test double's snapshot, perhaps
+        lowered = frozenset(map(lower_name, lowered))
     # Mostly the same names again (uid == mail local part == the state's uid): only the rest is kept.
     taken = {e.uid for e in directory.entries if e.uid and e.uid not in lowered}
     taken |= {local for local in (e.mail.split("@", 1)[0] for e in directory.entries if "@" in e.mail) if local not in lowered}
@@ -506,3 +507,18 @@ class _Memberships:
         bases = [c.people_dn for c in ctx.settings.companies]
         return plan_groups(self.wanted, directory.groups, dn_after, self.causes, frozen, self.owners, bases,
                            ctx.settings.directory.groups_dn)
+
+    def spelling_reviews(self, ctx: PolicyContext) -> list[Review]:
+        """Departments HR spells in several ways that the directory takes as one name (`Sales`, `sales`)."""
+        reviews = []
+        for spellings in spelling_variants(self.wanted).values():
+            company = spellings[0][0]
+            shown = ", ".join(repr(department) for _, department in spellings)
+            reviews.append(
+                Review(ReviewKind.INCONSISTENT_RECORD, "", company,
+                       group_dn(company, spellings[0][1], ctx.settings.directory.groups_dn),
+                       f"departments {shown} of {company} differ only in letter case or spacing; the directory takes "
+                       "them as one name, so their people share one department group",
+                       "spell the department the same way in every HR row")
+            )
+        return reviews

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lifecycle.models import Action, ActionKind, GroupEntry
-from policies.placement import dn_key, group_dn
+from policies.placement import dn_key, group_dn, group_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +62,16 @@ def plan_groups(
     frozen holds DN keys of existing entries we do not manage (left alone);
     owners maps a post-plan DN key to its employee id.
     """
-    by_key: dict[tuple[str, str], list[Membership]] = {}
+    # Keyed by the group's name as the directory compares it: departments spelled `Sales` and `SALES`
+    # are one entry to LDAP, so they are one group here too.
+    by_key: dict[str, list[Membership]] = {}
     for member in wanted:
-        by_key.setdefault((member.company, member.department), []).append(member)
+        by_key.setdefault(group_key(member.company, member.department), []).append(member)
     bases = [dn_key(b) for b in managed_bases]
     actions: list[Action] = []
-    seen: set[tuple[str, str]] = set()
-    for group in sorted(groups, key=lambda g: g.dn.lower()):
-        key = (group.company, group.department)
+    seen: set[str] = set()
+    for group in sorted(groups, key=lambda g: dn_key(g.dn)):
+        key = group_key(group.company, group.department)
         if key in seen:
             continue  # a duplicate managed group: the first one (by DN) is kept in step
         seen.add(key)
@@ -131,8 +133,8 @@ def plan_groups(
     for key in sorted(by_key):
         if key in seen:
             continue
-        company, department = key
         members = sorted(by_key[key], key=lambda m: m.dn_key)
+        company, department = spelling(members)
         dn = group_dn(company, department, groups_dn)
         first = members[0]
         dns = [m.dn for m in members]
@@ -148,6 +150,23 @@ def plan_groups(
             )
         )
     return actions
+
+
+def spelling(members: list[Membership]) -> tuple[str, str]:
+    """The (company, department) a new group is named after: HR's most common spelling, then the first in code order."""
+    counts: dict[tuple[str, str], int] = {}
+    for member in members:
+        spelled = (member.company, member.department)
+        counts[spelled] = counts.get(spelled, 0) + 1
+    return min(counts, key=lambda spelled: (-counts[spelled], spelled))
+
+
+def spelling_variants(wanted: list[Membership]) -> dict[str, list[tuple[str, str]]]:
+    """Group key -> the spellings HR uses for it, where it uses more than one (`Sales` and `sales`)."""
+    spellings: dict[str, set[tuple[str, str]]] = {}
+    for member in wanted:
+        spellings.setdefault(group_key(member.company, member.department), set()).add((member.company, member.department))
+    return {key: sorted(found) for key, found in spellings.items() if len(found) > 1}
 
 
 def _member_action(

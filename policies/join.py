@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from lifecycle.dn import match_key
 from lifecycle.mail import MailSnapshot
 from lifecycle.models import (
     DirectoryEntry,
@@ -94,9 +95,8 @@ def join_snapshots(
                 new_id,
                 records[new_id].company,
                 f"row {records[new_id].row}",
-                f"employee id {new_id} looks like the known id {old_id} with leading zeros "
-                f"{'lost' if len(new_id) < len(old_id) else 'added'} (a spreadsheet may have changed the id column); "
-                "neither is acted on until the ids agree",
+                f"employee id {new_id} looks like the known id {old_id} with {_id_change(new_id, old_id)} "
+                "(a spreadsheet may have changed the id column); neither is acted on until the ids agree",
                 f"export the id column as text, exactly as before ({old_id}), or correct the id in HR",
             )
         )
@@ -247,11 +247,11 @@ def _find_entry(
 
 
 def _secondary_value(entry: DirectoryEntry, attribute: str) -> str:
-    return {"mail": entry.mail, "uid": entry.uid, "cn": entry.cn}.get(attribute, "").strip().lower()
+    return match_key({"mail": entry.mail, "uid": entry.uid, "cn": entry.cn}.get(attribute, ""))
 
 
 def _hr_secondary_value(record: HrRecord, attribute: str) -> str:
-    return {"mail": record.email, "uid": record.account, "cn": record.name}.get(attribute, "").strip().lower()
+    return match_key({"mail": record.email, "uid": record.account, "cn": record.name}.get(attribute, ""))
 
 
 def _secondary_index(directory: DirectorySnapshot, ctx: PolicyContext) -> dict[str, list[DirectoryEntry]]:
@@ -303,16 +303,23 @@ def _mangled_ids(records: dict[str, HrRecord], states: dict[str, PersonState], b
     new = {eid for eid in records if eid not in states and eid not in by_number}
     by_key_known: dict[str, list[str]] = defaultdict(list)
     by_key_new: dict[str, list[str]] = defaultdict(list)
+    # The directory compares employeeNumber without regard to case: `gz0001` and `GZ0001` are one id there.
     for eid in known_absent:
-        by_key_known[eid.lstrip("0")].append(eid)
+        by_key_known[match_key(eid.lstrip("0"))].append(eid)
     for eid in new:
-        by_key_new[eid.lstrip("0")].append(eid)
+        by_key_new[match_key(eid.lstrip("0"))].append(eid)
     pairs = {}
     for key, news in by_key_new.items():
         knowns = by_key_known.get(key, [])
         if key and len(news) == 1 and len(knowns) == 1 and news[0] != knowns[0]:
             pairs[news[0]] = knowns[0]
     return pairs
+
+
+def _id_change(new_id: str, old_id: str) -> str:
+    if len(new_id) == len(old_id):
+        return "its letter case changed (the directory takes both as one employeeNumber)"
+    return f"leading zeros {'lost' if len(new_id) < len(old_id) else 'added'}"
 
 
 def _with_mail_logins(directory: DirectorySnapshot, mail: MailSnapshot) -> DirectorySnapshot:

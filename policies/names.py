@@ -37,7 +37,7 @@ class NameAllocator:
     def allocate(self, record: HrRecord) -> str | NamingProblem:
         override = self._settings.overrides.get(record.employee_id)
         if override:
-            owner = self._owners.get(override.lower())
+            owner = self._owners.get(lower_name(override))
             if owner not in (None, record.employee_id) or (owner is None and self.is_taken(override)):
                 return NamingProblem(
                     reason=f"the override {override!r} is already used by {'employee ' + owner if owner else 'another entry'}",
@@ -78,6 +78,7 @@ class NameAllocator:
         raise LocalPartsExhausted(f"{base!r} and {base}2 ... {base}{MAX_COUNTER} are all taken")
 
     def _claim(self, name: str, employee_id: str) -> str:
-        self._taken.add(name.lower())
-        self._owners[name.lower()] = employee_id
+        key = lower_name(name)
+        self._taken.add(key)
+        self._owners[key] = employee_id
         return name

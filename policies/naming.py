@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable
 
+from lifecycle.dn import match_key
 from policies.surnames import compound_prefix, surname_reading
 
 __all__ = [
@@ -101,8 +102,9 @@ class LocalPartsExhausted(ValueError):
 
 
 def lower_name(text: str) -> str:
-    """`text.lower()`, without a copy when it is lower case already (uids nearly always are)."""
-    return text if text.islower() else text.lower()
+    """A uid or local part as the directory compares it (`match_key`), without a copy when it is a
+    lower-case ASCII name already (uids nearly always are)."""
+    return text if text.isascii() and text.islower() and " " not in text else match_key(text)
 
 
 def normalize_name(raw: str) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
+from functools import lru_cache
 
-from lifecycle.dn import escape_rdn_value
+from lifecycle.dn import dn_key, escape_rdn_value, match_key
 
-# Any white space at all (str.isspace and regex \s agree on every code point).
-_SPACE = re.compile(r"\s")
+__all__ = ["dn_key", "group_dn", "group_key", "person_dn", "split_rdn"]
 
 
 def person_dn(uid: str, people_dn: str) -> str:
@@ -31,10 +30,7 @@ def split_rdn(dn: str) -> tuple[str, str]:
     return dn, ""
 
 
-def dn_key(dn: str) -> str:
-    """A comparison key for DNs that differ only in case or spacing after commas."""
-    if _SPACE.search(dn) is None:  # nothing to strip: the common case, one C call
-        # A string that is already lower case is its own key (no copy: lower() would change
-        # nothing, as no character that islower() accepts is changed by lower()).
-        return dn if dn.islower() else dn.lower()
-    return ",".join(part.strip().lower() for part in dn.split(","))
+@lru_cache(maxsize=1 << 12)  # a few hundred departments, asked once per member
+def group_key(company: str, department: str) -> str:
+    """The group's name as the directory compares it: `Sales` and `SALES` are one group to LDAP."""
+    return match_key(f"{company}-{department}")
