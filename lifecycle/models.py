@@ -322,6 +322,8 @@ class ReviewKind(str, enum.Enum):
     UNKNOWN_MANAGER = "unknown_manager"
     DELETED_FOR_INACTIVITY = "deleted_for_inactivity"
     MAILBOX_KEPT = "mailbox_kept"
+    LOCK_DISAGREEMENT = "lock_disagreement"
+    MANAGER_LOOP = "manager_loop"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from policies.intent import AccountStep, Intent, Step
 from policies.join import PersonView, join_snapshots
 from policies.joiner import decide_employed
 from policies.leaver import clear_absence, decide_absent, decide_departed, departure_from_absence
+from policies.lock_state import reconcile_lock
 from policies.mailbox import plan_mailbox
 from policies.names import NameAllocator
 from policies.naming import NamingProblem, lower_name
@@ -233,6 +234,7 @@ class _LazyNames:
 
 def _decide(view: PersonView, ctx: PolicyContext, names: NameAllocator) -> Intent:
     intent = _decide_standing(view, ctx, names)
+    reconcile_lock(view, intent)
     disagreement = status_disagreement(view.hr, ctx)
     if disagreement:
         intent.review(
