@@ -40,6 +40,7 @@ from policies.joiner import decide_employed
 from policies.leaver import clear_absence, decide_absent, decide_departed, departure_from_absence
 from policies.lock_state import reconcile_lock
 from policies.mailbox import plan_mailbox
+from policies.managers import manager_chain_reviews
 from policies.names import NameAllocator
 from policies.naming import NamingProblem, lower_name
 from policies.placement import dn_key, group_dn, split_rdn
@@ -148,6 +149,7 @@ def _compute_plan(
     # Pass 2: the actions.  (In hire order too: actions and reviews are sorted below, by keys in
     # which everything one person gets carries their employee id, so the pass order cannot show.)
     reviews: list[Review] = list(joined.reviews)
+    reviews.extend(manager_chain_reviews(hr.records))
     actions: list[Action] = []
     blocked = joined.blocked
     known = _Known(hr)
