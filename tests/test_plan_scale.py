@@ -52,7 +52,8 @@ def _reference_normalize_text(text: str) -> str:
 
 
 def _reference_dn_key(dn: str) -> str:
-    return ",".join(part.strip().lower() for part in dn.split(","))
+    # Each value as slapd's caseIgnoreMatch takes it (tests/test_ldap_matching.py checks that against slapd).
+    return ",".join(" ".join(unicodedata.normalize("NFKC", part).replace("\u0130", "i").lower().split()) for part in dn.split(","))
 
 
 def _reference_normalize_name(raw: str) -> str:
