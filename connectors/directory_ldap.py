@@ -235,7 +235,7 @@ def _split_first_rdn(dn: str) -> tuple[list[tuple[str, str]], str]:
     try:
         rdns = parse_dn(dn)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise RecordError(f"{dn}: not a valid DN ({exc})", connector=CONNECTOR) from None
+        raise RecordError(f"{dn}: not a valid DN ({exc})", connector=CONNECTOR) from exc
     if not rdns:
         raise RecordError("an empty DN was given", connector=CONNECTOR)
     return rdns[0], ",".join(_format_rdn(rdn) for rdn in rdns[1:])
@@ -412,6 +412,8 @@ class LdapDirectory:
             with contextlib.suppress(LDAPException):  # already gone; nothing to tell anyone
                 connection.unbind()
 
+    # Errors whose text goes through _scrub are re-raised `from None`: ldap3's exception may hold the
+    # bind password, which the message carries scrubbed; a chained cause would print it unscrubbed.
     def _scrub(self, text: str) -> str:
         return text.replace(self._password, "********") if self._password else text
 
@@ -1001,7 +1003,7 @@ class LdapDirectory:
             connection.open()
             return bool(connection.bind())
         except (LDAPCommunicationError, LDAPResponseTimeoutError) as exc:
-            raise TransientError(f"directory {self.settings.url} is unreachable: {exc}", connector=CONNECTOR) from None
+            raise TransientError(f"directory {self.settings.url} is unreachable: {exc}", connector=CONNECTOR) from exc
         finally:
             self._close_quietly(connection)
 

@@ -158,7 +158,7 @@ def _decode_entry_with_ldap3(entry_tlv: bytes) -> tuple[str, dict[str, list[byte
             attributes.setdefault(name, []).extend(bytes(v[3]) for v in attribute[3][1][3])
         return dn, attributes
     except Exception as exc:  # noqa: BLE001 - any failure here means the bytes are not an entry
-        raise WireError(f"cannot decode a search result entry ({type(exc).__name__})") from None
+        raise WireError(f"cannot decode a search result entry ({type(exc).__name__})") from exc
 
 
 def _encode_length(length: int) -> bytes:

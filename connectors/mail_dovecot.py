@@ -249,8 +249,8 @@ class DovecotCompanion:
         )
         try:
             return sum(int(row["messages"]) for row in rows)
-        except (KeyError, TypeError, ValueError):
-            raise RecordError(f"count the messages of {address}: unexpected answer {rows!r:.200}", connector=CONNECTOR) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RecordError(f"count the messages of {address}: unexpected answer {rows!r:.200}", connector=CONNECTOR) from exc
 
     def backup(self, user: str) -> Path:
         """Export the mailbox to archive_dir/<domain>/<local>-<UTC timestamp> and verify it; the archive's path.
@@ -367,7 +367,7 @@ class DovecotCompanion:
         try:
             return count_maildir(target)
         except OSError as exc:
-            raise RecordError(f"{what}: cannot read the archive: {exc.strerror}", connector=CONNECTOR) from None
+            raise RecordError(f"{what}: cannot read the archive: {exc.strerror}", connector=CONNECTOR) from exc
 
     def _verify_key(self, what: str) -> None:
         """GET the command list once: Dovecot 2.3.19 answers 401 to a GET, but never answers a POST with a bad key.
@@ -397,10 +397,10 @@ class DovecotCompanion:
         try:
             body = response.json()
             kind, payload, answered = body[0]
-        except (ValueError, TypeError, IndexError, KeyError):
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
             raise RecordError(
                 f"{what}: unexpected answer from doveadm: {self._scrub(response.text)[:MAX_MESSAGE]}", connector=CONNECTOR
-            ) from None
+            ) from exc
         if answered != tag:
             raise RecordError(f"{what}: doveadm answered tag {answered!r}, not {tag!r}", connector=CONNECTOR)
         if kind == "doveadmResponse":
@@ -421,6 +421,8 @@ class DovecotCompanion:
 
     def _http(self, method: str, *, what: str, body: Any = None, timeout: float) -> httpx.Response:
         where = f"doveadm API {self.settings.api_url}"
+        # Re-raised `from None` below: the errors' text may hold the API key, which the message carries
+        # scrubbed; a chained cause would print it unscrubbed.
         try:
             response = self._client.request(method, self.settings.api_url, json=body, timeout=timeout)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:

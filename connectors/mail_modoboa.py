@@ -405,12 +405,12 @@ class ModoboaBackend:
         except ModoboaApiError as exc:
             text = str(exc).lower()
             if exc.status == 409 or (exc.status == 400 and "already" in text and ("username" in text or "mailbox" in text)):
-                raise AlreadyExistsError(f"mailbox {address} already exists", connector=CONNECTOR) from None
+                raise AlreadyExistsError(f"mailbox {address} already exists", connector=CONNECTOR) from exc
             if exc.status == 404 and "domain" in text:
                 raise RecordError(
                     f"create mailbox {address}: domain {_domain_of(address)} does not exist in Modoboa (ensure_domains creates it)",
                     connector=CONNECTOR,
-                ) from None
+                ) from exc
             raise
         log.info("mail.mailbox_created", address=address)
         account = response.json()
@@ -702,7 +702,7 @@ class ModoboaBackend:
             self._request("POST", f"{API}/aliases/", json=body, write=True, what=what)
         except ModoboaApiError as exc:
             if exc.status == 400 and "already exists" in str(exc):
-                raise AlreadyExistsError(f"{what}: alias {address} already exists", connector=CONNECTOR) from None
+                raise AlreadyExistsError(f"{what}: alias {address} already exists", connector=CONNECTOR) from exc
             raise
 
     def _delete_alias_row(self, alias: dict[str, Any], *, what: str) -> None:
@@ -784,7 +784,7 @@ class ModoboaBackend:
                 f"{exc} (gave up after {attempts} attempt{'s' if attempts != 1 else ''})",
                 connector=CONNECTOR,
                 retry_after=exc.retry_after,
-            ) from None
+            ) from exc
 
     def _send(
         self,
@@ -800,6 +800,8 @@ class ModoboaBackend:
         timeout: float | None = None,
     ) -> httpx.Response:
         where = f"Modoboa {self.settings.url}"
+        # The httpx errors below are re-raised `from None`: their text may hold a secret of the request
+        # (a password in the body), which the message carries scrubbed; a chained cause would print it unscrubbed.
         try:
             response = self._client.request(
                 method, path, params=params, json=json, timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout

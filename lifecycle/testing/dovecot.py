@@ -389,7 +389,7 @@ class DovecotInstance:
                 pwd.getpwnam("dovenull")
                 mail = pwd.getpwnam("mail")
             except KeyError as exc:
-                raise DovecotError(f"user {exc} missing: run scripts/install-dovecot (as root)") from None
+                raise DovecotError(f"user {exc} missing: run scripts/install-dovecot (as root)") from exc
             return "dovecot", "dovenull", mail.pw_uid, mail.pw_gid
         me = pwd.getpwuid(uid).pw_name
         return me, me, uid, gid
