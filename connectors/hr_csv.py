@@ -9,10 +9,13 @@ admin can open the file in Excel/WPS and find the row.  A record spanning
 several physical lines (a quoted value with a line break) is one row.
 
 The feed as a whole is refused (`FeedError`) when it cannot be trusted: the
-file is missing or unreadable, cannot be decoded or holds NUL bytes (a damaged
-file), has no header or required columns, has a header but no data rows (a
-broken export must not look like "everyone left"), or a double quote is left
-open so that the rest of the file would be swallowed into one value.
+file is missing or unreadable, is a spreadsheet (xlsx, xls) rather than CSV,
+cannot be decoded or holds NUL bytes (a damaged file), has no header or
+required columns (when another delimiter would split the header into them,
+the message names it and the `[hr] delimiter` to set), has a header but no
+data rows or only rejected ones (a broken export must not look like "everyone
+left"), a double quote is left open so that the rest of the file would be
+swallowed into one value, or a value is longer than the csv module allows.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from charset_normalizer import from_bytes
 
 from lifecycle.errors import FeedError
 from lifecycle.gcpause import gc_paused
-from lifecycle.hr_records import map_headers, normalize_text, validate_rows
+from lifecycle.hr_records import map_headers, normalize_text, refuse_unusable, validate_rows
 from lifecycle.models import HrRecord, HrSnapshot, RejectedRow
 from lifecycle.settings import HrSettings
 
@@ -42,6 +45,19 @@ log = structlog.get_logger(__name__)
 # GB family is read as gb18030, a superset of GB2312 and GBK.
 _DETECTABLE = ["gb18030", "gbk", "big5", "utf_16"]
 _AS_GB18030 = {"gb2312", "gbk", "gb18030", "cp936", "hz"}
+
+# How the files most often dropped in place of the CSV export begin: an .xlsx (or .ods) workbook is
+# a ZIP archive, a legacy .xls an OLE compound file.  Told apart before decoding, or a workbook
+# would be reported as a text file in an unknown encoding.
+_ZIP_SIGNATURE = b"PK\x03\x04"
+_OLE_SIGNATURE = b"\xd0\xcf\x11\xe0"
+_SAVE_AS_CSV = (
+    'export it as CSV (UTF-8): in Excel or WPS, "Save As" the type "CSV UTF-8 (comma delimited) (*.csv)", '
+    "or have the HR system's export job write CSV"
+)
+
+# The delimiters [hr] delimiter allows, and how to write each in the config and name it to a person.
+_DELIMITERS = {",": ('","', "commas"), ";": ('";"', "semicolons"), "\t": ('"\\t"', "tabs"), "|": ('"|"', "vertical bars")}
 
 
 def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, today: date | None = None) -> HrSnapshot:
@@ -58,15 +74,16 @@ def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, tod
         reason = exc.strerror or str(exc)
         raise FeedError(
             f"cannot read the HR file {path}: {reason}; fix: check [hr] path and that the lifecycle user may read the file"
-        ) from None
+        ) from exc
     fingerprint = hashlib.sha256(data).hexdigest()
+    _refuse_spreadsheet(data, path)
     text, encoding = decode_hr_bytes(data, settings.encoding, path)
     del data  # the text is all that is needed from here on
 
     with gc_paused():  # 100k rows of lists, strings and records, none of them in a cycle
         rows = _records(text, settings.delimiter, path)
         header_row, headers = _header(rows, path)
-        header_map = map_headers(headers, settings.columns)
+        header_map = _map_headers(headers, header_row, settings, path)
         width = len(headers)
         # Rows are validated as they are parsed: only the records are kept, not every row's cells.
         body = _Last(_checked(rows, width, settings.delimiter, path))
@@ -77,6 +94,7 @@ def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, tod
             "fix: check the HR export job and run it again"
         )
     records, rejected = _set_aside_test_records(records, rejected, settings.test_records)
+    refuse_unusable(records, rejected, str(path))
     read = len(records) + len(rejected)
     log.info(
         "hr_feed_read",
@@ -102,6 +120,52 @@ def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, tod
         columns=tuple(sorted(header_map)),
         truncated=truncated,
     )
+
+
+def _refuse_spreadsheet(data: bytes, path: Path) -> None:
+    if data.startswith(_ZIP_SIGNATURE):
+        kind = "ods" if b"opendocument.spreadsheet" in data[:100] else "xlsx"
+        raise FeedError(f"{path} is not a CSV file: this is a spreadsheet ({kind}); fix: {_SAVE_AS_CSV}")
+    if data.startswith(_OLE_SIGNATURE):
+        raise FeedError(f"{path} is not a CSV file: this is a spreadsheet (xls, Excel 97-2003); fix: {_SAVE_AS_CSV}")
+
+
+def _map_headers(headers: list[str], header_row: int, settings: HrSettings, path: Path) -> dict[str, int]:
+    """`map_headers`; when the header lacks required columns, tell whether the file seems to use another delimiter.
+
+    It does when another delimiter splits the header into the required columns, or at least
+    into three columns and twice as many as the configured one.
+    """
+    try:
+        return map_headers(headers, settings.columns)
+    except FeedError as exc:
+        configured = settings.delimiter
+        line = configured.join(headers)  # the header line, near enough to split again
+        splits = {d: next(csv.reader([line], delimiter=d)) for d in _DELIMITERS if d != configured and d in line}
+        fitting = [d for d, cells in splits.items() if _maps(cells, settings.columns)]
+        widest = max(splits, key=lambda d: len(splits[d]), default=None)
+        if fitting:
+            seems = fitting[0]
+        elif widest is not None and len(splits[widest]) >= max(3, 2 * len(headers)):
+            seems = widest
+        else:
+            raise
+        setting, name = _DELIMITERS[seems]
+        current_setting, current_name = _DELIMITERS[configured]
+        found = "splits into the required columns" if fitting else f"splits into {len(splits[seems])} columns"
+        raise FeedError(
+            f"the header of {path} (row {header_row}) does not split into the required columns with the configured "
+            f"delimiter ({current_name}, [hr] delimiter = {current_setting}); with {name} it {found}: the file seems to "
+            f"use {name}; fix: set [hr] delimiter = {setting} in the config, or export the file with {current_name}"
+        ) from exc
+
+
+def _maps(headers: list[str], columns: Mapping[str, str]) -> bool:
+    try:
+        map_headers(headers, columns)
+    except FeedError:
+        return False
+    return True
 
 
 def _set_aside_test_records(
@@ -192,7 +256,7 @@ def _decode(data: bytes, encoding: str, path: Path | str, *, pinned: bool) -> st
             fix = 'set [hr] encoding = "auto" or "utf-8", or save the export as UTF-8'
         raise FeedError(
             f"cannot decode {path}: {how}, but the bytes at offset {exc.start} (line {line}: {bad}) are not valid {encoding}; fix: {fix}"
-        ) from None
+        ) from exc
 
 
 def _records(text: str, delimiter: str, path: Path) -> Iterator[tuple[int, int, int, list[str]]]:
@@ -206,10 +270,17 @@ def _records(text: str, delimiter: str, path: Path) -> Iterator[tuple[int, int, 
         except StopIteration:
             return
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise FeedError(
+                    f"{path} line {start} (row {row + 1}): a value there is longer than {csv.field_size_limit():,} "
+                    "characters: the file is probably not a CSV export (a spreadsheet or another file saved under its "
+                    "name), or a double quote on that line opens a value that never closes; fix: check that the HR "
+                    "export job writes CSV, and the quoting of that line"
+                ) from exc
             raise FeedError(
                 f"{path} line {start}: the CSV cannot be parsed ({exc}); "
                 "fix: check the quoting of that line (a value containing a double quote must be quoted, with the quote doubled)"
-            ) from None
+            ) from exc
         row += 1
         yield row, start, reader.line_num, cells
 

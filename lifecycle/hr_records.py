@@ -30,13 +30,17 @@ Decisions taken here (documented so that callers and admins can rely on them):
   future is rejected as a probable typo (e.g. 2052 for 2025).
 - A row whose cells are all empty (",,,,") counts as a blank line.
 - `email`, when given, must look like an address (one "@", a dot in the domain).
+- Every column has a longest accepted value (`FIELD_LIMITS`), counted in
+  characters (code points, after normalisation: 张 is one character, as is a).
+  A longer value rejects the row, naming the field, its length and the limit.
+  The department also has to fit a directory group name (`MAX_DEPARTMENT_BYTES`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 
@@ -46,9 +50,12 @@ from lifecycle.settings import CANONICAL_HR_FIELDS
 
 __all__ = [
     "ACCEPTED_DATE_FORMATS",
+    "FIELD_LIMITS",
     "HEADER_ALIASES",
     "HIRE_DATE_HORIZON_DAYS",
     "InvalidValue",
+    "MAX_DEPARTMENT_BYTES",
+    "MAX_ID_LENGTH",
     "OPTIONAL_FIELDS",
     "PLACEHOLDER_DATES",
     "REQUIRED_FIELDS",
@@ -59,6 +66,7 @@ __all__ = [
     "normalize_text",
     "parse_date",
     "parse_status",
+    "refuse_unusable",
     "validate_rows",
 ]
 
@@ -105,6 +113,45 @@ ACCEPTED_DATE_FORMATS = "2024-01-02, 2024/1/2, 2024.01.02, 2024年1月2日 or 20
 PLACEHOLDER_DATES: frozenset[tuple[int, int, int]] = frozenset({(1900, 1, 1), (9999, 12, 31), (0, 0, 0)})
 HIRE_DATE_HORIZON_DAYS = 730
 MAX_ID_LENGTH = 64
+
+# The longest value each column may hold, in characters after normalisation, and what the value
+# becomes (told to HR with the limit).  slapd enforces none of the schema's bounds (cn, sn, title:
+# {32768}), so without these a pasted document became a 200 KB cn.  The limits:
+# - name, family_name, english_name: 64 each, so the mailbox display name "name (english_name)"
+#   (131 at most) fits Modoboa's first_name column (varchar(150), Django's AbstractUser);
+# - department: 64; it names the group "<company code>-<department>" (see MAX_DEPARTMENT_BYTES);
+# - title: 128, room for a long English title;
+# - ids: 64 (employeeNumber, the sealed password's file name); email: 254, the most an address
+#   can have (RFC 5321) and Modoboa's address columns; account: 64, the longest uid naming allows;
+# - company, status and dates are matched or parsed, never written: their bounds only keep a
+#   pasted document out of the messages (company: longer if a configured name is longer).
+FIELD_LIMITS: dict[str, tuple[int, str]] = {
+    "employee_id": (MAX_ID_LENGTH, "it becomes the employee number in the directory"),
+    "name": (64, "it becomes the name in the directory and, with the English name, the mailbox's display name"),
+    "family_name": (64, "it becomes the surname in the directory"),
+    "english_name": (64, "it becomes part of the display name \"name (English name)\" in the directory and the mailbox"),
+    "company": (128, "it must be one of the configured company codes or names"),
+    "department": (64, "it becomes the name of the department's group in the directory (\"<company code>-<department>\")"),
+    "title": (128, "it becomes the job title in the directory"),
+    "manager_id": (MAX_ID_LENGTH, "it must be the manager's employee id"),
+    "status": (32, "it must be one of the status words"),
+    "hire_date": (32, f"it must be a date ({ACCEPTED_DATE_FORMATS})"),
+    "termination_date": (32, f"it must be a date ({ACCEPTED_DATE_FORMATS})"),
+    "email": (254, "it is matched against the mailboxes' addresses, which have at most 254 characters"),
+    "account": (64, "it is matched against the directory's account names (uid), which have at most 64 characters"),
+}
+# Fields that are names or text HR may legitimately write long: the fix is to shorten them.  In
+# the others (ids, codes, dates) a value over the limit is text pasted into the wrong column.
+_SHORTEN = frozenset({"name", "family_name", "english_name", "department", "title"})
+# The department names a group whose RDN is "cn=<company code>-<department>".  slapd's back-mdb
+# refuses (result "other") an RDN of more than about 245 bytes of UTF-8, special characters counted
+# as slapd escapes them (\2C: 3 bytes), measured on slapd 2.5: its DN index keeps the RDN twice
+# under LMDB's 511-byte key limit.  With the longest company code the config allows (32), a
+# department of 192 bytes (64 Chinese characters, 3 bytes each) keeps the RDN at 228 bytes.  Only a
+# department with characters of 4 bytes (rare ideographs outside the common range, emoji) can
+# stay within 64 characters and still exceed this.
+MAX_DEPARTMENT_BYTES = 192
+_RDN_SPECIAL = re.compile(r'[,+"\\<>;=]')
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
 _CJK = r"\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
@@ -304,7 +351,7 @@ def parse_date(text: str, *, allow_placeholder: bool = True) -> date | None:
     except ValueError as exc:
         raise InvalidValue(
             f"{value!r} is not a real calendar date ({exc})", f"correct the date; accepted formats: {ACCEPTED_DATE_FORMATS}"
-        ) from None
+        ) from exc
 
 
 def parse_status(text: str) -> HrStatus:
@@ -330,6 +377,12 @@ def normalize_employee_id(text: str) -> str:
     value = normalize_text(text)
     if not value:
         return ""
+    if len(value) > MAX_ID_LENGTH:  # before the patterns below: the message must not quote a pasted document
+        raise InvalidValue(
+            f"the id is {len(value):,} characters long, more than the {MAX_ID_LENGTH} allowed",
+            f"correct the id in the HR system (at most {MAX_ID_LENGTH} letters, digits, '.', '_' or '-'); "
+            "a value this long is usually text pasted into the wrong column",
+        )
     if _ID_SCIENTIFIC.fullmatch(value):
         raise InvalidValue(
             f"employee id {value!r} is in scientific notation: Excel converted a long number and its last digits are lost",
@@ -340,7 +393,7 @@ def normalize_employee_id(text: str) -> str:
             f"employee id {value!r} has a decimal part: the id column was exported as a number",
             "format the id column as text in the spreadsheet and export again",
         )
-    if len(value) > MAX_ID_LENGTH or not _ID_VALID.fullmatch(value):
+    if not _ID_VALID.fullmatch(value):
         raise InvalidValue(
             f"employee id {value!r} is not valid: use up to {MAX_ID_LENGTH} letters, digits, '.', '_' or '-', "
             "starting with a letter or digit",
@@ -351,6 +404,29 @@ def normalize_employee_id(text: str) -> str:
 
 # ---------------------------------------------------------------------------
 # Rows
+
+
+def _too_long(field: str, length: int, limit: int) -> tuple[str, str]:
+    """The reason and the fix for a value of `length` characters in a column that allows `limit`."""
+    label = f"{field} ({HEADER_ALIASES[field][0]})"
+    reason = f"the {label} is {length:,} characters long, more than the {limit} allowed: {FIELD_LIMITS[field][1]}"
+    if field in _SHORTEN:
+        return reason, f"shorten the {label} to at most {limit} characters in the HR system"
+    return reason, f"correct the {label} in the HR system; a value this long is usually text pasted into the wrong column"
+
+
+def _group_name_problem(department: str) -> tuple[str, str] | None:
+    """Why `department` cannot name a directory group (see MAX_DEPARTMENT_BYTES), as (reason, fix); None if it can."""
+    size = len(department.encode("utf-8")) + 2 * len(_RDN_SPECIAL.findall(department))
+    if size <= MAX_DEPARTMENT_BYTES:
+        return None
+    return (
+        f"the department ({HEADER_ALIASES['department'][0]}) {department!r} is too long for the name of its group in "
+        f"the directory: its characters take {size} bytes there, more than the {MAX_DEPARTMENT_BYTES} that fit "
+        f"(a Chinese character takes 3 bytes; rare characters and emoji take 4, so fewer than "
+        f"{FIELD_LIMITS['department'][0]} of them fit)",
+        "shorten the department name in the HR system",
+    )
 
 
 def _company_lookup(company_aliases: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -430,6 +506,25 @@ def validate_rows(
     return records, rejected
 
 
+def refuse_unusable(records: Sequence[HrRecord], rejected: Sequence[RejectedRow], source: str) -> None:
+    """Raise `FeedError` when rows were read but every one was rejected.
+
+    Such a feed is broken as a whole (a wrong export, a shifted column, a date format changed),
+    and would otherwise pass as "0 rows accepted" while monitoring sees success.
+    """
+    if records or not rejected:
+        return
+    by_field = Counter(r.field for r in rejected)
+    counts = ", ".join(f"{field}: {count}" for field, count in by_field.most_common())
+    first = min(rejected, key=lambda r: r.row)
+    if len(rejected) == 1:
+        raise FeedError(f"the only row of {source} was rejected, so nothing is done with this file: {first.message()}")
+    raise FeedError(
+        f"every one of the {len(rejected)} rows of {source} was rejected (by field: {counts}), so nothing is done "
+        f"with this file; the first: {first.message()}"
+    )
+
+
 # Columns whose values repeat from row to row (a company has a few hundred departments and titles,
 # dates and managers are shared): their normalised and parsed values are computed once per distinct
 # cell text, and every record refers to one shared string / date object.
@@ -451,9 +546,13 @@ class _Validator:
         self.width = width
         self.needed = max(header_map.values(), default=-1) + 1
         self.horizon = today + timedelta(days=HIRE_DATE_HORIZON_DAYS) if today is not None else None
-        # (field, column, name rule?, cache or None), in header_map order, employee_id left out.
+        # Every column has a limit (a new column without one fails here, in the tests); a configured
+        # company name longer than the usual bound must still be accepted.
+        self.limits = {field: limit for field, (limit, _) in FIELD_LIMITS.items()}
+        self.limits["company"] = max(self.limits["company"], max(map(len, self.exact), default=0))
+        # (field, column, name rule?, cache or None, longest value), in header_map order, employee_id left out.
         self.fields = [
-            (field, index, field in ("name", "family_name"), {} if field in _REPEATING else None)
+            (field, index, field in ("name", "family_name"), {} if field in _REPEATING else None, self.limits[field])
             for field, index in header_map.items()
             if field != "employee_id"
         ]
@@ -500,18 +599,24 @@ class _Validator:
 
         values: dict[str, str] = {}
         shared = self.shared
-        for field, index, is_name, cache in self.fields:
+        for field, index, is_name, cache, limit in self.fields:
             raw = cells[index]
             if cache is not None:
                 value = cache.get(raw)
-                if value is not None:
+                if value is not None:  # only accepted values are cached
                     values[field] = value
                     continue
             value = _normalize_name(raw) if is_name else normalize_text(raw)
+            if len(value) > limit:
+                return reject(field, *_too_long(field, len(value), limit))
             bad = _CONTROL.search(value)
             if bad is not None:
                 return reject(field, f"the value contains the control character U+{ord(bad.group()):04X}",
                               "remove it in the HR system")
+            if field == "department":  # once per distinct department: the rest are cache hits
+                problem = _group_name_problem(value)
+                if problem is not None:
+                    return reject(field, *problem)
             if cache is not None:
                 value = cache[raw] = shared.setdefault(value, value)
             values[field] = value

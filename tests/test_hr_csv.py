@@ -235,7 +235,7 @@ def test_placeholder_dates_in_rows(tmp_path: Path) -> None:
 
 
 def test_excel_serial_in_row(tmp_path: Path) -> None:
-    snap = read(write(tmp_path, csv_text("1,张伟,,,HQ,研发部,,,在职,45292,")))
+    snap = read(write(tmp_path, csv_text(GOOD, "1,张伟,,,HQ,研发部,,,在职,45292,")))
     (rejected,) = snap.rejected
     assert rejected.field == "hire_date" and "2024-01-01" in rejected.reason and "text" in rejected.fix
 
@@ -303,7 +303,7 @@ def test_manager_self_reference_dropped(tmp_path: Path) -> None:
 
 
 def test_bad_manager_id_rejected(tmp_path: Path) -> None:
-    snap = read(write(tmp_path, csv_text("100002,张伟,,,HQ,研发部,,1.00001E+05,在职,2015-03-01,")))
+    snap = read(write(tmp_path, csv_text(GOOD, "100002,张伟,,,HQ,研发部,,1.00001E+05,在职,2015-03-01,")))
     (rejected,) = snap.rejected
     assert rejected.field == "manager_id" and rejected.employee_id == "100002"
 
@@ -324,7 +324,7 @@ def test_status_case_insensitive(text: str, expected: HrStatus) -> None:
 def test_unknown_status(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="allowed values: active, 在职"):
         parse_status("出差")
-    snap = read(write(tmp_path, csv_text("1,张伟,,,HQ,研发部,,,出差,2024-01-02,")))
+    snap = read(write(tmp_path, csv_text(GOOD, "1,张伟,,,HQ,研发部,,,出差,2024-01-02,")))
     (rejected,) = snap.rejected
     assert rejected.field == "status" and "'出差'" in rejected.reason and "离职" in rejected.reason
 
@@ -362,13 +362,13 @@ def test_duplicate_ids_case_insensitive() -> None:
 
 
 def test_termination_before_hire(tmp_path: Path) -> None:
-    snap = read(write(tmp_path, csv_text("1,张伟,,,HQ,研发部,,,离职,2023-05-10,2022-05-10")))
+    snap = read(write(tmp_path, csv_text(GOOD, "1,张伟,,,HQ,研发部,,,离职,2023-05-10,2022-05-10")))
     (rejected,) = snap.rejected
     assert rejected.field == "termination_date" and "2022-05-10" in rejected.reason and "2023-05-10" in rejected.reason
 
 
 def test_unknown_company_names_allowed_codes(tmp_path: Path) -> None:
-    snap = read(write(tmp_path, csv_text("1,张伟,,,BJ,研发部,,,在职,2024-01-02,")))
+    snap = read(write(tmp_path, csv_text(GOOD, "1,张伟,,,BJ,研发部,,,在职,2024-01-02,")))
     (rejected,) = snap.rejected
     assert rejected.field == "company" and "'BJ'" in rejected.reason
     assert "GZ, HQ, SZ" in rejected.reason
