@@ -1,6 +1,8 @@
 """Admin decisions from the command line: held actions, approvals, legal holds, the feed baseline.
 
 Every decision is recorded in the action log with the OS user who made it.
+A command that names an employee refuses an id no source knows: a typo must
+not become a recorded decision.
 """
 
 from __future__ import annotations
@@ -8,17 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from lifecycle.cycle import current_actor
+from lifecycle.errors import LifecycleError, RecordError, UnknownEmployeeError
 from lifecycle.journal import Journal
+from lifecycle.models import DirectorySnapshot, HrSnapshot
 from lifecycle.settings import Settings
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
 def add_admin_commands(sub: argparse._SubParsersAction) -> None:
-    held = sub.add_parser("held", help="list actions held for approval")
+    held = sub.add_parser("held", help="list actions held for approval or by a frozen HR feed")
     held.add_argument("--company")
     held.add_argument("--format", choices=("text", "json"), default="text")
     for name, verb in (("approve", "apply at the next cycle"), ("reject", "never apply while it stays planned")):
@@ -36,23 +42,84 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:
     accept.add_argument("companies", nargs="*", help="only these companies (default: all)")
 
 
+def require_known_employee(
+    settings: Settings,
+    journal: Journal,
+    employee_id: str,
+    *,
+    hr: HrSnapshot | None = None,
+    directory: DirectorySnapshot | None = None,
+    unread: Mapping[str, str] | None = None,
+    logged: bool = False,
+) -> None:
+    """Raise UnknownEmployeeError unless the id is in the state store, the HR export or the directory.
+
+    Cheapest first: one indexed query, then the HR export, then one directory
+    search; `hr` and `directory` are used when the caller has read them
+    already, and `unread` names sources it could not read (with why).
+    `logged`: the action log has entries for the id (explain shows them).
+    """
+    if logged or journal.knows_employee(employee_id):
+        return
+    why_not = dict(unread or {})
+    if hr is None and "the HR export" not in why_not:
+        from connectors.hr_csv import read_hr_csv
+        from lifecycle.cycle import company_aliases
+
+        try:
+            hr = read_hr_csv(settings.hr, company_aliases(settings))
+        except (LifecycleError, OSError) as exc:
+            why_not["the HR export"] = str(exc)
+    if hr is not None and (employee_id in hr.rejected_ids() or any(r.employee_id == employee_id for r in hr.records)):
+        return
+    if directory is not None:
+        if any(e.employee_number == employee_id for e in directory.entries):
+            return
+    elif "the directory" not in why_not and _in_directory(settings, employee_id, why_not):
+        return
+    raise UnknownEmployeeError(_unknown_words(employee_id, why_not))
+
+
+def _in_directory(settings: Settings, employee_id: str, why_not: dict[str, str]) -> bool:
+    """One search for the employeeNumber; a source that cannot be read is noted in `why_not`."""
+    from connectors.directory_ldap import LdapDirectory
+    from lifecycle.settings import read_secrets
+
+    resolved, problems = read_secrets(settings)
+    if "directory" in problems:
+        why_not["the directory"] = problems["directory"]
+        return False
+    try:
+        with LdapDirectory(resolved.directory, resolved.companies) as ldap:
+            return ldap.find_by_employee_number(employee_id) is not None
+    except RecordError:
+        return True  # on several entries: known, if ambiguous
+    except LifecycleError as exc:
+        why_not["the directory"] = str(exc)
+        return False
+
+
+def _unknown_words(employee_id: str, why_not: Mapping[str, str]) -> str:
+    if not why_not:
+        return f"employee {employee_id} is not in the HR export, the state store or the directory; check the id"
+    searched = [s for s in ("the state store", "the HR export", "the directory") if s not in why_not]
+    unread = "; ".join(f"{source} could not be read ({why})" for source, why in why_not.items())
+    return f"employee {employee_id} is not in {' or '.join(searched)}, and {unread}; check the id"
+
+
 def cmd_held(args: argparse.Namespace, settings: Settings) -> int:
+    from lifecycle.render import held_text
+
     journal = Journal(settings.state.url)
     try:
         rows = journal.held_actions(args.company)
+        last_run = journal.last_run_started()
     finally:
         journal.close()
     if args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
-    if not rows:
-        print("no actions are held")
-    for row in rows:
-        action = row["action"]
-        print(f"#{row['id']:<5} {row['kind']:<16} {row['company']:<4} {row['employee_id'] or '-':<10} {row['target']}")
-        print(f"       why planned: [{action['rule']}] {action['reason']}")
-        print(f"       why held:    {row['reason']}")
-        print(f"       held since {row['created_at']}")
+    sys.stdout.write(held_text(rows, ZoneInfo(settings.policy.timezone), last_run))
     return EXIT_OK
 
 
@@ -78,6 +145,7 @@ def cmd_reject(args: argparse.Namespace, settings: Settings) -> int:
 def _hold(args: argparse.Namespace, settings: Settings, on: bool) -> int:
     journal = Journal(settings.state.url)
     try:
+        require_known_employee(settings, journal, args.employee_id)
         message = journal.set_hold(args.employee_id, args.reason, current_actor(), datetime.now(UTC), on=on)
     finally:
         journal.close()
@@ -96,6 +164,7 @@ def cmd_release(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reinstate(args: argparse.Namespace, settings: Settings) -> int:
     journal = Journal(settings.state.url)
     try:
+        require_known_employee(settings, journal, args.employee_id)
         message = journal.reinstate(args.employee_id, current_actor(), datetime.now(UTC))
     finally:
         journal.close()

@@ -1,20 +1,44 @@
 """`lifecycle`: check, plan, apply, log, explain, adopt, demo.
 
 Exit codes follow `terraform plan -detailed-exitcode`: 0 nothing to do,
-2 changes planned, 1 error.
+2 changes planned, 1 error; 141 (128 + SIGPIPE, as for `seq 1 1000000 | head -1`)
+when the reader of the output went away.
+
+Every failure an operator can fix ends in one line on stderr saying what, why
+and what to do; the chained cause is in the debug log (`--log-level DEBUG`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from lifecycle.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StalePlanError
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from lifecycle.errors import ConfigError, ConnectorError, LifecycleError, StalePlanError
+
+if TYPE_CHECKING:
+    from lifecycle.cycle import Inputs
+    from lifecycle.mail import MailSnapshot
+    from lifecycle.models import DirectorySnapshot, HrSnapshot, StoredState
+    from lifecycle.settings import Settings
+    from policies.context import PolicyContext
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_BROKEN_PIPE = 141
+
+# Commands that connect to the directory (and mail): their secrets are read, and required, at load.
+# The others need the state store only (explain reads the rest if it can).
+CONNECTING = frozenset({"check", "plan", "apply", "adopt", "run"})
+
+log = structlog.get_logger("lifecycle.cli")
 
 
 def parse_now(text: str | None, timezone: str) -> datetime:
@@ -23,8 +47,8 @@ def parse_now(text: str | None, timezone: str) -> datetime:
         return datetime.now(UTC).astimezone(ZoneInfo(timezone))
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"--now {text!r} is not an ISO date or date-time (e.g. 2027-01-15 or 2027-01-15T09:00+08:00)") from None
+    except ValueError as exc:
+        raise ConfigError(f"--now {text!r} is not an ISO date or date-time (e.g. 2027-01-15 or 2027-01-15T09:00+08:00)") from exc
     return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(timezone))
 
 
@@ -50,10 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "(a bulk load 2-3x faster; slapd 2.5.13 and 2.6.10 crash if a connection is reset during a "
                             "commit, so watch the run)")
 
-    log_cmd = sub.add_parser("log", help="read the action log")
+    log_cmd = sub.add_parser("log", help="read the action log (times in [policy] timezone)")
     log_cmd.add_argument("--company")
     log_cmd.add_argument("--employee")
-    log_cmd.add_argument("--since", help="ISO date or date-time")
+    log_cmd.add_argument("--since", help="ISO date or date-time ([policy] timezone if no offset)")
     log_cmd.add_argument("--limit", type=int, help="only the last N entries")
     log_cmd.add_argument("--format", choices=("text", "json"), default="text")
 
@@ -83,46 +107,92 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from lifecycle.logging import configure_logging
 
-    level = args.log_level or ("INFO" if args.command == "run" else "WARNING")
-    configure_logging(json=args.log_json, level=level.upper())
+    args.log_level = (args.log_level or ("INFO" if args.command == "run" else "WARNING")).upper()
+    configure_logging(json=args.log_json, level=args.log_level)
     try:
-        if args.command == "demo":
-            from lifecycle.demo import run_demo
-
-            return run_demo(args.workdir)
-        from lifecycle.settings import load_settings
-
-        settings = load_settings(args.config)
-        from lifecycle.admin_cli import ADMIN_COMMANDS
-
-        return {**COMMANDS, **ADMIN_COMMANDS}[args.command](args, settings)
+        code = _dispatch(args)
+        sys.stdout.flush()  # a reader that went away shows here, not as a traceback at interpreter exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except StalePlanError as exc:
-        print(f"lifecycle: saved plan refused: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except (ConfigError, FeedError) as exc:
-        print(f"lifecycle: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(exc, f"saved plan refused: {exc}")
     except ConnectorError as exc:
-        print(f"lifecycle: {exc.connector or 'connector'} error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except LifecycleError as exc:
-        print(f"lifecycle: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(exc, f"{exc.connector or 'connector'} error: {exc}")
+    except LifecycleError as exc:  # ConfigError, FeedError, StateStoreError, UnknownEmployeeError...
+        return _fail(exc, str(exc))
+    except OSError as exc:  # a file outside the state store: the HR export, --out, the sealed passwords
+        return _fail(exc, _os_error_words(exc))
+    except SQLAlchemyError as exc:  # what the journal does not translate (a PostgreSQL server that is down...)
+        return _fail(exc, f"state store error: {_first_line(exc)}")
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from lifecycle.demo import run_demo
+
+        return run_demo(args.workdir)
+    from lifecycle.admin_cli import ADMIN_COMMANDS
+    from lifecycle.settings import load_settings
+
+    settings = load_settings(args.config, secrets=args.command in CONNECTING)
+    return {**COMMANDS, **ADMIN_COMMANDS}[args.command](args, settings)
+
+
+def _fail(exc: BaseException, message: str) -> int:
+    """One line for the operator; the cause chain for whoever runs with --log-level DEBUG."""
+    log.debug("command_failed", error=type(exc).__name__, exc_info=exc)
+    try:
+        print(f"lifecycle: {message}", file=sys.stderr)
+    except BrokenPipeError:
+        pass
+    return EXIT_ERROR
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: Python's flush at exit must not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is no file (a test's capture): nothing is flushed at exit
+
+
+def _os_error_words(exc: OSError) -> str:
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    hints = {
+        errno.ENOSPC: "free space on that file system, then run again",
+        errno.EROFS: "that file system is mounted read-only; remount it read-write or configure another path",
+        errno.EACCES: f"make it accessible to user {_user()} (or run as the service user)",
+        errno.ENOENT: "check the path in the configuration",
+    }
+    hint = hints.get(exc.errno or 0)
+    return f"{where}{exc.strerror or exc}" + (f"; {hint}" if hint else "")
+
+
+def _user() -> str:
+    from lifecycle.cycle import current_actor
+
+    return current_actor()
 
 
 def cmd_check(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
     from connectors.hr_csv import read_hr_csv
-    from lifecycle.cycle import company_aliases
-    from lifecycle.journal import Journal
+    from lifecycle.cycle import check_state_store, company_aliases
 
     problems: list[str] = []
     print(f"config: ok ({len(settings.companies)} companies: {', '.join(c.code for c in settings.companies)})")
     try:
-        Journal(settings.state.url).close()
-        print(f"state store: ok ({_safe_url(settings.state.url)})")
-    except Exception as exc:  # any driver error: report, keep checking the rest
-        problems.append(f"state store {_safe_url(settings.state.url)}: {exc}")
+        print(f"state store: {check_state_store(settings.state.url)}")  # read only: the service creates it
+    except LifecycleError as exc:  # StateStoreError: names the path, the cause and the fix
+        problems.append(str(exc))
+    except Exception as exc:  # any other driver error: report, keep checking the rest
+        problems.append(f"state store {_safe_url(settings.state.url)}: {_first_line(exc)}")
     try:
         hr = read_hr_csv(settings.hr, company_aliases(settings))
         print(f"hr export: ok ({settings.hr.path}: {len(hr.records)} rows accepted, {len(hr.rejected)} rejected)")
@@ -178,6 +248,11 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def cmd_plan(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
     from lifecycle.cycle import plan_cycle
@@ -224,7 +299,7 @@ def cmd_apply(args: argparse.Namespace, settings) -> int:
 
 def cmd_log(args: argparse.Namespace, settings) -> int:
     from lifecycle.journal import Journal
-    from lifecycle.render import log_json, log_text
+    from lifecycle.render import log_json, log_lines
 
     since = parse_now(args.since, settings.policy.timezone) if args.since else None
     journal = Journal(settings.state.url)
@@ -232,65 +307,144 @@ def cmd_log(args: argparse.Namespace, settings) -> int:
         entries = list(journal.entries(company=args.company, employee_id=args.employee, since=since, limit=args.limit))
     finally:
         journal.close()
-    sys.stdout.write(log_json(entries) + "\n" if args.format == "json" else log_text(entries))
+    if args.format == "json":
+        sys.stdout.write(log_json(entries) + "\n")
+        return EXIT_OK
+    for line in log_lines(entries, ZoneInfo(settings.policy.timezone)):
+        sys.stdout.write(line)
+    if not entries:
+        filters = [f"{name} {value}" for name, value in (("company", args.company), ("employee", args.employee),
+                                                          ("since", args.since)) if value]
+        print("no action log entries" + (f" for {', '.join(filters)}" if filters else ""), file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace, settings) -> int:
-    from connectors.directory_ldap import LdapDirectory
-    from lifecycle.cycle import open_companion, open_mail, plan_from, read_inputs
+    from lifecycle.admin_cli import require_known_employee
     from lifecycle.journal import Journal
     from lifecycle.render import log_text
+    from lifecycle.settings import read_secrets
     from policies.context import PolicyContext
-    from policies.join import join_snapshots
-    from policies.timeline import explain_upcoming
 
     now = parse_now(args.now, settings.policy.timezone)
+    zone = ZoneInfo(settings.policy.timezone)
+    eid = args.employee_id
+    settings, problems = read_secrets(settings)
+    # Without a secret, that source is not read: explain says so and shows the rest.
+    unread = {source: problems[section] for section, source in (("directory", "the directory"), ("mail", "mail"))
+              if section in problems}
     journal = Journal(settings.state.url)
     try:
+        state = journal.load_state()
+        history = list(journal.entries(employee_id=eid))
+        inputs = _explain_inputs(settings, unread)
+        require_known_employee(settings, journal, eid, hr=inputs.hr, directory=inputs.directory, unread=unread,
+                               logged=bool(history))
+    finally:
+        journal.close()
+    ctx = PolicyContext(settings, now, holds=state.holds)
+    print(f"Employee {eid} as of {now.isoformat(timespec='minutes')}")
+    for source, why in unread.items():
+        print(f"  not read: {source}: {why}")
+    if inputs.hr is not None:
+        for row in inputs.hr.rejected:
+            if row.employee_id == eid:
+                print(f"  HR row rejected, nothing is done for this employee: {row.message()}")
+    _explain_person(eid, inputs, state, settings, ctx, unread, zone)
+    if history:
+        print("  history:")
+        for line in log_text(history, zone).splitlines():
+            print("    " + line)
+    return EXIT_OK
+
+
+@dataclass
+class _ExplainInputs:
+    """What explain could read: None for a source it could not (`unread` says why)."""
+
+    hr: HrSnapshot | None = None
+    directory: DirectorySnapshot | None = None
+    mail: MailSnapshot | None = None
+    complete: Inputs | None = None  # the cycle's own inputs, when every source was read: a plan can be made
+
+
+def _explain_inputs(settings: Settings, unread: dict[str, str]) -> _ExplainInputs:
+    """Every source as a cycle reads it when possible; else each source alone, noting what failed in `unread`."""
+    from connectors.directory_ldap import LdapDirectory
+    from connectors.hr_csv import read_hr_csv
+    from lifecycle.cycle import company_aliases, mail_domains, open_companion, open_mail, read_inputs
+
+    if not unread:
         mail, companion = open_mail(settings), open_companion(settings)
         try:
             with LdapDirectory(settings.directory, settings.companies) as directory:
                 inputs = read_inputs(settings, directory, mail, companion)
+            return _ExplainInputs(inputs.hr, inputs.directory, inputs.mail, complete=inputs)
+        except (LifecycleError, OSError):
+            pass  # read again source by source below, to say which one failed and show the rest
         finally:
             if mail is not None:
                 mail.close()
-        state = journal.load_state()
-        history = list(journal.entries(employee_id=args.employee_id))
-    finally:
-        journal.close()
-    ctx = PolicyContext(settings, now, holds=state.holds)
-    eid = args.employee_id
-    print(f"Employee {eid} as of {now.isoformat(timespec='minutes')}")
-    for row in inputs.hr.rejected:
-        if row.employee_id == eid:
-            print(f"  HR row rejected, nothing is done for this employee: {row.message()}")
-    joined = join_snapshots(inputs.hr, inputs.directory, state, ctx, inputs.mail)
+    found = _ExplainInputs()
+    try:
+        found.hr = read_hr_csv(settings.hr, company_aliases(settings))
+    except (LifecycleError, OSError) as exc:
+        unread["the HR export"] = _os_error_words(exc) if isinstance(exc, OSError) else str(exc)
+    if "the directory" not in unread:
+        try:
+            with LdapDirectory(settings.directory, settings.companies) as directory:
+                found.directory = directory.read_snapshot()
+        except LifecycleError as exc:
+            unread["the directory"] = str(exc)
+    if settings.mail is not None and "mail" not in unread:
+        mail = open_mail(settings)
+        try:
+            found.mail = mail.read_snapshot(mail_domains(settings))
+        except LifecycleError as exc:
+            unread["mail"] = str(exc)
+        finally:
+            mail.close()
+    return found
+
+
+def _explain_person(eid: str, inputs: _ExplainInputs, state: StoredState, settings: Settings, ctx: PolicyContext,
+                    unread: dict[str, str], zone: tzinfo) -> None:
+    from lifecycle.cycle import plan_from
+    from lifecycle.models import DirectorySnapshot, HrSnapshot
+    from policies.join import join_snapshots
+    from policies.timeline import explain_upcoming
+
+    hr = inputs.hr if inputs.hr is not None else HrSnapshot(())
+    directory = inputs.directory if inputs.directory is not None else DirectorySnapshot(())
+    joined = join_snapshots(hr, directory, state, ctx, inputs.mail)
     view = next((v for v in joined.persons if v.employee_id == eid), None)
-    if view is None and not history:
-        print("  unknown: not in the HR export, the stored state or the directory")
-        return EXIT_ERROR
-    if view is not None:
-        record = view.hr
-        if record:
-            print(f"  HR: {record.name} {record.company}/{record.department} {record.title or ''} status={record.status.value} "
-                  f"hired={record.hire_date} left={record.termination_date or '-'} manager={record.manager_id or '-'} (row {record.row})")
-        else:
-            print("  HR: no row in the export")
-        if view.state:
-            s = view.state
-            print(f"  state: {s.status.value} uid={s.uid} company={s.company}"
-                  + (f" suspended {s.suspended_at:%Y-%m-%d} ({s.suspension_rule.value if s.suspension_rule else '-'})" if s.suspended_at else "")
-                  + (f" warned {s.warned_at:%Y-%m-%d}" if s.warned_at else "")
-                  + (f" deleted {s.deleted_at:%Y-%m-%d}" if s.deleted_at else ""))
-        if view.entry:
-            e = view.entry
-            print(f"  directory: {e.dn} mail={e.mail or '-'} {'DISABLED' if e.locked else 'enabled'} "
-                  f"last login={e.last_bind:%Y-%m-%d %H:%M} UTC" if e.last_bind else
-                  f"  directory: {e.dn} mail={e.mail or '-'} {'DISABLED' if e.locked else 'enabled'} never logged in")
-        standing, upcoming = explain_upcoming(view, ctx)
-        print(f"  standing: {standing}")
-        plan = plan_from(inputs, state, settings, now)
+    if view is None:
+        return
+    record = view.hr
+    if record:
+        print(f"  HR: {record.name} {record.company}/{record.department} {record.title or ''} status={record.status.value} "
+              f"hired={record.hire_date} left={record.termination_date or '-'} manager={record.manager_id or '-'} (row {record.row})")
+    elif inputs.hr is not None:
+        print("  HR: no row in the export")
+    if view.state:
+        s = view.state
+        print(f"  state: {s.status.value} uid={s.uid} company={s.company}"
+              + (f" suspended {s.suspended_at:%Y-%m-%d} ({s.suspension_rule.value if s.suspension_rule else '-'})" if s.suspended_at else "")
+              + (f" warned {s.warned_at:%Y-%m-%d}" if s.warned_at else "")
+              + (f" deleted {s.deleted_at:%Y-%m-%d}" if s.deleted_at else ""))
+    if view.entry:
+        e = view.entry
+        login = "never logged in"
+        if e.last_bind:
+            login = f"last login={e.last_bind.astimezone(zone).isoformat(sep=' ', timespec='minutes')}"
+        print(f"  directory: {e.dn} mail={e.mail or '-'} {'DISABLED' if e.locked else 'enabled'} {login}")
+    if inputs.hr is None:
+        print("  standing: unknown (the HR export could not be read)")
+        return
+    standing, upcoming = explain_upcoming(view, ctx)
+    print(f"  standing: {standing}")
+    if inputs.complete is not None:
+        plan = plan_from(inputs.complete, state, settings, ctx.now)
         mine = [a for a in plan.actions if a.employee_id == eid]
         print("  a cycle now would:" if mine else "  a cycle now would: do nothing for this employee")
         for action in mine:
@@ -298,20 +452,18 @@ def cmd_explain(args: argparse.Namespace, settings) -> int:
         for review in plan.reviews:
             if review.employee_id == eid:
                 print(f"  needs an admin: {review.reason}; fix: {review.fix}")
-        if upcoming:
-            print("  next:")
-            for event in upcoming:
-                when = event.when.date() if isinstance(event.when, datetime) else event.when
-                print(f"    {when}  {event.what}")
-    if history:
-        print("  history:")
-        for line in log_text(history).splitlines():
-            print("    " + line)
-    return EXIT_OK
+    else:
+        print(f"  a cycle now would: not computed ({', '.join(unread)} could not be read)")
+    if upcoming:
+        print("  next:" if inputs.directory is not None else "  next (inactivity not included: the directory was not read):")
+        for event in upcoming:
+            when = event.when.date() if isinstance(event.when, datetime) else event.when
+            print(f"    {when}  {event.what}")
 
 
 def cmd_adopt(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
+    from lifecycle.admin_cli import require_known_employee
     from lifecycle.cycle import current_actor, read_inputs
     from lifecycle.journal import Journal
     from policies.context import PolicyContext
@@ -321,6 +473,7 @@ def cmd_adopt(args: argparse.Namespace, settings) -> int:
     try:
         with LdapDirectory(settings.directory, settings.companies) as directory:
             inputs = read_inputs(settings, directory)
+        require_known_employee(settings, journal, args.employee_id, hr=inputs.hr, directory=inputs.directory)
         entry = next((e for e in inputs.directory.entries if e.uid.lower() == args.uid.lower()), None)
         if entry is None:
             print(f"lifecycle: no entry with uid {args.uid!r} in the managed subtrees", file=sys.stderr)
@@ -343,7 +496,7 @@ def cmd_adopt(args: argparse.Namespace, settings) -> int:
 def cmd_run(args: argparse.Namespace, settings) -> int:
     from lifecycle.daemon import run_daemon
 
-    return run_daemon(settings, args.config, json=args.log_json, level=args.log_level.upper())
+    return run_daemon(settings, args.config, json=args.log_json, level=args.log_level)
 
 
 COMMANDS = {

@@ -4,6 +4,12 @@
 - RecordError: this one person/action fails; record it, go on with the rest.
 - ConnectorConfigError: credentials or configuration are wrong; stop that
   connector for this cycle and alert.
+- StateStoreError: the state store cannot be opened or written (read-only, full,
+  permissions); nothing more can be recorded, so the run stops.
+
+Every message is meant for an operator: what failed, why, and what to do.
+The CLI prints `str(exc)` alone; the cause stays chained (`raise ... from exc`)
+for the debug log.
 """
 
 from __future__ import annotations
@@ -47,3 +53,11 @@ class StalePlanError(LifecycleError):
 
 class FeedError(LifecycleError):
     """The HR feed as a whole cannot be trusted (unreadable, required columns missing)."""
+
+
+class StateStoreError(LifecycleError):
+    """The state store cannot be opened or written: the message names the path, the cause and the fix."""
+
+
+class UnknownEmployeeError(LifecycleError):
+    """An admin command named an employee id that no source knows (a typo must not be recorded as a decision)."""

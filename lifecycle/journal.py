@@ -4,11 +4,19 @@ Write-ahead: an action is written as `pending` and committed before it is
 attempted; its outcome and the person's new state are written together in
 one transaction afterwards.  A crash in between leaves a `pending` row that
 the next run re-checks against the directory.
+
+A store that cannot be opened or written (read-only, full, permissions) raises
+StateStoreError naming the path, the cause and the fix, wherever it happens:
+the engine translates those driver errors itself (`state_store_failure`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import pwd
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,11 +40,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext, make_url
 
 from lifecycle import state_version
+from lifecycle.errors import StateStoreError
 from lifecycle.gcpause import gc_paused
 from lifecycle.models import (
+    DESTRUCTIVE_KINDS,
     Action,
     FeedBaseline,
     Held,
@@ -135,6 +145,10 @@ runs = Table(
     Column("summary", Text),
 )
 
+# approvals.status: waiting for an admin, waiting for the HR feed, and the decisions.
+HELD, FROZEN = "held", "frozen"
+OPEN_APPROVALS = (HELD, FROZEN, "approved", "rejected")
+
 DATETIME_FIELDS = ("created_at", "suspended_at", "deleted_at", "absent_since", "warned_at", "restored_at")
 
 
@@ -198,9 +212,14 @@ class ActionOutcome:
 class Journal:
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise state_store_failure(url, exc) or StateStoreError(f"state store {url}: {exc}") from exc
         # pre-ping: a pooled connection that died with a database restart is replaced, not used.
         self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+        # Before the first connection: opening the store can fail the same way as writing to it.
+        event.listen(self.engine, "handle_error", _translate_failure)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
@@ -238,9 +257,14 @@ class Journal:
     # -- guards: held actions, approvals, legal holds, the feed baseline ----------------------
 
     def sync_held(self, held: Iterable[Held], planned: Iterable[Action], now: datetime) -> list[int]:
-        """Register newly held actions (once) and retire decisions whose action is no longer planned.
+        """Register held actions (once) and retire the ones no longer held or planned.
 
-        Returns the ids of actions held for the first time.
+        An action the guards hold for approval is `held`; a suspension or deletion
+        held because its company's HR feed is frozen is `frozen` (listed by
+        `lifecycle held`, released by the feed, not by an approval).  An action may
+        move between the two as the feed and the outcome guard change.  Actions
+        that only wait for a held one (leaving groups...) are not registered: they
+        follow it.  Returns the ids of actions that newly wait for an approval.
         """
         new_ids: list[int] = []
         held = list(held)
@@ -248,30 +272,40 @@ class Journal:
         current |= {(a.kind.value, a.employee_id, a.target) for a in planned}
         with self.engine.begin() as conn:
             open_rows = conn.execute(
-                select(approvals.c.id, approvals.c.kind, approvals.c.employee_id, approvals.c.target, approvals.c.status).where(
-                    approvals.c.status.in_(("held", "approved", "rejected"))
-                )
+                select(approvals.c.id, approvals.c.kind, approvals.c.employee_id, approvals.c.target, approvals.c.status,
+                       approvals.c.reason).where(approvals.c.status.in_(OPEN_APPROVALS))
             ).all()
-            known = {(k, e, t) for _, k, e, t, _ in open_rows}
-            for row_id, k, e, t, _status in open_rows:
-                if (k, e, t) not in current:
+            known = {(k, e, t): (row_id, status, reason) for row_id, k, e, t, status, reason in open_rows}
+            held_keys = {(h.action.kind.value, h.action.employee_id, h.action.target) for h in held}
+            for key, (row_id, status, _reason) in known.items():
+                # No longer held or planned; or released from a freeze and now simply planned.
+                if key not in current or (status == FROZEN and key not in held_keys):
                     conn.execute(update(approvals).where(approvals.c.id == row_id).values(status="obsolete", decided_at=utc_text(now)))
             for item in held:
                 key = (item.action.kind.value, item.action.employee_id, item.action.target)
-                if not item.approvable or key in known:
-                    continue
-                result = conn.execute(
-                    insert(approvals).values(
-                        kind=key[0], employee_id=key[1], target=key[2], company=item.action.company,
-                        action=json.dumps(item.action.to_dict(), ensure_ascii=False), reason=item.reason,
-                        status="held", created_at=utc_text(now),
+                wanted = HELD if item.approvable else FROZEN if item.action.kind in DESTRUCTIVE_KINDS else None
+                row_id, status, reason = known.get(key, (None, None, None))
+                if row_id is None:
+                    if wanted is None:
+                        continue  # a dependent action, or one an admin rejected
+                    result = conn.execute(
+                        insert(approvals).values(
+                            kind=key[0], employee_id=key[1], target=key[2], company=item.action.company,
+                            action=json.dumps(item.action.to_dict(), ensure_ascii=False), reason=item.reason,
+                            status=wanted, created_at=utc_text(now),
+                        )
                     )
-                )
-                new_ids.append(int(result.inserted_primary_key[0]))
+                    if wanted == HELD:
+                        new_ids.append(int(result.inserted_primary_key[0]))
+                elif status in (HELD, FROZEN) and wanted in (HELD, FROZEN) and (status, reason) != (wanted, item.reason):
+                    conn.execute(update(approvals).where(approvals.c.id == row_id).values(status=wanted, reason=item.reason))
+                    if wanted == HELD and status == FROZEN:
+                        new_ids.append(row_id)
         return new_ids
 
     def held_actions(self, company: str | None = None) -> list[dict[str, Any]]:
-        query = select(approvals).where(approvals.c.status == "held").order_by(approvals.c.id)
+        """What waits for an admin (`held`) or for the HR feed (`frozen`), oldest first."""
+        query = select(approvals).where(approvals.c.status.in_((HELD, FROZEN))).order_by(approvals.c.id)
         if company:
             query = query.where(approvals.c.company == company)
         with self.engine.connect() as conn:
@@ -285,6 +319,10 @@ class Journal:
         with self.engine.begin() as conn:
             for action_id in ids:
                 row = conn.execute(select(approvals).where(approvals.c.id == action_id)).mappings().first()
+                if row is not None and row["status"] == FROZEN:
+                    lines.append(f"#{action_id}: not approvable: held by the frozen HR feed of {row['company']}; "
+                                 f"`lifecycle accept-feed {row['company']}` accepts the feed if its drop is real")
+                    continue
                 if row is None or row["status"] != "held":
                     lines.append(f"#{action_id}: not a held action ({row['status'] if row else 'unknown id'})")
                     continue
@@ -372,6 +410,18 @@ class Journal:
                 conn.execute(update(feed_baseline).where(feed_baseline.c.id == 1).values(**values))
             else:
                 conn.execute(insert(feed_baseline).values(id=1, **values))
+
+    def knows_employee(self, employee_id: str) -> bool:
+        """The employee has a stored state or a legal hold (one indexed lookup each)."""
+        with self.engine.connect() as conn:
+            for column in (persons.c.employee_id, holds.c.employee_id):
+                if conn.execute(select(column).where(column == employee_id).limit(1)).first():
+                    return True
+        return False
+
+    def last_run_started(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            return _parse(conn.execute(select(runs.c.started_at).order_by(runs.c.started_at.desc()).limit(1)).scalar())
 
     def person(self, employee_id: str) -> PersonState | None:
         with self.engine.connect() as conn:
@@ -608,6 +658,141 @@ class Journal:
         selected = rows[-limit:] if limit else rows
         for row in selected:
             yield _log_entry(row)
+
+
+# -- state-store failures, in words ------------------------------------------------------------
+
+# SQLite primary result codes that blame the environment (file system, permissions), not the data.
+_SQLITE_ENVIRONMENT = ("SQLITE_PERM", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_NOTADB")
+# The same for PostgreSQL, by SQLSTATE: (cause, fix).
+_POSTGRES_ENVIRONMENT = {
+    "53100": ("the database server's disk is full", "free space on the PostgreSQL server"),
+    "25006": ("the server accepts reads only (a standby, or default_transaction_read_only)", "point [state] url at the primary"),
+    "42501": ("the database user lacks a privilege", "GRANT the [state] url's user rights on the lifecycle tables"),
+}
+_ERRNO_CODES = {errno.ENOSPC: "SQLITE_FULL", errno.EDQUOT: "SQLITE_FULL", errno.EROFS: "SQLITE_READONLY"}
+_NEARLY_FULL = 1 << 20  # bytes: below this much free space, a write failure is a full disk
+
+
+def _translate_failure(context: ExceptionContext) -> BaseException | None:
+    """SQLAlchemy's `handle_error` hook: environmental failures become a StateStoreError (others pass)."""
+    if context.is_pre_ping or context.engine is None:
+        return None  # a pre-ping failure is the pool's to handle: it reconnects
+    return state_store_failure(context.engine.url, context.original_exception)
+
+
+def state_store_failure(url: str | URL, exc: BaseException) -> StateStoreError | None:
+    """The operator's words for a failure to open or write the state store, or None if it is not one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+        if sqlstate not in _POSTGRES_ENVIRONMENT:
+            return None
+        cause, fix = _POSTGRES_ENVIRONMENT[sqlstate]
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StateStoreError(f"state store {parsed.render_as_string(hide_password=True)}: {cause} ({first}); {fix}")
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    code = _sqlite_code(exc)
+    if isinstance(exc, OSError):
+        code = _ERRNO_CODES.get(exc.errno or 0, "OSError")
+    elif code is None:
+        return None
+    path = Path(parsed.database).absolute()
+    cause, fix = _sqlite_diagnosis(path, code, exc)
+    return StateStoreError(f"state store {path}: {cause}; {fix}")
+
+
+def _sqlite_code(exc: BaseException) -> str | None:
+    """The SQLite primary result code's name when it blames the environment, else None."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    for code in _SQLITE_ENVIRONMENT:
+        if name == code or name.startswith(code + "_"):
+            return code
+    message = str(exc)  # a driver without error names: its fixed messages
+    for text, code in (("readonly database", "SQLITE_READONLY"), ("disk is full", "SQLITE_FULL"),
+                       ("unable to open database file", "SQLITE_CANTOPEN"), ("disk I/O error", "SQLITE_IOERR"),
+                       ("file is not a database", "SQLITE_NOTADB")):
+        if text in message:
+            return code
+    return None
+
+
+def _sqlite_diagnosis(path: Path, code: str, exc: BaseException) -> tuple[str, str]:
+    """(cause, fix) for a store at `path` that failed with `code`; looks at the file system, not the message."""
+    user = _user_name(os.geteuid())
+    setting = "set [state] url to a file in a directory this user can write, e.g. sqlite:////var/lib/lifecycle/state.db"
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is a file, not a directory", setting
+    if path.is_dir():
+        return "it is a directory, not a database file", setting
+    if code == "SQLITE_NOTADB":
+        return ("the file is not an SQLite database (or is damaged)",
+                "point [state] url at the right file, or restore it from a backup")
+    mount = _mount_point(ancestor)
+    try:
+        fs = os.statvfs(ancestor)
+    except OSError:
+        fs = None
+    if fs is not None and fs.f_flag & os.ST_RDONLY:
+        return (f"the file system at {mount} is mounted read-only",
+                f"remount {mount} read-write, or {setting} (under systemd: in the unit's StateDirectory= or ReadWritePaths=)")
+    free = fs.f_bavail * fs.f_frsize if fs is not None else None
+    nearly_full = free is not None and free < _NEARLY_FULL
+    if code == "SQLITE_FULL" or (nearly_full and code in ("SQLITE_IOERR", "SQLITE_CANTOPEN", "OSError")):
+        shown = f"{free // 1024} KiB free" if free is not None else "no space left"
+        return (f"the file system at {mount} is full ({shown}: {_first_line(exc)})",
+                f"free space on {mount} (`df -h {mount}`), then run again: actions left in flight are re-checked "
+                "against the directory and completed")
+    if ancestor != path.parent:
+        return (f"directory {path.parent} does not exist and cannot be created ({_first_line(exc)})",
+                f"create it: install -d -o {user} {path.parent}")
+    for target, what in ((path, "the file"), (path.parent, f"directory {path.parent}")):
+        if target.exists() and not os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)):
+            info = target.stat()
+            owner = _user_name(info.st_uid)
+            if os.geteuid() == 0:  # root ignores permission bits: only an attribute can refuse it
+                return f"{what} is immutable or append-only", f"chattr -i -a {target} (see `lsattr -d {target}`)"
+            why = f"{what} is not writable by user {user} (owner {owner}, mode {info.st_mode & 0o7777:04o})"
+            if target.is_dir():
+                why += f"; SQLite keeps {path.name}-wal and {path.name}-shm next to the database"
+            fix = f"chown {user}: {target}"
+            if owner not in (user, "root"):
+                fix = f"run lifecycle as {owner} (the service user?), or {fix}"
+            return why, fix
+    return (f"SQLite says: {_first_line(exc)}",
+            f"check that {path.parent} is writable by user {user}, has free space, and is not immutable "
+            f"(`lsattr -d {path.parent}`)")
+
+
+def _mount_point(path: Path) -> Path:
+    path = path.resolve()
+    try:
+        device = path.stat().st_dev
+        while path != path.parent and path.parent.stat().st_dev == device:
+            path = path.parent
+    except OSError:
+        pass
+    return path
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry (DynamicUser=)
+        return str(uid)
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,14 +1,20 @@
-"""Text and JSON renderings of plans and log entries for people and scripts."""
+"""Text and JSON renderings of plans, log entries and held actions for people and scripts.
+
+Text shows times in the given zone ([policy] timezone) with their offset;
+JSON keeps the stored UTC times.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from lifecycle.journal import LogEntry
-from lifecycle.models import Action, ActionKind, Plan
+from lifecycle.journal import FROZEN, HELD, LogEntry
+from lifecycle.models import DESTRUCTIVE_KINDS, Action, ActionKind, Held, Plan
 
 SYMBOLS = {
     ActionKind.CREATE_ACCOUNT: "+",
@@ -42,12 +48,55 @@ def plan_json(plan: Plan) -> str:
     return json.dumps(plan.to_dict(), ensure_ascii=False, indent=2)
 
 
+@dataclass(frozen=True)
+class HeldSummary:
+    """A plan's held actions by what releases them; `lifecycle held` lists the first two kinds."""
+
+    for_approval: tuple[Held, ...]  # `lifecycle approve ID`
+    frozen: tuple[Held, ...]  # the HR feed: healthy again, or `lifecycle accept-feed CODE`
+    rejected: tuple[Held, ...]  # an admin's rejection, while it stands
+    dependent: tuple[Held, ...]  # follow a held suspension (groups, mailbox)
+
+    @property
+    def listed(self) -> int:
+        return len(self.for_approval) + len(self.frozen)
+
+    def text(self) -> str:
+        """E.g. "6 held (+24 that depend on them)"."""
+        words = f"{self.listed} held"
+        if self.rejected:
+            words += f", {len(self.rejected)} rejected"
+        if self.dependent:
+            words += f" (+{len(self.dependent)} that depend on them)"
+        return words
+
+    def fields(self) -> dict[str, int]:
+        """For a structured log line: what `lifecycle held` lists, and the rest apart."""
+        return {"held": self.listed, "held_for_approval": len(self.for_approval), "held_frozen": len(self.frozen),
+                "held_rejected": len(self.rejected), "held_dependent": len(self.dependent)}
+
+
+def summarize_held(plan: Plan) -> HeldSummary:
+    groups: dict[str, list[Held]] = {"approval": [], "frozen": [], "rejected": [], "dependent": []}
+    for item in plan.held:
+        if item.approvable:
+            groups["approval"].append(item)
+        elif item.action.kind not in DESTRUCTIVE_KINDS:
+            groups["dependent"].append(item)
+        elif item.action.company in plan.frozen:
+            groups["frozen"].append(item)
+        else:
+            groups["rejected"].append(item)
+    return HeldSummary(*(tuple(groups[k]) for k in ("approval", "frozen", "rejected", "dependent")))
+
+
 def plan_text(plan: Plan) -> str:
     lines = [f"Plan as of {plan.now.isoformat(timespec='minutes')}"]
     counts = Counter(a.kind.value for a in plan.actions)
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no changes"
+    held = summarize_held(plan)
     lines.append(
-        f"  {len(plan.actions)} actions ({summary}); {len(plan.held)} held; {len(plan.rejected)} rejected rows; "
+        f"  {len(plan.actions)} actions ({summary}); {held.text()}; {len(plan.rejected)} rejected rows; "
         f"{len(plan.reviews)} to review"
     )
     if plan.actions:
@@ -63,10 +112,8 @@ def plan_text(plan: Plan) -> str:
                 lines.append(f"  {company}: {why}")
     if plan.held:
         lines.append("")
-        lines.append(f"Held back by the guards ({len(plan.held)}; see `lifecycle held`, `lifecycle approve ID`):")
-        for item in plan.held:
-            lines.extend(_action_lines(item.action))
-            lines.append(f"      held: {item.reason}")
+        lines.append(f"Held back by the guards: {held.text()}")
+        lines.extend(_held_lines(held))
     if plan.rejected:
         lines.append("")
         lines.append("Rejected HR rows (never acted on):")
@@ -81,6 +128,70 @@ def plan_text(plan: Plan) -> str:
             lines.append(f"      {review.reason}")
             lines.append(f"      fix: {review.fix}")
     return "\n".join(lines) + "\n"
+
+
+def _held_lines(held: HeldSummary) -> list[str]:
+    frozen_companies = " ".join(sorted({h.action.company for h in held.frozen}))
+    groups = (
+        (held.for_approval, "waiting for an approval: once a cycle has registered them, `lifecycle held` lists them "
+                            "with the ids for `lifecycle approve ID` / `lifecycle reject ID`"),
+        (held.frozen, "frozen with the HR feed: they go ahead once the feed looks healthy again, or after "
+                      f"`lifecycle accept-feed {frozen_companies}` accepts a real drop; `lifecycle held` lists them "
+                      "once a cycle has registered them"),
+        (held.rejected, "rejected by an admin: not applied while the rejection stands"),
+        (held.dependent, "waiting with a held suspension (groups, mailbox): they follow it"),
+    )
+    lines: list[str] = []
+    for items, what in groups:
+        if not items:
+            continue
+        lines.append(f"  {len(items)} {what}")
+        for item in items:
+            lines.extend("  " + line for line in _action_lines(item.action))
+            lines.append(f"        held: {item.reason}")
+    return lines
+
+
+def held_text(rows: Sequence[dict[str, Any]], zone: tzinfo, last_run: datetime | None) -> str:
+    """`lifecycle held`: what the feed froze (by company, with how to release it), then what waits for approval."""
+    if not rows:
+        as_of = f" as of the last cycle ({local_time(last_run, zone)})" if last_run else ""
+        return f"no actions are held{as_of}; `lifecycle plan` shows what the next cycle would hold\n"
+    lines: list[str] = []
+    frozen = [r for r in rows if r["status"] == FROZEN]
+    for company in sorted({r["company"] for r in frozen}):
+        mine = [r for r in frozen if r["company"] == company]
+        lines.append(f"Frozen with the HR feed of {company} ({len(mine)}): no suspension or deletion for {company} until "
+                     f"the feed looks healthy again, or `lifecycle accept-feed {company}` accepts a real drop "
+                     "(then the next cycle re-checks them); `lifecycle approve` cannot release them")
+        lines.append(f"  why: {mine[0]['reason']}")
+        lines.extend(line for row in mine for line in _held_row_lines(row, zone))
+    waiting = [r for r in rows if r["status"] == HELD]
+    if waiting:
+        if lines:
+            lines.append("")
+        lines.append(f"Waiting for an approval ({len(waiting)}): `lifecycle approve ID`, `lifecycle reject ID`")
+        for row in waiting:
+            lines.extend(_held_row_lines(row, zone))
+            lines.append(f"         why held:    {row['reason']}")
+    return "\n".join(lines) + "\n"
+
+
+def _held_row_lines(row: dict[str, Any], zone: tzinfo) -> list[str]:
+    action = row["action"]
+    return [
+        f"  #{row['id']:<5} {row['kind']:<16} {row['company']:<4} {row['employee_id'] or '-':<10} {row['target']}",
+        f"         why planned: [{action['rule']}] {action['reason']}",
+        f"         held since {local_time(row['created_at'], zone)}",
+    ]
+
+
+def local_time(value: str | datetime, zone: tzinfo) -> str:
+    """A stored UTC time in `zone`, with its offset: 2026-12-01 17:00:05+08:00."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).isoformat(sep=" ", timespec="seconds")
 
 
 def _action_lines(action: Action) -> list[str]:
@@ -111,21 +222,23 @@ def _value(value: Any) -> str:
     return "(none)" if value in (None, "") else str(value)
 
 
-def log_text(entries: Iterable[LogEntry]) -> str:
-    lines = []
+def log_text(entries: Iterable[LogEntry], zone: tzinfo = UTC) -> str:
+    return "".join(log_lines(entries, zone))
+
+
+def log_lines(entries: Iterable[LogEntry], zone: tzinfo = UTC) -> Iterator[str]:
+    """The action log for people, one line at a time (written as they come: `lifecycle log | less` starts at once)."""
     for e in entries:
-        lines.append(
-            f"{e.logged_at}  #{e.id:<5} {e.status:<11} {e.kind:<18} {e.company or '-':<4} {e.employee_id or '-':<10} "
-            f"{e.target}"
-        )
-        lines.append(f"      [{e.rule}] {e.reason}" + (f" (as of {e.effective_at})" if e.effective_at[:10] != e.logged_at[:10] else ""))
+        logged, effective = local_time(e.logged_at, zone), local_time(e.effective_at, zone)
+        yield (f"{logged}  #{e.id:<5} {e.status:<11} {e.kind:<18} {e.company or '-':<4} {e.employee_id or '-':<10} "
+               f"{e.target}\n")
+        yield f"      [{e.rule}] {e.reason}" + (f" (as of {effective})" if effective[:10] != logged[:10] else "") + "\n"
         for field, pair in sorted(e.changes.items()):
             if isinstance(pair, list) and len(pair) == 2:
-                lines.append(f"      {field}: {_value(pair[0])} -> {_value(pair[1])}")
+                yield f"      {field}: {_value(pair[0])} -> {_value(pair[1])}\n"
         if e.error:
-            lines.append(f"      error: {e.error}")
-        lines.append(f"      by {e.actor}, run {e.run_id[:8]}")
-    return "\n".join(lines) + ("\n" if lines else "")
+            yield f"      error: {e.error}\n"
+        yield f"      by {e.actor}, run {e.run_id[:8]}\n"
 
 
 def log_json(entries: Iterable[LogEntry]) -> str:

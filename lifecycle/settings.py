@@ -3,23 +3,34 @@
 Every secret can also come from `<key>_file` (systemd `LoadCredential=`), so
 it never has to sit in the TOML in clear.  Unknown keys and bad values fail
 with the key's dotted name and what is allowed.
+
+Secrets are read when settings are loaded, except for commands that connect
+to nothing (`load_settings(secrets=False)`: `log`, `held`, `explain`...);
+those read what they can with `read_secrets`.  A secret's value never
+appears in a message: errors name the key and the file.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lifecycle.errors import ConfigError
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_CONFIG_PATH = Path("/etc/lifecycle/config.toml")
 CANONICAL_HR_FIELDS = (
@@ -40,14 +51,101 @@ CANONICAL_HR_FIELDS = (
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a validation error's text would otherwise carry the section's values, secrets included.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
-def _read_secret_file(path: Path, key: str) -> SecretStr:
+# -- secrets: `<key>` in the TOML or the environment, or `<key>_file` (recommended) ------------------
+
+# True while load_settings(secrets=False) builds a Settings: pydantic-settings builds the model in
+# __init__, which takes no validation context, so the validators read this instead.
+_SECRETS_DEFERRED: ContextVar[bool] = ContextVar("secrets_deferred", default=False)
+
+
+@dataclass(frozen=True)
+class Secret:
+    section: str  # as written in the TOML
+    key: str  # the value's key; `<key>_file` names the file holding it
+    what: str  # what to put in the file, in words
+
+    def sources(self, model: BaseModel) -> tuple[SecretStr | None, Path | None]:
+        return getattr(model, self.key), getattr(model, self.key + "_file")
+
+
+DIRECTORY_SECRET = Secret("directory", "bind_password", "the bind password")
+MAIL_SECRET = Secret("mail", "token", "the Modoboa API token")
+DOVECOT_SECRET = Secret("mail.dovecot", "api_key", "the doveadm API key")
+
+
+def _one_source(model: BaseModel, secret: Secret) -> None:
+    value, path = secret.sources(model)
+    if value is not None and path is not None:
+        raise ValueError(
+            f"[{secret.section}] sets both {secret.key} and {secret.key}_file; keep one ({secret.key}_file is recommended; "
+            f"an environment variable set to \"\" unsets a key)"
+        )
+
+
+def _unset_if_empty(value: Any) -> Any:
+    """`LIFECYCLE_DIRECTORY__BIND_PASSWORD_FILE=""` unsets the file the TOML names (to use another source)."""
+    return None if value == "" else value
+
+
+# systemd hands a service its LoadCredential= files in $CREDENTIALS_DIRECTORY (/run/credentials/<unit>/).
+# A secret file named under /run/credentials is read from this process's own credentials directory,
+# so the config works for lifecycle.service and for `systemd-run -p LoadCredential=... lifecycle check`.
+SYSTEMD_CREDENTIALS = Path("/run/credentials")
+
+
+def credential_path(path: Path) -> Path:
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if directory and path.parent.parent == SYSTEMD_CREDENTIALS:
+        return Path(directory) / path.name
+    return path
+
+
+def read_secret(model: BaseModel, secret: Secret) -> SecretStr:
+    """The secret from the TOML/environment or from its file; ValueError naming the key and file, never the value."""
+    value, path = secret.sources(model)
+    if value is not None:
+        if not value.get_secret_value().strip():
+            raise ValueError(
+                f"[{secret.section}] {secret.key} is empty; put {secret.what} in it, or name a file with {secret.key}_file"
+            )
+        return value
+    if path is None:
+        raise ValueError(f"[{secret.section}] needs {secret.what}: set {secret.key}_file (recommended) or {secret.key}")
+    path = credential_path(path)
+    named = f"the file {path} named by [{secret.section}] {secret.key}_file"
     try:
-        return SecretStr(path.read_text(encoding="utf-8").rstrip("\r\n"))
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"cannot read {key} {path}: {exc.strerror}") from None
+        raise ValueError(f"cannot read {named}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{named} is not UTF-8 text; put {secret.what} in it, nothing else") from exc
+    if not text.strip():
+        raise ValueError(f"{named} is empty; put {secret.what} in it")
+    _warn_if_exposed(path, mode, secret)
+    return SecretStr(text.rstrip("\r\n"))
+
+
+def _warn_if_exposed(path: Path, mode: int, secret: Secret) -> None:
+    exposed = []
+    if mode & stat.S_IROTH:
+        exposed.append("readable by every user")
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        exposed.append("writable by others")
+    if exposed:
+        log.warning("secret_file_exposed", file=str(path), setting=f"[{secret.section}] {secret.key}_file",
+                    problem=" and ".join(exposed), mode=f"{stat.S_IMODE(mode):04o}", fix=f"chmod 0600 {path}")
+
+
+def _resolve(model: BaseModel, secret: Secret) -> None:
+    """At validation: one source only; the value read now unless the loader deferred secrets."""
+    _one_source(model, secret)
+    if not _SECRETS_DEFERRED.get():
+        object.__setattr__(model, secret.key, read_secret(model, secret))
 
 
 class StateSettings(Section):
@@ -74,7 +172,7 @@ class HrSettings(Section):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
         return value
 
     @field_validator("columns")
@@ -104,12 +202,11 @@ class DirectorySettings(Section):
     # a network blip must never take the group's directory down.
     transactions: bool = False
 
+    _unset_file = field_validator("bind_password_file", mode="before")(_unset_if_empty)
+
     @model_validator(mode="after")
     def _resolve_password(self) -> DirectorySettings:
-        if self.bind_password is None and self.bind_password_file is not None:
-            object.__setattr__(self, "bind_password", _read_secret_file(self.bind_password_file, "bind_password_file"))
-        if self.bind_password is None:
-            raise ValueError("set bind_password_file (recommended) or bind_password")
+        _resolve(self, DIRECTORY_SECRET)
         if not _dn_within(self.groups_dn, self.base_dn):
             raise ValueError(f"groups_dn {self.groups_dn!r} is not under base_dn {self.base_dn!r}")
         return self
@@ -248,12 +345,11 @@ class DovecotSettings(Section):
             raise ValueError("must not contain ':' or '%' (it becomes part of a Dovecot mail location)")
         return value
 
+    _unset_file = field_validator("api_key_file", mode="before")(_unset_if_empty)
+
     @model_validator(mode="after")
     def _resolve_key(self) -> DovecotSettings:
-        if self.api_key is None and self.api_key_file is not None:
-            object.__setattr__(self, "api_key", _read_secret_file(self.api_key_file, "api_key_file"))
-        if self.api_key is None or not self.api_key.get_secret_value():
-            raise ValueError("set api_key_file (recommended) or api_key")
+        _resolve(self, DOVECOT_SECRET)
         return self
 
 
@@ -286,12 +382,11 @@ class MailSettings(Section):
     def _http_url(cls, value: str) -> str:
         return _http_base(value.strip().rstrip("/").removesuffix("/api/v2"), "https://mail.example.com")
 
+    _unset_file = field_validator("token_file", mode="before")(_unset_if_empty)
+
     @model_validator(mode="after")
     def _resolve_token(self) -> MailSettings:
-        if self.token is None and self.token_file is not None:
-            object.__setattr__(self, "token", _read_secret_file(self.token_file, "token_file"))
-        if self.token is None or not self.token.get_secret_value():
-            raise ValueError("set token_file (recommended) or token")
+        _resolve(self, MAIL_SECRET)
         return self
 
 
@@ -320,7 +415,8 @@ class CompanySettings(Section):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="LIFECYCLE_", env_nested_delimiter="__", extra="forbid", frozen=True, nested_model_default_partial_update=True
+        env_prefix="LIFECYCLE_", env_nested_delimiter="__", extra="forbid", frozen=True, nested_model_default_partial_update=True,
+        hide_input_in_errors=True,
     )
 
     state: StateSettings = StateSettings()
@@ -377,8 +473,8 @@ class Settings(BaseSettings):
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as 'Asia/Shanghai'") from None
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as 'Asia/Shanghai'") from exc
 
 
 def _dn_within(dn: str, base: str) -> bool:
@@ -396,24 +492,56 @@ def resolve_config_path(cli_path: str | os.PathLike[str] | None) -> Path:
     return DEFAULT_CONFIG_PATH
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Read the TOML file and the environment; raise ConfigError naming every bad key."""
+def load_settings(path: str | os.PathLike[str] | None = None, *, secrets: bool = True) -> Settings:
+    """Read the TOML file and the environment; raise ConfigError naming every bad key.
+
+    With `secrets=False` the secrets are not read nor required (a command that
+    connects to nothing); `read_secrets` reads them later, as far as it can.
+    """
     config_path = resolve_config_path(path)
     try:
         with open(config_path, "rb") as handle:
             data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {config_path} not found; pass --config FILE or set LIFECYCLE_CONFIG") from None
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {config_path} not found; pass --config FILE or set LIFECYCLE_CONFIG") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {config_path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from exc
     saved = os.environ.pop("LIFECYCLE_CONFIG", None)  # not a setting, only the path
+    deferred = _SECRETS_DEFERRED.set(not secrets)
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, config_path)) from None
+        raise ConfigError(format_validation_error(exc, config_path)) from exc
     finally:
+        _SECRETS_DEFERRED.reset(deferred)
         if saved is not None:
             os.environ["LIFECYCLE_CONFIG"] = saved
+
+
+def read_secrets(settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """`settings` with every secret that could be read, and why the others could not, by section.
+
+    The sections are "directory" and "mail" (the Dovecot key counts as mail's:
+    without it the mail side is not opened).  A section with a problem keeps
+    no secret; its connector must not be opened.
+    """
+    problems: dict[str, str] = {}
+    directory, mail = settings.directory, settings.mail
+    try:
+        directory = directory.model_copy(update={"bind_password": read_secret(directory, DIRECTORY_SECRET)})
+    except ValueError as exc:
+        problems["directory"] = str(exc)
+    if mail is not None:
+        try:
+            dovecot = mail.dovecot
+            if dovecot is not None:
+                dovecot = dovecot.model_copy(update={"api_key": read_secret(dovecot, DOVECOT_SECRET)})
+            mail = mail.model_copy(update={"token": read_secret(mail, MAIL_SECRET), "dovecot": dovecot})
+        except ValueError as exc:
+            problems["mail"] = str(exc)
+    return settings.model_copy(update={"directory": directory, "mail": mail}), problems
 
 
 def format_validation_error(exc: ValidationError, path: Path) -> str:

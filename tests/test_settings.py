@@ -39,7 +39,9 @@ def test_the_example_config_is_valid_and_documents_the_contract(monkeypatch) -> 
     monkeypatch.setenv("LIFECYCLE_DIRECTORY__BIND_PASSWORD", "from-env")
     monkeypatch.setenv("LIFECYCLE_DIRECTORY__BIND_PASSWORD_FILE", "")
     monkeypatch.setenv("LIFECYCLE_MAIL__TOKEN", "mail-token-from-env")
+    monkeypatch.setenv("LIFECYCLE_MAIL__TOKEN_FILE", "")
     monkeypatch.setenv("LIFECYCLE_MAIL__DOVECOT__API_KEY", "doveadm-key-from-env")
+    monkeypatch.setenv("LIFECYCLE_MAIL__DOVECOT__API_KEY_FILE", "")
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     for key in ("[state]", "url", "[hr]", "kind", "path", "encoding", "[directory]", "bind_dn", "bind_password_file",
                 "base_dn", "groups_dn", "[naming]", "template", "u_umlaut", "[policy]", "timezone", "prehire_days",
@@ -98,7 +100,7 @@ def test_bad_values_name_the_key_and_what_is_allowed(tmp_path: Path, secret: Pat
 def test_missing_secret_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, MINIMAL.format(secret=tmp_path / "nope")))
-    assert "cannot read bind_password_file" in str(caught.value) and "nope" in str(caught.value)
+    assert f"cannot read the file {tmp_path / 'nope'} named by [directory] bind_password_file" in str(caught.value)
 
 
 def test_missing_file_and_bad_toml_are_clear(tmp_path: Path) -> None:
