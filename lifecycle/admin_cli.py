@@ -102,7 +102,7 @@ def _in_directory(settings: Settings, employee_id: str, why_not: dict[str, str])
 def _unknown_words(employee_id: str, why_not: Mapping[str, str]) -> str:
     if not why_not:
         return f"employee {employee_id} is not in the HR export, the state store or the directory; check the id"
-    searched = [s for s in ("the state store", "the HR export", "the directory") if s not in why_not]
+    searched = [s for s in ("the HR export", "the state store", "the directory") if s not in why_not]
     unread = "; ".join(f"{source} could not be read ({why})" for source, why in why_not.items())
     return f"employee {employee_id} is not in {' or '.join(searched)}, and {unread}; check the id"
 
