@@ -45,7 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from connectors.directory_ldap import LdapDirectory
 from lifecycle import quiet
 from lifecycle.cycle import apply_cycle, config_fingerprint
-from lifecycle.errors import ConfigError, ConnectorError, FeedError, LifecycleError
+from lifecycle.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StateStoreError
 from lifecycle.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
 from lifecycle.journal import Journal
 from lifecycle.leader import instance_name, leadership_for
@@ -259,7 +259,7 @@ class Daemon:
         if self.journal is None:
             try:
                 self.journal = DaemonJournal(self.settings.state.url, self.metrics, self.progress)
-            except (SQLAlchemyError, OSError) as exc:
+            except (SQLAlchemyError, OSError, StateStoreError) as exc:
                 log.error("takeover_failed", error=_first_line(exc), consequence="standing by; retrying")
                 self.leader.release()
                 return
@@ -459,7 +459,7 @@ class Daemon:
             self._baseline = None
             error = f"{type(exc).__name__}: {_first_line(exc)}"
             connector = (getattr(exc, "connector", "") or "directory") if isinstance(exc, ConnectorError) else (
-                "hr" if isinstance(exc, FeedError) else "state" if isinstance(exc, SQLAlchemyError) else "internal")
+                "hr" if isinstance(exc, FeedError) else "state" if isinstance(exc, (SQLAlchemyError, StateStoreError)) else "internal")
             count_error(self.metrics, exc, connector)
             if isinstance(exc, (LifecycleError, SQLAlchemyError)):
                 log.error("cycle_failed", error=error, connector=connector)
