@@ -22,7 +22,7 @@ from connectors.directory_ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
 from lifecycle import heap
 from lifecycle.apply import ApplyResult, CredentialVault, Executor
-from lifecycle.errors import StalePlanError
+from lifecycle.errors import LifecycleError, StalePlanError
 from lifecycle.gcpause import gc_paused
 from lifecycle.journal import ActionStatus, Journal
 from lifecycle.mail import MailCapability, MailSnapshot
@@ -57,6 +57,87 @@ def current_actor() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry (DynamicUser=): fall back to the uid
         return f"uid:{os.getuid()}"
+
+
+def check_state_store(url: str) -> str:
+    """What `lifecycle check` says about the state store, found out without creating or changing anything.
+
+    The service creates the store on its first start, as its own user: a check run by root
+    that created it would leave a state.db (and -wal, -shm) the service cannot write.
+    Raises LifecycleError naming what is wrong.
+    """
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            return f"ok ({shown}: in memory)"
+        path = Path(parsed.database)
+        try:
+            if not path.exists():
+                _require_creatable(path)
+                return f"not created yet ({path}: the service creates it on its first start)"
+            _require_writable(path)
+        except OSError as exc:  # a directory on the way this user may not enter
+            raise LifecycleError(f"state store {path}: {exc.strerror} for user {_user_name(os.geteuid())}"
+                                 + (f" ({exc.filename})" if exc.filename else "")) from exc
+        # SQLite creates -wal and -shm even for a read-only connection when they are missing
+        # (the daemon is not running): then read the file alone (immutable) so none is left behind.
+        option = "mode=ro" if Path(f"{path}-wal").exists() else "immutable=1"
+        engine = create_engine(f"sqlite:///file:{path}?{option}&uri=true")
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            created = inspect(conn).has_table("persons")
+    except Exception as exc:  # any driver error: the message names the store and the driver's words
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise LifecycleError(f"state store {shown}: cannot be read: {first_line}") from exc
+    finally:
+        engine.dispose()
+    if not created:
+        return f"not created yet ({shown}: reachable, no tables; the service creates them on its first start)"
+    return f"ok ({shown})"
+
+
+def _require_creatable(path: Path) -> None:
+    """The nearest existing directory above `path` is writable by this user (the service creates the rest)."""
+    directory = path.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise LifecycleError(
+            f"state store {path}: not created yet, and user {_user_name(os.geteuid())} cannot create it in {directory} "
+            f"({_owner_and_mode(directory)}); run the check as the service user, or give that user the directory"
+        )
+
+
+def _require_writable(path: Path) -> None:
+    # SQLite writes -wal, -shm and the daemon's .lock next to the database: the directory too.
+    user = _user_name(os.geteuid())
+    for target in (path, path.parent):
+        if not os.access(target, os.R_OK | os.W_OK | (os.X_OK if target.is_dir() else 0)):
+            raise LifecycleError(
+                f"state store {path}: {target} is not writable by user {user} ({_owner_and_mode(target)}); "
+                f"`chown {user}: {target}` if this is the service user"
+            )
+
+
+def _owner_and_mode(path: Path) -> str:
+    info = path.stat()
+    return f"owner {_user_name(info.st_uid)}, mode {info.st_mode & 0o7777:04o}"
+
+
+def _user_name(uid: int) -> str:
+    # Not $USER (getpass): `sudo -u` and a forked child keep the caller's.
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry
+        return str(uid)
 
 
 @dataclass
@@ -142,10 +223,15 @@ def load_saved_plan(path: Path) -> dict[str, Any]:
     return data
 
 
+def _check_same_configuration(saved: dict[str, Any], fingerprint: str) -> None:
+    if saved["config_fingerprint"] != fingerprint:
+        raise StalePlanError("the configuration changed since the plan was made; nothing was applied; "
+                             "run `lifecycle plan` again")
+
+
 def check_saved_plan(saved: dict[str, Any], fresh: Plan) -> None:
     """A saved plan is applied only if the same inputs still give exactly the same actions."""
-    if saved["config_fingerprint"] != fresh.config_fingerprint:
-        raise StalePlanError("the configuration changed since the plan was made; run `lifecycle plan` again")
+    _check_same_configuration(saved, fresh.config_fingerprint)
     saved_actions = [Action.from_dict(a).to_dict() for a in saved["actions"]]
     fresh_actions = [a.to_dict() for a in fresh.actions]
     if saved_actions != fresh_actions:
@@ -199,11 +285,55 @@ def apply_cycle(
     actor = actor or current_actor()
     owned = mail is None and settings.mail is not None
     mail = open_mail(settings) if owned else mail
-    companion = open_companion(settings)
+    try:
+        if saved_plan is not None:
+            now = datetime.fromisoformat(saved_plan["now"])
+        return _apply(settings, now, directory, journal, actor, should_stop, mail, open_companion(settings), saved_plan)
+    finally:
+        if owned:
+            mail.close()
+
+
+@dataclass
+class _Checked:
+    """What a saved plan was checked against: reused when nothing changed before the actions are applied."""
+
+    state: StoredState
+    inputs: Inputs
+    plan: Plan
+
+
+def _matching_saved_plan(
+    saved_plan: dict[str, Any], settings: Settings, now: datetime, directory: LdapDirectory, journal: Journal, mail: Any,
+    companion: Any,
+) -> _Checked:
+    """The inputs and the fresh plan, read without writing anything; StalePlanError unless it is the saved plan."""
+    _check_same_configuration(saved_plan, config_fingerprint(settings))  # before reading anything
+    state = journal.load_state()
+    inputs = read_inputs(settings, directory, mail, companion, state)
+    plan = plan_from(inputs, state, settings, now)
+    check_saved_plan(saved_plan, plan)
+    return _Checked(state, inputs, plan)
+
+
+def _apply(
+    settings: Settings,
+    now: datetime,
+    directory: LdapDirectory,
+    journal: Journal,
+    actor: str,
+    should_stop: Callable[[], bool],
+    mail: Any,
+    companion: Any,
+    saved_plan: dict[str, Any] | None,
+) -> tuple[Plan, ApplyResult]:
+    # A stale saved plan is refused before anything is written: no OU, no mail domain, no settled
+    # action, no run in the journal.
+    checked = None
+    if saved_plan is not None:
+        checked = _matching_saved_plan(saved_plan, settings, now, directory, journal, mail, companion)
     vault = CredentialVault(settings.accounts.initial_password_dir, settings.accounts.password_length)
     executor = Executor(directory, journal, vault, actor, mail=mail, companion=companion)
-    if saved_plan is not None:
-        now = datetime.fromisoformat(saved_plan["now"])
     run_id = journal.begin_run("apply", now)
     structlog.contextvars.bind_contextvars(run_id=run_id)
     try:
@@ -213,12 +343,19 @@ def apply_cycle(
         if mail is not None:
             for domain in mail.ensure_domains(mail_domains(settings)):
                 log.warning("mail_domain_created", domain=domain)
-        executor.recover()
-        state = journal.load_state()
-        inputs = read_inputs(settings, directory, mail, companion, state)
-        plan = plan_from(inputs, state, settings, now)
-        if saved_plan is not None:
-            check_saved_plan(saved_plan, plan)
+        settled = executor.recover()
+        # A checked saved plan holds unless settling an interrupted run changed the stored state
+        # (the containers existed, or its directory read would have failed; new mail domains are
+        # empty, as they were read).
+        if checked is not None and not settled:
+            state, inputs, plan = checked.state, checked.inputs, checked.plan
+        else:
+            state = journal.load_state()
+            inputs = read_inputs(settings, directory, mail, companion, state)
+            plan = plan_from(inputs, state, settings, now)
+            if saved_plan is not None:
+                check_saved_plan(saved_plan, plan)
+        checked = None  # its inputs go with `inputs` below
         journal.record_rejections(run_id, plan.rejected, now, actor)
         journal.record_reviews(run_id, plan.reviews, now, actor)
         _record_guards(journal, run_id, plan, now, actor)
@@ -244,5 +381,3 @@ def apply_cycle(
         raise
     finally:
         structlog.contextvars.unbind_contextvars("run_id")
-        if owned:
-            mail.close()

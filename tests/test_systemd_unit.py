@@ -99,11 +99,32 @@ def test_sysusers_and_tmpfiles_are_valid(tmp_path: Path) -> None:
     assert "Creating user 'lifecycle'" in users.stdout + users.stderr or "lifecycle" in (root / "etc" / "passwd").read_text()
     # tmpfiles resolves users on the host: check the lines with root standing in for the new user.
     stand_in = tmp_path / "lifecycle.conf"
-    stand_in.write_text(TMPFILES.read_text(encoding="utf-8").replace("lifecycle lifecycle", "root root"), encoding="utf-8")
+    stand_in.write_text("".join(
+        " ".join(fields[:3] + ["root" if f == "lifecycle" else f for f in fields[3:5]] + fields[5:]) + "\n"
+        for fields in (line.split() for line in TMPFILES.read_text(encoding="utf-8").splitlines())
+        if fields and not fields[0].startswith("#")), encoding="utf-8")
     made = subprocess.run(["systemd-tmpfiles", f"--root={root}", "--create", str(stand_in)], capture_output=True, text=True,
                           timeout=60)
     assert made.returncode == 0, made.stderr
     modes = {p: oct((root / p).stat().st_mode & 0o7777) for p in
-             ("var/lib/lifecycle/hr", "var/lib/lifecycle/credentials", "etc/lifecycle/credentials")}
-    assert modes == {"var/lib/lifecycle/hr": "0o2770", "var/lib/lifecycle/credentials": "0o700",
-                     "etc/lifecycle/credentials": "0o700"}
+             ("var/lib/lifecycle", "var/lib/lifecycle/hr", "var/lib/lifecycle/credentials", "var/lib/lifecycle/archive",
+              "etc/lifecycle/credentials")}
+    # 0711: Dovecot's mail user passes through to archive/ (2750: it writes there, the daemon reads).
+    assert modes == {"var/lib/lifecycle": "0o711", "var/lib/lifecycle/hr": "0o2770", "var/lib/lifecycle/credentials": "0o700",
+                     "var/lib/lifecycle/archive": "0o2750", "etc/lifecycle/credentials": "0o700"}
+
+
+def test_state_directory_mode_is_the_one_tmpfiles_gives_it() -> None:
+    """systemd keeps an existing StateDirectory= as it is but warns when its mode differs: they must agree."""
+    lines = [line.split() for line in TMPFILES.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    state = next(fields for fields in lines if fields[1] == "/var/lib/lifecycle")
+    assert directives(UNIT)["StateDirectoryMode"] == [state[2]]
+
+
+def test_archive_owner_is_left_to_the_admin() -> None:
+    """The mail user's name differs between hosts (vmail with Modoboa's installer): tmpfiles sets group and mode only."""
+    lines = [line.split() for line in TMPFILES.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    archive = next(fields for fields in lines if fields[1] == "/var/lib/lifecycle/archive")
+    assert archive[0] == "d" and archive[3] == "-" and archive[4] == "lifecycle"
+    example = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    assert example["mail"]["dovecot"]["archive_dir"] == archive[1]
