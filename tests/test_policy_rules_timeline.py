@@ -1,0 +1,142 @@
+"""What `lifecycle explain` says comes next, and when a suspended account is deleted (tests/MUTATION.md).
+
+`explain_upcoming` is the answer an admin reads, and `next_due` (built on it) is when the
+daemon wakes up: a wrong date here is a late warning, suspension or deletion.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from lifecycle.models import DirectoryEntry, HrStatus, PersonState, PersonStatus, SuspensionRule
+from policies.context import PolicyContext
+from policies.join import PersonView
+from policies.retention import decide_deletion, deletion_due
+from policies.timeline import explain_upcoming
+from tests.harness import BASE, at, make_settings, person
+
+SETTINGS = make_settings(Path("/nonexistent/policy-rules"))
+TOKYO = ZoneInfo("Asia/Tokyo")
+# SZ keeps its books in Tokyo time here: dates of SZ people start at midnight in Tokyo.
+ZONED = make_settings(Path("/nonexistent/policy-rules"), companies=[
+    {"code": "HQ", "name": "集团总部", "domain": "example.com", "people_dn": f"ou=hq,ou=people,{BASE}"},
+    {"code": "SZ", "name": "深圳分公司", "domain": "sz.example.com", "people_dn": f"ou=sz,ou=people,{BASE}",
+     "timezone": "Asia/Tokyo"},
+])
+DAY = timedelta(days=1)
+T0 = at("2026-01-01T09:00")
+WARN_AFTER = timedelta(days=169)
+SUSPEND_AFTER = timedelta(days=183)
+
+
+def ctx(now: datetime, settings=SETTINGS, holds: frozenset[str] = frozenset()) -> PolicyContext:
+    return PolicyContext(settings, now, holds=holds)
+
+
+def entry(company: str = "HQ", last_bind: datetime | None = None) -> DirectoryEntry:
+    return DirectoryEntry(dn=f"uid=lina,ou={company.lower()},ou=people,{BASE}", uid="lina", employee_number="1",
+                          created=T0, last_bind=last_bind)
+
+
+def state(company: str = "HQ", **fields) -> PersonState:
+    return PersonState("1", "lina", company, **({"status": PersonStatus.ACTIVE, "created_at": T0} | fields))
+
+
+def suspended(rule: SuspensionRule | None = SuspensionRule.LEAVER, at_: datetime = T0) -> PersonState:
+    return state(status=PersonStatus.SUSPENDED, suspended_at=at_, suspension_rule=rule)
+
+
+def upcoming(view: PersonView, c: PolicyContext) -> list[tuple[object, str]]:
+    _, events = explain_upcoming(view, c)
+    return [(e.when, e.what) for e in events]
+
+
+def test_a_future_hire_is_told_when_the_account_comes():
+    record = person("1", "李娜", hire=date(2026, 3, 1))
+    assert upcoming(PersonView("1", record, None, None, "HQ"), ctx(T0)) == [
+        (date(2026, 3, 1), "account and mailbox are created (joiner)")]
+    early = make_settings(Path("/nonexistent/policy-rules"), policy={"prehire_days": 3})
+    assert upcoming(PersonView("1", record, None, None, "HQ"), ctx(T0, early)) == [
+        (date(2026, 2, 26), "account and mailbox are created (joiner)")]
+
+
+def test_a_suspended_account_is_told_its_deletion_date_or_its_hold():
+    view = PersonView("1", person("1", "李娜", left=date(2026, 1, 1)), suspended(), entry(), "HQ", "HQ")
+    due = T0 + timedelta(days=90)
+    assert upcoming(view, ctx(T0 + DAY)) == [(due, "account is deleted (90 days after suspension), unless rehired or held")]
+    assert upcoming(view, ctx(T0 + DAY, holds=frozenset({"1"}))) == [
+        (due, "deletion would be due, but the account is on legal hold (`lifecycle release` lifts it)")]
+    assert upcoming(view, ctx(T0 + DAY, holds=frozenset({"2"}))) == [
+        (due, "account is deleted (90 days after suspension), unless rehired or held")]
+    # A suspension without a recorded date has no deletion date to tell.
+    undated = PersonView("1", view.hr, state(status=PersonStatus.SUSPENDED, suspension_rule=SuspensionRule.LEAVER), entry(),
+                         "HQ", "HQ")
+    assert upcoming(undated, ctx(T0 + DAY)) == []
+    assert upcoming(undated, ctx(T0 + DAY, holds=frozenset({"1"}))) == []
+
+
+def test_a_coming_departure_is_told_with_its_deletion_at_local_midnight_and_inactivity_stops_there():
+    left = date(2026, 7, 1)  # after the inactivity warning (2026-06-19), before the suspension (2026-07-03)
+    view = PersonView("1", person("1", "李娜", "SZ", left=left), state("SZ"), entry("SZ"), "SZ", "SZ")
+    assert upcoming(view, ctx(T0 + DAY, ZONED)) == [
+        (T0 + WARN_AFTER, "inactivity warning is sent if the account stays unused"),
+        (left, "login is disabled and the account leaves its groups (leaver)"),
+        (datetime(2026, 9, 29, tzinfo=TOKYO), "account is deleted after 90 days of retention"),
+    ]
+    assert datetime(2026, 9, 29, tzinfo=TOKYO) != at("2026-09-29T00:00")  # the company's zone, not the default one
+    # Leaving before any inactivity date: only the departure and the deletion are told.
+    early = PersonView("1", person("1", "李娜", left=date(2026, 2, 1)), state(), entry(), "HQ", "HQ")
+    assert [what for _, what in upcoming(early, ctx(T0 + DAY))] == [
+        "login is disabled and the account leaves its groups (leaver)", "account is deleted after 90 days of retention"]
+
+
+def test_an_employee_already_gone_is_told_no_departure():
+    view = PersonView("1", person("1", "李娜", left=date(2026, 1, 1)), state(), entry(), "HQ", "HQ")
+    assert upcoming(view, ctx(T0 + DAY)) == []  # departed: the leaver rule acts now, nothing is "upcoming"
+
+
+def test_inactivity_dates_are_told_only_for_an_active_account_that_exists():
+    record = person("1", "李娜")
+    assert upcoming(PersonView("1", record, state(), None, "HQ", "HQ"), ctx(T0 + DAY)) == []  # entry missing
+    assert upcoming(PersonView("1", record, None, entry(), "HQ", "HQ"), ctx(T0 + DAY)) == []  # not ours yet
+    inactive = state(status=PersonStatus.SUSPENDED, suspension_rule=SuspensionRule.INACTIVITY)
+    assert upcoming(PersonView("1", record, inactive, entry(), "HQ", "HQ"), ctx(T0 + DAY)) == []
+    assert upcoming(PersonView("1", record, state(), entry(), "HQ", "HQ"), ctx(T0 + DAY)) == [
+        (T0 + WARN_AFTER, "inactivity warning is sent if the account stays unused"),
+        (T0 + SUSPEND_AFTER, "account is suspended for inactivity if it stays unused"),
+    ]
+
+
+def test_a_warning_sent_on_time_is_not_told_again():
+    # The daemon wakes at the warning's instant: warned_at is exactly the due date.
+    view = PersonView("1", person("1", "李娜"), state(warned_at=T0 + WARN_AFTER), entry(), "HQ", "HQ")
+    assert upcoming(view, ctx(T0 + WARN_AFTER + DAY)) == [
+        (T0 + SUSPEND_AFTER, "account is suspended for inactivity if it stays unused")]
+
+
+def test_people_on_leave_are_told_they_are_never_suspended_for_inactivity():
+    view = PersonView("1", person("1", "李娜", status=HrStatus.LEAVE), state(), entry(), "HQ", "HQ")
+    assert upcoming(view, ctx(T0 + DAY)) == [((T0 + DAY).date(), "never suspended for inactivity: on leave")]
+
+
+def test_deletion_is_due_retention_days_after_a_recorded_suspension_only():
+    assert deletion_due(suspended(), ctx(T0)) == T0 + timedelta(days=90)
+    assert deletion_due(state(status=PersonStatus.SUSPENDED), ctx(T0)) is None  # no date recorded
+    assert deletion_due(state(status=PersonStatus.ACTIVE, suspended_at=T0), ctx(T0)) is None  # given back
+    assert deletion_due(state(status=PersonStatus.DELETED, suspended_at=T0), ctx(T0)) is None
+
+
+def test_a_deletion_names_the_suspension_rule_and_the_retention():
+    due = T0 + timedelta(days=90)
+    assert decide_deletion(suspended(), ctx(due - timedelta(seconds=1))) is None
+    step = decide_deletion(suspended(), ctx(due))
+    assert (step.rule, step.reason) == ("leaver", "suspended on 2026-01-01 (leaver); retention of 90 days ended on 2026-04-01")
+    step = decide_deletion(suspended(SuspensionRule.INACTIVITY), ctx(due))
+    assert (step.rule, step.reason) == (
+        "inactivity", "suspended on 2026-01-01 (inactivity); retention of 90 days ended on 2026-04-01")
+    # A suspension recorded before rules were stored counts as a leaver's.
+    step = decide_deletion(suspended(None), ctx(due))
+    assert (step.rule, step.reason) == ("leaver", "suspended on 2026-01-01 (leaver); retention of 90 days ended on 2026-04-01")
+    assert decide_deletion(suspended(), ctx(due, holds=frozenset({"1"}))) is None
