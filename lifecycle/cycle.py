@@ -28,6 +28,7 @@ from lifecycle.journal import ActionStatus, Journal
 from lifecycle.mail import MailCapability, MailSnapshot
 from lifecycle.models import Action, DirectorySnapshot, HrSnapshot, Plan, StoredState
 from lifecycle.pinyin_ahead import likely_joiners, read_ahead
+from lifecycle.render import summarize_held
 from lifecycle.settings import Settings
 from policies.engine import compute_plan
 from policies.feed_health import feed_baseline
@@ -255,10 +256,11 @@ def _record_guards(journal: Journal, run_id: str, plan: Plan, now: datetime, act
             log.warning("feed_frozen", company=company, reason=why)
     new_ids = journal.sync_held(plan.held, plan.actions, now)
     if plan.held:
+        held = summarize_held(plan)
         by_company: dict[str, int] = {}
-        for item in plan.held:
+        for item in (*held.for_approval, *held.frozen):  # what `lifecycle held` lists
             by_company[item.action.company] = by_company.get(item.action.company, 0) + 1
-        log.warning("actions_held", held=len(plan.held), newly_held=len(new_ids), by_company=by_company)
+        log.warning("actions_held", summary=held.text(), **held.fields(), newly_held=len(new_ids), by_company=by_company)
         journal.record_actions(
             run_id,
             [h.action for h in plan.held],

@@ -51,6 +51,7 @@ from lifecycle.journal import Journal
 from lifecycle.leader import instance_name, leadership_for
 from lifecycle.metrics import Metrics, MetricsServer, parse_listen
 from lifecycle.notify import Notifier
+from lifecycle.render import summarize_held
 from lifecycle.settings import Settings, load_settings, resolve_config_path
 
 log = structlog.get_logger("lifecycle.daemon")
@@ -351,7 +352,8 @@ class Daemon:
             parts.append(f"{len(self._problems)} start-up problems: {self._problems[0]}")
         upcoming = self._next_run()
         if upcoming is not None:
-            parts.append(f"next {upcoming:%H:%M:%S}")
+            # In the company's time zone, like the last cycle (the scheduler may hold it in another).
+            parts.append(f"next {upcoming.astimezone(ZoneInfo(self.settings.policy.timezone)):%H:%M:%S}")
         return "; ".join(parts) or "active"
 
     def _health(self) -> tuple[bool, dict[str, Any]]:
@@ -509,11 +511,12 @@ class Daemon:
             self.metrics.last_success.set(finished.timestamp())
             self._last_success = finished
         counts = dict(result.counts) if result is not None else {}
-        if plan is not None:
-            self.metrics.held.set(len(plan.held))
+        held = summarize_held(plan) if plan is not None else None
+        if plan is not None and held is not None:
+            self.metrics.held.set(held.listed)  # what `lifecycle held` lists; what depends on them follows them
             detail = f"{len(plan.actions)} actions ({', '.join(f'{n} {k}' for k, n in sorted(counts.items())) or 'none'})"
             if plan.held:
-                detail += f", {len(plan.held)} held"
+                detail += f", {held.text()}"
         else:
             detail = error
         if result is not None and result.stopped:
@@ -523,7 +526,7 @@ class Daemon:
         log.info(
             "cycle_summary", kind=kind, outcome=outcome, duration_ms=round(elapsed * 1000, 1), changed=changed,
             actions=len(plan.actions) if plan is not None else None, counts=counts,
-            held=len(plan.held) if plan is not None else None, error=error or None,
+            **(held.fields() if held is not None else {"held": None}), error=error or None,
             quiet_next=self._baseline is not None, next_due=due.isoformat(timespec="seconds") if due else None,
         )
 

@@ -106,3 +106,26 @@ def test_a_broken_feed_never_suspends_through_the_engine(tmp_path):
     assert {h.action.employee_id for h in plan.held if h.action.kind == ActionKind.SUSPEND_ACCOUNT} == {"7", "9"}
     assert not c.directory.by_uid("zhoujie").get("locked") and not c.directory.by_uid("sunli").get("locked")
     c.close()
+
+
+def test_the_actions_held_warning_counts_what_lifecycle_held_lists_and_what_depends_on_them(tmp_path):
+    from structlog.testing import capture_logs
+
+    from lifecycle.cycle import _record_guards
+
+    settings = make_settings(tmp_path, guards={"max_destructive": 1, "destructive_floor": 0})
+    c = Cycle(settings, FakeDirectory(created=NOW))
+    staff = [person(str(i), name) for i, name in enumerate(["李娜", "王芳", "张伟"])]
+    c.apply(hr(*staff), NOW)
+    left = hr(*[person(p.employee_id, p.name, left=date(2026, 12, 2)) for p in staff])
+    plan = c.plan(left, NOW + timedelta(days=2))
+    suspensions = [h for h in plan.held if h.approvable]
+    dependent = [h for h in plan.held if not h.approvable]
+    assert len(suspensions) == 3 and dependent  # each suspension's group removal waits with it
+    run_id = c.journal.begin_run("apply", NOW)
+    with capture_logs() as logs:
+        _record_guards(c.journal, run_id, plan, NOW, "test")
+    (line,) = [entry for entry in logs if entry["event"] == "actions_held"]
+    assert line["held"] == 3 and line["held_dependent"] == len(dependent) and line["by_company"] == {"HQ": 3}
+    assert line["summary"] == f"3 held (+{len(dependent)} that depend on them)"
+    c.close()
