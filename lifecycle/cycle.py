@@ -5,6 +5,7 @@ This is the only place that wires connectors to the pure core.
 
 from __future__ import annotations
 
+import errno
 import getpass
 import hashlib
 import json
@@ -22,9 +23,9 @@ from connectors.directory_ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
 from lifecycle import heap
 from lifecycle.apply import ApplyResult, CredentialVault, Executor
-from lifecycle.errors import LifecycleError, StalePlanError
+from lifecycle.errors import LifecycleError, StalePlanError, StateStoreError
 from lifecycle.gcpause import gc_paused
-from lifecycle.journal import ActionStatus, Journal
+from lifecycle.journal import ActionStatus, Journal, sqlite_store_diagnosis, user_name
 from lifecycle.mail import MailCapability, MailSnapshot
 from lifecycle.models import Action, DirectorySnapshot, HrSnapshot, Plan, StoredState
 from lifecycle.pinyin_ahead import likely_joiners, read_ahead
@@ -82,7 +83,7 @@ def check_state_store(url: str) -> str:
                 return f"not created yet ({path}: the service creates it on its first start)"
             _require_writable(path)
         except OSError as exc:  # a directory on the way this user may not enter
-            raise LifecycleError(f"state store {path}: {exc.strerror} for user {_user_name(os.geteuid())}"
+            raise LifecycleError(f"state store {path}: {exc.strerror} for user {user_name(os.geteuid())}"
                                  + (f" ({exc.filename})" if exc.filename else "")) from exc
         # SQLite creates -wal and -shm even for a read-only connection when they are missing
         # (the daemon is not running): then read the file alone (immutable) so none is left behind.
@@ -109,36 +110,16 @@ def _require_creatable(path: Path) -> None:
     while not directory.exists() and directory != directory.parent:
         directory = directory.parent
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise LifecycleError(
-            f"state store {path}: not created yet, and user {_user_name(os.geteuid())} cannot create it in {directory} "
-            f"({_owner_and_mode(directory)}); run the check as the service user, or give that user the directory"
-        )
+        cause, fix = sqlite_store_diagnosis(path, "SQLITE_CANTOPEN", PermissionError(errno.EACCES, "cannot create", str(directory)))
+        raise StateStoreError(f"state store {path}: not created yet, and cannot be: {cause}; {fix}")
 
 
 def _require_writable(path: Path) -> None:
     # SQLite writes -wal, -shm and the daemon's .lock next to the database: the directory too.
-    user = _user_name(os.geteuid())
     for target in (path, path.parent):
         if not os.access(target, os.R_OK | os.W_OK | (os.X_OK if target.is_dir() else 0)):
-            raise LifecycleError(
-                f"state store {path}: {target} is not writable by user {user} ({_owner_and_mode(target)}); "
-                f"`chown {user}: {target}` if this is the service user"
-            )
-
-
-def _owner_and_mode(path: Path) -> str:
-    info = path.stat()
-    return f"owner {_user_name(info.st_uid)}, mode {info.st_mode & 0o7777:04o}"
-
-
-def _user_name(uid: int) -> str:
-    # Not $USER (getpass): `sudo -u` and a forked child keep the caller's.
-    import pwd
-
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:  # no passwd entry
-        return str(uid)
+            cause, fix = sqlite_store_diagnosis(path, "SQLITE_READONLY", PermissionError(errno.EACCES, "not writable", str(target)))
+            raise StateStoreError(f"state store {path}: {cause}; {fix}")
 
 
 @dataclass

@@ -699,7 +699,7 @@ def state_store_failure(url: str | URL, exc: BaseException) -> StateStoreError |
     elif code is None:
         return None
     path = Path(parsed.database).absolute()
-    cause, fix = _sqlite_diagnosis(path, code, exc)
+    cause, fix = sqlite_store_diagnosis(path, code, exc)
     return StateStoreError(f"state store {path}: {cause}; {fix}")
 
 
@@ -720,9 +720,9 @@ def _sqlite_code(exc: BaseException) -> str | None:
     return None
 
 
-def _sqlite_diagnosis(path: Path, code: str, exc: BaseException) -> tuple[str, str]:
+def sqlite_store_diagnosis(path: Path, code: str, exc: BaseException) -> tuple[str, str]:
     """(cause, fix) for a store at `path` that failed with `code`; looks at the file system, not the message."""
-    user = _user_name(os.geteuid())
+    user = user_name(os.geteuid())
     setting = "set [state] url to a file in a directory this user can write, e.g. sqlite:////var/lib/lifecycle/state.db"
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
@@ -755,7 +755,7 @@ def _sqlite_diagnosis(path: Path, code: str, exc: BaseException) -> tuple[str, s
     for target, what in ((path, "the file"), (path.parent, f"directory {path.parent}")):
         if target.exists() and not os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)):
             info = target.stat()
-            owner = _user_name(info.st_uid)
+            owner = user_name(info.st_uid)
             if os.geteuid() == 0:  # root ignores permission bits: only an attribute can refuse it
                 return f"{what} is immutable or append-only", f"chattr -i -a {target} (see `lsattr -d {target}`)"
             why = f"{what} is not writable by user {user} (owner {owner}, mode {info.st_mode & 0o7777:04o})"
@@ -781,7 +781,7 @@ def _mount_point(path: Path) -> Path:
     return path
 
 
-def _user_name(uid: int) -> str:
+def user_name(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:  # no passwd entry (DynamicUser=)

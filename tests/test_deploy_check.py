@@ -167,7 +167,7 @@ def test_check_names_a_store_the_service_user_cannot_write(reachable_dir: Path) 
 
     Journal(url).close()  # made by root, 0644: what the check used to leave behind
     answer = as_stand_in_user(lambda: check_state_store(url))
-    assert answer.startswith(f"LifecycleError: state store {database}: {database} is not writable by user {STAND_IN_UID}")
+    assert answer.startswith(f"LifecycleError: state store {database}: the file is not writable by user {STAND_IN_UID}")
     assert "owner root" in answer and f"chown {STAND_IN_UID}:" in answer
 
     os.chown(database, STAND_IN_UID, STAND_IN_UID)
