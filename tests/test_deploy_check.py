@@ -173,7 +173,7 @@ def test_check_names_a_store_the_service_user_cannot_write(reachable_dir: Path) 
     os.chown(database, STAND_IN_UID, STAND_IN_UID)
     os.chown(state_dir, 0, 0)  # SQLite's -wal, -shm and the daemon's lock go next to the database
     answer = as_stand_in_user(lambda: check_state_store(url))
-    assert answer.startswith(f"LifecycleError: state store {database}: {state_dir} is not writable"), answer
+    assert answer.startswith(f"LifecycleError: state store {database}: directory {state_dir} is not writable by user {STAND_IN_UID}"), answer
 
     os.chmod(reachable_dir, 0o700)  # a directory on the way the user cannot enter
     answer = as_stand_in_user(lambda: check_state_store(url))
