@@ -137,7 +137,48 @@ def _dispatch(args: argparse.Namespace) -> int:
     from lifecycle.settings import load_settings
 
     settings = load_settings(args.config, secrets=args.command in CONNECTING)
+    settings = _as_state_owner(settings)
     return {**COMMANDS, **ADMIN_COMMANDS}[args.command](args, settings)
+
+
+def _as_state_owner(settings: Settings) -> Settings:
+    """Run as the user who owns the state directory (the service user) when started by root.
+
+    Every file a command writes (state.db and SQLite's -wal and -shm, the lock, sealed passwords)
+    must stay writable by the service: made by root, they would stop it.  The secrets are read
+    first, while root still can (the credential files are root's alone).
+    """
+    if os.geteuid() != 0:
+        return settings
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.state.url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return settings
+    try:
+        owner = Path(url.database).absolute().parent.stat().st_uid
+    except OSError:
+        return settings  # the store's own checks say what is wrong with the path
+    if owner == 0:
+        return settings
+    import pwd
+
+    from lifecycle.settings import read_secrets
+
+    settings, _ = read_secrets(settings)  # what cannot be read is reported by the command that needs it
+    directory = Path(url.database).absolute().parent
+    try:
+        account = pwd.getpwuid(owner)
+        os.initgroups(account.pw_name, account.pw_gid)
+        os.setgid(account.pw_gid)
+        user = account.pw_name
+    except KeyError:  # a user without a passwd entry (DynamicUser=): its uid and the directory's group
+        os.setgroups([])
+        os.setgid(directory.stat().st_gid)
+        user = str(owner)
+    os.setuid(owner)
+    log.info("running_as_state_owner", user=user, state=str(directory))
+    return settings
 
 
 def _fail(exc: BaseException, message: str) -> int:
