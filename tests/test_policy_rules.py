@@ -591,3 +591,27 @@ def test_an_exact_max_feed_drop_lets_the_engine_suspend_and_one_row_more_holds_i
     assert list(plan.frozen) == ["SZ"]
     assert [(h.action.kind, h.action.employee_id, h.approvable) for h in plan.held] == [
         (ActionKind.REMOVE_MEMBER, "S0", False), (ActionKind.SUSPEND_ACCOUNT, "S0", False)]
+
+
+def test_only_what_leaves_with_a_held_suspension_waits_and_a_rejection_keeps_its_reason():
+    from policies.guards import action_key
+
+    update = Action(ActionKind.UPDATE_ACCOUNT, "SZ0", "SZ", "uid=uSZ0", "mover", "title changed")
+    removal = Action(ActionKind.REMOVE_MEMBER, "SZ1", "SZ", "cn=SZ-g", "groups", "suspended", params={"member_dn": "uid=uSZ1"})
+    guarded = guard_plan([*batch(SZ=6), update, removal], {"SZ": 40}, GuardSettings(), rejected=frozenset({action_key(removal)}))
+    assert guarded.allowed == (update,)  # the held person's other changes go ahead
+    assert [(h.action.kind, h.reason, h.approvable) for h in guarded.held][-1] == (
+        ActionKind.REMOVE_MEMBER, "rejected by an admin; not applied while the rejection stands", False)
+
+
+def test_approve_deletions_holds_each_deletion_with_its_reason():
+    deletion = destructive("1", "HQ", ActionKind.DELETE_ACCOUNT)
+    guarded = guard_plan([deletion], {"HQ": 1000}, GuardSettings(approve_deletions=True))
+    assert [(h.reason, h.approvable) for h in guarded.held] == [
+        ("every deletion waits for approval ([guards] approve_deletions = true)", True)]
+
+
+def test_a_company_without_accounts_has_no_fraction_to_spend():
+    everything = GuardSettings(max_destructive_fraction=1, destructive_floor=0)
+    assert held_and_allowed(batch(GZ=1), {"HQ": 10}, everything) == ({"GZ": 1}, {})
+    assert held_and_allowed(batch(HQ=10), {"HQ": 10}, everything) == ({}, {"HQ": 10})

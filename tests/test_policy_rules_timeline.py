@@ -140,3 +140,54 @@ def test_a_deletion_names_the_suspension_rule_and_the_retention():
     step = decide_deletion(suspended(None), ctx(due))
     assert (step.rule, step.reason) == ("leaver", "suspended on 2026-01-01 (leaver); retention of 90 days ended on 2026-04-01")
     assert decide_deletion(suspended(), ctx(due, holds=frozenset({"1"}))) is None
+
+
+def test_a_companys_own_time_zone_decides_its_today_its_midnights_and_its_wake_ups():
+    from policies.timeline import next_due_of
+
+    late = at("2026-02-28T23:30")  # already 2026-03-01 00:30 in Tokyo (SZ), still February in Shanghai (HQ)
+    c = ctx(late, ZONED)
+    assert (c.today("SZ"), c.today("HQ")) == (date(2026, 3, 1), date(2026, 2, 28))
+    assert (c.zone("SZ"), c.zone("HQ")) == (TOKYO, ZoneInfo("Asia/Shanghai"))
+    hire = date(2026, 3, 2)
+    sz = PersonView("1", person("1", "李娜", "SZ", hire=hire), None, None, "SZ")
+    hq = PersonView("2", person("2", "王芳", "HQ", hire=hire), None, None, "HQ")
+    assert next_due_of([sz], c) == datetime(2026, 3, 2, tzinfo=TOKYO)
+    assert next_due_of([hq], c) == at("2026-03-02T00:00")
+    assert next_due_of([sz, hq], c) == datetime(2026, 3, 2, tzinfo=TOKYO)  # the earlier of the two instants
+
+
+def test_the_daemon_wakes_when_an_absence_becomes_a_departure_and_never_at_now():
+    from policies.timeline import next_due_of
+
+    absent = make_settings(Path("/nonexistent/policy-rules"), hr={"absent_means": "terminated", "absent_days": 3})
+    since = at("2026-03-01T10:00")
+    view = PersonView("1", None, state(absent_since=since), entry(), "HQ", "HQ")
+    assert next_due_of([view], ctx(since + DAY, absent)) == since + timedelta(days=3)
+    # At the very instant an event is due, the next wake-up is the one after it.
+    active = PersonView("1", person("1", "李娜"), state(), entry(), "HQ", "HQ")
+    assert next_due_of([active], ctx(T0 + WARN_AFTER)) == T0 + SUSPEND_AFTER
+    assert next_due_of([active], ctx(T0 + SUSPEND_AFTER)) is None
+
+
+def test_a_rehire_is_told_inactivity_dates_from_the_day_it_was_given_back():
+    restored = T0 + 300 * DAY
+    view = PersonView("1", person("1", "李娜"), state(restored_at=restored), entry(), "HQ", "HQ")
+    assert [when for when, _ in upcoming(view, ctx(restored + DAY))] == [restored + WARN_AFTER, restored + SUSPEND_AFTER]
+
+
+def test_an_inactivity_date_at_the_very_midnight_of_the_last_day_is_not_told():
+    midnight = at("2026-01-01T00:00")  # created at midnight: the warning falls at 2026-06-19 00:00
+    made = DirectoryEntry(dn=f"uid=lina,ou=hq,ou=people,{BASE}", uid="lina", employee_number="1", created=midnight)
+    view = PersonView("1", person("1", "李娜", left=date(2026, 6, 19)), state(created_at=midnight), made, "HQ", "HQ")
+    assert [what for _, what in upcoming(view, ctx(midnight + DAY))] == [
+        "login is disabled and the account leaves its groups (leaver)", "account is deleted after 90 days of retention"]
+    view = PersonView("1", person("1", "李娜", left=date(2026, 6, 20)), state(created_at=midnight), made, "HQ", "HQ")
+    assert [when for when, _ in upcoming(view, ctx(midnight + DAY))][0] == midnight + WARN_AFTER
+
+
+def test_policy_context_refuses_a_naive_now():
+    import pytest
+
+    with pytest.raises(ValueError, match="^now must be timezone-aware$"):
+        PolicyContext(SETTINGS, datetime(2026, 1, 1, 9, 0))
