@@ -66,13 +66,18 @@ def decide_inactivity(
     assert dates is not None
     _, suspend_at = dates
     days = ctx.settings.policy.inactivity_days
+    zone = ctx.zone(state.company)  # logins are stored in UTC: the person's calendar day is the company's
+
+    def day(when: datetime) -> str:
+        return when.astimezone(zone).date().isoformat()
+
     warned = state.warned_at is not None and used is not None and state.warned_at >= used
     if not warned:
         return (
             Step(
                 "inactivity",
-                f"no login since {used.date()}; the account will be suspended on or after "
-                f"{max(suspend_at, ctx.now + timedelta(days=ctx.settings.policy.inactivity_warning_days)).date()} "
+                f"no login since {day(used)}; the account will be suspended on or after "
+                f"{day(max(suspend_at, ctx.now + timedelta(days=ctx.settings.policy.inactivity_warning_days)))} "
                 f"unless it is used",
                 {"last_used": used.isoformat()},
             ),
@@ -81,7 +86,7 @@ def decide_inactivity(
     if ctx.now >= suspend_at:
         return None, Step(
             "inactivity",
-            f"no login since {used.date()} (more than {days} days) and warned on {state.warned_at.date()}",
+            f"no login since {day(used)} (more than {days} days) and warned on {day(state.warned_at)}",
             {"rule": SuspensionRule.INACTIVITY.value},
         )
     return None, None

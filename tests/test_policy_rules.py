@@ -615,3 +615,19 @@ def test_a_company_without_accounts_has_no_fraction_to_spend():
     everything = GuardSettings(max_destructive_fraction=1, destructive_floor=0)
     assert held_and_allowed(batch(GZ=1), {"HQ": 10}, everything) == ({"GZ": 1}, {})
     assert held_and_allowed(batch(HQ=10), {"HQ": 10}, everything) == ({}, {"HQ": 10})
+
+
+def test_the_warning_and_suspension_name_the_companys_calendar_days_not_utcs():
+    from datetime import UTC
+
+    # 20:30 UTC is 04:30 the next morning in Shanghai: the person last logged in on 2026-01-02 there.
+    login = datetime(2026, 1, 1, 20, 30, tzinfo=UTC)
+    warned_now = login + WARN_AFTER
+    warn, _ = decide_inactivity("1", entry(last_bind=login, created=None), state(created_at=None), EMPLOYED, ctx(warned_now))
+    assert warn is not None and "no login since 2026-01-02;" in warn.reason
+    suspend_day = (login + SUSPEND_AFTER).astimezone(at("2026-01-01").tzinfo).date()
+    assert f"suspended on or after {suspend_day}" in warn.reason
+    warned = state(created_at=None, warned_at=warned_now)
+    _, suspend = decide_inactivity("1", entry(last_bind=login, created=None), warned, EMPLOYED, ctx(login + SUSPEND_AFTER))
+    assert suspend is not None
+    assert f"no login since 2026-01-02 (more than 183 days) and warned on {warned_now.astimezone(at('2026-01-01').tzinfo).date()}" in suspend.reason
