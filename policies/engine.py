@@ -67,8 +67,8 @@ PHASES = {
     ActionKind.WARN_INACTIVE: 90,
     ActionKind.SUSPEND_ACCOUNT: 100,
     ActionKind.SUSPEND_MAILBOX: 102,
+    ActionKind.AUTO_REPLY: 103,  # before the forward: a forward in place means the auto-reply is too (policies.mailbox)
     ActionKind.FORWARD_MAIL: 104,
-    ActionKind.AUTO_REPLY: 106,
     ActionKind.ARCHIVE_MAILBOX: 110,
     ActionKind.DELETE_MAILBOX: 112,
     ActionKind.DELETE_ACCOUNT: 114,
@@ -391,6 +391,8 @@ def _desired_mail(view: PersonView, intent: Intent, ctx: PolicyContext) -> str:
     entry = view.entry
     if intent.delete is not None or not intent.exists_after:
         return entry.mail if entry is not None else ""
+    if entry is not None and not intent.sync_attributes and "@" in entry.mail:
+        return entry.mail  # attributes left as they are (a leaver HR moved too): the address, and the mailbox, stay
     company = ctx.company(view.company)
     if company is None:
         return entry.mail if entry is not None else ""

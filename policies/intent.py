@@ -46,6 +46,8 @@ class Intent:
     sync_attributes: bool = False
     # Leave group memberships exactly as they are (not started yet, absent but not a leaver).
     memberships_frozen: bool = False
+    # The person has left (HR's termination, or an absence that counts as one): their mail is a leaver's.
+    departed: bool = False
     create: Step | None = None
     adopt: Step | None = None
     restore: Step | None = None

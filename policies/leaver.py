@@ -3,13 +3,19 @@
 A person missing from the export is not a leaver unless the config says the
 export drops leavers (`absent_means = "terminated"`), and then only after
 `absent_days` of continuous absence, dated the first absent day.
+
+A departure takes over whatever suspension came before it: an account already
+suspended for inactivity becomes a leaver's (its mail then goes to the manager,
+and it keeps the departed address as a forward when it is deleted), and its
+retention counts from the departure, as for a leaver whose account was active,
+not from the earlier inactivity suspension.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from lifecycle.models import PersonStatus, Review, ReviewKind, SuspensionRule
+from lifecycle.models import PersonState, PersonStatus, Review, ReviewKind, SuspensionRule
 from policies.context import PolicyContext
 from policies.employment import Employment, Standing
 from policies.intent import AccountStep, Intent, Step
@@ -34,7 +40,7 @@ def departure_from_absence(view: PersonView, ctx: PolicyContext) -> Employment |
 
 
 def decide_departed(view: PersonView, emp: Employment, ctx: PolicyContext) -> Intent:
-    intent = Intent(view.employee_id, view.company)
+    intent = Intent(view.employee_id, view.company, departed=True)
     state, entry = view.state, view.entry
     if entry is None:
         if state is not None and state.status not in (PersonStatus.DELETED, PersonStatus.CONFIRMED):
@@ -52,6 +58,9 @@ def decide_departed(view: PersonView, emp: Employment, ctx: PolicyContext) -> In
     if state is None or state.status != PersonStatus.SUSPENDED:
         intent.suspend = Step("leaver", f"{emp.why}: login disabled, removed from groups", {"rule": SuspensionRule.LEAVER.value})
         return intent
+    if state.suspension_rule == SuspensionRule.INACTIVITY:
+        _take_over_suspension(intent, state, entry.locked, emp, ctx)
+        return intent
     if not entry.locked:
         # Someone unlocked a leaver's account: lock it again, keeping the retention clock.
         intent.suspend = Step(
@@ -60,6 +69,21 @@ def decide_departed(view: PersonView, emp: Employment, ctx: PolicyContext) -> In
         )
     intent.delete = decide_deletion(state, ctx)
     return intent
+
+
+def _take_over_suspension(intent: Intent, state: PersonState, locked: bool, emp: Employment, ctx: PolicyContext) -> None:
+    """The departure makes an inactivity suspension a leaver's, dated now: retention starts again."""
+    since = f" on {state.suspended_at.date()}" if state.suspended_at else ""
+    if not locked:  # the suspension was lifted outside the daemon: lock again, as for any leaver
+        intent.suspend = Step("leaver", f"{emp.why}: login disabled, removed from groups (the inactivity suspension{since} "
+                                        "was lifted outside the daemon)", {"rule": SuspensionRule.LEAVER.value})
+        return
+    intent.record = Step(
+        "leaver",
+        f"{emp.why}; the account, suspended for inactivity{since}, is a leaver's from now on: its mail is handled as a "
+        f"leaver's and its retention of {ctx.settings.policy.retention_days} days counts from the departure",
+        {"suspension_rule": SuspensionRule.LEAVER.value, "suspended_at": ctx.now_iso},
+    )
 
 
 def decide_absent(view: PersonView, ctx: PolicyContext) -> Intent:
@@ -113,8 +137,14 @@ def decide_absent(view: PersonView, ctx: PolicyContext) -> Intent:
 
 
 def clear_absence(view: PersonView, ctx: PolicyContext, intent: Intent) -> None:
-    if view.state is not None and view.state.absent_since is not None and intent.record is None:
+    if view.state is None or view.state.absent_since is None:
+        return
+    record = intent.record
+    if record is None:
         intent.record = Step("absent", "back in the HR export; absence count reset", {"absent_since": None})
+    elif "absent_since" not in record.extra:  # one state record per person and plan: this cycle, not the next
+        intent.record = Step(record.rule, f"{record.reason}; back in the HR export, absence count reset",
+                             {**record.extra, "absent_since": None})
 
 
 def as_of(value: datetime | None) -> str:

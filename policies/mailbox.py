@@ -1,28 +1,69 @@
-"""The mailbox side of every lifecycle event, planned only as far as the backend can go.
+"""The mailbox side of a person, derived from where their lifecycle stands, not from the path there.
 
-- joiner: a mailbox at the account's address, right after the account;
-- mover: display name and quota (by title) follow HR; a branch transfer renames the
-  mailbox into the new domain and keeps the old address as an alias for a while;
-- leaver: login suspended; mail to the address forwarded to the manager (optionally
-  with an auto-reply) or bounced; after retention: archived, verified, deleted, and
-  the address kept as a forward to the manager;
-- rehire: the mailbox is restored and the leaver's forward removed.
+`wanted_mail` says what the person's state after the plan calls for; `plan_mailbox` plans what the
+mail snapshot lacks of it.  So every path to a state (a rehire after a deletion, a departure after
+an inactivity suspension, a transfer on the way) ends in the same mail, and a person whose mail is
+what their state derives gets no action:
 
-What the backend cannot do is reported for an admin, never faked.
+- active (employed, account enabled): a mailbox at the account's address, active, with none of the
+  daemon's forwards (a leaver's forward to the manager, or the departed address's alias, which a
+  mailbox made at that address takes over as its forward); display name and quota (by title)
+  follow HR; a branch transfer renames the mailbox into the new domain and keeps the old address
+  as an alias for a while;
+- suspended as a leaver: the mailbox kept without login; mail to the address forwarded to the
+  manager (optionally with an auto-reply) or bounced (`leaver_mail = "reject"`);
+- suspended for inactivity: the mailbox kept without login, its mail kept, nothing forwarded;
+- deleted: no mailbox (archived and verified first); a departed person's address stays an alias
+  to the manager;
+- not started, absent without a departure, no account: the mail side is left as it is.
+
+A forward someone set up on purpose is theirs: on an active mailbox only the daemon's kind (to the
+manager alone, as a leaver's goes) is removed.  What the backend cannot do is reported for an admin,
+never faked.
 """
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from lifecycle.mail import MailCapability, MailSnapshot
-from lifecycle.models import Action, ActionKind, HrRecord, PersonStatus, Review, ReviewKind, SuspensionRule
+from lifecycle.mail import Alias, Mailbox, MailCapability, MailSnapshot
+from lifecycle.models import Action, ActionKind, HrRecord, PersonState, PersonStatus, Review, ReviewKind, SuspensionRule
 from lifecycle.settings import MailSettings
 from policies.attributes import display_name
 from policies.context import PolicyContext
 from policies.intent import Intent
 from policies.join import PersonView
+
+LEAVER = SuspensionRule.LEAVER.value
+
+
+class MailEnd(str, enum.Enum):
+    """Where a person's mail side ends up after the plan."""
+
+    UNTOUCHED = "untouched"  # not started, absent, no account: left as it is
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    GONE = "gone"  # no mailbox; the address may stay an alias
+
+
+@dataclass(frozen=True, slots=True)
+class WantedMail:
+    """The mail side a lifecycle state derives (the address is the account's, given beside it)."""
+
+    end: MailEnd
+    leaver: bool = False  # SUSPENDED, GONE: the suspension (or the deletion) is a leaver's
+    forward_to: str = ""  # SUSPENDED: mail to the address goes to this address ("" = nowhere)
+    keep_copy: bool = False  # the forward also keeps the mail in the mailbox, where the auto-reply answers
+    auto_reply: bool = False
+    alias_to: str = ""  # GONE: the address stays an alias to this address
+
+
+UNTOUCHED = WantedMail(MailEnd.UNTOUCHED)
+ACTIVE = WantedMail(MailEnd.ACTIVE)
+SUSPENDED_FOR_INACTIVITY = WantedMail(MailEnd.SUSPENDED)
 
 
 def quota_for(record: HrRecord | None, settings: MailSettings) -> int | None:
@@ -30,6 +71,68 @@ def quota_for(record: HrRecord | None, settings: MailSettings) -> int | None:
     if record is None:
         return None
     return settings.quota_by_title.get(record.title)
+
+
+def suspension_after(intent: Intent, state: PersonState | None) -> str | None:
+    """The rule of the suspension that stands after the plan; None when the account is not suspended."""
+    if intent.suspend is not None:
+        return intent.suspend.extra.get("rule") or LEAVER
+    if intent.enabled or intent.restore is not None or state is None or state.status != PersonStatus.SUSPENDED:
+        return None
+    record = intent.record
+    if record is not None and record.extra.get("suspension_rule"):
+        return record.extra["suspension_rule"]  # a departure taking over an inactivity suspension
+    # A suspension without a rule is a leaver's, as retention reads it.
+    return state.suspension_rule.value if state.suspension_rule else LEAVER
+
+
+def taking_over(intent: Intent) -> bool:
+    """This plan makes an earlier suspension a leaver's."""
+    return intent.record is not None and intent.record.extra.get("suspension_rule") == LEAVER
+
+
+def wanted_mail(
+    view: PersonView, intent: Intent, manager_mail: str, capabilities: frozenset[MailCapability], settings: MailSettings
+) -> WantedMail:
+    """The mail side the person's lifecycle state after the plan derives."""
+    state = view.state
+    forwarding = bool(manager_mail) and settings.leaver_mail != "reject"
+    if intent.exists_after:
+        if intent.enabled:
+            return ACTIVE
+        rule = suspension_after(intent, state)
+        if rule is None:
+            return UNTOUCHED
+        if rule != LEAVER:
+            return SUSPENDED_FOR_INACTIVITY
+        if not forwarding:
+            return WantedMail(MailEnd.SUSPENDED, leaver=True)
+        replying = settings.leaver_mail == "forward_autoreply" and MailCapability.AUTO_REPLY in capabilities
+        return WantedMail(MailEnd.SUSPENDED, leaver=True, forward_to=manager_mail, keep_copy=replying, auto_reply=replying)
+    if intent.delete is not None:
+        leaver = state is not None and state.suspension_rule != SuspensionRule.INACTIVITY
+        return WantedMail(MailEnd.GONE, leaver=leaver, alias_to=manager_mail if leaver and forwarding else "")
+    if intent.departed and _deleted(intent, state):
+        return WantedMail(MailEnd.GONE, leaver=True, alias_to=manager_mail if forwarding else "")
+    return UNTOUCHED
+
+
+def _deleted(intent: Intent, state: PersonState | None) -> bool:
+    if state is None or not state.uid:
+        return False
+    if state.status == PersonStatus.DELETED:
+        return True
+    record = intent.record  # the entry vanished: recorded as deleted by this plan
+    return record is not None and record.extra.get("status") == PersonStatus.DELETED.value
+
+
+def departed_address(view: PersonView, ctx: PolicyContext) -> str:
+    """The address a deleted account had: its reserved name in its company's domain."""
+    state = view.state
+    if state is None or not state.uid:
+        return ""
+    company = ctx.company(state.company) or ctx.company(view.company)
+    return f"{state.uid}@{company.domain}".lower() if company is not None else ""
 
 
 def plan_mailbox(
@@ -43,117 +146,226 @@ def plan_mailbox(
     ctx: PolicyContext,
     reviews: list[Review],
 ) -> list[Action]:
-    eid, company, record, entry, state = view.employee_id, view.company, view.hr, view.entry, view.state
-    actions: list[Action] = []
-
-    def act(kind: ActionKind, target: str, rule: str, reason: str, changes: dict | None = None, **params: Any) -> None:
-        actions.append(Action(kind, eid, company, target, rule, reason, changes or {}, params))
-
+    """What the mail snapshot lacks of the mail side the person's state derives (`address`: the account's after the plan)."""
+    wanted = wanted_mail(view, intent, manager_mail, capabilities, settings)
+    end = wanted.end
+    if end is MailEnd.UNTOUCHED:
+        return []
+    plan = _MailPlan(view, mail, capabilities, settings, reviews)
+    if end is MailEnd.GONE and intent.delete is None:
+        plan.departed_alias(departed_address(view, ctx), wanted)
+        return plan.actions
+    entry = view.entry
     address = address.lower()
-    box = mail.mailbox(address) if address else None
     old_address = entry.mail.lower() if entry is not None and entry.mail and entry.mail.lower() != address else ""
-    old_box = mail.mailbox(old_address) if old_address else None
+    if end is MailEnd.GONE:
+        plan.deletion(intent, wanted, address, old_address)
+    elif address:
+        box = plan.mailbox_at(address, old_address, ctx)
+        if end is MailEnd.ACTIVE:
+            plan.active(intent, address, box, manager_mail)
+        elif box is not None:
+            plan.suspended(intent, wanted, address, box)
+    return plan.actions
 
-    if intent.delete is not None:
-        target = box or old_box
-        if target is None:
-            return actions
-        if settings.archive_before_delete and MailCapability.EXPORT not in capabilities:
-            reviews.append(
-                Review(ReviewKind.MAILBOX_KEPT, eid, company, target.address,
-                       f"the account is deleted, but mailbox {target.address} is kept: it must be archived first and "
-                       "the mail backend cannot export mailboxes",
-                       "configure [mail.dovecot] for archives, or set [mail] archive_before_delete = false"))
-            return actions
-        why = f"{intent.delete.reason}; the mail goes with the account"
-        if settings.archive_before_delete:
-            act(ActionKind.ARCHIVE_MAILBOX, target.address, intent.delete.rule, f"{why}: archived and verified first",
-                address=target.address)
-        act(ActionKind.DELETE_MAILBOX, target.address, intent.delete.rule, why, {"mailbox": [target.address, None]},
-            address=target.address)
-        leaver = state is not None and state.suspension_rule == SuspensionRule.LEAVER
-        if leaver and settings.leaver_mail != "reject" and manager_mail and MailCapability.ALIASES in capabilities:
-            act(ActionKind.CREATE_ALIAS, target.address, "leaver",
-                f"the departed address stays a forward to the manager {manager_mail} (the address remains reserved)",
-                {"recipients": [None, [manager_mail]]}, address=target.address, recipients=[manager_mail])
-        return actions
 
-    if not intent.exists_after or not address:
-        return actions
-    suspending = intent.suspend is not None
-    suspended_after = suspending or (state is not None and state.status == PersonStatus.SUSPENDED and intent.restore is None
-                                     and not intent.enabled)
-    rule = intent.suspend.extra.get("rule") if suspending else (state.suspension_rule.value if state and state.suspension_rule else "")
+def _inherited(alias: Alias | None, address: str, old_address: str = "") -> tuple[str, ...]:
+    """The recipients of the alias at `address` once a mailbox comes there (from `old_address`): its own alias then.
 
-    if box is None:
-        if old_box is not None and not suspended_after:
+    A recipient at the mailbox's old address follows it to the new one (the backend links recipients to mailboxes).
+    """
+    if alias is None or not alias.is_active:
+        return ()
+    return tuple(sorted({address if r == old_address else r for r in alias.recipients}))
+
+
+class _MailPlan:
+    """The mail actions of one person, in the order the state is compared."""
+
+    __slots__ = ("view", "mail", "capabilities", "settings", "reviews", "actions", "renamed", "inherited")
+
+    def __init__(
+        self, view: PersonView, mail: MailSnapshot, capabilities: frozenset[MailCapability], settings: MailSettings,
+        reviews: list[Review],
+    ) -> None:
+        self.view, self.mail, self.capabilities, self.settings, self.reviews = view, mail, capabilities, settings, reviews
+        self.actions: list[Action] = []
+        self.renamed = False  # the mailbox is renamed to the address by this plan
+        # Renamed onto an (enabled) alias: its recipients, which the mailbox gets as its own alias.
+        self.inherited: tuple[str, ...] = ()
+
+    def act(self, kind: ActionKind, target: str, rule: str, reason: str, changes: dict | None = None, **params: Any) -> None:
+        view = self.view
+        self.actions.append(Action(kind, view.employee_id, view.company, target, rule, reason, changes or {}, params))
+
+    def review(self, kind: ReviewKind, target: str, finding: str, fix: str) -> None:
+        self.reviews.append(Review(kind, self.view.employee_id, self.view.company, target, finding, fix))
+
+    # -- where the mailbox is --------------------------------------------------------------
+
+    def mailbox_at(self, address: str, old_address: str, ctx: PolicyContext) -> Mailbox | None:
+        """The mailbox at `address`, as it is once renamed there from the entry's old address if it is still there."""
+        mail = self.mail
+        box = mail.mailbox(address)
+        if box is not None or not old_address:
+            return box
+        old_box = mail.mailbox(old_address)
+        if old_box is None:
+            return None
+        self.rename(old_box.address, address, ctx)
+        self.renamed = True
+        self.inherited = inherited = _inherited(mail.alias(address), address, old_box.address)
+        forward = tuple(r for r in inherited if r != address)
+        return replace(old_box, address=address, forward_to=forward, forward_keeps_copy=bool(forward) and address in inherited)
+
+    def rename(self, old_address: str, address: str, ctx: PolicyContext) -> None:
+        settings = self.settings
+        self.act(ActionKind.RENAME_MAILBOX, old_address, "mover", f"branch transfer: the mailbox moves to {address}",
+                 {"address": [old_address, address]}, address=old_address, new_address=address)
+        if settings.alias_keep_days and MailCapability.ALIASES in self.capabilities:
             keep_until = ctx.now + timedelta(days=settings.alias_keep_days)
-            act(ActionKind.RENAME_MAILBOX, old_box.address, "mover",
-                f"branch transfer: the mailbox moves to {address}", {"address": [old_box.address, address]},
-                address=old_box.address, new_address=address)
-            if settings.alias_keep_days and MailCapability.ALIASES in capabilities:
-                act(ActionKind.CREATE_ALIAS, old_box.address, "mover",
-                    f"the old address keeps working for {settings.alias_keep_days} days (until {keep_until.date()})",
-                    {"recipients": [None, [address]]}, address=old_box.address, recipients=[address],
-                    expires=keep_until.isoformat())
-        elif not suspended_after and record is not None:
-            quota = quota_for(record, settings)
-            quota = settings.default_quota_mb if quota is None else quota
-            notify = f"; the address goes to the employee and their manager {manager_mail}" if manager_mail else ""
-            half = " (the account exists already: the person is completed)" if intent.create is None else ""
-            act(ActionKind.CREATE_MAILBOX, address, intent.create.rule if intent.create else "joiner",
-                f"mailbox for {record.name}{half}{notify}", {"mailbox": [None, address], "quota_mb": [None, quota]},
-                address=address, display_name=display_name(record), quota_mb=quota, manager=manager_mail)
-        return actions
+            self.act(ActionKind.CREATE_ALIAS, old_address, "mover",
+                     f"the old address keeps working for {settings.alias_keep_days} days (until {keep_until.date()})",
+                     {"recipients": [None, [address]]}, address=old_address, recipients=[address],
+                     expires=keep_until.isoformat())
 
-    if suspended_after:
-        if box.is_active:
-            how = {"forward": f"mail is forwarded to the manager {manager_mail}",
-                   "forward_autoreply": f"mail is forwarded to the manager {manager_mail}, senders get an auto-reply",
-                   "reject": "no forward (leaver_mail = reject): nobody reads mail sent to the address"}[settings.leaver_mail] \
-                if rule == SuspensionRule.LEAVER.value else "the mail is kept; login comes back when an admin lifts it"
-            act(ActionKind.SUSPEND_MAILBOX, address, rule or "leaver", f"login disabled; {how}", {"active": [True, False]},
-                address=address)
-        if rule == SuspensionRule.LEAVER.value and settings.leaver_mail != "reject" and manager_mail:
-            # With an auto-reply the mailbox keeps a copy: its sieve script is what answers the senders.
-            keep_copy = settings.leaver_mail == "forward_autoreply" and MailCapability.AUTO_REPLY in capabilities
-            if tuple(sorted(box.forward_to)) != (manager_mail,) or (keep_copy and not box.forward_keeps_copy):
-                act(ActionKind.FORWARD_MAIL, address, "leaver", f"mail to the departed address goes to the manager {manager_mail}",
-                    {"forward_to": [list(box.forward_to) or None, [manager_mail]]}, address=address, recipients=[manager_mail],
-                    keep_copy=keep_copy)
-            if settings.leaver_mail == "forward_autoreply" and box.is_active:
-                if MailCapability.AUTO_REPLY in capabilities:
-                    name = record.name if record else eid
-                    act(ActionKind.AUTO_REPLY, address, "leaver", "senders are told the person has left",
-                        address=address, subject=f"{name} has left",
-                        text=f"{name} has left the company. Please write to {manager_mail}.")
-                else:
-                    reviews.append(Review(ReviewKind.MAILBOX_KEPT, eid, company, address,
-                                          "no auto-reply: the mail backend cannot set one for another user",
-                                          "configure [mail.dovecot] (sieve), or use leaver_mail = \"forward\""))
-        elif rule == SuspensionRule.LEAVER.value and not manager_mail and settings.leaver_mail != "reject" and suspending:
-            reviews.append(Review(ReviewKind.UNKNOWN_MANAGER, eid, company, address,
-                                  "the leaver has no manager with a mailbox: mail to the address will bounce",
-                                  "set the manager in HR, or forward the address by hand"))
-        return actions
+    # -- each end ----------------------------------------------------------------------------
 
-    if not box.is_active and intent.enabled:
-        act(ActionKind.RESTORE_MAILBOX, address, "rehire" if intent.restore else "repair",
-            "login and delivery restored, with the aliases that point at the address", {"active": [False, True]},
-            address=address)
-    if intent.restore is not None and box.forward_to:
-        act(ActionKind.CLEAR_FORWARD, address, "rehire", "the leaver's forward to the manager is removed",
-            {"forward_to": [list(box.forward_to), None]}, address=address)
-    if record is not None:
+    def active(self, intent: Intent, address: str, box: Mailbox | None, manager_mail: str) -> None:
+        record = self.view.hr
+        if box is None:
+            if record is not None:
+                self.create(intent, address, record, manager_mail)
+            return
+        if not box.is_active:
+            self.act(ActionKind.RESTORE_MAILBOX, address, "rehire" if intent.restore else "repair",
+                     "login and delivery restored, with the aliases that point at the address", {"active": [False, True]},
+                     address=address)
+        elif self.renamed:
+            # A snapshot cannot show it: delivery to a mailbox once suspended rests on its own alias, which a
+            # rename leaves at the old address (MailBackend.rename_mailbox).
+            self.act(ActionKind.RESTORE_MAILBOX, address, "mover", "delivery to the mailbox is set up at its new address",
+                     address=address)
+        forward = box.forward_to
+        if forward:
+            rehired = intent.restore is not None or (intent.create is not None and intent.create.rule == "rehire")
+            if rehired:
+                self.clear_forward(address, forward, "rehire", "the leaver's forward to the manager is removed")
+            elif self.inherited:
+                self.clear_forward(address, forward, "mover", f"the address forwarded to {', '.join(forward)} before "
+                                   "the mailbox came to it; the mailbox takes the address over without that forward")
+            elif manager_mail and forward == (manager_mail,):
+                self.clear_forward(address, forward, "repair", f"the mailbox forwards to the manager {manager_mail} "
+                                   "as a leaver's does, but the employee is active: the forward is removed")
+        if record is not None:
+            self.update(address, box, record)
+
+    def create(self, intent: Intent, address: str, record: HrRecord, manager_mail: str) -> None:
+        settings = self.settings
+        quota = quota_for(record, settings)
+        quota = settings.default_quota_mb if quota is None else quota
+        notify = f"; the address goes to the employee and their manager {manager_mail}" if manager_mail else ""
+        half = " (the account exists already: the person is completed)" if intent.create is None else ""
+        rule = intent.create.rule if intent.create else "joiner"
+        self.act(ActionKind.CREATE_MAILBOX, address, rule, f"mailbox for {record.name}{half}{notify}",
+                 {"mailbox": [None, address], "quota_mb": [None, quota]},
+                 address=address, display_name=display_name(record), quota_mb=quota, manager=manager_mail)
+        # An alias left at the address (the departed address's forward to the manager) would become the
+        # new mailbox's forward: everything sent to the employee would go on to its recipients.
+        forward = tuple(r for r in _inherited(self.mail.alias(address), address) if r != address)
+        if forward:
+            self.clear_forward(address, forward, rule, f"the address forwarded to {', '.join(forward)} while it had no "
+                               "mailbox; the new mailbox takes the address back without that forward")
+
+    def clear_forward(self, address: str, forward: tuple[str, ...], rule: str, reason: str) -> None:
+        self.act(ActionKind.CLEAR_FORWARD, address, rule, reason, {"forward_to": [list(forward), None]}, address=address)
+
+    def update(self, address: str, box: Mailbox, record: HrRecord) -> None:
         changes: dict[str, list[Any]] = {}
         wanted_name = display_name(record)
-        if MailCapability.DISPLAY_NAME in capabilities and box.display_name != wanted_name:
+        if MailCapability.DISPLAY_NAME in self.capabilities and box.display_name != wanted_name:
             changes["display_name"] = [box.display_name, wanted_name]
-        quota = quota_for(record, settings)
-        if quota is not None and MailCapability.QUOTA in capabilities and box.quota_mb != quota:
+        quota = quota_for(record, self.settings)
+        if quota is not None and MailCapability.QUOTA in self.capabilities and box.quota_mb != quota:
             changes["quota_mb"] = [box.quota_mb, quota]
         if changes:
-            act(ActionKind.UPDATE_MAILBOX, address, "mover", f"HR record differs from the mailbox in {', '.join(sorted(changes))}",
-                changes, address=address, **{k: v[1] for k, v in changes.items()})
-    return actions
+            what = ", ".join(sorted(changes))
+            self.act(ActionKind.UPDATE_MAILBOX, address, "mover", f"HR record differs from the mailbox in {what}", changes,
+                     address=address, **{k: v[1] for k, v in changes.items()})
 
+    def suspended(self, intent: Intent, wanted: WantedMail, address: str, box: Mailbox) -> None:
+        settings, capabilities = self.settings, self.capabilities
+        manager_mail = wanted.forward_to
+        rule = LEAVER if wanted.leaver else SuspensionRule.INACTIVITY.value
+        if box.is_active:
+            if not wanted.leaver:
+                how = "the mail is kept; login comes back when an admin lifts it"
+            elif manager_mail:
+                how = {"forward": f"mail is forwarded to the manager {manager_mail}",
+                       "forward_autoreply": f"mail is forwarded to the manager {manager_mail}, senders get an auto-reply"}[
+                    settings.leaver_mail]
+            elif settings.leaver_mail == "reject":
+                how = "no forward (leaver_mail = reject): nobody reads mail sent to the address"
+            else:
+                how = "the leaver has no manager with a mailbox: mail to the address bounces"
+            self.act(ActionKind.SUSPEND_MAILBOX, address, rule, f"login disabled; {how}", {"active": [True, False]},
+                     address=address)
+        if not wanted.leaver:
+            if self.inherited:
+                # Even an alias to the mailbox itself: it would deliver to the suspended mailbox.
+                self.clear_forward(address, self.inherited, "mover", f"the mailbox moved to an address that had an alias "
+                                   f"(to {', '.join(self.inherited)}); a suspended mailbox gets no mail through it")
+            return
+        if not manager_mail:
+            if settings.leaver_mail != "reject" and (intent.suspend is not None or taking_over(intent)):
+                self.review(ReviewKind.UNKNOWN_MANAGER, address, "the leaver has no manager with a mailbox: mail to the "
+                            "address will bounce", "set the manager in HR, or forward the address by hand")
+            return
+        # With an auto-reply the mailbox keeps a copy: its sieve script is what answers the senders.
+        in_place = box.forward_to == (manager_mail,) and (box.forward_keeps_copy or not wanted.keep_copy)
+        handling = box.is_active or not in_place  # the leaver's mail handling is (still) being set up
+        if wanted.auto_reply and handling:
+            # Before the forward: until the forward is in place, the next plan sets the auto-reply again.
+            name = self.view.hr.name if self.view.hr else self.view.employee_id
+            self.act(ActionKind.AUTO_REPLY, address, LEAVER, "senders are told the person has left", address=address,
+                     subject=f"{name} has left", text=f"{name} has left the company. Please write to {manager_mail}.")
+        elif settings.leaver_mail == "forward_autoreply" and handling and MailCapability.AUTO_REPLY not in capabilities:
+            self.review(ReviewKind.MAILBOX_KEPT, address, "no auto-reply: the mail backend cannot set one for another user",
+                        "configure [mail.dovecot] (sieve), or use leaver_mail = \"forward\"")
+        if not in_place:
+            self.act(ActionKind.FORWARD_MAIL, address, LEAVER, f"mail to the departed address goes to the manager {manager_mail}",
+                     {"forward_to": [list(box.forward_to) or None, [manager_mail]]}, address=address,
+                     recipients=[manager_mail], keep_copy=wanted.keep_copy)
+
+    def deletion(self, intent: Intent, wanted: WantedMail, address: str, old_address: str) -> None:
+        assert intent.delete is not None
+        mail, settings = self.mail, self.settings
+        target = (mail.mailbox(address) if address else None) or (mail.mailbox(old_address) if old_address else None)
+        gone = address
+        if target is not None:
+            gone = target.address
+            if settings.archive_before_delete and MailCapability.EXPORT not in self.capabilities:
+                self.review(ReviewKind.MAILBOX_KEPT, gone, f"the account is deleted, but mailbox {gone} is kept: it "
+                            "must be archived first and the mail backend cannot export mailboxes",
+                            "configure [mail.dovecot] for archives, or set [mail] archive_before_delete = false")
+                return
+            why = f"{intent.delete.reason}; the mail goes with the account"
+            if settings.archive_before_delete:
+                self.act(ActionKind.ARCHIVE_MAILBOX, gone, intent.delete.rule, f"{why}: archived and verified first",
+                         address=gone)
+            self.act(ActionKind.DELETE_MAILBOX, gone, intent.delete.rule, why, {"mailbox": [gone, None]}, address=gone)
+        if wanted.alias_to and gone and MailCapability.ALIASES in self.capabilities and mail.alias(gone) is None:
+            self.act(ActionKind.CREATE_ALIAS, gone, LEAVER,
+                     f"the departed address stays a forward to the manager {wanted.alias_to} (the address remains reserved)",
+                     {"recipients": [None, [wanted.alias_to]]}, address=gone, recipients=[wanted.alias_to])
+
+    def departed_alias(self, address: str, wanted: WantedMail) -> None:
+        """A deleted leaver's address: an alias to the manager, made again whenever it is missing."""
+        mail = self.mail
+        if not wanted.alias_to or not address or MailCapability.ALIASES not in self.capabilities:
+            return
+        if mail.mailbox(address) is not None or mail.alias(address) is not None:
+            return  # a mailbox left behind is not ours to replace; an alias there is kept as it is
+        self.act(ActionKind.CREATE_ALIAS, address, LEAVER,
+                 f"the departed address is kept as a forward to the manager {wanted.alias_to}; it had none",
+                 {"recipients": [None, [wanted.alias_to]]}, address=address, recipients=[wanted.alias_to])

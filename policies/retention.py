@@ -1,4 +1,9 @@
-"""Retention: a suspended account is deleted only `retention_days` after its suspension."""
+"""Retention: a suspended account is deleted only `retention_days` after its suspension.
+
+The clock is the suspension that stands: a departure that takes over an earlier
+inactivity suspension restarts it (policies.leaver), so a leaver's account is kept
+the full retention after the departure, whatever came before.
+"""
 
 from __future__ import annotations
 

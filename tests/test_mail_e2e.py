@@ -13,6 +13,8 @@ from lifecycle.testing.modoboa import ModoboaInstance
 
 DAY_ONE = "2026-12-01T09:00"
 LEAVER = "100028"  # 马超 (SZ), leaves 2027-01-15; manager 孙丽 (100024) sunli@sz.example.com
+ADDRESS, MANAGER = "machao@sz.example.com", "sunli@sz.example.com"
+LEAVER_DATES = "2022-03-01,2027-01-15"  # 马超's hire and termination dates in the sample export
 
 
 @pytest.fixture
@@ -92,6 +94,74 @@ def test_joiners_get_mailboxes_and_leavers_lose_login_with_mail_forwarded(mail_c
     alias = backend.read_snapshot(domains(backend)).alias("machao@sz.example.com")
     assert alias is not None and alias.recipients == ("sunli@sz.example.com",)
     assert plan_json(mail_config, capsys, "2027-04-17T09:00")["actions"] == []
+
+
+def edit_hr(config: Path, old: str, new: str) -> None:
+    hr = config.parent / "employees.csv"
+    text = hr.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    hr.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def apply(config: Path, capsys, now: str) -> None:
+    code, out, err = run(config, capsys, "apply", "--now", now)
+    assert code == 0, out + err
+
+
+def test_a_rehire_after_deletion_takes_the_address_back_from_the_managers_forward(
+    mail_config: Path, modoboa: ModoboaInstance, backend, capsys
+) -> None:
+    from tests.test_mail_modoboa import postfix_resolves
+
+    apply(mail_config, capsys, DAY_ONE)
+    apply(mail_config, capsys, "2027-01-16T09:00")
+    apply(mail_config, capsys, "2027-04-17T09:00")  # retention over: deleted, the address forwards to the manager
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == [MANAGER]
+
+    edit_hr(mail_config, LEAVER_DATES, "2027-05-10,")  # hired again
+    plan = plan_json(mail_config, capsys, "2027-05-10T09:00")
+    mine = [(a["kind"], a["target"]) for a in plan["actions"] if a["employee_id"] == LEAVER and "@" in a["target"]]
+    assert mine == [("create_mailbox", ADDRESS), ("clear_forward", ADDRESS)]
+    apply(mail_config, capsys, "2027-05-10T09:00")
+    box = backend.find_mailbox(ADDRESS)
+    assert box is not None and box.is_active and box.forward_to == ()
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == [ADDRESS]  # the former manager gets none of it
+    assert plan_json(mail_config, capsys, "2027-05-10T09:00")["actions"] == []
+
+
+def test_a_departure_after_an_inactivity_suspension_gets_the_leaver_handling(
+    mail_config: Path, modoboa: ModoboaInstance, backend, capsys
+) -> None:
+    from tests.test_mail_modoboa import postfix_resolves
+
+    # Only 马超 goes unused (the others are exempt), and he has not left yet.
+    hr = mail_config.parent / "employees.csv"
+    others = [line.split(",", 1)[0] for line in hr.read_text(encoding="utf-8").splitlines()]
+    exempt = ", ".join(f'"{e}"' for e in others if e.isdigit() and e != LEAVER)
+    text = mail_config.read_text(encoding="utf-8")
+    mail_config.write_text(text.replace("retention_days = 90\n", f"retention_days = 90\ninactivity_exempt = [{exempt}]\n"),
+                           encoding="utf-8")
+    edit_hr(mail_config, LEAVER_DATES, "2022-03-01,")
+    apply(mail_config, capsys, DAY_ONE)
+    apply(mail_config, capsys, "2027-06-01T09:00")  # warned
+    apply(mail_config, capsys, "2027-06-16T09:00")  # suspended for inactivity: login off, mail bounces
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == []
+
+    edit_hr(mail_config, "2022-03-01,", "2022-03-01,2027-07-01")
+    plan = plan_json(mail_config, capsys, "2027-07-01T09:00")
+    mine = {a["kind"]: a for a in plan["actions"] if a["employee_id"] == LEAVER}
+    assert sorted(mine) == ["forward_mail", "record_state"]
+    assert mine["record_state"]["params"]["state"]["suspension_rule"] == "leaver"
+    apply(mail_config, capsys, "2027-07-01T09:00")
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == [MANAGER]  # the departed person's mail reaches the manager
+    assert plan_json(mail_config, capsys, "2027-07-01T09:00")["actions"] == []
+
+    # Retention counts from the departure: 90 days after the inactivity suspension nothing is deleted yet.
+    assert plan_json(mail_config, capsys, "2027-09-20T09:00")["actions"] == []
+    apply(mail_config, capsys, "2027-09-30T09:00")
+    assert backend.find_mailbox(ADDRESS) is None
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == [MANAGER]  # the address stays a forward
+    assert plan_json(mail_config, capsys, "2027-09-30T09:00")["actions"] == []
 
 
 def test_mailbox_kept_when_it_cannot_be_archived(mail_config: Path, backend, capsys) -> None:

@@ -118,3 +118,58 @@ def test_rehire_restores_login_and_mail_sent_before_and_after(
     assert "one" in subjects and "two" in subjects
     code, out, _ = run(full_config, capsys, "plan", "--now", "2027-02-01T09:00", "--format", "json")
     assert json.loads(out)["actions"] == []
+
+
+def edit_hr(config: Path, old: str, new: str) -> None:
+    hr = config.parent / "employees.csv"
+    text = hr.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    hr.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_a_rehire_after_deletion_gets_the_mail_and_the_former_manager_none(
+    full_config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance, capsys
+) -> None:
+    assert run(full_config, capsys, "apply", "--now", DAY_ONE)[0] == 0
+    assert run(full_config, capsys, "apply", "--now", "2027-01-16T09:00")[0] == 0
+    assert run(full_config, capsys, "apply", "--now", "2027-04-17T09:00")[0] == 0  # archived, deleted
+    assert MANAGER in send(dovecot, modoboa, "while gone").delivered
+    edit_hr(full_config, "2022-03-01,2027-01-15", "2027-05-10,")
+    code, out, err = run(full_config, capsys, "apply", "--now", "2027-05-10T09:00")
+    assert code == 0, out + err
+    settings = load_settings(full_config)
+    password = CredentialVault(settings.accounts.initial_password_dir, 16).read_password(LEAVER)
+    assert password and can_log_in(dovecot, ADDRESS, password)
+    delivery = send(dovecot, modoboa, "back again")
+    assert delivery.delivered == (ADDRESS,)  # not to the former manager as well
+    assert "back again" not in dovecot.subjects(MANAGER)
+    code, out, _ = run(full_config, capsys, "plan", "--now", "2027-05-10T09:00", "--format", "json")
+    assert json.loads(out)["actions"] == []
+
+
+def test_a_departure_after_an_inactivity_suspension_forwards_and_answers_like_any_leavers(
+    full_config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance, capsys
+) -> None:
+    hr = full_config.parent / "employees.csv"
+    ids = [line.split(",", 1)[0] for line in hr.read_text(encoding="utf-8").splitlines()]
+    exempt = ", ".join(f'"{e}"' for e in ids if e.isdigit() and e != LEAVER)  # only 马超 goes unused
+    text = full_config.read_text(encoding="utf-8")
+    full_config.write_text(text.replace("retention_days = 90\n", f"retention_days = 90\ninactivity_exempt = [{exempt}]\n"),
+                           encoding="utf-8")
+    edit_hr(full_config, "2022-03-01,2027-01-15", "2022-03-01,")
+    for now in (DAY_ONE, "2027-06-01T09:00", "2027-06-16T09:00"):  # created, warned, suspended for inactivity
+        assert run(full_config, capsys, "apply", "--now", now)[0] == 0
+    assert MANAGER not in send(dovecot, modoboa, "while idle").delivered  # an inactivity suspension forwards nothing
+
+    edit_hr(full_config, "2022-03-01,", "2022-03-01,2027-07-01")
+    code, out, err = run(full_config, capsys, "apply", "--now", "2027-07-01T09:00")
+    assert code == 0, out + err
+    delivery = send(dovecot, modoboa, "after leaving")
+    assert MANAGER in delivery.delivered  # the manager gets the departed person's mail
+    replies = [m for m in dovecot.sent_messages() if "has left" in str(m["Subject"])]
+    assert replies and MANAGER in replies[0].get_content()  # and the sender is told whom to write to
+    code, out, _ = run(full_config, capsys, "plan", "--now", "2027-07-01T09:00", "--format", "json")
+    assert json.loads(out)["actions"] == []
+    assert run(full_config, capsys, "apply", "--now", "2027-09-30T09:00")[0] == 0  # retention from the departure
+    assert MANAGER in send(dovecot, modoboa, "after deletion").delivered  # the address stays a forward
+
