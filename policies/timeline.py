@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from lifecycle.models import DirectorySnapshot, HrSnapshot, PersonStatus, StoredState
+from lifecycle.models import DirectorySnapshot, HrSnapshot, PersonStatus, StoredState, SuspensionRule
 from lifecycle.settings import Settings
 from policies.context import PolicyContext, start_of_day
 from policies.employment import Standing, employment
@@ -32,6 +32,12 @@ def explain_upcoming(view: PersonView, ctx: PolicyContext) -> tuple[str, list[Up
         events.append(Upcoming(emp.effective, "account and mailbox are created (joiner)"))
     if state is not None and state.status == PersonStatus.SUSPENDED:
         due = deletion_due(state, ctx)
+        leave_day = view.hr.termination_date if view.hr is not None else None
+        if state.suspension_rule == SuspensionRule.INACTIVITY and leave_day is not None and emp.standing != Standing.DEPARTED:
+            # A departure takes over an inactivity suspension (policies.leaver): retention restarts then.
+            events.append(Upcoming(leave_day, "the departure takes over the suspension: mail is handled as a leaver's "
+                                              "and retention counts from this day"))
+            due = start_of_day(leave_day, zone) + timedelta(days=retention)
         if due is not None and view.employee_id in ctx.holds:
             events.append(Upcoming(due, "deletion would be due, but the account is on legal hold (`lifecycle release` lifts it)"))
         elif due is not None:

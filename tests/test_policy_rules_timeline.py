@@ -191,3 +191,24 @@ def test_policy_context_refuses_a_naive_now():
 
     with pytest.raises(ValueError, match="^now must be timezone-aware$"):
         PolicyContext(SETTINGS, datetime(2026, 1, 1, 9, 0))
+
+
+def test_a_coming_departure_of_someone_suspended_for_inactivity_is_an_event_and_restarts_retention():
+    from policies.context import start_of_day
+    from policies.timeline import next_due_of
+
+    leave_day = date(2026, 8, 10)
+    record = person("1", "李娜", left=leave_day)  # still active in HR until that day
+    view = PersonView("1", record, suspended(SuspensionRule.INACTIVITY, at_=T0 + SUSPEND_AFTER), entry(), "HQ")
+    now = T0 + SUSPEND_AFTER + 10 * DAY
+    events = upcoming(view, ctx(now))
+    assert events == [
+        (leave_day, "the departure takes over the suspension: mail is handled as a leaver's and retention counts from this day"),
+        (start_of_day(leave_day, SETTINGS.company_zone("HQ")) + timedelta(days=90),
+         "account is deleted (90 days after suspension), unless rehired or held"),
+    ]
+    # A daemon in quiet cycles wakes up for it, not only at the next full reconciliation.
+    assert next_due_of([view], ctx(now)) == start_of_day(leave_day, SETTINGS.company_zone("HQ"))
+    # A leaver's own suspension keeps its date.
+    leaver = PersonView("1", record, suspended(SuspensionRule.LEAVER, at_=T0), entry(), "HQ")
+    assert [what for _, what in upcoming(leaver, ctx(now))] == ["account is deleted (90 days after suspension), unless rehired or held"]
