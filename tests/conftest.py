@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -12,6 +13,9 @@ from pydantic import SecretStr
 
 from lifecycle.settings import CompanySettings, DirectorySettings
 from lifecycle.testing.slapd import Slapd
+
+if TYPE_CHECKING:
+    from tests.harness import Cycle
 
 pytest_plugins = ["tests.mail_fixtures"]
 
@@ -87,3 +91,18 @@ def config(tmp_path: Path, demo_slapd: Slapd) -> Path:
     hr_path = tmp_path / "employees.csv"
     shutil.copyfile(SAMPLE, hr_path)
     return write_config(tmp_path, demo_slapd, hr_path)
+
+
+@pytest.fixture
+def ldap_cycle(tmp_path: Path, slapd: Slapd) -> Iterator[Cycle]:
+    """tests.harness.Cycle (plan and apply with a real journal) on the real connector and this test's slapd."""
+    from connectors.directory_ldap import LdapDirectory
+    from tests.harness import Cycle, make_settings
+
+    settings = make_settings(tmp_path, directory={"url": slapd.url, "bind_dn": slapd.admin_dn,
+                                                  "bind_password": slapd.admin_password})
+    directory = LdapDirectory(settings.directory, settings.companies)
+    made = Cycle(settings, directory)
+    yield made
+    made.close()
+    directory.close()

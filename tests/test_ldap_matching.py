@@ -6,17 +6,15 @@ are one group entry to LDAP: the plan must never create "another" one and delete
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import ldap3
 import pytest
 
-from connectors.directory_ldap import LdapDirectory
 from lifecycle.dn import dn_key, escape_rdn_value, match_key
 from lifecycle.models import ActionKind, ReviewKind
 from lifecycle.testing.slapd import Slapd
 from tests.conftest import GROUPS_DN
-from tests.harness import Cycle, at, hr, make_settings, person
+from tests.harness import Cycle, at, hr, person
 
 # (a, b, one value to slapd?): checked against the server below, so the table cannot drift from it.
 PAIRS = [
@@ -54,14 +52,8 @@ def test_match_key_agrees_with_slapd_on_which_names_are_one_entry(slapd: Slapd) 
 
 
 @pytest.fixture
-def cycle(tmp_path: Path, slapd: Slapd) -> Cycle:
-    settings = make_settings(tmp_path, directory={"url": slapd.url, "bind_dn": slapd.admin_dn,
-                                                  "bind_password": slapd.admin_password})
-    directory = LdapDirectory(settings.directory, settings.companies)
-    made = Cycle(settings, directory)
-    yield made
-    made.close()
-    directory.close()
+def cycle(ldap_cycle: Cycle) -> Cycle:
+    return ldap_cycle
 
 
 def _groups(slapd: Slapd) -> dict[str, set[str]]:

@@ -4,31 +4,23 @@ backup, or a lock made by hand): a review says so, and nobody's access changes b
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import ldap3
 import pytest
 
-from connectors.directory_ldap import LdapDirectory
 from lifecycle.journal import Journal
 from lifecycle.models import ActionKind, HrStatus, ReviewKind
 from lifecycle.testing.slapd import Slapd
 from tests.conftest import GROUPS_DN, HQ_PEOPLE_DN
-from tests.harness import Cycle, at, hr, make_settings, person
+from tests.harness import Cycle, at, hr, person
 
 ZHANG = f"uid=zhangsan,{HQ_PEOPLE_DN}"
 
 
 @pytest.fixture
-def cycle(tmp_path: Path, slapd: Slapd) -> Iterator[Cycle]:
-    settings = make_settings(tmp_path, directory={"url": slapd.url, "bind_dn": slapd.admin_dn,
-                                                  "bind_password": slapd.admin_password})
-    directory = LdapDirectory(settings.directory, settings.companies)
-    made = Cycle(settings, directory)
-    yield made
-    made.close()
-    directory.close()
+def cycle(ldap_cycle: Cycle) -> Cycle:
+    return ldap_cycle
 
 
 def _ldap(slapd: Slapd) -> ldap3.Connection:
