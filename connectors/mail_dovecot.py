@@ -6,9 +6,11 @@ API cannot end IMAP sessions, export a mailbox or set an auto-reply:
 - `kick(user)`: end the user's open IMAP/POP3 sessions (after a suspension,
   which only stops new logins);
 - `backup(user)`: export the whole mailbox (every folder) as a maildir to
-  `archive_dir/<domain>/<local>-<UTC timestamp>` with doveadm `backup`
-  (dsync), then verify it: the archive must hold as many messages as the
-  live mailbox, or RecordError and the mailbox must not be deleted;
+  `archive_dir/<domain>/<local>-<INBOX GUID>` with doveadm `backup` (dsync),
+  then verify it: the archive must hold as many messages as the live
+  mailbox, or ArchiveNotVerified (a RecordError) and the mailbox must not be
+  deleted.  One folder per mailbox: a retry brings the same archive up to
+  date instead of writing another one (see backup());
 - `put_autoreply(user, subject, text)` / `remove_autoreply(user)`: a sieve
   vacation script (`lifecycle-autoreply`), put and activated with doveadm
   `sieve put` (ManageSieve would need the user's own login); the script that
@@ -27,31 +29,51 @@ lifecycle/testing/dovecot.py:
   (`{"type": "unknownMethod"}` for a command the server does not have).
   Exit codes (sysexits): 67 no such user, 68 not found (no session to kick,
   no such script), 75 temporary failure (also: the archive directory is not
-  writable by the mail user), 2 the mailbox changed during a dsync.
+  writable by the mail user, or for `fs` commands a directory the doveadm
+  service may not read), 65 a dsync that cannot update its destination, 2 the
+  mailbox changed during a dsync.
 - Auth `Authorization: X-Dovecot-API <base64 of doveadm_api_key>`; a wrong
   key is HTTP 401.  `GET <api_url>` lists every command with its parameters
   and their types.
 - One command per request, `Connection: close`: the doveadm service forks a
   process per connection (`service_count = 1`), and a parameter of the wrong
   type has been seen to crash it; check() compares the types.
-- Commands run as the mail user of the account: `archive_dir` must be
-  writable by it on the Dovecot server, and readable here under the same path
-  (the archive is counted from the files: one file per message in the `cur`
-  and `new` directories of the maildir and of each `.<folder>`).
+- Mail commands run as the mail user of the account: `archive_dir` must be
+  writable by it on the Dovecot server.  dsync makes a new archive 0700 with
+  0600 files whatever `archive_dir`'s mode (it takes modes from an existing
+  mail root only, and on the same file system it hard-links the live
+  mailbox's 0600 files), so the daemon could not count it from here without
+  a group or ACL grant on the mail server.  It does not need to: Dovecot
+  counts it.  `fs iter` / `fs iter-dirs` / `fs stat` (driver `posix`) are not
+  mail commands; the doveadm service runs them as its own user (root in the
+  stock configuration), and they list the archive's `cur` and `new`
+  directories (of the maildir and of each `.<folder>`): one file per
+  message.  The archive stays readable by the mail user and root only, and
+  archive_dir need not exist on the daemon's host at all.
+- `fs iter` of a directory that does not exist answers an empty list, so the
+  archive's existence is asked with `fs stat` (exit code 68 when absent).
+- A boolean parameter counts when it is present, even `false`: mailboxStatus
+  with `"totalSum": false` is `-t`, which doveadm refuses for the `guid` field
+  by ending the connection.  Leave a parameter out to leave it unset.
+- A dsync `backup` into an archive that lost files does not repair it: it
+  tries to delete and recreate INBOX ("INBOX can't be deleted"), exit code
+  65, every time, even with `fullSync`.  backup() then starts a fresh archive
+  beside it.  (`fs delete` could remove the damaged one, but as root, and it
+  follows a symlinked path: never used here.)
 
 Errors: connection problems, timeouts, HTTP 5xx and exit code 75/2 ->
 TransientError; HTTP 401/403, a missing command or a usage error ->
 ConnectorConfigError; anything else (no such user, a verification that
-failed) -> RecordError.  The API key is never logged nor put in a message.
+failed, an archive not verified) -> RecordError.  The API key is never
+logged nor put in a message.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import pwd
 import re
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -70,12 +92,22 @@ API_PATH = "/doveadm/v1"
 AUTOREPLY_SCRIPT = "lifecycle-autoreply"
 MAX_MESSAGE = 500
 _PREVIOUS = re.compile(r'^# lifecycle: previously active: "((?:[^"\\]|\\.)*)"$', re.MULTILINE)
+_GUID = re.compile(r"[0-9a-f]{32}")
+# Archives of one mailbox at most: the first, then a fresh one each time dsync cannot bring the newest
+# up to date (it never repairs an archive that lost files), so a lasting fault stops with an error
+# instead of writing a new folder every cycle.
+ARCHIVES_PER_MAILBOX = 3
+# `fs` commands on the Dovecot server's own file system: the archive, read by the doveadm service.
+POSIX_FS = {"fsDriver": "posix", "fsArgs": ""}
 
 # The parameters this module sends, with the types the server must declare for them.
 COMMANDS: dict[str, dict[str, str]] = {
     "kick": {"mask": "array"},
     "mailboxStatus": {"user": "string", "field": "array", "mailboxMask": "array", "totalSum": "boolean"},
     "backup": {"user": "string", "destination": "array"},
+    "fsStat": {"fsDriver": "string", "fsArgs": "string", "path": "string"},
+    "fsIter": {"fsDriver": "string", "fsArgs": "string", "path": "string"},
+    "fsIterDirs": {"fsDriver": "string", "fsArgs": "string", "path": "string"},
     "sieveList": {"user": "string"},
     "sieveGet": {"user": "string", "scriptname": "string"},
     "sievePut": {"user": "string", "scriptname": "string", "activate": "boolean", "file": "string"},
@@ -92,8 +124,6 @@ EX_TEMPFAIL = 75
 EX_NOPERM = 77
 
 
-
-
 class DoveadmError(RecordError):
     """doveadm answered with an exit code for one command."""
 
@@ -102,15 +132,32 @@ class DoveadmError(RecordError):
         self.exit_code = exit_code
 
 
+class ArchiveNotVerified(RecordError):
+    """The archive does not hold the mailbox's messages (or could not be written): the mailbox must not be deleted."""
+
+    def __init__(self, message: str, *, archives: list[Path]) -> None:
+        super().__init__(message, connector=CONNECTOR)
+        self.archives = archives
+
+
 def _address(value: str) -> str:
     """A single user: no doveadm mask characters (kick never matches anyone else), nothing a mail location reads.
 
     `*`/`?` are kick wildcards; `:` separates mail location parameters and `%`
-    starts a variable in one (the archive path is `maildir:<dir>/<local>-...`).
+    starts a variable in one (the archive path is `maildir:<dir>/<domain>/<local>-...`);
+    no part starts with a dot, so `<domain>` is never `..` nor hidden.
     """
     address = value.strip().lower()
     local, sep, domain = address.partition("@")
-    if not sep or not local or not domain or "@" in domain or any(c in address for c in "*?,/:% \t\r\n\"'\\"):
+    if (
+        not sep
+        or not local
+        or not domain
+        or "@" in domain
+        or local.startswith(".")
+        or domain.startswith(".")
+        or any(c in address for c in "*?,/:% \t\r\n\"'\\")
+    ):
         raise RecordError(f"{value!r} is not a single e-mail address", connector=CONNECTOR)
     return address
 
@@ -155,17 +202,10 @@ class DovecotCompanion:
     )
     """What a mail backend can do once this companion is configured next to it."""
 
-    def __init__(
-        self,
-        settings: DovecotSettings,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
+    def __init__(self, settings: DovecotSettings, *, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         assert settings.api_key is not None  # the settings validator guarantees it
         self._key = settings.api_key.get_secret_value()
-        self._clock = clock
         self._tags = 0
         self._key_accepted = False
         token = base64.b64encode(self._key.encode("utf-8")).decode("ascii")
@@ -218,13 +258,21 @@ class DovecotCompanion:
                     problems.append(
                         f"doveadm API: {name} parameter {param} is {declared[name].get(param)!r}, this module sends {kind}"
                     )
-        archive = self.settings.archive_dir
-        if not archive.is_dir():
-            problems.append(
-                f"archive_dir {archive} is not a directory here: backups are verified by reading them, "
-                "so it must be the same path on the Dovecot server and here"
-            )
+        if not problems:
+            problems += self._archive_dir_problems()
         return problems
+
+    def _archive_dir_problems(self) -> list[str]:
+        archive = self.settings.archive_dir
+        try:
+            if self._exists(archive, what=f"look for archive_dir {archive}"):
+                return []
+        except (TransientError, ConnectorConfigError, RecordError) as exc:
+            return [str(exc)]
+        return [
+            f"archive_dir {archive} does not exist on the Dovecot server: create it there, owned by the mail user "
+            "(mode 0700; on the daemon's host systemd/lifecycle.tmpfiles makes /var/lib/lifecycle/archive)"
+        ]
 
     def kick(self, user: str) -> bool:
         """End the open sessions of `user`; True if there were any."""
@@ -253,51 +301,125 @@ class DovecotCompanion:
             raise RecordError(f"count the messages of {address}: unexpected answer {rows!r:.200}", connector=CONNECTOR) from exc
 
     def backup(self, user: str) -> Path:
-        """Export the mailbox to archive_dir/<domain>/<local>-<UTC timestamp> and verify it; the archive's path.
+        """Export the mailbox to archive_dir/<domain>/<local>-<INBOX GUID> and verify it; the archive's path.
 
-        Raises RecordError when the archive does not hold as many messages as
-        the mailbox: the mailbox must then not be deleted.  When mail arrived
-        during the export, it is exported once more into a new directory (a
-        dsync into an archive that lost files was seen to empty it, so an
-        archive is never written twice); an unverified archive is left as it
-        is and named in the error.
+        The folder is named after the mailbox, not the time: a retry (an
+        earlier try cut short or not verified, mail that arrived since, a
+        deletion that failed after it) brings the same archive up to date with
+        dsync instead of writing another.  A mailbox made anew at the address
+        (a rehire after deletion) has another GUID, so an earlier archive is
+        never overwritten.  When dsync cannot bring the newest archive up to
+        date (it lost files: dsync fails or it stays short), a fresh one is
+        written beside it, `-2`, `-3`, up to ARCHIVES_PER_MAILBOX; the
+        unverified ones are left for inspection and named in the error.
+
+        Raises ArchiveNotVerified (a RecordError) unless the archive holds as
+        many messages as the mailbox: the mailbox must then not be deleted.
         """
         address = _address(user)
         local, _, domain = address.partition("@")
-        stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-        unverified: list[str] = []
-        archived = live = -1
-        for _attempt in range(2):
-            target = self._new_target(domain, f"{local}-{stamp}")
-            what = f"back up {address} to {target}"
+        guid = self._inbox_guid(address)
+        folder = self.settings.archive_dir / domain
+        targets = [folder / f"{local}-{guid}", *(folder / f"{local}-{guid}-{n}" for n in range(2, ARCHIVES_PER_MAILBOX + 1))]
+        existing = [n for n, target in enumerate(targets) if self._exists(target, what=f"look for the archive {target}")]
+        newest = existing[-1] if existing else 0
+        kept = [targets[n] for n in existing]
+        try:
+            return self._export_verified(address, targets[newest])
+        except ArchiveNotVerified as exc:
+            if not existing or newest + 1 == len(targets):
+                raise self._not_verified(address, exc, kept or [targets[0]], room=newest + 1 < len(targets)) from exc
+            log.warning("mail.archive_not_updatable", address=address, archive=str(targets[newest]), reason=str(exc))
+        fresh = targets[newest + 1]
+        try:
+            return self._export_verified(address, fresh)
+        except ArchiveNotVerified as exc:
+            raise self._not_verified(address, exc, [*kept, fresh], room=newest + 2 < len(targets)) from exc
+
+    def _export_verified(self, address: str, target: Path) -> Path:
+        """dsync the mailbox into `target` and count both; once more when mail arrived meanwhile."""
+        what = f"back up {address} to {target}"
+        archived = live = 0
+        for _round in range(2):
             before = self.message_count(address)
-            self._command(
-                "backup",
-                {"user": address, "destination": [f"maildir:{target}"]},
-                what=what,
-                timeout=self.settings.backup_timeout_seconds,
-            )
-            archived = self._count_archive(target, before, what=what)
+            try:
+                self._command(
+                    "backup",
+                    {"user": address, "destination": [f"maildir:{target}"]},
+                    what=what,
+                    timeout=self.settings.backup_timeout_seconds,
+                )
+            except DoveadmError as exc:
+                raise ArchiveNotVerified(
+                    f"doveadm backup into {target} failed (exit code {exc.exit_code})", archives=[target]
+                ) from exc
+            archived = self._archived_messages(target, what=what)
             live = self.message_count(address)
             if archived == live:
                 log.info("mail.mailbox_exported", address=address, archive=str(target), messages=live)
                 return target
-            unverified.append(str(target))
             if before == live:
                 break  # nothing arrived meanwhile: exporting again would not help
-        raise RecordError(
-            f"back up {address}: the archive holds {archived} messages, the mailbox {live}: not verified, "
-            f"do not delete the mailbox (unverified: {', '.join(unverified)})",
-            connector=CONNECTOR,
+        raise ArchiveNotVerified(f"{target} holds {archived} messages, the mailbox {live}", archives=[target])
+
+    def _not_verified(
+        self, address: str, cause: ArchiveNotVerified, archives: list[Path], *, room: bool
+    ) -> ArchiveNotVerified:
+        """The error for the daemon's log: the folders, their owner and mode when visible here, and what to do."""
+        unverified = ", ".join(f"{path} ({_file_mode(path)})" for path in archives)
+        if room:
+            fix = (
+                f"the next try brings {archives[-1]} up to date, or writes a fresh archive beside it "
+                f"(at most {ARCHIVES_PER_MAILBOX})"
+            )
+        else:
+            fix = (
+                f"{len(archives)} archives of this mailbox failed and no more are written: see Dovecot's log for "
+                f"{address}, then remove them on the Dovecot server (as root) and the next try archives it anew"
+            )
+        return ArchiveNotVerified(
+            f"back up {address}: archive not verified, the mailbox is kept (not deleted): {cause}; "
+            f"unverified: {unverified}; fix: {fix}",
+            archives=archives,
         )
 
-    def _new_target(self, domain: str, name: str) -> Path:
-        target = self.settings.archive_dir / domain / name
-        suffix = 1
-        while target.exists():
-            suffix += 1
-            target = self.settings.archive_dir / domain / f"{name}-{suffix}"
-        return target
+    def _inbox_guid(self, address: str) -> str:
+        """INBOX's GUID: the same for the mailbox's whole life, new when a mailbox is made anew at the address."""
+        # No totalSum: a boolean parameter is on when present, and doveadm refuses `-t` with `guid`.
+        rows = self._command(
+            "mailboxStatus",
+            {"user": address, "field": ["guid"], "mailboxMask": ["INBOX"]},
+            what=f"read the INBOX GUID of {address}",
+        )
+        guid = str(rows[0].get("guid", "")) if len(rows) == 1 else ""
+        if not _GUID.fullmatch(guid):
+            raise RecordError(f"read the INBOX GUID of {address}: unexpected answer {rows!r:.200}", connector=CONNECTOR)
+        return guid
+
+    def _archived_messages(self, target: Path, *, what: str) -> int:
+        """Messages in the archive, counted by Dovecot: the files of cur/ and new/ of the maildir and each .<folder>."""
+        if not self._exists(target, what=what):
+            return 0  # never written (or not where the daemon looks): whatever the mailbox holds is missing
+        folders = self._fs_list("fsIterDirs", target, what=what)
+        total = 0
+        for name in ["", *(name for name in folders if name.startswith("."))]:
+            for sub in ("cur", "new"):
+                files = self._fs_list("fsIter", target / name / sub, what=what)
+                total += sum(1 for file in files if not file.startswith("."))
+        return total
+
+    def _exists(self, path: Path, *, what: str) -> bool:
+        try:
+            self._command("fsStat", {**POSIX_FS, "path": str(path)}, what=what)
+        except DoveadmError as exc:
+            if exc.exit_code == EX_NOTFOUND:
+                return False
+            raise
+        return True
+
+    def _fs_list(self, command: str, directory: Path, *, what: str) -> list[str]:
+        rows = self._command(command, {**POSIX_FS, "path": str(directory)}, what=what)
+        return [str(row.get("path", "")) for row in rows]
 
     def put_autoreply(self, user: str, subject: str, text: str) -> None:
         """Reply `text` (at most once per sender per autoreply_days) to mail delivered to the mailbox."""
@@ -353,22 +475,6 @@ class DovecotCompanion:
         match = _PREVIOUS.search(text.replace("\r\n", "\n"))
         return _sieve_unquote(match.group(1)) if match else None
 
-    def _count_archive(self, target: Path, live: int, *, what: str) -> int:
-        if not target.exists():
-            if live == 0:
-                return 0  # nothing to export: dsync may create nothing
-            if not self.settings.archive_dir.is_dir():
-                raise ConnectorConfigError(
-                    f"{what}: archive_dir {self.settings.archive_dir} is not visible here: "
-                    "mount it under the same path as on the Dovecot server",
-                    connector=CONNECTOR,
-                )
-            return 0
-        try:
-            return count_maildir(target)
-        except OSError as exc:
-            raise RecordError(f"{what}: cannot read the archive: {exc.strerror}", connector=CONNECTOR) from exc
-
     def _verify_key(self, what: str) -> None:
         """GET the command list once: Dovecot 2.3.19 answers 401 to a GET, but never answers a POST with a bad key.
 
@@ -412,7 +518,15 @@ class DovecotCompanion:
         code = payload.get("exitCode")
         code = int(code) if isinstance(code, int | str) and str(code).isdigit() else None
         if code in (EX_TEMPFAIL, EX_CHANGED):
-            hint = " (for a backup: is archive_dir writable by the mail user on the server?)" if command == "backup" else ""
+            hint = ""
+            if command == "backup":
+                hint = " (for a backup: is archive_dir writable by the mail user on the server?)"
+            elif command.startswith("fs"):
+                # Measured: a directory the doveadm service may not read is exit code 75 too.
+                hint = (
+                    " (can the doveadm service read the archive? `fs` commands run as `service doveadm`'s user, "
+                    "root unless dovecot.conf sets one)"
+                )
             raise TransientError(f"{what}: doveadm {command} exit code {code}: temporary failure{hint}", connector=CONNECTOR)
         if code in (EX_USAGE, EX_NOPERM):
             raise ConnectorConfigError(f"{what}: doveadm {command} refused it (exit code {code})", connector=CONNECTOR)
@@ -453,13 +567,31 @@ class DovecotCompanion:
         return text
 
 
+def _file_mode(path: Path) -> str:
+    """Owner and mode of `path` when this host sees it (the same host as Dovecot, or a mount), for messages.
+
+    Under the unit's PrivateUsers= a file of any other user shows as `nobody`.
+    """
+    try:
+        found = path.stat()
+    except OSError as exc:
+        return f"owner and mode not visible here: {exc.strerror}"
+    try:
+        owner = pwd.getpwuid(found.st_uid).pw_name
+    except KeyError:
+        owner = f"uid {found.st_uid}"
+    return f"owner {owner}, mode {found.st_mode & 0o7777:04o}"
+
+
 def companion_capabilities(backend: frozenset[MailCapability], companion: DovecotCompanion | None) -> frozenset[MailCapability]:
     """A backend's abilities with the companion's added (none without one)."""
     return backend | (companion.CAPABILITIES if companion is not None else frozenset())
 
 
 __all__ = (
+    "ARCHIVES_PER_MAILBOX",
     "AUTOREPLY_SCRIPT",
+    "ArchiveNotVerified",
     "DoveadmError",
     "DovecotCompanion",
     "DovecotSettings",

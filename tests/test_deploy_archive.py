@@ -4,18 +4,22 @@ The shipped tmpfiles config is applied with `systemd-tmpfiles --root` under the
 Dovecot test instance's data directory (the mail user can reach it), with
 stand-in ids for the service user and group (the host has no `lifecycle`
 user), and the README's one hand step (`chown <mail user>` of the archive).
-Then a real `doveadm backup` writes an archive there, and a process running as
-the service user alone (not root: no capability bypasses the modes) counts it
-the way the companion verifies it.
+Then the companion backs up a mailbox from a process that is the service user
+alone (not root: no capability bypasses the modes), the way the daemon does:
+a real `doveadm backup` writes the archive, and the verification counts it
+through Dovecot (`fs iter`), since the service user cannot read what Dovecot
+wrote (measured: 0700 folders, 0600 files, whatever archive_dir's mode).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
+import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +36,7 @@ TMPFILES = ROOT / "systemd" / "lifecycle.tmpfiles"
 SERVICE_UID = SERVICE_GID = 64_990
 ARCHIVE = Path("var/lib/lifecycle/archive")
 MAIL_USER = "mail"  # the test Dovecot's mail user when run as root (lifecycle/testing/dovecot.py)
+ADDRESS = "wangfang@example.com"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: files owned by the mail user and a stand-in user")
 
@@ -67,8 +72,8 @@ def deploy_root(dovecot: DovecotInstance, tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def count_as_service_user(archive: Path) -> int | str:
-    """count_maildir(archive) in a child process that is the service user and group only."""
+def as_service_user(work: Callable[[], object]) -> object:
+    """work() in a child process that is the service user and group only; its JSON answer, or the error's text."""
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
@@ -78,9 +83,9 @@ def count_as_service_user(archive: Path) -> int | str:
             os.setgid(SERVICE_GID)
             os.setuid(SERVICE_UID)
             try:
-                answer = str(count_maildir(archive))
-            except OSError as exc:
-                answer = f"{type(exc).__name__}: {exc}"
+                answer = json.dumps(work())
+            except Exception as exc:  # the parent asserts on it
+                answer = json.dumps(f"{type(exc).__name__}: {exc}")
             os.write(writer, answer.encode())
         finally:
             os._exit(0)
@@ -88,24 +93,33 @@ def count_as_service_user(archive: Path) -> int | str:
     with os.fdopen(reader) as pipe:
         answer = pipe.read()
     os.waitpid(pid, 0)
-    return int(answer) if answer.isdigit() else answer
+    return json.loads(answer)
 
 
-def archive_of_a_leaver(
-    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, archive_dir: Path
-) -> Path:
-    """The README's hand step (the archive belongs to the mail user), then a real doveadm backup of a 3-message mailbox."""
-    os.chown(archive_dir, pwd.getpwnam(MAIL_USER).pw_uid, -1)
-    address = "wangfang@example.com"
+def count_as_service_user(path: Path) -> object:
+    return as_service_user(lambda: count_maildir(path))
+
+
+def leaver_with_mail(mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance) -> str:
+    """A suspended 3-message mailbox, as a leaver's is when it is archived."""
     mail_backend.ensure_domains(["example.com"])
-    mail_backend.create_mailbox(address, "Wang Fang", 100, "Initial-Pass-0000")
+    mail_backend.create_mailbox(ADDRESS, "Wang Fang", 100, "Initial-Pass-0000")
     for n in range(3):
-        delivery = deliver(dovecot, modoboa.db_path, "customer@partner.test", address, f"message {n}", "body\n")
-        assert delivery.delivered == (address,)
-    mail_backend.suspend(address)
+        delivery = deliver(dovecot, modoboa.db_path, "customer@partner.test", ADDRESS, f"message {n}", "body\n")
+        assert delivery.delivered == (ADDRESS,)
+    mail_backend.suspend(ADDRESS)
+    return ADDRESS
+
+
+def backup_as_service_user(dovecot: DovecotInstance, archive_dir: Path, address: str) -> object:
+    """companion.backup(address) run by the service user, as the daemon runs it: the archive's path, or the error."""
     settings = DovecotSettings(api_url=dovecot.api_url, api_key=SecretStr(dovecot.api_key), archive_dir=archive_dir)
-    with DovecotCompanion(settings) as companion:
-        return companion.backup(address)  # verified here by this (root) process
+
+    def backup() -> str:
+        with DovecotCompanion(settings) as companion:
+            return str(companion.backup(address))
+
+    return as_service_user(backup)
 
 
 def test_tmpfiles_makes_an_archive_dir_the_mail_user_writes_and_keeps(
@@ -113,21 +127,35 @@ def test_tmpfiles_makes_an_archive_dir_the_mail_user_writes_and_keeps(
 ) -> None:
     archive_dir = deploy_root / ARCHIVE
     assert archive_dir.is_dir(), "the tmpfiles config does not create the archive directory"
-    mode = archive_dir.stat().st_mode
-    assert (archive_dir.stat().st_gid, oct(mode & 0o7777)) == (SERVICE_GID, "0o2750")
+    assert oct(archive_dir.stat().st_mode & 0o7777) == "0o700"
+    assert oct((deploy_root / ARCHIVE.parent).stat().st_mode & 0o7777) == "0o711"  # the mail user passes through
+    os.chown(archive_dir, pwd.getpwnam(MAIL_USER).pw_uid, -1)  # the README's hand step
 
-    archive = archive_of_a_leaver(mail_backend, modoboa, dovecot, archive_dir)
+    address = leaver_with_mail(mail_backend, modoboa, dovecot)
+    archive = Path(str(backup_as_service_user(dovecot, archive_dir, address)))
 
-    assert count_maildir(archive) == 3 and archive.stat().st_uid == pwd.getpwnam(MAIL_USER).pw_uid
+    assert archive.parent.parent == archive_dir and count_maildir(archive) == 3
     apply_tmpfiles(deploy_root, tmp_path)  # as at every boot: the owner set by hand stays
     assert archive_dir.stat().st_uid == pwd.getpwnam(MAIL_USER).pw_uid
-    assert count_as_service_user(archive_dir) == 0  # the service user can enter it (the archive is one level down)
+    assert count_maildir(archive) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="Dovecot creates a new archive 0700 (files 0600): only the mail user or root can count "
-                   "it; connectors/mail_dovecot.py must make the archive readable to the service user")
 def test_the_service_user_can_verify_an_archive_dovecot_wrote(
     mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, deploy_root: Path
 ) -> None:
-    archive = archive_of_a_leaver(mail_backend, modoboa, dovecot, deploy_root / ARCHIVE)
-    assert count_as_service_user(archive) == 3
+    archive_dir = deploy_root / ARCHIVE
+    os.chown(archive_dir, pwd.getpwnam(MAIL_USER).pw_uid, -1)
+    address = leaver_with_mail(mail_backend, modoboa, dovecot)
+
+    answer = backup_as_service_user(dovecot, archive_dir, address)
+
+    guid = dovecot.doveadm("-f", "flow", "mailbox", "status", "-u", address, "guid", "INBOX").stdout.split("guid=")[1].strip()
+    archive = archive_dir / "example.com" / f"wangfang-{guid}"
+    assert answer == str(archive), answer  # written, counted and verified by the service user's process
+    assert count_maildir(archive) == 3  # and it is what it claims (counted here as root)
+    # What Dovecot wrote stays the mail user's alone (measured: 0700 folders, 0600 files, whatever
+    # archive_dir's mode), so the service user could not have counted it from the files.
+    written = [archive, *archive.rglob("*")]
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in written if p.is_dir()} == {"0o700"}
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in written if p.is_file()} <= {"0o600", "0o444"}
+    assert str(count_as_service_user(archive)).startswith("PermissionError")

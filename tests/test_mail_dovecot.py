@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.header
 import imaplib
+import json
 import re
 import shutil
 import socket
@@ -24,7 +25,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from connectors.mail_dovecot import (
+    ARCHIVES_PER_MAILBOX,
     AUTOREPLY_SCRIPT,
+    ArchiveNotVerified,
     DoveadmError,
     DovecotCompanion,
     DovecotSettings,
@@ -32,6 +35,7 @@ from connectors.mail_dovecot import (
 )
 from connectors.mail_modoboa import CAPABILITIES as MODOBOA_CAPABILITIES
 from connectors.mail_modoboa import ModoboaBackend
+from lifecycle.cli import main
 from lifecycle.errors import ConnectorConfigError, RecordError, TransientError
 from lifecycle.mail import MailCapability
 from lifecycle.testing.dovecot import Delivery, DovecotInstance, deliver, resolve, session_pids
@@ -207,6 +211,30 @@ def test_mail_to_a_departed_person_reaches_the_manager(
 # -- backup -------------------------------------------------------------------------
 
 
+def inbox_guid(dovecot: DovecotInstance, address: str) -> str:
+    return dovecot.doveadm("-f", "flow", "mailbox", "status", "-u", address, "guid", "INBOX").stdout.split("guid=")[1].strip()
+
+
+def first_message_file(archive: Path) -> Path:
+    return next(path for sub in ("new", "cur") for path in sorted((archive / sub).iterdir()))
+
+
+class DamagesEachArchive(httpx.BaseTransport):
+    """The real API, but right after each backup that succeeded one message file of its archive is gone (a disk fault)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        sent = json.loads(request.content or b"null")
+        if sent and sent[0][0] == "backup":
+            response.read()
+            if response.json()[0][0] == "doveadmResponse":
+                first_message_file(Path(sent[0][1]["destination"][0].removeprefix("maildir:"))).unlink()
+        return response
+
+
 def test_backup_exports_every_folder_and_verifies_the_count(
     mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance
 ) -> None:
@@ -225,47 +253,142 @@ def test_backup_exports_every_folder_and_verifies_the_count(
         connection.logout()
     mail_backend.suspend(address)  # a leaver's mailbox is exported after the suspension
 
-    fixed = datetime(2027, 1, 16, 8, 30, 5, tzinfo=UTC)
-    with DovecotCompanion(companion_settings(dovecot), clock=lambda: fixed) as companion:
+    with DovecotCompanion(companion_settings(dovecot)) as companion:
         assert companion.message_count(address) == 4 == dovecot.message_count(address)
         archive = companion.backup(address)
-        again = companion.backup(address)
+        assert send(dovecot, modoboa, address, "arrived after the export").delivered == (address,)
+        again = companion.backup(address)  # a retry: the same archive, brought up to date
 
-    assert archive == dovecot.archive_dir / DOMAIN / "wangfang-20270116T083005Z"
-    assert again == dovecot.archive_dir / DOMAIN / "wangfang-20270116T083005Z-2"
-    assert count_maildir(archive) == 4 == count_maildir(again)
+    assert archive == dovecot.archive_dir / DOMAIN / f"wangfang-{inbox_guid(dovecot, address)}"
+    assert again == archive and [p.name for p in (dovecot.archive_dir / DOMAIN).iterdir()] == [archive.name]
+    assert count_maildir(archive) == 5 == dovecot.message_count(address)  # the export took nothing away
     assert count_maildir(archive / ".Trash") == 1 and count_maildir(archive / ".Sent") == 1
-    assert dovecot.message_count(address) == 4  # the export took nothing away
 
 
-def test_backup_that_does_not_match_the_mailbox_is_refused(
+def test_backup_that_does_not_match_the_mailbox_is_refused_and_replaced_at_the_next_try(
     mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance
 ) -> None:
     address = mailbox(mail_backend, "liqiang@example.com")
     for n in range(2):
         assert send(dovecot, modoboa, address, f"message {n}").delivered == (address,)
+    first = dovecot.archive_dir / DOMAIN / f"liqiang-{inbox_guid(dovecot, address)}"
 
-    class LosesAMessage(httpx.BaseTransport):
-        """The real API, but a message vanishes from every archive right after doveadm wrote it."""
-
-        def __init__(self) -> None:
-            self.inner = httpx.HTTPTransport()
-
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            response = self.inner.handle_request(request)
-            if b'"backup"' in request.content:
-                response.read()
-                for archive in (dovecot.archive_dir / DOMAIN).glob("liqiang-*"):
-                    next(archive.glob("*/*.*")).unlink()
-            return response
-
-    expected = "archive holds 1 messages, the mailbox 2: not verified, do not delete"
     with (
-        DovecotCompanion(companion_settings(dovecot), transport=LosesAMessage()) as companion,
-        pytest.raises(RecordError, match=expected),
+        DovecotCompanion(companion_settings(dovecot), transport=DamagesEachArchive()) as damaging,
+        pytest.raises(ArchiveNotVerified) as caught,
     ):
-        companion.backup(address)
+        damaging.backup(address)
+    message = str(caught.value)
+    assert "archive not verified, the mailbox is kept (not deleted)" in message
+    assert f"{first} holds 1 messages, the mailbox 2" in message
+    assert re.search(rf"unverified: {re.escape(str(first))} \(owner \S+, mode 0700\)", message), message
+    assert f"fix: the next try brings {first} up to date, or writes a fresh archive beside it" in message
     assert dovecot.message_count(address) == 2
+
+    # The next try: dsync cannot bring an archive that lost a file up to date (exit code 65), so one
+    # fresh archive replaces it; a later try brings that one up to date instead of writing another.
+    with DovecotCompanion(companion_settings(dovecot)) as companion:
+        replaced = companion.backup(address)
+        assert send(dovecot, modoboa, address, "arrived later").delivered == (address,)
+        again = companion.backup(address)
+    assert replaced == again == first.with_name(f"{first.name}-2")
+    assert count_maildir(replaced) == 3 == dovecot.message_count(address)
+    assert sorted(p.name for p in (dovecot.archive_dir / DOMAIN).iterdir()) == [first.name, replaced.name]
+
+
+def test_archives_that_keep_failing_stop_at_the_limit_until_removed(
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance
+) -> None:
+    address = mailbox(mail_backend, "liqiang@example.com")
+    for n in range(2):
+        assert send(dovecot, modoboa, address, f"message {n}").delivered == (address,)
+    first = dovecot.archive_dir / DOMAIN / f"liqiang-{inbox_guid(dovecot, address)}"
+    expected = [first.name, *(f"{first.name}-{n}" for n in range(2, ARCHIVES_PER_MAILBOX + 1))]
+
+    with DovecotCompanion(companion_settings(dovecot), transport=DamagesEachArchive()) as damaging:
+        for _cycle in range(ARCHIVES_PER_MAILBOX + 2):  # retried every cycle, the fault lasting
+            with pytest.raises(ArchiveNotVerified) as caught:
+                damaging.backup(address)
+    assert sorted(p.name for p in (dovecot.archive_dir / DOMAIN).iterdir()) == expected
+    assert f"{ARCHIVES_PER_MAILBOX} archives of this mailbox failed" in str(caught.value)
+    assert "remove them on the Dovecot server" in str(caught.value)
+    assert caught.value.archives == [first.with_name(name) for name in expected]
+    assert dovecot.message_count(address) == 2
+
+    for name in expected:  # the fix the message gives
+        shutil.rmtree(first.with_name(name))
+    with DovecotCompanion(companion_settings(dovecot)) as companion:
+        assert companion.backup(address) == first
+    assert count_maildir(first) == 2
+
+
+# The demo HR file's 马超 (Shenzhen) leaves on 2027-01-15; retention is 90 days.
+LEAVER, LEAVER_ADDRESS = "100028", "machao@sz.example.com"
+
+
+def run(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["--config", str(config), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_mailbox_whose_archive_is_not_verified_is_never_deleted(
+    config: Path,
+    mail_backend: ModoboaBackend,
+    modoboa: ModoboaInstance,
+    dovecot: DovecotInstance,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write(
+            f"""
+[mail]
+url = "{modoboa.url}"
+token = "{modoboa.token}"
+max_writes_per_second = 1000
+max_requests_per_minute = 1000000
+
+[mail.dovecot]
+api_url = "{dovecot.api_url}"
+api_key = "{dovecot.api_key}"
+archive_dir = "{dovecot.archive_dir}"
+"""
+        )
+    assert run(config, capsys, "apply", "--now", "2026-12-01T09:00")[0] == 0
+    assert send(dovecot, modoboa, LEAVER_ADDRESS, "before leaving").delivered == (LEAVER_ADDRESS,)
+    assert run(config, capsys, "apply", "--now", "2027-01-16T09:00")[0] == 0
+
+    export = DovecotCompanion._command
+
+    def export_then_lose_a_message(self: DovecotCompanion, command: str, parameters: dict, **kwargs: object) -> list:
+        rows = export(self, command, parameters, **kwargs)  # type: ignore[arg-type]
+        if command == "backup":
+            first_message_file(Path(parameters["destination"][0].removeprefix("maildir:"))).unlink()
+        return rows
+
+    monkeypatch.setattr(DovecotCompanion, "_command", export_then_lose_a_message)
+    for cycle in ("09:00", "09:15", "09:30", "09:45", "10:00"):  # retention over: archive and delete, cycle after cycle
+        code, out, err = run(config, capsys, "apply", "--now", f"2027-04-17T{cycle}")
+        assert mail_backend.find_mailbox(LEAVER_ADDRESS) is not None, out + err
+        assert dovecot.message_count(LEAVER_ADDRESS) == 1
+    archives = sorted((dovecot.archive_dir / "sz.example.com").glob("machao-*"))
+    assert len(archives) == ARCHIVES_PER_MAILBOX  # not one more per cycle
+    code, out, _ = run(config, capsys, "log", "--employee", LEAVER, "--format", "json")
+    entries = json.loads(out)
+    assert not [e for e in entries if e["kind"] in ("archive_mailbox", "delete_mailbox") and e["status"] == "applied"]
+    failed = [e for e in entries if e["kind"] == "archive_mailbox" and e["status"] == "failed"]
+    assert len(failed) == 5 and "the mailbox is kept (not deleted)" in failed[-1]["error"], failed[-1]
+    assert [e["status"] for e in entries if e["kind"] == "delete_mailbox"] == ["skipped"] * 5
+
+    monkeypatch.undo()  # the fault found and gone, the admin removes the unverified archives (the message's fix)
+    for archive in archives:
+        shutil.rmtree(archive)
+    assert run(config, capsys, "apply", "--now", "2027-04-17T10:15")[0] == 0
+    assert mail_backend.find_mailbox(LEAVER_ADDRESS) is None
+    [archive] = (dovecot.archive_dir / "sz.example.com").glob("machao-*")
+    assert count_maildir(archive) == 1
 
 
 # -- auto-reply -------------------------------------------------------------------
@@ -329,7 +452,7 @@ def test_check_and_capabilities(dovecot: DovecotInstance, companion: DovecotComp
         assert wrong_key not in str(caught.value)
 
     with DovecotCompanion(companion_settings(dovecot, archive_dir=tmp_path / "missing")) as no_archive:
-        assert [p for p in no_archive.check() if "archive_dir" in p]
+        assert [p for p in no_archive.check() if "does not exist on the Dovecot server" in p]
 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -348,6 +471,8 @@ def test_errors_are_mapped(dovecot: DovecotInstance, companion: DovecotCompanion
         companion.kick("*@example.com")  # a mask would kick everyone
     with pytest.raises(RecordError, match="single e-mail address"):
         companion.kick("not-an-address")
+    with pytest.raises(RecordError, match="single e-mail address"):
+        companion.backup("someone@..")  # archive_dir/<domain> must stay inside archive_dir
 
     def answer(status: int, body: object) -> DovecotCompanion:
         transport = httpx.MockTransport(lambda request: httpx.Response(status, json=body))

@@ -203,7 +203,12 @@ class DovecotInstance:
 
     @property
     def archive_dir(self) -> Path:
-        """A directory the mail processes can write: for the companion's backups in tests."""
+        """A directory the mail processes can write: for the companion's backups in tests.
+
+        As root it is the mail user's, 0700, like a deployment's: the companion
+        never reads it, Dovecot counts the archives (doveadm `fs iter`, run by
+        the doveadm service as root here, as in the stock configuration).
+        """
         return self.data_dir / "archive"
 
     def home(self, address: str) -> Path:
