@@ -109,9 +109,9 @@ def test_sysusers_and_tmpfiles_are_valid(tmp_path: Path) -> None:
     modes = {p: oct((root / p).stat().st_mode & 0o7777) for p in
              ("var/lib/lifecycle", "var/lib/lifecycle/hr", "var/lib/lifecycle/credentials", "var/lib/lifecycle/archive",
               "etc/lifecycle/credentials")}
-    # 0711: Dovecot's mail user passes through to archive/ (2750: it writes there, the daemon reads).
+    # 0711: Dovecot's mail user passes through to archive/ (0700: it writes there; Dovecot counts it, not the daemon).
     assert modes == {"var/lib/lifecycle": "0o711", "var/lib/lifecycle/hr": "0o2770", "var/lib/lifecycle/credentials": "0o700",
-                     "var/lib/lifecycle/archive": "0o2750", "etc/lifecycle/credentials": "0o700"}
+                     "var/lib/lifecycle/archive": "0o700", "etc/lifecycle/credentials": "0o700"}
 
 
 def test_state_directory_mode_is_the_one_tmpfiles_gives_it() -> None:
@@ -122,9 +122,9 @@ def test_state_directory_mode_is_the_one_tmpfiles_gives_it() -> None:
 
 
 def test_archive_owner_is_left_to_the_admin() -> None:
-    """The mail user's name differs between hosts (vmail with Modoboa's installer): tmpfiles sets group and mode only."""
+    """The mail user's name differs between hosts (vmail with Modoboa's installer): tmpfiles sets the mode only."""
     lines = [line.split() for line in TMPFILES.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
     archive = next(fields for fields in lines if fields[1] == "/var/lib/lifecycle/archive")
-    assert archive[0] == "d" and archive[3] == "-" and archive[4] == "lifecycle"
+    assert archive[0] == "d" and archive[3] == "-" and archive[4] == "-"
     example = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
     assert example["mail"]["dovecot"]["archive_dir"] == archive[1]
