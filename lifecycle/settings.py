@@ -322,8 +322,8 @@ class DovecotSettings(Section):
     api_key_file: Path | None = Field(None, description="file holding the key (recommended over api_key)")
     archive_dir: Path = Field(
         Path("/var/lib/lifecycle/archive"),
-        description="where mailboxes are archived before deletion: writable by the mail user on the Dovecot host, "
-        "readable here under the same path",
+        description="where mailboxes are archived before deletion: a path on the Dovecot host, writable by the mail "
+        "user; Dovecot counts each archive itself, the daemon never reads it",
     )
     timeout_seconds: float = Field(10.0, gt=0, description="per request, except backups")
     backup_timeout_seconds: float = Field(1800.0, gt=0, description="one mailbox export")
@@ -340,7 +340,7 @@ class DovecotSettings(Section):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         if not value.is_absolute():
-            raise ValueError("must be an absolute path (the same on the Dovecot server and here)")
+            raise ValueError("must be an absolute path on the Dovecot server")
         if any(c in str(value) for c in ":%"):
             raise ValueError("must not contain ':' or '%' (it becomes part of a Dovecot mail location)")
         return value
