@@ -34,6 +34,13 @@ What the API is, as verified against a real 2.12.0 (lifecycle/testing/modoboa.py
 - `PATCH /aliases/{pk}/` without `recipients` is a 500 (the serializer calls
   set_recipients(None)); this driver always sends the recipients.
 - Deleting a mailbox deletes every alias with its address (its forward too).
+- Renaming a mailbox (`PATCH username`) leaves every visible alias at its
+  address and re-links the recipients that named the mailbox: its own alias
+  stays at the old address, now to the new one, and an alias at the new
+  address (an earlier transfer alias, expiry included) becomes its own.
+- An alias's `expire_at` ends delivery through it (Postfix's map checks it);
+  `PATCH` with `"expire_at": null` makes it permanent.  `description` is free
+  text that a PATCH without it keeps.
 - A forward is a visible alias at the mailbox's own address.  Since the hidden
   self-alias normally stays enabled, the admin API cannot forward without a
   copy (only the user's own /account/forward/ can switch the hidden alias).
@@ -48,6 +55,17 @@ targets plus the mailbox itself; clear_forward() leaves only the mailbox
 itself (delivery keeps working even after an earlier restore); suspend()
 takes the mailbox out of its own forward, so a suspended mailbox receives
 nothing while a forward set on purpose (a leaver's mail to a manager) goes on.
+restore() also drops an expiry from that alias: a mailbox renamed back onto
+its old address has taken over the transfer alias there, and once that
+expired a mailbox that was ever suspended would get nothing.
+rename_mailbox() takes the mailbox's own alias (its forward, its delivery)
+along to the new address, so the old one is free for the expiring transfer
+alias and no forward (a rehired leaver's to the manager) stays behind.
+
+The aliases this driver makes (create_alias) carry `description`
+"hr-lifecycle: <recipients>"; an alias is reported `managed` only while its
+recipients are still those, so one an admin or the user made, or re-pointed
+since, is never changed or removed by the daemon.
 
 Writes are paced (a token bucket below `max_writes_per_second`, and all
 requests below `max_requests_per_minute`: stock Modoboa throttles 5
@@ -71,7 +89,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -89,6 +107,7 @@ API = "/api/v2"
 API_V1 = "/api/v1"  # only for the account list (see the module doc)
 ROLE = "SimpleUsers"
 MAX_MESSAGE = 500
+MANAGED_MARK = "hr-lifecycle"  # the start of the description of the aliases this driver makes
 _LIST_RETRIES = 3
 
 CAPABILITIES = frozenset(
@@ -232,7 +251,7 @@ class _Shared:
 # (roles, limits, flags...) is dropped while the JSON is parsed.  A 100k listing is ~60 MB of JSON.
 _SNAPSHOT_FIELDS = frozenset({
     "count", "next", "results", "username", "first_name", "last_name", "is_active", "last_login", "date_joined",
-    "mailbox", "full_address", "quota", "address", "enabled", "recipients",
+    "mailbox", "full_address", "quota", "address", "enabled", "recipients", "expire_at", "description",
 })
 
 
@@ -240,9 +259,23 @@ def _snapshot_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return {key: value for key, value in pairs if key in _SNAPSHOT_FIELDS}
 
 
-def _own_alias(row: dict[str, Any]) -> tuple[bool, list[str]]:
-    """(enabled, recipients in lower case) of an alias row."""
-    return bool(row.get("enabled")), [str(r).lower() for r in row.get("recipients") or ()]
+def managed_note(recipients: Iterable[str]) -> str:
+    """The description of an alias this driver makes: the mark and the recipients it was made with."""
+    return f"{MANAGED_MARK}: {', '.join(sorted(recipients))}"
+
+
+class _AliasRow(NamedTuple):
+    delivers: bool  # enabled and not expired
+    recipients: list[str]  # lower case
+    managed: bool
+    expires: datetime | None
+
+
+def _alias_row(row: dict[str, Any], now: datetime) -> _AliasRow:
+    recipients = [str(r).lower() for r in row.get("recipients") or ()]
+    expires = _parse_time(row.get("expire_at"))
+    delivers = bool(row.get("enabled")) and (expires is None or expires > now)
+    return _AliasRow(delivers, recipients, row.get("description") == managed_note(recipients), expires)
 
 
 def _quota(value: Any) -> int:
@@ -352,7 +385,8 @@ class ModoboaBackend:
             # Each list is reduced to what the snapshot keeps before the next is read: a big
             # domain's rows are tens of MB as parsed JSON.
             alias_rows = self._list(f"{API}/aliases/", {"domain": name}, what=f"list the aliases of {name}", fields=_snapshot_fields)
-            by_address = {str(row.get("address", "")).lower(): _own_alias(row) for row in alias_rows}
+            now = datetime.now(UTC)
+            by_address = {str(row.get("address", "")).lower(): _alias_row(row, now) for row in alias_rows}
             del alias_rows
             accounts = self._list_accounts(name, ids[name])
             addresses: set[str] = set()
@@ -364,10 +398,11 @@ class ModoboaBackend:
                 mailboxes.add(self._mailbox(account, by_address.get(address), shared))
             del accounts
             mailboxes.flush()
-            for address, (enabled, recipients) in by_address.items():
+            for address, row in by_address.items():
                 if address in addresses:
                     continue  # the mailbox's forward / self-alias, reported on the mailbox
-                aliases.append(Alias(address=address, recipients=tuple(sorted(recipients)), is_active=enabled))
+                aliases.append(Alias(address=address, recipients=tuple(sorted(row.recipients)), is_active=row.delivers,
+                                     managed=row.managed, expires=row.expires))
         return MailSnapshot(
             mailboxes=mailboxes.build(),
             aliases=tuple(sorted(aliases, key=lambda a: a.address)),
@@ -380,7 +415,15 @@ class ModoboaBackend:
         if account is None:
             return None
         own = self._find_alias(address)
-        return self._mailbox(account, _own_alias(own) if own is not None else None)
+        return self._mailbox(account, _alias_row(own, datetime.now(UTC)) if own is not None else None)
+
+    def find_alias(self, address: str) -> Alias | None:
+        address = _address(address)
+        row = self._find_alias(address)
+        if row is None:
+            return None
+        found = _alias_row(row, datetime.now(UTC))
+        return Alias(address, tuple(sorted(found.recipients)), found.delivers, found.managed, found.expires)
 
     def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str) -> Mailbox:
         address = _address(address)
@@ -510,35 +553,83 @@ class ModoboaBackend:
         log.info("mail.forward_cleared", address=address)
 
     def create_alias(self, address: str, recipients: Sequence[str], expires: datetime | None = None) -> None:
-        """An alias; with `expires`, Modoboa stops delivering through it after that instant."""
+        """A managed alias; with `expires`, Modoboa stops delivering through it after that instant.
+
+        An alias already at the address with these recipients becomes this one, expiry included: a rename leaves
+        the mailbox's own alias at the old address, to the new one and without an expiry, where the transfer
+        alias is planned.
+        """
         address = _address(address)
         targets = sorted({_address(r) for r in recipients})
+        what = f"create alias {address}"
         if not targets:
-            raise RecordError(f"create alias {address}: no recipient", connector=CONNECTOR)
-        if self._find_alias(address) is not None:
+            raise RecordError(f"{what}: no recipient", connector=CONNECTOR)
+        existing = self._find_alias(address)
+        if existing is not None and sorted(self._recipients(existing)) != targets:
             raise AlreadyExistsError(f"alias {address} already exists", connector=CONNECTOR)
         if self._find_account(address) is not None:
-            raise RecordError(f"create alias {address}: a mailbox has that address (use set_forward)", connector=CONNECTOR)
-        self._create_alias_row(address, targets, what=f"create alias {address}", expires=expires)
-        log.info("mail.alias_created", address=address, recipients=targets)
+            raise RecordError(f"{what}: a mailbox has that address (use set_forward)", connector=CONNECTOR)
+        if existing is None:
+            self._create_alias_row(address, targets, what=what, expires=expires, managed=True)
+        else:
+            self._patch_alias(existing, targets, enabled=True, what=what, also={
+                "expire_at": expires.isoformat() if expires is not None else None, "description": managed_note(targets)})
+        log.info("mail.alias_created", address=address, recipients=targets, expires=expires.isoformat() if expires else None)
 
     def rename_mailbox(self, address: str, new_address: str) -> None:
-        """Move a mailbox to a new address (a branch transfer); Modoboa moves the mail with it."""
-        address, new_address = _address(address), _address(new_address)
-        if self._find_account(new_address) is not None and self._find_account(address) is None:
-            return  # renamed already (an earlier run was interrupted after the rename)
-        account = self._account(address)
-        self._patch_account(account, {"username": new_address}, what=f"rename mailbox {address} to {new_address}")
-        log.info("mail.mailbox_renamed", address=address, new_address=new_address)
+        """Move a mailbox to a new address (a branch transfer); Modoboa moves the mail with it.
 
-    def delete_alias(self, address: str) -> None:
+        Its own alias (its forward, or the delivery restore() sets up) goes with it: Modoboa leaves it at the old
+        address, where it would forward for ever in place of the expiring transfer alias.  An alias already at the
+        new address becomes the mailbox's own: the moved recipients are added and its expiry is dropped.
+        """
+        address, new_address = _address(address), _address(new_address)
+        what = f"rename mailbox {address} to {new_address}"
+        if self._find_account(new_address) is None or self._find_account(address) is not None:
+            account = self._account(address)
+            own = self._find_alias(address)  # while the mailbox is there, the alias at its address is its own
+            self._patch_account(account, {"username": new_address}, what=what)
+            log.info("mail.mailbox_renamed", address=address, new_address=new_address)
+        else:
+            # Renamed already by an interrupted run: its own alias is the one re-linked to it, unless it is ours.
+            own = self._find_alias(address)
+            if own is not None and (new_address not in self._recipients(own) or _alias_row(own, datetime.now(UTC)).managed):
+                own = None
+        if own is None:
+            return
+        left = self._find_alias(address)  # as the rename left it: recipients re-linked to the new address
+        if left is None or left.get("pk") != own.get("pk"):
+            return
+        found = _alias_row(left, datetime.now(UTC))
+        if not left.get("enabled"):
+            self._delete_alias_row(left, what=f"{what}: its disabled alias")  # restore() sets delivery up again
+            return
+        here = self._find_alias(new_address)
+        if here is None:
+            self._create_alias_row(new_address, found.recipients, what=f"{what}: its forward")
+        else:
+            kept = _alias_row(here, datetime.now(UTC))
+            merged = sorted(set(kept.recipients if kept.delivers else ()) | set(found.recipients))
+            self._patch_alias(here, merged, enabled=True, what=f"{what}: its forward", also={"expire_at": None})
+        self._delete_alias_row(left, what=f"{what}: its forward at the old address")
+
+    def delete_alias(self, address: str, recipients: Sequence[str] | None = None) -> None:
         address = _address(address)
+        what = f"delete alias {address}"
         alias = self._find_alias(address)
         if alias is None:
             return
         if self._find_account(address) is not None:
-            raise RecordError(f"delete alias {address}: it is a mailbox's forward (use clear_forward)", connector=CONNECTOR)
-        self._delete_alias_row(alias, what=f"delete alias {address}")
+            raise RecordError(f"{what}: it is a mailbox's forward (use clear_forward)", connector=CONNECTOR)
+        if recipients is not None:
+            expected = sorted({_address(r) for r in recipients})
+            found = _alias_row(alias, datetime.now(UTC))
+            if sorted(found.recipients) != expected or not found.managed:
+                # Someone changed it since the plan read it: it is theirs now.
+                raise RecordError(f"{what}: it was changed (recipients {', '.join(found.recipients) or 'none'}) since "
+                                  f"the plan, which expected this daemon's alias to {', '.join(expected)}: left as it is",
+                                  connector=CONNECTOR)
+        self._delete_alias_row(alias, what=what)
         log.info("mail.alias_deleted", address=address)
 
     def delete_mailbox(self, address: str, keep_dir: bool = True) -> None:
@@ -625,14 +716,14 @@ class ModoboaBackend:
     def _recipients(alias: dict[str, Any]) -> list[str]:
         return [str(r).lower() for r in alias.get("recipients") or ()]
 
-    def _mailbox(self, account: dict[str, Any], own_alias: tuple[bool, list[str]] | None, shared: _Shared | None = None) -> Mailbox:
-        """`own_alias`: (enabled, recipients) of the visible alias at the mailbox's address, if any."""
+    def _mailbox(self, account: dict[str, Any], own_alias: _AliasRow | None, shared: _Shared | None = None) -> Mailbox:
+        """`own_alias`: the visible alias at the mailbox's address, if any."""
         shared = shared if shared is not None else _Shared()
         address = self._account_address(account) or ""
         forward_to: tuple[str, ...] = ()
         keeps_copy = False
-        if own_alias is not None and own_alias[0]:
-            recipients = own_alias[1]
+        if own_alias is not None and own_alias.delivers:
+            recipients = own_alias.recipients
             forward_to = tuple(sorted(r for r in recipients if r != address))
             keeps_copy = bool(forward_to) and address in recipients
         mailbox = account.get("mailbox") or {}
@@ -689,13 +780,19 @@ class ModoboaBackend:
             "PATCH", f"{API}/accounts/{account['pk']}/", json=body, write=True, repeatable=True, what=what, secrets=secrets
         )
 
-    def _patch_alias(self, alias: dict[str, Any], recipients: list[str], *, enabled: bool, what: str) -> None:
+    def _patch_alias(
+        self, alias: dict[str, Any], recipients: list[str], *, enabled: bool, what: str, also: dict[str, Any] | None = None
+    ) -> None:
         # Always with the recipients: 2.12 answers 500 to a PATCH without them.
-        body = {"recipients": recipients, "enabled": enabled}
+        body = {"recipients": recipients, "enabled": enabled, **(also or {})}
         self._request("PATCH", f"{API}/aliases/{alias['pk']}/", json=body, write=True, repeatable=True, what=what)
 
-    def _create_alias_row(self, address: str, recipients: list[str], *, what: str, expires: datetime | None = None) -> None:
+    def _create_alias_row(
+        self, address: str, recipients: list[str], *, what: str, expires: datetime | None = None, managed: bool = False
+    ) -> None:
         body: dict[str, Any] = {"address": address, "recipients": recipients, "enabled": True}
+        if managed:
+            body["description"] = managed_note(recipients)
         if expires is not None:
             body["expire_at"] = expires.isoformat()
         try:
@@ -716,8 +813,10 @@ class ModoboaBackend:
             self._create_alias_row(address, [address], what=what)
             return
         recipients = self._recipients(own)
-        if address not in recipients or not own.get("enabled"):
-            self._patch_alias(own, sorted(set(recipients) | {address}), enabled=True, what=what)
+        # An expiry would end delivery: a mailbox renamed back onto its old address has the transfer alias there
+        # as its own, and once a suspension disabled Modoboa's hidden self-alias nothing else delivers to it.
+        if address not in recipients or not own.get("enabled") or own.get("expire_at"):
+            self._patch_alias(own, sorted(set(recipients) | {address}), enabled=True, what=what, also={"expire_at": None})
 
     # -- HTTP ---------------------------------------------------------------
 

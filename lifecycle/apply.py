@@ -57,7 +57,7 @@ STATE_ONLY = frozenset({ActionKind.ADOPT_ACCOUNT, ActionKind.WARN_INACTIVE, Acti
 MAIL_KINDS = frozenset({
     ActionKind.CREATE_MAILBOX, ActionKind.UPDATE_MAILBOX, ActionKind.RENAME_MAILBOX, ActionKind.SUSPEND_MAILBOX,
     ActionKind.RESTORE_MAILBOX, ActionKind.FORWARD_MAIL, ActionKind.CLEAR_FORWARD, ActionKind.AUTO_REPLY,
-    ActionKind.ARCHIVE_MAILBOX, ActionKind.DELETE_MAILBOX, ActionKind.CREATE_ALIAS,
+    ActionKind.ARCHIVE_MAILBOX, ActionKind.DELETE_MAILBOX, ActionKind.CREATE_ALIAS, ActionKind.DELETE_ALIAS,
 })
 # Sent over the directory's write lanes.
 LANE_KINDS = frozenset({
@@ -869,10 +869,15 @@ class Executor:
                     m.create_alias(address, p["recipients"], expires=expires)
                 except AlreadyExistsError:
                     pass  # made by an interrupted run: the plan would not ask otherwise
+            case ActionKind.DELETE_ALIAS:
+                # Only while it is still the alias the plan saw: one changed since is someone else's now.
+                m.delete_alias(address, p["recipients"])
 
     def _mail_done(self, kind: ActionKind, params: dict[str, Any]) -> bool:
         if self.mail is None:
             return False
+        if kind == ActionKind.DELETE_ALIAS:
+            return self.mail.find_alias(params["address"]) is None
         box = self.mail.find_mailbox(params["address"])
         if kind == ActionKind.CREATE_MAILBOX:
             return box is not None

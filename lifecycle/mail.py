@@ -66,6 +66,11 @@ class Alias:
     address: str
     recipients: tuple[str, ...]
     is_active: bool
+    """Enabled and not expired: mail to the address goes to the recipients."""
+    managed: bool = False
+    """Made by this daemon (create_alias) and its recipients unchanged since: the daemon may re-point or
+    remove it.  Any other alias is an admin's or the user's, and is left alone."""
+    expires: datetime | None = None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -285,9 +290,9 @@ class MailBackend(Protocol):
     def rename_mailbox(self, address: str, new_address: str) -> None:
         """Move the mailbox, with its mail, to `new_address`.
 
-        Aliases stay at their addresses (the mailbox's forward too), with the mailbox as their recipient;
-        delivery at the new address is promised only after restore(): Modoboa's rename leaves the alias a
-        once suspended mailbox is delivered through at the old address.
+        The mailbox's forward goes with it; an alias at the new address becomes its forward too (its recipients
+        added, without an expiry).  Other aliases stay at their addresses, with the mailbox as their recipient.
+        Delivery at the new address is promised only after restore().
         """
         ...
 
@@ -297,8 +302,18 @@ class MailBackend(Protocol):
 
     def clear_forward(self, address: str) -> None: ...
 
-    def create_alias(self, address: str, recipients: Sequence[str], expires: datetime | None = None) -> None: ...
+    def find_alias(self, address: str) -> Alias | None:
+        """The alias at an address that has no mailbox (a mailbox's own alias is its forward)."""
+        ...
 
-    def delete_alias(self, address: str) -> None: ...
+    def create_alias(self, address: str, recipients: Sequence[str], expires: datetime | None = None) -> None:
+        """A managed alias (Alias.managed).  Raises AlreadyExistsError when an alias with other recipients is at the
+        address; one with these recipients becomes managed, with this expiry (what a rename left there)."""
+        ...
+
+    def delete_alias(self, address: str, recipients: Sequence[str] | None = None) -> None:
+        """Remove the alias at an address that has no mailbox; absent is fine.  With `recipients`, only a managed alias
+        with exactly these recipients is removed: one changed since the plan read it is left."""
+        ...
 
     def delete_mailbox(self, address: str, keep_dir: bool = True) -> None: ...

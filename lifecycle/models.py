@@ -192,6 +192,7 @@ class ActionKind(str, enum.Enum):
     ARCHIVE_MAILBOX = "archive_mailbox"
     DELETE_MAILBOX = "delete_mailbox"
     CREATE_ALIAS = "create_alias"
+    DELETE_ALIAS = "delete_alias"  # only an alias the daemon made, unchanged since (Alias.managed)
 
 
 DESTRUCTIVE_KINDS = frozenset({ActionKind.SUSPEND_ACCOUNT, ActionKind.DELETE_ACCOUNT})

@@ -41,6 +41,7 @@ SYMBOLS = {
     ActionKind.ARCHIVE_MAILBOX: "=",
     ActionKind.DELETE_MAILBOX: "x",
     ActionKind.CREATE_ALIAS: "+",
+    ActionKind.DELETE_ALIAS: "x",
 }
 
 

@@ -72,6 +72,7 @@ PHASES = {
     ActionKind.ARCHIVE_MAILBOX: 110,
     ActionKind.DELETE_MAILBOX: 112,
     ActionKind.DELETE_ACCOUNT: 114,
+    ActionKind.DELETE_ALIAS: 115,  # before the alias that re-points the address is made
     ActionKind.CREATE_ALIAS: 116,
     ActionKind.RECORD_STATE: 120,
 }

@@ -14,12 +14,15 @@ what their state derives gets no action:
   manager (optionally with an auto-reply) or bounced (`leaver_mail = "reject"`);
 - suspended for inactivity: the mailbox kept without login, its mail kept, nothing forwarded;
 - deleted: no mailbox (archived and verified first); a departed person's address stays an alias
-  to the manager;
+  to the (current) manager, or none with `leaver_mail = "reject"`;
+- deleted and employed again (deleted for inactivity, waiting for `lifecycle reinstate`): no alias
+  at the address, which the person's own mail is sent to;
 - not started, absent without a departure, no account: the mail side is left as it is.
 
 A forward someone set up on purpose is theirs: on an active mailbox only the daemon's kind (to the
-manager alone, as a leaver's goes) is removed.  What the backend cannot do is reported for an admin,
-never faked.
+manager alone, as a leaver's goes) is removed.  Likewise only an alias the daemon made, with the
+recipients it made it with (`Alias.managed`), is re-pointed or removed; anyone else's is left as it
+is.  What the backend cannot do is reported for an admin, never faked.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from lifecycle.models import Action, ActionKind, HrRecord, PersonState, PersonSt
 from lifecycle.settings import MailSettings
 from policies.attributes import display_name
 from policies.context import PolicyContext
+from policies.employment import Standing, employment
 from policies.intent import Intent
 from policies.join import PersonView
 
@@ -59,6 +63,9 @@ class WantedMail:
     keep_copy: bool = False  # the forward also keeps the mail in the mailbox, where the auto-reply answers
     auto_reply: bool = False
     alias_to: str = ""  # GONE: the address stays an alias to this address
+    # GONE: the address must not forward (reject, or employed again).  Neither this nor alias_to (no manager
+    # known): an alias there is left as it is.
+    no_alias: bool = False
 
 
 UNTOUCHED = WantedMail(MailEnd.UNTOUCHED)
@@ -92,11 +99,13 @@ def taking_over(intent: Intent) -> bool:
 
 
 def wanted_mail(
-    view: PersonView, intent: Intent, manager_mail: str, capabilities: frozenset[MailCapability], settings: MailSettings
+    view: PersonView, intent: Intent, manager_mail: str, capabilities: frozenset[MailCapability], settings: MailSettings,
+    ctx: PolicyContext,
 ) -> WantedMail:
     """The mail side the person's lifecycle state after the plan derives."""
     state = view.state
     forwarding = bool(manager_mail) and settings.leaver_mail != "reject"
+    rejecting = settings.leaver_mail == "reject"
     if intent.exists_after:
         if intent.enabled:
             return ACTIVE
@@ -112,8 +121,12 @@ def wanted_mail(
     if intent.delete is not None:
         leaver = state is not None and state.suspension_rule != SuspensionRule.INACTIVITY
         return WantedMail(MailEnd.GONE, leaver=leaver, alias_to=manager_mail if leaver and forwarding else "")
-    if intent.departed and _deleted(intent, state):
-        return WantedMail(MailEnd.GONE, leaver=True, alias_to=manager_mail if forwarding else "")
+    if not _deleted(intent, state):
+        return UNTOUCHED
+    if intent.departed:
+        return WantedMail(MailEnd.GONE, leaver=True, alias_to=manager_mail if forwarding else "", no_alias=rejecting)
+    if employment(view.hr, ctx).standing == Standing.EMPLOYED:
+        return WantedMail(MailEnd.GONE, no_alias=True)  # mail to the address is the person's again, not a manager's
     return UNTOUCHED
 
 
@@ -147,7 +160,7 @@ def plan_mailbox(
     reviews: list[Review],
 ) -> list[Action]:
     """What the mail snapshot lacks of the mail side the person's state derives (`address`: the account's after the plan)."""
-    wanted = wanted_mail(view, intent, manager_mail, capabilities, settings)
+    wanted = wanted_mail(view, intent, manager_mail, capabilities, settings, ctx)
     end = wanted.end
     if end is MailEnd.UNTOUCHED:
         return []
@@ -163,6 +176,9 @@ def plan_mailbox(
     elif address:
         box = plan.mailbox_at(address, old_address, ctx)
         if end is MailEnd.ACTIVE:
+            departed = departed_address(view, ctx)
+            if view.state is not None and view.state.status == PersonStatus.DELETED and departed not in ("", address):
+                plan.stale_departed_alias(departed, address)  # rehired into another company
             plan.active(intent, address, box, manager_mail)
         elif box is not None:
             plan.suspended(intent, wanted, address, box)
@@ -215,8 +231,10 @@ class _MailPlan:
         self.rename(old_box.address, address, ctx)
         self.renamed = True
         self.inherited = inherited = _inherited(mail.alias(address), address, old_box.address)
-        forward = tuple(r for r in inherited if r != address)
-        return replace(old_box, address=address, forward_to=forward, forward_keeps_copy=bool(forward) and address in inherited)
+        # The mailbox's own forward goes with it, beside what it inherits (MailBackend.rename_mailbox).
+        forward = tuple(sorted({r for r in inherited if r != address} | set(old_box.forward_to)))
+        copy = bool(forward) and (address in inherited or (bool(old_box.forward_to) and old_box.forward_keeps_copy))
+        return replace(old_box, address=address, forward_to=forward, forward_keeps_copy=copy)
 
     def rename(self, old_address: str, address: str, ctx: PolicyContext) -> None:
         settings = self.settings
@@ -360,12 +378,43 @@ class _MailPlan:
                      {"recipients": [None, [wanted.alias_to]]}, address=gone, recipients=[wanted.alias_to])
 
     def departed_alias(self, address: str, wanted: WantedMail) -> None:
-        """A deleted leaver's address: an alias to the manager, made again whenever it is missing."""
+        """A deleted person's address: an alias to the manager, made again whenever it is missing and re-pointed
+        when the manager changes, or none (the daemon's own removed)."""
         mail = self.mail
-        if not wanted.alias_to or not address or MailCapability.ALIASES not in self.capabilities:
+        if not address or MailCapability.ALIASES not in self.capabilities or mail.mailbox(address) is not None:
+            return  # a mailbox left behind is not ours to replace
+        alias = mail.alias(address)
+        if alias is not None:
+            if not alias.managed or alias.recipients == ((wanted.alias_to,) if wanted.alias_to else ()):
+                return  # an admin's or the user's alias is theirs; ours is as the state derives it
+            if wanted.alias_to:
+                why = f"the departed address forwards to {', '.join(alias.recipients)}, no longer the manager; it is " \
+                      f"re-pointed to the manager {wanted.alias_to}"
+            elif wanted.leaver and wanted.no_alias:
+                why = f"leaver_mail = reject: the departed address no longer forwards to {', '.join(alias.recipients)}"
+            elif wanted.no_alias:
+                why = f"the employee is employed again: mail to their address no longer goes to " \
+                      f"{', '.join(alias.recipients)} (it bounces until the account is reinstated)"
+            else:
+                return  # no manager known: the forward stays until one is
+            self.delete_alias(address, alias, LEAVER if wanted.leaver else "rehire", why)
+        if not wanted.alias_to:
             return
-        if mail.mailbox(address) is not None or mail.alias(address) is not None:
-            return  # a mailbox left behind is not ours to replace; an alias there is kept as it is
+        how = "re-pointed" if alias is not None else "it had none"
         self.act(ActionKind.CREATE_ALIAS, address, LEAVER,
-                 f"the departed address is kept as a forward to the manager {wanted.alias_to}; it had none",
+                 f"the departed address is kept as a forward to the manager {wanted.alias_to}; {how}",
                  {"recipients": [None, [wanted.alias_to]]}, address=address, recipients=[wanted.alias_to])
+
+    def stale_departed_alias(self, departed: str, address: str) -> None:
+        """A rehire at another address: the daemon's alias at the departed one forwards the person's mail elsewhere."""
+        mail = self.mail
+        alias = mail.alias(departed)
+        if alias is None or not alias.managed or address in alias.recipients or mail.mailbox(departed) is not None:
+            return  # an admin's or the user's, or a forward to the person's new address
+        self.delete_alias(departed, alias, "rehire", f"rehired at {address}: the departed address {departed} no longer "
+                          f"forwards to {', '.join(alias.recipients)}")
+
+    def delete_alias(self, address: str, alias: Alias, rule: str, reason: str) -> None:
+        recipients = list(alias.recipients)
+        self.act(ActionKind.DELETE_ALIAS, address, rule, reason, {"recipients": [recipients, None]},
+                 address=address, recipients=recipients)

@@ -548,8 +548,9 @@ def test_errors_are_mapped_and_never_show_the_token_or_a_password(
         mail_backend.set_password(f"ok@{DOMAIN}", weak_password)
     messages += [str(weak.value), str(weak_change.value)]
     mail_backend.create_alias(f"desk@{DOMAIN}", [f"ok@{DOMAIN}"])
+    mail_backend.create_alias(f"desk@{DOMAIN}", [f"ok@{DOMAIN}"])  # the same alias again: it is there
     with pytest.raises(AlreadyExistsError, match=f"desk@{DOMAIN}"):
-        mail_backend.create_alias(f"desk@{DOMAIN}", [f"ok@{DOMAIN}"])
+        mail_backend.create_alias(f"desk@{DOMAIN}", ["x@elsewhere.org"])
     with pytest.raises(RecordError, match="set_forward"):
         mail_backend.create_alias(f"ok@{DOMAIN}", ["x@elsewhere.org"])  # a mailbox's address
 
