@@ -322,3 +322,75 @@ def test_explain_includes_the_mailbox(mail_config: Path, capsys) -> None:
     assert run(mail_config, capsys, "apply", "--now", DAY_ONE)[0] == 0
     code, out, _ = run(mail_config, capsys, "explain", LEAVER, "--now", "2027-01-16T09:00")
     assert code == 0 and "suspend_mailbox machao@sz.example.com" in out and "forward_mail" in out
+
+
+LEAVER_ROW = "100028,马超,,,SZ,销售部,销售代表,100024,在职,2022-03-01,2027-01-15"
+
+
+def deleted_leaver(config: Path, modoboa: ModoboaInstance, capsys) -> None:
+    from tests.test_mail_modoboa import postfix_resolves
+
+    apply(config, capsys, DAY_ONE)
+    apply(config, capsys, "2027-01-16T09:00")
+    apply(config, capsys, "2027-04-17T09:00")  # retention over: deleted, the address forwards to the manager
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == [MANAGER]
+
+
+def test_a_leaver_rehired_at_another_company_leaves_no_forward_to_the_old_manager(
+    mail_config: Path, modoboa: ModoboaInstance, backend, capsys
+) -> None:
+    """The leaver's forward to the manager goes with the renamed mailbox (and is removed with the rehire): the old
+    address gets the expiring transfer alias instead of forwarding to the manager for ever."""
+    from tests.test_mail_modoboa import postfix_resolves
+
+    apply(mail_config, capsys, DAY_ONE)
+    apply(mail_config, capsys, "2027-01-16T09:00")
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == [MANAGER]
+    edit_hr(mail_config, LEAVER_ROW, "100028,马超,,,GZ,市场部,销售代表,100036,在职,2027-02-01,")
+    apply(mail_config, capsys, "2027-02-01T09:00")
+    new_address = "machao@gz.example.com"
+    assert postfix_resolves(modoboa.db_path, new_address) == [new_address]
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == [new_address]
+    old = backend.read_snapshot(domains(backend)).alias(ADDRESS)
+    assert old is not None and old.expires is not None and old.managed  # the transfer alias, for alias_keep_days
+    assert plan_json(mail_config, capsys, "2027-02-01T09:00")["actions"] == []
+
+
+def test_a_deleted_leaver_rehired_at_another_company_the_departed_address_stops_forwarding(
+    mail_config: Path, modoboa: ModoboaInstance, backend, capsys
+) -> None:
+    from tests.test_mail_modoboa import postfix_resolves
+
+    deleted_leaver(mail_config, modoboa, capsys)
+    edit_hr(mail_config, LEAVER_ROW, "100028,马超,,,GZ,市场部,销售代表,100036,在职,2027-05-10,")
+    plan = plan_json(mail_config, capsys, "2027-05-10T09:00")
+    removals = [(a["target"], a["rule"]) for a in plan["actions"] if a["kind"] == "delete_alias"]
+    assert removals == [(ADDRESS, "rehire")]
+    apply(mail_config, capsys, "2027-05-10T09:00")
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == []
+    assert postfix_resolves(modoboa.db_path, "machao@gz.example.com") == ["machao@gz.example.com"]
+    assert plan_json(mail_config, capsys, "2027-05-10T09:00")["actions"] == []
+
+
+def test_the_departed_address_follows_hr_s_manager_and_leaver_mail(
+    mail_config: Path, modoboa: ModoboaInstance, backend, capsys
+) -> None:
+    from tests.test_mail_modoboa import postfix_resolves
+
+    deleted_leaver(mail_config, modoboa, capsys)
+    edit_hr(mail_config, LEAVER_ROW, LEAVER_ROW.replace(",100024,", ",100025,"))  # HR names another manager
+    plan = plan_json(mail_config, capsys, "2027-04-18T09:00")
+    mine = [(a["kind"], a["params"]["recipients"]) for a in plan["actions"] if a["employee_id"] == LEAVER]
+    assert [kind for kind, _ in mine] == ["delete_alias", "create_alias"] and mine[0][1] == [MANAGER]
+    new_manager = mine[1][1][0]
+    assert new_manager != MANAGER
+    apply(mail_config, capsys, "2027-04-18T09:00")
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == [new_manager]
+    assert plan_json(mail_config, capsys, "2027-04-18T09:00")["actions"] == []
+
+    text = mail_config.read_text(encoding="utf-8")
+    mail_config.write_text(text.replace("archive_before_delete = false\n",
+                                        "archive_before_delete = false\nleaver_mail = \"reject\"\n"), encoding="utf-8")
+    apply(mail_config, capsys, "2027-04-19T09:00")
+    assert postfix_resolves(modoboa.db_path, ADDRESS) == []  # nobody reads the departed address's mail
+    assert plan_json(mail_config, capsys, "2027-04-19T09:00")["actions"] == []
