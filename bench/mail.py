@@ -399,7 +399,8 @@ MAIL_METHODS = ("read_snapshot", "find_mailbox", "ensure_domains", "create_mailb
                 "delete_mailbox")
 MAIL_WRITE_METHODS = MAIL_METHODS[3:]
 MAIL_KINDS = frozenset({"create_mailbox", "update_mailbox", "rename_mailbox", "suspend_mailbox", "restore_mailbox",
-                        "forward_mail", "clear_forward", "auto_reply", "archive_mailbox", "delete_mailbox", "create_alias"})
+                        "forward_mail", "clear_forward", "auto_reply", "archive_mailbox", "delete_mailbox", "create_alias",
+                        "delete_alias"})
 
 
 def install_mail_counters(phases: dict | None = None, calls: Counter | None = None,

@@ -4,7 +4,8 @@
   `max_destructive`, or than `max_destructive_fraction` of the company's accounts
   (never fewer than `destructive_floor`), are held for an admin's approval.
 - `approve_deletions`: every deletion waits for approval.
-- Frozen companies (an unhealthy HR feed): no destructive action this cycle.
+- Frozen companies (an unhealthy HR feed): no destructive action this cycle, and no
+  forward of a departed address removed.
 - Rejected by an admin: the same action is not applied while the rejection stands.
 
 The rest of the plan goes ahead.  An action that depends on a held suspension
@@ -57,6 +58,10 @@ def guard_plan(
         key = action_key(action)
         if key in rejected:
             held[index] = Held(action, "rejected by an admin; not applied while the rejection stands", approvable=False)
+        elif action.kind is ActionKind.DELETE_ALIAS and action.company in frozen:
+            # A broken feed can make departed people look employed again: their address keeps its forward.
+            held[index] = Held(action, f"HR feed for {action.company} is frozen: {frozen[action.company]}; "
+                                       "the address keeps its forward until the feed is healthy", approvable=False)
         elif action.kind in DESTRUCTIVE_KINDS:
             if action.company in frozen:
                 held[index] = Held(action, f"HR feed for {action.company} is frozen: {frozen[action.company]}", approvable=False)
@@ -87,6 +92,12 @@ def guard_plan(
         people = set(action.params.get("leaving", ())) | ({action.employee_id} if action.employee_id else set())
         if people & held_people:
             held[index] = Held(action, "waits for a held suspension of a member", approvable=False)
+
+    # An alias re-pointed (removed, then made again) is made only once the old one is gone.
+    kept_aliases = {(h.action.employee_id, h.action.target) for h in held.values() if h.action.kind is ActionKind.DELETE_ALIAS}
+    for index, action in enumerate(actions):
+        if index not in held and action.kind is ActionKind.CREATE_ALIAS and (action.employee_id, action.target) in kept_aliases:
+            held[index] = Held(action, "waits for the held removal of the alias it replaces", approvable=False)
 
     allowed = tuple(a for i, a in enumerate(actions) if i not in held)
     return Guarded(allowed, tuple(held[i] for i in sorted(held)))

@@ -129,3 +129,18 @@ def test_the_actions_held_warning_counts_what_lifecycle_held_lists_and_what_depe
     assert line["held"] == 3 and line["held_dependent"] == len(dependent) and line["by_company"] == {"HQ": 3}
     assert line["summary"] == f"3 held (+{len(dependent)} that depend on them)"
     c.close()
+
+
+def test_a_frozen_feed_keeps_departed_addresses_forwarded():
+    def alias(kind: ActionKind, eid: str, company: str) -> Action:
+        address = f"u{eid}@{company.lower()}.example.com"
+        return Action(kind, eid, company, address, "leaver", "manager changed", params={"address": address})
+
+    repoint_hq = [alias(ActionKind.DELETE_ALIAS, "1", "HQ"), alias(ActionKind.CREATE_ALIAS, "1", "HQ")]
+    repoint_sz = [alias(ActionKind.DELETE_ALIAS, "2", "SZ"), alias(ActionKind.CREATE_ALIAS, "2", "SZ")]
+    guarded = guard_plan(repoint_hq + repoint_sz, {"HQ": 100, "SZ": 100}, GuardSettings(), frozen={"HQ": "rows dropped by 40 %"})
+    assert [(h.action.kind, h.action.employee_id, h.approvable) for h in guarded.held] == [
+        (ActionKind.DELETE_ALIAS, "1", False), (ActionKind.CREATE_ALIAS, "1", False)]
+    assert "frozen: rows dropped by 40 %" in guarded.held[0].reason
+    assert "waits for the held removal" in guarded.held[1].reason
+    assert [a.employee_id for a in guarded.allowed] == ["2", "2"]
