@@ -19,6 +19,7 @@ from policies.naming import (
     NameParts,
     NamingProblem,
     choose_local_part,
+    lower_name,
     name_parts,
     render_local_part,
     split_name,
@@ -132,6 +133,13 @@ OVERRIDE = 'add "<employee_id>" = "<local part>" under [naming.overrides] in the
     ("张😀", "", "name '张😀' contains characters that are not Chinese characters: '😀' (U+1F600)",
      f"correct the name in the HR export, or {OVERRIDE}"),
     ("张𠀾", "", "name '张𠀾': no pinyin reading is known for 𠀾 (U+2003E)", OVERRIDE),
+    ("张𠀾𠀿", "", "name '张𠀾𠀿': no pinyin reading is known for 𠀾 (U+2003E), 𠀿 (U+2003F)", OVERRIDE),
+    # A CJK compatibility ideograph NFKC keeps (U+FA0E) is a Chinese character, only without a reading.
+    ("张﨎", "", "name '张﨎': no pinyin reading is known for 﨎 (U+FA0E)", OVERRIDE),
+    ("张😀😎", "", "name '张😀😎' contains characters that are not Chinese characters: '😀' (U+1F600), '😎' (U+1F60E)",
+     f"correct the name in the HR export, or {OVERRIDE}"),
+    ("张𐄇", "", "name '张𐄇' contains digits",  # a numeral that is not a decimal digit (category No)
+     f"correct the name in the HR export (digits usually mean a typo or a placeholder row), or {OVERRIDE}"),
     ("张三", "张三", "name '张三' is only the family name '张三'; the given name is empty",
      f"correct the name or family name in the HR export, or {OVERRIDE}"),
 ])
@@ -202,3 +210,7 @@ def test_choose_local_part_tries_every_counter_up_to_the_last_and_then_gives_up(
     with pytest.raises(LocalPartsExhausted) as raised:
         choose_local_part("li", (taken | {"li3"}).__contains__, max_counter=3)
     assert str(raised.value) == "'li' and li2 ... li3 are all taken"
+
+
+def test_a_name_is_compared_as_the_directory_compares_it() -> None:
+    assert [lower_name(n) for n in ("zhangsan", "ZhangSan", "a  b", "ab ")] == ["zhangsan", "zhangsan", "a b", "ab"]
