@@ -133,19 +133,6 @@ def join_snapshots(
             )
             claimed.add(entry.dn)
             continue
-        if entry is not None and entry.employee_number and entry.employee_number != employee_id:
-            joined.reviews.append(
-                Review(
-                    ReviewKind.DUPLICATE_EMPLOYEE_NUMBER,
-                    employee_id,
-                    record.company if record else (st.company if st else ""),
-                    entry.dn,
-                    f"the account {entry.uid} recorded for employee {employee_id} carries employeeNumber {entry.employee_number}",
-                    "check which employee owns the account; fix employeeNumber or the stored link",
-                )
-            )
-            claimed.add(entry.dn)
-            continue
         if entry is None and record is not None and st is None:
             if secondary is None or secondary_hr is None:
                 secondary, secondary_hr = _secondary_index(directory, ctx), _secondary_hr_index(hr.records, ctx)
