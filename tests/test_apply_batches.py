@@ -22,7 +22,9 @@ from lifecycle.errors import ConfigError
 from lifecycle.journal import Journal
 from lifecycle.models import Action, ActionKind, Plan
 from lifecycle.settings import DirectorySettings, load_settings
-from tests.conftest import GROUPS_DN, HQ_PEOPLE_DN, SZ_PEOPLE_DN
+from tests.conftest import GROUPS_DN, HQ_PEOPLE_DN, SLAPD_TRANSACTION_CRASH, SZ_PEOPLE_DN
+
+pytestmark = SLAPD_TRANSACTION_CRASH  # every test here writes in LDAP transactions
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

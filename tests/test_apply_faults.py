@@ -17,6 +17,7 @@ from lifecycle.journal import Journal
 from lifecycle.demo import BASE_DN, COMPANIES, SAMPLE, write_config
 from lifecycle.settings import load_settings
 from lifecycle.testing.slapd import Slapd
+from tests.conftest import SLAPD_TRANSACTION_CRASH
 from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, make_settings, person
 
@@ -58,6 +59,7 @@ def applied_counts(journal: Journal) -> Counter:
     return Counter((e.kind, e.employee_id, e.target) for e in journal.entries() if e.status == "applied")
 
 
+@SLAPD_TRANSACTION_CRASH  # the stop is on purpose; a crash of slapd before it is not
 def test_server_stopping_mid_cycle_ends_cleanly_and_the_next_cycle_finishes(env) -> None:
     server, settings = env
     # With LDAP transactions (opt-in), so the stop cuts one: all or nothing.

@@ -13,6 +13,7 @@ from lifecycle.cli import main
 from lifecycle.demo import BASE_DN
 from lifecycle.settings import load_settings
 from lifecycle.testing.slapd import Slapd
+from tests.conftest import SLAPD_TRANSACTION_CRASH
 
 DAY_ONE = "2026-12-01T09:00"
 LEAVER = "100028"  # 马超: termination date 2027-01-15
@@ -130,6 +131,7 @@ def count_transactions(monkeypatch) -> list[int]:
     return sizes
 
 
+@SLAPD_TRANSACTION_CRASH
 def test_apply_with_transactions_writes_this_run_in_ldap_transactions_only(config: Path, capsys, monkeypatch) -> None:
     sizes = count_transactions(monkeypatch)
     code, out, err = run(config, capsys, "apply", "--now", DAY_ONE, "--transactions")
