@@ -13,7 +13,6 @@ wrote (measured: 0700 folders, 0600 files, whatever archive_dir's mode).
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
@@ -29,6 +28,7 @@ from connectors.mail_dovecot import DovecotCompanion, DovecotSettings, count_mai
 from connectors.mail_modoboa import ModoboaBackend
 from lifecycle.testing.dovecot import DovecotInstance, deliver
 from lifecycle.testing.modoboa import ModoboaInstance
+from tests.as_user import run_as
 
 ROOT = Path(__file__).resolve().parent.parent
 TMPFILES = ROOT / "systemd" / "lifecycle.tmpfiles"
@@ -74,26 +74,7 @@ def deploy_root(dovecot: DovecotInstance, tmp_path: Path) -> Iterator[Path]:
 
 def as_service_user(work: Callable[[], object]) -> object:
     """work() in a child process that is the service user and group only; its JSON answer, or the error's text."""
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.close(reader)
-            os.setgroups([])
-            os.setgid(SERVICE_GID)
-            os.setuid(SERVICE_UID)
-            try:
-                answer = json.dumps(work())
-            except Exception as exc:  # the parent asserts on it
-                answer = json.dumps(f"{type(exc).__name__}: {exc}")
-            os.write(writer, answer.encode())
-        finally:
-            os._exit(0)
-    os.close(writer)
-    with os.fdopen(reader) as pipe:
-        answer = pipe.read()
-    os.waitpid(pid, 0)
-    return json.loads(answer)
+    return run_as(SERVICE_UID, SERVICE_GID, work)
 
 
 def count_as_service_user(path: Path) -> object:

@@ -25,6 +25,7 @@ from lifecycle.journal import Journal
 from lifecycle.testing.dovecot import DovecotInstance
 from lifecycle.testing.modoboa import ModoboaInstance
 from lifecycle.testing.slapd import Slapd
+from tests.as_user import run_as
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -120,28 +121,13 @@ def test_check_reads_an_existing_store_without_leaving_a_file_behind(tmp_path: P
 
 def as_stand_in_user(work) -> str:
     """`work()`'s answer (or its LifecycleError's message) computed by a child process running as STAND_IN_UID."""
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
+    def answer() -> str:
         try:
-            os.close(reader)
-            os.setgroups([])
-            os.setgid(STAND_IN_UID)
-            os.setuid(STAND_IN_UID)
-            try:
-                answer = work()
-            except LifecycleError as exc:
-                answer = f"LifecycleError: {exc}"
-            except Exception as exc:  # shown in the test's failure instead of a silent empty answer
-                answer = f"{type(exc).__name__}: {exc}"
-            os.write(writer, answer.encode())
-        finally:
-            os._exit(0)
-    os.close(writer)
-    with os.fdopen(reader) as pipe:
-        answer = pipe.read()
-    os.waitpid(pid, 0)
-    return answer
+            return work()
+        except LifecycleError as exc:
+            return f"LifecycleError: {exc}"
+
+    return str(run_as(STAND_IN_UID, STAND_IN_UID, answer))
 
 
 @pytest.fixture
