@@ -269,7 +269,7 @@ def _ldif_line(attribute: str, value: str) -> str:
 def render_ldif(plan) -> tuple[str, Counter]:
     """LDIF of the plan's create_account / create_group / add_member actions (what apply would write)."""
     from connectors.directory_ldap import PERSON_CLASSES, _hash_password
-    from lifecycle.models import ActionKind
+    from lifecycle.domain.models import ActionKind
 
     # One hash for everybody keeps generation fast; the daemon would seal a random one per person.
     password = _hash_password("Bench-Initial-Password-1")
@@ -325,7 +325,7 @@ def collision_rates(people: list[Person]) -> dict[str, float]:
 
 
 def settings_for(out: Path):
-    from lifecycle.settings import Settings
+    from lifecycle.domain.settings import Settings
 
     data = {
         "state": {"url": f"sqlite:///{out}/unused.db"},
@@ -340,8 +340,8 @@ def settings_for(out: Path):
 
 def generate(size: int, seed: int, out: Path) -> dict:
     from connectors.hr_csv import read_hr_csv
-    from lifecycle.cycle import company_aliases
-    from lifecycle.models import DirectorySnapshot, StoredState
+    from lifecycle.engine.cycle import company_aliases
+    from lifecycle.domain.models import DirectorySnapshot, StoredState
     from policies.engine import compute_plan
 
     out.mkdir(parents=True, exist_ok=True)

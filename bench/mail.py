@@ -4,7 +4,7 @@
 
 What bench.run uses (see the bottom of this docstring for the exact calls):
 
-- `start_modoboa(workdir)`: the test template (lifecycle.testing.modoboa, deployed once into
+- `start_modoboa(workdir)`: the test template (devservers.modoboa, deployed once into
   bench/out/modoboa-template) started in `workdir`.  The template's settings raise every DRF
   throttle scope to `BENCH_THROTTLE_RATE` (stock Modoboa: `STOCK_THROTTLE_RATES`), and the
   `[mail]` section written here lifts the driver's own pacing to `BENCH_PACING`: mail writes
@@ -44,7 +44,7 @@ Worker (`worker()`, right after `_install_counters()`, before anything opens the
                  result["wall_s"] += bare["wall_s"]; result["cpu_s"] += bare["cpu_s"]   # bare I/O includes the listing
     mail actions of a plan: kinds in bench_mail.MAIL_KINDS (B: actions == mail_write_calls).
 
-Scenario C (lifecycle.quiet.check) does not read mail at all.  D with [mail] creates every mailbox
+Scenario C (lifecycle.engine.quiet.check) does not read mail at all.  D with [mail] creates every mailbox
 through the API: ~0.12 s each at 10k (a search, then a POST whose SHA512-CRYPT hash takes most of
 it), i.e. ~20 min at 10k and hours at 100k; run D with mail at 10k only, or without [mail].
 """
@@ -73,7 +73,7 @@ TEMPLATE_DIR = HERE / "out" / "modoboa-template"
 API = "/api/v2"
 
 # What Modoboa 2.12's generated settings.py has, and what the test template makes of every scope
-# (lifecycle/testing/modoboa.py _SETTINGS_OVERRIDES): far above anything one client can send.
+# (devservers/modoboa.py _SETTINGS_OVERRIDES): far above anything one client can send.
 STOCK_THROTTLE_RATES = {"user": "300/minute", "ddos": "5/second", "ddos_lesser": "200/minute", "login": "10/minute",
                         "password_recovery_request": "12/hour", "password_recovery_totp_check": "25/hour",
                         "password_recovery_apply": "25/hour"}
@@ -114,7 +114,7 @@ def modoboa_venv() -> Path:
 
 def build_template(template_dir: Path | None = None, venv: Path | None = None):
     """Deploy the test template once (~15-20 s; reused while complete)."""
-    from lifecycle.testing.modoboa import ModoboaInstance
+    from devservers.modoboa import ModoboaInstance
 
     return ModoboaInstance.build(Path(template_dir or TEMPLATE_DIR), venv or modoboa_venv())
 
@@ -222,7 +222,7 @@ def mail_settings_for(instance, **options: Any):
     """MailSettings as the bench's [mail] would give them (for a driver outside a config file)."""
     from pydantic import SecretStr
 
-    from lifecycle.settings import MailSettings
+    from lifecycle.domain.settings import MailSettings
 
     pacing = {**BENCH_PACING, **options.pop("pacing", {})}
     rules = options.pop("quota_by_title", None)

@@ -4,7 +4,7 @@
 
 A  full reconciliation, nothing to change (`apply_cycle` after the state adopted the directory)
 B  the same with 1% changes in HR (half movers, a quarter joiners, a quarter leavers)
-C  a quiet cycle (`lifecycle.quiet.check` with the baseline the daemon keeps after A)
+C  a quiet cycle (`lifecycle.engine.quiet.check` with the baseline the daemon keeps after A)
 D  initial load: every joiner created in an empty directory
 
 A, C and B share one slapd, loaded with `slapadd -q` from bench.generate's LDIF, and one
@@ -141,8 +141,8 @@ def _request_label(what: str) -> str:
 def _install_counters() -> tuple[Counter, Counter, dict]:
     """Count LdapDirectory calls by method and LDAP requests by label; time the cycle's phases."""
     from connectors import directory_ldap
-    from lifecycle import apply as apply_module
-    from lifecycle import cycle
+    from lifecycle.engine import apply as apply_module
+    from lifecycle.engine import cycle
 
     calls: Counter = Counter()
     requests: Counter = Counter()
@@ -213,7 +213,7 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
     timed(directory_ldap.LdapDirectory, "read_snapshot", "read_directory")
     timed(cycle, "read_ahead", "read_names_ahead")
     timed(apply_module.Executor, "_perform_mail", "mail_write")
-    from lifecycle.journal import Journal
+    from lifecycle.journal.store import Journal
     timed(Journal, "load_state", "load_state")
     return calls, requests, phases
 
@@ -232,7 +232,7 @@ def peak_rss_mb() -> float:
 
 
 def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
-    from lifecycle.logging import configure_logging
+    from lifecycle.runtime.logging import configure_logging
 
     log_file = open(out.with_suffix(".log"), "w", encoding="utf-8")  # noqa: SIM115
     configure_logging(json=True, level="INFO", stream=log_file)  # as the service logs, to a file
@@ -243,10 +243,10 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
     mail_requests = bench_mail.install_mail_counters(phases=phases, calls=mail_calls, within=PHASE_MEMORY.within)
     PHASE_MEMORY.start()
     from connectors.directory_ldap import LdapDirectory
-    from lifecycle import quiet
-    from lifecycle.cycle import apply_cycle, config_fingerprint
-    from lifecycle.journal import Journal
-    from lifecycle.settings import load_settings
+    from lifecycle.engine import quiet
+    from lifecycle.engine.cycle import apply_cycle, config_fingerprint
+    from lifecycle.journal.store import Journal
+    from lifecycle.domain.settings import load_settings
 
     settings = load_settings(config)
     if os.environ.get(TRANSACTIONS_ENV) == "1":  # `--transactions`: the opt-in LDAP transactions
@@ -496,7 +496,7 @@ class Bench:
     def instance(self, name: str, ldif: bool, mail: bool) -> Instance:
         """A throwaway slapd (loaded from the LDIF, or empty) and, with `mail`, a Modoboa with the mailboxes."""
         from bench import mail as bench_mail
-        from lifecycle.testing.slapd import Slapd
+        from devservers.slapd import Slapd
 
         home = self.workdir / name
         home.mkdir(parents=True)

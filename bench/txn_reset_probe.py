@@ -31,7 +31,7 @@ from pathlib import Path
 from ldap3 import SIMPLE, Connection, Server
 
 from connectors import ldap_wire as wire
-from lifecycle.testing.processes import free_port
+from devservers.processes import free_port
 
 BASE = "dc=example,dc=com"
 ADMIN = f"cn=admin,{BASE}"

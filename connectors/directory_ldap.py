@@ -2,7 +2,7 @@
 
 One bound connection per `LdapDirectory`, opened lazily and reopened after a
 network failure.  Every public method maps failures onto the project's error
-tree (lifecycle.errors):
+tree (lifecycle.domain.errors):
 
 - server unreachable, connection dropped, timeouts, busy/unavailable results
   -> TransientError (retry later);
@@ -18,7 +18,7 @@ DNs.  Servers return DNs in their own "pretty" form: slapd turns `cn=a\\,b`
 into `cn=a\\2Cb`.  So that DNs can be compared as strings by the policies,
 every DN this module hands out (entry DNs, group members, managers, the
 results of `person_dn`/`group_dn`/`move_person`) is in one canonical form:
-lower-case attribute types and values escaped with `lifecycle.dn.escape_rdn_value` (RFC 4514).
+lower-case attribute types and values escaped with `lifecycle.domain.dn.escape_rdn_value` (RFC 4514).
 `canonical_dn()` is public for callers that build DNs from settings, and
 `dn_key()` (canonical, case-folded) is the comparison key.
 
@@ -69,11 +69,11 @@ from ldap3.utils.hashed import hashed
 
 from connectors import ldap_wire as wire
 from connectors.ldap_wire import EntryHandler, PageResult, WireError, decode_entry, search_page
-from lifecycle.dn import dn_key as folded_dn_key, escape_rdn_value, match_key
-from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
-from lifecycle.gcpause import gc_paused
-from lifecycle.models import DirectoryEntry, DirectorySnapshot, GroupEntry
-from lifecycle.settings import CompanySettings, DirectorySettings
+from lifecycle.domain.dn import dn_key as folded_dn_key, escape_rdn_value, match_key
+from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
+from lifecycle.engine.gcpause import gc_paused
+from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot, GroupEntry
+from lifecycle.domain.settings import CompanySettings, DirectorySettings
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -226,7 +226,7 @@ def canonical_dn(dn: str) -> str:
 
 
 def dn_key(dn: str) -> str:
-    """Comparison key: canonical, then folded as the server compares DN values (lifecycle.dn.dn_key)."""
+    """Comparison key: canonical, then folded as the server compares DN values (lifecycle.domain.dn.dn_key)."""
     return folded_dn_key(canonical_dn(dn))
 
 
@@ -625,7 +625,7 @@ class LdapDirectory:
         mail, cn, displayName... equal to one of them share it instead of holding a copy (~15 MB at 100k).
         """
         # Paged searches must not interleave on the shared connection; the snapshot is acyclic,
-        # so the cyclic collector has nothing to find while 100k entries are built (lifecycle.gcpause).
+        # so the cyclic collector has nothing to find while 100k entries are built (lifecycle.engine.gcpause).
         with self._lock, gc_paused():
             return self._read_snapshot(known)
 

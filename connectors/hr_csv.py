@@ -1,6 +1,6 @@
 """The HR export as a CSV file: bytes -> text -> rows -> `HrSnapshot`.
 
-Validation lives in `lifecycle.hr_records` (shared with other HR sources);
+Validation lives in `connectors.hr_records` (shared with other HR sources);
 this module only reads the file, finds its encoding and splits it into rows.
 
 Row numbers are spreadsheet row numbers: the n-th CSV record is row n (the
@@ -31,11 +31,11 @@ from pathlib import Path
 import structlog
 from charset_normalizer import from_bytes
 
-from lifecycle.errors import FeedError
-from lifecycle.gcpause import gc_paused
-from lifecycle.hr_records import map_headers, normalize_text, refuse_unusable, validate_rows
-from lifecycle.models import HrRecord, HrSnapshot, RejectedRow
-from lifecycle.settings import HrSettings
+from lifecycle.domain.errors import FeedError
+from lifecycle.engine.gcpause import gc_paused
+from connectors.hr_records import map_headers, normalize_text, refuse_unusable, validate_rows
+from lifecycle.domain.models import HrRecord, HrSnapshot, RejectedRow
+from lifecycle.domain.settings import HrSettings
 
 __all__ = ["decode_hr_bytes", "read_hr_csv"]
 

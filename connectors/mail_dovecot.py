@@ -20,7 +20,7 @@ API cannot end IMAP sessions, export a mailbox or set an auto-reply:
   the parameter types this module sends.
 
 What the API is, as measured against Dovecot 2.3.19 (Debian 12) in
-lifecycle/testing/dovecot.py:
+devservers/dovecot.py:
 
 - `POST <api_url>` (`http://host:port/doveadm/v1`) with a JSON body
   `[["<command>", {<parameters>}, "<tag>"]]`; the answer is
@@ -81,9 +81,9 @@ from typing import Any, ClassVar, Self
 import httpx
 import structlog
 
-from lifecycle.errors import ConnectorConfigError, RecordError, TransientError
-from lifecycle.mail import MailCapability
-from lifecycle.settings import DovecotSettings
+from lifecycle.domain.errors import ConnectorConfigError, RecordError, TransientError
+from lifecycle.domain.mail import MailCapability
+from lifecycle.domain.settings import DovecotSettings
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """The Modoboa mail backend (admin API v2, httpx): the MailBackend port for Modoboa 2.12.
 
-What the API is, as verified against a real 2.12.0 (lifecycle/testing/modoboa.py):
+What the API is, as verified against a real 2.12.0 (devservers/modoboa.py):
 
 - Auth `Authorization: Token <key>` (DRF TokenAuthentication; the token of a
   SuperAdmins account, or ensure_domains cannot create domains).  A bad or
@@ -96,9 +96,9 @@ import httpx
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
-from lifecycle.mail import Alias, Mailbox, MailboxesBuilder, MailCapability, MailSnapshot
-from lifecycle.settings import MailSettings
+from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
+from lifecycle.domain.mail import Alias, Mailbox, MailboxesBuilder, MailCapability, MailSnapshot
+from lifecycle.domain.settings import MailSettings
 
 log = structlog.get_logger(__name__)
 
@@ -127,7 +127,7 @@ LAST_LOGIN is Modoboa's `last_login`: web logins, and IMAP logins where
 Dovecot's post-login script of Modoboa's installer updates it."""
 
 
-# The driver takes `[mail]` as it is: one definition of the keys, in lifecycle/settings.py.
+# The driver takes `[mail]` as it is: one definition of the keys, in lifecycle/domain/settings.py.
 ModoboaSettings = MailSettings
 
 

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lifecycle.models import DirectoryEntry, FixedKeys, HrRecord
+from lifecycle.domain.models import DirectoryEntry, FixedKeys, HrRecord
 from policies.placement import dn_key
 
 # Attributes the daemon keeps equal to HR; everything else on an entry is left alone.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from functools import cached_property
 
-from lifecycle.settings import CompanySettings, Settings
+from lifecycle.domain.settings import CompanySettings, Settings
 from policies.placement import dn_key
 
 

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from lifecycle.models import HrRecord, HrStatus
+from lifecycle.domain.models import HrRecord, HrStatus
 from policies.context import PolicyContext
 
 

@@ -11,9 +11,9 @@ from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
-from lifecycle.gcpause import gc_paused
-from lifecycle.mail import MailCapability, MailSnapshot
-from lifecycle.models import (
+from lifecycle.engine.gcpause import gc_paused
+from lifecycle.domain.mail import MailCapability, MailSnapshot
+from lifecycle.domain.models import (
     Action,
     ActionKind,
     CreateParams,
@@ -26,7 +26,7 @@ from lifecycle.models import (
     ReviewKind,
     StoredState,
 )
-from lifecycle.settings import Settings
+from lifecycle.domain.settings import Settings
 from policies.attributes import NewEntryAttributes, desired_attributes, entry_changes, mail_local_part
 from policies.context import PolicyContext
 from policies.employment import Standing, employment, status_disagreement

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from lifecycle.models import FeedBaseline, HrSnapshot
-from lifecycle.settings import Settings
+from lifecycle.domain.models import FeedBaseline, HrSnapshot
+from lifecycle.domain.settings import Settings
 
 
 def feed_baseline(hr: HrSnapshot, previous: FeedBaseline | None, frozen: dict[str, str]) -> FeedBaseline:

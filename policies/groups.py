@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lifecycle.models import Action, ActionKind, GroupEntry
+from lifecycle.domain.models import Action, ActionKind, GroupEntry
 from policies.placement import dn_key, group_dn, group_key
 
 

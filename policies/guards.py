@@ -19,8 +19,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lifecycle.models import DESTRUCTIVE_KINDS, Action, ActionKey, ActionKind, Held
-from lifecycle.settings import GuardSettings
+from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, ActionKey, ActionKind, Held
+from lifecycle.domain.settings import GuardSettings
 
 # Actions that take something away from a person: held together with their suspension.
 FOLLOWERS = frozenset({

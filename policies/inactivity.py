@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from lifecycle.models import DirectoryEntry, PersonState, PersonStatus, SuspensionRule
+from lifecycle.domain.models import DirectoryEntry, PersonState, PersonStatus, SuspensionRule
 from policies.context import PolicyContext
 from policies.employment import Employment
 from policies.intent import Step

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from lifecycle.models import Review
+from lifecycle.domain.models import Review
 
 
 class AccountStep(str, enum.Enum):

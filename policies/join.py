@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from lifecycle.dn import match_key
-from lifecycle.mail import MailSnapshot
-from lifecycle.models import (
+from lifecycle.domain.dn import match_key
+from lifecycle.domain.mail import MailSnapshot
+from lifecycle.domain.models import (
     DirectoryEntry,
     DirectorySnapshot,
     HrRecord,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from lifecycle.models import PersonStatus, Review, ReviewKind, SuspensionRule
+from lifecycle.domain.models import PersonStatus, Review, ReviewKind, SuspensionRule
 from policies.context import PolicyContext
 from policies.employment import Employment
 from policies.intent import AccountStep, Intent, Step

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from lifecycle.models import PersonState, PersonStatus, Review, ReviewKind, SuspensionRule
+from lifecycle.domain.models import PersonState, PersonStatus, Review, ReviewKind, SuspensionRule
 from policies.context import PolicyContext
 from policies.employment import Employment, Standing
 from policies.intent import AccountStep, Intent, Step

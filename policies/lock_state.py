@@ -9,7 +9,7 @@ restored, an inactivity suspension lifted by an admin's unlock) changes anything
 
 from __future__ import annotations
 
-from lifecycle.models import PersonStatus, Review, ReviewKind
+from lifecycle.domain.models import PersonStatus, Review, ReviewKind
 from policies.intent import AccountStep, Intent
 from policies.join import PersonView
 

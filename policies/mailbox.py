@@ -32,9 +32,9 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from lifecycle.mail import Alias, Mailbox, MailCapability, MailSnapshot
-from lifecycle.models import Action, ActionKind, HrRecord, PersonState, PersonStatus, Review, ReviewKind, SuspensionRule
-from lifecycle.settings import MailSettings
+from lifecycle.domain.mail import Alias, Mailbox, MailCapability, MailSnapshot
+from lifecycle.domain.models import Action, ActionKind, HrRecord, PersonState, PersonStatus, Review, ReviewKind, SuspensionRule
+from lifecycle.domain.settings import MailSettings
 from policies.attributes import display_name
 from policies.context import PolicyContext
 from policies.employment import Standing, employment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from lifecycle.models import HrRecord, Review, ReviewKind
+from lifecycle.domain.models import HrRecord, Review, ReviewKind
 
 
 def manager_chain_reviews(records: Iterable[HrRecord]) -> list[Review]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from lifecycle.models import HrRecord
-from lifecycle.settings import NamingSettings
+from lifecycle.domain.models import HrRecord
+from lifecycle.domain.settings import NamingSettings
 from policies.naming import MAX_COUNTER, LocalPartsExhausted, NamingProblem, lower_name, propose_local_part
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable
 
-from lifecycle.dn import match_key
+from lifecycle.domain.dn import match_key
 from policies.surnames import compound_prefix, surname_reading
 
 __all__ = [

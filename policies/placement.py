@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from lifecycle.dn import dn_key, escape_rdn_value, match_key
+from lifecycle.domain.dn import dn_key, escape_rdn_value, match_key
 
 __all__ = ["dn_key", "group_dn", "group_key", "person_dn", "split_rdn"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from lifecycle.models import PersonState, PersonStatus
+from lifecycle.domain.models import PersonState, PersonStatus
 from policies.context import PolicyContext
 from policies.intent import Step
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from lifecycle.models import DirectorySnapshot, HrSnapshot, PersonStatus, StoredState, SuspensionRule
-from lifecycle.settings import Settings
+from lifecycle.domain.models import DirectorySnapshot, HrSnapshot, PersonStatus, StoredState, SuspensionRule
+from lifecycle.domain.settings import Settings
 from policies.context import PolicyContext, start_of_day
 from policies.employment import Standing, employment
 from policies.inactivity import exempt_reason, inactivity_dates

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 
-from lifecycle.settings import CompanySettings, DirectorySettings
-from lifecycle.testing.slapd import Slapd
+from lifecycle.domain.settings import CompanySettings, DirectorySettings
+from devservers.slapd import Slapd
 
 if TYPE_CHECKING:
     from tests.harness import Cycle
@@ -83,7 +83,7 @@ def _fresh_structlog() -> Iterator[None]:
 @pytest.fixture
 def demo_slapd(tmp_path: Path) -> Iterator[Slapd]:
     """A slapd laid out like the demo: HQ, SZ and GZ subtrees."""
-    from lifecycle.demo import COMPANIES
+    from devservers.demo import COMPANIES
 
     units = [PEOPLE_DN, *(f"ou={ou},{PEOPLE_DN}" for *_, ou in COMPANIES), GROUPS_DN]
     with Slapd(tmp_path / "slapd", base_dn=BASE_DN, organizational_units=units) as server:
@@ -95,7 +95,7 @@ def config(tmp_path: Path, demo_slapd: Slapd) -> Path:
     """A config file for the demo layout with a copy of the sample HR export."""
     import shutil
 
-    from lifecycle.demo import SAMPLE, write_config
+    from devservers.demo import SAMPLE, write_config
 
     hr_path = tmp_path / "employees.csv"
     shutil.copyfile(SAMPLE, hr_path)

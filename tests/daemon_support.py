@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from lifecycle.demo import BASE_DN, COMPANIES, SAMPLE, write_config
-from lifecycle.testing.slapd import Slapd
+from devservers.demo import BASE_DN, COMPANIES, SAMPLE, write_config
+from devservers.slapd import Slapd
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 20.0  # seconds any single expected event may take on a slow CI machine
@@ -87,7 +87,7 @@ class Daemon:
             environ["WATCHDOG_USEC"] = str(watchdog_usec)
         environ.update(env or {})
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lifecycle.cli", "--config", str(config), "--log-json", "--log-level", "INFO", "run"],
+            [sys.executable, "-m", "lifecycle.cli.main", "--config", str(config), "--log-json", "--log-level", "INFO", "run"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, cwd=ROOT,
         )
         self.lines: list[dict[str, Any]] = []
@@ -182,7 +182,7 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 
 
 def append_config(config: Path, text: str) -> None:
-    """Add TOML sections to a config written by `lifecycle.demo.write_config` (before its [[companies]])."""
+    """Add TOML sections to a config written by `devservers.demo.write_config` (before its [[companies]])."""
     body = config.read_text(encoding="utf-8")
     head, sep, companies = body.partition("[[companies]]")
     config.write_text(head + text.strip() + "\n\n" + sep + companies, encoding="utf-8")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from lifecycle.errors import AlreadyExistsError, RecordError
-from lifecycle.models import DirectoryEntry, DirectorySnapshot, GroupEntry
+from lifecycle.domain.errors import AlreadyExistsError, RecordError
+from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot, GroupEntry
 from policies.placement import dn_key, split_rdn
 
 

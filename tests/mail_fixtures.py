@@ -28,8 +28,8 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings
-from lifecycle.testing.dovecot import DovecotError, DovecotInstance
-from lifecycle.testing.modoboa import ModoboaError, ModoboaInstance
+from devservers.dovecot import DovecotError, DovecotInstance
+from devservers.modoboa import ModoboaError, ModoboaInstance
 
 ROOT = Path(__file__).resolve().parent.parent
 

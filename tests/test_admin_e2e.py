@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle.cli import main
-from lifecycle.settings import load_settings
+from lifecycle.cli.main import main
+from lifecycle.domain.settings import load_settings
 
 DAY_ONE = "2026-12-01T09:00"
 

@@ -17,11 +17,11 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle.apply import CredentialVault, Executor
-from lifecycle.errors import ConfigError
-from lifecycle.journal import Journal
-from lifecycle.models import Action, ActionKind, Plan
-from lifecycle.settings import DirectorySettings, load_settings
+from lifecycle.engine.apply import CredentialVault, Executor
+from lifecycle.domain.errors import ConfigError
+from lifecycle.journal.store import Journal
+from lifecycle.domain.models import Action, ActionKind, Plan
+from lifecycle.domain.settings import DirectorySettings, load_settings
 from tests.conftest import GROUPS_DN, HQ_PEOPLE_DN, SLAPD_TRANSACTION_CRASH, SZ_PEOPLE_DN
 
 pytestmark = SLAPD_TRANSACTION_CRASH  # every test here writes in LDAP transactions

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle.apply import CredentialVault, Executor
-from lifecycle.cycle import apply_cycle, plan_cycle
-from lifecycle.errors import RecordError
-from lifecycle.journal import Journal
-from lifecycle.demo import BASE_DN, COMPANIES, SAMPLE, write_config
-from lifecycle.settings import load_settings
-from lifecycle.testing.slapd import Slapd
+from lifecycle.engine.apply import CredentialVault, Executor
+from lifecycle.engine.cycle import apply_cycle, plan_cycle
+from lifecycle.domain.errors import RecordError
+from lifecycle.journal.store import Journal
+from devservers.demo import BASE_DN, COMPANIES, SAMPLE, write_config
+from lifecycle.domain.settings import load_settings
+from devservers.slapd import Slapd
 from tests.conftest import SLAPD_TRANSACTION_CRASH
 from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, make_settings, person

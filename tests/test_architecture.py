@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 IO_MODULES = {"ldap3", "httpx", "sqlalchemy", "apscheduler", "connectors", "socket", "subprocess", "requests", "tenacity"}
-ENGINE_SHELL = {"lifecycle.journal", "lifecycle.apply", "lifecycle.cycle", "lifecycle.cli", "lifecycle.demo"}
+ENGINE_SHELL = {"lifecycle.journal.store", "lifecycle.engine.apply", "lifecycle.engine.cycle", "lifecycle.cli.main", "devservers.demo"}
 
 
 def imports(path: Path) -> set[str]:
@@ -42,8 +42,8 @@ def test_connectors_do_not_depend_on_the_engine_shell() -> None:
 
 
 def test_every_action_kind_has_a_phase_and_a_symbol() -> None:
-    from lifecycle.models import ActionKind
-    from lifecycle.render import SYMBOLS
+    from lifecycle.domain.models import ActionKind
+    from lifecycle.engine.render import SYMBOLS
     from policies.engine import PHASES
 
     assert set(PHASES) == set(ActionKind) == set(SYMBOLS)

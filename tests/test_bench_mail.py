@@ -12,7 +12,7 @@ import pytest
 
 from bench import mail as bench_mail
 from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings
-from lifecycle.testing.modoboa import ModoboaInstance
+from devservers.modoboa import ModoboaInstance
 
 DOMAIN = "example.com"
 PASSWORD = "Initial-Pass-2024"
@@ -103,7 +103,7 @@ def test_load_config_counters_and_listings_on_generated_people(
     modoboa: ModoboaInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bench.generate import COMPANIES, config_text, generate
-    from lifecycle.settings import load_settings
+    from lifecycle.domain.settings import load_settings
 
     generate(150, 6, tmp_path / "data")
     config = tmp_path / "config.toml"

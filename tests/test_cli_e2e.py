@@ -8,11 +8,11 @@ from pathlib import Path
 
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle.apply import CredentialVault
-from lifecycle.cli import main
-from lifecycle.demo import BASE_DN
-from lifecycle.settings import load_settings
-from lifecycle.testing.slapd import Slapd
+from lifecycle.engine.apply import CredentialVault
+from lifecycle.cli.main import main
+from devservers.demo import BASE_DN
+from lifecycle.domain.settings import load_settings
+from devservers.slapd import Slapd
 from tests.conftest import SLAPD_TRANSACTION_CRASH
 
 DAY_ONE = "2026-12-01T09:00"

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle.apply import CredentialVault
-from lifecycle.cli import main
-from lifecycle.daemon import Daemon as InProcessDaemon
-from lifecycle.errors import ConfigError
-from lifecycle.metrics import Metrics, MetricsServer
-from lifecycle.notify import Notifier
-from lifecycle.settings import load_settings
-from lifecycle.testing.slapd import Slapd
+from lifecycle.engine.apply import CredentialVault
+from lifecycle.cli.main import main
+from lifecycle.daemon.service import Daemon as InProcessDaemon
+from lifecycle.domain.errors import ConfigError
+from lifecycle.runtime.metrics import Metrics, MetricsServer
+from lifecycle.runtime.notify import Notifier
+from lifecycle.domain.settings import load_settings
+from devservers.slapd import Slapd
 from tests.daemon_support import (  # noqa: F401 - fixtures
     Daemon,
     NotifySocket,

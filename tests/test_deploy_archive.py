@@ -26,8 +26,8 @@ from pydantic import SecretStr
 
 from connectors.mail_dovecot import DovecotCompanion, DovecotSettings, count_maildir
 from connectors.mail_modoboa import ModoboaBackend
-from lifecycle.testing.dovecot import DovecotInstance, deliver
-from lifecycle.testing.modoboa import ModoboaInstance
+from devservers.dovecot import DovecotInstance, deliver
+from devservers.modoboa import ModoboaInstance
 from tests.as_user import run_as
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ TMPFILES = ROOT / "systemd" / "lifecycle.tmpfiles"
 # Ids no account on the host has: the service user and group stand-ins.
 SERVICE_UID = SERVICE_GID = 64_990
 ARCHIVE = Path("var/lib/lifecycle/archive")
-MAIL_USER = "mail"  # the test Dovecot's mail user when run as root (lifecycle/testing/dovecot.py)
+MAIL_USER = "mail"  # the test Dovecot's mail user when run as root (devservers/dovecot.py)
 ADDRESS = "wangfang@example.com"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: files owned by the mail user and a stand-in user")

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.cli import main
-from lifecycle.cycle import check_state_store
-from lifecycle.errors import LifecycleError
-from lifecycle.journal import Journal
-from lifecycle.testing.dovecot import DovecotInstance
-from lifecycle.testing.modoboa import ModoboaInstance
-from lifecycle.testing.slapd import Slapd
+from lifecycle.cli.main import main
+from lifecycle.engine.cycle import check_state_store
+from lifecycle.domain.errors import LifecycleError
+from lifecycle.journal.store import Journal
+from devservers.dovecot import DovecotInstance
+from devservers.modoboa import ModoboaInstance
+from devservers.slapd import Slapd
 from tests.as_user import run_as
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +89,7 @@ def test_the_documented_check_reads_every_secret_from_its_credentials_directory_
 
 def test_check_reports_a_store_that_is_not_there_yet_and_creates_none(config: Path, capsys) -> None:
     """The issue's case: a check run by root made a root-owned state.db that the service user could not write."""
-    from lifecycle.settings import load_settings
+    from lifecycle.domain.settings import load_settings
 
     database = Path(load_settings(config).state.url.removeprefix("sqlite:///"))
     assert not database.exists()

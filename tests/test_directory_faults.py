@@ -23,14 +23,14 @@ from pathlib import Path
 import pytest
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle.apply import TRANSACTION_SIZE, ApplyResult
-from lifecycle.cycle import apply_cycle, plan_cycle
-from lifecycle.demo import BASE_DN, COMPANIES, SAMPLE, write_config
-from lifecycle.errors import TransientError
-from lifecycle.journal import Journal
-from lifecycle.models import Plan
-from lifecycle.settings import Settings, load_settings
-from lifecycle.testing.slapd import Slapd
+from lifecycle.engine.apply import TRANSACTION_SIZE, ApplyResult
+from lifecycle.engine.cycle import apply_cycle, plan_cycle
+from devservers.demo import BASE_DN, COMPANIES, SAMPLE, write_config
+from lifecycle.domain.errors import TransientError
+from lifecycle.journal.store import Journal
+from lifecycle.domain.models import Plan
+from lifecycle.domain.settings import Settings, load_settings
+from devservers.slapd import Slapd
 from tests.faultproxy import FaultProxy
 from tests.harness import at
 

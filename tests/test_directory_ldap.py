@@ -1,4 +1,4 @@
-"""The OpenLDAP connector against a real, throwaway slapd (lifecycle.testing.slapd)."""
+"""The OpenLDAP connector against a real, throwaway slapd (devservers.slapd)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from structlog.testing import capture_logs
 
 from connectors import directory_ldap
 from connectors.directory_ldap import LdapDirectory, canonical_dn, dn_key, parse_dn, parse_generalized_time
-from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
-from lifecycle.settings import CompanySettings, DirectorySettings
-from lifecycle.testing.slapd import Slapd, free_port
+from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
+from lifecycle.domain.settings import CompanySettings, DirectorySettings
+from devservers.slapd import Slapd, free_port
 
 BASE_DN = "dc=example,dc=com"  # the tree conftest's `slapd` fixture builds
 HQ_PEOPLE_DN = f"ou=hq,ou=people,{BASE_DN}"

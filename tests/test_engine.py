@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from lifecycle.models import ActionKind, HrStatus, RejectedRow, ReviewKind
+from lifecycle.domain.models import ActionKind, HrStatus, RejectedRow, ReviewKind
 from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, kinds, make_settings, person
 
@@ -362,8 +362,8 @@ def test_next_due_is_the_next_instant_time_alone_changes_the_plan(cycle):
 def test_a_create_keeps_its_changes_as_its_attributes_yet_shows_and_journals_them(cycle):
     import json as _json
 
-    from lifecycle.models import Action
-    from lifecycle.render import plan_json
+    from lifecycle.domain.models import Action
+    from lifecycle.engine.render import plan_json
 
     plan, result = cycle.apply(hr(person("1", "李娜", department="财务部")), NOW)
     create = next(a for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from lifecycle.errors import RecordError
-from lifecycle.models import ActionKind, RejectedRow, ReviewKind
+from lifecycle.domain.errors import RecordError
+from lifecycle.domain.models import ActionKind, RejectedRow, ReviewKind
 from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, kinds, make_settings, person
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from lifecycle.models import Action, ActionKind, FeedBaseline, HrSnapshot
-from lifecycle.settings import GuardSettings
+from lifecycle.domain.models import Action, ActionKind, FeedBaseline, HrSnapshot
+from lifecycle.domain.settings import GuardSettings
 from policies.feed_health import feed_baseline, frozen_companies
 from policies.guards import action_key, guard_plan
 from tests.fakes import FakeDirectory
@@ -111,7 +111,7 @@ def test_a_broken_feed_never_suspends_through_the_engine(tmp_path):
 def test_the_actions_held_warning_counts_what_lifecycle_held_lists_and_what_depends_on_them(tmp_path):
     from structlog.testing import capture_logs
 
-    from lifecycle.cycle import _record_guards
+    from lifecycle.engine.cycle import _record_guards
 
     settings = make_settings(tmp_path, guards={"max_destructive": 1, "destructive_floor": 0})
     c = Cycle(settings, FakeDirectory(created=NOW))

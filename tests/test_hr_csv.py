@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from connectors.hr_csv import read_hr_csv
-from lifecycle.errors import FeedError
-from lifecycle.hr_records import (
+from lifecycle.domain.errors import FeedError
+from connectors.hr_records import (
     STATUS_VALUES,
     excel_serial_to_date,
     map_headers,
@@ -23,8 +23,8 @@ from lifecycle.hr_records import (
     parse_status,
     validate_rows,
 )
-from lifecycle.models import HrSnapshot, HrStatus
-from lifecycle.settings import HrSettings
+from lifecycle.domain.models import HrSnapshot, HrStatus
+from lifecycle.domain.settings import HrSettings
 
 ALIASES = {"HQ": "HQ", "集团总部": "HQ", "SZ": "SZ", "深圳分公司": "SZ", "GZ": "GZ", "广州分公司": "GZ"}
 CN_HEADER = "工号,姓名,姓,英文名,公司,部门,职务,上级工号,状态,入职日期,离职日期"

@@ -21,12 +21,12 @@ import pytest
 
 from connectors.directory_ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
-from lifecycle.cli import main
-from lifecycle.cycle import company_aliases
-from lifecycle.demo import SAMPLE
-from lifecycle.journal import Journal
-from lifecycle.models import DirectorySnapshot
-from lifecycle.settings import HrSettings, load_settings
+from lifecycle.cli.main import main
+from lifecycle.engine.cycle import company_aliases
+from devservers.demo import SAMPLE
+from lifecycle.journal.store import Journal
+from lifecycle.domain.models import DirectorySnapshot
+from lifecycle.domain.settings import HrSettings, load_settings
 
 DAY_ONE = "2026-12-01T09:00"
 LEAVER = "100028"  # 马超, SZ: termination date 2027-01-15

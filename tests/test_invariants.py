@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecycle.models import ActionKind, HrStatus, RejectedRow
+from lifecycle.domain.models import ActionKind, HrStatus, RejectedRow
 from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, make_settings, person
 

@@ -18,9 +18,9 @@ from collections import Counter
 from pathlib import Path
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle.demo import BASE_DN, COMPANIES, write_config
-from lifecycle.settings import load_settings
-from lifecycle.testing.slapd import Slapd
+from devservers.demo import BASE_DN, COMPANIES, write_config
+from lifecycle.domain.settings import load_settings
+from devservers.slapd import Slapd
 
 SURNAMES = "张王李赵刘陈杨黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐曾单欧阳"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超", "秀英", "桂英", "建华"]
@@ -59,7 +59,7 @@ def setup(tmp_path: Path, name: str) -> tuple[Slapd, Path]:
 
 
 def apply_cmd(config: Path, now: str) -> list[str]:
-    return [sys.executable, "-m", "lifecycle.cli", "--config", str(config), "apply", "--now", now]
+    return [sys.executable, "-m", "lifecycle.cli.main", "--config", str(config), "apply", "--now", now]
 
 
 def journal_rows(db: Path) -> int:

@@ -20,9 +20,9 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
-from lifecycle.errors import ConfigError
-from lifecycle.leader import FileLock, PgAdvisoryLock, instance_name, leadership_for
-from lifecycle.testing.slapd import Slapd
+from lifecycle.domain.errors import ConfigError
+from lifecycle.runtime.leader import FileLock, PgAdvisoryLock, instance_name, leadership_for
+from devservers.slapd import Slapd
 from tests.daemon_support import (  # noqa: F401 - fixtures
     ROOT,
     Daemon,
@@ -87,7 +87,7 @@ def test_file_lock_is_exclusive_and_dies_with_its_process(tmp_path: Path) -> Non
     second.release()
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from lifecycle.leader import FileLock; "
+        [sys.executable, "-c", "import sys, time; from lifecycle.runtime.leader import FileLock; "
          f"assert FileLock(__import__('pathlib').Path({str(path)!r})).try_acquire(); print('locked', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.mail_modoboa import ModoboaBackend
-from lifecycle.errors import AlreadyExistsError, RecordError
-from lifecycle.testing.modoboa import ModoboaInstance
+from lifecycle.domain.errors import AlreadyExistsError, RecordError
+from devservers.modoboa import ModoboaInstance
 from tests.test_mail_modoboa import BRANCH, DOMAIN, PASSWORD, api, postfix_resolves
 
 

@@ -1,6 +1,6 @@
 """The Dovecot companion and the mail path, against a real Modoboa 2.12 and a real Dovecot 2.3.
 
-Dovecot (lifecycle/testing/dovecot.py) authenticates against the Modoboa test
+Dovecot (devservers/dovecot.py) authenticates against the Modoboa test
 instance's database with the queries of Modoboa's installer; mail is
 delivered with `deliver()`: Modoboa's Postfix map queries, then LMTP into
 Dovecot.  One Dovecot serves the session; every test starts with a clean
@@ -35,11 +35,11 @@ from connectors.mail_dovecot import (
 )
 from connectors.mail_modoboa import CAPABILITIES as MODOBOA_CAPABILITIES
 from connectors.mail_modoboa import ModoboaBackend
-from lifecycle.cli import main
-from lifecycle.errors import ConnectorConfigError, RecordError, TransientError
-from lifecycle.mail import MailCapability
-from lifecycle.testing.dovecot import Delivery, DovecotInstance, deliver, resolve, session_pids
-from lifecycle.testing.modoboa import ModoboaInstance
+from lifecycle.cli.main import main
+from lifecycle.domain.errors import ConnectorConfigError, RecordError, TransientError
+from lifecycle.domain.mail import MailCapability
+from devservers.dovecot import Delivery, DovecotInstance, deliver, resolve, session_pids
+from devservers.modoboa import ModoboaInstance
 
 DOMAIN = "example.com"
 PASSWORD = "Known-Pass-2024"

@@ -29,11 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.mail_modoboa import CAPABILITIES as MODOBOA_CAPABILITIES
-from lifecycle.apply import CredentialVault, Executor
-from lifecycle.errors import AlreadyExistsError, RecordError
-from lifecycle.journal import Journal
-from lifecycle.mail import Alias, Mailbox, MailCapability, MailSnapshot
-from lifecycle.models import HrRecord, PersonStatus, Plan, SuspensionRule
+from lifecycle.engine.apply import CredentialVault, Executor
+from lifecycle.domain.errors import AlreadyExistsError, RecordError
+from lifecycle.journal.store import Journal
+from lifecycle.domain.mail import Alias, Mailbox, MailCapability, MailSnapshot
+from lifecycle.domain.models import HrRecord, PersonStatus, Plan, SuspensionRule
 from policies.context import PolicyContext
 from policies.employment import Standing, employment
 from policies.engine import compute_plan

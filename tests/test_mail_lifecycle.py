@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.apply import CredentialVault
-from lifecycle.cli import main
-from lifecycle.settings import load_settings
-from lifecycle.testing.dovecot import DovecotInstance, deliver
-from lifecycle.testing.modoboa import ModoboaInstance
+from lifecycle.engine.apply import CredentialVault
+from lifecycle.cli.main import main
+from lifecycle.domain.settings import load_settings
+from devservers.dovecot import DovecotInstance, deliver
+from devservers.modoboa import ModoboaInstance
 
 DAY_ONE = "2026-12-01T09:00"
 LEAVER, ADDRESS, MANAGER = "100028", "machao@sz.example.com", "sunli@sz.example.com"

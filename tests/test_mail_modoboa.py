@@ -27,9 +27,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings, TokenBucket
-from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
-from lifecycle.mail import MailBackend, MailCapability
-from lifecycle.testing.modoboa import ModoboaInstance
+from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
+from lifecycle.domain.mail import MailBackend, MailCapability
+from devservers.modoboa import ModoboaInstance
 
 PASSWORD = "Initial-Pass-2024"
 DOMAIN = "example.com"

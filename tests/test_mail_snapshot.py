@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lifecycle.mail import Alias, Mailbox, Mailboxes, MailboxesBuilder, MailSnapshot
+from lifecycle.domain.mail import Alias, Mailbox, Mailboxes, MailboxesBuilder, MailSnapshot
 
 WHEN = datetime(2026, 11, 1, tzinfo=UTC)
 

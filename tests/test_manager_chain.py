@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifecycle.models import ActionKind, ReviewKind
+from lifecycle.domain.models import ActionKind, ReviewKind
 from policies.managers import manager_chain_reviews
 from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, make_settings, person

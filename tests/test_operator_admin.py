@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle.cli import main
-from lifecycle.cycle import plan_cycle
-from lifecycle.journal import Journal
-from lifecycle.settings import load_settings
-from lifecycle.testing.slapd import Slapd
+from lifecycle.cli.main import main
+from lifecycle.engine.cycle import plan_cycle
+from lifecycle.journal.store import Journal
+from lifecycle.domain.settings import load_settings
+from devservers.slapd import Slapd
 
 DAY_ONE = "2026-12-01T09:00"
 UNKNOWN = "999999"
@@ -120,7 +120,7 @@ def test_held_lists_what_a_frozen_feed_holds_and_how_to_release_it(config: Path,
 
 
 def test_held_counts_say_what_lifecycle_held_lists_and_what_depends_on_them(config: Path, capsys) -> None:
-    from lifecycle.render import summarize_held
+    from lifecycle.engine.render import summarize_held
 
     frozen_sz(config, capsys)
     assert run(config, capsys, "accept-feed", "SZ")[0] == 0

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from lifecycle.demo import SAMPLE
-from lifecycle.journal import Journal, action_log
-from lifecycle.testing.slapd import Slapd
+from devservers.demo import SAMPLE
+from lifecycle.journal.store import Journal, action_log
+from devservers.slapd import Slapd
 from tests.daemon_support import make_config, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +26,7 @@ LEAVER = "100028"
 
 
 def cli(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "lifecycle.cli", "--config", str(config), *args]
+    return [sys.executable, "-m", "lifecycle.cli.main", "--config", str(config), *args]
 
 
 def environment() -> dict[str, str]:

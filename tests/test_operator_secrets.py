@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from lifecycle.cli import main
-from lifecycle.demo import SAMPLE
-from lifecycle.errors import ConfigError
-from lifecycle.settings import load_settings
+from lifecycle.cli.main import main
+from devservers.demo import SAMPLE
+from lifecycle.domain.errors import ConfigError
+from lifecycle.domain.settings import load_settings
 
 SECRET = "s3cret-value-never-shown"
 COMPANY = """
@@ -120,7 +120,7 @@ def test_read_only_commands_need_no_secret_and_explain_says_what_it_could_not_re
 
 
 def test_read_secrets_reads_what_it_can_and_says_why_not_for_the_rest(tmp_path: Path) -> None:
-    from lifecycle.settings import read_secrets
+    from lifecycle.domain.settings import read_secrets
 
     config = all_secrets(tmp_path, mail=f'token_file = "{secret_file(tmp_path, "empty", "")}"')
     settings, problems = read_secrets(load_settings(config, secrets=False))

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle.cli import main
-from lifecycle.journal import Journal
-from lifecycle.settings import load_settings
+from lifecycle.cli.main import main
+from lifecycle.journal.store import Journal
+from lifecycle.domain.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY_ONE = "2026-12-01T09:00"
@@ -80,7 +80,7 @@ def test_a_read_only_state_directory_is_named_with_its_fix(config: Path, tmp_pat
             code, _, err = run(config, capsys, *args)
             assert code == 1, args
             assert one_line(err).startswith(expected), (args, err)
-        code, out, err = run(config, capsys, "check")  # checks without writing (lifecycle.cycle.check_state_store)
+        code, out, err = run(config, capsys, "check")  # checks without writing (lifecycle.engine.cycle.check_state_store)
         assert code == 1 and "Traceback" not in err
         assert f"PROBLEM state store {db}: the file system at {mount} is mounted read-only; remount {mount} read-write" in err
 
@@ -119,7 +119,7 @@ people_dn = "ou=hq,ou=people,dc=example,dc=com"
         for args in (("held",), ("hold", "100001", "--reason", "x")):
             done = subprocess.run(
                 ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
-                 sys.executable, "-m", "lifecycle.cli", "--config", str(config), *args],
+                 sys.executable, "-m", "lifecycle.cli.main", "--config", str(config), *args],
                 capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60,
             )
             assert done.returncode == 1, done.stderr

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import pinyin_ahead
-from lifecycle.models import HrStatus, PersonState, PersonStatus, StoredState
+from lifecycle.engine import pinyin_ahead
+from lifecycle.domain.models import HrStatus, PersonState, PersonStatus, StoredState
 from policies import naming
 from tests.harness import hr, make_settings, person
 

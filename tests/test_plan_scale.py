@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.hr_csv import _lines
-from lifecycle.hr_records import _normalize_name, normalize_text
-from lifecycle.journal import _person, _persons
-from lifecycle.models import ActionKind, GroupEntry, PersonStatus, SuspensionRule
-from lifecycle.render import plan_text
+from connectors.hr_records import _normalize_name, normalize_text
+from lifecycle.journal.store import _person, _persons
+from lifecycle.domain.models import ActionKind, GroupEntry, PersonStatus, SuspensionRule
+from lifecycle.engine.render import plan_text
 from policies.context import PolicyContext
 from policies.groups import Membership, plan_groups
 from policies.names import NameAllocator

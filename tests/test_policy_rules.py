@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.mail import Mailbox, MailSnapshot
-from lifecycle.models import (
+from lifecycle.domain.mail import Mailbox, MailSnapshot
+from lifecycle.domain.models import (
     Action,
     ActionKind,
     DirectoryEntry,
@@ -34,7 +34,7 @@ from lifecycle.models import (
     StoredState,
     SuspensionRule,
 )
-from lifecycle.settings import GuardSettings
+from lifecycle.domain.settings import GuardSettings
 from policies.context import PolicyContext
 from policies.employment import Employment, Standing
 from policies.engine import compute_plan

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from lifecycle.models import DirectoryEntry
+from lifecycle.domain.models import DirectoryEntry
 from policies.attributes import (
     HR_OWNED,
     NewEntryAttributes,

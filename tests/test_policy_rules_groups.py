@@ -7,7 +7,7 @@ group is made in one action with every member.
 
 from __future__ import annotations
 
-from lifecycle.models import Action, ActionKind, GroupEntry
+from lifecycle.domain.models import Action, ActionKind, GroupEntry
 from policies.groups import Departure, Membership, plan_groups, spelling, spelling_variants
 from policies.placement import dn_key, group_key
 

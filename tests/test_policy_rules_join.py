@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.models import DirectoryEntry, DirectorySnapshot, PersonState, RejectedRow, Review, ReviewKind, StoredState
+from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot, PersonState, RejectedRow, Review, ReviewKind, StoredState
 from policies.context import PolicyContext
 from policies.join import join_snapshots
 from tests.harness import at, hr, make_settings, person

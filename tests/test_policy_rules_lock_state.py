@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from lifecycle.models import DirectoryEntry, PersonState, PersonStatus, Review, ReviewKind, SuspensionRule
+from lifecycle.domain.models import DirectoryEntry, PersonState, PersonStatus, Review, ReviewKind, SuspensionRule
 from policies.intent import AccountStep, Intent, Step
 from policies.join import PersonView
 from policies.lock_state import reconcile_lock

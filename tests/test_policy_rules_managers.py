@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifecycle.models import Review, ReviewKind
+from lifecycle.domain.models import Review, ReviewKind
 from policies.managers import manager_chain_reviews
 from tests.harness import person
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle.settings import NamingSettings
+from lifecycle.domain.settings import NamingSettings
 from policies.attributes import split_chinese_name
 from policies.names import NameAllocator
 from policies.naming import (

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from lifecycle.models import DirectoryEntry, HrStatus, PersonState, PersonStatus, SuspensionRule
+from lifecycle.domain.models import DirectoryEntry, HrStatus, PersonState, PersonStatus, SuspensionRule
 from policies.context import PolicyContext
 from policies.join import PersonView
 from policies.retention import decide_deletion, deletion_due

@@ -1,6 +1,6 @@
 """The quiet-cycle directory probe against a real slapd: every kind of change wakes a cycle, logins do not.
 
-The probe keeps only digests of the entries' bytes (see lifecycle/quiet.py), so
+The probe keeps only digests of the entries' bytes (see lifecycle/engine/quiet.py), so
 what must be shown is that no change the plan depends on can hide behind an
 unchanged set of digests: additions, deletions (also when another write
 follows them), edits of people and groups, a uid renamed outside the managed
@@ -16,12 +16,12 @@ import pytest
 from ldap3 import MODIFY_DELETE, MODIFY_REPLACE, Connection, Server
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle import quiet
-from lifecycle.apply import CredentialVault
-from lifecycle.cycle import apply_cycle
-from lifecycle.journal import Journal
-from lifecycle.settings import Settings, load_settings
-from lifecycle.testing.slapd import Slapd
+from lifecycle.engine import quiet
+from lifecycle.engine.apply import CredentialVault
+from lifecycle.engine.cycle import apply_cycle
+from lifecycle.journal.store import Journal
+from lifecycle.domain.settings import Settings, load_settings
+from devservers.slapd import Slapd
 
 NOW = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
 CONFIG = "fingerprint"

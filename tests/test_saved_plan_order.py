@@ -14,11 +14,11 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from lifecycle.cli import main
-from lifecycle.demo import BASE_DN
-from lifecycle.settings import load_settings
-from lifecycle.testing.modoboa import ModoboaInstance
-from lifecycle.testing.slapd import Slapd
+from lifecycle.cli.main import main
+from devservers.demo import BASE_DN
+from lifecycle.domain.settings import load_settings
+from devservers.modoboa import ModoboaInstance
+from devservers.slapd import Slapd
 
 DAY_ONE = "2026-12-01T09:00"
 NEW_COMPANY = f"""
@@ -97,7 +97,7 @@ def test_a_plan_gone_stale_in_a_removed_container_is_refused_without_recreating_
 def test_a_stale_plan_creates_no_mail_domain(
     demo_slapd: Slapd, modoboa: ModoboaInstance, tmp_path: Path, capsys
 ) -> None:
-    from lifecycle.demo import SAMPLE, write_config
+    from devservers.demo import SAMPLE, write_config
 
     hr_path = tmp_path / "employees.csv"
     shutil.copyfile(SAMPLE, hr_path)
@@ -118,7 +118,7 @@ def test_a_stale_plan_creates_no_mail_domain(
     assert any(a["kind"] == "create_mailbox" for a in json.loads(out)["actions"])
     settings = load_settings(config)
     domains = [c.domain for c in settings.companies] + ["bj.example.com"]
-    from lifecycle.cycle import open_mail
+    from lifecycle.engine.cycle import open_mail
 
     def existing_domains() -> tuple[str, ...]:
         mail = open_mail(settings)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.errors import ConfigError
-from lifecycle.settings import load_settings
+from lifecycle.domain.errors import ConfigError
+from lifecycle.domain.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

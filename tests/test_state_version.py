@@ -1,4 +1,4 @@
-"""The stored state's version counter (lifecycle.state_version) on SQLite and the machine's PostgreSQL.
+"""The stored state's version counter (lifecycle.journal.state_version) on SQLite and the machine's PostgreSQL.
 
 Quiet cycles trust it instead of loading the state: every change of what
 load_state reads must bump it, whoever makes it (the journal's own methods,
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from lifecycle.journal import Journal
-from lifecycle.models import FeedBaseline
+from lifecycle.journal.store import Journal
+from lifecycle.domain.models import FeedBaseline
 from tests.test_leader import pg_url  # noqa: F401 - fixture
 
 NOW = datetime.fromisoformat("2026-12-01T09:00:00+08:00")

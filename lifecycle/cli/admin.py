@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from lifecycle.cycle import current_actor
-from lifecycle.errors import LifecycleError, RecordError, UnknownEmployeeError
-from lifecycle.journal import Journal
-from lifecycle.models import DirectorySnapshot, HrSnapshot
-from lifecycle.settings import Settings
+from lifecycle.engine.cycle import current_actor
+from lifecycle.domain.errors import LifecycleError, RecordError, UnknownEmployeeError
+from lifecycle.journal.store import Journal
+from lifecycle.domain.models import DirectorySnapshot, HrSnapshot
+from lifecycle.domain.settings import Settings
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
@@ -64,7 +64,7 @@ def require_known_employee(
     why_not = dict(unread or {})
     if hr is None and "the HR export" not in why_not:
         from connectors.hr_csv import read_hr_csv
-        from lifecycle.cycle import company_aliases
+        from lifecycle.engine.cycle import company_aliases
 
         try:
             hr = read_hr_csv(settings.hr, company_aliases(settings))
@@ -83,7 +83,7 @@ def require_known_employee(
 def _in_directory(settings: Settings, employee_id: str, why_not: dict[str, str]) -> bool:
     """One search for the employeeNumber; a source that cannot be read is noted in `why_not`."""
     from connectors.directory_ldap import LdapDirectory
-    from lifecycle.settings import read_secrets
+    from lifecycle.domain.settings import read_secrets
 
     resolved, problems = read_secrets(settings)
     if "directory" in problems:
@@ -108,7 +108,7 @@ def _unknown_words(employee_id: str, why_not: Mapping[str, str]) -> str:
 
 
 def cmd_held(args: argparse.Namespace, settings: Settings) -> int:
-    from lifecycle.render import held_text
+    from lifecycle.engine.render import held_text
 
     journal = Journal(settings.state.url)
     try:
@@ -176,8 +176,8 @@ def cmd_accept_feed(args: argparse.Namespace, settings: Settings) -> int:
     from collections import Counter
 
     from connectors.hr_csv import read_hr_csv
-    from lifecycle.cycle import company_aliases
-    from lifecycle.models import FeedBaseline
+    from lifecycle.engine.cycle import company_aliases
+    from lifecycle.domain.models import FeedBaseline
 
     hr = read_hr_csv(settings.hr, company_aliases(settings))
     journal = Journal(settings.state.url)

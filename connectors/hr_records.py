@@ -44,9 +44,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 
-from lifecycle.errors import FeedError
-from lifecycle.models import HrRecord, HrStatus, RejectedRow
-from lifecycle.settings import CANONICAL_HR_FIELDS
+from lifecycle.domain.errors import FeedError
+from lifecycle.domain.models import HrRecord, HrStatus, RejectedRow
+from lifecycle.domain.settings import CANONICAL_HR_FIELDS
 
 __all__ = [
     "ACCEPTED_DATE_FORMATS",

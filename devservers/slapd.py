@@ -36,7 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from lifecycle.testing.processes import free_port, log_tail, stop_process
+from devservers.processes import free_port, log_tail, stop_process
 
 SLAPD = os.environ.get("LIFECYCLE_SLAPD", "/usr/sbin/slapd")
 SLAPADD = os.environ.get("LIFECYCLE_SLAPADD", "/usr/sbin/slapadd")

@@ -21,16 +21,16 @@ import structlog
 
 from connectors.directory_ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
-from lifecycle import heap
-from lifecycle.apply import ApplyResult, CredentialVault, Executor
-from lifecycle.errors import LifecycleError, StalePlanError, StateStoreError
-from lifecycle.gcpause import gc_paused
-from lifecycle.journal import ActionStatus, Journal, sqlite_store_diagnosis, user_name
-from lifecycle.mail import MailCapability, MailSnapshot
-from lifecycle.models import Action, DirectorySnapshot, HrSnapshot, Plan, StoredState
-from lifecycle.pinyin_ahead import likely_joiners, read_ahead
-from lifecycle.render import summarize_held
-from lifecycle.settings import Settings
+from lifecycle.engine import heap
+from lifecycle.engine.apply import ApplyResult, CredentialVault, Executor
+from lifecycle.domain.errors import LifecycleError, StalePlanError, StateStoreError
+from lifecycle.engine.gcpause import gc_paused
+from lifecycle.journal.store import ActionStatus, Journal, sqlite_store_diagnosis, user_name
+from lifecycle.domain.mail import MailCapability, MailSnapshot
+from lifecycle.domain.models import Action, DirectorySnapshot, HrSnapshot, Plan, StoredState
+from lifecycle.engine.pinyin_ahead import likely_joiners, read_ahead
+from lifecycle.engine.render import summarize_held
+from lifecycle.domain.settings import Settings
 from policies.engine import compute_plan
 from policies.feed_health import feed_baseline
 from policies.guards import action_key
@@ -171,7 +171,7 @@ def read_inputs(
     if age < settings.guards.min_file_age_seconds:
         hr = replace(hr, settling=True)
     if state is not None:
-        read_ahead(likely_joiners(hr, state, settings), settings)  # before the snapshot: see lifecycle.pinyin_ahead
+        read_ahead(likely_joiners(hr, state, settings), settings)  # before the snapshot: see lifecycle.engine.pinyin_ahead
     with gc_paused():  # 100k entries and their strings: nothing for the cyclic collector to find
         snapshot = directory.read_snapshot(mail_snapshot.strings()) if mail_snapshot is not None else directory.read_snapshot()
     log.info("inputs_read", hr_records=len(hr.records), hr_rejected=len(hr.rejected), entries=len(snapshot.entries),

@@ -44,9 +44,9 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from lifecycle.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
-from lifecycle.journal import ActionOutcome, ActionStatus, Journal, LogEntry
-from lifecycle.models import Action, ActionKind, DirectoryEntry, GroupEntry, Plan
+from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
+from lifecycle.journal.store import ActionOutcome, ActionStatus, Journal, LogEntry
+from lifecycle.domain.models import Action, ActionKind, DirectoryEntry, GroupEntry, Plan
 from policies.attributes import current_attributes
 from policies.placement import dn_key
 
@@ -331,7 +331,7 @@ class Executor:
         self.journal = journal
         self.vault = vault
         self.actor = actor
-        self.mail = mail  # the mail backend (lifecycle.mail.MailBackend), when [mail] is configured
+        self.mail = mail  # the mail backend (lifecycle.domain.mail.MailBackend), when [mail] is configured
         self.companion = companion  # the Dovecot companion: kick, archive, auto-reply
         self.batch_size = max(1, batch_size)
         self._failed_dns: set[str] = set()

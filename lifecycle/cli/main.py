@@ -1,4 +1,4 @@
-"""`lifecycle`: check, plan, apply, log, explain, adopt, demo.
+"""`lifecycle`: check, plan, apply, log, explain, adopt.
 
 Exit codes follow `terraform plan -detailed-exitcode`: 0 nothing to do,
 2 changes planned, 1 error; 141 (128 + SIGPIPE, as for `seq 1 1000000 | head -1`)
@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from lifecycle.errors import ConfigError, ConnectorError, LifecycleError, StalePlanError
+from lifecycle.domain.errors import ConfigError, ConnectorError, LifecycleError, StalePlanError
 
 if TYPE_CHECKING:
-    from lifecycle.cycle import Inputs
-    from lifecycle.mail import MailSnapshot
-    from lifecycle.models import DirectorySnapshot, HrSnapshot, StoredState
-    from lifecycle.settings import Settings
+    from lifecycle.engine.cycle import Inputs
+    from lifecycle.domain.mail import MailSnapshot
+    from lifecycle.domain.models import DirectorySnapshot, HrSnapshot, StoredState
+    from lifecycle.domain.settings import Settings
     from policies.context import PolicyContext
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -38,7 +38,7 @@ EXIT_BROKEN_PIPE = 141
 # The others need the state store only (explain reads the rest if it can).
 CONNECTING = frozenset({"check", "plan", "apply", "adopt", "run"})
 
-log = structlog.get_logger("lifecycle.cli")
+log = structlog.get_logger("lifecycle.cli.main")
 
 
 def parse_now(text: str | None, timezone: str) -> datetime:
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("employee_id")
     adopt.add_argument("uid", help="the uid of the existing entry")
 
-    from lifecycle.admin_cli import add_admin_commands
+    from lifecycle.cli.admin import add_admin_commands
 
     add_admin_commands(sub)
 
@@ -97,15 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="the daemon: a cycle every [schedule] cycle_minutes, a full reconciliation at full_at (systemd Type=notify)",
     )
-
-    demo = sub.add_parser("demo", help="run the demo on a throwaway slapd with the shipped sample export")
-    demo.add_argument("--workdir", type=Path, help="keep the demo's files here (default: a temp dir)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from lifecycle.logging import configure_logging
+    from lifecycle.runtime.logging import configure_logging
 
     args.log_level = (args.log_level or ("INFO" if args.command == "run" else "WARNING")).upper()
     configure_logging(json=args.log_json, level=args.log_level)
@@ -129,12 +126,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "demo":
-        from lifecycle.demo import run_demo
-
-        return run_demo(args.workdir)
-    from lifecycle.admin_cli import ADMIN_COMMANDS
-    from lifecycle.settings import load_settings
+    from lifecycle.cli.admin import ADMIN_COMMANDS
+    from lifecycle.domain.settings import load_settings
 
     settings = load_settings(args.config, secrets=args.command in CONNECTING)
     settings = _as_state_owner(settings)
@@ -163,7 +156,7 @@ def _as_state_owner(settings: Settings) -> Settings:
         return settings
     import pwd
 
-    from lifecycle.settings import read_secrets
+    from lifecycle.domain.settings import read_secrets
 
     settings, _ = read_secrets(settings)  # what cannot be read is reported by the command that needs it
     directory = Path(url.database).absolute().parent
@@ -216,7 +209,7 @@ def _os_error_words(exc: OSError) -> str:
 
 
 def _user() -> str:
-    from lifecycle.cycle import current_actor
+    from lifecycle.engine.cycle import current_actor
 
     return current_actor()
 
@@ -224,7 +217,7 @@ def _user() -> str:
 def cmd_check(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
     from connectors.hr_csv import read_hr_csv
-    from lifecycle.cycle import check_state_store, company_aliases
+    from lifecycle.engine.cycle import check_state_store, company_aliases
 
     problems: list[str] = []
     print(f"config: ok ({len(settings.companies)} companies: {', '.join(c.code for c in settings.companies)})")
@@ -255,8 +248,8 @@ def cmd_check(args: argparse.Namespace, settings) -> int:
 
 
 def _check_mail(settings) -> list[str]:
-    from lifecycle.cycle import open_companion, open_mail
-    from lifecycle.mail import MailCapability
+    from lifecycle.engine.cycle import open_companion, open_mail
+    from lifecycle.domain.mail import MailCapability
 
     problems: list[str] = []
     mail, companion = open_mail(settings), open_companion(settings)
@@ -296,9 +289,9 @@ def _first_line(exc: BaseException) -> str:
 
 def cmd_plan(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
-    from lifecycle.cycle import plan_cycle
-    from lifecycle.journal import Journal
-    from lifecycle.render import plan_json, plan_text
+    from lifecycle.engine.cycle import plan_cycle
+    from lifecycle.journal.store import Journal
+    from lifecycle.engine.render import plan_json, plan_text
 
     now = parse_now(args.now, settings.policy.timezone)
     journal = Journal(settings.state.url)
@@ -315,8 +308,8 @@ def cmd_plan(args: argparse.Namespace, settings) -> int:
 
 def cmd_apply(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
-    from lifecycle.cycle import apply_cycle, load_saved_plan
-    from lifecycle.journal import Journal
+    from lifecycle.engine.cycle import apply_cycle, load_saved_plan
+    from lifecycle.journal.store import Journal
 
     saved = load_saved_plan(args.plan) if args.plan else None
     now = parse_now(args.now, settings.policy.timezone)
@@ -339,8 +332,8 @@ def cmd_apply(args: argparse.Namespace, settings) -> int:
 
 
 def cmd_log(args: argparse.Namespace, settings) -> int:
-    from lifecycle.journal import Journal
-    from lifecycle.render import log_json, log_lines
+    from lifecycle.journal.store import Journal
+    from lifecycle.engine.render import log_json, log_lines
 
     since = parse_now(args.since, settings.policy.timezone) if args.since else None
     journal = Journal(settings.state.url)
@@ -361,10 +354,10 @@ def cmd_log(args: argparse.Namespace, settings) -> int:
 
 
 def cmd_explain(args: argparse.Namespace, settings) -> int:
-    from lifecycle.admin_cli import require_known_employee
-    from lifecycle.journal import Journal
-    from lifecycle.render import log_text
-    from lifecycle.settings import read_secrets
+    from lifecycle.cli.admin import require_known_employee
+    from lifecycle.journal.store import Journal
+    from lifecycle.engine.render import log_text
+    from lifecycle.domain.settings import read_secrets
     from policies.context import PolicyContext
 
     now = parse_now(args.now, settings.policy.timezone)
@@ -413,7 +406,7 @@ def _explain_inputs(settings: Settings, unread: dict[str, str]) -> _ExplainInput
     """Every source as a cycle reads it when possible; else each source alone, noting what failed in `unread`."""
     from connectors.directory_ldap import LdapDirectory
     from connectors.hr_csv import read_hr_csv
-    from lifecycle.cycle import company_aliases, mail_domains, open_companion, open_mail, read_inputs
+    from lifecycle.engine.cycle import company_aliases, mail_domains, open_companion, open_mail, read_inputs
 
     if not unread:
         mail, companion = open_mail(settings), open_companion(settings)
@@ -450,8 +443,8 @@ def _explain_inputs(settings: Settings, unread: dict[str, str]) -> _ExplainInput
 
 def _explain_person(eid: str, inputs: _ExplainInputs, state: StoredState, settings: Settings, ctx: PolicyContext,
                     unread: dict[str, str], zone: tzinfo) -> None:
-    from lifecycle.cycle import plan_from
-    from lifecycle.models import DirectorySnapshot, HrSnapshot
+    from lifecycle.engine.cycle import plan_from
+    from lifecycle.domain.models import DirectorySnapshot, HrSnapshot
     from policies.join import join_snapshots
     from policies.timeline import explain_upcoming
 
@@ -504,9 +497,9 @@ def _explain_person(eid: str, inputs: _ExplainInputs, state: StoredState, settin
 
 def cmd_adopt(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
-    from lifecycle.admin_cli import require_known_employee
-    from lifecycle.cycle import current_actor, read_inputs
-    from lifecycle.journal import Journal
+    from lifecycle.cli.admin import require_known_employee
+    from lifecycle.engine.cycle import current_actor, read_inputs
+    from lifecycle.journal.store import Journal
     from policies.context import PolicyContext
 
     now = parse_now(None, settings.policy.timezone)
@@ -535,7 +528,7 @@ def cmd_adopt(args: argparse.Namespace, settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings) -> int:
-    from lifecycle.daemon import run_daemon
+    from lifecycle.daemon.service import run_daemon
 
     return run_daemon(settings, args.config, json=args.log_json, level=args.log_level)
 

@@ -45,8 +45,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from lifecycle.testing.processes import free_port, stop_process
-from lifecycle.testing.processes import log_tail as _tail
+from devservers.processes import free_port, stop_process
+from devservers.processes import log_tail as _tail
 
 MODOBOA_VERSION = "2.12.0"
 TEMPLATE_REVISION = 2  # bump when what build() writes changes: kept templates are rebuilt
@@ -63,7 +63,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 _SETTINGS_OVERRIDES = """
 
-# --- lifecycle test-instance overrides (lifecycle/testing/modoboa.py) ---
+# --- lifecycle test-instance overrides (devservers/modoboa.py) ---
 import os as _lifecycle_os
 
 DATABASES["default"]["NAME"] = _lifecycle_os.environ.get("MODOBOA_TEST_DB", DATABASES["default"]["NAME"])

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from lifecycle.errors import ConfigError
+from lifecycle.domain.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 

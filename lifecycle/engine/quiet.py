@@ -2,7 +2,7 @@
 
 After a cycle that planned nothing and ended ok, the daemon keeps a baseline:
 the HR file's sha256, the stored state's version (a counter the database
-bumps on every change: lifecycle.state_version), a cheap directory probe and
+bumps on every change: lifecycle.journal.state_version), a cheap directory probe and
 `next_due` (the first instant time alone changes the plan).  A later cycle
 that finds all four unchanged has nothing to decide and skips reading,
 planning and applying.
@@ -34,8 +34,8 @@ from pathlib import Path
 
 from connectors.directory_ldap import SNAPSHOT_FILTER, LdapDirectory, dn_key
 from connectors.ldap_wire import decode_entry, entry_dn
-from lifecycle.models import DirectoryEntry, DirectorySnapshot
-from lifecycle.settings import Settings
+from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot
+from lifecycle.domain.settings import Settings
 
 # Beyond this many changed entries per cycle a full read is cheaper than one read each.
 MAX_RECHECKS = 200

@@ -87,8 +87,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from lifecycle.testing.processes import free_port, stop_process
-from lifecycle.testing.processes import log_tail as _tail
+from devservers.processes import free_port, stop_process
+from devservers.processes import log_tail as _tail
 
 DOVECOT = os.environ.get("LIFECYCLE_DOVECOT", shutil.which("dovecot") or "/usr/sbin/dovecot")
 DOVEADM = os.environ.get("LIFECYCLE_DOVEADM", shutil.which("doveadm") or "/usr/bin/doveadm")
@@ -428,7 +428,7 @@ class DovecotInstance:
         sql.chmod(0o600)
         internal_group = grp.getgrgid(pwd.getpwnam(internal_user).pw_gid).gr_name
         config = f"""\
-# Written by lifecycle/testing/dovecot.py: a throwaway test instance.
+# Written by devservers/dovecot.py: a throwaway test instance.
 instance_name = lifecycle-{os.getpid()}-{self.imap_port}
 base_dir = {self.data_dir / "run"}
 state_dir = {self.data_dir / "state"}

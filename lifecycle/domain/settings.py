@@ -28,7 +28,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from lifecycle.errors import ConfigError
+from lifecycle.domain.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 

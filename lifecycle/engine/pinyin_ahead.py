@@ -19,8 +19,8 @@ import gc
 import sys
 from collections.abc import Iterable
 
-from lifecycle.models import HrRecord, HrSnapshot, HrStatus, PersonStatus, StoredState
-from lifecycle.settings import Settings
+from lifecycle.domain.models import HrRecord, HrSnapshot, HrStatus, PersonStatus, StoredState
+from lifecycle.domain.settings import Settings
 from policies.naming import name_parts, readings_cache_full
 
 

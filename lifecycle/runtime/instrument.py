@@ -13,9 +13,9 @@ from typing import Any
 import structlog
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle.errors import ConnectorError
-from lifecycle.journal import ActionStatus, Journal
-from lifecycle.metrics import Metrics
+from lifecycle.domain.errors import ConnectorError
+from lifecycle.journal.store import ActionStatus, Journal
+from lifecycle.runtime.metrics import Metrics
 
 
 class Progress:

@@ -42,10 +42,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext, make_url
 
-from lifecycle import state_version
-from lifecycle.errors import StateStoreError
-from lifecycle.gcpause import gc_paused
-from lifecycle.models import (
+from lifecycle.journal import state_version
+from lifecycle.domain.errors import StateStoreError
+from lifecycle.engine.gcpause import gc_paused
+from lifecycle.domain.models import (
     DESTRUCTIVE_KINDS,
     Action,
     FeedBaseline,
@@ -231,7 +231,7 @@ class Journal:
     # -- state --------------------------------------------------------------------------
 
     def state_version(self) -> int:
-        """Bumped by the database on every change of what load_state reads (lifecycle.state_version)."""
+        """Bumped by the database on every change of what load_state reads (lifecycle.journal.state_version)."""
         return state_version.read(self.engine)
 
     def load_state(self) -> StoredState:

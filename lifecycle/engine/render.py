@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from lifecycle.journal import FROZEN, HELD, LogEntry
-from lifecycle.models import DESTRUCTIVE_KINDS, Action, ActionKind, Held, Plan
+from lifecycle.journal.store import FROZEN, HELD, LogEntry
+from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, ActionKind, Held, Plan
 
 SYMBOLS = {
     ActionKind.CREATE_ACCOUNT: "+",

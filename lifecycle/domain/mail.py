@@ -4,7 +4,7 @@ A backend (connectors/mail_*.py) says what it can do through
 `capabilities()`; the engine plans only what the backend supports, and
 reports the rest for an admin.  Every address handed in or out is lower-case.
 
-Errors are those of lifecycle.errors: TransientError (retry later, with
+Errors are those of lifecycle.domain.errors: TransientError (retry later, with
 `retry_after` when the server said), RecordError (this address/action
 failed; AlreadyExistsError for a create whose target exists),
 ConnectorConfigError (credentials/configuration: stop the backend).

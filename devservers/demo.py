@@ -1,4 +1,4 @@
-"""`lifecycle demo`: the whole lifecycle on a throwaway slapd with the shipped sample export.
+"""`./scripts/demo`: the whole lifecycle on a throwaway slapd with the shipped sample export.
 
 Everything happens in a work directory (a temp dir by default): the slapd,
 the config, the state store and the sealed initial passwords.  The demo runs
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lifecycle.testing.slapd import Slapd
+from devservers.slapd import Slapd
 
 BASE_DN = "dc=example,dc=com"
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "demo" / "employees.csv"
@@ -97,7 +97,7 @@ def _banner(text: str) -> None:
 
 
 def _run(config: Path, *args: str) -> int:
-    from lifecycle.cli import main
+    from lifecycle.cli.main import main
 
     print(f"$ lifecycle {' '.join(args)}", flush=True)
     code = main(["--config", str(config), *args])
@@ -180,7 +180,7 @@ def run_demo(workdir: Path | None = None) -> int:
 @contextmanager
 def _mail_server(workdir: Path) -> Iterator[Any]:
     """A throwaway Modoboa (if scripts/install-modoboa has run), else None."""
-    from lifecycle.testing.modoboa import ModoboaError, ModoboaInstance
+    from devservers.modoboa import ModoboaError, ModoboaInstance
 
     if not (MODOBOA_VENV / "bin" / "modoboa-admin.py").exists():
         yield None
@@ -199,7 +199,7 @@ def _mail_server(workdir: Path) -> Iterator[Any]:
 
 
 def _mailbox(config: Path, address: str):
-    from lifecycle.cycle import open_mail
+    from lifecycle.engine.cycle import open_mail
 
     mail = open_mail(_settings(config))
     try:
@@ -209,7 +209,7 @@ def _mailbox(config: Path, address: str):
 
 
 def _show_mailboxes(config: Path) -> None:
-    from lifecycle.cycle import mail_domains, open_mail
+    from lifecycle.engine.cycle import mail_domains, open_mail
 
     settings = _settings(config)
     mail = open_mail(settings)
@@ -224,7 +224,7 @@ def _show_mailboxes(config: Path) -> None:
 
 
 def _settings(config: Path):
-    from lifecycle.settings import load_settings
+    from lifecycle.domain.settings import load_settings
 
     return load_settings(config)
 
@@ -241,7 +241,7 @@ def _show_accounts(config: Path) -> None:
 
 
 def _leaver_dn(config: Path) -> tuple[str, str] | None:
-    from lifecycle.journal import Journal
+    from lifecycle.journal.store import Journal
 
     settings = _settings(config)
     journal = Journal(settings.state.url)
@@ -257,7 +257,7 @@ def _leaver_dn(config: Path) -> tuple[str, str] | None:
 
 def _can_log_in(config: Path, workdir: Path) -> bool | None:
     from connectors.directory_ldap import LdapDirectory
-    from lifecycle.apply import CredentialVault
+    from lifecycle.engine.apply import CredentialVault
 
     settings = _settings(config)
     found = _leaver_dn(config)
@@ -277,7 +277,7 @@ def _entry_exists(config: Path, employee_id: str) -> bool:
 
 
 def _print_rejections(config: Path) -> None:
-    from lifecycle.journal import Journal
+    from lifecycle.journal.store import Journal
 
     settings = _settings(config)
     journal = Journal(settings.state.url)
@@ -289,5 +289,14 @@ def _print_rejections(config: Path) -> None:
         journal.close()
 
 
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="scripts/demo", description="the whole lifecycle on a throwaway slapd and Modoboa")
+    parser.add_argument("--workdir", type=Path, help="keep the demo's files here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    return run_demo(args.workdir or (Path(os.environ["DEMO_DIR"]) if os.environ.get("DEMO_DIR") else None))
+
+
 if __name__ == "__main__":
-    sys.exit(run_demo(Path(os.environ["DEMO_DIR"]) if os.environ.get("DEMO_DIR") else None))
+    sys.exit(main())

@@ -5,7 +5,7 @@
   share one worker thread, so two cycles never overlap; a run missed while
   another was going (or while the machine slept) is run once, late.
 - A cycle whose inputs are unchanged and whose plan no timer changes is quiet:
-  it reads and plans nothing (see `lifecycle.quiet`).  The full reconciliation
+  it reads and plans nothing (see `lifecycle.engine.quiet`).  The full reconciliation
   never skips.
 - The main thread owns everything that must keep working while a cycle runs:
   signals, config reloads, the active/standby lock, the systemd watchdog and
@@ -43,23 +43,23 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.directory_ldap import LdapDirectory
-from lifecycle import quiet
-from lifecycle.cycle import apply_cycle, config_fingerprint
-from lifecycle.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StateStoreError
-from lifecycle.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
-from lifecycle.journal import Journal
-from lifecycle.leader import instance_name, leadership_for
-from lifecycle.metrics import Metrics, MetricsServer, parse_listen
-from lifecycle.notify import Notifier
-from lifecycle.render import summarize_held
-from lifecycle.settings import Settings, load_settings, resolve_config_path
+from lifecycle.engine import quiet
+from lifecycle.engine.cycle import apply_cycle, config_fingerprint
+from lifecycle.domain.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StateStoreError
+from lifecycle.runtime.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
+from lifecycle.journal.store import Journal
+from lifecycle.runtime.leader import instance_name, leadership_for
+from lifecycle.runtime.metrics import Metrics, MetricsServer, parse_listen
+from lifecycle.runtime.notify import Notifier
+from lifecycle.engine.render import summarize_held
+from lifecycle.domain.settings import Settings, load_settings, resolve_config_path
 
-log = structlog.get_logger("lifecycle.daemon")
+log = structlog.get_logger("lifecycle.daemon.service")
 
 
 def run_daemon(settings: Settings, config_path: str | None, *, json: bool, level: str) -> int:
     """`lifecycle run`: log to stdout (journald reads it) and run until SIGTERM."""
-    from lifecycle.logging import configure_logging
+    from lifecycle.runtime.logging import configure_logging
 
     configure_logging(json=json, level=level, stream=sys.stdout)
     return Daemon(settings, config_path).run()
