@@ -28,7 +28,8 @@ from pydantic import SecretStr, ValidationError
 
 from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings, TokenBucket
 from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
-from lifecycle.domain.mail import MailBackend, MailCapability
+from lifecycle.domain.mail import MailCapability
+from lifecycle.domain.ports import MailBackend
 from devservers.modoboa import ModoboaInstance
 
 PASSWORD = "Initial-Pass-2024"

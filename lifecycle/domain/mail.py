@@ -1,4 +1,6 @@
-"""The mail port: what the engine may ask of a mail backend (pure types, no I/O).
+"""The mail records: mailboxes, aliases and the snapshot of a mail server (pure types, no I/O).
+
+The port itself (MailBackend) is in lifecycle.domain.ports.
 
 A backend (connectors/mail_*.py) says what it can do through
 `capabilities()`; the engine plans only what the backend supports, and
@@ -16,10 +18,10 @@ import bisect
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Protocol, overload, runtime_checkable
+from functools import cached_property
+from typing import overload
 
 
 class MailCapability(str, Enum):
@@ -94,7 +96,7 @@ class Mailboxes(Sequence[Mailbox]):
     search over the addresses.  A backend's listing fills them through `MailboxesBuilder`.
     """
 
-    __slots__ = ("_addresses", "_names", "_quotas", "_flags", "_logins", "_created", "_forwards")
+    __slots__ = ("_addresses", "_created", "_flags", "_forwards", "_logins", "_names", "_quotas")
 
     def __init__(self, boxes: Iterable[Mailbox]) -> None:
         builder = MailboxesBuilder()
@@ -249,71 +251,3 @@ class MailSnapshot:
         for alias in self.aliases:
             found.setdefault(alias.address, alias)
         return found
-
-
-@runtime_checkable
-class MailBackend(Protocol):
-    """A mail server's administration API, as the engine uses it."""
-
-    def capabilities(self) -> frozenset[MailCapability]: ...
-
-    def check(self) -> list[str]:
-        """Problems that make the backend unusable or unsafe; empty when healthy."""
-        ...
-
-    def ensure_domains(self, domains: Sequence[str]) -> list[str]:
-        """Create the missing domains (never deletes one); returns those created."""
-        ...
-
-    def read_snapshot(self, domains: Sequence[str]) -> MailSnapshot: ...
-
-    def find_mailbox(self, address: str) -> Mailbox | None: ...
-
-    def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str) -> Mailbox:
-        """Raises AlreadyExistsError when a mailbox with that address exists.
-
-        An alias already at the address stays and becomes the new mailbox's forward (clear_forward() removes it).
-        """
-        ...
-
-    def update_mailbox(self, address: str, *, display_name: str | None = None, quota_mb: int | None = None) -> None: ...
-
-    def suspend(self, address: str) -> None:
-        """No more logins (and, unless SUSPEND_KEEPS_DELIVERY, no more delivery)."""
-        ...
-
-    def restore(self, address: str) -> None:
-        """Undo suspend(): logins and delivery, including the aliases that point at it.  Harmless on an
-        active mailbox, where it (re)establishes delivery."""
-        ...
-
-    def rename_mailbox(self, address: str, new_address: str) -> None:
-        """Move the mailbox, with its mail, to `new_address`.
-
-        The mailbox's forward goes with it; an alias at the new address becomes its forward too (its recipients
-        added, without an expiry).  Other aliases stay at their addresses, with the mailbox as their recipient.
-        Delivery at the new address is promised only after restore().
-        """
-        ...
-
-    def set_password(self, address: str, password: str) -> None: ...
-
-    def set_forward(self, address: str, recipients: Sequence[str], keep_copy: bool | None = None) -> None: ...
-
-    def clear_forward(self, address: str) -> None: ...
-
-    def find_alias(self, address: str) -> Alias | None:
-        """The alias at an address that has no mailbox (a mailbox's own alias is its forward)."""
-        ...
-
-    def create_alias(self, address: str, recipients: Sequence[str], expires: datetime | None = None) -> None:
-        """A managed alias (Alias.managed).  Raises AlreadyExistsError when an alias with other recipients is at the
-        address; one with these recipients becomes managed, with this expiry (what a rename left there)."""
-        ...
-
-    def delete_alias(self, address: str, recipients: Sequence[str] | None = None) -> None:
-        """Remove the alias at an address that has no mailbox; absent is fine.  With `recipients`, only a managed alias
-        with exactly these recipients is removed: one changed since the plan read it is left."""
-        ...
-
-    def delete_mailbox(self, address: str, keep_dir: bool = True) -> None: ...

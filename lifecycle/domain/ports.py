@@ -1,0 +1,224 @@
+"""The ports: what the engine asks of the world, and nothing about how.
+
+Connectors (connectors/) implement these; the engine (lifecycle.engine) and the
+tests' fakes (lifecycle.testing) use only what is declared here.  A connector
+says what it can do through declared features, never by the engine probing for
+attributes: an implementation that lacks a feature sets its flag to False and
+still provides the method with the plain behaviour described below.
+
+Errors are those of lifecycle.domain.errors: TransientError (retry later),
+RecordError (this record or action failed; AlreadyExistsError for a create whose
+target exists), ConnectorConfigError (credentials or configuration: stop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol, runtime_checkable
+
+from lifecycle.domain.mail import Alias, Mailbox, MailCapability, MailSnapshot
+from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot, GroupEntry, HrSnapshot
+
+
+@runtime_checkable
+class HrSource(Protocol):
+    """Where the personnel records come from (a CSV export, an HR system's API, a database view)."""
+
+    @property
+    def name(self) -> str:
+        """What an admin calls this source in messages (the file's path, the system's URL)."""
+        ...
+
+    def read(self, today: date) -> HrSnapshot:
+        """Every record the source holds now; a bad row becomes a RejectedRow, never an exception.
+
+        Raises FeedError when the whole source is unusable (unreadable, wrong columns, every row rejected).
+        """
+        ...
+
+    def age_seconds(self) -> float | None:
+        """How long ago the source last changed, when it can tell (a file's mtime); None otherwise."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryFeatures:
+    """What a directory can do beyond the plain calls of `Directory`, declared by the connector."""
+
+    write_connections: int = 1
+    """How many writers may run at once (each `writer()` binds the calling thread to one)."""
+    reference_waits: bool = False
+    """`await_references()`/`reference_holders()` see the server's referential-integrity rewrites."""
+    transactions: bool = False
+    """`transaction()` commits the calling thread's writes together, all or nothing."""
+
+
+@runtime_checkable
+class Directory(Protocol):
+    """An account directory (OpenLDAP, later Active Directory), as the engine reads and writes it."""
+
+    @property
+    def features(self) -> DirectoryFeatures: ...
+
+    def read_snapshot(self, known: Iterable[str] = ()) -> DirectorySnapshot:
+        """Every managed person and group.  `known` are strings the caller already holds (addresses):
+        equal values in the snapshot may share them."""
+        ...
+
+    def read_person(self, dn: str) -> DirectoryEntry | None: ...
+    def read_group(self, dn: str) -> GroupEntry | None: ...
+
+    def create_person(self, dn: str, attributes: dict[str, str], password: str | None) -> None: ...
+    def modify_person(self, dn: str, changes: dict[str, str | None]) -> None: ...
+    def set_password(self, dn: str, password: str) -> None: ...
+    def move_person(self, dn: str, new_superior: str) -> str: ...
+    def lock(self, dn: str) -> None: ...
+    def unlock(self, dn: str) -> None: ...
+    def delete_person(self, dn: str) -> None: ...
+
+    def create_group(
+        self, dn: str, company: str, department: str, first_member: str, members: Sequence[str] | None = None
+    ) -> None: ...
+    def add_member(self, group_dn: str, member_dn: str) -> None: ...
+    def add_members(self, group_dn: str, member_dns: Sequence[str]) -> None: ...
+    def remove_member(self, group_dn: str, member_dn: str) -> None: ...
+    def remove_members(self, group_dn: str, member_dns: Sequence[str]) -> None: ...
+    def delete_group(self, dn: str) -> None: ...
+
+    def writer(self, *, defer_references: bool = False) -> AbstractContextManager[None]:
+        """Bind the calling thread's writes to a connection of its own (a no-op with one connection)."""
+        ...
+
+    def await_references(self, old_dns: Sequence[str]) -> None:
+        """Wait until the server has rewritten references to moved/deleted DNs (no-op without reference_waits)."""
+        ...
+
+    def reference_holders(self, old_dns: Sequence[str]) -> list[str]:
+        """Entries still referring to any of `old_dns` (empty without reference_waits)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """All-or-nothing writes of the calling thread; only called when features.transactions."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class MailBackend(Protocol):
+    """A mail server's administration API, as the engine uses it.  Every address is lower-case."""
+
+    def capabilities(self) -> frozenset[MailCapability]: ...
+
+    def check(self) -> list[str]:
+        """Problems that make the backend unusable or unsafe; empty when healthy."""
+        ...
+
+    def ensure_domains(self, domains: Sequence[str]) -> list[str]:
+        """Create the missing domains (never deletes one); returns those created."""
+        ...
+
+    def read_snapshot(self, domains: Sequence[str]) -> MailSnapshot: ...
+
+    def find_mailbox(self, address: str) -> Mailbox | None: ...
+
+    def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str) -> Mailbox:
+        """Raises AlreadyExistsError when a mailbox with that address exists.
+
+        An alias already at the address stays and becomes the new mailbox's forward (clear_forward() removes it).
+        """
+        ...
+
+    def update_mailbox(self, address: str, *, display_name: str | None = None, quota_mb: int | None = None) -> None: ...
+
+    def suspend(self, address: str) -> None:
+        """No more logins (and, unless SUSPEND_KEEPS_DELIVERY, no more delivery)."""
+        ...
+
+    def restore(self, address: str) -> None:
+        """Undo suspend(): logins and delivery, including the aliases that point at it.  Harmless on an
+        active mailbox, where it (re)establishes delivery."""
+        ...
+
+    def rename_mailbox(self, address: str, new_address: str) -> None:
+        """Move the mailbox, with its mail, to `new_address`.
+
+        The mailbox's forward goes with it; an alias at the new address becomes its forward too (its recipients
+        added, without an expiry).  Other aliases stay at their addresses, with the mailbox as their recipient.
+        Delivery at the new address is promised only after restore().
+        """
+        ...
+
+    def set_password(self, address: str, password: str) -> None: ...
+
+    def set_forward(self, address: str, recipients: Sequence[str], keep_copy: bool | None = None) -> None: ...
+
+    def clear_forward(self, address: str) -> None: ...
+
+    def find_alias(self, address: str) -> Alias | None:
+        """The alias at an address that has no mailbox (a mailbox's own alias is its forward)."""
+        ...
+
+    def create_alias(self, address: str, recipients: Sequence[str], expires: datetime | None = None) -> None:
+        """A managed alias (Alias.managed).  Raises AlreadyExistsError when an alias with other recipients is at the
+        address; one with these recipients becomes managed, with this expiry (what a rename left there)."""
+        ...
+
+    def delete_alias(self, address: str, recipients: Sequence[str] | None = None) -> None:
+        """Remove the alias at an address that has no mailbox; absent is fine.  With `recipients`, only a managed alias
+        with exactly these recipients is removed: one changed since the plan read it is left."""
+        ...
+
+    def delete_mailbox(self, address: str, keep_dir: bool = True) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One message to a person (a manager told of a joiner, an employee warned of inactivity)."""
+
+    kind: str
+    recipient: str
+    subject: str
+    body: str
+    employee_id: str = ""
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Tells people what the lifecycle did or will do (mail, IM); delivery failures are TransientError."""
+
+    def send(self, notice: Notice) -> None: ...
+
+
+@runtime_checkable
+class ProgressSink(Protocol):
+    """Where the engine reports a long step's progress (a terminal bar, log lines, systemd STATUS=)."""
+
+    def start(self, phase: str, total: int) -> None:
+        """A phase begins with `total` units of work (actions, entries)."""
+        ...
+
+    def advance(self, done: int = 1, failed: int = 0) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    """The sink that reports nothing: the default where no one watches."""
+
+    def start(self, phase: str, total: int) -> None:
+        pass
+
+    def advance(self, done: int = 1, failed: int = 0) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+NO_PROGRESS = NoProgress()
