@@ -140,9 +140,9 @@ def _request_label(what: str) -> str:
 
 def _install_counters() -> tuple[Counter, Counter, dict]:
     """Count LdapDirectory calls by method and LDAP requests by label; time the cycle's phases."""
-    from connectors import directory_ldap
+    from connectors import directory_ldap, hr_csv
     from lifecycle.engine import apply as apply_module
-    from lifecycle.engine import cycle
+    from lifecycle.engine import cycle, tuning
 
     calls: Counter = Counter()
     requests: Counter = Counter()
@@ -209,9 +209,9 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
     timed(cycle, "plan_from", "plan")
     timed(apply_module.Executor, "apply", "apply")
     timed(apply_module.Executor, "recover", "recover")
-    timed(cycle, "read_hr_csv", "read_hr")
+    timed(hr_csv.CsvHrSource, "read", "read_hr")
     timed(directory_ldap.LdapDirectory, "read_snapshot", "read_directory")
-    timed(cycle, "read_ahead", "read_names_ahead")
+    timed(tuning, "read_names_ahead", "read_names_ahead")
     timed(apply_module.Executor, "_perform_mail", "mail_write")
     from lifecycle.journal.store import Journal
     timed(Journal, "load_state", "load_state")

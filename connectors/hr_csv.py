@@ -1,6 +1,7 @@
 """The HR export as a CSV file: bytes -> text -> rows -> `HrSnapshot`.
 
-Validation lives in `connectors.hr_records` (shared with other HR sources);
+`CsvHrSource` is the `HrSource` port (lifecycle.domain.ports) over such a file.
+Validation lives in `connectors.hr_records` and `hr_values` (shared with other HR sources);
 this module only reads the file, finds its encoding and splits it into rows.
 
 Row numbers are spreadsheet row numbers: the n-th CSV record is row n (the
@@ -23,7 +24,9 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import os
 import re
+import time
 from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
@@ -31,13 +34,13 @@ from pathlib import Path
 import structlog
 from charset_normalizer import from_bytes
 
+from connectors.hr_records import refuse_unusable, validate_rows
+from connectors.hr_values import map_headers, normalize_text
 from lifecycle.domain.errors import FeedError
-from lifecycle.engine.gcpause import gc_paused
-from connectors.hr_records import map_headers, normalize_text, refuse_unusable, validate_rows
 from lifecycle.domain.models import HrRecord, HrSnapshot, RejectedRow
 from lifecycle.domain.settings import HrSettings
 
-__all__ = ["decode_hr_bytes", "read_hr_csv"]
+__all__ = ["CsvHrSource", "decode_hr_bytes", "read_hr_csv"]
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +63,32 @@ _SAVE_AS_CSV = (
 _DELIMITERS = {",": ('","', "commas"), ";": ('";"', "semicolons"), "\t": ('"\\t"', "tabs"), "|": ('"|"', "vertical bars")}
 
 
+class CsvHrSource:
+    """The HR export file named by `[hr] path`, as the cycle reads it (the `HrSource` port).
+
+    `company_aliases` maps company codes and names to codes (HR may write either).
+    """
+
+    def __init__(self, settings: HrSettings, company_aliases: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.company_aliases = dict(company_aliases)
+
+    @property
+    def name(self) -> str:
+        return str(self.settings.path)
+
+    def read(self, today: date) -> HrSnapshot:
+        return read_hr_csv(self.settings, self.company_aliases, today=today)
+
+    def age_seconds(self) -> float | None:
+        """Seconds since the file was last written; None when it cannot be told (gone since it was read)."""
+        try:
+            modified = os.stat(self.settings.path).st_mtime
+        except OSError:
+            return None
+        return time.time() - modified
+
+
 def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, today: date | None = None) -> HrSnapshot:
     """Read, decode and validate the HR CSV export named by `settings.path`.
 
@@ -80,14 +109,13 @@ def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, tod
     text, encoding = decode_hr_bytes(data, settings.encoding, path)
     del data  # the text is all that is needed from here on
 
-    with gc_paused():  # 100k rows of lists, strings and records, none of them in a cycle
-        rows = _records(text, settings.delimiter, path)
-        header_row, headers = _header(rows, path)
-        header_map = _map_headers(headers, header_row, settings, path)
-        width = len(headers)
-        # Rows are validated as they are parsed: only the records are kept, not every row's cells.
-        body = _Last(_checked(rows, width, settings.delimiter, path))
-        records, rejected = validate_rows(body, header_map, company_aliases, today or date.today(), width=width)
+    rows = _records(text, settings.delimiter, path)
+    header_row, headers = _header(rows, path)
+    header_map = _map_headers(headers, header_row, settings, path)
+    width = len(headers)
+    # Rows are validated as they are parsed: only the records are kept, not every row's cells.
+    body = _Last(_checked(rows, width, settings.delimiter, path))
+    records, rejected = validate_rows(body, header_map, company_aliases, today or date.today(), width=width)
     if not records and not rejected:  # every non-blank row gives a record or a rejection
         raise FeedError(
             f"the HR file {path} has a header (row {header_row}) but no data rows; refusing to treat every employee as gone; "
@@ -222,13 +250,15 @@ def _decode_auto(data: bytes, path: Path | str) -> tuple[str, str]:
         return _decode(data, "utf-8-sig", path, pinned=False), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _decode(data, "utf-16", path, pinned=False), "utf-16"
+    text: str | None = None
     try:
-        text: str | None = data.decode("utf-8")
+        decoded = data.decode("utf-8")
     except UnicodeDecodeError:
-        text = None
+        pass
     else:
-        if "\x00" not in text:  # NULs: probably UTF-16 without a BOM
-            return text, "utf-8"
+        if "\x00" not in decoded:  # NULs: probably UTF-16 without a BOM
+            return decoded, "utf-8"
+        text = decoded
     best = from_bytes(data, cp_isolation=_DETECTABLE).best()
     if best is None or best.encoding is None:
         if text is not None:
@@ -293,7 +323,7 @@ def _lines(text: str) -> Iterator[str]:
     """The lines of `text` for the csv module, made one at a time.
 
     The same lines as iterating ``io.StringIO(text, newline="")``, without its
-    copy of the whole file (four bytes per character: ~19 MB for 100k rows).
+    copy of the whole file (four bytes per character).
     """
     for match in _LINE.finditer(text):
         yield match.group()

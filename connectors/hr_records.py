@@ -1,7 +1,7 @@
 """Turning raw HR rows into validated `HrRecord`s: pure, no I/O.
 
 Every HR source (the CSV export today, SQL or REST later) hands this module a
-header and rows of cell text; it returns the records it trusts and one
+header and rows of cell text (mapped to fields by `map_headers`); it returns the records it trusts and one
 `RejectedRow` per row it does not.  A bad row never blocks the others and is
 never silently dropped: the only rows that leave no trace are blank lines.
 
@@ -34,399 +34,37 @@ Decisions taken here (documented so that callers and admins can rely on them):
   characters (code points, after normalisation: 张 is one character, as is a).
   A longer value rejects the row, naming the field, its length and the limit.
   The department also has to fit a directory group name (`MAX_DEPARTMENT_BYTES`).
+
+The rules for single cells are in `connectors.hr_values`.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 
+from connectors.hr_values import (
+    FIELD_LIMITS,
+    HEADER_ALIASES,
+    HIRE_DATE_HORIZON_DAYS,
+    MAX_ID_LENGTH,
+    REQUIRED_FIELDS,
+    InvalidValue,
+    check_value,
+    normalize_employee_id,
+    normalize_hr_name,
+    normalize_text,
+    parse_date,
+    parse_status,
+)
 from lifecycle.domain.errors import FeedError
 from lifecycle.domain.models import HrRecord, HrStatus, RejectedRow
-from lifecycle.domain.settings import CANONICAL_HR_FIELDS
 
-__all__ = [
-    "ACCEPTED_DATE_FORMATS",
-    "FIELD_LIMITS",
-    "HEADER_ALIASES",
-    "HIRE_DATE_HORIZON_DAYS",
-    "InvalidValue",
-    "MAX_DEPARTMENT_BYTES",
-    "MAX_ID_LENGTH",
-    "OPTIONAL_FIELDS",
-    "PLACEHOLDER_DATES",
-    "REQUIRED_FIELDS",
-    "STATUS_VALUES",
-    "excel_serial_to_date",
-    "map_headers",
-    "normalize_employee_id",
-    "normalize_text",
-    "parse_date",
-    "parse_status",
-    "refuse_unusable",
-    "validate_rows",
-]
+__all__ = ["refuse_unusable", "validate_rows"]
 
-REQUIRED_FIELDS: tuple[str, ...] = ("employee_id", "name", "company", "department", "status", "hire_date")
-OPTIONAL_FIELDS: tuple[str, ...] = tuple(f for f in CANONICAL_HR_FIELDS if f not in REQUIRED_FIELDS)
-
-# Headers accepted for each canonical field besides the field's own name (in
-# any case/spacing: "employee_id", "Employee ID", "EMPLOYEE-ID").
-HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "employee_id": ("工号",),
-    "name": ("姓名",),
-    "family_name": ("姓",),
-    "english_name": ("英文名",),
-    "company": ("公司",),
-    "department": ("部门",),
-    "title": ("职务", "职位"),
-    "manager_id": ("上级工号",),
-    "status": ("状态",),
-    "hire_date": ("入职日期",),
-    "termination_date": ("离职日期",),
-    "email": ("邮箱",),
-    "account": ("账号",),
-}
-
-# The small, documented table of HR status words (matched case-insensitively
-# after NFKC).  Anything else is rejected, never guessed.
-STATUS_VALUES: dict[str, HrStatus] = {
-    "active": HrStatus.ACTIVE,
-    "在职": HrStatus.ACTIVE,
-    "试用": HrStatus.ACTIVE,  # on probation
-    "leave": HrStatus.LEAVE,
-    "休假": HrStatus.LEAVE,
-    "停薪留职": HrStatus.LEAVE,  # unpaid leave, job kept
-    "产假": HrStatus.LEAVE,  # maternity leave
-    "病假": HrStatus.LEAVE,  # sick leave
-    "terminated": HrStatus.TERMINATED,
-    "离职": HrStatus.TERMINATED,
-    "退休": HrStatus.TERMINATED,  # retired
-    "辞职": HrStatus.TERMINATED,  # resigned
-    "辞退": HrStatus.TERMINATED,  # dismissed
-}
-
-ACCEPTED_DATE_FORMATS = "2024-01-02, 2024/1/2, 2024.01.02, 2024年1月2日 or 20240102"
-PLACEHOLDER_DATES: frozenset[tuple[int, int, int]] = frozenset({(1900, 1, 1), (9999, 12, 31), (0, 0, 0)})
-HIRE_DATE_HORIZON_DAYS = 730
-MAX_ID_LENGTH = 64
-
-# The longest value each column may hold, in characters after normalisation, and what the value
-# becomes (told to HR with the limit).  slapd enforces none of the schema's bounds (cn, sn, title:
-# {32768}), so without these a pasted document became a 200 KB cn.  The limits:
-# - name, family_name, english_name: 64 each, so the mailbox display name "name (english_name)"
-#   (131 at most) fits Modoboa's first_name column (varchar(150), Django's AbstractUser);
-# - department: 64; it names the group "<company code>-<department>" (see MAX_DEPARTMENT_BYTES);
-# - title: 128, room for a long English title;
-# - ids: 64 (employeeNumber, the sealed password's file name); email: 254, the most an address
-#   can have (RFC 5321) and Modoboa's address columns; account: 64, the longest uid naming allows;
-# - company, status and dates are matched or parsed, never written: their bounds only keep a
-#   pasted document out of the messages (company: longer if a configured name is longer).
-FIELD_LIMITS: dict[str, tuple[int, str]] = {
-    "employee_id": (MAX_ID_LENGTH, "it becomes the employee number in the directory"),
-    "name": (64, "it becomes the name in the directory and, with the English name, the mailbox's display name"),
-    "family_name": (64, "it becomes the surname in the directory"),
-    "english_name": (64, "it becomes part of the display name \"name (English name)\" in the directory and the mailbox"),
-    "company": (128, "it must be one of the configured company codes or names"),
-    "department": (64, "it becomes the name of the department's group in the directory (\"<company code>-<department>\")"),
-    "title": (128, "it becomes the job title in the directory"),
-    "manager_id": (MAX_ID_LENGTH, "it must be the manager's employee id"),
-    "status": (32, "it must be one of the status words"),
-    "hire_date": (32, f"it must be a date ({ACCEPTED_DATE_FORMATS})"),
-    "termination_date": (32, f"it must be a date ({ACCEPTED_DATE_FORMATS})"),
-    "email": (254, "it is matched against the mailboxes' addresses, which have at most 254 characters"),
-    "account": (64, "it is matched against the directory's account names (uid), which have at most 64 characters"),
-}
-# Fields that are names or text HR may legitimately write long: the fix is to shorten them.  In
-# the others (ids, codes, dates) a value over the limit is text pasted into the wrong column.
-_SHORTEN = frozenset({"name", "family_name", "english_name", "department", "title"})
-# The department names a group whose RDN is "cn=<company code>-<department>".  slapd's back-mdb
-# refuses (result "other") an RDN of more than about 245 bytes of UTF-8, special characters counted
-# as slapd escapes them (\2C: 3 bytes), measured on slapd 2.5: its DN index keeps the RDN twice
-# under LMDB's 511-byte key limit.  With the longest company code the config allows (32), a
-# department of 192 bytes (64 Chinese characters, 3 bytes each) keeps the RDN at 228 bytes.  Only a
-# department with characters of 4 bytes (rare ideographs outside the common range, emoji) can
-# stay within 64 characters and still exceed this.
-MAX_DEPARTMENT_BYTES = 192
-_RDN_SPECIAL = re.compile(r'[,+"\\<>;=]')
-
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
-_CJK = r"\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-_CJK_GAP = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
-_WHITESPACE = re.compile(r"\s+")
-# A value normalize_text leaves as it is has none of these (NFKC aside): white space at either
-# end, a run of white space, white space other than " ", a zero-width character.  (Regex \s and
-# str.isspace/strip agree on every code point.)
-_UNTOUCHED = re.compile(r"\A\s|\s\Z|\s\s|[^\S ]|[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
-# Unicode categories Cc and Cs, exactly.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_TIME_SUFFIX = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
-_DATE_SEP = re.compile(rf"(\d{{4}})([-/.])(\d{{1,2}})\2(\d{{1,2}}){_TIME_SUFFIX}", re.ASCII)
-_DATE_CN = re.compile(rf"(\d{{4}})\s*年\s*(\d{{1,2}})\s*月\s*(\d{{1,2}})\s*日?{_TIME_SUFFIX}", re.ASCII)
-_DATE_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})", re.ASCII)
-_EXCEL_SERIAL = re.compile(r"(\d{5})(?:\.\d+)?", re.ASCII)
-_ID_SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d*)?[eE][+-]?\d+", re.ASCII)
-_ID_DECIMAL = re.compile(r"\d+\.0+", re.ASCII)
-_ID_VALID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-class InvalidValue(ValueError):
-    """A cell value that cannot be accepted: what is wrong and how to fix it."""
-
-    def __init__(self, reason: str, fix: str) -> None:
-        super().__init__(f"{reason}; fix: {fix}")
-        self.reason = reason
-        self.fix = fix
-
-
-# ---------------------------------------------------------------------------
-# Text and headers
-
-
-def normalize_text(text: str) -> str:
-    """NFKC, zero-width characters removed, white space collapsed and trimmed."""
-    if _UNTOUCHED.search(text) is None and unicodedata.is_normalized("NFKC", text):
-        return text  # nothing to change (nearly every cell): two C calls, no copy
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
-    return _WHITESPACE.sub(" ", text).strip()
-
-
-def _normalize_name(text: str) -> str:
-    text = normalize_text(text)
-    return _CJK_GAP.sub("", text) if " " in text else text  # normalised text has no other white space
-
-
-def _header_key(header: str) -> str:
-    """The form headers are compared in: "Employee ID" == "employee_id" == "EMPLOYEE-ID"."""
-    text = normalize_text(header).casefold()
-    return re.sub(r"[\s_\-.]+", "", text)
-
-
-def map_headers(headers: Sequence[str], columns: Mapping[str, str]) -> dict[str, int]:
-    """Map canonical field -> column index.
-
-    `columns` (canonical field -> header, from ``[hr.columns]``) wins over the
-    built-in names.  Raises `FeedError` when a required column is missing, a
-    configured header is not in the file, or two columns map to one field.
-    """
-    unknown = sorted(set(columns) - set(CANONICAL_HR_FIELDS))
-    if unknown:
-        raise FeedError(f"[hr.columns] names unknown field(s) {unknown}; allowed: {', '.join(CANONICAL_HR_FIELDS)}")
-    keys = [_header_key(h) for h in headers]
-    shown = ", ".join(repr(normalize_text(h)) for h in headers) or "(none)"
-    mapping: dict[str, int] = {}
-    claimed: dict[int, str] = {}
-
-    configured_keys: dict[str, str] = {}
-    for canonical, header in columns.items():
-        key = _header_key(header)
-        if key in configured_keys:
-            raise FeedError(
-                f"[hr.columns] maps both {configured_keys[key]} and {canonical} to the header {header!r}; "
-                "fix: map each field to its own column"
-            )
-        configured_keys[key] = canonical
-        found = [i for i, k in enumerate(keys) if k == key and k]
-        if not found:
-            raise FeedError(
-                f"[hr.columns] maps {canonical} to the header {header!r}, which is not in the HR file; "
-                f"headers found: {shown}; fix: correct [hr.columns].{canonical} or the export's header"
-            )
-        if len(found) > 1:
-            raise FeedError(
-                f"the header {header!r} (configured for {canonical}) appears in columns "
-                f"{', '.join(str(i + 1) for i in found)}; fix: rename or remove the extra column(s)"
-            )
-        mapping[canonical] = found[0]
-        claimed[found[0]] = canonical
-
-    names: dict[str, str] = {}
-    for canonical in CANONICAL_HR_FIELDS:
-        if canonical in columns:
-            continue
-        for alias in (canonical, *HEADER_ALIASES.get(canonical, ())):
-            names[_header_key(alias)] = canonical
-    candidates: dict[str, list[int]] = defaultdict(list)
-    for index, key in enumerate(keys):
-        if index in claimed or not key:
-            continue
-        canonical = names.get(key)
-        if canonical is not None:
-            candidates[canonical].append(index)
-    for canonical, indexes in candidates.items():
-        if len(indexes) > 1:
-            cols = " and ".join(f"column {i + 1} ({normalize_text(headers[i])!r})" for i in indexes)
-            raise FeedError(
-                f"{cols} all map to {canonical}; fix: remove or rename all but one of them, "
-                f"or choose one with [hr.columns] {canonical} = \"<header>\""
-            )
-        mapping[canonical] = indexes[0]
-
-    missing = [f for f in REQUIRED_FIELDS if f not in mapping]
-    if missing:
-        described = ", ".join(f"{f} ({'/'.join(HEADER_ALIASES[f])})" for f in missing)
-        used = set(mapping.values())
-        unrecognised = [repr(normalize_text(h)) for i, h in enumerate(headers) if i not in used and normalize_text(h)]
-        extra = f"; unrecognised headers: {', '.join(unrecognised)}" if unrecognised else ""
-        raise FeedError(
-            f"the HR file has no column for required field(s) {described}; headers found: {shown}{extra}; "
-            f"fix: rename the column(s) in the export to one of the names shown, "
-            f"or map them in the config, e.g. [hr.columns] {missing[0]} = \"<header in the file>\""
-        )
-    return mapping
-
-
-# ---------------------------------------------------------------------------
-# Single values
-
-
-def excel_serial_to_date(serial: int) -> date:
-    """The date an Excel (1900 date system) serial number stands for.
-
-    Serial 1 is 1900-01-01 and serial 60 is the fictitious 1900-02-29 that
-    Excel inherited from Lotus 1-2-3 (returned as 1900-02-28 here); from 61 on
-    every serial is one day late against a true calendar count.
-    """
-    if serial < 1:
-        raise ValueError(f"Excel date serials start at 1, got {serial}")
-    if serial < 60:
-        return date(1899, 12, 31) + timedelta(days=serial)
-    if serial == 60:
-        return date(1900, 2, 28)
-    return date(1899, 12, 30) + timedelta(days=serial)
-
-
-def _date_parts(text: str) -> tuple[int, int, int]:
-    for pattern in (_DATE_SEP, _DATE_CN):
-        match = pattern.fullmatch(text)
-        if match:
-            groups = [g for g in match.groups() if g not in ("-", "/", ".")]
-            year, month, day = (int(g) for g in groups)
-            return year, month, day
-    match = _DATE_COMPACT.fullmatch(text)
-    if match:
-        year, month, day = (int(g) for g in match.groups())
-        return year, month, day
-    match = _EXCEL_SERIAL.fullmatch(text)
-    if match:
-        probable = excel_serial_to_date(int(match.group(1)))
-        raise InvalidValue(
-            f"{text!r} is an Excel date serial number, not a date (it probably means {probable.isoformat()})",
-            f"format the date column as text in the spreadsheet (e.g. {probable.isoformat()}) and export again",
-        )
-    raise InvalidValue(
-        f"{text!r} is not a date in an accepted format",
-        f"write the date as {ACCEPTED_DATE_FORMATS}",
-    )
-
-
-def parse_date(text: str, *, allow_placeholder: bool = True) -> date | None:
-    """Parse an HR date.  Empty -> None.  Placeholders -> None (or an error).
-
-    Accepted: 2024-01-02, 2024/1/2, 2024.01.02, 2024年1月2日, 20240102, full-width
-    digits included, optionally followed by a time of day (ignored).  Raises
-    `InvalidValue` (a `ValueError`) listing the accepted formats otherwise;
-    an Excel serial number (e.g. 45292) is explained, never converted.
-    """
-    value = normalize_text(text)
-    if not value:
-        return None
-    parts = _date_parts(value)
-    if parts in PLACEHOLDER_DATES:
-        if allow_placeholder:
-            return None
-        raise InvalidValue(
-            f"{value!r} is a placeholder meaning 'no date', but a real date is required here",
-            f"enter the actual date as {ACCEPTED_DATE_FORMATS}",
-        )
-    year, month, day = parts
-    if not 1900 <= year <= 2199:
-        raise InvalidValue(f"{value!r}: the year {year} is implausible", "correct the year")
-    try:
-        return date(year, month, day)
-    except ValueError as exc:
-        raise InvalidValue(
-            f"{value!r} is not a real calendar date ({exc})", f"correct the date; accepted formats: {ACCEPTED_DATE_FORMATS}"
-        ) from exc
-
-
-def parse_status(text: str) -> HrStatus:
-    """Map an HR status word to `HrStatus` using `STATUS_VALUES`; unknown -> `InvalidValue`."""
-    value = normalize_text(text)
-    status = STATUS_VALUES.get(value.casefold())
-    if status is None:
-        allowed = ", ".join(STATUS_VALUES)
-        raise InvalidValue(
-            f"unknown status {value!r}; allowed values: {allowed}",
-            "use one of the allowed status values (active/在职, leave/休假, terminated/离职)",
-        )
-    return status
-
-
-def normalize_employee_id(text: str) -> str:
-    """NFKC, white space and zero-width characters removed; leading zeros kept.
-
-    Raises `InvalidValue` for an id Excel turned into a number
-    ("1.23457E+17", "100001.0") or one with characters other than letters,
-    digits, '.', '_' and '-'.  Returns "" for an empty cell.
-    """
-    value = normalize_text(text)
-    if not value:
-        return ""
-    if len(value) > MAX_ID_LENGTH:  # before the patterns below: the message must not quote a pasted document
-        raise InvalidValue(
-            f"the id is {len(value):,} characters long, more than the {MAX_ID_LENGTH} allowed",
-            f"correct the id in the HR system (at most {MAX_ID_LENGTH} letters, digits, '.', '_' or '-'); "
-            "a value this long is usually text pasted into the wrong column",
-        )
-    if _ID_SCIENTIFIC.fullmatch(value):
-        raise InvalidValue(
-            f"employee id {value!r} is in scientific notation: Excel converted a long number and its last digits are lost",
-            "format the id column as text in the spreadsheet, re-enter the ids and export again",
-        )
-    if _ID_DECIMAL.fullmatch(value):
-        raise InvalidValue(
-            f"employee id {value!r} has a decimal part: the id column was exported as a number",
-            "format the id column as text in the spreadsheet and export again",
-        )
-    if not _ID_VALID.fullmatch(value):
-        raise InvalidValue(
-            f"employee id {value!r} is not valid: use up to {MAX_ID_LENGTH} letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit",
-            "correct the id in the HR system",
-        )
-    return value
-
-
-# ---------------------------------------------------------------------------
-# Rows
-
-
-def _too_long(field: str, length: int, limit: int) -> tuple[str, str]:
-    """The reason and the fix for a value of `length` characters in a column that allows `limit`."""
-    label = f"{field} ({HEADER_ALIASES[field][0]})"
-    reason = f"the {label} is {length:,} characters long, more than the {limit} allowed: {FIELD_LIMITS[field][1]}"
-    if field in _SHORTEN:
-        return reason, f"shorten the {label} to at most {limit} characters in the HR system"
-    return reason, f"correct the {label} in the HR system; a value this long is usually text pasted into the wrong column"
-
-
-def _group_name_problem(department: str) -> tuple[str, str] | None:
-    """Why `department` cannot name a directory group (see MAX_DEPARTMENT_BYTES), as (reason, fix); None if it can."""
-    size = len(department.encode("utf-8")) + 2 * len(_RDN_SPECIAL.findall(department))
-    if size <= MAX_DEPARTMENT_BYTES:
-        return None
-    return (
-        f"the department ({HEADER_ALIASES['department'][0]}) {department!r} is too long for the name of its group in "
-        f"the directory: its characters take {size} bytes there, more than the {MAX_DEPARTMENT_BYTES} that fit "
-        f"(a Chinese character takes 3 bytes; rare characters and emoji take 4, so fewer than "
-        f"{FIELD_LIMITS['department'][0]} of them fit)",
-        "shorten the department name in the HR system",
-    )
 
 
 def _company_lookup(company_aliases: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -530,12 +168,11 @@ def refuse_unusable(records: Sequence[HrRecord], rejected: Sequence[RejectedRow]
 # cell text, and every record refers to one shared string / date object.
 _REPEATING = frozenset({"company", "department", "title", "status", "hire_date", "termination_date", "manager_id",
                         "family_name", "english_name"})
-_MISSING = object()
 _STR_ONLY = frozenset({str})
 
 
 class _Validator:
-    """`_validate_row` for one file: the per-file lookups, and caches of per-value work."""
+    """Rows of one file to records (`row`): the per-file lookups, and caches of per-value work."""
 
     def __init__(self, header_map: dict[str, int], company_aliases: Mapping[str, str], today: date | None,
                  width: int | None) -> None:
@@ -551,7 +188,7 @@ class _Validator:
         self.limits = {field: limit for field, (limit, _) in FIELD_LIMITS.items()}
         self.limits["company"] = max(self.limits["company"], max(map(len, self.exact), default=0))
         # (field, column, name rule?, cache or None, longest value), in header_map order, employee_id left out.
-        self.fields = [
+        self.fields: list[tuple[str, int, bool, dict[str, str] | None, int]] = [
             (field, index, field in ("name", "family_name"), {} if field in _REPEATING else None, self.limits[field])
             for field, index in header_map.items()
             if field != "employee_id"
@@ -563,126 +200,23 @@ class _Validator:
         self.manager_ids: dict[str, str] = {}
 
     def row(self, row: int, cells: Sequence[str]) -> HrRecord | RejectedRow:
-        header_map = self.header_map
-        id_index = header_map.get("employee_id", len(cells))
-        raw_id = cells[id_index] if id_index < len(cells) else ""
-        id_problem: InvalidValue | None = None
-        if raw_id.isdigit() and raw_id.isascii() and len(raw_id) <= MAX_ID_LENGTH:
-            employee_id = raw_id  # plain digits: what normalize_employee_id returns unchanged
-        else:
-            try:
-                employee_id = normalize_employee_id(raw_id)
-            except InvalidValue as exc:
-                employee_id, id_problem = "", exc
-
-        def reject(field: str, reason: str, fix: str) -> RejectedRow:
-            return RejectedRow(row, field, reason, fix, employee_id)
-
-        width = self.width
-        count = len(cells)
-        if count < self.needed or (width is not None and count < width):
-            expected = f"the header has {width}" if width is not None else f"the mapped columns need {self.needed}"
-            return reject(
-                "(row)",
-                f"the row has {count} cell(s) but {expected}: a delimiter is missing or the row was cut off",
-                "check the row in the export: every row needs one value (possibly empty) per column",
-            )
-        if width is not None and count > width and any(normalize_text(c) for c in cells[width:]):
-            return reject(
-                "(row)",
-                f"the row has {count} cells but the header has {width}: a value probably contains an unquoted delimiter",
-                "quote values that contain the delimiter, or remove the extra cells",
-            )
-
-        if id_problem is not None:
-            return reject("employee_id", id_problem.reason, id_problem.fix)
-
-        values: dict[str, str] = {}
-        shared = self.shared
-        for field, index, is_name, cache, limit in self.fields:
-            raw = cells[index]
-            if cache is not None:
-                value = cache.get(raw)
-                if value is not None:  # only accepted values are cached
-                    values[field] = value
-                    continue
-            value = _normalize_name(raw) if is_name else normalize_text(raw)
-            if len(value) > limit:
-                return reject(field, *_too_long(field, len(value), limit))
-            bad = _CONTROL.search(value)
-            if bad is not None:
-                return reject(field, f"the value contains the control character U+{ord(bad.group()):04X}",
-                              "remove it in the HR system")
-            if field == "department":  # once per distinct department: the rest are cache hits
-                problem = _group_name_problem(value)
-                if problem is not None:
-                    return reject(field, *problem)
-            if cache is not None:
-                value = cache[raw] = shared.setdefault(value, value)
-            values[field] = value
-
-        for field in REQUIRED_FIELDS:
-            if field == "employee_id":
-                if not employee_id:
-                    return reject("employee_id", "the employee id is empty", "fill in the employee id (工号)")
-            elif not values.get(field):
-                alias = HEADER_ALIASES[field][0]
-                return reject(field, f"the required value {field} ({alias}) is empty", f"fill in {alias} for this employee")
-
-        company_text = values["company"]
-        company = self.exact.get(company_text) or self.folded.get(company_text.casefold())
-        if company is None:
-            return reject(
-                "company",
-                f"unknown company {company_text!r}; {self.allowed}",
-                "use one of the company codes, or add the company to [[companies]] in the config",
-            )
-
-        field = "status"
+        """The row's record, or its first problem (checked in this order) as a rejection."""
+        employee_id, id_problem = self._employee_id(cells)
         try:
-            text = values["status"]
-            status = self.statuses.get(text)
-            if status is None:
-                status = self.statuses[text] = parse_status(text)
-            field = "hire_date"
-            text = values["hire_date"]
-            hire_date = self.hire_dates.get(text)
-            if hire_date is None:
-                parsed = parse_date(text, allow_placeholder=False)
-                assert parsed is not None  # a required, non-placeholder value
-                hire_date = self.hire_dates[text] = parsed
-            field = "termination_date"
-            text = values.get("termination_date", "")
-            termination_date = self.termination_dates.get(text, _MISSING)
-            if termination_date is _MISSING:
-                termination_date = self.termination_dates[text] = parse_date(text)
-            field = "manager_id"
-            text = values.get("manager_id", "")
-            manager_id = self.manager_ids.get(text)
-            if manager_id is None:
-                manager_id = self.manager_ids[text] = normalize_employee_id(text)
-        except InvalidValue as exc:
-            return reject(field, exc.reason, exc.fix)
-
-        if self.horizon is not None and hire_date > self.horizon:
-            return reject(
-                "hire_date",
-                f"hire date {hire_date.isoformat()} is more than {HIRE_DATE_HORIZON_DAYS} days in the future (probably a typo in the year)",
-                "correct the hire date",
-            )
-        if termination_date is not None and termination_date < hire_date:
-            return reject(
-                "termination_date",
-                f"termination date {termination_date.isoformat()} is before the hire date {hire_date.isoformat()}",
-                "correct one of the two dates (a re-hire needs a new hire date and an empty termination date)",
-            )
-        email = values.get("email", "")
-        if email and not _EMAIL.fullmatch(email):
-            return reject("email", f"{email!r} is not an e-mail address", "correct the address or leave the cell empty")
+            self._check_cell_count(cells)
+            if id_problem is not None:
+                raise _Rejected("employee_id", id_problem.reason, id_problem.fix)
+            values = self._values(cells)
+            _check_required(employee_id, values)
+            company = self._company(values["company"])
+            status, hire_date, termination_date, manager_id = self._parsed(values)
+            self._check_dates(hire_date, termination_date)
+            email = _checked_email(values.get("email", ""))
+        except _Rejected as problem:
+            return RejectedRow(row, problem.field, problem.reason, problem.fix, employee_id)
         if manager_id and manager_id.casefold() == employee_id.casefold():
             manager_id = ""  # "reports to self" means top of the tree: no manager
-
-        record = HrRecord(
+        return HrRecord(
             employee_id,
             values["name"],
             company,
@@ -698,4 +232,132 @@ class _Validator:
             email,
             values.get("account", ""),
         )
-        return record
+
+    def _employee_id(self, cells: Sequence[str]) -> tuple[str, InvalidValue | None]:
+        """The row's employee id ("" when invalid, with why): known before any check, so every rejection carries it."""
+        id_index = self.header_map.get("employee_id", len(cells))
+        raw_id = cells[id_index] if id_index < len(cells) else ""
+        if raw_id.isdigit() and raw_id.isascii() and len(raw_id) <= MAX_ID_LENGTH:
+            return raw_id, None  # plain digits: what normalize_employee_id returns unchanged
+        try:
+            return normalize_employee_id(raw_id), None
+        except InvalidValue as exc:
+            return "", exc
+
+    def _check_cell_count(self, cells: Sequence[str]) -> None:
+        """A lost or extra delimiter shifts every value after it: such a row is not read at all."""
+        width = self.width
+        count = len(cells)
+        if count < self.needed or (width is not None and count < width):
+            expected = f"the header has {width}" if width is not None else f"the mapped columns need {self.needed}"
+            raise _Rejected(
+                "(row)",
+                f"the row has {count} cell(s) but {expected}: a delimiter is missing or the row was cut off",
+                "check the row in the export: every row needs one value (possibly empty) per column",
+            )
+        if width is not None and count > width and any(normalize_text(c) for c in cells[width:]):
+            raise _Rejected(
+                "(row)",
+                f"the row has {count} cells but the header has {width}: a value probably contains an unquoted delimiter",
+                "quote values that contain the delimiter, or remove the extra cells",
+            )
+
+    def _values(self, cells: Sequence[str]) -> dict[str, str]:
+        """Every mapped field but the id, normalised and checked for length and control characters."""
+        values: dict[str, str] = {}
+        shared = self.shared
+        for field, index, is_name, cache, limit in self.fields:
+            raw = cells[index]
+            if cache is not None:
+                value = cache.get(raw)
+                if value is not None:  # only accepted values are cached
+                    values[field] = value
+                    continue
+            value = normalize_hr_name(raw) if is_name else normalize_text(raw)
+            try:
+                check_value(field, value, limit)  # a department: once per distinct one, the rest are cache hits
+            except InvalidValue as exc:
+                raise _Rejected(field, exc.reason, exc.fix) from exc
+            if cache is not None:
+                value = cache[raw] = shared.setdefault(value, value)
+            values[field] = value
+        return values
+
+    def _company(self, text: str) -> str:
+        """The company code HR's code or name stands for."""
+        company = self.exact.get(text) or self.folded.get(text.casefold())
+        if company is None:
+            raise _Rejected(
+                "company",
+                f"unknown company {text!r}; {self.allowed}",
+                "use one of the company codes, or add the company to [[companies]] in the config",
+            )
+        return company
+
+    def _parsed(self, values: dict[str, str]) -> tuple[HrStatus, date, date | None, str]:
+        """(status, hire date, termination date, manager id), each parsed once per distinct text."""
+        field = "status"
+        try:
+            text = values["status"]
+            status = self.statuses.get(text)
+            if status is None:
+                status = self.statuses[text] = parse_status(text)
+            field = "hire_date"
+            text = values["hire_date"]
+            hire_date = self.hire_dates.get(text)
+            if hire_date is None:
+                parsed = parse_date(text, allow_placeholder=False)
+                assert parsed is not None  # a required, non-placeholder value
+                hire_date = self.hire_dates[text] = parsed
+            field = "termination_date"
+            text = values.get("termination_date", "")
+            if text in self.termination_dates:  # None is a value here: "no termination date"
+                termination_date = self.termination_dates[text]
+            else:
+                termination_date = self.termination_dates[text] = parse_date(text)
+            field = "manager_id"
+            text = values.get("manager_id", "")
+            manager_id = self.manager_ids.get(text)
+            if manager_id is None:
+                manager_id = self.manager_ids[text] = normalize_employee_id(text)
+        except InvalidValue as exc:
+            raise _Rejected(field, exc.reason, exc.fix) from exc
+        return status, hire_date, termination_date, manager_id
+
+    def _check_dates(self, hire_date: date, termination_date: date | None) -> None:
+        if self.horizon is not None and hire_date > self.horizon:
+            raise _Rejected(
+                "hire_date",
+                f"hire date {hire_date.isoformat()} is more than {HIRE_DATE_HORIZON_DAYS} days in the future (probably a typo in the year)",
+                "correct the hire date",
+            )
+        if termination_date is not None and termination_date < hire_date:
+            raise _Rejected(
+                "termination_date",
+                f"termination date {termination_date.isoformat()} is before the hire date {hire_date.isoformat()}",
+                "correct one of the two dates (a re-hire needs a new hire date and an empty termination date)",
+            )
+
+
+class _Rejected(Exception):
+    """A row's first problem: the field, what is wrong and the fix (becomes its RejectedRow)."""
+
+    def __init__(self, field: str, reason: str, fix: str) -> None:
+        super().__init__(reason)
+        self.field, self.reason, self.fix = field, reason, fix
+
+
+def _check_required(employee_id: str, values: dict[str, str]) -> None:
+    for field in REQUIRED_FIELDS:
+        if field == "employee_id":
+            if not employee_id:
+                raise _Rejected("employee_id", "the employee id is empty", "fill in the employee id (工号)")
+        elif not values.get(field):
+            alias = HEADER_ALIASES[field][0]
+            raise _Rejected(field, f"the required value {field} ({alias}) is empty", f"fill in {alias} for this employee")
+
+
+def _checked_email(email: str) -> str:
+    if email and not _EMAIL.fullmatch(email):
+        raise _Rejected("email", f"{email!r} is not an e-mail address", "correct the address or leave the cell empty")
+    return email

@@ -13,7 +13,8 @@ from structlog.testing import capture_logs
 
 from connectors.hr_csv import read_hr_csv
 from lifecycle.domain.errors import FeedError
-from connectors.hr_records import (
+from connectors.hr_records import validate_rows
+from connectors.hr_values import (
     STATUS_VALUES,
     excel_serial_to_date,
     map_headers,
@@ -21,7 +22,6 @@ from connectors.hr_records import (
     normalize_text,
     parse_date,
     parse_status,
-    validate_rows,
 )
 from lifecycle.domain.models import HrSnapshot, HrStatus
 from lifecycle.domain.settings import HrSettings

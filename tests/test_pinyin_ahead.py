@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.engine import pinyin_ahead
+from lifecycle.engine import tuning
 from lifecycle.domain.models import HrStatus, PersonState, PersonStatus, StoredState
 from policies import naming
 from tests.harness import hr, make_settings, person
@@ -34,7 +34,7 @@ def test_likely_joiners_are_the_people_without_an_account_on_record(tmp_path: Pa
         person("6", "孙丽", status=HrStatus.LEAVE),  # on leave without an account yet
     )
     state = StoredState((PersonState("1", "lina", "HQ"), PersonState("3", "zhangwei", "HQ", status=PersonStatus.DELETED)))
-    assert [r.employee_id for r in pinyin_ahead.likely_joiners(snapshot, state, settings)] == ["2", "3", "6"]
+    assert [r.employee_id for r in tuning.likely_joiners(snapshot, state, settings)] == ["2", "3", "6"]
 
 
 def test_names_read_ahead_need_no_pypinyin_afterwards(tmp_path: Path, cold_caches) -> None:
@@ -44,7 +44,7 @@ def test_names_read_ahead_need_no_pypinyin_afterwards(tmp_path: Path, cold_cache
     naming._has_reading.cache_clear()  # noqa: SLF001
     assert "pypinyin" in sys.modules
 
-    read = pinyin_ahead.read_ahead([person("1", "欧阳娜娜"), person("2", "吕长乐"), person("3", "吕长乐")], settings)
+    read = tuning.read_names_ahead([person("1", "欧阳娜娜"), person("2", "吕长乐"), person("3", "吕长乐")], settings)
     assert read == 2 and not [m for m in sys.modules if m.startswith("pypinyin")]
     again = naming.propose_local_part("欧阳娜娜", "", "{pinyin}", "v", 32), naming.propose_local_part("吕长乐", "", "{pinyin}", "v", 32)
     assert again == expected == ("ouyangnana", "lvchangle")
@@ -58,10 +58,10 @@ def test_names_read_ahead_need_no_pypinyin_afterwards(tmp_path: Path, cold_cache
 def test_pypinyin_stays_when_the_readings_outgrow_the_caches(tmp_path: Path, cold_caches, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = make_settings(tmp_path)
     naming.propose_local_part("王芳", "", "{pinyin}", "v", 32)
-    assert pinyin_ahead.read_ahead([], settings) == 0 and "pypinyin" in sys.modules
-    monkeypatch.setattr(pinyin_ahead, "readings_cache_full", lambda: True)
+    assert tuning.read_names_ahead([], settings) == 0 and "pypinyin" in sys.modules
+    monkeypatch.setattr(tuning, "readings_cache_full", lambda: True)
     many = [person("1", "欧阳娜娜"), person("2", "吕长乐"), person("3", "李娜")]
-    assert pinyin_ahead.read_ahead(many, settings) == 3 and "pypinyin" in sys.modules
+    assert tuning.read_names_ahead(many, settings) == 3 and "pypinyin" in sys.modules
 
 
 def test_the_reading_caches_report_when_they_are_full(cold_caches) -> None:

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.hr_csv import _lines
-from connectors.hr_records import _normalize_name, normalize_text
+from connectors.hr_values import normalize_hr_name, normalize_text
 from lifecycle.journal.store import _person, _persons
 from lifecycle.domain.models import ActionKind, GroupEntry, PersonStatus, SuspensionRule
 from lifecycle.engine.render import plan_text
@@ -69,7 +69,7 @@ def test_fast_paths_equal_their_definitions(text: str) -> None:
     assert dn_key(text) == _reference_dn_key(text)
     assert normalize_name(text) == _reference_normalize_name(text)
     cjk_gap = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
-    assert _normalize_name(text) == cjk_gap.sub("", _reference_normalize_text(text))
+    assert normalize_hr_name(text) == cjk_gap.sub("", _reference_normalize_text(text))
 
 
 @settings(max_examples=600, derandomize=True)

@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="this run only: writes grouped into LDAP transactions, as `[directory] transactions = true` "
                             "(a bulk load 2-3x faster; slapd 2.5.13 and 2.6.10 crash if a connection is reset during a "
                             "commit, so watch the run)")
+    apply.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
+                       help="how the apply shows its progress on stderr: a bar on a terminal, a line every 10 s "
+                            "elsewhere (auto, the default), always one of them, or none")
 
     log_cmd = sub.add_parser("log", help="read the action log (times in [policy] timezone)")
     log_cmd.add_argument("--company")
@@ -216,8 +219,7 @@ def _user() -> str:
 
 def cmd_check(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
-    from connectors.hr_csv import read_hr_csv
-    from lifecycle.engine.cycle import check_state_store, company_aliases
+    from lifecycle.engine.cycle import check_state_store, open_hr
 
     problems: list[str] = []
     print(f"config: ok ({len(settings.companies)} companies: {', '.join(c.code for c in settings.companies)})")
@@ -228,8 +230,9 @@ def cmd_check(args: argparse.Namespace, settings) -> int:
     except Exception as exc:  # any other driver error: report, keep checking the rest
         problems.append(f"state store {_safe_url(settings.state.url)}: {_first_line(exc)}")
     try:
-        hr = read_hr_csv(settings.hr, company_aliases(settings))
-        print(f"hr export: ok ({settings.hr.path}: {len(hr.records)} rows accepted, {len(hr.rejected)} rejected)")
+        source = open_hr(settings)
+        hr = source.read(date.today())
+        print(f"hr export: ok ({source.name}: {len(hr.records)} rows accepted, {len(hr.rejected)} rejected)")
     except LifecycleError as exc:
         problems.append(f"hr export: {exc}")
     with LdapDirectory(settings.directory, settings.companies) as directory:
@@ -289,7 +292,7 @@ def _first_line(exc: BaseException) -> str:
 
 def cmd_plan(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
-    from lifecycle.engine.cycle import plan_cycle
+    from lifecycle.engine.cycle import open_hr, plan_cycle
     from lifecycle.journal.store import Journal
     from lifecycle.engine.render import plan_json, plan_text
 
@@ -297,7 +300,7 @@ def cmd_plan(args: argparse.Namespace, settings) -> int:
     journal = Journal(settings.state.url)
     try:
         with LdapDirectory(settings.directory, settings.companies) as directory:
-            plan = plan_cycle(settings, now, directory, journal)
+            plan = plan_cycle(settings, now, directory, journal, hr=open_hr(settings))
     finally:
         journal.close()
     if args.out:
@@ -308,8 +311,9 @@ def cmd_plan(args: argparse.Namespace, settings) -> int:
 
 def cmd_apply(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
-    from lifecycle.engine.cycle import apply_cycle, load_saved_plan
+    from lifecycle.engine.cycle import apply_cycle, load_saved_plan, open_hr
     from lifecycle.journal.store import Journal
+    from lifecycle.runtime.progress import progress_for
 
     saved = load_saved_plan(args.plan) if args.plan else None
     now = parse_now(args.now, settings.policy.timezone)
@@ -320,7 +324,8 @@ def cmd_apply(args: argparse.Namespace, settings) -> int:
     journal = Journal(settings.state.url)
     try:
         with LdapDirectory(settings.directory, settings.companies) as directory:
-            plan, result = apply_cycle(settings, now, directory, journal, saved_plan=saved)
+            plan, result = apply_cycle(settings, now, directory, journal, saved_plan=saved, hr=open_hr(settings),
+                                       progress=progress_for(args.progress))
     finally:
         journal.close()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items())) or "nothing to do"
@@ -405,14 +410,13 @@ class _ExplainInputs:
 def _explain_inputs(settings: Settings, unread: dict[str, str]) -> _ExplainInputs:
     """Every source as a cycle reads it when possible; else each source alone, noting what failed in `unread`."""
     from connectors.directory_ldap import LdapDirectory
-    from connectors.hr_csv import read_hr_csv
-    from lifecycle.engine.cycle import company_aliases, mail_domains, open_companion, open_mail, read_inputs
+    from lifecycle.engine.cycle import mail_domains, open_companion, open_hr, open_mail, read_inputs
 
     if not unread:
         mail, companion = open_mail(settings), open_companion(settings)
         try:
             with LdapDirectory(settings.directory, settings.companies) as directory:
-                inputs = read_inputs(settings, directory, mail, companion)
+                inputs = read_inputs(settings, directory, mail, companion, hr=open_hr(settings))
             return _ExplainInputs(inputs.hr, inputs.directory, inputs.mail, complete=inputs)
         except (LifecycleError, OSError):
             pass  # read again source by source below, to say which one failed and show the rest
@@ -421,7 +425,7 @@ def _explain_inputs(settings: Settings, unread: dict[str, str]) -> _ExplainInput
                 mail.close()
     found = _ExplainInputs()
     try:
-        found.hr = read_hr_csv(settings.hr, company_aliases(settings))
+        found.hr = open_hr(settings).read(date.today())
     except (LifecycleError, OSError) as exc:
         unread["the HR export"] = _os_error_words(exc) if isinstance(exc, OSError) else str(exc)
     if "the directory" not in unread:
@@ -498,7 +502,7 @@ def _explain_person(eid: str, inputs: _ExplainInputs, state: StoredState, settin
 def cmd_adopt(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
     from lifecycle.cli.admin import require_known_employee
-    from lifecycle.engine.cycle import current_actor, read_inputs
+    from lifecycle.engine.cycle import current_actor, open_hr, read_inputs
     from lifecycle.journal.store import Journal
     from policies.context import PolicyContext
 
@@ -506,7 +510,7 @@ def cmd_adopt(args: argparse.Namespace, settings) -> int:
     journal = Journal(settings.state.url)
     try:
         with LdapDirectory(settings.directory, settings.companies) as directory:
-            inputs = read_inputs(settings, directory)
+            inputs = read_inputs(settings, directory, hr=open_hr(settings))
         require_known_employee(settings, journal, args.employee_id, hr=inputs.hr, directory=inputs.directory)
         entry = next((e for e in inputs.directory.entries if e.uid.lower() == args.uid.lower()), None)
         if entry is None:

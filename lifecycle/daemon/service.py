@@ -44,13 +44,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.directory_ldap import LdapDirectory
 from lifecycle.engine import quiet
-from lifecycle.engine.cycle import apply_cycle, config_fingerprint
+from lifecycle.engine.cycle import apply_cycle, config_fingerprint, open_hr
 from lifecycle.domain.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StateStoreError
 from lifecycle.runtime.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
 from lifecycle.journal.store import Journal
 from lifecycle.runtime.leader import instance_name, leadership_for
 from lifecycle.runtime.metrics import Metrics, MetricsServer, parse_listen
 from lifecycle.runtime.notify import Notifier
+from lifecycle.runtime.progress import StatusProgress
 from lifecycle.engine.render import summarize_held
 from lifecycle.domain.settings import Settings, load_settings, resolve_config_path
 
@@ -82,6 +83,8 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.metrics = Metrics()
         self.progress = Progress()
+        # How far the apply of the cycle in flight is, in STATUS= (sent by the cycle's thread as it advances).
+        self.apply_progress = StatusProgress(self.notifier, status=lambda _line: self._status_text())
         self.leader = leadership_for(settings.state.url)
         self.journal: DaemonJournal | None = None
         self.scheduler: BackgroundScheduler | None = None
@@ -344,7 +347,7 @@ class Daemon:
         if stalled > self.settings.service.stall_minutes * 60:
             parts.append(f"STALLED in {self.progress.phase} for {round(stalled)}s")
         elif self.progress.running:
-            parts.append("cycle running")
+            parts.append(f"cycle running: {self.apply_progress.line}" if self.apply_progress.line else "cycle running")
         last = self._last
         if last.finished is not None:
             parts.append(f"last cycle {last.finished:%Y-%m-%d %H:%M:%S} {last.kind} {last.outcome}: {last.detail}")
@@ -445,7 +448,8 @@ class Daemon:
                 before = quiet.Glance.of(quiet.take_markers(s, ldap, journal.state_version))
                 directory = WatchedDirectory(ldap, self.progress, self.metrics)
                 try:
-                    plan, result = apply_cycle(s, now, directory, journal, should_stop=self._should_stop)  # type: ignore[arg-type]
+                    plan, result = apply_cycle(s, now, directory, journal, should_stop=self._should_stop,  # type: ignore[arg-type]
+                                               hr=open_hr(s), progress=self.apply_progress)
                 finally:
                     self._bind_cycle_run_id()  # apply_cycle unbinds its run_id; what follows still belongs to it
                 outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")

@@ -47,6 +47,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
 from lifecycle.journal.store import ActionOutcome, ActionStatus, Journal, LogEntry
 from lifecycle.domain.models import Action, ActionKind, DirectoryEntry, GroupEntry, Plan
+from lifecycle.domain.ports import NO_PROGRESS, ProgressSink
 from policies.attributes import current_attributes
 from policies.placement import dn_key
 
@@ -390,12 +391,32 @@ class Executor:
             return not present if kind == ActionKind.REMOVE_MEMBER else present
         return False
 
-    def apply(self, plan: Plan, run_id: str, should_stop: Callable[[], bool] = lambda: False) -> ApplyResult:
-        """Apply in order, batch by batch; `should_stop` is asked between batches (a SIGTERM finishes the one in flight)."""
+    def apply(
+        self, plan: Plan, run_id: str, should_stop: Callable[[], bool] = lambda: False,
+        progress: ProgressSink = NO_PROGRESS,
+    ) -> ApplyResult:
+        """Apply in order, batch by batch; `should_stop` is asked between batches (a SIGTERM finishes the one in flight).
+
+        `progress` hears of every action that ends (applied or skipped as done, failed or of unknown outcome as
+        failed), a batch at a time.
+        """
         run = _Run(plan, run_id, ApplyResult(run_id))
         self._failed_dns = run.failed_dns
         actions = plan.actions
-        with _Lanes(self.directory) as lanes:
+        reported = [0, 0]  # actions ended fine, and failed, as told to `progress` so far
+
+        def report_progress() -> None:
+            counts = run.result.counts
+            failed = counts[ActionStatus.FAILED] + counts[UNKNOWN]
+            done = sum(counts.values()) - failed
+            if (done, failed) != tuple(reported):
+                progress.advance(done - reported[0], failed - reported[1])
+                reported[:] = done, failed
+
+        progress.start("apply", len(actions))
+        with contextlib.ExitStack() as ending, _Lanes(self.directory) as lanes:
+            ending.callback(progress.finish)
+            ending.callback(report_progress)
             index = 0
             while index < len(actions):
                 if should_stop():
@@ -417,6 +438,7 @@ class Executor:
                               skipped=len(remaining))
                     break
                 index = end
+                report_progress()
             if run.unsettled:
                 # The next read (the next cycle, an admin's query) sees the settled directory.
                 try:
