@@ -162,3 +162,22 @@ def test_apply_progress_option_picks_the_sink(tmp_path: Path) -> None:
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_the_daemon_shows_the_apply_s_progress_in_its_status(tmp_path: Path, notify_socket) -> None:
+    from lifecycle.daemon.service import Daemon
+    from tests.harness import make_settings
+
+    path, sock = notify_socket
+    notifier = Notifier({"NOTIFY_SOCKET": str(path)})
+    daemon = Daemon(make_settings(tmp_path), None, notifier=notifier)
+    daemon._active = True  # as after taking the lock; nothing is started
+    daemon.progress.begin()  # a cycle is running
+    try:
+        daemon.apply_progress.start("apply", 10)
+        assert sock.recv(4096) == b"STATUS=cycle running: apply: 0/10 (0%), -/s, time left unknown"
+        assert daemon._status_text() == "cycle running: apply: 0/10 (0%), -/s, time left unknown"
+        daemon.apply_progress.finish()
+        assert daemon._status_text() == "cycle running"  # the main thread's next STATUS= says so
+    finally:
+        notifier.close()
