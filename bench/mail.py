@@ -412,11 +412,13 @@ def install_mail_counters(phases: dict | None = None, calls: Counter | None = No
     port methods are counted by name; with `seconds`, the wall time of the requests is summed by
     the same kinds.
     """
-    from connectors import mail_modoboa
+    from connectors.mail_modoboa.api import ModoboaApi
+    from connectors.mail_modoboa.backend import ModoboaBackend
+    from lifecycle.domain.errors import TransientError
 
     requests: Counter = Counter()
-    cls = mail_modoboa.ModoboaBackend
-    original_send = cls._send
+    cls = ModoboaBackend
+    original_send = ModoboaApi._send
 
     def send(self, method, path, **kwargs):
         kind = f"{method} {endpoint_of(path)}"
@@ -424,7 +426,7 @@ def install_mail_counters(phases: dict | None = None, calls: Counter | None = No
         t = time.perf_counter()
         try:
             return original_send(self, method, path, **kwargs)
-        except mail_modoboa.TransientError as exc:
+        except TransientError as exc:
             if "HTTP 429" in str(exc):
                 requests["HTTP 429"] += 1
             raise
@@ -432,7 +434,7 @@ def install_mail_counters(phases: dict | None = None, calls: Counter | None = No
             if seconds is not None:
                 seconds[kind] = seconds.get(kind, 0.0) + time.perf_counter() - t
 
-    cls._send = send
+    ModoboaApi._send = send  # one attempt: retries are counted too
     if calls is not None:
         for name in MAIL_METHODS:
             original = getattr(cls, name)

@@ -10,8 +10,8 @@ master gets SIGTERM all the same (PR_SET_PDEATHSIG); only `data_dir` stays.
 `reset()` ends every session and empties every mailbox between tests (and
 reopens the Modoboa database: see `reopen_database()`).
 
-`deliver()` sends test mail the way a Modoboa server's Postfix would: the
-recipient resolved with Modoboa's Postfix map queries, then LMTP into Dovecot.
+devservers/postfix.py's `deliver()` sends test mail the way a Modoboa server's
+Postfix would; devservers/dovecot_config.py writes the configuration.
 
 What it is configured like, and why:
 
@@ -56,6 +56,7 @@ What it is configured like, and why:
 Nothing here talks to the network beyond 127.0.0.1.
 """
 
+
 from __future__ import annotations
 
 import base64
@@ -64,29 +65,31 @@ import ctypes
 import email
 import email.header
 import email.policy
-import email.utils
-import grp
 import json
 import os
-import pwd
 import secrets
 import shutil
 import signal
-import smtplib
 import socket
-import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
+from devservers.dovecot_config import (
+    MailUsers,
+    MissingUser,
+    dovecot_config,
+    mail_users,
+    postlogin_script,
+    sendmail_script,
+    sql_config,
+)
 from devservers.processes import free_port, stop_process
 from devservers.processes import log_tail as _tail
 
@@ -94,69 +97,14 @@ DOVECOT = os.environ.get("LIFECYCLE_DOVECOT", shutil.which("dovecot") or "/usr/s
 DOVEADM = os.environ.get("LIFECYCLE_DOVEADM", shutil.which("doveadm") or "/usr/bin/doveadm")
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
-HOSTNAME = "mail.lifecycle.test"
 _SOCKET_DIR_MAX = 60  # base_dir + "/login/imap-urlauth-worker" must stay below 108 bytes
 # Loopback only: never through a proxy from the environment.
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-# Modoboa 2.12 doc/manual_installation/dovecot.rst ("SQLite users"), with the
-# is_send_only clauses of the installer's MySQL/PostgreSQL queries.
-PASSWORD_QUERY = (
-    "SELECT email AS user, password FROM core_user u "
-    "INNER JOIN admin_mailbox mb ON u.id=mb.user_id "
-    "INNER JOIN admin_domain dom ON mb.domain_id=dom.id "
-    "WHERE (mb.is_send_only=0 OR '%s' NOT IN ('imap', 'pop3')) "
-    "AND u.email='%Lu' AND u.is_active=1 AND dom.enabled=1"
-)
-USER_QUERY = (
-    "SELECT '{home_root}/%Ld/%Ln' AS home, {uid} AS uid, {gid} AS gid, "
-    "('*:bytes=' || mb.quota || 'M') AS quota_rule "
-    "FROM admin_mailbox mb INNER JOIN admin_domain dom ON mb.domain_id=dom.id "
-    "WHERE (mb.is_send_only=0 OR '%s' NOT IN ('imap', 'pop3', 'lmtp')) "
-    "AND mb.address='%Ln' AND dom.name='%Ld'"
-)
-ITERATE_QUERY = "SELECT email AS user FROM core_user"
-
-_POSTLOGIN = """\
-#!{python}
-# Modoboa's post-login script (last-login tracking), for SQLite: the
-# installer's does `UPDATE core_user SET last_login=now() WHERE username='$USER'`.
-import datetime, os, sqlite3, sys
-
-user = os.environ.get("USER", "")
-if user:
-    try:
-        db = sqlite3.connect({db!r}, timeout=10)
-        with db:
-            now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-            db.execute("UPDATE core_user SET last_login=? WHERE username=?", (now, user))
-        db.close()
-    except sqlite3.Error as exc:  # never block a login on it
-        print(f"postlogin: {{exc}}", file=sys.stderr)
-os.execv(sys.argv[1], sys.argv[1:])
-"""
-
-_SENDMAIL = """\
-#!/bin/sh
-# Records what Dovecot would send (sieve vacation replies) instead of sending it.
-out={outbox}
-name="$(date +%s%N)-$$"
-{{
-  printf 'X-Lifecycle-Sendmail-Args:'
-  for arg in "$@"; do printf ' %s' "$arg"; done
-  printf '\\n'
-  cat
-}} > "$out/.$name.tmp" && mv "$out/.$name.tmp" "$out/$name.eml"
-"""
 
 
 class DovecotError(RuntimeError):
     """Starting or running the test Dovecot failed; the message has the log tail."""
 
-
-def _quote(value: str) -> str:
-    """A value in dovecot.conf (double-quoted, backslash escapes)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class DovecotInstance:
@@ -375,156 +323,33 @@ class DovecotInstance:
 
     def _make_mail_dir(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        _, _, uid, gid = self._users()
+        users = self._users()
         if os.getuid() == 0:
-            os.chown(directory, uid, gid)
+            os.chown(directory, users.uid, users.gid)
             os.chmod(directory, 0o700)
-
-    @staticmethod
-    def _users() -> tuple[str, str, int, int]:
-        """(internal user, login user, mail uid, mail gid).
-
-        Dovecot refuses uid 0 for mail processes, so as root the mail user is
-        Debian's `mail` (8:8), as an ordinary user that user itself.
-        """
-        uid, gid = os.getuid(), os.getgid()
-        if uid == 0:
-            try:
-                pwd.getpwnam("dovecot")
-                pwd.getpwnam("dovenull")
-                mail = pwd.getpwnam("mail")
-            except KeyError as exc:
-                raise DovecotError(f"user {exc} missing: run scripts/install-dovecot (as root)") from exc
-            return "dovecot", "dovenull", mail.pw_uid, mail.pw_gid
-        me = pwd.getpwuid(uid).pw_name
-        return me, me, uid, gid
 
     def _write_scripts(self) -> None:
         postlogin = self.workdir / "postlogin"
-        postlogin.write_text(_POSTLOGIN.format(python=sys.executable, db=str(self.modoboa_db)), encoding="utf-8")
+        postlogin.write_text(postlogin_script(self.modoboa_db), encoding="utf-8")
         postlogin.chmod(0o755)
         sendmail = self.data_dir / "sendmail"
-        sendmail.write_text(_SENDMAIL.format(outbox=_shell_quote(str(self.outbox))), encoding="utf-8")
+        sendmail.write_text(sendmail_script(self.outbox), encoding="utf-8")
         sendmail.chmod(0o755)
 
     def _write_config(self) -> None:
-        internal_user, login_user, uid, gid = self._users()
+        users = self._users()
         sql = self.workdir / "dovecot-sql.conf.ext"
-        user_query = USER_QUERY.format(home_root=str(self.mail_root).replace("'", "''"), uid=uid, gid=gid)
-        sql.write_text(
-            "\n".join(
-                [
-                    "driver = sqlite",
-                    f"connect = {self.modoboa_db}",
-                    "default_pass_scheme = CRYPT",
-                    f"password_query = {PASSWORD_QUERY}",
-                    f"user_query = {user_query}",
-                    f"iterate_query = {ITERATE_QUERY}",
-                    "",
-                ]
-            ),
-            encoding="utf-8",
-        )
+        sql.write_text(sql_config(self.modoboa_db, self.mail_root, users), encoding="utf-8")
         sql.chmod(0o600)
-        internal_group = grp.getgrgid(pwd.getpwnam(internal_user).pw_gid).gr_name
-        config = f"""\
-# Written by devservers/dovecot.py: a throwaway test instance.
-instance_name = lifecycle-{os.getpid()}-{self.imap_port}
-base_dir = {self.data_dir / "run"}
-state_dir = {self.data_dir / "state"}
-listen = 127.0.0.1
-protocols = imap lmtp
-hostname = {HOSTNAME}
-log_path = {self.log_path}
-auth_verbose = yes
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-default_internal_user = {internal_user}
-default_internal_group = {internal_group}
-default_login_user = {login_user}
-first_valid_uid = {min(uid, 500)}
-first_valid_gid = {min(gid, 500)}
-mail_location = maildir:~/.maildir
-mail_max_userip_connections = 50
-sendmail_path = {self.data_dir / "sendmail"}
-postmaster_address = postmaster@{HOSTNAME}
-doveadm_api_key = {_quote(self.api_key)}
-
-passdb {{
-  driver = sql
-  args = {sql}
-}}
-userdb {{
-  driver = sql
-  args = {sql}
-}}
-
-namespace inbox {{
-  inbox = yes
-  mailbox Drafts {{
-    auto = subscribe
-    special_use = \\Drafts
-  }}
-  mailbox Junk {{
-    auto = subscribe
-    special_use = \\Junk
-  }}
-  mailbox Sent {{
-    auto = subscribe
-    special_use = \\Sent
-  }}
-  mailbox Trash {{
-    auto = subscribe
-    special_use = \\Trash
-  }}
-}}
-
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {self.imap_port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service imap {{
-  executable = imap postlogin
-}}
-service postlogin {{
-  executable = script-login {self.workdir / "postlogin"}
-  user = {"root" if os.getuid() == 0 else internal_user}
-  unix_listener postlogin {{
-  }}
-}}
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-service lmtp {{
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {self.lmtp_port}
-  }}
-}}
-service doveadm {{
-  inet_listener http {{
-    address = 127.0.0.1
-    port = {self.api_port}
-  }}
-}}
-protocol lmtp {{
-  mail_plugins = $mail_plugins sieve
-}}
-plugin {{
-  sieve = file:~/sieve;active=~/.dovecot.sieve
-}}
-"""
-        self.config_path.write_text(config, encoding="utf-8")
+        self.config_path.write_text(dovecot_config(self, sql, users), encoding="utf-8")
         self.config_path.chmod(0o600)
+
+    @staticmethod
+    def _users() -> MailUsers:
+        try:
+            return mail_users()
+        except MissingUser as exc:
+            raise DovecotError(str(exc)) from exc
 
     def _launch(self) -> None:
         self._stderr = open(self.workdir / "dovecot.stderr", "ab")  # noqa: SIM115 - lives as long as the process
@@ -534,7 +359,7 @@ plugin {{
             stdout=self._stderr,
             stderr=self._stderr,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl(2) call, its function looked up before the fork
         )
 
     def _wait_ready(self) -> bool:
@@ -584,17 +409,25 @@ def _answers(port: int | None) -> bool:
         return False
 
 
+def _libc_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# Looked up here, in the parent: the child of a process with threads must not dlopen() between fork and exec.
+_PRCTL = _libc_prctl()
+
+
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the process that started it dies (a killed test run).
 
     The master then stops every Dovecot process of the instance; only its
     data directory is left behind.
     """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _cmdline(pid: int) -> str:
@@ -641,203 +474,3 @@ def _wait_session_gone(sid: int, timeout: float = STOP_TIMEOUT) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _shell_quote(value: str) -> str:
-    return "'" + value.replace("'", "'\\''") + "'"
-
-
-# -- test mail delivery: Postfix on a Modoboa server, then LMTP ----------------
-
-# Modoboa 2.12 admin/postfix_maps.py, the `sqlite` variants ('%s' bound as a parameter):
-DOMAINS_QUERY = "SELECT name FROM admin_domain WHERE name=? AND type='domain' AND enabled=1"
-"""DomainsMap, sql-domains.cf: virtual_mailbox_domains."""
-DOMAIN_ALIASES_QUERY = (
-    "SELECT dom.name FROM admin_domain dom "
-    "INNER JOIN admin_domainalias domal ON dom.id=domal.target_id "
-    "WHERE domal.name=? AND domal.enabled=1 AND dom.enabled=1"
-)
-"""DomainsAliasesMap, sql-domain-aliases.cf: virtual_alias_domains."""
-ALIASES_QUERY = (
-    "SELECT alr.address FROM modoboa_admin_aliasrecipient AS alr "
-    "INNER JOIN admin_alias AS al ON alr.alias_id=al.id "
-    "WHERE al.enabled=1 AND al.address=? AND "
-    "(al.expire_at IS NULL OR al.expire_at>datetime('now'))"
-)
-"""AliasesMap, sql-aliases.cf: virtual_alias_maps."""
-_RECURSION_LIMIT = 1000  # Postfix virtual_alias_recursion_limit
-_EXPANSION_LIMIT = 1000  # Postfix virtual_alias_expansion_limit
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What happened to one message for one recipient."""
-
-    recipient: str
-    message_id: str
-    expanded: tuple[str, ...]
-    """The addresses after virtual alias expansion (what Postfix hands to a transport)."""
-    delivered: tuple[str, ...] = ()
-    """Mailboxes Dovecot stored the message in (LMTP 250 after DATA)."""
-    bounced: tuple[tuple[str, str], ...] = ()
-    """(address, reply) for every address that was refused: by Postfix's tables or by Dovecot."""
-    relayed: tuple[str, ...] = ()
-    """Addresses outside the Modoboa domains: Postfix would relay them (not delivered here)."""
-    deferred: tuple[tuple[str, str], ...] = field(default=())
-    """(address, reply) for temporary failures (LMTP 4xx): Postfix would retry."""
-
-    @property
-    def bounced_addresses(self) -> tuple[str, ...]:
-        return tuple(address for address, _ in self.bounced)
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """Postfix's routing of one recipient (see resolve())."""
-
-    expanded: tuple[str, ...]
-    """The addresses after virtual alias expansion."""
-    lmtp: tuple[str, ...]
-    """Those of a virtual mailbox domain: handed to Dovecot over LMTP."""
-    relayed: tuple[str, ...]
-    """Those outside the Modoboa domains."""
-    bounced: tuple[tuple[str, str], ...]
-    """(address, reply) refused by Postfix itself."""
-
-
-def resolve(modoboa_db: Path, recipient: str) -> Resolution:
-    """Postfix's view of one recipient, from Modoboa's own map queries on its database.
-
-    Mirrors a Postfix configured like Modoboa's installer (main.cf:
-    `virtual_mailbox_domains = sql-domains.cf`, `virtual_alias_domains =
-    sql-domain-aliases.cf`, `virtual_alias_maps = sql-aliases.cf`, no
-    `virtual_mailbox_maps`, `virtual_transport = lmtp:unix:private/dovecot-lmtp`):
-
-    1. smtpd, `reject_unauth_destination`: the recipient's domain must be a
-       virtual mailbox domain (DomainsMap) or a virtual alias domain
-       (DomainsAliasesMap), else "554 5.7.1 Relay access denied" (relay
-       domains are not modelled);
-    2. cleanup, virtual alias expansion (AliasesMap; disabled and expired
-       aliases return nothing): the full address is looked up, then
-       `@domain`; every result is expanded again (recursion and expansion
-       limits 1000), a result equal to the address being expanded is kept as
-       it is (Modoboa's self-aliases), an address without a result is final;
-       duplicates are dropped;
-    3. trivial-rewrite: a final address in a virtual mailbox domain goes to
-       the virtual transport (LMTP: Dovecot's userdb decides); in a virtual
-       alias domain it bounces ("User unknown in virtual alias table");
-       anything else would be relayed.
-
-    Since there is no `virtual_mailbox_maps`, smtpd's `reject_unlisted_recipient`
-    accepts any address of a virtual mailbox domain: whether a mailbox exists
-    is Dovecot's answer to RCPT TO.  Whether an account is active is not asked
-    on this path at all (Modoboa's installer's userdb finds inactive accounts
-    too): suspending a Modoboa account disables its aliases, and an address
-    whose aliases are all disabled is delivered to its mailbox unchanged.
-    """
-    recipient = recipient.strip().lower()
-    connection = sqlite3.connect(f"file:{Path(modoboa_db).resolve()}?mode=ro", uri=True, timeout=10)
-    try:
-
-        def found(query: str, key: str) -> list[str]:
-            return [str(row[0]).lower() for row in connection.execute(query, (key,))]
-
-        def mailbox_domain(address: str) -> bool:
-            return bool(found(DOMAINS_QUERY, address.rpartition("@")[2]))
-
-        def alias_domain(address: str) -> bool:
-            return bool(found(DOMAIN_ALIASES_QUERY, address.rpartition("@")[2]))
-
-        if not mailbox_domain(recipient) and not alias_domain(recipient):
-            return Resolution((), (), (), ((recipient, "554 5.7.1 Relay access denied"),))
-        final: list[str] = []
-        bounced: list[tuple[str, str]] = []
-
-        def expand(address: str, depth: int) -> None:
-            if depth > _RECURSION_LIMIT:
-                bounced.append((address, "5.4.6 virtual alias table recursion limit exceeded"))
-                return
-            results = found(ALIASES_QUERY, address) or found(ALIASES_QUERY, "@" + address.rpartition("@")[2])
-            if not results:
-                final.append(address)
-                return
-            for result in dict.fromkeys(results):
-                if result == address:
-                    final.append(address)
-                else:
-                    expand(result, depth + 1)
-
-        expand(recipient, 0)
-        expanded = tuple(dict.fromkeys(final))
-        if len(expanded) > _EXPANSION_LIMIT:
-            return Resolution(expanded, (), (), ((recipient, "5.4.6 virtual alias table expansion limit exceeded"),))
-        lmtp: list[str] = []
-        relayed: list[str] = []
-        for address in expanded:
-            if mailbox_domain(address):
-                lmtp.append(address)
-            elif alias_domain(address):
-                bounced.append((address, "550 5.1.1 User unknown in virtual alias table"))
-            else:
-                relayed.append(address)
-        return Resolution(expanded, tuple(lmtp), tuple(relayed), tuple(bounced))
-    finally:
-        connection.close()
-
-
-def deliver(
-    instance: DovecotInstance,
-    modoboa_db: Path,
-    sender: str,
-    recipient: str,
-    subject: str,
-    body: str,
-) -> Delivery:
-    """Deliver one message from `sender` to `recipient` the way a Modoboa mail server would.
-
-    The recipient is resolved like Postfix does with Modoboa's map queries
-    (see `resolve()`: DomainsMap, DomainsAliasesMap and AliasesMap of Modoboa
-    2.12 admin/postfix_maps.py, SQLite variants); every resulting address of
-    a Modoboa domain is then handed to `instance` over LMTP, one transaction
-    per address (MAIL FROM, RCPT TO, DATA), as Postfix's lmtp client would.
-    Dovecot's reply to RCPT TO is its userdb's answer (no mailbox: 550).
-    The message has `To: <recipient>` (what a sieve vacation checks).
-    """
-    if instance.lmtp_port is None or not instance.running:
-        raise DovecotError("Dovecot is not running: start() first")
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = recipient
-    message["Subject"] = subject
-    message["Date"] = email.utils.formatdate(usegmt=True)
-    message_id = email.utils.make_msgid(domain="lifecycle.test")
-    message["Message-ID"] = message_id
-    message.set_content(body)
-    data = message.as_bytes(policy=email.policy.SMTP)
-    routing = resolve(modoboa_db, recipient)
-    delivered: list[str] = []
-    bounced = list(routing.bounced)
-    deferred: list[tuple[str, str]] = []
-    for address in routing.lmtp:
-        with smtplib.LMTP("127.0.0.1", instance.lmtp_port, local_hostname="mx.lifecycle.test", timeout=30) as lmtp:
-            lmtp.ehlo("mx.lifecycle.test")
-            code, reply = lmtp.mail(sender)
-            if code != 250:
-                raise DovecotError(f"LMTP MAIL FROM:<{sender}> refused: {code} {reply.decode(errors='replace')}")
-            code, reply = lmtp.rcpt(address)
-            if code == 250:
-                code, reply = lmtp.data(data)
-            text = f"{code} {reply.decode(errors='replace')}"
-            if code == 250:
-                delivered.append(address)
-            elif code >= 500:
-                bounced.append((address, text))
-            else:
-                deferred.append((address, text))
-    return Delivery(
-        recipient=recipient.strip().lower(),
-        message_id=message_id,
-        expanded=routing.expanded,
-        delivered=tuple(delivered),
-        bounced=tuple(bounced),
-        relayed=routing.relayed,
-        deferred=tuple(deferred),
-    )

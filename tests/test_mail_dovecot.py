@@ -33,13 +33,15 @@ from connectors.mail_dovecot import (
     DovecotSettings,
     count_maildir,
 )
+from connectors.mail_dovecot.doveadm import Doveadm
 from connectors.mail_modoboa import CAPABILITIES as MODOBOA_CAPABILITIES
 from connectors.mail_modoboa import ModoboaBackend
+from devservers.dovecot import DovecotInstance, session_pids
+from devservers.modoboa import ModoboaInstance
+from devservers.postfix import Delivery, deliver, resolve
 from lifecycle.cli.main import main
 from lifecycle.domain.errors import ConnectorConfigError, RecordError, TransientError
 from lifecycle.domain.mail import MailCapability
-from devservers.dovecot import Delivery, DovecotInstance, deliver, resolve, session_pids
-from devservers.modoboa import ModoboaInstance
 
 DOMAIN = "example.com"
 PASSWORD = "Known-Pass-2024"
@@ -360,22 +362,22 @@ archive_dir = "{dovecot.archive_dir}"
     assert send(dovecot, modoboa, LEAVER_ADDRESS, "before leaving").delivered == (LEAVER_ADDRESS,)
     assert run(config, capsys, "apply", "--now", "2027-01-16T09:00")[0] == 0
 
-    export = DovecotCompanion._command
+    export = Doveadm.run
 
-    def export_then_lose_a_message(self: DovecotCompanion, command: str, parameters: dict, **kwargs: object) -> list:
+    def export_then_lose_a_message(self: Doveadm, command: str, parameters: dict, **kwargs: object) -> list:
         rows = export(self, command, parameters, **kwargs)  # type: ignore[arg-type]
         if command == "backup":
             first_message_file(Path(parameters["destination"][0].removeprefix("maildir:"))).unlink()
         return rows
 
-    monkeypatch.setattr(DovecotCompanion, "_command", export_then_lose_a_message)
+    monkeypatch.setattr(Doveadm, "run", export_then_lose_a_message)
     for cycle in ("09:00", "09:15", "09:30", "09:45", "10:00"):  # retention over: archive and delete, cycle after cycle
-        code, out, err = run(config, capsys, "apply", "--now", f"2027-04-17T{cycle}")
+        _code, out, err = run(config, capsys, "apply", "--now", f"2027-04-17T{cycle}")
         assert mail_backend.find_mailbox(LEAVER_ADDRESS) is not None, out + err
         assert dovecot.message_count(LEAVER_ADDRESS) == 1
     archives = sorted((dovecot.archive_dir / "sz.example.com").glob("machao-*"))
     assert len(archives) == ARCHIVES_PER_MAILBOX  # not one more per cycle
-    code, out, _ = run(config, capsys, "log", "--employee", LEAVER, "--format", "json")
+    _code, out, _ = run(config, capsys, "log", "--employee", LEAVER, "--format", "json")
     entries = json.loads(out)
     assert not [e for e in entries if e["kind"] in ("archive_mailbox", "delete_mailbox") and e["status"] == "applied"]
     failed = [e for e in entries if e["kind"] == "archive_mailbox" and e["status"] == "failed"]
@@ -458,7 +460,7 @@ def test_check_and_capabilities(dovecot: DovecotInstance, companion: DovecotComp
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
         with DovecotCompanion(companion_settings(dovecot, api_url=closed)) as unreachable:
-            assert "did not answer" in unreachable.check()[0]
+            assert "is unreachable" in unreachable.check()[0]
             with pytest.raises(TransientError):
                 unreachable.message_count("someone@example.com")
 

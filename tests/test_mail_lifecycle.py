@@ -12,7 +12,8 @@ import pytest
 from lifecycle.engine.apply import CredentialVault
 from lifecycle.cli.main import main
 from lifecycle.domain.settings import load_settings
-from devservers.dovecot import DovecotInstance, deliver
+from devservers.dovecot import DovecotInstance
+from devservers.postfix import deliver
 from devservers.modoboa import ModoboaInstance
 
 DAY_ONE = "2026-12-01T09:00"

@@ -26,11 +26,11 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings, TokenBucket
+from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings
+from devservers.modoboa import ModoboaInstance
 from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
 from lifecycle.domain.mail import MailCapability
 from lifecycle.domain.ports import MailBackend
-from devservers.modoboa import ModoboaInstance
 
 PASSWORD = "Initial-Pass-2024"
 DOMAIN = "example.com"
@@ -257,29 +257,6 @@ def test_settings_read_the_token_file_and_normalise_the_url(tmp_path: Path) -> N
         ModoboaSettings(url="mail.example.com", token=SecretStr("x"))
     with pytest.raises(ValidationError, match="extra"):
         ModoboaSettings(url="https://mail.example.com", token=SecretStr("x"), tokn="typo")  # type: ignore[call-arg]
-
-
-def test_token_bucket_paces_below_the_rate() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    bucket = TokenBucket(4.0, 1.0, clock=lambda: now[0], sleep=sleep)
-    stamps = []
-    for _ in range(9):
-        bucket.take()
-        stamps.append(now[0])
-    assert stamps[0] == 0.0
-    assert all(b - a >= 0.25 - 1e-9 for a, b in itertools.pairwise(stamps))
-    assert stamps[-1] == pytest.approx(2.0)
-    now[0] += 10  # idle: at most `capacity` tokens are saved up
-    before = now[0]
-    bucket.take()
-    bucket.take()
-    assert now[0] - before == pytest.approx(0.25)
 
 
 # -- against the real Modoboa --------------------------------------------------
