@@ -28,9 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ldap3 import SIMPLE, Connection, Server
+from pyasn1.codec.ber import decoder, encoder
+from pyasn1_modules import rfc2251
 
-from connectors import ldap_wire as wire
+from connectors.ldap.client import TRANSACTION_END, TRANSACTION_SPECIFICATION, TRANSACTION_START, transaction_end_value
 from devservers.processes import free_port
 
 BASE = "dc=example,dc=com"
@@ -81,26 +82,80 @@ ou: people
 """
 
 
-def _bound(port: int) -> Connection:
-    return Connection(Server(f"ldap://127.0.0.1:{port}"), user=ADMIN, password=PASSWORD, authentication=SIMPLE,
-                      auto_bind=True, check_names=False)
+# The probe speaks LDAP on a bare socket (messages encoded with pyasn1-modules' RFC 2251 schema): it
+# must send the writes and the commit without reading their answers, then reset the connection.
+
+
+def _message(message_id: int, kind: str, operation: object, control: tuple[str, bool, bytes] | None = None) -> bytes:
+    message = rfc2251.LDAPMessage()
+    message["messageID"] = message_id
+    message["protocolOp"][kind] = operation
+    if control is not None:
+        entry = message["controls"].getComponentByPosition(0)
+        entry["controlType"], entry["criticality"], entry["controlValue"] = control
+    return bytes(encoder.encode(message))
+
+
+def _receive(sock: socket.socket) -> rfc2251.LDAPMessage:
+    """The next whole LDAPMessage from the server."""
+    data = b""
+    while True:
+        if len(data) >= 2:
+            header = 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
+            size = data[1] if data[1] < 0x80 else int.from_bytes(data[2:header], "big")
+            if len(data) >= header + size:
+                message, _ = decoder.decode(data[: header + size], asn1Spec=rfc2251.LDAPMessage())
+                return message
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("slapd closed the connection")
+        data += chunk
+
+
+def _bound(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    bind = rfc2251.BindRequest()
+    bind["version"], bind["name"] = 3, ADMIN
+    bind["authentication"]["simple"] = PASSWORD
+    sock.sendall(_message(1, "bindRequest", bind))
+    if int(_receive(sock)["protocolOp"]["bindResponse"]["resultCode"]) != 0:
+        raise ConnectionError("bind refused")
+    return sock
+
+
+def _extended(name: str, value: bytes | None = None) -> rfc2251.ExtendedRequest:
+    request = rfc2251.ExtendedRequest()
+    request["requestName"] = name
+    if value is not None:
+        request["requestValue"] = value
+    return request
+
+
+def _add(dn: str) -> rfc2251.AddRequest:
+    request = rfc2251.AddRequest()
+    request["entry"] = dn
+    for position, (name, value) in enumerate((("objectClass", b"person"), ("cn", dn.split(",")[0][3:].encode()), ("sn", b"probe"))):
+        attribute = request["attributes"].getComponentByPosition(position)
+        attribute["type"] = name
+        attribute["vals"].setComponentByPosition(0, value)
+    return request
 
 
 def reset_during_commit(port: int, attempt: int, writes: int, rng: random.Random) -> None:
-    connection = _bound(port)
-    _, identifier = wire.extended(connection, wire.TRANSACTION_START)
-    assert identifier is not None, "slapd offers no LDAP transactions"
-    control = wire.transaction_control(identifier)
+    sock = _bound(port)
+    sock.sendall(_message(2, "extendedReq", _extended(TRANSACTION_START)))
+    started = _receive(sock)["protocolOp"]["extendedResp"]
+    assert int(started["resultCode"]) == 0, "slapd offers no LDAP transactions"
+    identifier = bytes(started["response"]) if started["response"].isValue else b""
     # Sent back to back, answers never read (the reset comes first): slapd is still busy with them
     # when the commit arrives, which is what makes the crash come within a few tries.
-    send = wire._send  # noqa: SLF001
     for n in range(writes):
         dn = f"cn=probe-{attempt}-{n}-{rng.randrange(1 << 30)},{PEOPLE}"
-        send(connection, wire.add_request(dn, ["person"], {"cn": dn.split(",")[0][3:], "sn": "probe"}), control)
-    send(connection, wire.extended_request(wire.TRANSACTION_END, wire.transaction_end(identifier, commit=True)))
+        sock.sendall(_message(3 + n, "addRequest", _add(dn), (TRANSACTION_SPECIFICATION, True, identifier)))
+    sock.sendall(_message(3 + writes, "extendedReq", _extended(TRANSACTION_END, transaction_end_value(identifier, commit=True))))
     time.sleep(rng.random() * 0.004)
-    connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
-    connection.socket.close()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+    sock.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     slapadd = shlex.split(args.slapadd)
     subprocess.run([*slapadd, "-n0", "-F", str(workdir / "slapd.d"), "-l", str(workdir / "config.ldif")], check=True)
     subprocess.run([*slapadd, "-q", "-F", str(workdir / "slapd.d"), "-b", BASE, "-l", str(workdir / "base.ldif")], check=True)
-    version = subprocess.run([*shlex.split(args.slapd), "-VV"], capture_output=True, text=True).stderr.splitlines()[:1]
+    version = subprocess.run([*shlex.split(args.slapd), "-VV"], check=False, capture_output=True, text=True).stderr.splitlines()[:1]
     port = free_port()
     log = open(workdir / "slapd.log", "wb")  # noqa: SIM115
     server = subprocess.Popen([*shlex.split(args.slapd), "-F", str(workdir / "slapd.d"), "-h", f"ldap://127.0.0.1:{port}/",
@@ -129,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for _ in range(100):  # ready in ~25 ms
             try:
-                _bound(port).unbind()
+                _bound(port).close()
                 break
             except Exception:  # noqa: BLE001 - not listening yet
                 time.sleep(0.05)

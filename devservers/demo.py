@@ -230,7 +230,7 @@ def _settings(config: Path):
 
 
 def _show_accounts(config: Path) -> None:
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
 
     settings = _settings(config)
     with LdapDirectory(settings.directory, settings.companies) as directory:
@@ -256,7 +256,7 @@ def _leaver_dn(config: Path) -> tuple[str, str] | None:
 
 
 def _can_log_in(config: Path, workdir: Path) -> bool | None:
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
     from lifecycle.engine.apply import CredentialVault
 
     settings = _settings(config)
@@ -269,7 +269,7 @@ def _can_log_in(config: Path, workdir: Path) -> bool | None:
 
 
 def _entry_exists(config: Path, employee_id: str) -> bool:
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
 
     settings = _settings(config)
     with LdapDirectory(settings.directory, settings.companies) as directory:

@@ -15,7 +15,10 @@ product expects from a real directory:
   consistent (memberOf is deprecated upstream and deliberately not used);
 - 64-bit index hashes (`olcIndexHash64`), so removing a member from a big
   group costs slapd the removed value's index keys, not a re-index of the
-  whole group (bench/README.md).
+  whole group (bench/README.md);
+- syncprov on the database (`syncprov=False` leaves it out), so the suffix
+  carries a `contextCSN` that moves with every write: the quiet-cycle probe
+  reads it instead of scanning every entry (lifecycle/engine/quiet.py).
 
 Nothing here needs privileges beyond running the Debian `slapd` binaries; it
 works as root and as an ordinary user.  `stop()` leaves no process behind.
@@ -34,7 +37,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Self
 
 from devservers.processes import free_port, log_tail, stop_process
 
@@ -91,6 +94,11 @@ def _first_rdn(dn: str) -> tuple[str, str]:
     return attribute.strip(), value.strip()
 
 
+def _entry(*lines: str) -> str:
+    """One LDIF record."""
+    return "\n".join(lines)
+
+
 def _norm(dn: str) -> str:
     return ",".join(part.strip().lower() for part in dn.split(","))
 
@@ -113,6 +121,7 @@ class Slapd:
         port: int | None = None,
         memberof: bool = False,
         index_hash64: bool = True,
+        syncprov: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
         self.base_dn = base_dn
@@ -120,6 +129,7 @@ class Slapd:
         self.organizational_units = list(organizational_units)
         self.memberof = memberof
         self.index_hash64 = index_hash64
+        self.syncprov = syncprov
         self.port = port
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
@@ -191,7 +201,7 @@ class Slapd:
         stop_process(process, STOP_TIMEOUT)
         self._close_log()
 
-    def __enter__(self) -> Slapd:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -310,6 +320,7 @@ class Slapd:
 
     def _config_ldif(self) -> str:
         modules = ["back_mdb", "ppolicy", "lastbind", "refint"] + (["memberof"] if self.memberof else [])
+        modules += ["syncprov"] if self.syncprov else []
         schemas = ["core", "cosine", "inetorgperson", "nis"]
         base = self.base_dn
         indexes = [
@@ -321,7 +332,7 @@ class Slapd:
             "member eq",
             "manager eq",
             "businessCategory eq",
-        ]
+        ] + (["entryCSN eq"] if self.syncprov else [])  # syncprov finds the newest entryCSN at startup by it
         access = [
             # Users authenticate with their password and may change it (pwdReset forces them to).
             "to attrs=userPassword by self write by anonymous auth by * none",
@@ -346,26 +357,22 @@ class Slapd:
                 ["dn: cn=module{0},cn=config", "objectClass: olcModuleList", "cn: module{0}", f"olcModulePath: {MODULE_DIR}"]
                 + [f"olcModuleLoad: {m}" for m in modules]
             ),
-            "\n".join(["dn: cn=schema,cn=config", "objectClass: olcSchemaConfig", "cn: schema"]),
+            _entry("dn: cn=schema,cn=config", "objectClass: olcSchemaConfig", "cn: schema"),
             *[f"include: file://{SCHEMA_DIR / (name + '.ldif')}" for name in schemas],
-            "\n".join(
-                [
-                    "dn: olcDatabase={-1}frontend,cn=config",
-                    "objectClass: olcDatabaseConfig",
-                    "objectClass: olcFrontendConfig",
-                    "olcDatabase: {-1}frontend",
-                    "olcPasswordHash: {SSHA}",
-                    # Big groups: values of `member` kept sorted, so a lookup is a binary search, not a scan.
-                    "olcSortVals: member",
-                ]
+            _entry(
+                "dn: olcDatabase={-1}frontend,cn=config",
+                "objectClass: olcDatabaseConfig",
+                "objectClass: olcFrontendConfig",
+                "olcDatabase: {-1}frontend",
+                "olcPasswordHash: {SSHA}",
+                # Big groups: values of `member` kept sorted, so a lookup is a binary search, not a scan.
+                "olcSortVals: member",
             ),
-            "\n".join(
-                [
-                    "dn: olcDatabase={0}config,cn=config",
-                    "objectClass: olcDatabaseConfig",
-                    "olcDatabase: {0}config",
-                    "olcAccess: {0}to * by * none",
-                ]
+            _entry(
+                "dn: olcDatabase={0}config,cn=config",
+                "objectClass: olcDatabaseConfig",
+                "olcDatabase: {0}config",
+                "olcAccess: {0}to * by * none",
             ),
             "\n".join(
                 [
@@ -385,47 +392,50 @@ class Slapd:
                 + [f"olcDbIndex: {index}" for index in indexes]
                 + [f"olcAccess: {{{n}}}{rule}" for n, rule in enumerate(access)]
             ),
-            "\n".join(
-                [
-                    "dn: olcOverlay={0}ppolicy,olcDatabase={1}mdb,cn=config",
-                    "objectClass: olcOverlayConfig",
-                    "objectClass: olcPPolicyConfig",
-                    "olcOverlay: {0}ppolicy",
-                    _ldif_value("olcPPolicyDefault", self.policy_dn),
-                    "olcPPolicyUseLockout: TRUE",
-                    "olcPPolicyHashCleartext: TRUE",
-                ]
+            _entry(
+                "dn: olcOverlay={0}ppolicy,olcDatabase={1}mdb,cn=config",
+                "objectClass: olcOverlayConfig",
+                "objectClass: olcPPolicyConfig",
+                "olcOverlay: {0}ppolicy",
+                _ldif_value("olcPPolicyDefault", self.policy_dn),
+                "olcPPolicyUseLockout: TRUE",
+                "olcPPolicyHashCleartext: TRUE",
             ),
-            "\n".join(
-                [
-                    "dn: olcOverlay={1}lastbind,olcDatabase={1}mdb,cn=config",
-                    "objectClass: olcOverlayConfig",
-                    "objectClass: olcLastBindConfig",
-                    "olcOverlay: {1}lastbind",
-                    "olcLastBindPrecision: 0",
-                ]
+            _entry(
+                "dn: olcOverlay={1}lastbind,olcDatabase={1}mdb,cn=config",
+                "objectClass: olcOverlayConfig",
+                "objectClass: olcLastBindConfig",
+                "olcOverlay: {1}lastbind",
+                "olcLastBindPrecision: 0",
             ),
-            "\n".join(
-                [
-                    "dn: olcOverlay={2}refint,olcDatabase={1}mdb,cn=config",
-                    "objectClass: olcOverlayConfig",
-                    "objectClass: olcRefintConfig",
-                    "olcOverlay: {2}refint",
-                    "olcRefintAttribute: member",
-                    "olcRefintAttribute: manager",
-                ]
+            _entry(
+                "dn: olcOverlay={2}refint,olcDatabase={1}mdb,cn=config",
+                "objectClass: olcOverlayConfig",
+                "objectClass: olcRefintConfig",
+                "olcOverlay: {2}refint",
+                "olcRefintAttribute: member",
+                "olcRefintAttribute: manager",
             ),
         ]
         if self.memberof:
             blocks.append(
-                "\n".join(
-                    [
-                        "dn: olcOverlay={3}memberof,olcDatabase={1}mdb,cn=config",
-                        "objectClass: olcOverlayConfig",
-                        "objectClass: olcMemberOf",
-                        "olcOverlay: {3}memberof",
-                        "olcMemberOfRefInt: TRUE",
-                    ]
+                _entry(
+                    "dn: olcOverlay={3}memberof,olcDatabase={1}mdb,cn=config",
+                    "objectClass: olcOverlayConfig",
+                    "objectClass: olcMemberOf",
+                    "olcOverlay: {3}memberof",
+                    "olcMemberOfRefInt: TRUE",
+                )
+            )
+        if self.syncprov:
+            # Keeps the suffix's contextCSN (the database's newest change), answered from memory on every read.
+            position = sum(1 for block in blocks if block.startswith("dn: olcOverlay="))
+            blocks.append(
+                _entry(
+                    f"dn: olcOverlay={{{position}}}syncprov,olcDatabase={{1}}mdb,cn=config",
+                    "objectClass: olcOverlayConfig",
+                    "objectClass: olcSyncProvConfig",
+                    f"olcOverlay: {{{position}}}syncprov",
                 )
             )
         return "\n\n".join(blocks) + "\n"
@@ -446,18 +456,16 @@ class Slapd:
         entries = ["\n".join(base)]
         entries.append(self._ou_entry(f"ou=policies,{self.base_dn}", "policies"))
         entries.append(
-            "\n".join(
-                [
-                    f"dn: {self.policy_dn}",
-                    "objectClass: top",
-                    "objectClass: organizationalRole",
-                    "objectClass: pwdPolicy",
-                    "cn: default",
-                    "pwdAttribute: userPassword",
-                    "pwdLockout: TRUE",
-                    "pwdMustChange: TRUE",
-                    "pwdAllowUserChange: TRUE",
-                ]
+            _entry(
+                f"dn: {self.policy_dn}",
+                "objectClass: top",
+                "objectClass: organizationalRole",
+                "objectClass: pwdPolicy",
+                "cn: default",
+                "pwdAttribute: userPassword",
+                "pwdLockout: TRUE",
+                "pwdMustChange: TRUE",
+                "pwdAllowUserChange: TRUE",
             )
         )
         for dn in self._containers():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
 from lifecycle.cli.main import main
 from lifecycle.domain.settings import load_settings
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
 from lifecycle.engine.apply import CredentialVault, Executor
 from lifecycle.engine.cycle import apply_cycle, plan_cycle
 from lifecycle.domain.errors import RecordError

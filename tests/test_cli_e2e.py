@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
 from lifecycle.engine.apply import CredentialVault
 from lifecycle.cli.main import main
 from devservers.demo import BASE_DN

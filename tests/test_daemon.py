@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
 from lifecycle.engine.apply import CredentialVault
 from lifecycle.cli.main import main
 from lifecycle.daemon.service import Daemon as InProcessDaemon

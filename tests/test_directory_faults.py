@@ -22,18 +22,19 @@ from pathlib import Path
 
 import pytest
 
-from connectors.directory_ldap import LdapDirectory
-from lifecycle.engine.apply import TRANSACTION_SIZE, ApplyResult
-from lifecycle.engine.cycle import apply_cycle, plan_cycle
+from connectors.ldap import LdapDirectory
 from devservers.demo import BASE_DN, COMPANIES, SAMPLE, write_config
+from devservers.slapd import Slapd
 from lifecycle.domain.errors import TransientError
-from lifecycle.journal.store import Journal
 from lifecycle.domain.models import Plan
 from lifecycle.domain.settings import Settings, load_settings
-from devservers.slapd import Slapd
+from lifecycle.engine.apply import TRANSACTION_SIZE, ApplyResult
+from lifecycle.engine.cycle import apply_cycle, plan_cycle
+from lifecycle.journal.store import Journal
 from tests.faultproxy import FaultProxy
 from tests.harness import at
 
+pytestmark = pytest.mark.servers  # every test runs its own slapd
 NOW = at("2026-12-01T09:00")
 UNITS = [f"ou=people,{BASE_DN}", *(f"ou={ou},ou=people,{BASE_DN}" for *_, ou in COMPANIES), f"ou=groups,{BASE_DN}"]
 MAX_CYCLES = 40
@@ -242,22 +243,38 @@ def test_refused_connections_fail_cycles_cleanly_until_the_directory_is_back(env
 class SlowsDownAfter(LdapDirectory):
     """The real connector; after its n-th write every packet through the proxy is late."""
 
+    WRITES = ("create_person", "modify_person", "set_password", "move_person", "lock", "unlock", "delete_person",
+              "create_group", "add_member", "add_members", "remove_member", "remove_members", "delete_group")
+
     def __init__(self, settings: Settings, proxy: FaultProxy, writes: int, latency: float) -> None:
         super().__init__(settings.directory, settings.companies)
         self.proxy, self.left, self.latency = proxy, writes, latency
 
-    def _write(self, *args, **kwargs):
-        code = super()._write(*args, **kwargs)
+    def wrote(self) -> None:
         self.left -= 1
         if self.left == 0:
             self.proxy.latency = self.latency
-        return code
+
+
+def _counting_writes(name: str):
+    original = getattr(LdapDirectory, name)
+
+    def write(self: SlowsDownAfter, *args, **kwargs):
+        done = original(self, *args, **kwargs)
+        self.wrote()
+        return done
+
+    return write
+
+
+for _name in SlowsDownAfter.WRITES:
+    setattr(SlowsDownAfter, _name, _counting_writes(_name))
 
 
 def test_a_write_answered_after_the_timeout_is_not_done_twice(env: Env, reference, capsys) -> None:
     settings = through(env.settings, env.proxy.url, timeout_seconds=1)
     with SlowsDownAfter(settings, env.proxy, writes=25, latency=1.5) as directory:
-        plan, result = apply_cycle(settings, NOW, directory, env.journal)
+        _, result = apply_cycle(settings, NOW, directory, env.journal)
     unknown = result.counts["outcome_unknown"]
     assert result.stopped.startswith("TransientError") and result.counts["applied"] + unknown >= 25
     env.texts.append(result.stopped)

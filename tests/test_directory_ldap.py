@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import ldap3
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -19,11 +18,15 @@ from ldap3 import BASE, MODIFY_DELETE, MODIFY_REPLACE, Connection, Server
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from connectors import directory_ldap
-from connectors.directory_ldap import LdapDirectory, canonical_dn, dn_key, parse_dn, parse_generalized_time
-from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
-from lifecycle.domain.settings import CompanySettings, DirectorySettings
+from connectors.ldap import LdapDirectory, canonical_dn, parse_dn, parse_generalized_time, references
+from connectors.ldap.client import Connection as ClientConnection
+from connectors.ldap.client import Result
+from connectors.ldap.session import error_for
 from devservers.slapd import Slapd, free_port
+from lifecycle.domain.dn import dn_key
+from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
+from lifecycle.domain.ports import Directory, DirectoryFeatures
+from lifecycle.domain.settings import CompanySettings, DirectorySettings
 
 BASE_DN = "dc=example,dc=com"  # the tree conftest's `slapd` fixture builds
 HQ_PEOPLE_DN = f"ou=hq,ou=people,{BASE_DN}"
@@ -165,12 +168,11 @@ def test_paged_reads_return_everything_beyond_page_size(
 ) -> None:
     paged = directory_settings.model_copy(update={"page_size": 7})
     requests: list[int | None] = []
-    original = directory_ldap.search_page
+    original = ClientConnection.search_page
 
-    def counting_search(connection: Connection, base: str, search_filter: str, attributes: Any, page_size: int,
-                        *args: Any, **kwargs: Any) -> Any:
+    def counting_search(connection: ClientConnection, *args: Any, page_size: int = 0, **kwargs: Any) -> Any:
         requests.append(page_size)
-        return original(connection, base, search_filter, attributes, page_size, *args, **kwargs)
+        return original(connection, *args, page_size=page_size, **kwargs)
 
     with LdapDirectory(paged, companies) as directory:
         expected = [add_person(directory, f"hq{n:02}", password=None) for n in range(30)]
@@ -181,7 +183,7 @@ def test_paged_reads_return_everything_beyond_page_size(
         with admin_connection(slapd) as admin:
             assert admin.add(f"uid=Service,{BASE_DN}", ["account"], {"uid": "Service"})
 
-        monkeypatch.setattr(directory_ldap, "search_page", counting_search)
+        monkeypatch.setattr(ClientConnection, "search_page", counting_search)
         snapshot = directory.read_snapshot()
 
     assert [entry.dn for entry in snapshot.entries] == sorted(expected)
@@ -328,7 +330,7 @@ def test_deleting_a_person_removes_it_from_groups(directory: LdapDirectory) -> N
 def test_deleting_the_only_member_leaves_a_dangling_member(directory: LdapDirectory, monkeypatch: pytest.MonkeyPatch) -> None:
     # refint cannot empty a groupOfNames (it needs a member), so slapd keeps the
     # old DN: delete or shrink the group before deleting its last member.
-    monkeypatch.setattr(directory_ldap, "REFERENCE_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(references, "REFERENCE_WAIT_SECONDS", 0.2)
     alice = add_person(directory, "alice")
     group = directory.group_dn("HQ", "Solo")
     directory.create_group(group, "HQ", "Solo", alice)
@@ -507,13 +509,12 @@ def test_a_server_that_never_answers_is_transient(
     ],
 )
 def test_result_codes_map_onto_the_error_tree(code: int, description: str, error: type[Exception]) -> None:
-    directory = LdapDirectory(DirectorySettings(bind_password=SecretStr("pw")), ())
-    with pytest.raises(error) as caught:
-        directory._fail("modify", "uid=x,dc=example,dc=com", {"result": code, "description": description, "message": "why"})
-    assert type(caught.value) is error
-    assert str(caught.value).startswith(f"modify uid=x,dc=example,dc=com: {description} (why)")
+    mapped = error_for("modify", "uid=x,dc=example,dc=com", Result(code, "why"), "cn=admin,dc=example,dc=com")
+    assert type(mapped) is error
+    assert str(mapped).startswith(f"modify uid=x,dc=example,dc=com: {description} (why)")
 
 
+@pytest.mark.servers  # starts its own slapd
 def test_slapd_loads_ldif_while_stopped_and_keeps_data_across_restarts(tmp_path: Path) -> None:
     server = Slapd(tmp_path / "s", organizational_units=["ou=people,dc=example,dc=com"])
     server.load_ldif("dn: uid=früh,ou=people,dc=example,dc=com\nobjectClass: account\nuid: früh\n")  # slapadd
@@ -557,6 +558,7 @@ def test_any_hr_text_round_trips_through_slapd(directory: LdapDirectory, value: 
         directory.delete_person(dn)
 
 
+@pytest.mark.servers  # starts its own slapd
 def test_slapd_leaves_nothing_running(tmp_path: Path) -> None:
     server = Slapd(tmp_path / "s", organizational_units=["ou=people,dc=example,dc=com"])
     with server:
@@ -572,8 +574,24 @@ def test_a_snapshot_shares_the_strings_it_is_given(directory: LdapDirectory) -> 
     add_person(directory, "alice", mail="alice@example.com", displayName="Alice Wu", cn="Alice Wu")
     add_person(directory, "bob", mail="bob@example.com")
     # New string objects equal to the mailbox's address and display name (as a mail snapshot holds them).
-    address, name = "".join(["alice", "@example.com"]), "".join(["Alice", " Wu"])
+    address, name = "".join(["alice", "@example.com"]), "".join(["Alice", " Wu"])  # noqa: FLY002 - new objects on purpose
     by_uid = {e.uid: e for e in directory.read_snapshot(known=[address, name]).entries}
     alice = by_uid["alice"]
     assert alice.mail is address and alice.cn is name and alice.display_name is name  # one object, not a copy each
     assert by_uid["bob"].mail == "bob@example.com"  # nothing known: read as before
+
+
+# -- the port ---------------------------------------------------------------------------------
+
+
+def test_the_connector_declares_its_features(directory_settings: DirectorySettings, companies: tuple[CompanySettings, ...]) -> None:
+    with LdapDirectory(directory_settings.model_copy(update={"write_connections": 3}), companies) as directory:
+        assert isinstance(directory, Directory)
+        assert directory.features == DirectoryFeatures(write_connections=3, reference_waits=True, transactions=False)
+    asked = directory_settings.model_copy(update={"transactions": True})
+    with LdapDirectory(asked, companies) as directory:  # asked for, and this slapd offers them
+        assert directory.features == DirectoryFeatures(write_connections=1, reference_waits=True, transactions=True)
+    unreachable = asked.model_copy(update={"url": f"ldap://127.0.0.1:{free_port()}", "timeout_seconds": 1.0})
+    with LdapDirectory(unreachable, companies) as directory, capture_logs() as logs:
+        assert directory.features.transactions is False  # not known: one write at a time, as without
+    assert [entry["event"] for entry in logs] == ["directory.transactions_not_checked"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
 from lifecycle.cli.main import main
 from lifecycle.engine.cycle import company_aliases

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
 from devservers.demo import BASE_DN, COMPANIES, write_config
 from lifecycle.domain.settings import load_settings
 from devservers.slapd import Slapd

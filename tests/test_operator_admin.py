@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
 from lifecycle.cli.main import main
 from lifecycle.engine.cycle import plan_cycle
 from lifecycle.journal.store import Journal

@@ -1,44 +1,66 @@
 """The quiet-cycle directory probe against a real slapd: every kind of change wakes a cycle, logins do not.
 
-The probe keeps only digests of the entries' bytes (see lifecycle/engine/quiet.py), so
-what must be shown is that no change the plan depends on can hide behind an
-unchanged set of digests: additions, deletions (also when another write
-follows them), edits of people and groups, a uid renamed outside the managed
-subtrees.  tests/test_daemon.py shows the same through the running daemon.
+The probe reads syncprov's contextCSN first and keeps only digests of the entries
+(see lifecycle/engine/quiet.py), so what must be shown is that no change the plan
+depends on can hide behind an unchanged stamp or an unchanged set of digests:
+additions, deletions (also when another write follows them), edits of people and
+groups, moves, a uid renamed outside the managed subtrees; and that a server
+without syncprov gets the same answers from the digests alone.
+tests/test_daemon.py shows the same through the running daemon.
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from ldap3 import MODIFY_DELETE, MODIFY_REPLACE, Connection, Server
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
+from devservers.demo import COMPANIES, SAMPLE, write_config
+from devservers.slapd import Slapd
+from lifecycle.domain.settings import Settings, load_settings
 from lifecycle.engine import quiet
 from lifecycle.engine.apply import CredentialVault
 from lifecycle.engine.cycle import apply_cycle
 from lifecycle.journal.store import Journal
-from lifecycle.domain.settings import Settings, load_settings
-from devservers.slapd import Slapd
 
+pytestmark = pytest.mark.servers  # every test runs a slapd (one fixture starts its own)
 NOW = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
 CONFIG = "fingerprint"
 
 
-@pytest.fixture
-def world(config: Path, demo_slapd: Slapd):
+def _world(config: Path, server: Slapd) -> Iterator[tuple]:
+    """The sample export applied; a service account outside the managed subtrees; an admin connection."""
     settings = load_settings(config)
     journal = Journal(settings.state.url)
     with LdapDirectory(settings.directory, settings.companies) as ldap:
         plan, result = apply_cycle(settings, NOW, ldap, journal)
         assert result.ok and plan.actions
-        admin = Connection(Server(demo_slapd.url), demo_slapd.admin_dn, demo_slapd.admin_password, auto_bind=True, check_names=False)
+        admin = Connection(Server(server.url), server.admin_dn, server.admin_password, auto_bind=True, check_names=False)
         assert admin.add(f"uid=backup-svc,{settings.directory.base_dn}", ["account"], {"uid": "backup-svc", "description": "v1"})
         yield settings, journal, ldap, admin
         admin.unbind()
     journal.close()
+
+
+@pytest.fixture
+def world(config: Path, demo_slapd: Slapd) -> Iterator[tuple]:
+    """On a slapd with syncprov (devservers.slapd's default): the contextCSN is there to read."""
+    yield from _world(config, demo_slapd)
+
+
+@pytest.fixture
+def plain_world(tmp_path: Path) -> Iterator[tuple]:
+    """On a slapd without syncprov: no contextCSN, the digests alone."""
+    base = "dc=example,dc=com"
+    units = [f"ou=people,{base}", *(f"ou={ou},ou=people,{base}" for *_, ou in COMPANIES), f"ou=groups,{base}"]
+    with Slapd(tmp_path / "slapd", base_dn=base, organizational_units=units, syncprov=False) as server:
+        shutil.copyfile(SAMPLE, tmp_path / "employees.csv")
+        yield from _world(write_config(tmp_path, server, tmp_path / "employees.csv"), server)
 
 
 def baseline_now(settings: Settings, journal: Journal, ldap: LdapDirectory) -> quiet.Baseline:
@@ -55,19 +77,75 @@ def someone(ldap: LdapDirectory, index: int = 0):
     return ldap.read_snapshot().entries[index]
 
 
+def log_in(settings: Settings, ldap: LdapDirectory) -> None:
+    person = next(e for e in ldap.read_snapshot().entries if e.employee_number == "100001")
+    assert ldap.bind_as(person.dn, CredentialVault(settings.accounts.initial_password_dir, 16).read_password("100001"))
+
+
 def test_nothing_changed_is_quiet_and_a_login_stays_quiet(world) -> None:
     settings, journal, ldap, _ = world
     baseline = baseline_now(settings, journal, ldap)
     verdict = check(settings, journal, ldap, baseline)
-    assert verdict.quiet and verdict.unchanged["directory"] == "no change"
+    assert verdict.quiet and verdict.unchanged["directory"] == "no change (contextCSN unchanged)"
 
-    person = next(e for e in ldap.read_snapshot().entries if e.employee_number == "100001")
-    password = CredentialVault(settings.accounts.initial_password_dir, 16).read_password("100001")
-    assert ldap.bind_as(person.dn, password)
+    log_in(settings, ldap)  # lastbind writes: the stamp moves, the digests say it was a login
     verdict = check(settings, journal, ldap, baseline)
     assert verdict.quiet and verdict.unchanged["directory"] == "no change but 1 new logins"
     again = check(settings, journal, ldap, baseline)  # the login is in the baseline now: not re-read
-    assert again.quiet and again.unchanged["directory"] == "no change"
+    assert again.quiet and again.unchanged["directory"] == "no change (contextCSN unchanged)"
+
+
+def test_an_unchanged_stamp_is_one_read_not_a_scan(world, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, journal, ldap, admin = world
+    baseline = baseline_now(settings, journal, ldap)
+    stamp = ldap.change_stamp()
+    assert stamp is not None and stamp == baseline.markers.probe.stamp
+    # Reads and refused writes are no change: the stamp stays.
+    ldap.read_snapshot()
+    assert not admin.modify(f"uid=nobody,{settings.directory.base_dn}", {"description": [(MODIFY_REPLACE, ["x"])]})
+    assert ldap.change_stamp() == stamp
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("the probe scanned the directory although the stamp had not moved")
+
+    monkeypatch.setattr(LdapDirectory, "scan", no_scan)
+    assert check(settings, journal, ldap, baseline).quiet
+
+
+@pytest.mark.parametrize("change", ["add", "modify", "delete", "modrdn"])
+def test_every_kind_of_write_moves_the_stamp_and_wakes_a_cycle(world, change: str) -> None:
+    settings, journal, ldap, _ = world
+    baseline = baseline_now(settings, journal, ldap)
+    stamp = ldap.change_stamp()
+    person = someone(ldap)
+    if change == "add":
+        people_dn = settings.companies[0].people_dn
+        ldap.create_person(f"uid=intruder,{people_dn}", {"uid": "intruder", "cn": "X", "sn": "X", "employeeNumber": "999"}, None)
+    elif change == "modify":
+        ldap.modify_person(person.dn, {"title": "临时工"})
+    elif change == "delete":
+        ldap.delete_person(person.dn)
+    else:
+        other = next(c.people_dn for c in settings.companies if c.people_dn not in person.dn)
+        ldap.move_person(person.dn, other)
+    assert ldap.change_stamp() != stamp
+    verdict = check(settings, journal, ldap, baseline)
+    assert not verdict.quiet and verdict.changed[0].startswith("directory: "), verdict
+
+
+def test_without_syncprov_the_digests_alone_tell(plain_world) -> None:
+    settings, journal, ldap, _ = plain_world
+    assert ldap.change_stamp() is None
+    baseline = baseline_now(settings, journal, ldap)
+    assert baseline.markers.probe.stamp is None
+    verdict = check(settings, journal, ldap, baseline)
+    assert verdict.quiet and verdict.unchanged["directory"] == "no change"
+    log_in(settings, ldap)
+    assert check(settings, journal, ldap, baseline).unchanged["directory"] == "no change but 1 new logins"
+    person = someone(ldap)
+    ldap.modify_person(person.dn, {"title": "临时工"})
+    verdict = check(settings, journal, ldap, baseline)
+    assert not verdict.quiet and verdict.changed == [f"directory: {person.dn} changed"]
 
 
 def test_an_edit_of_a_person_wakes_a_cycle(world) -> None:
@@ -105,7 +183,7 @@ def test_a_group_membership_change_wakes_a_cycle(world) -> None:
     settings, journal, ldap, admin = world
     baseline = baseline_now(settings, journal, ldap)
     group = next(g for g in ldap.read_snapshot().groups if len(g.members) > 1)
-    member = sorted(group.members)[0]
+    member = min(group.members)
     assert admin.modify(group.dn, {"member": [(MODIFY_DELETE, [member])]})
     verdict = check(settings, journal, ldap, baseline)
     assert not verdict.quiet and verdict.changed == [f"directory: {group.dn} changed"]
@@ -133,7 +211,7 @@ def test_a_state_change_wakes_a_cycle(world) -> None:
 
 
 def test_the_glance_kept_across_a_cycle_sees_what_the_full_markers_see(world) -> None:
-    settings, journal, ldap, admin = world
+    settings, journal, ldap, _ = world
     markers = quiet.take_markers(settings, ldap, journal.state_version)
     glance = quiet.Glance.of(markers)
     assert glance.moved(quiet.take_markers(settings, ldap, journal.state_version), markers.hr) == []
@@ -142,6 +220,8 @@ def test_the_glance_kept_across_a_cycle_sees_what_the_full_markers_see(world) ->
     ldap.modify_person(person.dn, {"title": "临时工"})
     assert glance.moved(quiet.take_markers(settings, ldap, journal.state_version), markers.hr) == ["directory"]
     # The same entries found in another order are the same directory.
-    reordered = quiet.DirectoryProbe(frozenset(sorted(markers.probe.entries, reverse=True)), markers.probe.names)
-    assert reordered.fingerprint() == markers.probe.fingerprint()
-    assert quiet.DirectoryProbe(markers.probe.names, markers.probe.entries).fingerprint() != markers.probe.fingerprint()
+    probe = markers.probe
+    reordered = quiet.DirectoryProbe(frozenset(sorted(probe.entries, reverse=True)), probe.names, probe.stamp)
+    assert reordered.fingerprint() == probe.fingerprint()
+    assert quiet.DirectoryProbe(probe.names, probe.entries, probe.stamp).fingerprint() != probe.fingerprint()
+    assert quiet.DirectoryProbe(probe.entries, probe.names, None).fingerprint() != probe.fingerprint()

@@ -82,7 +82,7 @@ def require_known_employee(
 
 def _in_directory(settings: Settings, employee_id: str, why_not: dict[str, str]) -> bool:
     """One search for the employeeNumber; a source that cannot be read is noted in `why_not`."""
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
     from lifecycle.domain.settings import read_secrets
 
     resolved, problems = read_secrets(settings)

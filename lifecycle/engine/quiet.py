@@ -7,16 +7,20 @@ bumps on every change: lifecycle.journal.state_version), a cheap directory probe
 that finds all four unchanged has nothing to decide and skips reading,
 planning and applying.
 
-The probe reads, for every entry the snapshot would read (people, managed
-groups, uid holders), its DN and `entryCSN`, and keeps only a 128-bit
-digest of each entry's bytes as the server sent them (and of each DN): any
-write changes an entry's `entryCSN`, so an unchanged set of digests means an
-unchanged directory, and only the entries whose digest is new are decoded.
-At 100k people that is one paged search and no decoding (about 0.5 s).
+Where the server keeps one (OpenLDAP with syncprov), the probe first reads the
+`contextCSN` of the database holding the base DN: syncprov moves it with every
+write, so an unchanged stamp means an unchanged directory, in one base read.
+When it moved, or the server keeps none, the probe reads, for every entry the
+snapshot would read (people, managed groups, uid holders), its DN and
+`entryCSN`, and keeps only a 128-bit digest of each entry (and of each DN):
+any write changes an entry's `entryCSN`, so an unchanged set of digests means
+an unchanged directory, and only the entries whose digest is new are looked at.
+bench/README.md has what each costs at 100k people.
 
-Logins change an entry's `entryCSN` (lastbind, ppolicy), and people log in
-all day; a changed person entry is therefore re-read and compared without
-its last-login time.  A newer login only ever postpones an inactivity action,
+Logins change an entry's `entryCSN` and the `contextCSN` (lastbind, ppolicy),
+and people log in all day; a changed person entry is therefore re-read and
+compared without its last-login time, and the stamp read before that scan
+becomes the baseline's.  A newer login only ever postpones an inactivity action,
 and `next_due` computed from the older login is earlier, never later, so
 ignoring it is safe.  Anything else that changed makes the cycle a real one.
 The daily full reconciliation ignores the baseline altogether.
@@ -32,8 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.directory_ldap import SNAPSHOT_FILTER, LdapDirectory, dn_key
-from connectors.ldap_wire import decode_entry, entry_dn
+from connectors.ldap import SNAPSHOT_FILTER, LdapDirectory, canonical_dn
+from lifecycle.domain.dn import dn_key, match_key
 from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot
 from lifecycle.domain.settings import Settings
 
@@ -43,16 +47,28 @@ MAX_RECHECKS = 200
 PROBE_ATTRIBUTES = ("entryCSN",)
 
 
-def _digest(data: bytes | bytearray) -> bytes:
+def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _entry_digest(dn: str, attributes: dict[str, list[bytes]]) -> bytes:
+    """A digest of an entry as read: its DN, and each attribute's type and values (order kept)."""
+    digest = hashlib.blake2b(dn.encode("utf-8"), digest_size=16)
+    for name, values in sorted(attributes.items()):
+        digest.update(b"\0" + name.encode("utf-8"))
+        for value in values:
+            digest.update(b"\1" + len(value).to_bytes(4, "big") + value)
+    return digest.digest()
 
 
 @dataclass(frozen=True)
 class DirectoryProbe:
-    """The directory at one instant: a digest of every entry the snapshot reads, and of every DN."""
+    """The directory at one instant: a digest of every entry the snapshot reads and of every DN, and the
+    server's change stamp read just before them (None where it keeps none)."""
 
     entries: frozenset[bytes]
     names: frozenset[bytes]
+    stamp: str | None = None
 
     def fingerprint(self) -> bytes:
         """One digest of the whole probe: equal exactly when the probes are (order aside)."""
@@ -62,6 +78,7 @@ class DirectoryProbe:
         whole.update(b"/")
         for digest in sorted(self.names):
             whole.update(digest)
+        whole.update(b"/" + (self.stamp or "").encode("ascii", "replace"))
         return whole.digest()
 
 
@@ -120,16 +137,17 @@ def hr_digest(path: Path) -> str:
 
 
 def probe_directory(settings: Settings, directory: LdapDirectory) -> DirectoryProbe:
-    """One paged search, no decoding: a digest of each entry's bytes and of its DN."""
+    """The change stamp, then one paged search: a digest of each entry and of its DN.
+
+    The stamp is read first: a write during the search moves it past the one kept.
+    """
+    stamp = directory.change_stamp()
     entries: set[bytes] = set()
     names: set[bytes] = set()
-
-    def keep(buffer: bytes, start: int, end: int) -> None:
-        entries.add(_digest(buffer[start:end]))
-        names.add(_digest(entry_dn(buffer, start)))
-
-    directory.scan("probe for changes", SNAPSHOT_FILTER, PROBE_ATTRIBUTES, keep)
-    return DirectoryProbe(frozenset(entries), frozenset(names))
+    for dn, attributes in directory.scan("probe for changes", SNAPSHOT_FILTER, PROBE_ATTRIBUTES):
+        entries.add(_entry_digest(dn, attributes))
+        names.add(_digest(dn.encode("utf-8")))
+    return DirectoryProbe(frozenset(entries), frozenset(names), stamp)
 
 
 def take_markers(settings: Settings, directory: LdapDirectory, state_version: Callable[[], int]) -> Markers:
@@ -180,25 +198,27 @@ def check(
         return verdict
     verdict.unchanged["state"] = "stored state unchanged"
     before = baseline.markers.probe
+    stamp = directory.change_stamp()  # before the scan: a write during it moves the stamp past this one
+    if stamp is not None and stamp == before.stamp:
+        verdict.unchanged["directory"] = "no change (contextCSN unchanged)"
+        verdict.quiet = True
+        return verdict
     seen: list[bytes] = []
-    new: list[tuple[bytes, str, dict[str, list[bytes]]]] = []  # entries whose bytes are not in the baseline
-
-    def compare(buffer: bytes, start: int, end: int) -> None:
-        digest = _digest(buffer[start:end])
+    new: list[tuple[bytes, str]] = []  # (digest of the DN, DN) of the entries that are not in the baseline
+    for dn, attributes in directory.scan("probe for changes", SNAPSHOT_FILTER, PROBE_ATTRIBUTES):
+        digest = _entry_digest(dn, attributes)
         seen.append(digest)
         if digest not in before.entries:
-            new.append((_digest(entry_dn(buffer, start)), *decode_entry(buffer, start, end)))
-
-    directory.scan("probe for changes", SNAPSHOT_FILTER, PROBE_ATTRIBUTES, compare)
-    added = sum(1 for name, _, _ in new if name not in before.names)
+            new.append((_digest(dn.encode("utf-8")), canonical_dn(dn)))
+    added = sum(1 for name, _ in new if name not in before.names)
     removed = len(before.entries) - (len(seen) - len(new)) - (len(new) - added)
     if added or removed:
         verdict.changed.append(f"directory: {added} entries added, {removed} removed")
         return verdict
-    managed = [dn_key(c.people_dn) for c in settings.companies] + [dn_key(settings.directory.groups_dn)]
+    managed = [dn_key(canonical_dn(dn)) for dn in (*(c.people_dn for c in settings.companies), settings.directory.groups_dn)]
     people: list[str] = []
     others: list[str] = []
-    for _, dn, _ in new:
+    for _, dn in new:
         key = dn_key(dn)
         if key in baseline.people:
             people.append(key)
@@ -213,7 +233,7 @@ def check(
     for dn in others:
         # Outside the managed subtrees only the uid namespace matters (a removed uid only frees a name).
         uids = directory.read_uids(dn)
-        if uids is None or not all(uid.lower() in baseline.taken_uids for uid in uids):
+        if uids is None or not all(match_key(uid) in baseline.taken_uids for uid in uids):
             verdict.changed.append(f"directory: {dn} changed")
             return verdict
     for key in people:
@@ -221,8 +241,8 @@ def check(
         if without_login(fresh) != without_login(baseline.people[key]):
             verdict.changed.append(f"directory: {baseline.people[key].dn} changed")
             return verdict
-    if new:  # logins seen: not re-read next time
-        baseline.markers.probe = DirectoryProbe(frozenset(seen), before.names)
+    if new or stamp != before.stamp:  # logins seen: not re-read next time
+        baseline.markers.probe = DirectoryProbe(frozenset(seen), before.names, stamp)
     baseline.logins_seen += len(people)
     verdict.unchanged["directory"] = "no change" + (f" but {len(people)} new logins" if people else "")
     verdict.quiet = True
