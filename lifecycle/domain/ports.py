@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from lifecycle.domain.mail import Alias, Mailbox, MailCapability, MailSnapshot
@@ -104,6 +105,10 @@ class Directory(Protocol):
         """All-or-nothing writes of the calling thread; only called when features.transactions."""
         ...
 
+    def ensure_containers(self) -> list[str]:
+        """Create the missing containers (the companies' people OUs, the groups OU); returns the DNs created."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -177,6 +182,32 @@ class MailBackend(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class MailCompanion(Protocol):
+    """What the mail store itself does beside the admin API (Dovecot): end sessions, auto-replies, archives.
+
+    Its `CAPABILITIES` join the backend's (KICK_SESSIONS, AUTO_REPLY, EXPORT) so the policies plan for them.
+    """
+
+    CAPABILITIES: frozenset[MailCapability]
+
+    def check(self) -> list[str]: ...
+
+    def kick(self, user: str) -> bool:
+        """End the user's open sessions; True when there were some."""
+        ...
+
+    def put_autoreply(self, user: str, subject: str, text: str) -> None: ...
+
+    def remove_autoreply(self, user: str) -> None: ...
+
+    def backup(self, user: str) -> Path:
+        """Archive the mailbox; raises unless the archive holds every message the mailbox held."""
+        ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Notice:
     """One message to a person (a manager told of a joiner, an employee warned of inactivity)."""
@@ -203,7 +234,9 @@ class ProgressSink(Protocol):
         """A phase begins with `total` units of work (actions, entries)."""
         ...
 
-    def advance(self, done: int = 1, failed: int = 0) -> None: ...
+    def advance(self, done: int = 1, failed: int = 0) -> None:
+        """`done` and `failed` units ended since the last call (they do not overlap: together, what ended)."""
+        ...
 
     def finish(self) -> None: ...
 

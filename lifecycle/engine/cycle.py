@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from lifecycle.domain.errors import StalePlanError
 from lifecycle.domain.mail import MailCapability, MailSnapshot
 from lifecycle.domain.models import Action, ActionKey, DirectorySnapshot, FeedBaseline, HrSnapshot, Plan, StoredState
-from lifecycle.domain.ports import NO_PROGRESS, Directory, HrSource, MailBackend, ProgressSink
+from lifecycle.domain.ports import NO_PROGRESS, Directory, HrSource, MailBackend, MailCompanion, ProgressSink
 from lifecycle.domain.settings import Settings
 from lifecycle.engine import tuning
 from lifecycle.engine.apply import ApplyResult, CredentialVault, Executor
@@ -60,14 +60,6 @@ def current_actor() -> str:
         return f"uid:{os.getuid()}"
 
 
-class CycleDirectory(Directory, Protocol):
-    """The `Directory` port plus what a cycle asks before it writes (to join the port: see the report of issue 14)."""
-
-    def ensure_containers(self) -> list[str]:
-        """Create the missing containers (the companies' people OUs, the groups OU); returns the DNs created."""
-        ...
-
-
 @dataclass
 class Inputs:
     hr: HrSnapshot
@@ -95,7 +87,7 @@ def open_mail(settings: Settings) -> MailBackend | None:
     return ModoboaBackend(settings.mail)
 
 
-def open_companion(settings: Settings) -> Any:
+def open_companion(settings: Settings) -> MailCompanion | None:
     """The Dovecot companion (kick, archive, auto-reply) when configured: no port of its own yet."""
     if settings.mail is None or settings.mail.dovecot is None:
         return None
@@ -117,7 +109,7 @@ def load_state(journal: Journal) -> StoredState:
 
 
 def read_inputs(
-    settings: Settings, directory: Directory, mail: MailBackend | None = None, companion: Any = None,
+    settings: Settings, directory: Directory, mail: MailBackend | None = None, companion: MailCompanion | None = None,
     state: StoredState | None = None, *, hr: HrSource | None = None,
 ) -> Inputs:
     """The mailboxes, HR and the directory snapshot (with `state`: the joiners' names read before the snapshot).
@@ -178,9 +170,9 @@ class Decision:
 @dataclass(frozen=True)
 class Sources:
     hr: HrSource
-    directory: CycleDirectory
+    directory: Directory
     mail: MailBackend | None = None
-    companion: Any = None
+    companion: MailCompanion | None = None
 
 
 def decide(settings: Settings, now: datetime, sources: Sources, journal: Journal) -> Decision:
@@ -192,7 +184,7 @@ def decide(settings: Settings, now: datetime, sources: Sources, journal: Journal
 
 
 def plan_cycle(
-    settings: Settings, now: datetime, directory: CycleDirectory, journal: Journal, mail: MailBackend | None = None,
+    settings: Settings, now: datetime, directory: Directory, journal: Journal, mail: MailBackend | None = None,
     *, hr: HrSource | None = None,
 ) -> Plan:
     """What a cycle would do now; changes nothing.  `mail` and `hr` default to the configured ones."""
@@ -261,7 +253,7 @@ def decide_as_saved(
 def apply_cycle(
     settings: Settings,
     now: datetime,
-    directory: CycleDirectory,
+    directory: Directory,
     journal: Journal,
     *,
     saved_plan: dict[str, Any] | None = None,
