@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from lifecycle.engine.cycle import current_actor
@@ -63,11 +63,10 @@ def require_known_employee(
         return
     why_not = dict(unread or {})
     if hr is None and "the HR export" not in why_not:
-        from connectors.hr_csv import read_hr_csv
-        from lifecycle.engine.cycle import company_aliases
+        from lifecycle.engine.cycle import open_hr
 
         try:
-            hr = read_hr_csv(settings.hr, company_aliases(settings))
+            hr = open_hr(settings).read(date.today())
         except (LifecycleError, OSError) as exc:
             why_not["the HR export"] = str(exc)
     if hr is not None and (employee_id in hr.rejected_ids() or any(r.employee_id == employee_id for r in hr.records)):
@@ -175,11 +174,10 @@ def cmd_reinstate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_accept_feed(args: argparse.Namespace, settings: Settings) -> int:
     from collections import Counter
 
-    from connectors.hr_csv import read_hr_csv
-    from lifecycle.engine.cycle import company_aliases
     from lifecycle.domain.models import FeedBaseline
+    from lifecycle.engine.cycle import open_hr
 
-    hr = read_hr_csv(settings.hr, company_aliases(settings))
+    hr = open_hr(settings).read(date.today())
     journal = Journal(settings.state.url)
     try:
         previous = journal.load_state().feed or FeedBaseline()
