@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle.cli.main import main
-from lifecycle.engine.cycle import check_state_store
+from lifecycle.journal.check import check_state_store
 from lifecycle.domain.errors import LifecycleError
 from lifecycle.journal.store import Journal
 from devservers.dovecot import DovecotInstance

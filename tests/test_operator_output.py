@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import insert
 
 from devservers.demo import SAMPLE
-from lifecycle.journal.store import Journal, action_log
+from lifecycle.journal.schema import action_log
+from lifecycle.journal.store import Journal
 from devservers.slapd import Slapd
 from tests.daemon_support import make_config, wait_until
 

@@ -80,7 +80,7 @@ def test_a_read_only_state_directory_is_named_with_its_fix(config: Path, tmp_pat
             code, _, err = run(config, capsys, *args)
             assert code == 1, args
             assert one_line(err).startswith(expected), (args, err)
-        code, out, err = run(config, capsys, "check")  # checks without writing (lifecycle.engine.cycle.check_state_store)
+        code, out, err = run(config, capsys, "check")  # checks without writing (lifecycle.journal.check.check_state_store)
         assert code == 1 and "Traceback" not in err
         assert f"PROBLEM state store {db}: the file system at {mount} is mounted read-only; remount {mount} read-write" in err
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from connectors.hr_csv import _lines
 from connectors.hr_values import normalize_hr_name, normalize_text
-from lifecycle.journal.store import _person, _persons
+from lifecycle.journal.state import person_state, person_states
 from lifecycle.domain.models import ActionKind, GroupEntry, PersonStatus, SuspensionRule
 from lifecycle.engine.render import plan_text
 from policies.context import PolicyContext
@@ -174,13 +174,13 @@ def test_stored_state_rows_become_the_same_person_states() -> None:
     ]
     columns = ("employee_id", "uid", "company", "status", "created_at", "suspended_at", "suspension_rule", "deleted_at",
                "absent_since", "warned_at", "restored_at", "match_confirmed")
-    fast = _persons(rows)
-    assert fast == tuple(_person(dict(zip(columns, row))) for row in rows)
+    fast = person_states(rows)
+    assert fast == tuple(person_state(dict(zip(columns, row))) for row in rows)
     assert fast[1].status == PersonStatus.SUSPENDED and fast[2].suspension_rule == SuspensionRule.INACTIVITY
     assert fast[0].created_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert fast[0].created_at is fast[1].created_at  # one object per distinct timestamp
     with pytest.raises(ValueError):
-        _persons([("4", "x", "HQ", "bogus", None, None, None, None, None, None, None, False)])
+        person_states([("4", "x", "HQ", "bogus", None, None, None, None, None, None, None, False)])
 
 
 def test_employment_words_are_made_when_quoted(tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""`lifecycle`: check, plan, apply, log, explain, adopt.
+"""`lifecycle`: check, plan, apply, log, explain, adopt, migrate.
 
 Exit codes follow `terraform plan -detailed-exitcode`: 0 nothing to do,
 2 changes planned, 1 error; 141 (128 + SIGPIPE, as for `seq 1 1000000 | head -1`)
@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     adopt = sub.add_parser("adopt", help="confirm that an existing directory entry belongs to an employee")
     adopt.add_argument("employee_id")
     adopt.add_argument("uid", help="the uid of the existing entry")
+
+    migrate = sub.add_parser("migrate", help="upgrade the state store's schema to this version's (the service does it at its start)")
+    migrate.add_argument("--check", "--dry-run", dest="dry_run", action="store_true",
+                         help="say what an upgrade would do and change nothing (exit 2 if one is due)")
 
     from lifecycle.cli.admin import add_admin_commands
 
@@ -219,7 +223,8 @@ def _user() -> str:
 
 def cmd_check(args: argparse.Namespace, settings) -> int:
     from connectors.directory_ldap import LdapDirectory
-    from lifecycle.engine.cycle import check_state_store, open_hr
+    from lifecycle.engine.cycle import open_hr
+    from lifecycle.journal.check import check_state_store
 
     problems: list[str] = []
     print(f"config: ok ({len(settings.companies)} companies: {', '.join(c.code for c in settings.companies)})")
@@ -531,6 +536,32 @@ def cmd_adopt(args: argparse.Namespace, settings) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace, settings) -> int:
+    """Upgrade the store, or say what an upgrade would do; refused while the service holds the store."""
+    from lifecycle.journal.store import upgrade_store
+    from lifecycle.runtime.leader import leadership_for
+
+    url = settings.state.url
+    found = upgrade_store(url, dry_run=True)  # refuses a newer store, or tables lifecycle did not make
+    print(f"state store {_safe_url(url)}: {found.words()}")
+    if not found.upgrade_due:
+        return EXIT_OK
+    if args.dry_run:
+        print("an upgrade would:" + "".join(f"\n  {step}" for step in found.steps))
+        return EXIT_CHANGES
+    leader = leadership_for(url)
+    if not leader.try_acquire():  # a running service upgrades the store itself, at its start
+        print(f"lifecycle: the service is running ({leader.holder() or 'another instance'} holds {leader.description}): "
+              "restart it to upgrade the store, or stop it and run `lifecycle migrate` again", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        done = upgrade_store(url)
+    finally:
+        leader.release()
+    print("upgraded:" + "".join(f"\n  {step}" for step in done.steps) if done.upgrade_due else "nothing left to do: upgraded meanwhile by another process")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace, settings) -> int:
     from lifecycle.daemon.service import run_daemon
 
@@ -544,6 +575,7 @@ COMMANDS = {
     "log": cmd_log,
     "explain": cmd_explain,
     "adopt": cmd_adopt,
+    "migrate": cmd_migrate,
     "run": cmd_run,
 }
 

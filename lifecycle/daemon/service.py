@@ -47,7 +47,7 @@ from lifecycle.engine import quiet
 from lifecycle.engine.cycle import apply_cycle, config_fingerprint, open_hr
 from lifecycle.domain.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StateStoreError
 from lifecycle.runtime.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
-from lifecycle.journal.store import Journal
+from lifecycle.journal.store import Journal, upgrade_store
 from lifecycle.runtime.leader import instance_name, leadership_for
 from lifecycle.runtime.metrics import Metrics, MetricsServer, parse_listen
 from lifecycle.runtime.notify import Notifier
@@ -147,7 +147,7 @@ class Daemon:
         try:
             self._active = self.leader.try_acquire()
             if self._active:
-                self.journal = DaemonJournal(s.state.url, self.metrics, self.progress)
+                self.journal = _open_journal(s.state.url, self.metrics, self.progress)
             else:
                 _ping_state_store(s.state.url)  # a standby only needs to reach it; the tables are the active one's
         except (SQLAlchemyError, OSError, LifecycleError) as exc:
@@ -262,7 +262,7 @@ class Daemon:
             return
         if self.journal is None:
             try:
-                self.journal = DaemonJournal(self.settings.state.url, self.metrics, self.progress)
+                self.journal = _open_journal(self.settings.state.url, self.metrics, self.progress)
             except (SQLAlchemyError, OSError, StateStoreError) as exc:
                 log.error("takeover_failed", error=_first_line(exc), consequence="standing by; retrying")
                 self.leader.release()
@@ -542,6 +542,18 @@ def _interval(s: Settings) -> IntervalTrigger:
 def _daily(s: Settings) -> CronTrigger:
     hour, minute = (int(part) for part in s.schedule.full_at.split(":"))
     return CronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(s.policy.timezone))
+
+
+def _open_journal(url: str, metrics: Metrics, progress: Progress) -> DaemonJournal:
+    """The active instance's journal, its store first brought to this version's schema.
+
+    Here and not at every start: a standby must not change the schema under an active
+    instance that may still run the older code; it upgrades when it takes over.
+    """
+    before = upgrade_store(url)
+    if before.upgrade_due:
+        log.info("state_store_upgraded", state=_safe_url(url), was=before.words(), steps=list(before.steps))
+    return DaemonJournal(url, metrics, progress)
 
 
 def _ping_state_store(url: str) -> None:

@@ -45,7 +45,8 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
-from lifecycle.journal.store import ActionOutcome, ActionStatus, Journal, LogEntry
+from lifecycle.journal.action_log import ActionOutcome, ActionStatus, LogEntry
+from lifecycle.journal.store import Journal
 from lifecycle.domain.models import Action, ActionKind, DirectoryEntry, GroupEntry, Plan
 from lifecycle.domain.ports import NO_PROGRESS, ProgressSink
 from policies.attributes import current_attributes

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from lifecycle.journal.store import FROZEN, HELD, LogEntry
+from lifecycle.journal.action_log import LogEntry
+from lifecycle.journal.approvals import FROZEN, HELD
 from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, ActionKind, Held, Plan
 
 SYMBOLS = {

@@ -2,19 +2,19 @@
 
 The quiet-cycle check must know whether the stored state (persons, approvals,
 holds, the accepted feed baseline) changed since the last cycle.  Loading and
-comparing it costs ~0.3 s at 100k people, every few minutes, all day; this
-counter costs one row.  It is kept by triggers, not by the code that writes:
+comparing it at 100k people, every few minutes, all day, costs far more than
+this one row (bench/README.md).  It is kept by triggers, not by the code that writes:
 an admin command, a future code path or a hand-made SQL fix cannot forget it.
 
 The triggers are row-level: a cycle that writes 100k rows (an initial load)
-pays one extra UPDATE per row, a few seconds; a quiet day pays nothing.
+pays one extra UPDATE per row; a quiet day pays nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Table, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 STATE_TABLES = ("persons", "approvals", "holds", "feed_baseline")
@@ -23,28 +23,29 @@ BOOKKEEPING = {("persons", "updated_at"), ("feed_baseline", "accepted_at")}
 _BUMP = "UPDATE state_version SET version = version + 1 WHERE id = 1"
 
 
-def install(engine: Engine, tables: Mapping[str, Table]) -> None:
-    """Create the counter row and the triggers (idempotent; safe for two daemons starting together).
+def install(conn: Connection, columns: Mapping[str, Sequence[str]]) -> None:
+    """Create the counter row and the triggers, in the caller's transaction (idempotent).
+
+    Called by the migrations (lifecycle.journal.migrations), which hold the schema lock,
+    with the column names of STATE_TABLES as of their revision.  A revision that adds a
+    column to one of them reinstalls the triggers with the new columns.
 
     An UPDATE that leaves a row as it was apart from its bookkeeping stamp (a
     cycle re-saving the same feed baseline) must not count: the triggers
     compare the old and new values of the other columns.
     """
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS state_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)"))
-        if engine.dialect.name == "postgresql":
-            # Two daemons may start at once: DDL under a transaction-level advisory lock.
-            conn.execute(text("SELECT pg_advisory_xact_lock(724311)"))
-            conn.execute(text("INSERT INTO state_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING"))
-            _install_postgresql(conn, tables)
-        else:
-            conn.execute(text("INSERT OR IGNORE INTO state_version (id, version) VALUES (1, 0)"))
-            _install_sqlite(conn, tables)
+    conn.execute(text("CREATE TABLE IF NOT EXISTS state_version (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("INSERT INTO state_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING"))
+        _install_postgresql(conn, columns)
+    else:
+        conn.execute(text("INSERT OR IGNORE INTO state_version (id, version) VALUES (1, 0)"))
+        _install_sqlite(conn, columns)
 
 
-def _install_sqlite(conn: Connection, tables: Mapping[str, Table]) -> None:
+def _install_sqlite(conn: Connection, columns: Mapping[str, Sequence[str]]) -> None:
     for name in STATE_TABLES:
-        changed = " OR ".join(f'OLD."{column}" IS NOT NEW."{column}"' for column in _compared(tables, name))
+        changed = " OR ".join(f'OLD."{column}" IS NOT NEW."{column}"' for column in _compared(columns, name))
         for operation, when in (("INSERT", ""), ("DELETE", ""), ("UPDATE", f" WHEN {changed}")):
             conn.execute(text(
                 f"CREATE TRIGGER IF NOT EXISTS state_version_{name}_{operation.lower()} "
@@ -52,11 +53,11 @@ def _install_sqlite(conn: Connection, tables: Mapping[str, Table]) -> None:
             ))
 
 
-def _compared(tables: Mapping[str, Table], name: str) -> list[str]:
-    return [c.name for c in tables[name].columns if (name, c.name) not in BOOKKEEPING]
+def _compared(columns: Mapping[str, Sequence[str]], name: str) -> list[str]:
+    return [column for column in columns[name] if (name, column) not in BOOKKEEPING]
 
 
-def _install_postgresql(conn: Connection, tables: Mapping[str, Table]) -> None:
+def _install_postgresql(conn: Connection, columns: Mapping[str, Sequence[str]]) -> None:
     # Row-level, and in the same transaction as the change: the new version becomes
     # visible exactly when the change does (a sequence would show it before the commit).
     conn.execute(text(
@@ -65,9 +66,9 @@ def _install_postgresql(conn: Connection, tables: Mapping[str, Table]) -> None:
     ))
     existing = {row[0] for row in conn.execute(text("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'state\\_version\\_%'"))}
     for name in STATE_TABLES:
-        columns = _compared(tables, name)
-        old = ", ".join(f'OLD."{c}"' for c in columns)
-        new = ", ".join(f'NEW."{c}"' for c in columns)
+        compared = _compared(columns, name)
+        old = ", ".join(f'OLD."{c}"' for c in compared)
+        new = ", ".join(f'NEW."{c}"' for c in compared)
         wanted = {
             f"state_version_{name}_rows": f"AFTER INSERT OR DELETE ON {name} FOR EACH ROW",
             f"state_version_{name}_update": f"AFTER UPDATE ON {name} FOR EACH ROW WHEN (ROW({old}) IS DISTINCT FROM ROW({new}))",

@@ -14,7 +14,8 @@ import structlog
 
 from connectors.directory_ldap import LdapDirectory
 from lifecycle.domain.errors import ConnectorError
-from lifecycle.journal.store import ActionStatus, Journal
+from lifecycle.journal.action_log import ActionStatus
+from lifecycle.journal.store import Journal
 from lifecycle.runtime.metrics import Metrics
 
 

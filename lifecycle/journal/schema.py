@@ -1,0 +1,111 @@
+"""The state store's tables, as the code reads and writes them today.
+
+The database gets them from the migrations (lifecycle.journal.migrations), never
+from `metadata.create_all`: a change here needs a new revision there, and
+tests/test_migrations.py fails until the two agree.
+
+Times are stored as UTC ISO text (`utc_text`), which sorts as it reads.  The state_version
+counter and its triggers are lifecycle.journal.state_version's (plain SQL, per dialect).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("employee_id", String(64), primary_key=True),
+    Column("uid", String(128), nullable=False, unique=True),  # reserved forever: never reused by another
+    Column("company", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", String(40)),
+    Column("suspended_at", String(40)),
+    Column("suspension_rule", String(16)),
+    Column("deleted_at", String(40)),
+    Column("absent_since", String(40)),
+    Column("warned_at", String(40)),
+    Column("restored_at", String(40)),
+    Column("match_confirmed", Boolean, nullable=False, default=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+action_log = Table(
+    "action_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False, index=True),
+    Column("logged_at", String(40), nullable=False, index=True),  # wall clock
+    Column("effective_at", String(40), nullable=False),  # the plan's `now`
+    Column("company", String(32), nullable=False, index=True),
+    Column("employee_id", String(64), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("changes", Text, nullable=False),  # JSON {field: [before, after]}
+    Column("rule", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("error", Text, nullable=False, default=""),
+    Column("actor", String(64), nullable=False),
+    Column("params", Text, nullable=False, default="{}"),  # what the executor needs to re-check
+    Column("dedup_key", String(64), index=True),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("employee_id", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("company", String(32), nullable=False, index=True),
+    Column("action", Text, nullable=False),  # the held action as JSON, for review
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # held | frozen | approved | rejected | applied | obsolete
+    Column("created_at", String(40), nullable=False),
+    Column("decided_by", String(64)),
+    Column("decided_at", String(40)),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("employee_id", String(64), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+feed_baseline = Table(
+    "feed_baseline",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rows_per_company", Text, nullable=False),
+    Column("columns", Text, nullable=False),
+    Column("accepted_at", String(40), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("effective_at", String(40), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("outcome", String(16)),
+    Column("summary", Text),
+)
+
+def utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def parse_utc_text(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
