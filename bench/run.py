@@ -6,6 +6,7 @@ A  full reconciliation, nothing to change (`apply_cycle` after the state adopted
 B  the same with 1% changes in HR (half movers, a quarter joiners, a quarter leavers)
 C  a quiet cycle (`lifecycle.engine.quiet.check` with the baseline the daemon keeps after A)
 D  initial load: every joiner created in an empty directory
+bare  only the bare I/O (bench/bare.py: the plain clients' reads and writes); it runs with A, B and C too
 
 A, C and B share one slapd, loaded with `slapadd -q` from bench.generate's LDIF, and one
 Modoboa with the matching mailboxes (bench.mail; not with --no-mail); the state store starts
@@ -35,18 +36,20 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import bare
 from bench.generate import BASE_DN, GENERATOR_VERSION, NOW, config_text, generate, organizational_units
+from bench.report import problems, table
 
 HERE = Path(__file__).resolve().parent
 WRITE_METHODS = ("create_person", "modify_person", "set_password", "move_person", "lock", "unlock", "delete_person",
                  "create_group", "add_member", "add_members", "remove_member", "remove_members", "delete_group")
 # Several member changes to one group in one write (the executor's, per group and batch).
 MULTI_MEMBER_METHODS = ("add_members", "remove_members")
-READ_METHODS = ("read_snapshot", "read_person", "read_group", "find_by_employee_number", "ensure_containers", "_exists")
+READ_METHODS = ("read_snapshot", "read_person", "read_group", "find_by_employee_number", "ensure_containers", "change_stamp")
 DIRECTORY_KINDS = {"create_account", "update_account", "move_account", "suspend_account", "restore_account",
                    "delete_account", "create_group", "add_member", "remove_member", "delete_group"}
 
@@ -124,6 +127,8 @@ class PhaseMemory:
 
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# Adds, modifies and deletes by each client in the bare phase (one at a time, one connection).
+CLIENT_WRITES = 2000
 PHASE_MEMORY = PhaseMemory()
 TRANSACTIONS_ENV = "LIFECYCLE_BENCH_TRANSACTIONS"
 # Seconds spent in each write method, summed over the write connections (they overlap).
@@ -140,14 +145,16 @@ def _request_label(what: str) -> str:
 
 def _install_counters() -> tuple[Counter, Counter, dict]:
     """Count LdapDirectory calls by method and LDAP requests by label; time the cycle's phases."""
-    from connectors import directory_ldap, hr_csv
+    from connectors import hr_csv
+    from connectors.ldap import LdapDirectory
+    from connectors.ldap.session import Session
     from lifecycle.engine import apply as apply_module
     from lifecycle.engine import cycle, tuning
 
     calls: Counter = Counter()
     requests: Counter = Counter()
     phases: dict[str, float] = Counter()
-    cls = directory_ldap.LdapDirectory
+    cls = LdapDirectory
     for name in WRITE_METHODS + READ_METHODS:
         original = getattr(cls, name)
 
@@ -183,14 +190,14 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
                 WRITE_SECONDS["transaction (start to commit)"] += time.perf_counter() - started
 
     cls.transaction = transaction
-    original_exchange = cls._exchange
+    original_exchange = Session.exchange
 
     def exchange(self, what, dn, call, **kwargs):
         # One LDAP request (a page of a search counts once), labelled by what it was for.
         requests[_request_label(what)] += 1
         return original_exchange(self, what, dn, call, **kwargs)
 
-    cls._exchange = exchange
+    Session.exchange = exchange
 
     def timed(module, name, label):
         original = getattr(module, name)
@@ -210,7 +217,7 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
     timed(apply_module.Executor, "apply", "apply")
     timed(apply_module.Executor, "recover", "recover")
     timed(hr_csv.CsvHrSource, "read", "read_hr")
-    timed(directory_ldap.LdapDirectory, "read_snapshot", "read_directory")
+    timed(LdapDirectory, "read_snapshot", "read_directory")
     timed(tuning, "read_names_ahead", "read_names_ahead")
     timed(apply_module.Executor, "_perform_mail", "mail_write")
     from lifecycle.journal.store import Journal
@@ -218,9 +225,7 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
     return calls, requests, phases
 
 
-def _usage() -> tuple[float, float]:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return time.perf_counter(), ru.ru_utime + ru.ru_stime
+_usage = bare.usage
 
 
 def peak_rss_mb() -> float:
@@ -242,11 +247,11 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
     mail_calls: Counter = Counter()
     mail_requests = bench_mail.install_mail_counters(phases=phases, calls=mail_calls, within=PHASE_MEMORY.within)
     PHASE_MEMORY.start()
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
+    from lifecycle.domain.settings import load_settings
     from lifecycle.engine import quiet
     from lifecycle.engine.cycle import apply_cycle, config_fingerprint
     from lifecycle.journal.store import Journal
-    from lifecycle.domain.settings import load_settings
 
     settings = load_settings(config)
     if os.environ.get(TRANSACTIONS_ENV) == "1":  # `--transactions`: the opt-in LDAP transactions
@@ -256,11 +261,12 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
     imported_rss = peak_rss_mb()
     with LdapDirectory(settings.directory, settings.companies) as ldap:
         if phase == "bare":
-            result.update(bare_io(settings))
+            result.update(bare.bare_io(settings))
+            result["client_writes"] = bare.client_writes(settings, CLIENT_WRITES)
             if settings.mail is not None:
-                result["mail"] = bare = bench_mail.bare_mail_listing(settings)
-                result["wall_s"] += bare["wall_s"]  # the bare I/O includes listing the mailboxes
-                result["cpu_s"] += bare["cpu_s"]
+                result["mail"] = listing = bench_mail.bare_mail_listing(settings)
+                result["wall_s"] += listing["wall_s"]  # the bare I/O includes listing the mailboxes
+                result["cpu_s"] += listing["cpu_s"]
         elif phase == "C":
             with open(baseline_path, "rb") as handle:
                 baseline = pickle.load(handle)
@@ -325,94 +331,7 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def bare_io(settings) -> dict:
-    """The I/O a cycle cannot avoid: the snapshot's search with plain ldap3, and parsing the HR CSV.
-
-    For context (not the ratio's denominator): the same search read by `ldap_wire` with a handler
-    that does nothing (network + slapd + framing), and by OpenLDAP's C client `ldapsearch`.
-    """
-    from ldap3 import SIMPLE, SUBTREE, Connection, Server
-
-    from connectors.directory_ldap import SNAPSHOT_ATTRIBUTES, SNAPSHOT_FILTER
-    from connectors.ldap_wire import search_page
-
-    d = settings.directory
-    connection = Connection(Server(d.url), user=d.bind_dn, password=d.bind_password.get_secret_value(),
-                            authentication=SIMPLE, auto_bind=True, check_names=False)
-    w0, c0 = _usage()
-    entries = 0
-    for _ in connection.extend.standard.paged_search(d.base_dn, SNAPSHOT_FILTER, search_scope=SUBTREE,
-                                                     attributes=list(SNAPSHOT_ATTRIBUTES), paged_size=d.page_size,
-                                                     generator=True):
-        entries += 1
-    w1, c1 = _usage()
-    data = Path(settings.hr.path).read_bytes()
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
-    w2, c2 = _usage()
-    cookie, framed = None, 0
-    while True:
-        page = search_page(connection, d.base_dn, SNAPSHOT_FILTER, SNAPSHOT_ATTRIBUTES, d.page_size, cookie,
-                           lambda buffer, start, end: None)
-        framed += page.entries
-        cookie = page.cookie
-        if not cookie:
-            break
-    w3, _ = _usage()
-    connection.unbind()
-    # ldapsearch -y sends the file's bytes as they are: a copy without the final newline.
-    raw_secret = Path(d.bind_password_file).with_suffix(".raw")
-    raw_secret.write_text(d.bind_password.get_secret_value(), encoding="utf-8")
-    raw_secret.chmod(0o600)
-    t = time.perf_counter()
-    subprocess.run(["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", d.url, "-D", d.bind_dn, "-y", str(raw_secret),
-                    "-b", d.base_dn, "-E", f"pr={d.page_size}/noprompt", SNAPSHOT_FILTER, *SNAPSHOT_ATTRIBUTES],
-                   check=True, stdout=subprocess.DEVNULL)
-    c_client = time.perf_counter() - t
-    return {"ldap_wall_s": w1 - w0, "ldap_cpu_s": c1 - c0, "ldap_entries": entries, "hr_wall_s": w2 - w1,
-            "hr_cpu_s": c2 - c1, "hr_rows": len(rows) - 1, "wall_s": w2 - w0, "cpu_s": c2 - c0,
-            "wire_no_decoding_s": w3 - w2, "wire_entries": framed, "ldapsearch_s": c_client}
-
-
 # -- orchestrator ------------------------------------------------------------------
-
-
-def bare_writes(instance: Instance, ldif: Path, connections: int) -> dict:
-    """The writes an initial load cannot avoid, done by OpenLDAP's C client: the generator's LDIF
-    (the entries D creates) added to an empty slapd by `connections` `ldapadd` processes at once,
-    one add at a time each as the daemon's write connections do, the people first and then the
-    groups with their members. D's LDAP side against this is the engine's share of the load."""
-    records = [r for r in ldif.read_text(encoding="utf-8").split("\n\n") if r.strip()]
-    people = [r for r in records if "\nobjectClass: inetOrgPerson" in r]
-    groups = [r for r in records if "\nobjectClass: inetOrgPerson" not in r]
-    home = instance.home / "bare-writes"
-    home.mkdir()
-    secret = home / "secret"  # ldapadd -y sends the file's bytes as they are
-    secret.write_text(instance.slapd.admin_password, encoding="utf-8")
-    secret.chmod(0o600)
-    parts = []
-    for n in range(connections):
-        part = home / f"people-{n}.ldif"
-        part.write_text("\n\n".join(people[n::connections]) + "\n", encoding="utf-8")
-        parts.append(part)
-    (home / "groups.ldif").write_text("\n\n".join(groups) + "\n", encoding="utf-8")
-    command = ["ldapadd", "-x", "-H", instance.slapd.url, "-D", instance.slapd.admin_dn, "-y", str(secret), "-f"]
-    pid = instance.slapd._process.pid  # noqa: SLF001
-    cpu0 = _slapd_cpu(pid)
-    t = time.perf_counter()
-    errors = [home / f"{part.stem}.err" for part in [*parts, home / "groups.ldif"]]  # files: a full pipe would block ldapadd
-    running = []
-    for part, error in zip(parts, errors, strict=False):
-        with open(error, "wb") as handle:
-            running.append(subprocess.Popen([*command, str(part)], stdout=subprocess.DEVNULL, stderr=handle))
-    failed = [error.read_text(errors="replace")[-300:] for process, error in zip(running, errors, strict=False) if process.wait()]
-    t_people = time.perf_counter()
-    if groups and not failed:
-        with open(errors[-1], "wb") as handle:
-            if subprocess.run([*command, str(home / "groups.ldif")], stdout=subprocess.DEVNULL, stderr=handle).returncode:
-                failed.append(errors[-1].read_text(errors="replace")[-300:])
-    t_end = time.perf_counter()
-    return {"wall_s": t_end - t, "people_s": t_people - t, "groups_s": t_end - t_people, "writes": len(records),
-            "connections": connections, "slapd_cpu_s": _slapd_cpu(pid) - cpu0, "failed": failed}
 
 
 def _slapd_cpu(pid: int) -> float:
@@ -504,7 +423,7 @@ class Bench:
         slapadd = None
         if ldif:
             text = (self.data / "directory.ldif").read_text(encoding="utf-8")
-            slapd._initialise()  # noqa: SLF001 - base tree first, then the people (both offline)
+            slapd._initialise()
             t = time.perf_counter()
             slapd.load_ldif(text)
             slapadd = time.perf_counter() - t
@@ -534,7 +453,7 @@ class Bench:
 
         home = instance.home
         out = home / f"result-{phase}.json"
-        pid = instance.slapd._process.pid  # noqa: SLF001
+        pid = instance.slapd._process.pid
         cpu0 = _slapd_cpu(pid)
         mail0 = bench_mail.server_cpu(instance.modoboa) if instance.modoboa else 0.0
         t = time.perf_counter()
@@ -553,12 +472,13 @@ class Bench:
         self.ensure_data()
         self.results["mail"] = mail
         phases: dict = {}
-        if {"A", "B", "C"} & set(scenarios):
+        if {"A", "B", "C", "BARE"} & set(scenarios):
             loaded = self.instance("loaded", ldif=True, mail=mail)
             self.results["slapadd_s"] = loaded.slapadd
             print(f"slapadd -q of {self.size} people: {loaded.slapadd:.2f} s; mailboxes: {self.results.get('mail_load')}", flush=True)
             try:
-                phases["adopt"] = self.phase("adopt", loaded)
+                if {"A", "B", "C"} & set(scenarios):
+                    phases["adopt"] = self.phase("adopt", loaded)
                 phases["bare"] = self.phase("bare", loaded)
                 if "A" in scenarios or "C" in scenarios:
                     phases["A"] = self.phase("A", loaded)
@@ -580,7 +500,8 @@ class Bench:
             target = self.instance("bare-writes", ldif=False, mail=False)
             try:
                 connections = phases["D"].get("write_connections") or 1
-                self.results["bare_writes"] = bare_writes(target, self.data / "directory.ldif", connections)
+                self.results["bare_writes"] = bare.bare_writes(target.slapd, target.home / "bare-writes",
+                                                               self.data / "directory.ldif", connections, _slapd_cpu)
                 shown = {k: v for k, v in self.results["bare_writes"].items() if k != "failed"}
                 print(f"  bare writes: {json.dumps(shown)}", flush=True)
             finally:
@@ -603,122 +524,6 @@ class Instance:
         if self.modoboa is not None:
             self.modoboa.stop()
         self.slapd.stop()
-
-
-def problems(results: dict) -> list[str]:
-    """What the scenarios must show whatever the machine's speed (the CI smoke run fails on these, never on time)."""
-    found = []
-    p = results["phases"]
-    for name in ("adopt", "A", "B", "D"):
-        r = p.get(name)
-        if r and not r.get("ok", False):
-            found.append(f"{name}: the cycle did not end ok: {r.get('applied')}")
-    if "A" in p and p["A"].get("actions"):
-        found.append(f"A: a second full reconciliation planned {p['A']['actions']} (must be nothing)")
-    if "B" in p:
-        b = p["B"]
-        if b["directory_actions"] != _changes_written(b):
-            found.append(f"B: {b['directory_actions']} directory actions but {_changes_written(b)} changes written")
-        expected = results.get("B_changes") or {}
-        if b["directory_actions"] == 0 or not expected:
-            found.append("B: the 1% change set produced no directory actions")
-    if "C" in p and not p["C"].get("quiet"):
-        found.append(f"C: the cycle after an unchanged one was not quiet: {p['C'].get('changed')}")
-    if "D" in p:
-        d = p["D"]
-        created = (d.get("actions") or {}).get("create_account", 0)
-        if created != results["data"]["plan_actions"]["create_account"]:
-            found.append(f"D: {created} accounts created, the generator expected {results['data']['plan_actions']['create_account']}")
-        if d["directory_actions"] != _changes_written(d):
-            found.append(f"D: {d['directory_actions']} directory actions but {_changes_written(d)} changes written")
-    for failure in (results.get("bare_writes") or {}).get("failed", []):
-        found.append(f"bare writes: an ldapadd failed: {failure}")
-    return found
-
-
-def _changes_written(result: dict) -> int:
-    return result.get("ldap_changes_written", result["ldap_write_calls"])
-
-
-def _kinds(counts: dict | None) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted((counts or {}).items()))
-
-
-def table(results: dict) -> str:
-    p, size = results["phases"], results["size"]
-    bare = p.get("bare", {})
-    bare_wall = bare.get("wall_s")
-    mail_load = results.get("mail_load") or {}
-    lines = [f"size {size} (seed {results['seed']}), {results['cpus']} CPUs, load {results['load_before'][0]:.2f} before / "
-             f"{results['load_after'][0]:.2f} after; slapadd -q {results.get('slapadd_s') or 0:.2f} s"
-             + (f"; {mail_load.get('mailboxes', '?')} mailboxes bulk-loaded into Modoboa in {mail_load.get('load_s', 0):.1f} s"
-                if results.get("mail") else "; no mail backend")
-             + ("; LDAP transactions on" if results.get("transactions") else "; LDAP transactions off (the default)"),
-             f"name collisions: {results['data']['collisions']['share_in_colliding_names']:.1%} of people share their pinyin, "
-             f"{results['data']['collisions']['share_numbered']:.1%} get a number",
-             "",
-             "| scenario | wall s | CPU s | slapd CPU s | Modoboa CPU s | peak RSS MB | actions | LDAP writes | mail writes | vs bare I/O |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name in ("adopt", "A", "B", "C", "D", "bare"):
-        r = p.get(name)
-        if not r:
-            continue
-        actions = sum((r.get("actions") or {}).values()) if "actions" in r else ""
-        ratio = f"{r['wall_s'] / bare_wall:.2f}x" if bare_wall and name in ("A", "B") else ""
-        modoboa = f"{r['modoboa_cpu_s']:.2f}" if "modoboa_cpu_s" in r else ""
-        rss = f"{r['peak_rss_mb']:.0f}"
-        if r.get("peak_rss_cycle_mb") and round(r["peak_rss_cycle_mb"]) != round(r["peak_rss_mb"]):
-            rss = f"{r['peak_rss_cycle_mb']:.0f} ({rss} with extras)"
-        lines.append(f"| {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r.get('slapd_cpu_s', 0):.2f} | {modoboa} | "
-                     f"{rss} | {actions} | {r.get('ldap_write_calls', '')} | {r.get('mail_write_calls', '')} | {ratio} |")
-    lines.append("")
-    lines.append("Requests by kind (LDAP: one per page of a search; mail: one per HTTP request):")
-    for name in ("adopt", "A", "B", "C", "D"):
-        r = p.get(name)
-        if r:
-            lines.append(f"- {name}: LDAP {_kinds(r.get('ldap_requests'))}" + (f"; mail {_kinds(r.get('mail_requests'))}" if r.get("mail_requests") else ""))
-    lines.append("")
-    for name in ("adopt", "A", "B", "D"):
-        r = p.get(name)
-        if r:
-            lines.append(f"{name} phases (s): {r.get('phases_s')}; actions {r.get('actions')}; daemon extras {r.get('daemon_extras_s', {})}")
-    if bare:
-        mail = bare.get("mail") or {}
-        lines.append(f"bare I/O {bare['wall_s']:.2f} s: ldap3 paged read {bare['ldap_wall_s']:.2f} s ({bare['ldap_entries']} entries), "
-                     f"HR csv parse {bare['hr_wall_s']:.2f} s"
-                     + (f", mailbox listing {mail['wall_s']:.2f} s ({mail.get('requests')} requests)" if mail else "")
-                     + f". For context: the same search framed by ldap_wire without decoding {bare.get('wire_no_decoding_s', 0):.2f} s, "
-                     f"OpenLDAP's ldapsearch {bare.get('ldapsearch_s', 0):.2f} s")
-    if "B" in p:
-        b = p["B"]
-        apply_s = max(b["phases_s"].get("apply", 0), 1e-9)
-        lines.append(f"B: changes {results.get('B_changes')}; directory actions {b['directory_actions']} vs changes written "
-                     f"{_changes_written(b)} in {b['ldap_write_calls']} LDAP write calls; mail actions {b.get('mail_actions')} vs mail write calls {b.get('mail_write_calls')}; "
-                     f"apply {apply_s:.2f} s")
-        ldap_apply = b["phases_s"].get("apply_directory")
-        if ldap_apply:
-            lines.append(f"B: LDAP apply {ldap_apply:.2f} s = {b['ldap_write_calls'] / max(ldap_apply, 1e-9):.0f} writes/s, "
-                         f"{_changes_written(b) / max(ldap_apply, 1e-9):.0f} actions/s; seconds in each write call, summed over "
-                         f"the connections: {_kinds(b.get('ldap_write_seconds'))}")
-    if "C" in p:
-        lines.append(f"C: quiet={p['C'].get('quiet')} changed={p['C'].get('changed')} unchanged={p['C'].get('unchanged')}")
-    if "D" in p:
-        d = p["D"]
-        ldap_apply = d["phases_s"].get("apply_directory") or d["phases_s"].get("apply", 0)
-        lines.append(f"D: apply (LDAP side) {ldap_apply:.2f} s for {d['ldap_write_calls']} writes "
-                     f"= {d['ldap_write_calls'] / max(ldap_apply, 1e-9):.0f} writes/s; seconds in each write call, summed over "
-                     f"the connections: {_kinds(d.get('ldap_write_seconds'))}")
-        bare_w = results.get("bare_writes")
-        if bare_w:
-            wall = max(bare_w["wall_s"], 1e-9)
-            lines.append(f"bare writes (D's floor on this slapd): {bare_w['connections']} ldapadd processes (OpenLDAP's C "
-                         f"client, no transactions) added the same {bare_w['writes']} entries to an empty slapd in "
-                         f"{bare_w['wall_s']:.2f} s = {bare_w['writes'] / wall:.0f} writes/s (people {bare_w['people_s']:.2f} s, "
-                         f"groups {bare_w['groups_s']:.2f} s; slapd CPU {bare_w['slapd_cpu_s']:.2f} s); "
-                         f"D's LDAP side / bare writes = {ldap_apply / wall:.2f}x")
-    for problem in results.get("problems", []):
-        lines.append(f"PROBLEM: {problem}")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,7 +163,12 @@ class Connection:
         except ldap.LDAPError as err:
             raise InvalidUrl(f"{url!r} is not a valid LDAP URL") from err
         self._ldap.protocol_version = ldap.VERSION3
-        self._ldap.set_option(ldap.OPT_REFERRALS, 0)  # never follow a referral to another server
+        # Explicit, whatever /etc/ldap/ldap.conf says: never follow a referral to another server,
+        # dereference aliases as the connector always has.
+        self._ldap.set_option(ldap.OPT_REFERRALS, 0)
+        self._ldap.set_option(ldap.OPT_DEREF, ldap.DEREF_ALWAYS)
+        self._ldap.set_option(ldap.OPT_SIZELIMIT, 0)
+        self._ldap.set_option(ldap.OPT_TIMELIMIT, 0)
         self._ldap.set_option(ldap.OPT_NETWORK_TIMEOUT, timeout)
         self._ldap.timeout = timeout  # each synchronous call, and each message of a search
         self.closed = False
