@@ -57,7 +57,14 @@ _LOST = (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR, ldap.DECODING_ERROR
 
 
 class ConnectionLost(Exception):
-    """The request's outcome is unknown: the server could not be reached, hung up or did not answer in time."""
+    """The request's outcome is unknown: the server could not be reached, hung up or did not answer in time.
+
+    `down`: the connection is gone (refused, closed or reset), rather than silent or garbled.
+    """
+
+    def __init__(self, message: str, *, down: bool = False) -> None:
+        super().__init__(message)
+        self.down = down
 
 
 class InvalidUrl(ValueError):
@@ -134,7 +141,7 @@ def _lost(error: ldap.LDAPError) -> ConnectionLost:
     if isinstance(error, ldap.TIMEOUT):
         return ConnectionLost("no answer within the timeout")
     details = "; ".join(str(part) for part in (info.get("desc"), info.get("info")) if part)
-    return ConnectionLost(details or type(error).__name__)
+    return ConnectionLost(details or type(error).__name__, down=isinstance(error, (ldap.SERVER_DOWN, ldap.CONNECT_ERROR)))
 
 
 def _encoded(values: Value | Iterable[Value]) -> list[bytes]:

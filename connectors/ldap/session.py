@@ -138,8 +138,9 @@ class Session:
                     self._drop()
                     if retry_stale and reused and attempt == 1:
                         continue
+                    why = f"the server closed the connection ({err})" if err.down else str(err)
                     raise TransientError(
-                        self.scrub(f"{what} {dn}: connection to {self.settings.url} failed: {err}"), connector=CONNECTOR
+                        self.scrub(f"{what} {dn}: connection to {self.settings.url} failed: {why}"), connector=CONNECTOR
                     ) from err
             raise AssertionError("unreachable")
 
