@@ -222,7 +222,7 @@ def _user() -> str:
 
 
 def cmd_check(args: argparse.Namespace, settings) -> int:
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
     from lifecycle.engine.cycle import open_hr
     from lifecycle.journal.check import check_state_store
 
@@ -296,7 +296,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def cmd_plan(args: argparse.Namespace, settings) -> int:
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
     from lifecycle.engine.cycle import open_hr, plan_cycle
     from lifecycle.journal.store import Journal
     from lifecycle.engine.render import plan_json, plan_text
@@ -315,7 +315,7 @@ def cmd_plan(args: argparse.Namespace, settings) -> int:
 
 
 def cmd_apply(args: argparse.Namespace, settings) -> int:
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
     from lifecycle.engine.cycle import apply_cycle, load_saved_plan, open_hr
     from lifecycle.journal.store import Journal
     from lifecycle.runtime.progress import progress_for
@@ -414,7 +414,7 @@ class _ExplainInputs:
 
 def _explain_inputs(settings: Settings, unread: dict[str, str]) -> _ExplainInputs:
     """Every source as a cycle reads it when possible; else each source alone, noting what failed in `unread`."""
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
     from lifecycle.engine.cycle import mail_domains, open_companion, open_hr, open_mail, read_inputs
 
     if not unread:
@@ -505,7 +505,7 @@ def _explain_person(eid: str, inputs: _ExplainInputs, state: StoredState, settin
 
 
 def cmd_adopt(args: argparse.Namespace, settings) -> int:
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
     from lifecycle.cli.admin import require_known_employee
     from lifecycle.engine.cycle import current_actor, open_hr, read_inputs
     from lifecycle.journal.store import Journal

@@ -42,7 +42,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
 from lifecycle.engine import quiet
 from lifecycle.engine.cycle import apply_cycle, config_fingerprint, open_hr
 from lifecycle.domain.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StateStoreError

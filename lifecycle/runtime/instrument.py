@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
 from lifecycle.domain.errors import ConnectorError
 from lifecycle.journal.action_log import ActionStatus
 from lifecycle.journal.store import Journal
