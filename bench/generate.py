@@ -269,6 +269,7 @@ def _ldif_line(attribute: str, value: str) -> str:
 def render_ldif(plan) -> tuple[str, Counter]:
     """LDIF of the plan's create_account / create_group / add_member actions (what apply would write)."""
     from connectors.directory_ldap import PERSON_CLASSES, _hash_password
+    from lifecycle.domain.action_params import MemberParams, NewAccountParams, NewGroupParams
     from lifecycle.domain.models import ActionKind
 
     # One hash for everybody keeps generation fast; the daemon would seal a random one per person.
@@ -279,16 +280,16 @@ def render_ldif(plan) -> tuple[str, Counter]:
     for action in plan.actions:
         kinds[action.kind.value] += 1
         p = action.params
-        if action.kind == ActionKind.CREATE_ACCOUNT:
-            lines = [_ldif_line("dn", p["dn"])] + [f"objectClass: {c}" for c in PERSON_CLASSES]
-            lines += [_ldif_line(k, v) for k, v in p["attributes"].items() if v]
+        if isinstance(p, NewAccountParams):
+            lines = [_ldif_line("dn", p.dn)] + [f"objectClass: {c}" for c in PERSON_CLASSES]
+            lines += [_ldif_line(k, v) for k, v in p.attributes.to_dict().items() if v]
             lines += [f"userPassword: {password}", "pwdReset: TRUE"]
             people.append("\n".join(lines))
-        elif action.kind == ActionKind.CREATE_GROUP:
-            members = list(p.get("members") or [p["first_member"]])  # a new group is created with all its members
-            groups[p["dn"]] = {"company": p["company"], "department": p["department"], "members": members}
-        elif action.kind == ActionKind.ADD_MEMBER:
-            groups[p["group_dn"]]["members"].append(p["member_dn"])
+        elif isinstance(p, NewGroupParams):
+            members = list(p.members or [p.first_member])  # a new group is created with all its members
+            groups[p.dn] = {"company": p.company, "department": p.department, "members": members}
+        elif isinstance(p, MemberParams) and action.kind == ActionKind.ADD_MEMBER:
+            groups[p.group_dn]["members"].append(p.member_dn)
     blocks = people
     for dn, group in groups.items():
         rdn_value = dn.split(",", 1)[0].split("=", 1)[1]

@@ -3,36 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from lifecycle.domain.models import DirectoryEntry, FixedKeys, HrRecord
+from lifecycle.domain.action_params import HR_OWNED
+from lifecycle.domain.models import DirectoryEntry, HrRecord
 from policies.placement import dn_key
-
-# Attributes the daemon keeps equal to HR; everything else on an entry is left alone.
-HR_OWNED = ("cn", "sn", "givenName", "displayName", "mail", "employeeNumber", "departmentNumber", "title", "manager")
-
-
-class NewEntryAttributes(FixedKeys):
-    """A new entry's attributes: uid, then HR_OWNED, as one tuple of values (an initial load
-    keeps 100k of them in its plan: a dict apiece was ~20 MB more)."""
-
-    __slots__ = ("_values",)
-    KEYS = ("uid", *HR_OWNED)
-
-    def __init__(self, uid: str, desired: Mapping[str, str]) -> None:
-        if set(desired) != set(HR_OWNED):
-            raise ValueError(f"expected exactly {HR_OWNED}, got {sorted(desired)}")
-        self._values = (uid, *(desired[k] for k in HR_OWNED))
-
-    def __getitem__(self, key: str) -> str:
-        index = _NEW_ENTRY_INDEX.get(key)
-        if index is None:
-            raise KeyError(key)
-        return self._values[index]
-
-
-_NEW_ENTRY_INDEX = {key: index for index, key in enumerate(NewEntryAttributes.KEYS)}
 
 
 def split_chinese_name(record: HrRecord) -> tuple[str, str]:
@@ -45,7 +21,7 @@ def split_chinese_name(record: HrRecord) -> tuple[str, str]:
     if not isinstance(split, tuple):  # an unnameable name still needs an sn: use the whole name
         return record.family_name or record.name, ""
     surname, given = split
-    # Shared per distinct text: an initial load keeps 100k of each, from ~100 surnames and a few thousand given names.
+    # Shared per distinct text: a plan keeps one per new entry, from far fewer distinct surnames and given names.
     return sys.intern(surname or record.name), sys.intern(given)
 
 

@@ -85,16 +85,16 @@ class PolicyContext:
         """The company whose people subtree holds `dn` (the deepest match wins)."""
         comma = dn.find(",")
         if comma > 0 and "\\" not in dn[:comma]:
-            # The first RDN holds no comma: the answer depends only on the parent DN, and
-            # 100k entries have a dozen parents.  (With dn = rdn + "," + parent and the rdn
-            # comma-free, dn_key(dn) ends with "," + key  <=>  dn_key(parent) == key or
+            # The first RDN holds no comma: the answer depends only on the parent DN, and the
+            # entries of a directory share a handful of parents.  (With dn = rdn + "," + parent and
+            # the rdn comma-free, dn_key(dn) ends with "," + key  <=>  dn_key(parent) == key or
             # dn_key(parent) ends with "," + key.)
             parent = dn[comma + 1 :]
             parents = self._parents
-            found = parents.get(parent, _UNKNOWN)
-            if found is _UNKNOWN:
-                found = parents[parent] = self._company_of_key("," + _normalize_dn(parent))
-            return found  # type: ignore[return-value]
+            if parent in parents:
+                return parents[parent]
+            found = parents[parent] = self._company_of_key("," + _normalize_dn(parent))
+            return found
         return self._company_of_key(_normalize_dn(dn))
 
     def _company_of_key(self, lowered: str) -> str | None:
@@ -105,9 +105,6 @@ class PolicyContext:
 
     def days(self, count: int) -> timedelta:
         return timedelta(days=count)
-
-
-_UNKNOWN = object()
 
 
 def _normalize_dn(dn: str) -> str:

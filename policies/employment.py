@@ -21,10 +21,10 @@ class Employment:
     """Where a person stands: `standing` since/until `effective`, and why (in words).
 
     `why` may be given as a function: the words are then made only when an action
-    or review quotes them (nearly never, for 100k people who simply stay employed).
+    or review quotes them (nearly never, for the many people who simply stay employed).
     """
 
-    __slots__ = ("standing", "effective", "on_leave", "_why")
+    __slots__ = ("_why", "effective", "on_leave", "standing")
 
     def __init__(
         self, standing: Standing, effective: date | None = None, on_leave: bool = False, why: str | Callable[[], str] = ""
@@ -48,7 +48,8 @@ class Employment:
         mine = (self.standing, self.effective, self.on_leave, self.why)
         return mine == (other.standing, other.effective, other.on_leave, other.why)
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        return hash((self.standing, self.effective, self.on_leave))  # not the words: they are made only when read
 
     def __repr__(self) -> str:
         return (f"Employment(standing={self.standing!r}, effective={self.effective!r}, on_leave={self.on_leave!r}, "

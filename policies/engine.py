@@ -6,17 +6,28 @@ and computing it changes nothing anywhere.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
-from lifecycle.engine.gcpause import gc_paused
+from lifecycle.domain.action_params import (
+    AccountParams,
+    ActionParams,
+    AttributeUpdateParams,
+    MemberParams,
+    MoveParams,
+    NewAccountParams,
+    NewEntryAttributes,
+    StateParams,
+    StateValue,
+    WarningParams,
+)
 from lifecycle.domain.mail import MailCapability, MailSnapshot
 from lifecycle.domain.models import (
     Action,
     ActionKind,
-    CreateParams,
     DirectorySnapshot,
     HrRecord,
     HrSnapshot,
@@ -27,7 +38,7 @@ from lifecycle.domain.models import (
     StoredState,
 )
 from lifecycle.domain.settings import Settings
-from policies.attributes import NewEntryAttributes, desired_attributes, entry_changes, mail_local_part
+from policies.attributes import desired_attributes, entry_changes, mail_local_part
 from policies.context import PolicyContext
 from policies.employment import Standing, employment, status_disagreement
 from policies.feed_health import frozen_companies
@@ -41,7 +52,7 @@ from policies.leaver import clear_absence, decide_absent, decide_departed, depar
 from policies.lock_state import reconcile_lock
 from policies.mailbox import plan_mailbox
 from policies.managers import manager_chain_reviews
-from policies.names import NameAllocator
+from policies.names import NameAllocator, Names
 from policies.naming import NamingProblem, lower_name
 from policies.placement import dn_key, group_dn, split_rdn
 from policies.retention import decide_deletion
@@ -83,7 +94,7 @@ LEAVE_FIRST = 5
 
 
 def _phase(action: Action) -> int:
-    if action.kind is ActionKind.REMOVE_MEMBER and action.params.get("early"):
+    if isinstance(action.params, MemberParams) and action.params.early:
         return LEAVE_FIRST
     return PHASES[action.kind]
 
@@ -100,79 +111,9 @@ def compute_plan(
     capabilities: frozenset[MailCapability] = frozenset(),
 ) -> Plan:
     """The plan at `now`. Without `mail` (no [mail] configured) only the directory is planned."""
-    with gc_paused():  # millions of short-lived, acyclic objects at 100k people
-        return _compute_plan(hr, directory, state, settings, now, config_fingerprint, mail, capabilities)
-
-
-def _compute_plan(
-    hr: HrSnapshot,
-    directory: DirectorySnapshot,
-    state: StoredState,
-    settings: Settings,
-    now: datetime,
-    config_fingerprint: str,
-    mail: MailSnapshot | None,
-    capabilities: frozenset[MailCapability],
-) -> Plan:
     ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected), holds=state.holds)
-    joined = join_snapshots(hr, directory, state, ctx, mail)
-    names = _LazyNames(directory, state, settings)  # built on the first joiner (none in a quiet cycle)
-    mailing = mail is not None and settings.mail is not None
-    persons = joined.persons
-    persons.sort(key=_employee_id)  # join lists them by employee id already: this only keeps it so
-    # Joiners are named in hire order, so the earlier hire keeps the plain name: people without an
-    # HR row first, then by hire date, each in employee id order (a stable sort of the id order).
-    hired = [view for view in persons if view.hr is None]
-    hired += sorted((view for view in persons if view.hr is not None), key=_hire_date)
-    del persons
-    joined.persons = []
-    # Only managers' DNs (and, with a mail backend, addresses) are looked up by others.
-    managers = {r.manager_id for r in hr.records if r.manager_id}
-
-    # Pass 1, in hire order: decide everyone; collect the DNs (and addresses) others refer to and
-    # what the department groups need.
-    intents: list[Intent] = []
-    placements: dict[str, str] = {}
-    mails: dict[str, str] = {}
-    memberships = _Memberships()
-    for view in hired:
-        intent = _decide(view, ctx, names)
-        intents.append(intent)
-        employee_id = view.employee_id
-        if employee_id in managers and intent.dn and intent.exists_after:
-            placements[employee_id] = intent.dn
-        if mailing and employee_id in managers:
-            mails[employee_id] = _desired_mail(view, intent, ctx)
-        memberships.add(view, intent)
-    memberships.owners = _Owners(hired, intents)
-    del names  # everyone is named: an initial load's name tables (~15 MB at 100k) can go before pass 2
-
-    # Pass 2: the actions.  (In hire order too: actions and reviews are sorted below, by keys in
-    # which everything one person gets carries their employee id, so the pass order cannot show.)
-    reviews: list[Review] = list(joined.reviews)
-    reviews.extend(manager_chain_reviews(hr.records))
-    actions: list[Action] = []
-    blocked = joined.blocked
-    known = _Known(hr)
-    for view, intent in zip(hired, intents):
-        if intent.reviews:
-            reviews.extend(intent.reviews)
-        employee_id = view.employee_id
-        address = _desired_mail(view, intent, ctx)
-        actions.extend(_render(view, intent, placements, address, blocked, known, ctx, reviews))
-        if mailing:
-            manager = view.hr.manager_id if view.hr else ""
-            manager_mail = mails.get(manager, "") if manager and manager != employee_id and manager in placements else ""
-            actions.extend(
-                plan_mailbox(view, intent, address, manager_mail.lower(), mail, capabilities, settings.mail, ctx, reviews)
-            )
-
-    actions.extend(memberships.actions(directory, ctx))
-    reviews.extend(memberships.spelling_reviews(ctx))
-    # The daemon sleeps through quiet cycles until then; the views are at hand only here.
-    due = next_due_of(hired, ctx) if not actions else None
-    del hired, intents, memberships, placements, mails, joined  # pass 2's inputs go before the sort and the guards
-    actions.sort(key=lambda a: (_phase(a), a.company, a.employee_id, a.target, a.params.get("member_dn", "")))
+    actions, reviews, due = _actions_and_reviews(hr, directory, state, ctx, mail, capabilities)
+    actions.sort(key=_apply_order)
     frozen = frozen_companies(hr, state.feed, settings)
     accounts: dict[str, int] = {}
     for entry in directory.entries:
@@ -193,7 +134,100 @@ def _compute_plan(
     )
 
 
-_NO_CHANGES = MappingProxyType({})
+def _actions_and_reviews(
+    hr: HrSnapshot,
+    directory: DirectorySnapshot,
+    state: StoredState,
+    ctx: PolicyContext,
+    mail: MailSnapshot | None,
+    capabilities: frozenset[MailCapability],
+) -> tuple[list[Action], list[Review], datetime | None]:
+    """Everyone's actions (unsorted, unguarded) and the findings for an admin; with no actions, the
+    first instant at which time alone could change that (None: never)."""
+    joined = join_snapshots(hr, directory, state, ctx, mail)
+    mail_settings = ctx.settings.mail if mail is not None else None
+    hired = _in_hire_order(joined.persons)
+    decided = _decide_everyone(hired, hr, directory, state, ctx, mailing=mail_settings is not None)
+
+    # Pass 2: the actions.  (In hire order too: actions and reviews are sorted afterwards, by keys in
+    # which everything one person gets carries their employee id, so the pass order cannot show.)
+    reviews: list[Review] = list(joined.reviews)
+    reviews.extend(manager_chain_reviews(hr.records))
+    actions: list[Action] = []
+    blocked = joined.blocked
+    known = _Known(hr)
+    placements, mails = decided.placements, decided.mails
+    for view, intent in zip(hired, decided.intents):
+        if intent.reviews:
+            reviews.extend(intent.reviews)
+        employee_id = view.employee_id
+        address = _desired_mail(view, intent, ctx)
+        actions.extend(_render(view, intent, placements, address, blocked, known, ctx, reviews))
+        if mail is not None and mail_settings is not None:
+            manager = view.hr.manager_id if view.hr else ""
+            manager_mail = mails.get(manager, "") if manager and manager != employee_id and manager in placements else ""
+            actions.extend(
+                plan_mailbox(view, intent, address, manager_mail.lower(), mail, capabilities, mail_settings, ctx, reviews)
+            )
+
+    actions.extend(decided.memberships.actions(directory, ctx))
+    reviews.extend(decided.memberships.spelling_reviews(ctx))
+    # The daemon sleeps through quiet cycles until then; the views are at hand only here.
+    due = next_due_of(hired, ctx) if not actions else None
+    return actions, reviews, due
+
+
+def _in_hire_order(persons: list[PersonView]) -> list[PersonView]:
+    """Joiners are named in hire order, so the earlier hire keeps the plain name: people without an
+    HR row first, then by hire date, each in employee id order (a stable sort of the id order)."""
+    persons.sort(key=_employee_id)  # join lists them by employee id already: this only keeps it so
+    hired = [view for view in persons if view.hr is None]
+    hired += sorted((view for view in persons if view.hr is not None), key=_hire_date)
+    return hired
+
+
+class _Decided:
+    """Pass 1's outcome: everyone's intent (in hire order) and what pass 2 looks up across people."""
+
+    __slots__ = ("intents", "mails", "memberships", "placements")
+
+    def __init__(self) -> None:
+        self.intents: list[Intent] = []
+        self.placements: dict[str, str] = {}  # manager's employee id -> DN after the plan
+        self.mails: dict[str, str] = {}  # manager's employee id -> address after the plan
+        self.memberships = _Memberships()
+
+
+def _decide_everyone(
+    hired: list[PersonView], hr: HrSnapshot, directory: DirectorySnapshot, state: StoredState, ctx: PolicyContext,
+    *, mailing: bool,
+) -> _Decided:
+    """Pass 1, in hire order: decide everyone; collect the DNs (and addresses) others refer to and
+    what the department groups need.  The names are allocated here and nowhere else."""
+    names = _LazyNames(directory, state, ctx.settings)  # built on the first joiner (none in a quiet cycle)
+    # Only managers' DNs (and, with a mail backend, addresses) are looked up by others.
+    managers = {r.manager_id for r in hr.records if r.manager_id}
+    decided = _Decided()
+    intents, placements, mails, memberships = decided.intents, decided.placements, decided.mails, decided.memberships
+    for view in hired:
+        intent = _decide(view, ctx, names)
+        intents.append(intent)
+        employee_id = view.employee_id
+        if employee_id in managers and intent.dn and intent.exists_after:
+            placements[employee_id] = intent.dn
+        if mailing and employee_id in managers:
+            mails[employee_id] = _desired_mail(view, intent, ctx)
+        memberships.add(view, intent)
+    memberships.owners = _Owners(hired, intents)
+    return decided
+
+
+def _apply_order(action: Action) -> tuple[int, str, str, str, str]:
+    params = action.params
+    return _phase(action), action.company, action.employee_id, action.target, params.member_dn if isinstance(params, MemberParams) else ""
+
+
+_NO_CHANGES: Mapping[str, list[Any]] = MappingProxyType({})
 
 
 def _employee_id(view: PersonView) -> str:
@@ -235,11 +269,11 @@ class _LazyNames:
         return self._names.allocate(record)
 
 
-def _decide(view: PersonView, ctx: PolicyContext, names: NameAllocator) -> Intent:
+def _decide(view: PersonView, ctx: PolicyContext, names: Names) -> Intent:
     intent = _decide_standing(view, ctx, names)
     reconcile_lock(view, intent)
     disagreement = status_disagreement(view.hr, ctx)
-    if disagreement:
+    if disagreement and view.hr is not None:
         intent.review(
             Review(ReviewKind.INCONSISTENT_RECORD, view.employee_id, view.company, f"row {view.hr.row}", disagreement,
                    "make the HR status and the termination date agree")
@@ -247,7 +281,7 @@ def _decide(view: PersonView, ctx: PolicyContext, names: NameAllocator) -> Inten
     return intent
 
 
-def _decide_standing(view: PersonView, ctx: PolicyContext, names: NameAllocator) -> Intent:
+def _decide_standing(view: PersonView, ctx: PolicyContext, names: Names) -> Intent:
     emp = employment(view.hr, ctx)
     if emp.standing == Standing.ABSENT:
         departure = departure_from_absence(view, ctx)
@@ -301,14 +335,18 @@ def _place_mover(view: PersonView, intent: Intent, ctx: PolicyContext) -> None:
         intent.dn = entry.dn
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-friendly form of a state value (datetimes as ISO text, enums as their value)."""
-    if hasattr(value, "isoformat"):
+def _plain(value: object) -> StateValue:
+    """A state value as JSON (datetimes as ISO text, enums as their value)."""
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
-    return getattr(value, "value", value)
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    raise TypeError(f"not a state value: {value!r}")
 
 
-def _state(**fields: Any) -> dict[str, Any]:
+def _state(**fields: object) -> dict[str, StateValue]:
     return {k: _plain(v) for k, v in fields.items()}
 
 
@@ -327,27 +365,21 @@ def _render(
     eid, company = view.employee_id, view.company
     actions: list[Action] = []
 
-    def act(kind: ActionKind, target: str, step: Step, changes: dict | None = None, **params: Any) -> None:
-        actions.append(Action(kind, eid, company, target, step.rule, step.reason, changes or {}, params))
-
-    def act_create(target: str, step: Step, attributes: NewEntryAttributes) -> None:
-        # No changes of its own (Action.all_changes makes them from the attributes): one shared, read-only empty map;
-        # the state it records: Action.all_params().
-        params = CreateParams(target, attributes, now)
-        actions.append(Action(ActionKind.CREATE_ACCOUNT, eid, company, target, step.rule, step.reason, _NO_CHANGES, params))  # type: ignore[arg-type]
+    def act(kind: ActionKind, target: str, step: Step, changes: dict[str, list[Any]], params: ActionParams) -> None:
+        actions.append(Action(kind, eid, company, target, step.rule, step.reason, changes, params=params))
 
     if intent.adopt is not None and entry is not None:
         created = entry.created.isoformat() if entry.created else now
-        act(ActionKind.ADOPT_ACCOUNT, entry.dn, intent.adopt, {"link": [None, entry.uid]}, dn=entry.dn,
-            state=_state(uid=entry.uid, company=view.entry_company or company, status=PersonStatus.ACTIVE,
-                         created_at=created, suspended_at=None, suspension_rule=None, deleted_at=None,
-                         warned_at=None, match_confirmed=state.match_confirmed if state else False))
+        act(ActionKind.ADOPT_ACCOUNT, entry.dn, intent.adopt, {"link": [None, entry.uid]}, AccountParams(
+            entry.dn, _state(uid=entry.uid, company=view.entry_company or company, status=PersonStatus.ACTIVE,
+                             created_at=created, suspended_at=None, suspension_rule=None, deleted_at=None,
+                             warned_at=None, match_confirmed=state.match_confirmed if state else False)))
     relocated = entry is not None and intent.dn != entry.dn and dn_key(intent.dn) != dn_key(entry.dn)
     if entry is not None and intent.dn and intent.exists_after and relocated:
         act(ActionKind.MOVE_ACCOUNT, entry.dn,
             Step("mover", f"HR moved the employee from {view.entry_company} to {company}"),
             {"company": [view.entry_company, company], "dn": [entry.dn, intent.dn]},
-            dn=entry.dn, new_superior=split_rdn(intent.dn)[1], new_dn=intent.dn, state=_state(company=company))
+            MoveParams(entry.dn, split_rdn(intent.dn)[1], intent.dn, _state(company=company)))
 
     desired: dict[str, str] | None = None
     if record is not None and (intent.create is not None or intent.sync_attributes):
@@ -356,34 +388,37 @@ def _render(
         desired = desired_attributes(record, mail, manager_dn)
 
     if intent.create is not None and desired is not None:
-        attributes = NewEntryAttributes(intent.uid, desired)
-        act_create(intent.dn, intent.create, attributes)
+        # No changes of its own, nor the state it records: Action.all_changes and all_params make them.
+        created_account = NewAccountParams(intent.dn, NewEntryAttributes.of(intent.uid, desired), now)
+        actions.append(Action(ActionKind.CREATE_ACCOUNT, eid, company, intent.dn, intent.create.rule, intent.create.reason,
+                              _NO_CHANGES, params=created_account))
     elif intent.sync_attributes and entry is not None and desired is not None and intent.exists_after:
         changes = entry_changes(entry, desired)
         if changes:
             moved = "; moved with the company change" if relocated else ""
             what = ", ".join(sorted(changes))
             act(ActionKind.UPDATE_ACCOUNT, intent.dn, Step("mover", f"HR record differs from the directory in {what}{moved}"),
-                changes, dn=intent.dn, attributes={k: v[1] for k, v in changes.items()})
+                changes, AttributeUpdateParams(intent.dn, {k: v[1] for k, v in changes.items()}))
 
     if intent.restore is not None:
-        act(ActionKind.RESTORE_ACCOUNT, intent.dn, intent.restore, {"locked": [True, False]}, dn=intent.dn,
-            state=_state(status=PersonStatus.ACTIVE, suspended_at=None, suspension_rule=None, warned_at=None, restored_at=now))
+        act(ActionKind.RESTORE_ACCOUNT, intent.dn, intent.restore, {"locked": [True, False]}, AccountParams(
+            intent.dn,
+            _state(status=PersonStatus.ACTIVE, suspended_at=None, suspension_rule=None, warned_at=None, restored_at=now)))
     if intent.warn is not None:
-        act(ActionKind.WARN_INACTIVE, intent.dn, intent.warn, {"warned_at": [None, now]}, dn=intent.dn,
-            mail=entry.mail if entry else "", state=_state(warned_at=now))
+        act(ActionKind.WARN_INACTIVE, intent.dn, intent.warn, {"warned_at": [None, now]},
+            WarningParams(intent.dn, entry.mail if entry else "", _state(warned_at=now)))
     if intent.suspend is not None:
         if intent.suspend.extra.get("keep_date"):
             suspended = _state(status=PersonStatus.SUSPENDED)
         else:
             suspended = _state(status=PersonStatus.SUSPENDED, suspended_at=now, suspension_rule=intent.suspend.extra["rule"])
-        act(ActionKind.SUSPEND_ACCOUNT, intent.dn, intent.suspend, {"locked": [False, True]}, dn=intent.dn, state=suspended)
+        act(ActionKind.SUSPEND_ACCOUNT, intent.dn, intent.suspend, {"locked": [False, True]}, AccountParams(intent.dn, suspended))
     if intent.delete is not None:
-        act(ActionKind.DELETE_ACCOUNT, intent.dn, intent.delete, {"entry": [intent.dn, None]}, dn=intent.dn,
-            state=_state(status=PersonStatus.DELETED, deleted_at=now))
+        act(ActionKind.DELETE_ACCOUNT, intent.dn, intent.delete, {"entry": [intent.dn, None]},
+            AccountParams(intent.dn, _state(status=PersonStatus.DELETED, deleted_at=now)))
     if intent.record is not None:
         changes = {k: [_plain(getattr(state, k, None)), v] for k, v in intent.record.extra.items()}
-        act(ActionKind.RECORD_STATE, eid, intent.record, changes, state=dict(intent.record.extra))
+        act(ActionKind.RECORD_STATE, eid, intent.record, changes, StateParams(dict(intent.record.extra)))
     return actions
 
 
@@ -453,7 +488,7 @@ class _Owners(Mapping[str, str]):
     """DN key after the plan -> employee id (the later hire wins a shared DN), made on first use.
 
     Groups look owners up only for members who leave or groups that go away: a quiet cycle
-    never builds the 100k entries.
+    never builds one entry per person.
     """
 
     def __init__(self, hired: list[PersonView], intents: list[Intent]) -> None:
@@ -484,7 +519,7 @@ class _Owners(Mapping[str, str]):
 class _Memberships:
     """What `plan_groups` needs, collected person by person in hire order."""
 
-    __slots__ = ("wanted", "dn_after", "causes", "owners")
+    __slots__ = ("causes", "dn_after", "owners", "wanted")
 
     def __init__(self) -> None:
         self.wanted: list[Membership] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lifecycle.domain.action_params import GroupDeletionParams, MemberParams, NewGroupParams
 from lifecycle.domain.models import Action, ActionKind, GroupEntry
 from policies.placement import dn_key, group_dn, group_key
 
@@ -65,8 +66,8 @@ def plan_groups(
     # Keyed by the group's name as the directory compares it: departments spelled `Sales` and `SALES`
     # are one entry to LDAP, so they are one group here too.
     by_key: dict[str, list[Membership]] = {}
-    for member in wanted:
-        by_key.setdefault(group_key(member.company, member.department), []).append(member)
+    for wanted_member in wanted:
+        by_key.setdefault(group_key(wanted_member.company, wanted_member.department), []).append(wanted_member)
     bases = [dn_key(b) for b in managed_bases]
     actions: list[Action] = []
     seen: set[str] = set()
@@ -105,12 +106,12 @@ def plan_groups(
             actions.append(
                 Action(
                     ActionKind.DELETE_GROUP, "", group.company, group.dn, "groups",
-                    f"nobody is left in {label}", params={"dn": group.dn, "leaving": leaving},
+                    f"nobody is left in {label}", params=GroupDeletionParams(group.dn, tuple(leaving)),
                 )
             )
             continue
-        for member in adds:
-            actions.append(_member_action(ActionKind.ADD_MEMBER, group.dn, member.dn, member.employee_id, group.company,
+        for added in adds:
+            actions.append(_member_action(ActionKind.ADD_MEMBER, group.dn, added.dn, added.employee_id, group.company,
                                           f"in {label} according to HR"))
         # Everyone leaving a group leaves first, before the moves and additions, in one batch: slapd rewrites
         # the whole group entry on every write (and, with 32-bit index hashes, re-indexes every member after a
@@ -123,8 +124,8 @@ def plan_groups(
             cause = causes.get(key)
             why = cause.reason if cause else f"no longer in {label}"
             who = cause.employee_id if cause else owners.get(key, "")
-            member = moving.get(key, current[key]) if early else current[key]
-            actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, member, who, group.company, why, early=early))
+            removed = moving.get(key, current[key]) if early else current[key]
+            actions.append(_member_action(ActionKind.REMOVE_MEMBER, group.dn, removed, who, group.company, why, early=early))
         for dn in stale:
             cause = causes.get(dn_key(dn))
             why = cause.reason if cause else "the account no longer exists"
@@ -145,8 +146,7 @@ def plan_groups(
                 ActionKind.CREATE_GROUP, first.employee_id, company, dn, "groups",
                 f"department {department} of {company} according to HR: {len(dns)} member{'' if len(dns) == 1 else 's'}",
                 changes={"member": [None, dns]},
-                params={"dn": dn, "company": company, "department": department, "first_member": first.dn,
-                        "members": dns},
+                params=NewGroupParams(dn, company, department, first.dn, tuple(dns)),
             )
         )
     return actions
@@ -173,7 +173,5 @@ def _member_action(
     kind: ActionKind, group: str, member: str, employee_id: str, company: str, reason: str, *, early: bool = False
 ) -> Action:
     before, after = (None, member) if kind == ActionKind.ADD_MEMBER else (member, None)
-    params = {"group_dn": group, "member_dn": member}
-    if early:
-        params["early"] = True
-    return Action(kind, employee_id, company, group, "groups", reason, changes={"member": [before, after]}, params=params)
+    return Action(kind, employee_id, company, group, "groups", reason, changes={"member": [before, after]},
+                  params=MemberParams(group, member, early))

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lifecycle.domain.action_params import GroupDeletionParams
 from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, ActionKey, ActionKind, Held
 from lifecycle.domain.settings import GuardSettings
 
@@ -89,7 +90,8 @@ def guard_plan(
     for index, action in enumerate(actions):
         if index in held or action.kind not in FOLLOWERS:
             continue
-        people = set(action.params.get("leaving", ())) | ({action.employee_id} if action.employee_id else set())
+        leaving = action.params.leaving if isinstance(action.params, GroupDeletionParams) else ()
+        people = set(leaving) | ({action.employee_id} if action.employee_id else set())
         if people & held_people:
             held[index] = Held(action, "waits for a held suspension of a member", approvable=False)
 

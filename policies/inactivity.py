@@ -71,8 +71,8 @@ def decide_inactivity(
     def day(when: datetime) -> str:
         return when.astimezone(zone).date().isoformat()
 
-    warned = state.warned_at is not None and used is not None and state.warned_at >= used
-    if not warned:
+    warned_at = state.warned_at
+    if warned_at is None or warned_at < used:
         return (
             Step(
                 "inactivity",
@@ -86,7 +86,7 @@ def decide_inactivity(
     if ctx.now >= suspend_at:
         return None, Step(
             "inactivity",
-            f"no login since {day(used)} (more than {days} days) and warned on {day(state.warned_at)}",
+            f"no login since {day(used)} (more than {days} days) and warned on {day(warned_at)}",
             {"rule": SuspensionRule.INACTIVITY.value},
         )
     return None, None

@@ -12,8 +12,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
+from lifecycle.domain.action_params import StateValue
 from lifecycle.domain.models import Review
 
 
@@ -24,15 +24,16 @@ class AccountStep(str, enum.Enum):
     KEEP = "keep"
 
 
-_NOTHING: Mapping[str, Any] = MappingProxyType({})
+_NOTHING: Mapping[str, StateValue] = MappingProxyType({})
 
 
 @dataclass(slots=True)
 class Step:
     rule: str
     reason: str
-    # Read-only; most steps have none, and 100k joiners' steps share the one empty map.
-    extra: Mapping[str, Any] = field(default_factory=lambda: _NOTHING)
+    # What the step records (a record step), or how (a suspension's `rule`, `keep_date`).  Read-only:
+    # most steps have none, and they share the one empty map.
+    extra: Mapping[str, StateValue] = field(default_factory=lambda: _NOTHING)
 
 
 @dataclass(slots=True)

@@ -61,11 +61,11 @@ def join_snapshots(
     states = state.by_employee()
     by_uid = _Index()
     by_number = _Index()
-    for entry in directory.entries:
-        if entry.uid:
-            by_uid.add(lower_name(entry.uid), entry)
-        if entry.employee_number:
-            by_number.add(entry.employee_number, entry)
+    for listed in directory.entries:
+        if listed.uid:
+            by_uid.add(lower_name(listed.uid), listed)
+        if listed.employee_number:
+            by_number.add(listed.employee_number, listed)
     uid_owner = {lower_name(p.uid): p.employee_id for p in state.persons if p.uid}
 
     ambiguous = by_number.shared_keys()
@@ -109,8 +109,8 @@ def join_snapshots(
     for employee_id in ids:
         if employee_id in blocked or employee_id in ambiguous:
             # A rejected row is never acted on; keep its entry out of "unmatched" too.
-            for entry in by_number.get(employee_id):
-                claimed.add(entry.dn)
+            for rejected_entry in by_number.get(employee_id):
+                claimed.add(rejected_entry.dn)
             st = states.get(employee_id)
             if st and st.uid:
                 claimed.update(e.dn for e in by_uid.get(lower_name(st.uid)))
@@ -204,7 +204,7 @@ class _Index:
     def __contains__(self, key: object) -> bool:
         return key in self._first
 
-    def keys(self) -> Iterable[str]:
+    def all_keys(self) -> Iterable[str]:
         return self._first.keys()
 
     def shared_keys(self) -> set[str]:
@@ -286,7 +286,7 @@ def _mangled_ids(records: dict[str, HrRecord], states: dict[str, PersonState], b
     plus leavers.  Pairs are made only where each side is unique: new id -> known id.
     """
     known_absent = {eid for eid in states if eid not in records}
-    known_absent.update(eid for eid in by_number.keys() if eid not in records)
+    known_absent.update(eid for eid in by_number.all_keys() if eid not in records)
     new = {eid for eid in records if eid not in states and eid not in by_number}
     by_key_known: dict[str, list[str]] = defaultdict(list)
     by_key_new: dict[str, list[str]] = defaultdict(list)

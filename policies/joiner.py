@@ -9,12 +9,12 @@ from policies.context import PolicyContext
 from policies.employment import Employment
 from policies.intent import AccountStep, Intent, Step
 from policies.join import PersonView
-from policies.names import NameAllocator
+from policies.names import Names
 from policies.naming import NamingProblem
 from policies.placement import person_dn
 
 
-def decide_employed(view: PersonView, emp: Employment, ctx: PolicyContext, names: NameAllocator) -> Intent:
+def decide_employed(view: PersonView, emp: Employment, ctx: PolicyContext, names: Names) -> Intent:
     record = view.hr
     assert record is not None
     intent = Intent(view.employee_id, view.company, sync_attributes=True, enabled=True)

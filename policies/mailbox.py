@@ -32,6 +32,16 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from lifecycle.domain.action_params import (
+    ActionParams,
+    AddressParams,
+    AliasParams,
+    AutoReplyParams,
+    ForwardParams,
+    MailboxRenameParams,
+    MailboxUpdateParams,
+    NewMailboxParams,
+)
 from lifecycle.domain.mail import Alias, Mailbox, MailCapability, MailSnapshot
 from lifecycle.domain.models import Action, ActionKind, HrRecord, PersonState, PersonStatus, Review, ReviewKind, SuspensionRule
 from lifecycle.domain.settings import MailSettings
@@ -83,12 +93,13 @@ def quota_for(record: HrRecord | None, settings: MailSettings) -> int | None:
 def suspension_after(intent: Intent, state: PersonState | None) -> str | None:
     """The rule of the suspension that stands after the plan; None when the account is not suspended."""
     if intent.suspend is not None:
-        return intent.suspend.extra.get("rule") or LEAVER
+        rule = intent.suspend.extra.get("rule")
+        return rule if isinstance(rule, str) and rule else LEAVER
     if intent.enabled or intent.restore is not None or state is None or state.status != PersonStatus.SUSPENDED:
         return None
-    record = intent.record
-    if record is not None and record.extra.get("suspension_rule"):
-        return record.extra["suspension_rule"]  # a departure taking over an inactivity suspension
+    recorded = intent.record.extra.get("suspension_rule") if intent.record is not None else None
+    if isinstance(recorded, str) and recorded:
+        return recorded  # a departure taking over an inactivity suspension
     # A suspension without a rule is a leaver's, as retention reads it.
     return state.suspension_rule.value if state.suspension_rule else LEAVER
 
@@ -198,7 +209,7 @@ def _inherited(alias: Alias | None, address: str, old_address: str = "") -> tupl
 class _MailPlan:
     """The mail actions of one person, in the order the state is compared."""
 
-    __slots__ = ("view", "mail", "capabilities", "settings", "reviews", "actions", "renamed", "inherited")
+    __slots__ = ("actions", "capabilities", "inherited", "mail", "renamed", "reviews", "settings", "view")
 
     def __init__(
         self, view: PersonView, mail: MailSnapshot, capabilities: frozenset[MailCapability], settings: MailSettings,
@@ -210,9 +221,9 @@ class _MailPlan:
         # Renamed onto an (enabled) alias: its recipients, which the mailbox gets as its own alias.
         self.inherited: tuple[str, ...] = ()
 
-    def act(self, kind: ActionKind, target: str, rule: str, reason: str, changes: dict | None = None, **params: Any) -> None:
+    def act(self, kind: ActionKind, target: str, rule: str, reason: str, changes: dict[str, list[Any]], params: ActionParams) -> None:
         view = self.view
-        self.actions.append(Action(kind, view.employee_id, view.company, target, rule, reason, changes or {}, params))
+        self.actions.append(Action(kind, view.employee_id, view.company, target, rule, reason, changes, params=params))
 
     def review(self, kind: ReviewKind, target: str, finding: str, fix: str) -> None:
         self.reviews.append(Review(kind, self.view.employee_id, self.view.company, target, finding, fix))
@@ -239,13 +250,12 @@ class _MailPlan:
     def rename(self, old_address: str, address: str, ctx: PolicyContext) -> None:
         settings = self.settings
         self.act(ActionKind.RENAME_MAILBOX, old_address, "mover", f"branch transfer: the mailbox moves to {address}",
-                 {"address": [old_address, address]}, address=old_address, new_address=address)
+                 {"address": [old_address, address]}, MailboxRenameParams(old_address, address))
         if settings.alias_keep_days and MailCapability.ALIASES in self.capabilities:
             keep_until = ctx.now + timedelta(days=settings.alias_keep_days)
             self.act(ActionKind.CREATE_ALIAS, old_address, "mover",
                      f"the old address keeps working for {settings.alias_keep_days} days (until {keep_until.date()})",
-                     {"recipients": [None, [address]]}, address=old_address, recipients=[address],
-                     expires=keep_until.isoformat())
+                     {"recipients": [None, [address]]}, AliasParams(old_address, (address,), keep_until.isoformat()))
 
     # -- each end ----------------------------------------------------------------------------
 
@@ -258,12 +268,12 @@ class _MailPlan:
         if not box.is_active:
             self.act(ActionKind.RESTORE_MAILBOX, address, "rehire" if intent.restore else "repair",
                      "login and delivery restored, with the aliases that point at the address", {"active": [False, True]},
-                     address=address)
+                     AddressParams(address))
         elif self.renamed:
             # A snapshot cannot show it: delivery to a mailbox once suspended rests on its own alias, which a
             # rename leaves at the old address (MailBackend.rename_mailbox).
             self.act(ActionKind.RESTORE_MAILBOX, address, "mover", "delivery to the mailbox is set up at its new address",
-                     address=address)
+                     {}, AddressParams(address))
         forward = box.forward_to
         if forward:
             rehired = intent.restore is not None or (intent.create is not None and intent.create.rule == "rehire")
@@ -287,7 +297,7 @@ class _MailPlan:
         rule = intent.create.rule if intent.create else "joiner"
         self.act(ActionKind.CREATE_MAILBOX, address, rule, f"mailbox for {record.name}{half}{notify}",
                  {"mailbox": [None, address], "quota_mb": [None, quota]},
-                 address=address, display_name=display_name(record), quota_mb=quota, manager=manager_mail)
+                 NewMailboxParams(address, display_name(record), quota, manager_mail))
         # An alias left at the address (the departed address's forward to the manager) would become the
         # new mailbox's forward: everything sent to the employee would go on to its recipients.
         forward = tuple(r for r in _inherited(self.mail.alias(address), address) if r != address)
@@ -296,20 +306,24 @@ class _MailPlan:
                                "mailbox; the new mailbox takes the address back without that forward")
 
     def clear_forward(self, address: str, forward: tuple[str, ...], rule: str, reason: str) -> None:
-        self.act(ActionKind.CLEAR_FORWARD, address, rule, reason, {"forward_to": [list(forward), None]}, address=address)
+        self.act(ActionKind.CLEAR_FORWARD, address, rule, reason, {"forward_to": [list(forward), None]}, AddressParams(address))
 
     def update(self, address: str, box: Mailbox, record: HrRecord) -> None:
         changes: dict[str, list[Any]] = {}
         wanted_name = display_name(record)
+        new_name = None
         if MailCapability.DISPLAY_NAME in self.capabilities and box.display_name != wanted_name:
             changes["display_name"] = [box.display_name, wanted_name]
+            new_name = wanted_name
         quota = quota_for(record, self.settings)
+        new_quota = None
         if quota is not None and MailCapability.QUOTA in self.capabilities and box.quota_mb != quota:
             changes["quota_mb"] = [box.quota_mb, quota]
+            new_quota = quota
         if changes:
             what = ", ".join(sorted(changes))
             self.act(ActionKind.UPDATE_MAILBOX, address, "mover", f"HR record differs from the mailbox in {what}", changes,
-                     address=address, **{k: v[1] for k, v in changes.items()})
+                     MailboxUpdateParams(address, new_name, new_quota))
 
     def suspended(self, intent: Intent, wanted: WantedMail, address: str, box: Mailbox) -> None:
         settings, capabilities = self.settings, self.capabilities
@@ -327,7 +341,7 @@ class _MailPlan:
             else:
                 how = "the leaver has no manager with a mailbox: mail to the address bounces"
             self.act(ActionKind.SUSPEND_MAILBOX, address, rule, f"login disabled; {how}", {"active": [True, False]},
-                     address=address)
+                     AddressParams(address))
         if not wanted.leaver:
             if self.inherited:
                 # Even an alias to the mailbox itself: it would deliver to the suspended mailbox.
@@ -345,15 +359,15 @@ class _MailPlan:
         if wanted.auto_reply and handling:
             # Before the forward: until the forward is in place, the next plan sets the auto-reply again.
             name = self.view.hr.name if self.view.hr else self.view.employee_id
-            self.act(ActionKind.AUTO_REPLY, address, LEAVER, "senders are told the person has left", address=address,
-                     subject=f"{name} has left", text=f"{name} has left the company. Please write to {manager_mail}.")
+            self.act(ActionKind.AUTO_REPLY, address, LEAVER, "senders are told the person has left", {},
+                     AutoReplyParams(address, f"{name} has left", f"{name} has left the company. Please write to {manager_mail}."))
         elif settings.leaver_mail == "forward_autoreply" and handling and MailCapability.AUTO_REPLY not in capabilities:
             self.review(ReviewKind.MAILBOX_KEPT, address, "no auto-reply: the mail backend cannot set one for another user",
                         "configure [mail.dovecot] (sieve), or use leaver_mail = \"forward\"")
         if not in_place:
             self.act(ActionKind.FORWARD_MAIL, address, LEAVER, f"mail to the departed address goes to the manager {manager_mail}",
-                     {"forward_to": [list(box.forward_to) or None, [manager_mail]]}, address=address,
-                     recipients=[manager_mail], keep_copy=wanted.keep_copy)
+                     {"forward_to": [list(box.forward_to) or None, [manager_mail]]},
+                     ForwardParams(address, (manager_mail,), wanted.keep_copy))
 
     def deletion(self, intent: Intent, wanted: WantedMail, address: str, old_address: str) -> None:
         assert intent.delete is not None
@@ -370,12 +384,12 @@ class _MailPlan:
             why = f"{intent.delete.reason}; the mail goes with the account"
             if settings.archive_before_delete:
                 self.act(ActionKind.ARCHIVE_MAILBOX, gone, intent.delete.rule, f"{why}: archived and verified first",
-                         address=gone)
-            self.act(ActionKind.DELETE_MAILBOX, gone, intent.delete.rule, why, {"mailbox": [gone, None]}, address=gone)
+                         {}, AddressParams(gone))
+            self.act(ActionKind.DELETE_MAILBOX, gone, intent.delete.rule, why, {"mailbox": [gone, None]}, AddressParams(gone))
         if wanted.alias_to and gone and MailCapability.ALIASES in self.capabilities and mail.alias(gone) is None:
             self.act(ActionKind.CREATE_ALIAS, gone, LEAVER,
                      f"the departed address stays a forward to the manager {wanted.alias_to} (the address remains reserved)",
-                     {"recipients": [None, [wanted.alias_to]]}, address=gone, recipients=[wanted.alias_to])
+                     {"recipients": [None, [wanted.alias_to]]}, AliasParams(gone, (wanted.alias_to,)))
 
     def departed_alias(self, address: str, wanted: WantedMail) -> None:
         """A deleted person's address: an alias to the manager, made again whenever it is missing and re-pointed
@@ -403,7 +417,7 @@ class _MailPlan:
         how = "re-pointed" if alias is not None else "it had none"
         self.act(ActionKind.CREATE_ALIAS, address, LEAVER,
                  f"the departed address is kept as a forward to the manager {wanted.alias_to}; {how}",
-                 {"recipients": [None, [wanted.alias_to]]}, address=address, recipients=[wanted.alias_to])
+                 {"recipients": [None, [wanted.alias_to]]}, AliasParams(address, (wanted.alias_to,)))
 
     def stale_departed_alias(self, departed: str, address: str) -> None:
         """A rehire at another address: the daemon's alias at the departed one forwards the person's mail elsewhere."""
@@ -415,6 +429,5 @@ class _MailPlan:
                           f"forwards to {', '.join(alias.recipients)}")
 
     def delete_alias(self, address: str, alias: Alias, rule: str, reason: str) -> None:
-        recipients = list(alias.recipients)
-        self.act(ActionKind.DELETE_ALIAS, address, rule, reason, {"recipients": [recipients, None]},
-                 address=address, recipients=recipients)
+        self.act(ActionKind.DELETE_ALIAS, address, rule, reason, {"recipients": [list(alias.recipients), None]},
+                 AliasParams(address, alias.recipients))

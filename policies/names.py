@@ -7,18 +7,25 @@ deleted people keep theirs reserved); a rehire gets their own name back.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from lifecycle.domain.models import HrRecord
 from lifecycle.domain.settings import NamingSettings
 from policies.naming import MAX_COUNTER, LocalPartsExhausted, NamingProblem, lower_name, propose_local_part
 
 
+class Names(Protocol):
+    """Where a joiner's name comes from: a free local part for the record, or why there is none."""
+
+    def allocate(self, record: HrRecord) -> str | NamingProblem: ...
+
+
 class NameAllocator:
     def __init__(
         self, taken: Iterable[str], owners: dict[str, str], settings: NamingSettings, *, lowered: frozenset[str] = frozenset()
     ) -> None:
-        # `lowered`: taken names already in lower case, shared rather than copied (the directory's
-        # 100k uids); `_taken` holds the rest and every name claimed here.
+        # `lowered`: taken names already in lower case, shared rather than copied (every uid of the
+        # directory); `_taken` holds the rest and every name claimed here.
         self._lowered = lowered
         self._taken = {key for key in map(lower_name, taken) if key not in lowered}
         self._owners = {lower_name(name): employee_id for name, employee_id in owners.items()}

@@ -27,27 +27,27 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Callable
 
 from lifecycle.domain.dn import match_key
 from policies.surnames import compound_prefix, surname_reading
 
 __all__ = [
     "ALLOWED_PLACEHOLDERS",
+    "MAX_COUNTER",
     "OVERRIDE_FIX",
     "SUFFIX_ROOM",
-    "MAX_COUNTER",
     "LocalPartsExhausted",
     "NameParts",
     "NamingProblem",
-    "normalize_name",
-    "split_name",
-    "name_parts",
-    "render_local_part",
     "choose_local_part",
+    "name_parts",
+    "normalize_name",
     "propose_local_part",
+    "render_local_part",
+    "split_name",
 ]
 
 SUFFIX_ROOM = 3  # characters kept free for the collision counter
@@ -209,7 +209,7 @@ def split_name(name: str, family_name: str = "") -> tuple[str, str] | NamingProb
 
 @lru_cache(maxsize=1 << 14)
 def _has_reading(ch: str) -> bool:
-    from pypinyin.constants import PINYIN_DICT  # ~50 MB: loaded only when someone is named
+    from pypinyin.constants import PINYIN_DICT  # large: loaded only when someone is named
 
     return ord(ch) in PINYIN_DICT
 
@@ -225,9 +225,9 @@ def _read(text: str) -> list[str]:
 
 @lru_cache(maxsize=1 << 15)
 def _reading(text: str) -> tuple[str, ...]:
-    """pypinyin's reading of `text` (pure; given names repeat: 100k joiners have far fewer distinct ones)."""
+    """pypinyin's reading of `text` (pure; given names repeat: many joiners have far fewer distinct ones)."""
     # lazy_pinyin is pinyin(heteronym=False) flattened: one reading per character.
-    from pypinyin import Style, lazy_pinyin  # ~50 MB: loaded only when someone is named
+    from pypinyin import Style, lazy_pinyin  # large: loaded only when someone is named
 
     return tuple(lazy_pinyin(text, style=Style.NORMAL, v_to_u=True, errors="default"))
 

@@ -20,8 +20,8 @@ Pure data and two lookups: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 # fmt: off
 _SINGLE: dict[str, str] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from lifecycle.domain.models import DirectorySnapshot, HrSnapshot, PersonStatus, StoredState, SuspensionRule
 from lifecycle.domain.settings import Settings
@@ -66,7 +66,7 @@ def explain_upcoming(view: PersonView, ctx: PolicyContext) -> tuple[str, list[Up
     return f"{emp.standing.value}: {emp.why}", events
 
 
-def _instant(when: date | datetime, zone) -> datetime:
+def _instant(when: date | datetime, zone: tzinfo) -> datetime:
     return when if isinstance(when, datetime) else start_of_day(when, zone)
 
 

@@ -20,6 +20,14 @@ from connectors.directory_ldap import LdapDirectory
 from lifecycle.engine.apply import CredentialVault, Executor
 from lifecycle.domain.errors import ConfigError
 from lifecycle.journal.store import Journal
+from lifecycle.domain.action_params import (
+    AttributeUpdateParams,
+    MemberParams,
+    MoveParams,
+    NewAccountParams,
+    NewEntryAttributes,
+    NewGroupParams,
+)
 from lifecycle.domain.models import Action, ActionKind, Plan
 from lifecycle.domain.settings import DirectorySettings, load_settings
 from tests.conftest import GROUPS_DN, HQ_PEOPLE_DN, SLAPD_TRANSACTION_CRASH, SZ_PEOPLE_DN
@@ -37,20 +45,21 @@ def settings_for(directory_settings: DirectorySettings, connections: int) -> Dir
 def create(n: int, people_dn: str = HQ_PEOPLE_DN) -> Action:
     uid = f"user{n}"
     dn = f"uid={uid},{people_dn}"
-    attributes = {"uid": uid, "cn": f"User {n}", "sn": "User", "mail": f"{uid}@example.com", "employeeNumber": str(n)}
+    attributes = NewEntryAttributes(uid, f"User {n}", "User", "", "", f"{uid}@example.com", str(n), "", "", "")
     return Action(ActionKind.CREATE_ACCOUNT, str(n), "HQ", dn, "joiner", "test", {},
-                  {"dn": dn, "attributes": attributes, "state": {"uid": uid, "company": "HQ", "status": "active"}})
+                  params=NewAccountParams(dn, attributes, None, {"uid": uid, "company": "HQ", "status": "active"}))
 
 
 def update(n: int, title: str, people_dn: str = HQ_PEOPLE_DN) -> Action:
     dn = f"uid=user{n},{people_dn}"
-    return Action(ActionKind.UPDATE_ACCOUNT, str(n), "HQ", dn, "sync", "test", {}, {"dn": dn, "attributes": {"title": title}})
+    return Action(ActionKind.UPDATE_ACCOUNT, str(n), "HQ", dn, "sync", "test", {},
+                  params=AttributeUpdateParams(dn, {"title": title}))
 
 
 def move(n: int, to: str) -> Action:
     dn = f"uid=user{n},{HQ_PEOPLE_DN}"
     return Action(ActionKind.MOVE_ACCOUNT, str(n), "HQ", dn, "mover", "test", {},
-                  {"dn": dn, "new_dn": f"uid=user{n},{to}", "new_superior": to})
+                  params=MoveParams(dn, to, f"uid=user{n},{to}", {}))
 
 
 def group_dn(name: str) -> str:
@@ -59,15 +68,13 @@ def group_dn(name: str) -> str:
 
 def create_group(name: str, members: list[int], *, listed: bool = True) -> Action:
     dns = [f"uid=user{n},{HQ_PEOPLE_DN}" for n in members]
-    params = {"dn": group_dn(name), "company": "HQ", "department": name, "first_member": dns[0]}
-    if listed:
-        params["members"] = dns
-    return Action(ActionKind.CREATE_GROUP, "", "HQ", group_dn(name), "groups", "test", {}, params)
+    params = NewGroupParams(group_dn(name), "HQ", name, dns[0], tuple(dns) if listed else None)
+    return Action(ActionKind.CREATE_GROUP, "", "HQ", group_dn(name), "groups", "test", {}, params=params)
 
 
 def member(kind: ActionKind, group: str, n: int) -> Action:
     dn = f"uid=user{n},{HQ_PEOPLE_DN}"
-    return Action(kind, str(n), "HQ", group_dn(group), "groups", "test", {}, {"group_dn": group_dn(group), "member_dn": dn})
+    return Action(kind, str(n), "HQ", group_dn(group), "groups", "test", {}, params=MemberParams(group_dn(group), dn))
 
 
 class Counting(LdapDirectory):
@@ -411,9 +418,9 @@ def test_a_batch_on_a_holder_waits_for_refint_and_others_do_not(run, slapd, monk
     waits = count_refint_waits(monkeypatch)
     moved = f"uid=user1,{SZ_PEOPLE_DN}"
     leave_dev = Action(ActionKind.REMOVE_MEMBER, "1", "SZ", group_dn("dev"), "groups", "test", {},
-                       {"group_dn": group_dn("dev"), "member_dn": moved})
+                       params=MemberParams(group_dn("dev"), moved))
     join_ops = Action(ActionKind.ADD_MEMBER, "1", "SZ", group_dn("ops"), "groups", "test", {},
-                      {"group_dn": group_dn("ops"), "member_dn": moved})
+                      params=MemberParams(group_dn("ops"), moved))
     directory, _, result = apply([move(1, SZ_PEOPLE_DN), move(2, SZ_PEOPLE_DN), update(3, "x"), join_ops, leave_dev],
                                  connections=4)
     assert result.ok
@@ -427,7 +434,7 @@ def test_a_mover_leaving_its_group_before_the_move_waits_for_nothing(run, slapd,
     apply, journal = run
     boss, report = f"uid=user1,{HQ_PEOPLE_DN}", f"uid=user2,{HQ_PEOPLE_DN}"
     reports_to = Action(ActionKind.UPDATE_ACCOUNT, "2", "HQ", report, "sync", "test", {},
-                        {"dn": report, "attributes": {"manager": boss}})
+                        params=AttributeUpdateParams(report, {"manager": boss}))
     apply([create(n) for n in range(1, 5)] + [create_group("dev", [1, 2, 3]), create_group("ops", [4]), reports_to],
           connections=1)
     writes_before_each_wait: list[int] = []
@@ -440,10 +447,10 @@ def test_a_mover_leaving_its_group_before_the_move_waits_for_nothing(run, slapd,
     monkeypatch.setattr(LdapDirectory, "await_references", counted)
     moved = f"uid=user1,{SZ_PEOPLE_DN}"
     leave_dev = Action(ActionKind.REMOVE_MEMBER, "1", "HQ", group_dn("dev"), "groups", "test", {},
-                       {"group_dn": group_dn("dev"), "member_dn": boss, "early": True})
-    new_manager = replace(reports_to, params={"dn": report, "attributes": {"manager": moved}})
+                       params=MemberParams(group_dn("dev"), boss, early=True))
+    new_manager = replace(reports_to, params=AttributeUpdateParams(report, {"manager": moved}))
     join_ops = Action(ActionKind.ADD_MEMBER, "1", "SZ", group_dn("ops"), "groups", "test", {},
-                      {"group_dn": group_dn("ops"), "member_dn": moved})
+                      params=MemberParams(group_dn("ops"), moved))
     directory, _, result = apply([leave_dev, move(1, SZ_PEOPLE_DN), new_manager, join_ops], connections=4)
     assert result.ok
     # The report holds the old DN until its update, which replaces it: refint's rename of it then fails harmlessly,

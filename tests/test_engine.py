@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from lifecycle.domain.action_params import MemberParams
 from lifecycle.domain.models import ActionKind, HrStatus, RejectedRow, ReviewKind
 from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, kinds, make_settings, person
@@ -30,7 +31,7 @@ def test_three_zhang_wei_get_numbered_names_in_hire_order_and_zeng_is_zeng(cycle
     )
     plan, result = cycle.apply(snapshot, NOW)
     assert result.ok
-    uids = {a.employee_id: a.params["attributes"]["uid"] for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT}
+    uids = {a.employee_id: a.params.attributes.uid for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT}
     assert uids == {"1": "zhangwei", "2": "zhangwei2", "3": "zhangwei3", "4": "zengwei"}
     assert cycle.directory.by_uid("zhangwei3")["mail"] == "zhangwei3@sz.example.com"
     assert cycle.directory.by_uid("zhangwei3")["dn"] == "uid=zhangwei3,ou=sz,ou=people,dc=example,dc=com"
@@ -84,8 +85,8 @@ def test_company_transfer_moves_entry_and_changes_mail_domain(cycle):
     mine = [a for a in plan.actions if a.employee_id == "1"]
     assert [a.kind for a in mine][:3] == [ActionKind.REMOVE_MEMBER, ActionKind.MOVE_ACCOUNT, ActionKind.UPDATE_ACCOUNT]
     # The old group is left under the old DN, before the move (refint then has nothing of ours to rename).
-    assert mine[0].params == {"group_dn": "cn=HQ-研发部,ou=groups,dc=example,dc=com",
-                              "member_dn": "uid=lina,ou=hq,ou=people,dc=example,dc=com", "early": True}
+    assert mine[0].params == MemberParams("cn=HQ-研发部,ou=groups,dc=example,dc=com",
+                                          "uid=lina,ou=hq,ou=people,dc=example,dc=com", early=True)
     lina = cycle.directory.by_uid("lina")
     assert lina["dn"] == "uid=lina,ou=sz,ou=people,dc=example,dc=com"
     assert lina["mail"] == "lina@sz.example.com"
@@ -103,7 +104,7 @@ def test_removals_go_first_in_one_batch_unless_they_would_empty_the_group(cycle)
                person("3", "张伟", "SZ", department="研发部"), person("4", "刘洋", department="财务部"))
     plan, result = cycle.apply(moved, NOW)
     assert result.ok
-    steps = [(a.kind.value, a.employee_id, a.target.split(",")[0], a.params.get("early", False)) for a in plan.actions
+    steps = [(a.kind.value, a.employee_id, a.target.split(",")[0], isinstance(a.params, MemberParams) and a.params.early) for a in plan.actions
              if a.kind in (ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER, ActionKind.MOVE_ACCOUNT)]
     assert steps == [
         ("remove_member", "1", "cn=HQ-研发部", True),  # first, together: one write of 研发部
@@ -112,7 +113,7 @@ def test_removals_go_first_in_one_batch_unless_they_would_empty_the_group(cycle)
         ("add_member", "1", "cn=HQ-市场部", False),
         ("remove_member", "4", "cn=HQ-市场部", False),  # after 李娜 joined: 市场部 is never empty
     ]
-    assert plan.actions[1].params["member_dn"] == "uid=zhangwei,ou=hq,ou=people,dc=example,dc=com"
+    assert plan.actions[1].params.member_dn == "uid=zhangwei,ou=hq,ou=people,dc=example,dc=com"
     groups = cycle.directory.groups
     assert [m.split(",")[0] for m in groups["cn=hq-研发部,ou=groups,dc=example,dc=com"]["member"]] == ["uid=wangfang"]
     assert [m.split(",")[0] for m in groups["cn=hq-市场部,ou=groups,dc=example,dc=com"]["member"]] == ["uid=lina"]
@@ -163,7 +164,7 @@ def test_rehire_after_deletion_gets_the_reserved_name_back(cycle):
     assert cycle.directory.by_uid("lina2")["employeeNumber"] == "2"
     plan, _ = cycle.apply(hr(person("1", "李娜", hire=date(2027, 7, 1)), person("2", "李娜")), at("2027-07-01T09:00"))
     create = next(a for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT)
-    assert create.params["attributes"]["uid"] == "lina"
+    assert create.params.attributes.uid == "lina"
     assert create.rule == "rehire"
 
 
@@ -287,7 +288,7 @@ def test_unnameable_name_is_held_for_an_admin_and_override_wins(tmp_path):
     c.close()
     c = Cycle(make_settings(tmp_path, naming={"overrides": {"1": "maimaiti.aili", "2": "wei.zhang"}}), FakeDirectory())
     plan, _ = c.apply(snapshot, NOW)
-    uids = {a.employee_id: a.params["attributes"]["uid"] for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT}
+    uids = {a.employee_id: a.params.attributes.uid for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT}
     assert uids == {"1": "maimaiti.aili", "2": "wei.zhang"}
     c.close()
 
@@ -306,7 +307,7 @@ def test_missing_entry_for_an_active_person_is_recreated_with_the_same_name(cycl
     cycle.directory.groups.clear()
     plan, _ = cycle.apply(hr(person("1", "李娜")), NOW)
     create = next(a for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT)
-    assert create.params["attributes"]["uid"] == "lina" and create.rule == "repair"
+    assert create.params.attributes.uid == "lina" and create.rule == "repair"
 
 
 def test_plan_is_deterministic(cycle):
@@ -367,7 +368,7 @@ def test_a_create_keeps_its_changes_as_its_attributes_yet_shows_and_journals_the
 
     plan, result = cycle.apply(hr(person("1", "李娜", department="财务部")), NOW)
     create = next(a for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT)
-    assert create.changes == {} and "state" not in create.params  # held once, in params["attributes"]
+    assert create.changes == {} and create.params.state is None  # held once, in params.attributes
     assert create.all_params()["state"] == {
         "uid": "lina", "company": "HQ", "status": "active", "created_at": NOW.isoformat(), "suspended_at": None,
         "suspension_rule": None, "deleted_at": None, "warned_at": None, "absent_since": None,

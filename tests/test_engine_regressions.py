@@ -36,7 +36,7 @@ def test_deletion_targets_the_entry_where_it_is_even_if_hr_moved_the_person(tmp_
     c.journal.reinstate("1", "admin", START)
     plan = c.plan(moved, START + timedelta(days=184 + 92))
     create = next(a for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT)
-    assert create.params["attributes"]["uid"] == "lina" and create.target == f"uid=lina,{SZ}"
+    assert create.params.attributes.uid == "lina" and create.target == f"uid=lina,{SZ}"
     c.close()
 
 
@@ -134,9 +134,9 @@ def test_no_deletion_of_an_absent_suspended_person_while_rows_without_an_id_are_
 def test_an_override_is_reserved_before_its_account_exists(tmp_path):
     c = cycle(tmp_path, naming={"overrides": {"2": "lina"}})
     plan, _ = c.apply(hr(person("1", "李娜"), person("2", "王芳", hire=date(2026, 6, 1))), START)
-    assert [a.params["attributes"]["uid"] for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT] == ["lina2"]
+    assert [a.params.attributes.uid for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT] == ["lina2"]
     plan, _ = c.apply(hr(person("1", "李娜"), person("2", "王芳", hire=date(2026, 6, 1))), at("2026-06-01T09:00"))
-    assert [a.params["attributes"]["uid"] for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT] == ["lina"]
+    assert [a.params.attributes.uid for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT] == ["lina"]
     c.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from lifecycle.domain.action_params import AccountParams, AliasParams, MemberParams, NewAccountParams, NewEntryAttributes
 from lifecycle.domain.models import Action, ActionKind, FeedBaseline, HrSnapshot
 from lifecycle.domain.settings import GuardSettings
 from policies.feed_health import feed_baseline, frozen_companies
@@ -15,11 +16,11 @@ NOW = at("2026-12-01T09:00")
 
 
 def suspend(eid: str, company: str = "HQ") -> Action:
-    return Action(ActionKind.SUSPEND_ACCOUNT, eid, company, f"uid=u{eid}", "leaver", "left", params={"dn": f"uid=u{eid}"})
+    return Action(ActionKind.SUSPEND_ACCOUNT, eid, company, f"uid=u{eid}", "leaver", "left", params=AccountParams(f"uid=u{eid}", {"status": "suspended"}))
 
 
 def remove(eid: str, company: str = "HQ") -> Action:
-    return Action(ActionKind.REMOVE_MEMBER, eid, company, "cn=g", "groups", "suspended", params={"member_dn": f"uid=u{eid}"})
+    return Action(ActionKind.REMOVE_MEMBER, eid, company, "cn=g", "groups", "suspended", params=MemberParams("cn=g", f"uid=u{eid}"))
 
 
 def test_mass_suspension_is_held_per_company_and_the_rest_goes_ahead():
@@ -50,7 +51,8 @@ def test_approved_actions_pass_and_rejected_ones_do_not():
 
 
 def test_every_deletion_waits_when_configured():
-    delete = Action(ActionKind.DELETE_ACCOUNT, "1", "HQ", "uid=u1", "leaver", "retention over")
+    delete = Action(ActionKind.DELETE_ACCOUNT, "1", "HQ", "uid=u1", "leaver", "retention over",
+                    params=AccountParams("uid=u1", {"status": "deleted"}))
     guarded = guard_plan([delete, suspend("2")], {"HQ": 10}, GuardSettings(approve_deletions=True))
     assert [h.action.kind for h in guarded.held] == [ActionKind.DELETE_ACCOUNT]
     assert guard_plan([delete], {"HQ": 10}, GuardSettings(approve_deletions=True),
@@ -58,7 +60,8 @@ def test_every_deletion_waits_when_configured():
 
 
 def test_frozen_company_holds_destructive_actions_only():
-    create = Action(ActionKind.CREATE_ACCOUNT, "9", "SZ", "uid=u9", "joiner", "new")
+    create = Action(ActionKind.CREATE_ACCOUNT, "9", "SZ", "uid=u9", "joiner", "new",
+                    params=NewAccountParams("uid=u9", NewEntryAttributes("u9", *[""] * 9), "2026-12-01T09:00:00+00:00"))
     guarded = guard_plan([suspend("1", "SZ"), create, suspend("2", "HQ")], {"HQ": 10, "SZ": 10}, GuardSettings(),
                          frozen={"SZ": "rows dropped"})
     assert [a.employee_id for a in guarded.allowed] == ["9", "2"]
@@ -134,7 +137,7 @@ def test_the_actions_held_warning_counts_what_lifecycle_held_lists_and_what_depe
 def test_a_frozen_feed_keeps_departed_addresses_forwarded():
     def alias(kind: ActionKind, eid: str, company: str) -> Action:
         address = f"u{eid}@{company.lower()}.example.com"
-        return Action(kind, eid, company, address, "leaver", "manager changed", params={"address": address})
+        return Action(kind, eid, company, address, "leaver", "manager changed", params=AliasParams(address, ("boss@example.com",)))
 
     repoint_hq = [alias(ActionKind.DELETE_ALIAS, "1", "HQ"), alias(ActionKind.CREATE_ALIAS, "1", "HQ")]
     repoint_sz = [alias(ActionKind.DELETE_ALIAS, "2", "SZ"), alias(ActionKind.CREATE_ALIAS, "2", "SZ")]

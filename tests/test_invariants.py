@@ -14,6 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lifecycle.domain.action_params import EntryParams, MemberParams
 from lifecycle.domain.models import ActionKind, HrStatus, RejectedRow
 from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, make_settings, person
@@ -78,8 +79,9 @@ def test_properties_hold_over_any_history(steps):
                 assert result.ok, result.summary()
                 for action in plan.actions:
                     assert action.employee_id not in blocked, action
-                    assert action.params.get("member_dn") not in blocked_dns, action
-                    assert action.params.get("dn") not in blocked_dns, action
+                    params = action.params
+                    assert not isinstance(params, MemberParams) or params.member_dn not in blocked_dns, action
+                    assert not isinstance(params, EntryParams) or params.dn not in blocked_dns, action
                     if action.kind == ActionKind.SUSPEND_ACCOUNT:
                         suspended_at[action.employee_id] = now
                     if action.kind == ActionKind.RESTORE_ACCOUNT:

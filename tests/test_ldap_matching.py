@@ -89,7 +89,7 @@ def test_two_spellings_of_one_department_share_one_group_and_reach_a_quiet_cycle
     plan, result = cycle.apply(export, day1)
     assert result.ok, result.summary()
     creates = [a for a in plan.actions if a.kind is ActionKind.CREATE_GROUP]
-    assert [a.params["department"] for a in creates] == ["Sales"]  # the spelling most rows use
+    assert [a.params.department for a in creates] == ["Sales"]  # the spelling most rows use
     assert _groups(slapd) == {"HQ-Sales": {"uid=zhangsan", "uid=lisi", "uid=wangwu"}}
     spelled = [r for r in plan.reviews if r.kind is ReviewKind.INCONSISTENT_RECORD and "letter case" in r.reason]
     assert len(spelled) == 1 and "'Sales', 'sales'" in spelled[0].reason
@@ -108,7 +108,7 @@ def test_a_uid_taken_in_other_letter_case_is_taken(cycle: Cycle, slapd: Slapd) -
         connection.unbind()
     plan = cycle.plan(hr(person("1", "张三")), at("2026-12-01T09:00"))
     created = [a for a in plan.actions if a.kind is ActionKind.CREATE_ACCOUNT]
-    assert [a.params["attributes"]["uid"] for a in created] == ["zhangsan2"]
+    assert [a.params.attributes.uid for a in created] == ["zhangsan2"]
 
 
 def test_an_employee_id_that_changed_letter_case_is_neither_a_joiner_nor_a_leaver(cycle: Cycle) -> None:

@@ -54,8 +54,8 @@ def test_a_new_manager_gets_the_departed_address_s_mail(world: World) -> None:
     deleted_leaver(world)
     world.rows[EMPLOYEE_ID] = replace(world.rows[EMPLOYEE_ID], manager_id=NEW_MANAGER_ID)
     plan = world.plan()
-    mine = [(a.kind, a.target, a.params.get("recipients")) for a in plan.actions if a.employee_id == EMPLOYEE_ID]
-    assert mine == [(ActionKind.DELETE_ALIAS, ADDRESS, [MANAGER]), (ActionKind.CREATE_ALIAS, ADDRESS, [NEW_MANAGER])]
+    mine = [(a.kind, a.target, a.params.recipients) for a in plan.actions if a.employee_id == EMPLOYEE_ID]
+    assert mine == [(ActionKind.DELETE_ALIAS, ADDRESS, (MANAGER,)), (ActionKind.CREATE_ALIAS, ADDRESS, (NEW_MANAGER,))]
     world.cycle()
     assert world.mail.reaches(ADDRESS) == {NEW_MANAGER}
     assert world.plan().actions == ()
@@ -132,7 +132,7 @@ def test_a_removal_interrupted_by_a_crash_is_settled_and_not_lost(world: World, 
     journal = world.journal
     journal.begin_action(journal.begin_run("apply", world.now), removal, world.now, "test")  # pending, then the crash
     if done:
-        world.mail.delete_alias(ADDRESS, removal.params["recipients"])
+        world.mail.delete_alias(ADDRESS, removal.params.recipients)
     Executor(world.directory, journal, world.vault, "test", mail=world.mail).recover()
     statuses = [e.status for e in journal.entries(employee_id=EMPLOYEE_ID) if e.kind == "delete_alias"]
     assert statuses == (["applied"] if done else ["interrupted"])

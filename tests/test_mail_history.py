@@ -549,7 +549,7 @@ def test_a_departure_after_an_inactivity_suspension_is_handled_as_a_leavers(worl
     plan = world.plan()
     mine = {a.kind.value: a for a in plan.actions if a.employee_id == EMPLOYEE_ID}
     assert set(mine) == {"record_state", "forward_mail"}  # already locked and out of the groups: no new suspension
-    assert mine["record_state"].params["state"]["suspension_rule"] == "leaver"
+    assert mine["record_state"].params.state["suspension_rule"] == "leaver"
     world.cycle()
     state = world.journal.person(EMPLOYEE_ID)
     assert state.suspension_rule == SuspensionRule.LEAVER
@@ -570,8 +570,8 @@ def test_a_departed_alias_lost_after_the_deletion_is_made_again(world_of) -> Non
         world.step(event)
     world.mail.aliases.pop("wangfang@example.com")  # the alias step failed, or a crash came between
     plan = world.plan()
-    assert [(a.kind.value, a.target, a.params["recipients"]) for a in plan.actions] == [
-        ("create_alias", "wangfang@example.com", [MANAGER])
+    assert [(a.kind.value, a.target, a.params.recipients) for a in plan.actions] == [
+        ("create_alias", "wangfang@example.com", (MANAGER,))
     ]
     world.cycle()
     world.check()

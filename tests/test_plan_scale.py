@@ -105,10 +105,10 @@ def test_a_new_group_is_one_create_group_with_every_member_sorted() -> None:
     actions = plan_groups(wanted, (), {}, {}, set(), {}, [HQ], GROUPS)
     assert [a.kind for a in actions] == [ActionKind.CREATE_GROUP]
     params = actions[0].params
-    assert params["members"] == sorted((m.dn for m in wanted), key=dn_key)
-    assert params["first_member"] == params["members"][0] == f"uid=user001,{HQ}"
+    assert list(params.members) == sorted((m.dn for m in wanted), key=dn_key)
+    assert params.first_member == params.members[0] == f"uid=user001,{HQ}"
     assert actions[0].employee_id == "1"
-    assert actions[0].changes == {"member": [None, params["members"]]}
+    assert actions[0].changes == {"member": [None, list(params.members)]}
 
 
 def test_an_existing_group_still_gets_one_action_per_member_change() -> None:
@@ -116,7 +116,7 @@ def test_an_existing_group_still_gets_one_action_per_member_change() -> None:
     dn_after = {dn_key(f"uid=user{n:03d},{HQ}"): f"uid=user{n:03d},{HQ}" for n in (1, 2, 3, 4)}
     wanted = [_member(1), _member(3), _member(4)]
     actions = plan_groups(wanted, (group,), dn_after, {}, set(), {dn_key(f"uid=user002,{HQ}"): "2"}, [HQ], GROUPS)
-    assert [(a.kind, a.params["member_dn"]) for a in actions] == [
+    assert [(a.kind, a.params.member_dn) for a in actions] == [
         (ActionKind.ADD_MEMBER, f"uid=user003,{HQ}"),
         (ActionKind.ADD_MEMBER, f"uid=user004,{HQ}"),
         (ActionKind.REMOVE_MEMBER, f"uid=user002,{HQ}"),
@@ -131,7 +131,7 @@ def test_initial_load_plans_groups_with_their_members_and_applies_them(tmp_path)
         plan, result = cycle.apply(snapshot, NOW)
         assert result.ok
         assert not [a for a in plan.actions if a.kind == ActionKind.ADD_MEMBER]
-        created = {a.params["department"]: a.params["members"] for a in plan.actions if a.kind == ActionKind.CREATE_GROUP}
+        created = {a.params.department: a.params.members for a in plan.actions if a.kind == ActionKind.CREATE_GROUP}
         assert {k: len(v) for k, v in created.items()} == {"财务部": 3, "研发部": 1}
         finance = cycle.directory.groups[dn_key(f"cn=HQ-财务部,{GROUPS}")]
         assert sorted(map(dn_key, finance["member"])) == sorted(map(dn_key, created["财务部"]))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle.domain.action_params import AccountParams, AttributeUpdateParams, GroupDeletionParams, MemberParams
 from lifecycle.domain.mail import Mailbox, MailSnapshot
 from lifecycle.domain.models import (
     Action,
@@ -340,11 +341,11 @@ def test_the_engine_records_the_warning_and_the_suspension_with_their_instants(c
     plan, _ = cycle.apply(team, T0 + WARN_AFTER)
     [warn] = [a for a in plan.actions if a.kind == ActionKind.WARN_INACTIVE]
     assert (warn.target, warn.rule) == (f"uid=lina,{HQ_PEOPLE}", "inactivity")
-    assert warn.params["state"] == {"warned_at": (T0 + WARN_AFTER).isoformat()}
-    assert warn.params["mail"] == "lina@example.com"
+    assert warn.params.state == {"warned_at": (T0 + WARN_AFTER).isoformat()}
+    assert warn.params.mail == "lina@example.com"
     plan, _ = cycle.apply(team, T0 + SUSPEND_AFTER)
     [suspend] = [a for a in plan.actions if a.kind == ActionKind.SUSPEND_ACCOUNT]
-    assert suspend.params["state"] == {"status": "suspended", "suspended_at": (T0 + SUSPEND_AFTER).isoformat(),
+    assert suspend.params.state == {"status": "suspended", "suspended_at": (T0 + SUSPEND_AFTER).isoformat(),
                                        "suspension_rule": "inactivity"}
     stored = cycle.journal.person("1")
     assert (stored.status, stored.suspended_at, stored.suspension_rule) == (
@@ -395,7 +396,8 @@ def test_exempt_and_on_leave_people_are_spared_through_the_engine(tmp_path):
 
 
 def destructive(eid: str, company: str, kind: ActionKind = ActionKind.SUSPEND_ACCOUNT) -> Action:
-    return Action(kind, eid, company, f"uid=u{eid}", "leaver", "left")
+    status = "deleted" if kind == ActionKind.DELETE_ACCOUNT else "suspended"
+    return Action(kind, eid, company, f"uid=u{eid}", "leaver", "left", params=AccountParams(f"uid=u{eid}", {"status": status}))
 
 
 def held_and_allowed(actions, accounts, settings=GuardSettings()) -> tuple[dict[str, int], dict[str, int]]:
@@ -461,13 +463,14 @@ def test_suspensions_and_deletions_count_together_and_the_reason_gives_the_numbe
 
 
 def test_what_leaves_with_a_held_suspension_waits_with_it_and_nothing_else_does():
-    removals = [Action(ActionKind.REMOVE_MEMBER, "", company, f"cn={company}-g", "groups", "suspended",
-                       params={"leaving": [f"{company}0"], "member_dn": f"uid=u{company}0"}) for company in ("SZ", "HQ")]
-    guarded = guard_plan(batch(SZ=6, HQ=6) + removals, {"SZ": 40, "HQ": 200}, GuardSettings())
-    waiting = [h for h in guarded.held if h.action.kind == ActionKind.REMOVE_MEMBER]
+    # A group left empty goes with its last members: its deletion names them as `leaving`.
+    deletions = [Action(ActionKind.DELETE_GROUP, "", company, f"cn={company}-g", "groups", "nobody is left",
+                        params=GroupDeletionParams(f"cn={company}-g", (f"{company}0",))) for company in ("SZ", "HQ")]
+    guarded = guard_plan(batch(SZ=6, HQ=6) + deletions, {"SZ": 40, "HQ": 200}, GuardSettings())
+    waiting = [h for h in guarded.held if h.action.kind == ActionKind.DELETE_GROUP]
     assert [(h.action.company, h.approvable, h.reason) for h in waiting] == [
         ("SZ", False, "waits for a held suspension of a member")]
-    assert [a.company for a in guarded.allowed if a.kind == ActionKind.REMOVE_MEMBER] == ["HQ"]
+    assert [a.company for a in guarded.allowed if a.kind == ActionKind.DELETE_GROUP] == ["HQ"]
 
 
 def company_plan(people: dict[str, tuple[int, int]], now: datetime, extra_entries=()):
@@ -596,8 +599,10 @@ def test_an_exact_max_feed_drop_lets_the_engine_suspend_and_one_row_more_holds_i
 def test_only_what_leaves_with_a_held_suspension_waits_and_a_rejection_keeps_its_reason():
     from policies.guards import action_key
 
-    update = Action(ActionKind.UPDATE_ACCOUNT, "SZ0", "SZ", "uid=uSZ0", "mover", "title changed")
-    removal = Action(ActionKind.REMOVE_MEMBER, "SZ1", "SZ", "cn=SZ-g", "groups", "suspended", params={"member_dn": "uid=uSZ1"})
+    update = Action(ActionKind.UPDATE_ACCOUNT, "SZ0", "SZ", "uid=uSZ0", "mover", "title changed",
+                    params=AttributeUpdateParams("uid=uSZ0", {"title": "经理"}))
+    removal = Action(ActionKind.REMOVE_MEMBER, "SZ1", "SZ", "cn=SZ-g", "groups", "suspended",
+                     params=MemberParams("cn=SZ-g", "uid=uSZ1"))
     guarded = guard_plan([*batch(SZ=6), update, removal], {"SZ": 40}, GuardSettings(), rejected=frozenset({action_key(removal)}))
     assert guarded.allowed == (update,)  # the held person's other changes go ahead
     assert [(h.action.kind, h.reason, h.approvable) for h in guarded.held][-1] == (

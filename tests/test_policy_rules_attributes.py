@@ -12,10 +12,9 @@ from dataclasses import replace
 
 import pytest
 
+from lifecycle.domain.action_params import HR_OWNED, NewEntryAttributes
 from lifecycle.domain.models import DirectoryEntry
 from policies.attributes import (
-    HR_OWNED,
-    NewEntryAttributes,
     attribute_changes,
     current_attributes,
     desired_attributes,
@@ -83,13 +82,16 @@ def test_an_attribute_missing_from_the_desired_values_reads_as_empty() -> None:
     assert attribute_changes(current_attributes(ENTRY), desired) == {"title": ["工程师", None]}
 
 
-def test_a_new_entry_names_an_attribute_it_does_not_carry() -> None:
-    made = NewEntryAttributes("zhangsan", SAME)
-    assert [made[k] for k in ("uid", *HR_OWNED)] == ["zhangsan", *SAME.values()]
-    with pytest.raises(KeyError, match="homeDirectory"):
-        made["homeDirectory"]
+def test_a_new_entry_carries_its_uid_and_exactly_the_hr_owned_attributes() -> None:
+    made = NewEntryAttributes.of("zhangsan", SAME)
+    assert list(made.to_dict().items()) == [("uid", "zhangsan"), *((k, SAME[k]) for k in HR_OWNED)]
+    assert NewEntryAttributes.from_dict(made.to_dict()) == made
     with pytest.raises(ValueError, match="expected exactly"):
-        NewEntryAttributes("zhangsan", {k: v for k, v in SAME.items() if k != "title"})
+        NewEntryAttributes.of("zhangsan", {k: v for k, v in SAME.items() if k != "title"})
+    with pytest.raises(ValueError, match="expected exactly"):
+        NewEntryAttributes.of("zhangsan", {**SAME, "homeDirectory": "/home/zhangsan"})
+    with pytest.raises(ValueError, match="homeDirectory"):
+        NewEntryAttributes.from_dict({**made.to_dict(), "homeDirectory": "/home/zhangsan"})
 
 
 @pytest.mark.parametrize("name, family_name, expected", [

@@ -7,6 +7,7 @@ group is made in one action with every member.
 
 from __future__ import annotations
 
+from lifecycle.domain.action_params import GroupDeletionParams, MemberParams, NewGroupParams
 from lifecycle.domain.models import Action, ActionKind, GroupEntry
 from policies.groups import Departure, Membership, plan_groups, spelling, spelling_variants
 from policies.placement import dn_key, group_key
@@ -39,7 +40,7 @@ def test_a_member_hr_adds_is_one_add_member_with_the_member_as_the_change() -> N
     actions = plan([member("1", A), member("2", B)], [group(A)], owners={A: "1"})
     assert actions == [Action(
         ActionKind.ADD_MEMBER, "2", "HQ", SALES, "groups", "in department Sales of HQ according to HR",
-        changes={"member": [None, B]}, params={"group_dn": SALES, "member_dn": B},
+        changes={"member": [None, B]}, params=MemberParams(SALES, B),
     )]
 
 
@@ -47,7 +48,7 @@ def test_a_member_hr_moved_elsewhere_leaves_early_with_the_member_as_the_before(
     actions = plan([member("1", A)], [group(A, B)], owners={A: "1", B: "2"})
     assert actions == [Action(
         ActionKind.REMOVE_MEMBER, "2", "HQ", SALES, "groups", "no longer in department Sales of HQ",
-        changes={"member": [B, None]}, params={"group_dn": SALES, "member_dn": B, "early": True},
+        changes={"member": [B, None]}, params=MemberParams(SALES, B, early=True),
     )]
 
 
@@ -60,8 +61,8 @@ def test_a_departure_names_its_cause_and_its_employee() -> None:
 def test_a_removal_that_would_empty_the_group_before_the_additions_is_not_early() -> None:
     actions = plan([member("2", B)], [group(A)], owners={A: "1"})
     assert [(a.kind, a.params) for a in actions] == [
-        (ActionKind.ADD_MEMBER, {"group_dn": SALES, "member_dn": B}),
-        (ActionKind.REMOVE_MEMBER, {"group_dn": SALES, "member_dn": A}),
+        (ActionKind.ADD_MEMBER, MemberParams(SALES, B)),
+        (ActionKind.REMOVE_MEMBER, MemberParams(SALES, A)),
     ]
     assert actions[1].changes == {"member": [A, None]} and actions[1].employee_id == "1"
 
@@ -70,11 +71,11 @@ def test_an_entry_we_do_not_manage_keeps_the_group_and_lets_removals_go_early() 
     # The admin in the group is not ours: it stays, and the group is not empty without our members.
     actions = plan([], [group(A, OUTSIDER)], owners={A: "1"})
     assert [(a.kind, a.params) for a in actions] == [
-        (ActionKind.REMOVE_MEMBER, {"group_dn": SALES, "member_dn": A, "early": True}),
+        (ActionKind.REMOVE_MEMBER, MemberParams(SALES, A, early=True)),
     ]
     frozen = f"uid=manual,{HQ}"  # an entry in our subtree that no HR person owns
     actions = plan([], [group(A, frozen)], owners={A: "1"}, frozen=[frozen])
-    assert [(a.kind, a.params.get("member_dn"), a.params.get("early")) for a in actions] == [
+    assert [(a.kind, a.params.member_dn, a.params.early) for a in actions] == [
         (ActionKind.REMOVE_MEMBER, A, True),
     ]
 
@@ -83,7 +84,7 @@ def test_a_group_nobody_is_left_in_is_deleted_naming_who_leaves_it() -> None:
     actions = plan([], [group(B, A)], owners={A: "1", B: "2"})
     assert actions == [Action(
         ActionKind.DELETE_GROUP, "", "HQ", SALES, "groups", "nobody is left in department Sales of HQ",
-        params={"dn": SALES, "leaving": ["1", "2"]},
+        params=GroupDeletionParams(SALES, ("1", "2")),
     )]
 
 
@@ -92,7 +93,7 @@ def test_a_member_pointing_at_a_vanished_account_of_ours_is_removed_as_stale() -
     actions = plan([member("1", A)], [group(A, gone)], owners={gone: "9"})
     assert actions == [Action(
         ActionKind.REMOVE_MEMBER, "9", "HQ", SALES, "groups", "the account no longer exists",
-        changes={"member": [gone, None]}, params={"group_dn": SALES, "member_dn": gone, "early": True},
+        changes={"member": [gone, None]}, params=MemberParams(SALES, gone, early=True),
     )]
     (remove,) = plan([member("1", A)], [group(A, gone)], causes={gone: Departure("9", "account deleted (retention)")})
     assert (remove.employee_id, remove.reason) == ("9", "account deleted (retention)")
@@ -104,8 +105,8 @@ def test_a_stale_member_of_a_group_left_otherwise_empty_is_not_removed_early() -
     gone = f"uid=gone,{SZ}"
     actions = plan([member("2", B)], [group(gone)])
     assert [(a.kind, a.params) for a in actions] == [
-        (ActionKind.ADD_MEMBER, {"group_dn": SALES, "member_dn": B}),
-        (ActionKind.REMOVE_MEMBER, {"group_dn": SALES, "member_dn": gone}),
+        (ActionKind.ADD_MEMBER, MemberParams(SALES, B)),
+        (ActionKind.REMOVE_MEMBER, MemberParams(SALES, gone)),
     ]
 
 
@@ -113,7 +114,7 @@ def test_a_member_the_plan_moves_out_leaves_under_its_current_dn() -> None:
     moved = f"uid=b,{SZ}"
     actions = plan([member("1", A)], [group(A, B)], dn_after={B: moved}, owners={moved: "2"})
     (remove,) = actions
-    assert remove.params == {"group_dn": SALES, "member_dn": B, "early": True}
+    assert remove.params == MemberParams(SALES, B, early=True)
     assert (remove.employee_id, remove.changes) == ("2", {"member": [B, None]})
 
 
@@ -137,7 +138,7 @@ def test_a_new_group_is_one_create_with_every_member_sorted_by_dn() -> None:
     assert actions == [Action(
         ActionKind.CREATE_GROUP, "1", "HQ", dn, "groups", "department Sales of HQ according to HR: 3 members",
         changes={"member": [None, [A, B, C]]},
-        params={"dn": dn, "company": "HQ", "department": "Sales", "first_member": A, "members": [A, B, C]},
+        params=NewGroupParams(dn, "HQ", "Sales", A, (A, B, C)),
     )]
     (one,) = plan([member("2", B)])
     assert one.reason == "department Sales of HQ according to HR: 1 member"
@@ -146,7 +147,7 @@ def test_a_new_group_is_one_create_with_every_member_sorted_by_dn() -> None:
 def test_a_department_spelled_two_ways_is_one_group_named_by_the_most_common_spelling() -> None:
     actions = plan([member("1", A, "sales"), member("2", B, "Sales"), member("3", C, "Sales")])
     (create,) = actions
-    assert (create.params["department"], create.params["members"]) == ("Sales", [A, B, C])
+    assert (create.params.department, create.params.members) == ("Sales", (A, B, C))
     assert create.target == f"cn=HQ-Sales,{GROUPS}"
     assert spelling([member("1", A, "sales"), member("2", B, "Sales")]) == ("HQ", "Sales")  # a tie: code order
     assert spelling([member("1", A, "sales"), member("2", B, "sales"), member("3", C, "Sales")]) == ("HQ", "sales")
@@ -160,7 +161,7 @@ def test_of_two_groups_with_one_name_the_first_by_dn_is_kept_in_step() -> None:
     other = f"cn=hq-sales,ou=old,{GROUPS}"
     actions = plan([member("1", A), member("2", B)], [group(A, dn=other), group(dn=SALES)])
     # SALES sorts first (cn=HQ-Sales,ou=groups < cn=hq-sales,ou=old...): it gets both; the duplicate is left alone.
-    assert [(a.kind, a.target, a.params.get("member_dn")) for a in actions] == [
+    assert [(a.kind, a.target, a.params.member_dn) for a in actions] == [
         (ActionKind.ADD_MEMBER, SALES, A), (ActionKind.ADD_MEMBER, SALES, B),
     ]
 
@@ -175,7 +176,7 @@ def test_a_duplicate_group_does_not_stop_the_groups_after_it() -> None:
     later = f"cn=HQ-Support,ou=old2,{GROUPS}"  # sorts after the duplicate
     actions = plan([member("1", A), member("2", B, "Support")],
                    [group(A), group(dn=duplicate), group(dn=later, department="Support")])
-    assert [(a.kind, a.target, a.params.get("member_dn")) for a in actions] == [(ActionKind.ADD_MEMBER, later, B)]
+    assert [(a.kind, a.target, a.params.member_dn) for a in actions] == [(ActionKind.ADD_MEMBER, later, B)]
 
 
 def test_a_removal_nobody_owns_or_explains_names_no_employee() -> None:
@@ -185,6 +186,6 @@ def test_a_removal_nobody_owns_or_explains_names_no_employee() -> None:
 
 def test_every_new_group_is_made_also_after_one_that_exists() -> None:
     actions = plan([member("1", A, "Admin"), member("2", B), member("3", C, "Support")], [group(B)])
-    assert [(a.kind, a.params.get("department")) for a in actions] == [
+    assert [(a.kind, a.params.department) for a in actions] == [
         (ActionKind.CREATE_GROUP, "Admin"), (ActionKind.CREATE_GROUP, "Support"),
     ]

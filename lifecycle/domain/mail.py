@@ -91,12 +91,19 @@ def _moment(micros: int) -> datetime | None:
 class Mailboxes(Sequence[Mailbox]):
     """Mailboxes sorted by address, kept column by column (a Mailbox is made when one is asked for).
 
-    At 100k people a Mailbox object each, and a dict to find them, were ~14 MB of a cycle's
-    peak; the columns are ~5 MB (times and quotas as machine integers) and `find` is a binary
-    search over the addresses.  A backend's listing fills them through `MailboxesBuilder`.
+    A Mailbox object per person, and a dict to find them, weighed much more at group scale
+    (bench/README.md); the columns keep times and quotas as machine integers and `find` is a
+    binary search over the addresses.  A backend's listing fills them through `MailboxesBuilder`.
     """
 
     __slots__ = ("_addresses", "_created", "_flags", "_forwards", "_logins", "_names", "_quotas")
+    _addresses: tuple[str, ...]
+    _names: tuple[str, ...]
+    _quotas: array[int]
+    _flags: bytes
+    _logins: array[int]  # microseconds since the epoch (_micros)
+    _created: array[int]
+    _forwards: dict[int, tuple[str, ...]]  # position -> forward_to, for the mailboxes that forward
 
     def __init__(self, boxes: Iterable[Mailbox]) -> None:
         builder = MailboxesBuilder()
@@ -128,7 +135,8 @@ class Mailboxes(Sequence[Mailbox]):
             return len(self) == len(other) and all(a == b for a, b in zip(self, other))
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        raise TypeError("unhashable type: 'Mailboxes'")  # equal to any sequence of the same mailboxes, as a list is
 
     def __repr__(self) -> str:
         return f"Mailboxes({list(self)!r})"
@@ -155,8 +163,8 @@ class MailboxesBuilder:
 
     The addresses and names of each `flush()`ed part (a domain) are kept as one string each; they
     become separate strings in `build()`, after the parsed pages are gone.  Strings kept from the
-    pages themselves would pin the parser's freed memory in place: 100k mailboxes listed that way
-    left ~45 MB resident for ~19 MB of data.
+    pages themselves would pin the parser's freed memory in place, leaving more than twice the data
+    resident (bench/README.md).
     """
 
     def __init__(self) -> None:

@@ -7,10 +7,31 @@ executor and the journal consume actions.  Nothing here does I/O.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
+
+from lifecycle.domain.action_params import (
+    AccountParams,
+    ActionParams,
+    AddressParams,
+    AliasParams,
+    AttributeUpdateParams,
+    AutoReplyParams,
+    ForwardParams,
+    GroupDeletionParams,
+    MailboxRenameParams,
+    MailboxUpdateParams,
+    MemberParams,
+    MoveParams,
+    NewAccountParams,
+    NewGroupParams,
+    NewMailboxParams,
+    StateParams,
+    StateValue,
+    WarningParams,
+)
 
 
 class HrStatus(str, enum.Enum):
@@ -203,10 +224,11 @@ class Action:
     """One step of a plan: what, on whom, the change, and why.
 
     `changes` maps a field to `[before, after]`; `params` carries what the
-    executor needs (DNs, attribute values) and is part of plan equality.
-    A create keeps its changes only as its attributes, and the state it
-    records as its attributes and `created_at` (`all_changes` and `all_params`
-    make them): an initial load of 100k people holds ~120 MB less that way.
+    executor needs (lifecycle.domain.action_params: the class `PARAMS` names for
+    the kind) and is part of plan equality.  A create keeps its changes only as
+    its attributes, and the state it records as its attributes and `created_at`:
+    `all_changes` and `all_params` make them, so an initial load's plan does not
+    hold them twice.
     """
 
     kind: ActionKind
@@ -215,20 +237,22 @@ class Action:
     target: str
     rule: str
     reason: str
-    changes: dict[str, list[Any]] = field(default_factory=dict, hash=False, compare=True)
-    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    changes: Mapping[str, list[Any]] = field(default_factory=dict, hash=False, compare=True)
+    params: ActionParams = field(kw_only=True, hash=False, compare=True)
 
     def all_changes(self) -> dict[str, list[Any]]:
-        """`changes`, a create's made from its attributes (`[None, value]` each, empty ones left out)."""
-        if not self.changes and self.kind is ActionKind.CREATE_ACCOUNT:
+        """`changes` as plain data, a create's made from its attributes (`[None, value]` each, empty ones left out)."""
+        if not self.changes and isinstance(self.params, NewAccountParams):
             return _created(self.params)
-        return self.changes
+        return dict(self.changes)
 
     def all_params(self) -> dict[str, Any]:
         """`params` as plain data; a create's with the `state` it records made from its attributes."""
-        if self.kind is ActionKind.CREATE_ACCOUNT and "state" not in self.params and "created_at" in self.params:
-            return {**self.params, "attributes": dict(self.params["attributes"]), "state": _created_state(self.company, self.params)}
-        return self.params
+        params = self.params
+        data = params.to_dict()
+        if isinstance(params, NewAccountParams) and params.state is None and params.created_at is not None:
+            data["state"] = _created_state(self.company, params)
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -243,14 +267,16 @@ class Action:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Action:
+    def from_dict(cls, data: Mapping[str, Any]) -> Action:
+        """The action `to_dict` gave (or a journal row's); ValueError for params its kind does not have."""
         kind = ActionKind(data["kind"])
-        changes, params = data.get("changes", {}), data.get("params", {})
-        if kind is ActionKind.CREATE_ACCOUNT:  # as the engine makes it: equal to a fresh plan's action
+        changes: Mapping[str, list[Any]] = data.get("changes", {})
+        params = params_from_dict(kind, data.get("params", {}))
+        if isinstance(params, NewAccountParams):  # as the engine makes it: equal to a fresh plan's action
             if changes == _created(params):
                 changes = {}
-            if "created_at" in params and params.get("state") == _created_state(data["company"], params):
-                params = {k: v for k, v in params.items() if k != "state"}
+            if params.created_at is not None and params.state == _created_state(data["company"], params):
+                params = replace(params, state=None)
         return cls(
             kind=kind,
             employee_id=data["employee_id"],
@@ -263,50 +289,50 @@ class Action:
         )
 
 
-class FixedKeys(Mapping[str, Any]):
-    """A read-only mapping over the class's `KEYS`, equal to the dict of its items.
-
-    For the plan's many small dicts of one shape (100k creates in an initial load).
-    """
-
-    __slots__ = ()
-    KEYS: tuple[str, ...] = ()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.KEYS)
-
-    def __len__(self) -> int:
-        return len(self.KEYS)
-
-    def __repr__(self) -> str:
-        return repr(dict(self))
-
-
-class CreateParams(FixedKeys):
-    """A create's params (dn, attributes, created_at) in three slots (a dict apiece was ~17 MB
-    more at 100k); `Action.all_params` gives the plain data."""
-
-    __slots__ = ("dn", "attributes", "created_at")
-    KEYS = ("dn", "attributes", "created_at")
-
-    def __init__(self, dn: str, attributes: Mapping[str, str], created_at: str) -> None:
-        self.dn, self.attributes, self.created_at = dn, attributes, created_at
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.KEYS:
-            raise KeyError(key)
-        return getattr(self, key)
+PARAMS: Mapping[ActionKind, Callable[[Mapping[str, Any]], ActionParams]] = {
+    ActionKind.CREATE_ACCOUNT: NewAccountParams.from_dict,
+    ActionKind.ADOPT_ACCOUNT: AccountParams.from_dict,
+    ActionKind.UPDATE_ACCOUNT: AttributeUpdateParams.from_dict,
+    ActionKind.MOVE_ACCOUNT: MoveParams.from_dict,
+    ActionKind.SUSPEND_ACCOUNT: AccountParams.from_dict,
+    ActionKind.RESTORE_ACCOUNT: AccountParams.from_dict,
+    ActionKind.DELETE_ACCOUNT: AccountParams.from_dict,
+    ActionKind.WARN_INACTIVE: WarningParams.from_dict,
+    ActionKind.CREATE_GROUP: NewGroupParams.from_dict,
+    ActionKind.ADD_MEMBER: MemberParams.from_dict,
+    ActionKind.REMOVE_MEMBER: MemberParams.from_dict,
+    ActionKind.DELETE_GROUP: GroupDeletionParams.from_dict,
+    ActionKind.RECORD_STATE: StateParams.from_dict,
+    ActionKind.CREATE_MAILBOX: NewMailboxParams.from_dict,
+    ActionKind.UPDATE_MAILBOX: MailboxUpdateParams.from_dict,
+    ActionKind.RENAME_MAILBOX: MailboxRenameParams.from_dict,
+    ActionKind.SUSPEND_MAILBOX: AddressParams.from_dict,
+    ActionKind.RESTORE_MAILBOX: AddressParams.from_dict,
+    ActionKind.FORWARD_MAIL: ForwardParams.from_dict,
+    ActionKind.CLEAR_FORWARD: AddressParams.from_dict,
+    ActionKind.AUTO_REPLY: AutoReplyParams.from_dict,
+    ActionKind.ARCHIVE_MAILBOX: AddressParams.from_dict,
+    ActionKind.DELETE_MAILBOX: AddressParams.from_dict,
+    ActionKind.CREATE_ALIAS: AliasParams.from_dict,
+    ActionKind.DELETE_ALIAS: AliasParams.from_dict,
+}
+"""Each kind's parameters, read from their plain form."""
 
 
-def _created(params: Mapping[str, Any]) -> dict[str, list[Any]]:
-    return {k: [None, v] for k, v in params.get("attributes", {}).items() if v}
+def params_from_dict(kind: ActionKind, data: Mapping[str, Any]) -> ActionParams:
+    """A kind's parameters from their plain form (a saved plan's, a journal row's); ValueError for another shape."""
+    return PARAMS[kind](data)
 
 
-def _created_state(company: str, params: Mapping[str, Any]) -> dict[str, Any]:
+def _created(params: NewAccountParams) -> dict[str, list[Any]]:
+    return {k: [None, v] for k, v in params.attributes.to_dict().items() if v}
+
+
+def _created_state(company: str, params: NewAccountParams) -> dict[str, StateValue]:
     """What a create records about the person (the fields of PersonState it sets, as JSON values)."""
     return {
-        "uid": params["attributes"]["uid"], "company": company, "status": PersonStatus.ACTIVE.value,
-        "created_at": params["created_at"], "suspended_at": None, "suspension_rule": None, "deleted_at": None,
+        "uid": params.attributes.uid, "company": company, "status": PersonStatus.ACTIVE.value,
+        "created_at": params.created_at, "suspended_at": None, "suspension_rule": None, "deleted_at": None,
         "warned_at": None, "absent_since": None,
     }
 

@@ -47,7 +47,26 @@ from sqlalchemy.exc import SQLAlchemyError
 from lifecycle.domain.errors import AlreadyExistsError, ConnectorConfigError, RecordError, TransientError
 from lifecycle.journal.action_log import ActionOutcome, ActionStatus, LogEntry
 from lifecycle.journal.store import Journal
-from lifecycle.domain.models import Action, ActionKind, DirectoryEntry, GroupEntry, Plan
+from lifecycle.domain.action_params import (
+    AccountParams,
+    AddressParams,
+    AliasParams,
+    AttributeUpdateParams,
+    AutoReplyParams,
+    EntryParams,
+    ForwardParams,
+    GroupDeletionParams,
+    MailboxRenameParams,
+    MailboxUpdateParams,
+    MemberParams,
+    MoveParams,
+    NewAccountParams,
+    NewGroupParams,
+    NewMailboxParams,
+    StateParams,
+    WarningParams,
+)
+from lifecycle.domain.models import Action, ActionKind, DirectoryEntry, GroupEntry, Plan, params_from_dict
 from lifecycle.domain.ports import NO_PROGRESS, ProgressSink
 from policies.attributes import current_attributes
 from policies.placement import dn_key
@@ -274,9 +293,7 @@ class _Lanes:
     def lane_of(self, action: Action) -> int:
         if self.count == 1:
             return 0
-        p = action.params
-        key = dn_key(p.get("group_dn") or p.get("dn") or action.target)
-        return zlib.crc32(key.encode("utf-8")) % self.count
+        return zlib.crc32(_entry_key(action).encode("utf-8")) % self.count
 
     def run(self, work: Sequence[Callable[[], None]]) -> None:
         """Run each callable (one per lane) on its lane; wait for all of them."""
@@ -358,11 +375,16 @@ class Executor:
         return settled
 
     def _already_done(self, entry: LogEntry) -> bool:
-        kind, params = ActionKind(entry.kind), entry.params
+        kind = ActionKind(entry.kind)
         if kind in STATE_ONLY:
             return False  # cheap to redo: the next plan decides again
-        if kind in (ActionKind.CREATE_ACCOUNT, ActionKind.SUSPEND_ACCOUNT, ActionKind.RESTORE_ACCOUNT, ActionKind.DELETE_ACCOUNT):
-            found = self.directory.read_person(params["dn"])
+        try:
+            params = params_from_dict(kind, entry.params)
+        except (ValueError, TypeError) as exc:  # a row of another shape: redone from the directory, as if interrupted
+            log.warning("in_flight_action_unreadable", action_id=entry.id, kind=entry.kind, error=str(exc))
+            return False
+        if isinstance(params, NewAccountParams | AccountParams):  # create, suspend, restore, delete (adopt: state only)
+            found = self.directory.read_person(params.dn)
             if kind == ActionKind.CREATE_ACCOUNT:
                 return found is not None and found.employee_number == entry.employee_id
             if kind == ActionKind.DELETE_ACCOUNT:
@@ -370,24 +392,24 @@ class Executor:
             if found is None:
                 return False
             return found.locked if kind == ActionKind.SUSPEND_ACCOUNT else not found.locked
-        if kind in MAIL_KINDS:
+        if isinstance(params, AddressParams):
             return self._mail_done(kind, params)
-        if kind == ActionKind.MOVE_ACCOUNT:
-            return self.directory.read_person(params["new_dn"]) is not None
-        if kind == ActionKind.UPDATE_ACCOUNT:
-            found = self.directory.read_person(params["dn"])
+        if isinstance(params, MoveParams):
+            return self.directory.read_person(params.new_dn) is not None
+        if isinstance(params, AttributeUpdateParams):
+            found = self.directory.read_person(params.dn)
             if found is None:
                 return False
             current = current_attributes(found)
             return all((current.get(k) or "") == (v or "") if k != "manager" else dn_key(current.get(k) or "") == dn_key(v or "")
-                       for k, v in params["attributes"].items())
-        if kind in (ActionKind.CREATE_GROUP, ActionKind.DELETE_GROUP, ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER):
-            group = self.directory.read_group(params.get("dn") or params["group_dn"])
-            if kind == ActionKind.DELETE_GROUP:
+                       for k, v in params.attributes.items())
+        if isinstance(params, NewGroupParams | GroupDeletionParams | MemberParams):
+            group = self.directory.read_group(params.group_dn if isinstance(params, MemberParams) else params.dn)
+            if isinstance(params, GroupDeletionParams):
                 return group is None
             if group is None:
                 return False
-            member = dn_key(params.get("first_member") or params.get("member_dn") or "")
+            member = dn_key(params.member_dn if isinstance(params, MemberParams) else params.first_member)
             present = member in {dn_key(m) for m in group.members}
             return not present if kind == ActionKind.REMOVE_MEMBER else present
         return False
@@ -466,7 +488,8 @@ class Executor:
         if not run.unsettled or batch[0].kind not in MEMBER_KINDS:
             return None
         everywhere = ANY_HOLDER in run.holders
-        if not any(dn_key(a.params["member_dn"]) in run.renamed and (everywhere or _entry_key(a) in run.holders) for a in batch):
+        if not any(isinstance(a.params, MemberParams) and dn_key(a.params.member_dn) in run.renamed
+                   and (everywhere or _entry_key(a) in run.holders) for a in batch):
             return None
         try:
             self.directory.await_references(run.unsettled)  # type: ignore[attr-defined]
@@ -664,7 +687,8 @@ class Executor:
 
     def _change_members(self, actions: Sequence[Action]) -> None:
         """Several additions to (or removals from) one group, in one write of the group entry."""
-        group, members = actions[0].params["group_dn"], [a.params["member_dn"] for a in actions]
+        changes = [a.params for a in actions if isinstance(a.params, MemberParams)]
+        group, members = changes[0].group_dn, [p.member_dn for p in changes]
         if actions[0].kind == ActionKind.ADD_MEMBER:
             self.directory.add_members(group, members)
         else:
@@ -672,8 +696,8 @@ class Executor:
 
     def _issue_passwords(self, actions: Sequence[Action]) -> dict[str, str]:
         """Sealed initial passwords for the batch's new accounts, durable before any of them is created."""
-        people = [(a.employee_id, a.params["attributes"]["uid"], a.params["attributes"].get("mail", ""))
-                  for a in actions if a.kind == ActionKind.CREATE_ACCOUNT]
+        people = [(a.employee_id, a.params.attributes.uid, a.params.attributes.mail)
+                  for a in actions if isinstance(a.params, NewAccountParams)]
         return self.vault.issue_many(people) if people else {}
 
     def _settle_batch(
@@ -729,11 +753,11 @@ class Executor:
             result.stopped = f"{type(stop).__name__}: {stop}"
         moved = [batch[pos].params for pos, done in finished if done.status == ActionStatus.APPLIED
                  and batch[pos].kind in (ActionKind.MOVE_ACCOUNT, ActionKind.DELETE_ACCOUNT)]
-        gone = [params["dn"] for params in moved]
+        gone = [params.dn for params in moved if isinstance(params, EntryParams)]
         if gone and lanes.defers_references:
             # Not waited for here: see `_await_references_before`.  One search finds who holds references.
             run.unsettled.extend(gone)
-            run.renamed.update(dn_key(dn) for params in moved for dn in (params["dn"], params.get("new_dn")) if dn)
+            run.renamed.update(dn_key(dn) for dn in (*gone, *(p.new_dn for p in moved if isinstance(p, MoveParams))) if dn)
             try:
                 run.holders.update(dn_key(h) for h in self.directory.reference_holders(gone))  # type: ignore[attr-defined]
             except (TransientError, ConnectorConfigError) as exc:
@@ -778,62 +802,62 @@ class Executor:
             _note_failure(action, run.failed_people, run.failed_dns)
 
     def _perform(self, action: Action, passwords: dict[str, str] | None = None) -> None:
-        p, d = action.params, self.directory
-        match action.kind:
-            case ActionKind.CREATE_ACCOUNT:
-                attributes = p["attributes"]
+        d = self.directory
+        match action.kind, action.params:
+            case ActionKind.CREATE_ACCOUNT, NewAccountParams() as p:
+                attributes = p.attributes
                 password = (passwords or {}).get(action.employee_id) or self.vault.issue(
-                    action.employee_id, attributes["uid"], attributes.get("mail", "")
+                    action.employee_id, attributes.uid, attributes.mail
                 )
                 try:
-                    d.create_person(p["dn"], attributes, password)
+                    d.create_person(p.dn, attributes.to_dict(), password)
                 except AlreadyExistsError:
-                    found = d.read_person(p["dn"])
+                    found = d.read_person(p.dn)
                     if found is None or found.employee_number != action.employee_id:
                         raise
                     # Our own entry from an interrupted run: make the sealed password the valid one.
-                    d.set_password(p["dn"], password)
-            case ActionKind.UPDATE_ACCOUNT:
-                d.modify_person(p["dn"], p["attributes"])
-            case ActionKind.MOVE_ACCOUNT:
-                if d.read_person(p["dn"]) is None and d.read_person(p["new_dn"]) is not None:
+                    d.set_password(p.dn, password)
+            case ActionKind.UPDATE_ACCOUNT, AttributeUpdateParams() as p:
+                d.modify_person(p.dn, dict(p.attributes))
+            case ActionKind.MOVE_ACCOUNT, MoveParams() as p:
+                if d.read_person(p.dn) is None and d.read_person(p.new_dn) is not None:
                     return  # moved already (an earlier run was interrupted after the move)
-                d.move_person(p["dn"], p["new_superior"])
-            case ActionKind.SUSPEND_ACCOUNT:
-                d.lock(p["dn"])
-            case ActionKind.RESTORE_ACCOUNT:
-                d.unlock(p["dn"])
-            case ActionKind.DELETE_ACCOUNT:
-                d.delete_person(p["dn"])
-            case ActionKind.CREATE_GROUP:
+                d.move_person(p.dn, p.new_superior)
+            case ActionKind.SUSPEND_ACCOUNT, AccountParams() as p:
+                d.lock(p.dn)
+            case ActionKind.RESTORE_ACCOUNT, AccountParams() as p:
+                d.unlock(p.dn)
+            case ActionKind.DELETE_ACCOUNT, AccountParams() as p:
+                d.delete_person(p.dn)
+            case ActionKind.CREATE_GROUP, NewGroupParams() as p:
                 self._create_group(p)
-            case ActionKind.ADD_MEMBER:
-                d.add_member(p["group_dn"], p["member_dn"])
-            case ActionKind.REMOVE_MEMBER:
-                d.remove_member(p["group_dn"], p["member_dn"])
-            case ActionKind.DELETE_GROUP:
-                d.delete_group(p["dn"])
-            case ActionKind.WARN_INACTIVE:
+            case ActionKind.ADD_MEMBER, MemberParams() as p:
+                d.add_member(p.group_dn, p.member_dn)
+            case ActionKind.REMOVE_MEMBER, MemberParams() as p:
+                d.remove_member(p.group_dn, p.member_dn)
+            case ActionKind.DELETE_GROUP, GroupDeletionParams() as p:
+                d.delete_group(p.dn)
+            case ActionKind.WARN_INACTIVE, WarningParams() as p:
                 # Delivery of the notice by mail belongs to the mail backend; the journal is the record.
-                log.info("inactivity_warning", employee_id=action.employee_id, mail=p.get("mail", ""), reason=action.reason)
-            case ActionKind.ADOPT_ACCOUNT | ActionKind.RECORD_STATE:
+                log.info("inactivity_warning", employee_id=action.employee_id, mail=p.mail, reason=action.reason)
+            case (ActionKind.ADOPT_ACCOUNT, AccountParams()) | (ActionKind.RECORD_STATE, StateParams()):
                 pass  # state only: written with the outcome
-            case kind if kind in MAIL_KINDS:
+            case kind, AddressParams() if kind in MAIL_KINDS:
                 self._perform_mail(action)
             case _:
-                raise RecordError(f"unknown action kind {action.kind}")
+                raise RecordError(f"unknown action kind {action.kind} (parameters {type(action.params).__name__})")
 
-    def _create_group(self, p: dict[str, Any]) -> None:
+    def _create_group(self, p: NewGroupParams) -> None:
         """The group with all its initial members (the planner's `members`) in one add.
 
         Members whose own account action failed in this run are left out (the
         next plan adds them once they exist).  A group that exists already (an
         interrupted run) gets the members it lacks.
         """
-        d, dn, first = self.directory, p["dn"], p["first_member"]
-        members = [first] + [m for m in p.get("members") or () if dn_key(m) != dn_key(first) and m not in self._failed_dns]
+        d, dn, first = self.directory, p.dn, p.first_member
+        members = [first] + [m for m in p.members or () if dn_key(m) != dn_key(first) and m not in self._failed_dns]
         try:
-            d.create_group(dn, p["company"], p["department"], first, members=members)
+            d.create_group(dn, p.company, p.department, first, members=members)
         except AlreadyExistsError:
             group = d.read_group(dn)
             if group is None:
@@ -844,64 +868,66 @@ class Executor:
                 d.add_members(dn, missing)
 
     def _perform_mail(self, action: Action) -> None:
-        p, m = action.params, self.mail
+        m = self.mail
         if m is None:
             raise RecordError(f"{action.kind.value}: no mail backend is configured", connector="mail")
-        address = p["address"]
-        match action.kind:
-            case ActionKind.CREATE_MAILBOX:
+        match action.kind, action.params:
+            case ActionKind.CREATE_MAILBOX, NewMailboxParams() as p:
+                address = p.address
                 # One initial password for the account and the mailbox, sealed once.
                 password = self.vault.read_password(action.employee_id) or self.vault.issue(
                     action.employee_id, address.split("@", 1)[0], address
                 )
                 try:
-                    m.create_mailbox(address, p["display_name"], p["quota_mb"], password)
+                    m.create_mailbox(address, p.display_name, p.quota_mb, password)
                 except AlreadyExistsError:
                     m.set_password(address, password)  # ours, from an interrupted run
-                log.info("mailbox_created", employee_id=action.employee_id, address=address, notify_manager=p.get("manager", ""))
-            case ActionKind.UPDATE_MAILBOX:
-                m.update_mailbox(address, display_name=p.get("display_name"), quota_mb=p.get("quota_mb"))
-            case ActionKind.RENAME_MAILBOX:
-                m.rename_mailbox(address, p["new_address"])
-            case ActionKind.SUSPEND_MAILBOX:
+                log.info("mailbox_created", employee_id=action.employee_id, address=address, notify_manager=p.manager)
+            case ActionKind.UPDATE_MAILBOX, MailboxUpdateParams() as p:
+                m.update_mailbox(p.address, display_name=p.display_name, quota_mb=p.quota_mb)
+            case ActionKind.RENAME_MAILBOX, MailboxRenameParams() as p:
+                m.rename_mailbox(p.address, p.new_address)
+            case ActionKind.SUSPEND_MAILBOX, AddressParams(address=address):
                 m.suspend(address)
                 if self.companion is not None:
                     self.companion.kick(address)
-            case ActionKind.RESTORE_MAILBOX:
+            case ActionKind.RESTORE_MAILBOX, AddressParams(address=address):
                 m.restore(address)
                 if self.companion is not None:
                     self.companion.remove_autoreply(address)  # a leaver's "has left" reply ends with the rehire
-            case ActionKind.FORWARD_MAIL:
-                m.set_forward(address, p["recipients"], keep_copy=p.get("keep_copy", False))
-            case ActionKind.CLEAR_FORWARD:
+            case ActionKind.FORWARD_MAIL, ForwardParams() as p:
+                m.set_forward(p.address, list(p.recipients), keep_copy=p.keep_copy)
+            case ActionKind.CLEAR_FORWARD, AddressParams(address=address):
                 m.clear_forward(address)
-            case ActionKind.AUTO_REPLY:
+            case ActionKind.AUTO_REPLY, AutoReplyParams() as p:
                 if self.companion is None:
                     raise RecordError("auto-reply needs [mail.dovecot]", connector="mail")
-                self.companion.put_autoreply(address, p["subject"], p["text"])
-            case ActionKind.ARCHIVE_MAILBOX:
+                self.companion.put_autoreply(p.address, p.subject, p.text)
+            case ActionKind.ARCHIVE_MAILBOX, AddressParams(address=address):
                 if self.companion is None:
                     raise RecordError("archiving needs [mail.dovecot]", connector="mail")
                 archive = self.companion.backup(address)  # raises unless the archive's message count is verified
                 log.info("mailbox_archived", employee_id=action.employee_id, address=address, archive=str(archive))
-            case ActionKind.DELETE_MAILBOX:
+            case ActionKind.DELETE_MAILBOX, AddressParams(address=address):
                 m.delete_mailbox(address, keep_dir=self.companion is None)
-            case ActionKind.CREATE_ALIAS:
-                expires = datetime.fromisoformat(p["expires"]) if p.get("expires") else None
+            case ActionKind.CREATE_ALIAS, AliasParams() as p:
+                expires = datetime.fromisoformat(p.expires) if p.expires else None
                 try:
-                    m.create_alias(address, p["recipients"], expires=expires)
+                    m.create_alias(p.address, list(p.recipients), expires=expires)
                 except AlreadyExistsError:
                     pass  # made by an interrupted run: the plan would not ask otherwise
-            case ActionKind.DELETE_ALIAS:
+            case ActionKind.DELETE_ALIAS, AliasParams() as p:
                 # Only while it is still the alias the plan saw: one changed since is someone else's now.
-                m.delete_alias(address, p["recipients"])
+                m.delete_alias(p.address, list(p.recipients))
+            case _:
+                raise RecordError(f"unknown mail action {action.kind} (parameters {type(action.params).__name__})")
 
-    def _mail_done(self, kind: ActionKind, params: dict[str, Any]) -> bool:
+    def _mail_done(self, kind: ActionKind, params: AddressParams) -> bool:
         if self.mail is None:
             return False
         if kind == ActionKind.DELETE_ALIAS:
-            return self.mail.find_alias(params["address"]) is None
-        box = self.mail.find_mailbox(params["address"])
+            return self.mail.find_alias(params.address) is None
+        box = self.mail.find_mailbox(params.address)
         if kind == ActionKind.CREATE_MAILBOX:
             return box is not None
         if kind == ActionKind.DELETE_MAILBOX:
@@ -911,7 +937,7 @@ class Executor:
         if kind == ActionKind.RESTORE_MAILBOX:
             return box is not None and box.is_active
         if kind == ActionKind.RENAME_MAILBOX:
-            return box is None and self.mail.find_mailbox(params["new_address"]) is not None
+            return isinstance(params, MailboxRenameParams) and box is None and self.mail.find_mailbox(params.new_address) is not None
         return False
 
 
@@ -920,10 +946,11 @@ def _blocked(action: Action, failed_people: set[str], failed_dns: set[str]) -> s
         ActionKind.ADD_MEMBER, ActionKind.REMOVE_MEMBER, ActionKind.CREATE_GROUP, ActionKind.DELETE_GROUP
     ):
         return "an earlier action for this employee failed in this run"
-    member = action.params.get("member_dn") or action.params.get("first_member")
+    p = action.params
+    member = p.member_dn if isinstance(p, MemberParams) else p.first_member if isinstance(p, NewGroupParams) else ""
     if member and member in failed_dns:
         return "the member's account action failed earlier in this run"
-    if set(action.params.get("leaving", ())) & failed_people:
+    if isinstance(p, GroupDeletionParams) and set(p.leaving) & failed_people:
         return "an action for a member of this group failed earlier in this run"
     return ""
 
@@ -931,11 +958,15 @@ def _blocked(action: Action, failed_people: set[str], failed_dns: set[str]) -> s
 def _entry_key(action: Action) -> str:
     """The entry an action writes, as a comparison key."""
     p = action.params
-    return dn_key(p.get("group_dn") or p.get("dn") or action.target)
+    entry = p.group_dn if isinstance(p, MemberParams) else p.dn if isinstance(p, EntryParams) else ""
+    return dn_key(entry or action.target)
 
 
 def _note_failure(action: Action, failed_people: set[str], failed_dns: set[str]) -> None:
     """Remember a failed action: later actions of its person, and on its entry, are skipped (`_blocked`)."""
     if action.employee_id:
         failed_people.add(action.employee_id)
-    failed_dns.update(v for v in (action.params.get("dn"), action.params.get("new_dn"), action.target) if v)
+    p = action.params
+    dn = p.dn if isinstance(p, EntryParams) else ""
+    new_dn = p.new_dn if isinstance(p, MoveParams) else ""
+    failed_dns.update(v for v in (dn, new_dn, action.target) if v)

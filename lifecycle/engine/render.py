@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from lifecycle.domain.action_params import MemberParams, NewAccountParams, NewGroupParams
+from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, ActionKind, Held, Plan
 from lifecycle.journal.action_log import LogEntry
 from lifecycle.journal.approvals import FROZEN, HELD
-from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, ActionKind, Held, Plan
 
 SYMBOLS = {
     ActionKind.CREATE_ACCOUNT: "+",
@@ -199,20 +200,25 @@ def local_time(value: str | datetime, zone: tzinfo) -> str:
 def _action_lines(action: Action) -> list[str]:
     who = action.employee_id or "-"
     head = f"  {SYMBOLS.get(action.kind, '?')} {action.kind.value:<16} {action.company:<4} {who:<10} {action.target}"
-    members = action.params.get("members")
-    if action.kind == ActionKind.CREATE_GROUP and members:  # a new group with all its initial members
+    params = action.params
+    if isinstance(params, NewGroupParams) and params.members:  # a new group with all its initial members
+        members = params.members
         shown = ", ".join(members[:3]) + (f" (+{len(members) - 3} more)" if len(members) > 3 else "")
         count = f"{len(members)} member" + ("" if len(members) == 1 else "s")
         return [f"{head}  {count}: {shown}", f"      [{action.rule}] {action.reason}"]
-    member = action.params.get("member_dn") or action.params.get("first_member")
+    member = ""
+    if isinstance(params, MemberParams):
+        member = params.member_dn
+    elif isinstance(params, NewGroupParams):
+        member = params.first_member
     if member:  # group changes: one line each, the member is the news
         return [f"{head}  member {member}", f"      [{action.rule}] {action.reason}"]
     lines = [head, f"      [{action.rule}] {action.reason}"]
-    if action.kind == ActionKind.CREATE_ACCOUNT:
-        attrs = action.params.get("attributes", {})
-        summary = ", ".join(f"{k}={attrs[k]}" for k in ("cn", "mail", "departmentNumber", "title") if attrs.get(k))
+    if isinstance(params, NewAccountParams):
+        attrs = params.attributes.to_dict()
+        summary = ", ".join(f"{k}={attrs[k]}" for k in ("cn", "mail", "departmentNumber", "title") if attrs[k])
         lines.append(f"      {summary}")
-        if attrs.get("manager"):
+        if attrs["manager"]:
             lines.append(f"      manager={attrs['manager']}")
         return lines
     for field, (before, after) in sorted(action.all_changes().items()):
