@@ -394,10 +394,9 @@ ActionParams = (
 def _check_keys(data: Mapping[str, Any], required: frozenset[str], optional: Collection[str], what: str) -> None:
     keys = data.keys()
     missing, unknown = required - keys, keys - required - set(optional)
-    if missing or unknown:
-        found = (f"missing {sorted(missing)}" if missing else "") + ("; " if missing and unknown else "") + (
-            f"unexpected {sorted(unknown)}" if unknown else "")
-        raise ValueError(f"{what} parameters: {found}")
+    problems = [f"{label} {sorted(names)}" for label, names in (("missing", missing), ("unexpected", unknown)) if names]
+    if problems:
+        raise ValueError(f"{what} parameters: {'; '.join(problems)}")
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:
