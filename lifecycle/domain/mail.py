@@ -202,6 +202,19 @@ class MailboxesBuilder:
         """Set the columns of `mailboxes`: the mailboxes added, sorted by address (of equal
         addresses, the first added stays first)."""
         self.flush()
+        addresses, names = self._strings()  # the flushed parts go with this call, before the columns are made
+        order = sorted(range(len(addresses)), key=addresses.__getitem__)  # stable
+        mailboxes._addresses = tuple([addresses[i] for i in order])
+        mailboxes._names = tuple([names[i] for i in order])
+        mailboxes._quotas = array("q", [self._quotas[i] for i in order])
+        mailboxes._flags = bytes([self._flags[i] for i in order])
+        mailboxes._logins = array("q", [self._logins[i] for i in order])
+        mailboxes._created = array("q", [self._created[i] for i in order])
+        position = {was: now for now, was in enumerate(order) if was in self._forwards} if self._forwards else {}
+        mailboxes._forwards = {position[was]: to for was, to in self._forwards.items()}
+
+    def _strings(self) -> tuple[list[str], list[str]]:
+        """Every address and every display name, in the order added, cut out of the flushed parts."""
         text, offset, lengths = "".join(self._texts), 0, self._lengths
         self._texts = []
         addresses: list[str] = []
@@ -214,16 +227,7 @@ class MailboxesBuilder:
             name = text[offset:end]
             names.append(shared.setdefault(name, name))
             offset = end
-        del text, shared
-        order = sorted(range(len(addresses)), key=addresses.__getitem__)  # stable
-        mailboxes._addresses = tuple([addresses[i] for i in order])
-        mailboxes._names = tuple([names[i] for i in order])
-        mailboxes._quotas = array("q", [self._quotas[i] for i in order])
-        mailboxes._flags = bytes([self._flags[i] for i in order])
-        mailboxes._logins = array("q", [self._logins[i] for i in order])
-        mailboxes._created = array("q", [self._created[i] for i in order])
-        position = {was: now for now, was in enumerate(order) if was in self._forwards} if self._forwards else {}
-        mailboxes._forwards = {position[was]: to for was, to in self._forwards.items()}
+        return addresses, names
 
 
 @dataclass(frozen=True)
