@@ -23,7 +23,7 @@ from lifecycle.domain.settings import Settings
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
-def add_admin_commands(sub: argparse._SubParsersAction) -> None:
+def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     held = sub.add_parser("held", help="list actions held for approval or by a frozen HR feed")
     held.add_argument("--company")
     held.add_argument("--format", choices=("text", "json"), default="text")

@@ -221,7 +221,7 @@ def _user() -> str:
     return current_actor()
 
 
-def cmd_check(args: argparse.Namespace, settings) -> int:
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.ldap import LdapDirectory
     from lifecycle.engine.cycle import open_hr
     from lifecycle.journal.check import check_state_store
@@ -255,12 +255,13 @@ def cmd_check(args: argparse.Namespace, settings) -> int:
     return EXIT_ERROR if problems else EXIT_OK
 
 
-def _check_mail(settings) -> list[str]:
+def _check_mail(settings: Settings) -> list[str]:
     from lifecycle.engine.cycle import open_companion, open_mail
     from lifecycle.domain.mail import MailCapability
 
     problems: list[str] = []
     mail, companion = open_mail(settings), open_companion(settings)
+    assert mail is not None and settings.mail is not None  # the caller checks only a configured mail backend
     try:
         try:
             found = mail.check()
@@ -295,7 +296,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def cmd_plan(args: argparse.Namespace, settings) -> int:
+def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.ldap import LdapDirectory
     from lifecycle.engine.cycle import open_hr, plan_cycle
     from lifecycle.journal.store import Journal
@@ -314,7 +315,7 @@ def cmd_plan(args: argparse.Namespace, settings) -> int:
     return EXIT_CHANGES if plan.has_changes else EXIT_OK
 
 
-def cmd_apply(args: argparse.Namespace, settings) -> int:
+def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.ldap import LdapDirectory
     from lifecycle.engine.cycle import apply_cycle, load_saved_plan, open_hr
     from lifecycle.journal.store import Journal
@@ -341,7 +342,7 @@ def cmd_apply(args: argparse.Namespace, settings) -> int:
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
-def cmd_log(args: argparse.Namespace, settings) -> int:
+def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     from lifecycle.journal.store import Journal
     from lifecycle.engine.render import log_json, log_lines
 
@@ -363,7 +364,7 @@ def cmd_log(args: argparse.Namespace, settings) -> int:
     return EXIT_OK
 
 
-def cmd_explain(args: argparse.Namespace, settings) -> int:
+def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     from lifecycle.cli.admin import require_known_employee
     from lifecycle.journal.store import Journal
     from lifecycle.engine.render import log_text
@@ -441,6 +442,7 @@ def _explain_inputs(settings: Settings, unread: dict[str, str]) -> _ExplainInput
             unread["the directory"] = str(exc)
     if settings.mail is not None and "mail" not in unread:
         mail = open_mail(settings)
+        assert mail is not None  # settings.mail is set
         try:
             found.mail = mail.read_snapshot(mail_domains(settings))
         except LifecycleError as exc:
@@ -504,7 +506,7 @@ def _explain_person(eid: str, inputs: _ExplainInputs, state: StoredState, settin
             print(f"    {when}  {event.what}")
 
 
-def cmd_adopt(args: argparse.Namespace, settings) -> int:
+def cmd_adopt(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.ldap import LdapDirectory
     from lifecycle.cli.admin import require_known_employee
     from lifecycle.engine.cycle import current_actor, open_hr, read_inputs
@@ -536,7 +538,7 @@ def cmd_adopt(args: argparse.Namespace, settings) -> int:
     return EXIT_OK
 
 
-def cmd_migrate(args: argparse.Namespace, settings) -> int:
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     """Upgrade the store, or say what an upgrade would do; refused while the service holds the store."""
     from lifecycle.journal.store import upgrade_store
     from lifecycle.runtime.leader import leadership_for
@@ -562,7 +564,7 @@ def cmd_migrate(args: argparse.Namespace, settings) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace, settings) -> int:
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from lifecycle.daemon.service import run_daemon
 
     return run_daemon(settings, args.config, json=args.log_json, level=args.log_level)

@@ -132,7 +132,7 @@ class Daemon:
             self._reload = True
             self._wake.set()
 
-        previous = {}
+        previous: dict[int, Any] = {}
         for signum, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload)):
             previous[signum] = signal.signal(signum, handler)
         return previous
@@ -448,7 +448,7 @@ class Daemon:
                 before = quiet.Glance.of(quiet.take_markers(s, ldap, journal.state_version))
                 directory = WatchedDirectory(ldap, self.progress, self.metrics)
                 try:
-                    plan, result = apply_cycle(s, now, directory, journal, should_stop=self._should_stop,  # type: ignore[arg-type]
+                    plan, result = apply_cycle(s, now, directory, journal, should_stop=self._should_stop,
                                                hr=open_hr(s), progress=self.apply_progress)
                 finally:
                     self._bind_cycle_run_id()  # apply_cycle unbinds its run_id; what follows still belongs to it

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from lifecycle.domain.mail import Alias, Mailbox, MailCapability, MailSnapshot
 from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot, GroupEntry, HrSnapshot
@@ -189,7 +189,7 @@ class MailCompanion(Protocol):
     Its `CAPABILITIES` join the backend's (KICK_SESSIONS, AUTO_REPLY, EXPORT) so the policies plan for them.
     """
 
-    CAPABILITIES: frozenset[MailCapability]
+    CAPABILITIES: ClassVar[frozenset[MailCapability]]
 
     def check(self) -> list[str]: ...
 
