@@ -17,7 +17,7 @@ from devservers.slapd import Slapd
 if TYPE_CHECKING:
     from tests.harness import Cycle
 
-pytest_plugins = ["tests.mail_fixtures"]
+pytest_plugins = ["tests.tiers", "tests.mail_fixtures"]
 
 # CI runs the property tests with fixed seeds (reproducible, no flakes from a new example);
 # a developer's run keeps exploring new examples.
@@ -105,7 +105,7 @@ def config(tmp_path: Path, demo_slapd: Slapd) -> Path:
 @pytest.fixture
 def ldap_cycle(tmp_path: Path, slapd: Slapd) -> Iterator[Cycle]:
     """tests.harness.Cycle (plan and apply with a real journal) on the real connector and this test's slapd."""
-    from connectors.directory_ldap import LdapDirectory
+    from connectors.ldap import LdapDirectory
     from tests.harness import Cycle, make_settings
 
     settings = make_settings(tmp_path, directory={"url": slapd.url, "bind_dn": slapd.admin_dn,

@@ -60,6 +60,7 @@ def applied_counts(journal: Journal) -> Counter:
 
 
 @SLAPD_TRANSACTION_CRASH  # the stop is on purpose; a crash of slapd before it is not
+@pytest.mark.servers  # `env` runs a slapd
 def test_server_stopping_mid_cycle_ends_cleanly_and_the_next_cycle_finishes(env) -> None:
     server, settings = env
     # With LDAP transactions (opt-in), so the stop cuts one: all or nothing.
@@ -87,6 +88,7 @@ def test_server_stopping_mid_cycle_ends_cleanly_and_the_next_cycle_finishes(env)
     journal.close()
 
 
+@pytest.mark.servers  # `env` runs a slapd
 def test_crash_between_directory_write_and_journal_is_settled_on_restart(env, monkeypatch) -> None:
     server, settings = env
     journal = Journal(settings.state.url)
@@ -118,6 +120,7 @@ def test_crash_between_directory_write_and_journal_is_settled_on_restart(env, mo
     journal.close()
 
 
+@pytest.mark.servers  # `env` runs a slapd
 def test_interrupted_action_that_did_not_happen_is_marked_and_replanned(env) -> None:
     server, settings = env
     journal = Journal(settings.state.url)

@@ -142,6 +142,7 @@ def reachable_dir() -> Iterator[Path]:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runs the check as another user")
+@pytest.mark.servers  # the check in a forked process
 def test_check_names_a_store_the_service_user_cannot_write(reachable_dir: Path) -> None:
     state_dir = reachable_dir / "lib"  # like /var/lib/lifecycle
     state_dir.mkdir()

@@ -515,6 +515,7 @@ def test_result_codes_map_onto_the_error_tree(code: int, description: str, error
 
 
 @pytest.mark.servers  # starts its own slapd
+@pytest.mark.servers  # its own slapd
 def test_slapd_loads_ldif_while_stopped_and_keeps_data_across_restarts(tmp_path: Path) -> None:
     server = Slapd(tmp_path / "s", organizational_units=["ou=people,dc=example,dc=com"])
     server.load_ldif("dn: uid=früh,ou=people,dc=example,dc=com\nobjectClass: account\nuid: früh\n")  # slapadd
@@ -559,6 +560,7 @@ def test_any_hr_text_round_trips_through_slapd(directory: LdapDirectory, value: 
 
 
 @pytest.mark.servers  # starts its own slapd
+@pytest.mark.servers  # its own slapd
 def test_slapd_leaves_nothing_running(tmp_path: Path) -> None:
     server = Slapd(tmp_path / "s", organizational_units=["ou=people,dc=example,dc=com"])
     with server:

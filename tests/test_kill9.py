@@ -17,10 +17,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from connectors.ldap import LdapDirectory
 from devservers.demo import BASE_DN, COMPANIES, write_config
 from lifecycle.domain.settings import load_settings
 from devservers.slapd import Slapd
+
+pytestmark = pytest.mark.servers  # slapd and the CLI, killed and run again
 
 SURNAMES = "张王李赵刘陈杨黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐曾单欧阳"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超", "秀英", "桂英", "建华"]

@@ -76,6 +76,7 @@ def test_state_url_picks_the_lock() -> None:
         leadership_for("mysql+pymysql://u@h/db")
 
 
+@pytest.mark.servers  # the lock's holder is another process
 def test_file_lock_is_exclusive_and_dies_with_its_process(tmp_path: Path) -> None:
     path = tmp_path / "state.db.lock"
     first, second = FileLock(path), FileLock(path)
@@ -102,6 +103,7 @@ def test_file_lock_is_exclusive_and_dies_with_its_process(tmp_path: Path) -> Non
         first.release()
 
 
+@pytest.mark.servers  # PostgreSQL
 def test_pg_advisory_lock_has_one_holder_and_fences_a_lost_session(pg_url: str) -> None:
     first, second = PgAdvisoryLock(pg_url), PgAdvisoryLock(pg_url)
     try:

@@ -14,6 +14,7 @@ import pytest
 
 from lifecycle.engine.apply import Executor
 from lifecycle.domain.models import ActionKind
+from lifecycle.testing import AliasRow
 from tests.harness import make_settings, person
 from tests.test_mail_history import (
     DOMAINS,
@@ -24,7 +25,6 @@ from tests.test_mail_history import (
     UID,
     Variant,
     World,
-    _AliasRow,
 )
 
 ADDRESS = f"{UID}@{DOMAINS['HQ']}"
@@ -97,8 +97,8 @@ def test_employed_again_after_a_deletion_for_inactivity_the_address_no_longer_go
 @pytest.mark.parametrize("change", ["manager", "reject", "employed again"])
 def test_an_alias_an_admin_made_or_changed_is_never_touched(world: World, change: str) -> None:
     deleted_leaver(world)
-    world.mail.aliases[ADDRESS] = _AliasRow([MANAGER])  # made by hand, say, after the daemon's was lost
-    world.mail.aliases[f"{UID}@{DOMAINS['SZ']}"] = row = _AliasRow([MANAGER], made_with=("someone@example.org",))
+    world.mail.aliases[ADDRESS] = AliasRow([MANAGER])  # made by hand, say, after the daemon's was lost
+    world.mail.aliases[f"{UID}@{DOMAINS['SZ']}"] = row = AliasRow([MANAGER], made_with=("someone@example.org",))
     assert not row.managed  # the daemon's, re-pointed by an admin since
     if change == "manager":
         world.rows[EMPLOYEE_ID] = replace(world.rows[EMPLOYEE_ID], manager_id=NEW_MANAGER_ID)

@@ -2,8 +2,8 @@
 
 One employee (王芳, `wangfang`, whose manager 李娜 stays) goes through joiner, leaver, inactivity,
 transfer and rehire events in any order while time advances.  After each event one cycle is
-planned with `compute_plan` and applied to an in-memory directory and an in-memory mail backend
-that keeps mail the way Modoboa 2.12 does (connectors/mail_modoboa.py's module doc, checked
+planned with `compute_plan` and applied to the shipped in-memory directory and mail backend
+(lifecycle.testing), which keeps mail the way Modoboa 2.12 does (connectors/mail_modoboa.py's module doc, checked
 against the real server in tests/test_mail_modoboa.py): a forward is the alias at the mailbox's own
 address, a suspended mailbox bounces, an alias at an address outlives the mailbox deleted there and
 becomes the forward of a mailbox created there, a renamed mailbox leaves its aliases behind (and takes
@@ -21,7 +21,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,14 +30,14 @@ from hypothesis import strategies as st
 
 from connectors.mail_modoboa import CAPABILITIES as MODOBOA_CAPABILITIES
 from lifecycle.engine.apply import CredentialVault, Executor
-from lifecycle.domain.errors import AlreadyExistsError, RecordError
+from lifecycle.domain.errors import RecordError
 from lifecycle.journal.store import Journal
-from lifecycle.domain.mail import Alias, Mailbox, MailCapability, MailSnapshot
+from lifecycle.domain.mail import MailCapability
 from lifecycle.domain.models import HrRecord, PersonStatus, Plan, SuspensionRule
+from lifecycle.testing import AliasRow, InMemoryDirectory, InMemoryMailBackend
 from policies.context import PolicyContext
 from policies.employment import Standing, employment
 from policies.engine import compute_plan
-from tests.fakes import FakeDirectory
 from tests.harness import at, hr, make_settings, person
 
 START = at("2026-01-05T09:00")
@@ -49,32 +49,7 @@ DOVECOT_CAPABILITIES = frozenset({MailCapability.AUTO_REPLY, MailCapability.EXPO
 POLICY = {"inactivity_days": 60, "inactivity_warning_days": 10, "retention_days": 30, "inactivity_exempt": [MANAGER_ID]}
 
 
-# -- a mail backend that keeps mail as Modoboa 2.12 does ------------------------------------
-
-
-@dataclass
-class _Account:
-    display_name: str
-    quota_mb: int
-    created: datetime
-    active: bool = True
-    # Modoboa's internal self-alias (address -> itself): disabled by a suspension, never enabled again.
-    self_alias: bool = True
-
-
-@dataclass
-class _AliasRow:
-    recipients: list[str]
-    enabled: bool = True
-    expires: datetime | None = None
-    made_with: tuple[str, ...] | None = None  # create_alias's recipients (the connector's description)
-
-    @property
-    def managed(self) -> bool:
-        return self.made_with == tuple(sorted(self.recipients))
-
-    def delivers(self, now: datetime) -> bool:
-        return self.enabled and (self.expires is None or self.expires > now)
+# -- the Dovecot companion beside the shipped Modoboa-like backend ----------------------------
 
 
 class FakeDovecot:
@@ -85,7 +60,7 @@ class FakeDovecot:
     def __init__(self) -> None:
         self.autoreplies: dict[str, str] = {}
         self.archived: list[str] = []
-        self.mail: FakeModoboa | None = None
+        self.mail: InMemoryMailBackend | None = None
 
     def kick(self, user: str) -> bool:
         return True
@@ -104,189 +79,9 @@ class FakeDovecot:
     def remove_autoreply(self, user: str) -> None:
         self.autoreplies.pop(user, None)
 
-
-class FakeModoboa:
-    """The MailBackend port over Modoboa 2.12's data model: accounts, visible alias rows, hidden self-aliases."""
-
-    def __init__(self, companion: FakeDovecot | None, now: datetime) -> None:
-        self.accounts: dict[str, _Account] = {}
-        self.aliases: dict[str, _AliasRow] = {}
-        self.companion = companion
-        self.now = now
-        if companion is not None:
-            companion.mail = self
-
-    def capabilities(self) -> frozenset[MailCapability]:
-        return MODOBOA_CAPABILITIES
-
-    def read_snapshot(self, domains: list[str]) -> MailSnapshot:
-        boxes = [self._mailbox(address) for address in self.accounts]
-        aliases = [
-            self._alias(address) for address in sorted(self.aliases)
-            if address not in self.accounts  # a mailbox's own alias is its forward
-        ]
-        return MailSnapshot(mailboxes=boxes, aliases=tuple(aliases), domains=tuple(sorted(domains)))
-
-    def find_mailbox(self, address: str) -> Mailbox | None:
-        return self._mailbox(address) if address in self.accounts else None
-
-    def find_alias(self, address: str) -> Alias | None:
-        return self._alias(address) if address in self.aliases else None
-
-    def _alias(self, address: str) -> Alias:
-        row = self.aliases[address]
-        return Alias(address, tuple(sorted(row.recipients)), row.delivers(self.now), row.managed, row.expires)
-
-    def _mailbox(self, address: str) -> Mailbox:
-        account = self.accounts[address]
-        own = self.aliases.get(address)
-        forward_to: tuple[str, ...] = ()
-        keeps_copy = False
-        if own is not None and own.delivers(self.now):
-            forward_to = tuple(sorted(r for r in own.recipients if r != address))
-            keeps_copy = bool(forward_to) and address in own.recipients
-        return Mailbox(address, account.display_name, account.quota_mb, account.active, None, account.created,
-                       forward_to, keeps_copy)
-
-    def _account(self, address: str) -> _Account:
-        if address not in self.accounts:
-            raise RecordError(f"no mailbox {address}", connector="mail")
-        return self.accounts[address]
-
-    def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str) -> Mailbox:
-        if address in self.accounts:
-            raise AlreadyExistsError(f"mailbox {address} already exists", connector="mail")
-        # An alias row already at the address stays, and from now on is the mailbox's forward.
-        self.accounts[address] = _Account(display_name, quota_mb or 0, self.now)
-        return self._mailbox(address)
-
-    def set_password(self, address: str, password: str) -> None:
-        self._account(address)
-
-    def update_mailbox(self, address: str, *, display_name: str | None = None, quota_mb: int | None = None) -> None:
-        account = self._account(address)
-        if display_name is not None:
-            account.display_name = display_name
-        if quota_mb is not None:
-            account.quota_mb = quota_mb
-
-    def rename_mailbox(self, address: str, new_address: str) -> None:
-        if new_address in self.accounts and address not in self.accounts:
-            return
-        own = self.aliases.get(address)
-        self.accounts[new_address] = self.accounts.pop(address) if address in self.accounts else self._account(address)
-        # Alias rows stay at their addresses; recipients follow the mailbox (they link to it).
-        for row in self.aliases.values():
-            row.recipients = [new_address if r == address else r for r in row.recipients]
-        # The connector takes the mailbox's own alias along; one at the new address becomes its own, expiry dropped.
-        left = self.aliases.get(address)
-        if left is None or left is not own:
-            return
-        del self.aliases[address]
-        if not left.enabled:
-            return  # its suspended delivery: restore() makes it again
-        here = self.aliases.get(new_address)
-        kept = here.recipients if here is not None and here.delivers(self.now) else []
-        self.aliases[new_address] = _AliasRow(sorted(set(kept) | set(left.recipients)))
-
-    def suspend(self, address: str) -> None:
-        account = self._account(address)
-        if account.active:  # Modoboa's signal: when an account is disabled, so is every alias whose only recipient it is
-            account.active = False
-            account.self_alias = False
-            for row in self.aliases.values():
-                if row.recipients == [address]:
-                    row.enabled = False
-        own = self.aliases.get(address)
-        if own is not None and address in own.recipients and len(own.recipients) > 1:
-            own.recipients = [r for r in own.recipients if r != address]
-            own.enabled = True
-
-    def restore(self, address: str) -> None:
-        account = self._account(address)
-        account.active = True
-        for other, row in self.aliases.items():
-            if other != address and row.recipients == [address]:
-                row.enabled = True
-        own = self.aliases.get(address)
-        if own is None:
-            self.aliases[address] = _AliasRow([address])
-        elif address not in own.recipients or not own.enabled or own.expires is not None:
-            own.recipients = sorted(set(own.recipients) | {address})
-            own.enabled = True
-            own.expires = None  # the transfer alias a mailbox renamed back took over: its delivery now
-
-    def set_forward(self, address: str, recipients: list[str], keep_copy: bool | None = None) -> None:
-        targets = sorted(set(recipients) - {address})
-        if not targets:
-            raise RecordError(f"forward {address}: no recipient", connector="mail")
-        account = self._account(address)
-        copy = account.active if keep_copy is None else keep_copy
-        self.aliases[address] = _AliasRow(targets + ([address] if copy else []))
-
-    def clear_forward(self, address: str) -> None:
-        own = self.aliases.get(address)
-        if own is None:
-            return
-        if self._account(address).active:
-            self.aliases[address] = _AliasRow([address])
-        else:
-            del self.aliases[address]
-
-    def create_alias(self, address: str, recipients: list[str], expires: datetime | None = None) -> None:
-        targets = sorted(set(recipients))
-        row = self.aliases.get(address)
-        if row is not None and sorted(row.recipients) != targets:
-            raise AlreadyExistsError(f"alias {address} already exists", connector="mail")
-        if address in self.accounts:
-            raise RecordError(f"create alias {address}: a mailbox has that address", connector="mail")
-        # One there with these recipients (what a rename left) becomes this one, expiry included.
-        self.aliases[address] = _AliasRow(targets, expires=expires, made_with=tuple(targets))
-
-    def delete_alias(self, address: str, recipients: list[str] | None = None) -> None:
-        row = self.aliases.get(address)
-        if row is None:
-            return
-        if address in self.accounts:
-            raise RecordError(f"delete alias {address}: it is a mailbox's forward", connector="mail")
-        if recipients is not None and (sorted(row.recipients) != sorted(recipients) or not row.managed):
-            raise RecordError(f"delete alias {address}: changed since the plan", connector="mail")
-        del self.aliases[address]
-
-    def delete_mailbox(self, address: str, keep_dir: bool = True) -> None:
-        if self.accounts.pop(address, None) is None:
-            return
-        self.aliases.pop(address, None)  # every alias with its address goes with it
-        for other in list(self.aliases):
-            row = self.aliases[other]
-            row.recipients = [r for r in row.recipients if r != address]
-            if not row.recipients:
-                del self.aliases[other]
-        if self.companion is not None and not keep_dir:
-            self.companion.remove_autoreply(address)  # the sieve script lived in the mailbox's directory
-
-    # -- where mail goes (Postfix's virtual alias map over Modoboa's tables) ------------------
-
-    def resolves(self, address: str) -> list[str]:
-        """The recipients Postfix's alias map gives for `address`; [] means the mail bounces."""
-        found: set[str] = set()
-        row = self.aliases.get(address)
-        if row is not None and row.delivers(self.now):
-            found.update(row.recipients)
-        account = self.accounts.get(address)
-        if account is not None and account.self_alias:
-            found.add(address)
-        return sorted(found)
-
-    def reaches(self, address: str, seen: frozenset[str] = frozenset()) -> frozenset[str]:
-        """The mailboxes a message to `address` ends in."""
-        reached: set[str] = set()
-        for recipient in self.resolves(address):
-            if recipient == address:
-                reached.add(address)
-            elif recipient not in seen:
-                reached |= self.reaches(recipient, seen | {address})
-        return frozenset(reached)
+    def mailbox_deleted(self, address: str, keep_dir: bool) -> None:
+        if not keep_dir:
+            self.remove_autoreply(address)  # the sieve script lived in the mailbox's directory
 
 
 # -- the world one employee lives in ----------------------------------------------------------
@@ -313,11 +108,14 @@ class World:
             policy=POLICY,
         )
         self.now = START
-        self.directory = FakeDirectory()
+        self.directory = InMemoryDirectory()
         self.journal = Journal(self.settings.state.url)
         self.vault = CredentialVault(self.settings.accounts.initial_password_dir, self.settings.accounts.password_length)
         self.companion = FakeDovecot() if variant.dovecot else None
-        self.mail = FakeModoboa(self.companion, self.now)
+        self.mail = InMemoryMailBackend(DOMAINS.values(), clock=lambda: self.now,
+                                        on_delete=self.companion.mailbox_deleted if self.companion else None)
+        if self.companion is not None:
+            self.companion.mail = self.mail
         self.capabilities = MODOBOA_CAPABILITIES | (DOVECOT_CAPABILITIES if variant.dovecot else frozenset())
         self.rows: dict[str, HrRecord] = {MANAGER_ID: person(MANAGER_ID, "李娜", hire=date(2020, 1, 1))}
         self.history: list[str] = []
@@ -376,7 +174,6 @@ class World:
 
     def wait(self, days: int) -> None:
         self.now += timedelta(days=days)
-        self.mail.now = self.now
 
     def step(self, event: str) -> None:
         self.history.append(event)
@@ -581,7 +378,7 @@ def test_an_active_mailbox_forwarding_to_the_manager_as_a_leaver_s_would_is_repa
     """What the rehire bug left behind in a deployment: the forward is removed, other forwards stay."""
     world = world_of(Variant("forward", False))
     world.step("hire")
-    world.mail.aliases["wangfang@example.com"] = _AliasRow([MANAGER])
+    world.mail.aliases["wangfang@example.com"] = AliasRow([MANAGER])
     assert [(a.kind.value, a.rule) for a in world.plan().actions] == [("clear_forward", "repair")]
     world.cycle()
     world.check()

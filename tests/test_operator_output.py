@@ -74,6 +74,7 @@ people_dn = "ou=sz,ou=people,dc=example,dc=com"
 
 
 @pytest.mark.parametrize("args", [("log",), ("explain", LEAVER), ("log", "--format", "json")], ids=" ".join)
+@pytest.mark.servers  # the CLI in a subprocess
 def test_output_into_a_pipe_that_closes_early_ends_quietly(long_log: Path, args: tuple[str, ...]) -> None:
     """`lifecycle log | head -1`: no BrokenPipe traceback, the exit status a shell gives a SIGPIPE'd writer."""
     writer = subprocess.Popen(cli(long_log, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,

@@ -97,6 +97,7 @@ def test_a_state_path_under_a_regular_file_is_named(config: Path, tmp_path: Path
                                  "e.g. sqlite:////var/lib/lifecycle/state.db")
 
 
+@pytest.mark.servers  # the CLI in a subprocess
 def test_a_state_file_another_user_owns_names_the_owner_and_the_fix(tmp_path: Path) -> None:
     """Run as `nobody` against root's state.db: the permissions are what refuse (root would not be refused)."""
     assert os.geteuid() == 0, "the test suite runs as root (scripts/test): this test runs the CLI as another user"

@@ -21,7 +21,7 @@ from tests.test_leader import pg_url  # noqa: F401 - fixture
 NOW = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
 def journal(request: pytest.FixtureRequest, tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     journal = Journal(url)

@@ -50,17 +50,20 @@ def runnable_unit(tmp_path: Path) -> Path:
     return unit
 
 
+@pytest.mark.servers  # systemd's tools
 def test_unit_verifies_clean(runnable_unit: Path) -> None:
     result = analyze("verify", str(runnable_unit))
     assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
 
 
+@pytest.mark.servers  # systemd's tools
 def test_unit_as_shipped_only_lacks_the_installed_binary() -> None:
     result = analyze("verify", str(UNIT))
     problems = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert problems == [f"lifecycle.service: Command {INSTALLED_BINARY} is not executable: No such file or directory"]
 
 
+@pytest.mark.servers  # systemd's tools
 def test_exposure_is_within_target(runnable_unit: Path) -> None:
     result = analyze("security", "--offline=yes", str(runnable_unit))
     match = re.search(r"Overall exposure level for lifecycle\.service: (\d+\.\d+)", result.stdout)
@@ -88,6 +91,7 @@ def test_unit_keeps_the_daemons_contract() -> None:
     assert example["state"]["url"].startswith("sqlite:////var/lib/lifecycle/")  # inside StateDirectory=
 
 
+@pytest.mark.servers  # systemd's tools
 def test_sysusers_and_tmpfiles_are_valid(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
