@@ -11,8 +11,8 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 
-from lifecycle.domain.settings import CompanySettings, DirectorySettings
 from devservers.slapd import Slapd
+from lifecycle.domain.settings import CompanySettings, DirectorySettings
 
 if TYPE_CHECKING:
     from tests.harness import Cycle

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from lifecycle.engine.apply import ApplyResult, CredentialVault, Executor
-from lifecycle.journal.store import Journal
 from lifecycle.domain.models import HrRecord, HrSnapshot, HrStatus, Plan, RejectedRow
 from lifecycle.domain.settings import Settings
+from lifecycle.engine.apply import ApplyResult, CredentialVault, Executor
+from lifecycle.journal.store import Journal
 from policies.engine import compute_plan
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from connectors.ldap import LdapDirectory
+from devservers.demo import BASE_DN, COMPANIES, SAMPLE, write_config
+from devservers.slapd import Slapd
+from lifecycle.domain.errors import RecordError
+from lifecycle.domain.settings import load_settings
 from lifecycle.engine.apply import CredentialVault, Executor
 from lifecycle.engine.cycle import apply_cycle, plan_cycle
-from lifecycle.domain.errors import RecordError
 from lifecycle.journal.store import Journal
-from devservers.demo import BASE_DN, COMPANIES, SAMPLE, write_config
-from lifecycle.domain.settings import load_settings
-from devservers.slapd import Slapd
+from lifecycle.testing import InMemoryDirectory
 from tests.conftest import SLAPD_TRANSACTION_CRASH
-from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, make_settings, person
 
 NOW = at("2026-12-01T09:00")
@@ -138,7 +138,7 @@ def test_interrupted_action_that_did_not_happen_is_marked_and_replanned(env) -> 
     journal.close()
 
 
-class FailsFor(FakeDirectory):
+class FailsFor(InMemoryDirectory):
     def __init__(self, uid: str) -> None:
         super().__init__(created=NOW)
         self.uid = uid

@@ -9,7 +9,7 @@ import pytest
 
 from lifecycle.domain.action_params import MemberParams
 from lifecycle.domain.models import ActionKind, HrStatus, RejectedRow, ReviewKind
-from tests.fakes import FakeDirectory
+from lifecycle.testing import InMemoryDirectory
 from tests.harness import Cycle, at, hr, kinds, make_settings, person
 
 NOW = at("2026-12-01T09:00")
@@ -17,7 +17,7 @@ NOW = at("2026-12-01T09:00")
 
 @pytest.fixture
 def cycle(tmp_path):
-    c = Cycle(make_settings(tmp_path), FakeDirectory(created=NOW - timedelta(days=1)))
+    c = Cycle(make_settings(tmp_path), InMemoryDirectory(created=NOW - timedelta(days=1)))
     yield c
     c.close()
 
@@ -56,7 +56,7 @@ def test_future_hire_waits_until_the_local_hire_day(cycle):
 
 
 def test_prehire_days_create_the_account_early(tmp_path):
-    c = Cycle(make_settings(tmp_path, policy={"prehire_days": 3}), FakeDirectory())
+    c = Cycle(make_settings(tmp_path, policy={"prehire_days": 3}), InMemoryDirectory())
     snapshot = hr(person("1", "李娜", hire=date(2026, 12, 4)))
     assert kinds(c.plan(snapshot, NOW))[0] == ("create_account", "1")
     c.close()
@@ -185,7 +185,7 @@ def test_vanished_person_is_reported_not_suspended_by_default(cycle):
 
 
 def test_absent_means_terminated_counts_days_from_the_first_absence(tmp_path):
-    c = Cycle(make_settings(tmp_path, hr={"absent_means": "terminated", "absent_days": 3}), FakeDirectory(created=NOW))
+    c = Cycle(make_settings(tmp_path, hr={"absent_means": "terminated", "absent_days": 3}), InMemoryDirectory(created=NOW))
     c.apply(hr(person("1", "李娜"), person("2", "王芳")), NOW)
     without = hr(person("1", "李娜"))
     plan, _ = c.apply(without, at("2026-12-02T09:00"))
@@ -203,7 +203,7 @@ def test_absent_means_terminated_counts_days_from_the_first_absence(tmp_path):
 
 def test_inactivity_warns_then_suspends_and_skips_people_on_leave(tmp_path):
     created = at("2026-01-01T09:00")
-    c = Cycle(make_settings(tmp_path), FakeDirectory(created=created))
+    c = Cycle(make_settings(tmp_path), InMemoryDirectory(created=created))
     team = hr(person("1", "李娜"), person("2", "王芳", status=HrStatus.LEAVE))
     c.apply(team, created)
     # Created counts as last use; 183 - 14 days later the warning is due.
@@ -224,7 +224,7 @@ def test_inactivity_warns_then_suspends_and_skips_people_on_leave(tmp_path):
 
 def test_a_long_idle_account_is_warned_before_it_is_suspended(tmp_path):
     created = at("2025-01-01T09:00")
-    c = Cycle(make_settings(tmp_path), FakeDirectory(created=created))
+    c = Cycle(make_settings(tmp_path), InMemoryDirectory(created=created))
     team = hr(person("1", "李娜"))
     c.apply(team, created)
     first_seen = created + timedelta(days=400)
@@ -237,7 +237,7 @@ def test_a_long_idle_account_is_warned_before_it_is_suspended(tmp_path):
 
 def test_a_login_after_the_warning_cancels_it(tmp_path):
     created = at("2026-01-01T09:00")
-    directory = FakeDirectory(created=created)
+    directory = InMemoryDirectory(created=created)
     c = Cycle(make_settings(tmp_path), directory)
     team = hr(person("1", "李娜"))
     c.apply(team, created)
@@ -280,13 +280,13 @@ def test_match_by_mail_waits_for_admin_confirmation(cycle):
 
 
 def test_unnameable_name_is_held_for_an_admin_and_override_wins(tmp_path):
-    c = Cycle(make_settings(tmp_path), FakeDirectory())
+    c = Cycle(make_settings(tmp_path), InMemoryDirectory())
     snapshot = hr(person("1", "买买提·艾力"), person("2", "张伟"))
     plan = c.plan(snapshot, NOW)
     assert all(a.employee_id != "1" for a in plan.actions)
     assert any(r.kind == ReviewKind.NAME_NEEDS_ADMIN and r.employee_id == "1" and "naming.overrides" in r.fix for r in plan.reviews)
     c.close()
-    c = Cycle(make_settings(tmp_path, naming={"overrides": {"1": "maimaiti.aili", "2": "wei.zhang"}}), FakeDirectory())
+    c = Cycle(make_settings(tmp_path, naming={"overrides": {"1": "maimaiti.aili", "2": "wei.zhang"}}), InMemoryDirectory())
     plan, _ = c.apply(snapshot, NOW)
     uids = {a.employee_id: a.params.attributes.uid for a in plan.actions if a.kind == ActionKind.CREATE_ACCOUNT}
     assert uids == {"1": "maimaiti.aili", "2": "wei.zhang"}
@@ -316,7 +316,7 @@ def test_plan_is_deterministic(cycle):
 
 
 def test_absence_is_not_counted_while_rows_without_an_id_are_rejected(tmp_path):
-    c = Cycle(make_settings(tmp_path, hr={"absent_means": "terminated", "absent_days": 1}), FakeDirectory(created=NOW))
+    c = Cycle(make_settings(tmp_path, hr={"absent_means": "terminated", "absent_days": 1}), InMemoryDirectory(created=NOW))
     c.apply(hr(person("1", "李娜"), person("2", "王芳")), NOW)
     c.apply(hr(person("1", "李娜")), NOW)  # absence recorded
     unreadable = RejectedRow(3, "employee_id", "1.23E+17 is Excel's scientific notation", "export ids as text")

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from lifecycle.domain.errors import RecordError
 from lifecycle.domain.models import ActionKind, RejectedRow, ReviewKind
-from tests.fakes import FakeDirectory
+from lifecycle.testing import InMemoryDirectory
 from tests.harness import Cycle, at, hr, kinds, make_settings, person
 
 START = at("2026-01-01T09:00")
@@ -15,7 +15,7 @@ SZ = "ou=sz,ou=people,dc=example,dc=com"
 
 
 def cycle(tmp_path, **overrides) -> Cycle:
-    return Cycle(make_settings(tmp_path, **overrides), FakeDirectory(created=START))
+    return Cycle(make_settings(tmp_path, **overrides), InMemoryDirectory(created=START))
 
 
 def test_deletion_targets_the_entry_where_it_is_even_if_hr_moved_the_person(tmp_path):
@@ -109,7 +109,7 @@ def test_a_confirmed_match_for_someone_absent_from_hr_touches_nothing(tmp_path):
 
 
 def test_a_failed_move_keeps_the_group_its_member_is_still_in(tmp_path):
-    class FailsMove(FakeDirectory):
+    class FailsMove(InMemoryDirectory):
         def move_person(self, dn, new_superior):
             raise RecordError("constraint violation", connector="directory")
 

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 from lifecycle.domain.action_params import AccountParams, AliasParams, MemberParams, NewAccountParams, NewEntryAttributes
 from lifecycle.domain.models import Action, ActionKind, FeedBaseline, HrSnapshot
 from lifecycle.domain.settings import GuardSettings
+from lifecycle.testing import InMemoryDirectory
 from policies.feed_health import feed_baseline, frozen_companies
 from policies.guards import action_key, guard_plan
-from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, kinds, make_settings, person
 
 NOW = at("2026-12-01T09:00")
@@ -90,7 +90,7 @@ def test_feed_health(tmp_path):
 
 
 def test_a_broken_feed_never_suspends_through_the_engine(tmp_path):
-    c = Cycle(make_settings(tmp_path, hr={"absent_means": "terminated", "absent_days": 1}), FakeDirectory(created=NOW))
+    c = Cycle(make_settings(tmp_path, hr={"absent_means": "terminated", "absent_days": 1}), InMemoryDirectory(created=NOW))
     names = ["李娜", "王芳", "张伟", "刘洋", "陈静", "杨帆", "赵敏", "周杰", "吴敏", "孙丽"]
     staff = [person(str(i), name, "SZ" if i % 2 else "HQ") for i, name in enumerate(names)]
     full = hr(*staff)
@@ -117,7 +117,7 @@ def test_the_actions_held_warning_counts_what_lifecycle_held_lists_and_what_depe
     from lifecycle.engine.cycle import _record_guards
 
     settings = make_settings(tmp_path, guards={"max_destructive": 1, "destructive_floor": 0})
-    c = Cycle(settings, FakeDirectory(created=NOW))
+    c = Cycle(settings, InMemoryDirectory(created=NOW))
     staff = [person(str(i), name) for i, name in enumerate(["李娜", "王芳", "张伟"])]
     c.apply(hr(*staff), NOW)
     left = hr(*[person(p.employee_id, p.name, left=date(2026, 12, 2)) for p in staff])

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from lifecycle.domain.action_params import EntryParams, MemberParams
 from lifecycle.domain.models import ActionKind, HrStatus, RejectedRow
-from tests.fakes import FakeDirectory
+from lifecycle.testing import InMemoryDirectory
 from tests.harness import Cycle, at, hr, make_settings, person
 
 NAMES = ["张伟", "王芳", "曾伟", "欧阳娜娜", "李娜", "单雄", "张伟", "吕布"]
@@ -64,7 +64,7 @@ def snapshot_for(day, people):
 @given(history)
 def test_properties_hold_over_any_history(steps):
     with tempfile.TemporaryDirectory() as tmp:
-        cycle = Cycle(make_settings(Path(tmp), policy={"retention_days": RETENTION}), FakeDirectory(created=START))
+        cycle = Cycle(make_settings(Path(tmp), policy={"retention_days": RETENTION}), InMemoryDirectory(created=START))
         suspended_at: dict[str, object] = {}
         now = START
         try:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from lifecycle.domain.models import ActionKind, ReviewKind
+from lifecycle.testing import InMemoryDirectory
 from policies.managers import manager_chain_reviews
-from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, make_settings, person
 
 NOW = at("2026-12-01T09:00")
@@ -15,7 +15,7 @@ def _loops(plan) -> list:
 
 
 def test_a_manager_loop_is_a_review_naming_its_rows(tmp_path) -> None:
-    cycle = Cycle(make_settings(tmp_path), FakeDirectory(created=NOW))
+    cycle = Cycle(make_settings(tmp_path), InMemoryDirectory(created=NOW))
     export = hr(
         person("10", "张三", manager="11", row=2),
         person("11", "李四", manager="12", row=3),
@@ -32,7 +32,7 @@ def test_a_manager_loop_is_a_review_naming_its_rows(tmp_path) -> None:
 
 
 def test_a_self_manager_is_a_review_and_gets_no_manager(tmp_path) -> None:
-    cycle = Cycle(make_settings(tmp_path), FakeDirectory(created=NOW))
+    cycle = Cycle(make_settings(tmp_path), InMemoryDirectory(created=NOW))
     plan = cycle.plan(hr(person("20", "张三", manager="20", row=7), person("21", "李四", manager="20", row=8)), NOW)
     (loop,) = _loops(plan)
     assert loop.employee_id == "20" and loop.target == "row 7" and "their own manager" in loop.reason

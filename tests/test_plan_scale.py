@@ -18,15 +18,15 @@ from hypothesis import strategies as st
 
 from connectors.hr_csv import _lines
 from connectors.hr_values import normalize_hr_name, normalize_text
-from lifecycle.journal.state import person_state, person_states
 from lifecycle.domain.models import ActionKind, GroupEntry, PersonStatus, SuspensionRule
 from lifecycle.engine.render import plan_text
+from lifecycle.journal.state import person_state, person_states
+from lifecycle.testing import InMemoryDirectory
 from policies.context import PolicyContext
 from policies.groups import Membership, plan_groups
 from policies.names import NameAllocator
 from policies.naming import choose_local_part, normalize_name
 from policies.placement import dn_key
-from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, make_settings, person
 
 NOW = at("2026-12-01T09:00")
@@ -124,7 +124,7 @@ def test_an_existing_group_still_gets_one_action_per_member_change() -> None:
 
 
 def test_initial_load_plans_groups_with_their_members_and_applies_them(tmp_path) -> None:
-    cycle = Cycle(make_settings(tmp_path), FakeDirectory(created=NOW - timedelta(days=1)))
+    cycle = Cycle(make_settings(tmp_path), InMemoryDirectory(created=NOW - timedelta(days=1)))
     try:
         snapshot = hr(person("1", "李娜", department="财务部"), person("2", "王芳", department="财务部", manager="1"),
                       person("3", "张伟", department="财务部"), person("4", "曾伟", department="研发部"))

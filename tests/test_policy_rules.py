@@ -36,6 +36,7 @@ from lifecycle.domain.models import (
     SuspensionRule,
 )
 from lifecycle.domain.settings import GuardSettings
+from lifecycle.testing import InMemoryDirectory
 from policies.context import PolicyContext
 from policies.employment import Employment, Standing
 from policies.engine import compute_plan
@@ -44,7 +45,6 @@ from policies.guards import guard_plan
 from policies.inactivity import decide_inactivity, exempt_reason, inactivity_dates, last_use
 from policies.join import PersonView
 from policies.timeline import explain_upcoming
-from tests.fakes import FakeDirectory
 from tests.harness import Cycle, at, hr, make_settings, person
 
 SETTINGS = make_settings(Path("/nonexistent/policy-rules"))  # pure tests: nothing is read or written there
@@ -298,7 +298,7 @@ def test_explain_drops_a_warning_once_given_and_brings_it_back_after_a_login():
 
 @pytest.fixture
 def cycle(tmp_path):
-    c = Cycle(make_settings(tmp_path), FakeDirectory(created=T0))
+    c = Cycle(make_settings(tmp_path), InMemoryDirectory(created=T0))
     yield c
     c.close()
 
@@ -381,7 +381,7 @@ def test_a_rehire_is_not_suspended_on_a_warning_from_before_it_left(cycle):
 
 
 def test_exempt_and_on_leave_people_are_spared_through_the_engine(tmp_path):
-    c = Cycle(make_settings(tmp_path, policy={"inactivity_exempt": ["2"]}), FakeDirectory(created=T0))
+    c = Cycle(make_settings(tmp_path, policy={"inactivity_exempt": ["2"]}), InMemoryDirectory(created=T0))
     team = hr(person("1", "李娜"), person("2", "王芳"), person("3", "张伟", status=HrStatus.LEAVE))
     c.apply(team, T0)
     plan, _ = c.apply(team, T0 + 400 * DAY)
