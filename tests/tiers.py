@@ -27,12 +27,11 @@ import pytest
 MARKER = "servers"
 
 SERVER_FIXTURES = frozenset({
-    # tests/conftest.py
-    "slapd", "demo_slapd", "directory_settings", "config", "ldap_cycle",
-    # tests/mail_fixtures.py
-    "modoboa_template", "modoboa_server", "modoboa", "mail_settings", "mail_backend", "dovecot_server", "dovecot",
+    "slapd", "demo_slapd",  # tests/conftest.py
+    "modoboa_template", "modoboa_server", "dovecot_server",  # tests/mail_fixtures.py
 })
-"""Fixtures that start a server (or hand out one that runs): a test using any of them is in the servers tier."""
+"""The fixtures that start a server: a test using any of them, or a fixture built on one (`config`, `mail_backend`,
+`dovecot`...), is in the servers tier."""
 
 # The audit events (docs.python.org/3/library/audit_events.html) by which a process is started.
 PROCESS_EVENTS = frozenset({
