@@ -1,11 +1,14 @@
 """The quiet-cycle directory probe against a real slapd: every kind of change wakes a cycle, logins do not.
 
-The probe reads syncprov's contextCSN first and keeps only digests of the entries
-(see lifecycle/engine/quiet.py), so what must be shown is that no change the plan
+The probe reads syncprov's contextCSN first and keeps only digests of the entries' DNs and
+entryCSNs (see lifecycle/engine/quiet.py), so what must be shown is that no change the plan
 depends on can hide behind an unchanged stamp or an unchanged set of digests:
 additions, deletions (also when another write follows them), edits of people and
-groups, moves, a uid renamed outside the managed subtrees; and that a server
-without syncprov gets the same answers from the digests alone.
+groups (also when a login of the same person follows them), moves, a uid renamed outside
+the managed subtrees, an entry whose version is withheld; and that a server without
+syncprov gets the same answers from the digests alone.  The probe goes through the
+Directory port: a directory with a change stamp only (the in-memory one) is quiet exactly
+while its stamp stays, and one that can tell nothing is never quiet.
 tests/test_daemon.py shows the same through the running daemon.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -22,13 +26,16 @@ from ldap3 import MODIFY_DELETE, MODIFY_REPLACE, Connection, Server
 from connectors.ldap import LdapDirectory
 from devservers.demo import COMPANIES, SAMPLE, write_config
 from devservers.slapd import Slapd
+from lifecycle.domain.dn import dn_key
+from lifecycle.domain.ports import Directory, DirectoryFeatures
 from lifecycle.domain.settings import Settings, load_settings
 from lifecycle.engine import quiet
 from lifecycle.engine.apply import CredentialVault
 from lifecycle.engine.cycle import apply_cycle
 from lifecycle.journal.store import Journal
+from lifecycle.testing.directory import InMemoryDirectory
+from tests.harness import make_settings
 
-pytestmark = pytest.mark.servers  # every test runs a slapd (one fixture starts its own)
 NOW = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
 CONFIG = "fingerprint"
 
@@ -54,7 +61,7 @@ def world(config: Path, demo_slapd: Slapd) -> Iterator[tuple]:
 
 
 @pytest.fixture
-def plain_world(tmp_path: Path) -> Iterator[tuple]:
+def plain_world(tmp_path: Path) -> Iterator[tuple]:  # starts its own slapd: its tests carry the servers mark
     """On a slapd without syncprov: no contextCSN, the digests alone."""
     base = "dc=example,dc=com"
     units = [f"ou=people,{base}", *(f"ou={ou},ou=people,{base}" for *_, ou in COMPANIES), f"ou=groups,{base}"]
@@ -63,13 +70,13 @@ def plain_world(tmp_path: Path) -> Iterator[tuple]:
         yield from _world(write_config(tmp_path, server, tmp_path / "employees.csv"), server)
 
 
-def baseline_now(settings: Settings, journal: Journal, ldap: LdapDirectory) -> quiet.Baseline:
+def baseline_now(settings: Settings, journal: Journal, ldap: Directory) -> quiet.Baseline:
     snapshot = ldap.read_snapshot()
     markers = quiet.take_markers(settings, ldap, journal.state_version)
     return quiet.Baseline(markers, quiet.people_by_key(snapshot), None, CONFIG, taken_uids=snapshot.taken_uids)
 
 
-def check(settings: Settings, journal: Journal, ldap: LdapDirectory, baseline: quiet.Baseline) -> quiet.Verdict:
+def check(settings: Settings, journal: Journal, ldap: Directory, baseline: quiet.Baseline) -> quiet.Verdict:
     return quiet.check(baseline, settings, CONFIG, NOW, ldap, journal.state_version)
 
 
@@ -86,13 +93,13 @@ def test_nothing_changed_is_quiet_and_a_login_stays_quiet(world) -> None:
     settings, journal, ldap, _ = world
     baseline = baseline_now(settings, journal, ldap)
     verdict = check(settings, journal, ldap, baseline)
-    assert verdict.quiet and verdict.unchanged["directory"] == "no change (contextCSN unchanged)"
+    assert verdict.quiet and verdict.unchanged["directory"] == "no change (change stamp unchanged)"
 
     log_in(settings, ldap)  # lastbind writes: the stamp moves, the digests say it was a login
     verdict = check(settings, journal, ldap, baseline)
     assert verdict.quiet and verdict.unchanged["directory"] == "no change but 1 new logins"
     again = check(settings, journal, ldap, baseline)  # the login is in the baseline now: not re-read
-    assert again.quiet and again.unchanged["directory"] == "no change (contextCSN unchanged)"
+    assert again.quiet and again.unchanged["directory"] == "no change (change stamp unchanged)"
 
 
 def test_an_unchanged_stamp_is_one_read_not_a_scan(world, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +115,7 @@ def test_an_unchanged_stamp_is_one_read_not_a_scan(world, monkeypatch: pytest.Mo
     def no_scan(*args, **kwargs):
         raise AssertionError("the probe scanned the directory although the stamp had not moved")
 
-    monkeypatch.setattr(LdapDirectory, "scan", no_scan)
+    monkeypatch.setattr(LdapDirectory, "entry_versions", no_scan)
     assert check(settings, journal, ldap, baseline).quiet
 
 
@@ -133,6 +140,7 @@ def test_every_kind_of_write_moves_the_stamp_and_wakes_a_cycle(world, change: st
     assert not verdict.quiet and verdict.changed[0].startswith("directory: "), verdict
 
 
+@pytest.mark.servers
 def test_without_syncprov_the_digests_alone_tell(plain_world) -> None:
     settings, journal, ldap, _ = plain_world
     assert ldap.change_stamp() is None
@@ -225,3 +233,85 @@ def test_the_glance_kept_across_a_cycle_sees_what_the_full_markers_see(world) ->
     assert reordered.fingerprint() == probe.fingerprint()
     assert quiet.DirectoryProbe(probe.names, probe.entries, probe.stamp).fingerprint() != probe.fingerprint()
     assert quiet.DirectoryProbe(probe.entries, probe.names, None).fingerprint() != probe.fingerprint()
+
+
+def test_a_login_does_not_hide_an_edit_of_the_same_person(world) -> None:
+    settings, journal, ldap, _ = world
+    baseline = baseline_now(settings, journal, ldap)
+    person = next(e for e in ldap.read_snapshot().entries if e.employee_number == "100001")
+    ldap.modify_person(person.dn, {"title": "临时工"})
+    log_in(settings, ldap)  # the same entry's version moves again: still a change, not a login
+    verdict = check(settings, journal, ldap, baseline)
+    assert not verdict.quiet and verdict.changed == [f"directory: {person.dn} changed"]
+
+
+def test_a_login_of_a_person_whose_dn_has_escapes_stays_quiet(world) -> None:
+    """slapd spells `uid=o\\,brien` as `uid=o\\2Cbrien`: the probe still finds the person the snapshot read."""
+    settings, journal, ldap, _ = world
+    dn = ldap.person_dn("o,brien+1", settings.companies[0].people_dn)
+    password = "Escaped-Passw0rd!"
+    ldap.create_person(dn, {"uid": "o,brien+1", "cn": "O'Brien", "sn": "O'Brien", "employeeNumber": "998"}, password)
+    baseline = baseline_now(settings, journal, ldap)
+    assert dn_key(dn) in baseline.people
+    assert ldap.bind_as(dn, password)
+    verdict = check(settings, journal, ldap, baseline)
+    assert verdict.quiet and verdict.unchanged["directory"] == "no change but 1 new logins", verdict
+
+
+class WithheldVersion:
+    """The real directory, with one entry's entryCSN withheld, as an ACL hiding it from the bind DN would."""
+
+    def __init__(self, inner: LdapDirectory, dn: str) -> None:
+        self._inner, self._hidden = inner, dn_key(dn)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def entry_versions(self):
+        for dn, version in self._inner.entry_versions():
+            yield dn, None if dn_key(dn) == self._hidden else version
+
+
+def test_an_entry_whose_version_is_withheld_is_re_read_every_time(world) -> None:
+    settings, journal, ldap, admin = world
+    person = next(e for e in ldap.read_snapshot().entries if e.employee_number != "100001")
+    withheld = WithheldVersion(ldap, person.dn)
+    baseline = baseline_now(settings, journal, withheld)
+    assert quiet.probe_directory(withheld).fingerprint() != quiet.probe_directory(withheld).fingerprint()
+    log_in(settings, ldap)  # the stamp moves: the versions are compared, the withheld one as changed
+    verdict = check(settings, journal, withheld, baseline)
+    assert verdict.quiet and verdict.unchanged["directory"] == "no change but 2 new logins", verdict
+    assert admin.modify(person.dn, {"title": [(MODIFY_REPLACE, ["临时工"])]})  # invisible to the versions
+    verdict = check(settings, journal, withheld, baseline)
+    assert not verdict.quiet and verdict.changed == [f"directory: {person.dn} changed"]
+
+
+class TellsNothing(InMemoryDirectory):
+    """A directory that declares no way to tell whether it changed."""
+
+    @property
+    def features(self) -> DirectoryFeatures:
+        return replace(super().features, change_stamps=False, entry_versions=False)
+
+
+def test_through_the_port_a_change_stamp_alone_tells_and_a_directory_that_tells_nothing_is_never_quiet(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    settings.hr.path.write_text("employee_id\n", encoding="utf-8")
+    people_dn = settings.companies[0].people_dn
+    stamped = InMemoryDirectory()
+    stamped.create_person(f"uid=a,{people_dn}", {"uid": "a", "cn": "A", "sn": "A"}, None)
+    assert stamped.features.change_stamps and not stamped.features.entry_versions
+    baseline = quiet.Baseline(quiet.take_markers(settings, stamped, lambda: 1), {}, None, CONFIG)
+    verdict = quiet.check(baseline, settings, CONFIG, NOW, stamped, lambda: 1)
+    assert verdict.quiet and verdict.unchanged["directory"] == "no change (change stamp unchanged)"
+    stamped.record_login(f"uid=a,{people_dn}", NOW)  # no entry versions to tell a login from an edit
+    verdict = quiet.check(baseline, settings, CONFIG, NOW, stamped, lambda: 1)
+    assert not verdict.quiet and verdict.changed == ["directory: change stamp moved"]
+
+    blind = TellsNothing()
+    markers = quiet.take_markers(settings, blind, lambda: 1)
+    assert quiet.Glance.of(markers).moved(quiet.take_markers(settings, blind, lambda: 1), markers.hr) == ["directory"]
+    verdict = quiet.check(quiet.Baseline(markers, {}, None, CONFIG), settings, CONFIG, NOW, blind, lambda: 1)
+    assert not verdict.quiet and verdict.changed == ["directory: no change stamp"]

@@ -18,7 +18,6 @@ import structlog
 
 from connectors.ldap import dn as dns
 from connectors.ldap import operations, references, snapshot
-from connectors.ldap.client import Entry
 from connectors.ldap.dn import canonical_dn, is_within, split_first_rdn
 from connectors.ldap.session import CONNECTOR, Session, WriteLanes
 from lifecycle.domain.dn import dn_key
@@ -57,14 +56,16 @@ class LdapDirectory:
 
     @property
     def features(self) -> DirectoryFeatures:
-        """Lanes as configured, refint waits always; transactions where asked for and offered (one
-        read of the root DSE; when it fails, writes go one at a time and the next call asks again)."""
+        """Lanes as configured, refint waits, change stamps (None without syncprov) and entry versions
+        always; transactions where asked for and offered (one read of the root DSE; when it fails, writes
+        go one at a time and the next call asks again)."""
         try:
             transactions = self.offers_transactions()
         except (TransientError, ConnectorConfigError, RecordError) as err:
             log.warning("directory.transactions_not_checked", error=str(err))
             transactions = False
-        return DirectoryFeatures(write_connections=self.write_connections, reference_waits=True, transactions=transactions)
+        return DirectoryFeatures(write_connections=self.write_connections, reference_waits=True, transactions=transactions,
+                                 change_stamps=True, entry_versions=True)
 
     @property
     def write_connections(self) -> int:
@@ -115,13 +116,13 @@ class LdapDirectory:
     def find_by_employee_number(self, employee_number: str) -> DirectoryEntry | None:
         return snapshot.find_by_employee_number(self._session, self._people_dns(), employee_number)
 
-    def scan(self, what: str, search_filter: str, attributes: Sequence[str]) -> Iterator[Entry]:
-        """Every entry under the base DN matching `search_filter`, raw (the quiet-cycle probe digests them)."""
-        return snapshot.entries(self._session, what, self.base_dn, search_filter, attributes)
+    def entry_versions(self) -> Iterator[tuple[str, bytes | None]]:
+        """(DN, entryCSN) of every entry the snapshot reads (snapshot.py)."""
+        return snapshot.entry_versions(self._session, self.base_dn)
 
     def change_stamp(self) -> str | None:
         """What the server says about the last change to the database holding the base DN (syncprov's
-        contextCSN): equal stamps, no write in between.  None where the server keeps none."""
+        contextCSN): equal stamps, no write in between.  None where the server keeps none (no syncprov)."""
         if self._naming_context is None:
             self._naming_context = snapshot.naming_context(self._session, self.base_dn) or ""
         return snapshot.change_stamp(self._session, self._naming_context) if self._naming_context else None

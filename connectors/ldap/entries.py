@@ -33,6 +33,8 @@ GROUP_ATTRIBUTES = ("cn", "o", "ou", "member")
 # The snapshot: people, managed groups and every uid holder, in one search under the base DN.
 SNAPSHOT_FILTER = f"(|{PERSON_FILTER}(uid=*){GROUP_FILTER})"
 SNAPSHOT_ATTRIBUTES = tuple(dict.fromkeys(("objectClass", "businessCategory", *PERSON_ATTRIBUTES, *GROUP_ATTRIBUTES)))
+# An entry's version (lifecycle.domain.ports.Directory.entry_versions): slapd moves it with every write to the entry.
+VERSION_ATTRIBUTE = "entryCSN"
 
 RawAttributes = Mapping[str, Sequence[bytes]]  # lower-case attribute type -> raw values
 

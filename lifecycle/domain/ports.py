@@ -13,7 +13,7 @@ target exists), ConnectorConfigError (credentials or configuration: stop).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -55,6 +55,12 @@ class DirectoryFeatures:
     """`await_references()`/`reference_holders()` see the server's referential-integrity rewrites."""
     transactions: bool = False
     """`transaction()` commits the calling thread's writes together, all or nothing."""
+    change_stamps: bool = False
+    """`change_stamp()` gives a stamp that moves with every write to the directory, logins included."""
+    entry_versions: bool = False
+    """`entry_versions()` lists a version of every entry `read_snapshot()` reads that moves with every write
+    to that entry, and `read_uids()` reads any entry's uids: what tells which entries changed when the
+    directory's stamp moved or it keeps none."""
 
 
 @runtime_checkable
@@ -107,6 +113,27 @@ class Directory(Protocol):
 
     def ensure_containers(self) -> list[str]:
         """Create the missing containers (the companies' people OUs, the groups OU); returns the DNs created."""
+        ...
+
+    def change_stamp(self) -> str | None:
+        """A stamp of the whole directory: equal stamps, no write in between (reads leave it).  None when
+        there is none to give (without change_stamps, or a server that keeps none, such as an OpenLDAP
+        without syncprov)."""
+        ...
+
+    def entry_versions(self) -> Iterator[tuple[str, bytes | None]]:
+        """(DN, version) of every entry `read_snapshot()` reads (people, managed groups, every holder of a
+        uid); only called when features.entry_versions.
+
+        The version moves with every write to the entry and says nothing else (compare it, do not parse
+        it); None when the directory withheld it, and such an entry must be taken as changed.  DNs are as
+        the directory spells them: they compare with `dn_key` as the snapshot's do.
+        """
+        ...
+
+    def read_uids(self, dn: str) -> list[str] | None:
+        """The uids of any entry (a person, a service account), None when it does not exist; only called
+        when features.entry_versions."""
         ...
 
     def close(self) -> None: ...

@@ -7,21 +7,27 @@ bumps on every change: lifecycle.journal.state_version), a cheap directory probe
 that finds all four unchanged has nothing to decide and skips reading,
 planning and applying.
 
-Where the server keeps one (OpenLDAP with syncprov), the probe first reads the
-`contextCSN` of the database holding the base DN: syncprov moves it with every
-write, so an unchanged stamp means an unchanged directory, in one base read.
-When it moved, or the server keeps none, the probe reads, for every entry the
-snapshot would read (people, managed groups, uid holders), its DN and
-`entryCSN`, and keeps only a 128-bit digest of each entry (and of each DN):
-any write changes an entry's `entryCSN`, so an unchanged set of digests means
-an unchanged directory, and only the entries whose digest is new are looked at.
-bench/README.md has what each costs at 100k people.
+The directory says whether it changed through its port (lifecycle.domain.ports.Directory),
+as its declared features allow, cheapest first:
 
-Logins change an entry's `entryCSN` and the `contextCSN` (lastbind, ppolicy),
-and people log in all day; a changed person entry is therefore re-read and
-compared without its last-login time, and the stamp read before that scan
-becomes the baseline's.  A newer login only ever postpones an inactivity action,
-and `next_due` computed from the older login is earlier, never later, so
+- a change stamp (`features.change_stamps`; OpenLDAP: syncprov's `contextCSN` of the
+  database holding the base DN) moves with every write, so an unchanged stamp means an
+  unchanged directory, in one read;
+- when it moved, or there is none, each entry's version (`features.entry_versions`;
+  OpenLDAP: `entryCSN`) for every entry the snapshot reads (people, managed groups, uid
+  holders): the probe keeps a 128-bit digest of each DN with its version, and of each DN
+  alone, so an unchanged set of digests means an unchanged directory, and only the entries
+  whose digest is new are looked at.  The version is hashed as the directory sent it.
+
+A directory that declares neither is never quiet.  bench/README.md has what each costs at
+100k people.
+
+Logins are writes: OpenLDAP's lastbind overlay sets `authTimestamp` and `olcLastBind` sets
+`pwdLastSuccess`, which the snapshot reads as the person's last login (inactivity is planned
+from it), so a login moves the stamp and the entry's version, and people log in all day.  A
+changed person entry is therefore re-read and compared without its last-login time, and the
+stamp read before that scan becomes the baseline's.  A newer login only ever postpones an
+inactivity action, and `next_due` computed from the older login is earlier, never later, so
 ignoring it is safe.  Anything else that changed makes the cycle a real one.
 The daily full reconciliation ignores the baseline altogether.
 """
@@ -36,42 +42,42 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.ldap import SNAPSHOT_FILTER, LdapDirectory, canonical_dn
 from lifecycle.domain.dn import dn_key, match_key
 from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot
+from lifecycle.domain.ports import Directory
 from lifecycle.domain.settings import Settings
 
 # Beyond this many changed entries per cycle a full read is cheaper than one read each.
 MAX_RECHECKS = 200
-# Any write changes an entry's entryCSN; each further attribute costs slapd ~15% more per entry.
-PROBE_ATTRIBUTES = ("entryCSN",)
 
 
-def _digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
+def _name_digest(dn: bytes) -> bytes:
+    return hashlib.blake2b(dn, digest_size=16).digest()
 
 
-def _entry_digest(dn: str, attributes: dict[str, list[bytes]]) -> bytes:
-    """A digest of an entry as read: its DN, and each attribute's type and values (order kept)."""
-    digest = hashlib.blake2b(dn.encode("utf-8"), digest_size=16)
-    for name, values in sorted(attributes.items()):
-        digest.update(b"\0" + name.encode("utf-8"))
-        for value in values:
-            digest.update(b"\1" + len(value).to_bytes(4, "big") + value)
-    return digest.digest()
+def _entry_digest(dn: bytes, version: bytes | None) -> bytes:
+    """The digest of an entry's DN (UTF-8) and version, as the directory sent them.  An entry whose version
+    was withheld gets a digest no probe sees twice: it counts as changed each time, and is re-read."""
+    if version is None:
+        return os.urandom(16)
+    return hashlib.blake2b(dn + b"\0" + version, digest_size=16).digest()
 
 
 @dataclass(frozen=True)
 class DirectoryProbe:
     """The directory at one instant: a digest of every entry the snapshot reads and of every DN, and the
-    server's change stamp read just before them (None where it keeps none)."""
+    directory's change stamp read just before them (None where it keeps none).  `blind`: the directory
+    could tell nothing (no stamp, no entry versions), and the probe equals no other."""
 
     entries: frozenset[bytes]
     names: frozenset[bytes]
     stamp: str | None = None
+    blind: bool = False
 
     def fingerprint(self) -> bytes:
         """One digest of the whole probe: equal exactly when the probes are (order aside)."""
+        if self.blind:
+            return os.urandom(16)
         whole = hashlib.blake2b(digest_size=16)
         for digest in sorted(self.entries):
             whole.update(digest)
@@ -136,22 +142,26 @@ def hr_digest(path: Path) -> str:
         return ""
 
 
-def probe_directory(settings: Settings, directory: LdapDirectory) -> DirectoryProbe:
-    """The change stamp, then one paged search: a digest of each entry and of its DN.
+def probe_directory(directory: Directory) -> DirectoryProbe:
+    """The change stamp, then each entry's version: a digest of each entry and of its DN.
 
-    The stamp is read first: a write during the search moves it past the one kept.
+    The stamp is read first: a write during the listing moves it past the one kept.
     """
-    stamp = directory.change_stamp()
+    features = directory.features
+    stamp = directory.change_stamp() if features.change_stamps else None
+    if not features.entry_versions:
+        return DirectoryProbe(frozenset(), frozenset(), stamp, blind=stamp is None)
     entries: set[bytes] = set()
     names: set[bytes] = set()
-    for dn, attributes in directory.scan("probe for changes", SNAPSHOT_FILTER, PROBE_ATTRIBUTES):
-        entries.add(_entry_digest(dn, attributes))
-        names.add(_digest(dn.encode("utf-8")))
+    for dn, version in directory.entry_versions():
+        encoded = dn.encode("utf-8")
+        entries.add(_entry_digest(encoded, version))
+        names.add(_name_digest(encoded))
     return DirectoryProbe(frozenset(entries), frozenset(names), stamp)
 
 
-def take_markers(settings: Settings, directory: LdapDirectory, state_version: Callable[[], int]) -> Markers:
-    return Markers(hr_digest(settings.hr.path), state_version(), probe_directory(settings, directory))
+def take_markers(settings: Settings, directory: Directory, state_version: Callable[[], int]) -> Markers:
+    return Markers(hr_digest(settings.hr.path), state_version(), probe_directory(directory))
 
 
 def people_by_key(snapshot: DirectorySnapshot | None) -> dict[str, DirectoryEntry]:
@@ -173,7 +183,7 @@ def settle_time(settings: Settings) -> datetime | None:
 
 
 def check(
-    baseline: Baseline | None, settings: Settings, config: str, now: datetime, directory: LdapDirectory,
+    baseline: Baseline | None, settings: Settings, config: str, now: datetime, directory: Directory,
     state_version: Callable[[], int],
 ) -> Verdict:
     """Compare the inputs with the baseline, cheapest first; stop at the first change."""
@@ -198,24 +208,31 @@ def check(
         return verdict
     verdict.unchanged["state"] = "stored state unchanged"
     before = baseline.markers.probe
-    stamp = directory.change_stamp()  # before the scan: a write during it moves the stamp past this one
+    features = directory.features
+    # The stamp is read before the listing: a write during it moves the stamp past this one.
+    stamp = directory.change_stamp() if features.change_stamps else None
     if stamp is not None and stamp == before.stamp:
-        verdict.unchanged["directory"] = "no change (contextCSN unchanged)"
+        verdict.unchanged["directory"] = "no change (change stamp unchanged)"
         verdict.quiet = True
+        return verdict
+    if not features.entry_versions:  # nothing finer to tell which entries changed
+        verdict.changed.append("directory: change stamp moved" if stamp is not None else "directory: no change stamp")
         return verdict
     seen: list[bytes] = []
     new: list[tuple[bytes, str]] = []  # (digest of the DN, DN) of the entries that are not in the baseline
-    for dn, attributes in directory.scan("probe for changes", SNAPSHOT_FILTER, PROBE_ATTRIBUTES):
-        digest = _entry_digest(dn, attributes)
+    known = before.entries
+    for dn, version in directory.entry_versions():
+        encoded = dn.encode("utf-8")
+        digest = _entry_digest(encoded, version)
         seen.append(digest)
-        if digest not in before.entries:
-            new.append((_digest(dn.encode("utf-8")), canonical_dn(dn)))
+        if digest not in known:
+            new.append((_name_digest(encoded), dn))
     added = sum(1 for name, _ in new if name not in before.names)
     removed = len(before.entries) - (len(seen) - len(new)) - (len(new) - added)
     if added or removed:
         verdict.changed.append(f"directory: {added} entries added, {removed} removed")
         return verdict
-    managed = [dn_key(canonical_dn(dn)) for dn in (*(c.people_dn for c in settings.companies), settings.directory.groups_dn)]
+    managed = [dn_key(dn) for dn in (*(c.people_dn for c in settings.companies), settings.directory.groups_dn)]
     people: list[str] = []
     others: list[str] = []
     for _, dn in new:

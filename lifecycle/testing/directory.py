@@ -22,7 +22,7 @@ outside the engine (a login, an admin's edit) and inspect the result.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
@@ -118,8 +118,11 @@ class InMemoryDirectory:
         self.created = created
         self.writes = 0
         """How many write calls were made (failed ones included): what a test of batching counts."""
-        self._features = DirectoryFeatures(write_connections=write_connections, reference_waits=True, transactions=False)
+        self._features = DirectoryFeatures(
+            write_connections=write_connections, reference_waits=True, transactions=False, change_stamps=True
+        )
         self._lock = threading.RLock()
+        self._logins = 0
 
     @property
     def features(self) -> DirectoryFeatures:
@@ -243,6 +246,7 @@ class InMemoryDirectory:
         """The person logged in at `when` (what slapd's lastbind overlay records)."""
         with self._lock:
             self._person("record a login of", dn)["last_bind"] = when
+            self._logins += 1
 
     # -- groups ----------------------------------------------------------------------------
 
@@ -321,6 +325,15 @@ class InMemoryDirectory:
                 return None
             uid = next((value for name, value in person.items() if name.lower() == "uid"), "")
             return [uid] if uid else []
+
+    def change_stamp(self) -> str | None:
+        """Moves with every write call and every login, as slapd's contextCSN does (a write that failed moves
+        it too: harmless, a cycle more).  Edits made straight on `people` or `groups` leave it."""
+        with self._lock:
+            return f"{self.writes}.{self._logins}"
+
+    def entry_versions(self) -> Iterator[tuple[str, bytes | None]]:
+        raise NotImplementedError("InMemoryDirectory offers no entry versions (features.entry_versions is False)")
 
     def close(self) -> None:
         pass
