@@ -9,9 +9,10 @@ Modoboa's data model, as connectors/mail_modoboa documents it and the conformanc
   it again), which is why restore() makes a visible one;
 - suspending disables every alias whose only recipient is the mailbox, and takes the mailbox out of
   its own forward (a leaver's forward to a manager goes on); restoring enables them again;
-- an alias at an address outlives a mailbox deleted there, and becomes the forward of a mailbox
-  created there; renaming a mailbox takes its own alias along (merged into one at the new address,
-  whose expiry goes), leaves the other aliases where they are, now pointing at the new address;
+- deleting a mailbox deletes every alias at its address and takes the mailbox off the others; an
+  alias made at an address later becomes the forward of a mailbox created there; renaming a mailbox
+  takes its own alias along (merged into one at the new address, whose expiry goes) and leaves the
+  other aliases where they are, now pointing at the new address;
 - an expired alias delivers nothing; only the aliases `create_alias` made, with their recipients
   unchanged since, are `managed`;
 - domains must exist (`ensure_domains`) before mailboxes are made in them; every address is
