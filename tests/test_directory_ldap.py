@@ -589,10 +589,10 @@ def test_a_snapshot_shares_the_strings_it_is_given(directory: LdapDirectory) -> 
 def test_the_connector_declares_its_features(directory_settings: DirectorySettings, companies: tuple[CompanySettings, ...]) -> None:
     with LdapDirectory(directory_settings.model_copy(update={"write_connections": 3}), companies) as directory:
         assert isinstance(directory, Directory)
-        assert directory.features == DirectoryFeatures(write_connections=3, reference_waits=True, transactions=False)
+        assert directory.features == DirectoryFeatures(write_connections=3, reference_waits=True, transactions=False, change_stamps=True, entry_versions=True)
     asked = directory_settings.model_copy(update={"transactions": True})
     with LdapDirectory(asked, companies) as directory:  # asked for, and this slapd offers them
-        assert directory.features == DirectoryFeatures(write_connections=1, reference_waits=True, transactions=True)
+        assert directory.features == DirectoryFeatures(write_connections=1, reference_waits=True, transactions=True, change_stamps=True, entry_versions=True)
     unreachable = asked.model_copy(update={"url": f"ldap://127.0.0.1:{free_port()}", "timeout_seconds": 1.0})
     with LdapDirectory(unreachable, companies) as directory, capture_logs() as logs:
         assert directory.features.transactions is False  # not known: one write at a time, as without
