@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 _bound(port).close()
                 break
-            except Exception:  # noqa: BLE001 - not listening yet
+            except Exception:
                 time.sleep(0.05)
         print(f"{' '.join(version).strip() or args.slapd}: {args.tries} tries of {args.writes} adds, reset during the commit")
         for attempt in range(1, args.tries + 1):

@@ -359,7 +359,7 @@ class DovecotInstance:
             stdout=self._stderr,
             stderr=self._stderr,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl(2) call, its function looked up before the fork
+            preexec_fn=_die_with_parent,
         )
 
     def _wait_ready(self) -> bool:

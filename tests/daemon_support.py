@@ -223,12 +223,12 @@ def notify(tmp_path: Path) -> Iterator[NotifySocket]:
 
 def pause(server: Slapd) -> None:
     """SIGSTOP: connections are accepted, nothing is answered (a hung server)."""
-    server._process.send_signal(signal.SIGSTOP)  # noqa: SLF001 - the test owns this server
+    server._process.send_signal(signal.SIGSTOP)
 
 
 def resume(server: Slapd) -> None:
-    if server._process is not None and server._process.poll() is None:  # noqa: SLF001
-        server._process.send_signal(signal.SIGCONT)  # noqa: SLF001
+    if server._process is not None and server._process.poll() is None:
+        server._process.send_signal(signal.SIGCONT)
 
 
 def make_config(tmp_path: Path, slapd: Slapd, extra: str = "", rows: Sequence[str] = (), *, small: bool = False) -> Path:

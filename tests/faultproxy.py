@@ -260,7 +260,7 @@ class FaultProxy:
         self,
         *,
         requests: int | None = None,
-        bytes: int | None = None,  # noqa: A002 - the natural name here
+        bytes: int | None = None,
         direction: str = "both",
         deliver: bool = False,
         times: int | None = None,

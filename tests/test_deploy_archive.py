@@ -27,8 +27,8 @@ from pydantic import SecretStr
 from connectors.mail_dovecot import DovecotCompanion, DovecotSettings, count_maildir
 from connectors.mail_modoboa import ModoboaBackend
 from devservers.dovecot import DovecotInstance
-from devservers.postfix import deliver
 from devservers.modoboa import ModoboaInstance
+from devservers.postfix import deliver
 from tests.as_user import run_as
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.cli.main import main
-from lifecycle.journal.check import check_state_store
-from lifecycle.domain.errors import LifecycleError
-from lifecycle.journal.store import Journal
 from devservers.dovecot import DovecotInstance
 from devservers.modoboa import ModoboaInstance
 from devservers.slapd import Slapd
+from lifecycle.cli.main import main
+from lifecycle.domain.errors import LifecycleError
+from lifecycle.journal.check import check_state_store
+from lifecycle.journal.store import Journal
 from tests.as_user import run_as
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,6 +6,7 @@ text and the files from drifting apart afterwards.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -31,7 +32,7 @@ def test_the_check_runs_as_the_service_user_with_the_services_credentials() -> N
     check = next(c for c in deploy_commands() if c[-1] == "check")
     assert check[0] == "systemd-run" and {"--pipe", "--wait"} <= set(check), check
     assert f"--uid={unit_values('User')[0]}" in check and f"--gid={unit_values('Group')[0]}" in check
-    given = sorted(value.removeprefix("LoadCredential=") for flag, value in zip(check, check[1:], strict=False)
+    given = sorted(value.removeprefix("LoadCredential=") for flag, value in itertools.pairwise(check)
                    if flag == "-p" and value.startswith("LoadCredential="))
     assert given == sorted(unit_values("LoadCredential"))
     binary = unit_values("ExecStart")[0].split()[0]

@@ -576,7 +576,7 @@ def test_a_snapshot_shares_the_strings_it_is_given(directory: LdapDirectory) -> 
     add_person(directory, "alice", mail="alice@example.com", displayName="Alice Wu", cn="Alice Wu")
     add_person(directory, "bob", mail="bob@example.com")
     # New string objects equal to the mailbox's address and display name (as a mail snapshot holds them).
-    address, name = "".join(["alice", "@example.com"]), "".join(["Alice", " Wu"])  # noqa: FLY002 - new objects on purpose
+    address, name = "".join(["alice", "@example.com"]), "".join(["Alice", " Wu"])
     by_uid = {e.uid: e for e in directory.read_snapshot(known=[address, name]).entries}
     alice = by_uid["alice"]
     assert alice.mail is address and alice.cn is name and alice.display_name is name  # one object, not a copy each

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from connectors.ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
-from lifecycle.cli.main import main
-from devservers.demo import SAMPLE
-from lifecycle.domain.errors import FeedError
 from connectors.hr_values import FIELD_LIMITS, MAX_DEPARTMENT_BYTES, InvalidValue, normalize_employee_id
+from connectors.ldap import LdapDirectory
+from devservers.demo import SAMPLE
+from lifecycle.cli.main import main
+from lifecycle.domain.errors import FeedError
 from lifecycle.domain.models import HrRecord, HrSnapshot, HrStatus
 from lifecycle.domain.settings import CANONICAL_HR_FIELDS, CompanySettings, DirectorySettings, HrSettings, load_settings
 from policies.attributes import display_name

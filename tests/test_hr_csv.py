@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from connectors.hr_csv import read_hr_csv
-from lifecycle.domain.errors import FeedError
 from connectors.hr_records import validate_rows
 from connectors.hr_values import (
     STATUS_VALUES,
@@ -23,6 +22,7 @@ from connectors.hr_values import (
     parse_date,
     parse_status,
 )
+from lifecycle.domain.errors import FeedError
 from lifecycle.domain.models import HrSnapshot, HrStatus
 from lifecycle.domain.settings import HrSettings
 

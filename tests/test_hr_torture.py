@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from connectors.ldap import LdapDirectory
 from connectors.hr_csv import read_hr_csv
-from lifecycle.cli.main import main
-from lifecycle.engine.cycle import company_aliases
+from connectors.ldap import LdapDirectory
 from devservers.demo import SAMPLE
-from lifecycle.journal.store import Journal
+from lifecycle.cli.main import main
 from lifecycle.domain.models import DirectorySnapshot
 from lifecycle.domain.settings import HrSettings, load_settings
+from lifecycle.engine.cycle import company_aliases
+from lifecycle.journal.store import Journal
 
 DAY_ONE = "2026-12-01T09:00"
 LEAVER = "100028"  # 马超, SZ: termination date 2027-01-15

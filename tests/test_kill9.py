@@ -21,8 +21,8 @@ import pytest
 
 from connectors.ldap import LdapDirectory
 from devservers.demo import BASE_DN, COMPANIES, write_config
-from lifecycle.domain.settings import load_settings
 from devservers.slapd import Slapd
+from lifecycle.domain.settings import load_settings
 
 pytestmark = pytest.mark.servers  # slapd and the CLI, killed and run again
 

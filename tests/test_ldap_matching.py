@@ -6,13 +6,12 @@ are one group entry to LDAP: the plan must never create "another" one and delete
 
 from __future__ import annotations
 
-
 import ldap3
 import pytest
 
+from devservers.slapd import Slapd
 from lifecycle.domain.dn import dn_key, escape_rdn_value, match_key
 from lifecycle.domain.models import ActionKind, ReviewKind
-from devservers.slapd import Slapd
 from tests.conftest import GROUPS_DN
 from tests.harness import Cycle, at, hr, person
 

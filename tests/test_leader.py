@@ -20,9 +20,9 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
+from devservers.slapd import Slapd
 from lifecycle.domain.errors import ConfigError
 from lifecycle.runtime.leader import FileLock, PgAdvisoryLock, instance_name, leadership_for
-from devservers.slapd import Slapd
 from tests.daemon_support import (  # noqa: F401 - fixtures
     ROOT,
     Daemon,

@@ -9,9 +9,9 @@ from pathlib import Path
 import ldap3
 import pytest
 
-from lifecycle.journal.store import Journal
-from lifecycle.domain.models import ActionKind, HrStatus, ReviewKind
 from devservers.slapd import Slapd
+from lifecycle.domain.models import ActionKind, HrStatus, ReviewKind
+from lifecycle.journal.store import Journal
 from tests.conftest import GROUPS_DN, HQ_PEOPLE_DN
 from tests.harness import Cycle, at, hr, person
 

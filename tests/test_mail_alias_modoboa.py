@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.mail_modoboa import ModoboaBackend
-from lifecycle.domain.errors import AlreadyExistsError, RecordError
 from devservers.modoboa import ModoboaInstance
+from lifecycle.domain.errors import AlreadyExistsError, RecordError
 from tests.test_mail_modoboa import BRANCH, DOMAIN, PASSWORD, api, postfix_resolves
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.engine.apply import Executor
 from lifecycle.domain.models import ActionKind
+from lifecycle.engine.apply import Executor
 from lifecycle.testing import AliasRow
 from tests.harness import make_settings, person
 from tests.test_mail_history import (

@@ -196,7 +196,7 @@ def test_two_processes_starting_on_an_empty_store_make_it_once(store_url: str) -
     def start() -> None:
         try:
             results.append(upgrade_store(store_url).state)
-        except Exception as exc:  # noqa: BLE001 - the assertion shows it
+        except Exception as exc:
             results.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(2)]

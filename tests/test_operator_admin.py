@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.ldap import LdapDirectory
+from devservers.slapd import Slapd
 from lifecycle.cli.main import main
+from lifecycle.domain.settings import load_settings
 from lifecycle.engine.cycle import plan_cycle
 from lifecycle.journal.store import Journal
-from lifecycle.domain.settings import load_settings
-from devservers.slapd import Slapd
 
 DAY_ONE = "2026-12-01T09:00"
 UNKNOWN = "999999"
@@ -137,6 +137,7 @@ def test_held_counts_say_what_lifecycle_held_lists_and_what_depends_on_them(conf
                                              "held_dependent": len(dependent)}
 
     code, out, _ = run(config, capsys, "plan", "--now", "2026-12-05T09:00")
+    assert code == 0
     assert f"; 7 held (+{len(dependent)} that depend on them);" in out.splitlines()[1]
     assert run(config, capsys, "apply", "--now", "2026-12-05T09:00")[0] == 0
     assert len(json.loads(run(config, capsys, "held", "--format", "json")[1])) == 7
@@ -151,6 +152,7 @@ def test_log_prints_times_in_the_company_time_zone_with_the_offset(config: Path,
     shanghai = ZoneInfo("Asia/Shanghai")
     first = datetime.fromisoformat(entries[0]["logged_at"])
     code, out, _ = run(config, capsys, "log")
+    assert code == 0
     assert out.splitlines()[0].startswith(first.astimezone(shanghai).isoformat(sep=" ", timespec="seconds") + "  #")
     assert "+08:00" in out.splitlines()[0]
     # --since is read in the same zone: the printed time of an entry, given back, starts the log there.
@@ -159,4 +161,5 @@ def test_log_prints_times_in_the_company_time_zone_with_the_offset(config: Path,
     selected = log_json(config, capsys, "--since", since)
     assert selected and selected[-1]["id"] == last["id"] and all(e["logged_at"] >= last["logged_at"] for e in selected)
     code, out, _ = run(config, capsys, "held")
+    assert code == 0
     assert "no actions are held as of the last cycle (" in out and "+08:00)" in out

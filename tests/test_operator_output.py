@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import insert
 
 from devservers.demo import SAMPLE
+from devservers.slapd import Slapd
 from lifecycle.journal.schema import action_log
 from lifecycle.journal.store import Journal
-from devservers.slapd import Slapd
 from tests.daemon_support import make_config, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from lifecycle.cli.main import main
 from devservers.demo import SAMPLE
+from lifecycle.cli.main import main
 from lifecycle.domain.errors import ConfigError
 from lifecycle.domain.settings import load_settings
 

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.engine import tuning
 from lifecycle.domain.models import HrStatus, PersonState, PersonStatus, StoredState
+from lifecycle.engine import tuning
 from policies import naming
 from tests.harness import hr, make_settings, person
 
 
 @pytest.fixture
 def cold_caches():
-    naming._reading.cache_clear()  # noqa: SLF001 - the caches are what the read-ahead fills
-    naming._has_reading.cache_clear()  # noqa: SLF001
+    naming._reading.cache_clear()
+    naming._has_reading.cache_clear()
     yield
-    naming._reading.cache_clear()  # noqa: SLF001
-    naming._has_reading.cache_clear()  # noqa: SLF001
+    naming._reading.cache_clear()
+    naming._has_reading.cache_clear()
 
 
 def test_likely_joiners_are_the_people_without_an_account_on_record(tmp_path: Path) -> None:
@@ -40,8 +40,8 @@ def test_likely_joiners_are_the_people_without_an_account_on_record(tmp_path: Pa
 def test_names_read_ahead_need_no_pypinyin_afterwards(tmp_path: Path, cold_caches) -> None:
     settings = make_settings(tmp_path)
     expected = naming.propose_local_part("欧阳娜娜", "", "{pinyin}", "v", 32), naming.propose_local_part("吕长乐", "", "{pinyin}", "v", 32)
-    naming._reading.cache_clear()  # noqa: SLF001
-    naming._has_reading.cache_clear()  # noqa: SLF001
+    naming._reading.cache_clear()
+    naming._has_reading.cache_clear()
     assert "pypinyin" in sys.modules
 
     read = tuning.read_names_ahead([person("1", "欧阳娜娜"), person("2", "吕长乐"), person("3", "吕长乐")], settings)
@@ -66,6 +66,6 @@ def test_pypinyin_stays_when_the_readings_outgrow_the_caches(tmp_path: Path, col
 
 def test_the_reading_caches_report_when_they_are_full(cold_caches) -> None:
     assert not naming.readings_cache_full()
-    for code in range(0x4E00, 0x4E00 + naming._has_reading.cache_info().maxsize):  # noqa: SLF001
-        naming._has_reading(chr(code))  # noqa: SLF001
+    for code in range(0x4E00, 0x4E00 + naming._has_reading.cache_info().maxsize):
+        naming._has_reading(chr(code))
     assert naming.readings_cache_full()

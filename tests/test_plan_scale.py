@@ -37,9 +37,7 @@ HQ = "ou=hq,ou=people,dc=example,dc=com"
 # compatibility characters, CJK (with gaps), control characters, surrogates, commas.
 TRICKY = st.text(
     alphabet=st.sampled_from(
-        list("aZ张伟 ,=\\") + ["\u3000", "\t", "\n", "\r", "\x0b", "\x1c", "\x85", "\xa0", "\u2028", "\u200b", "\ufeff",
-                              "\u00ad", "\u180e", "\u2060", "\uff21", "\uff11", "\u2460", "ﬁ", "\x00", "\x7f", "\x9f",
-                              "İ", "ß", "Σ", "ǅ", "\u0301"]
+        [*list("aZ张伟 ,=\\"), "\u3000", "\t", "\n", "\r", "\x0b", "\x1c", "\x85", "\xa0", "\u2028", "\u200b", "\ufeff", "\xad", "\u180e", "\u2060", "Ａ", "１", "①", "ﬁ", "\x00", "\x7f", "\x9f", "İ", "ß", "Σ", "ǅ", "́"]
     ),
     max_size=12,
 )
@@ -88,7 +86,7 @@ def test_company_of_dn_caches_by_parent_without_changing_answers(tmp_path) -> No
                       key=lambda item: -len(item[0]))
         return next((code for suffix, code in keys if lowered.endswith(suffix)), None)
 
-    dns = [f"uid=a,{HQ}", f"UID=B, OU=HQ,ou=People,dc=Example,dc=com", "uid=c,ou=sz,ou=people,dc=example,dc=com",
+    dns = [f"uid=a,{HQ}", "UID=B, OU=HQ,ou=People,dc=Example,dc=com", "uid=c,ou=sz,ou=people,dc=example,dc=com",
            r"uid=a\,ou=hq,ou=people,dc=example,dc=com", "uid=x,ou=other,dc=example,dc=com", HQ, "ou=people,dc=example,dc=com",
            f"cn=x,uid=y,{HQ}", "", "uid=nocomma", f",{HQ}"]
     for _ in range(2):  # the second round answers from the cache
@@ -153,7 +151,7 @@ def test_numbering_a_common_name_is_linear_and_names_like_choose_local_part(tmp_
     naming = make_settings(tmp_path).naming
     taken = {"zhangwei", "zhangwei2", "zhangwei5"}
     allocator = NameAllocator(set(taken), {}, naming)
-    allocator._taken = _CountingSet(allocator._taken)  # noqa: SLF001 - count the namespace look-ups
+    allocator._taken = _CountingSet(allocator._taken)
     reference = set(taken)
     people = 400
     for n in range(people):

@@ -400,8 +400,8 @@ def destructive(eid: str, company: str, kind: ActionKind = ActionKind.SUSPEND_AC
     return Action(kind, eid, company, f"uid=u{eid}", "leaver", "left", params=AccountParams(f"uid=u{eid}", {"status": status}))
 
 
-def held_and_allowed(actions, accounts, settings=GuardSettings()) -> tuple[dict[str, int], dict[str, int]]:
-    guarded = guard_plan(actions, accounts, settings)
+def held_and_allowed(actions, accounts, settings: GuardSettings | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    guarded = guard_plan(actions, accounts, settings or GuardSettings())
     held: dict[str, int] = {}
     allowed: dict[str, int] = {}
     for h in guarded.held:

@@ -183,7 +183,7 @@ def test_an_inactivity_date_at_the_very_midnight_of_the_last_day_is_not_told():
     assert [what for _, what in upcoming(view, ctx(midnight + DAY))] == [
         "login is disabled and the account leaves its groups (leaver)", "account is deleted after 90 days of retention"]
     view = PersonView("1", person("1", "李娜", left=date(2026, 6, 20)), state(created_at=midnight), made, "HQ", "HQ")
-    assert [when for when, _ in upcoming(view, ctx(midnight + DAY))][0] == midnight + WARN_AFTER
+    assert next(when for when, _ in upcoming(view, ctx(midnight + DAY))) == midnight + WARN_AFTER
 
 
 def test_policy_context_refuses_a_naive_now():

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.cli.main import main
 from devservers.demo import SAMPLE, write_config
 from devservers.slapd import Slapd
+from lifecycle.cli.main import main
 
 SERVICE_UID = 64_991  # no passwd entry, like a DynamicUser= service
 

@@ -14,11 +14,11 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from lifecycle.cli.main import main
 from devservers.demo import BASE_DN
-from lifecycle.domain.settings import load_settings
 from devservers.modoboa import ModoboaInstance
 from devservers.slapd import Slapd
+from lifecycle.cli.main import main
+from lifecycle.domain.settings import load_settings
 
 DAY_ONE = "2026-12-01T09:00"
 NEW_COMPANY = f"""

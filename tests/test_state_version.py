@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from lifecycle.journal.store import Journal
 from lifecycle.domain.models import FeedBaseline
+from lifecycle.journal.store import Journal
 from tests.test_leader import pg_url  # noqa: F401 - fixture
 
 NOW = datetime.fromisoformat("2026-12-01T09:00:00+08:00")

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from lifecycle.engine.cycle import current_actor
 from lifecycle.domain.errors import LifecycleError, RecordError, UnknownEmployeeError
-from lifecycle.journal.store import Journal
 from lifecycle.domain.models import DirectorySnapshot, HrSnapshot
 from lifecycle.domain.settings import Settings
+from lifecycle.engine.cycle import current_actor
+from lifecycle.journal.store import Journal
 
 EXIT_OK, EXIT_ERROR = 0, 1
 

@@ -25,10 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from lifecycle.domain.errors import ConfigError, ConnectorError, LifecycleError, StalePlanError
 
 if TYPE_CHECKING:
-    from lifecycle.engine.cycle import Inputs
     from lifecycle.domain.mail import MailSnapshot
     from lifecycle.domain.models import DirectorySnapshot, HrSnapshot, StoredState
     from lifecycle.domain.settings import Settings
+    from lifecycle.engine.cycle import Inputs
     from policies.context import PolicyContext
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -256,8 +256,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check_mail(settings: Settings) -> list[str]:
-    from lifecycle.engine.cycle import open_companion, open_mail
     from lifecycle.domain.mail import MailCapability
+    from lifecycle.engine.cycle import open_companion, open_mail
 
     problems: list[str] = []
     mail, companion = open_mail(settings), open_companion(settings)
@@ -299,8 +299,8 @@ def _first_line(exc: BaseException) -> str:
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.ldap import LdapDirectory
     from lifecycle.engine.cycle import open_hr, plan_cycle
-    from lifecycle.journal.store import Journal
     from lifecycle.engine.render import plan_json, plan_text
+    from lifecycle.journal.store import Journal
 
     now = parse_now(args.now, settings.policy.timezone)
     journal = Journal(settings.state.url)
@@ -343,8 +343,8 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
-    from lifecycle.journal.store import Journal
     from lifecycle.engine.render import log_json, log_lines
+    from lifecycle.journal.store import Journal
 
     since = parse_now(args.since, settings.policy.timezone) if args.since else None
     journal = Journal(settings.state.url)
@@ -366,9 +366,9 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     from lifecycle.cli.admin import require_known_employee
-    from lifecycle.journal.store import Journal
-    from lifecycle.engine.render import log_text
     from lifecycle.domain.settings import read_secrets
+    from lifecycle.engine.render import log_text
+    from lifecycle.journal.store import Journal
     from policies.context import PolicyContext
 
     now = parse_now(args.now, settings.policy.timezone)
@@ -454,8 +454,8 @@ def _explain_inputs(settings: Settings, unread: dict[str, str]) -> _ExplainInput
 
 def _explain_person(eid: str, inputs: _ExplainInputs, state: StoredState, settings: Settings, ctx: PolicyContext,
                     unread: dict[str, str], zone: tzinfo) -> None:
-    from lifecycle.engine.cycle import plan_from
     from lifecycle.domain.models import DirectorySnapshot, HrSnapshot
+    from lifecycle.engine.cycle import plan_from
     from policies.join import join_snapshots
     from policies.timeline import explain_upcoming
 

@@ -43,17 +43,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.ldap import LdapDirectory
+from lifecycle.domain.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StateStoreError
+from lifecycle.domain.settings import Settings, load_settings, resolve_config_path
 from lifecycle.engine import quiet
 from lifecycle.engine.cycle import apply_cycle, config_fingerprint, open_hr
-from lifecycle.domain.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StateStoreError
-from lifecycle.runtime.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
+from lifecycle.engine.render import summarize_held
 from lifecycle.journal.store import Journal, upgrade_store
+from lifecycle.runtime.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
 from lifecycle.runtime.leader import instance_name, leadership_for
 from lifecycle.runtime.metrics import Metrics, MetricsServer, parse_listen
 from lifecycle.runtime.notify import Notifier
 from lifecycle.runtime.progress import StatusProgress
-from lifecycle.engine.render import summarize_held
-from lifecycle.domain.settings import Settings, load_settings, resolve_config_path
 
 log = structlog.get_logger("lifecycle.daemon.service")
 
@@ -224,7 +224,7 @@ class Daemon:
                 if time.monotonic() >= next_poll:
                     self._poll_leadership()
                     next_poll = time.monotonic() + (1.0 if self._active else self.settings.service.standby_poll_seconds)
-            except Exception as exc:  # noqa: BLE001 - keep serving; the fence between actions still holds
+            except Exception as exc:
                 log.error("main_loop_error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
                 next_poll = time.monotonic() + 1.0
             self._heartbeat()
@@ -403,7 +403,7 @@ class Daemon:
             structlog.contextvars.clear_contextvars()
             structlog.contextvars.bind_contextvars(instance=self.instance, run_id=str(uuid.uuid4()))
             self._cycle(full=trigger == "full")
-        except Exception as exc:  # noqa: BLE001 - a bug must not kill the scheduler thread
+        except Exception as exc:
             log.error("cycle_crashed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
         finally:
             self.progress.end()
@@ -458,7 +458,7 @@ class Daemon:
                     self.progress.mark("baseline")
                     try:
                         self._baseline = self._new_baseline(s, config, ldap, journal, before, plan, directory.snapshot)
-                    except Exception as exc:  # noqa: BLE001 - the cycle itself went well; only skipping is off
+                    except Exception as exc:
                         log.warning("quiet_baseline_failed", error=f"{type(exc).__name__}: {_first_line(exc)}",
                                     consequence="the next cycle reads everything again")
         except Exception as exc:

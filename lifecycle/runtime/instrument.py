@@ -142,5 +142,5 @@ class ToStructlog(logging.Handler):
         try:
             extra = {} if "run_id" in structlog.contextvars.get_contextvars() else {"run_id": self.run_id}
             structlog.get_logger(record.name).log(record.levelno, record.getMessage(), **extra)
-        except Exception:  # noqa: BLE001 - logging must never take the daemon down
+        except Exception:
             self.handleError(record)

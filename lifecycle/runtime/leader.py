@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import structlog
 from sqlalchemy import create_engine, text
@@ -118,7 +118,7 @@ class PgAdvisoryLock:
     """pg_try_advisory_lock on a connection kept open for as long as we are active."""
 
     # libpq: notice a dead server; the SET below makes the server notice a dead client.
-    CONNECT_ARGS = {
+    CONNECT_ARGS: ClassVar[dict[str, int]] = {
         "connect_timeout": 10,
         "keepalives": 1,
         "keepalives_idle": 10,

@@ -76,7 +76,7 @@ def _handler(metrics: Metrics, health: Callable[[], tuple[bool, dict[str, Any]]]
         server_version = "lifecycle"
         sys_version = ""
 
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._reply(200, CONTENT_TYPE_LATEST, metrics.render())
@@ -95,7 +95,7 @@ def _handler(metrics: Metrics, health: Callable[[], tuple[bool, dict[str, Any]]]
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - scrapes are not news
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler
