@@ -149,7 +149,7 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
     from connectors.ldap import LdapDirectory
     from connectors.ldap.session import Session
     from lifecycle.engine import apply as apply_module
-    from lifecycle.engine import cycle, tuning
+    from lifecycle.engine import cycle, perform, tuning
 
     calls: Counter = Counter()
     requests: Counter = Counter()
@@ -219,7 +219,7 @@ def _install_counters() -> tuple[Counter, Counter, dict]:
     timed(hr_csv.CsvHrSource, "read", "read_hr")
     timed(LdapDirectory, "read_snapshot", "read_directory")
     timed(tuning, "read_names_ahead", "read_names_ahead")
-    timed(apply_module.Executor, "_perform_mail", "mail_write")
+    timed(perform.ActionPerformer, "perform_mail", "mail_write")
     from lifecycle.journal.store import Journal
     timed(Journal, "load_state", "load_state")
     return calls, requests, phases

@@ -257,7 +257,7 @@ def _leaver_dn(config: Path) -> tuple[str, str] | None:
 
 def _can_log_in(config: Path, workdir: Path) -> bool | None:
     from connectors.ldap import LdapDirectory
-    from lifecycle.engine.apply import CredentialVault
+    from lifecycle.engine.vault import CredentialVault
 
     settings = _settings(config)
     found = _leaver_dn(config)

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 from lifecycle.domain.models import HrRecord, HrSnapshot, HrStatus, Plan, RejectedRow
 from lifecycle.domain.settings import Settings
-from lifecycle.engine.apply import ApplyResult, CredentialVault, Executor
+from lifecycle.engine.apply import ApplyResult, Executor
+from lifecycle.engine.vault import CredentialVault
 from lifecycle.journal.store import Journal
 from policies.engine import compute_plan
 

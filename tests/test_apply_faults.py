@@ -14,8 +14,9 @@ from devservers.demo import BASE_DN, COMPANIES, SAMPLE, write_config
 from devservers.slapd import Slapd
 from lifecycle.domain.errors import RecordError
 from lifecycle.domain.settings import load_settings
-from lifecycle.engine.apply import CredentialVault, Executor
+from lifecycle.engine.apply import Executor
 from lifecycle.engine.cycle import apply_cycle, plan_cycle
+from lifecycle.engine.vault import CredentialVault
 from lifecycle.journal.store import Journal
 from lifecycle.testing import InMemoryDirectory
 from tests.conftest import SLAPD_TRANSACTION_CRASH

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 from connectors.ldap import LdapDirectory
-from lifecycle.engine.apply import CredentialVault
+from lifecycle.engine.vault import CredentialVault
 from lifecycle.cli.main import main
 from devservers.demo import BASE_DN
 from lifecycle.domain.settings import load_settings

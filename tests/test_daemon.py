@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from connectors.ldap import LdapDirectory
-from lifecycle.engine.apply import CredentialVault
+from lifecycle.engine.vault import CredentialVault
 from lifecycle.cli.main import main
 from lifecycle.daemon.service import Daemon as InProcessDaemon
 from lifecycle.domain.errors import ConfigError

@@ -28,8 +28,9 @@ from devservers.slapd import Slapd
 from lifecycle.domain.errors import TransientError
 from lifecycle.domain.models import Plan
 from lifecycle.domain.settings import Settings, load_settings
-from lifecycle.engine.apply import TRANSACTION_SIZE, ApplyResult
+from lifecycle.engine.apply import ApplyResult
 from lifecycle.engine.cycle import apply_cycle, plan_cycle
+from lifecycle.engine.sending import TRANSACTION_SIZE
 from lifecycle.journal.store import Journal
 from tests.faultproxy import FaultProxy
 from tests.harness import at

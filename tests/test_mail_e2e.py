@@ -295,7 +295,7 @@ def test_an_outage_of_429_and_503_is_ridden_out_without_losing_or_repeating_a_wr
 def test_the_mail_token_and_passwords_never_reach_output_logs_or_the_journal(
     mail_config: Path, modoboa: ModoboaInstance, capsys
 ) -> None:
-    from lifecycle.engine.apply import CredentialVault
+    from lifecycle.engine.vault import CredentialVault
     from lifecycle.domain.settings import load_settings
 
     written = []

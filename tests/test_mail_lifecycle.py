@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.engine.apply import CredentialVault
+from lifecycle.engine.vault import CredentialVault
 from lifecycle.cli.main import main
 from lifecycle.domain.settings import load_settings
 from devservers.dovecot import DovecotInstance

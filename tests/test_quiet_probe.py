@@ -30,8 +30,8 @@ from lifecycle.domain.dn import dn_key
 from lifecycle.domain.ports import Directory, DirectoryFeatures
 from lifecycle.domain.settings import Settings, load_settings
 from lifecycle.engine import quiet
-from lifecycle.engine.apply import CredentialVault
 from lifecycle.engine.cycle import apply_cycle
+from lifecycle.engine.vault import CredentialVault
 from lifecycle.journal.store import Journal
 from lifecycle.testing.directory import InMemoryDirectory
 from tests.harness import make_settings

@@ -80,8 +80,13 @@ class LdapDirectory:
             self._offers_transactions = TRANSACTION_EXTENSIONS <= set(self._session.root_values("supportedExtension"))
         return self._offers_transactions
 
-    def writer(self, *, defer_references: bool = False, own_connection: bool = True) -> contextlib.AbstractContextManager[None]:
-        """The calling thread's writes over a connection of its own while inside (session.WriteLanes)."""
+    def writer(
+        self, *, defer_references: bool = False, own_connection: bool | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """The calling thread's writes over a connection of its own while inside (session.WriteLanes); by default
+        only with several `write_connections`: with one, over the shared connection, as the port says."""
+        if own_connection is None:
+            own_connection = self.write_connections > 1
         return self._lanes.writer(defer_references=defer_references, own_connection=own_connection)
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:

@@ -26,8 +26,9 @@ from lifecycle.domain.models import Action, ActionKey, DirectorySnapshot, FeedBa
 from lifecycle.domain.ports import NO_PROGRESS, Directory, HrSource, MailBackend, MailCompanion, ProgressSink
 from lifecycle.domain.settings import Settings
 from lifecycle.engine import tuning
-from lifecycle.engine.apply import ApplyResult, CredentialVault, Executor
+from lifecycle.engine.apply import ApplyResult, Executor
 from lifecycle.engine.render import summarize_held
+from lifecycle.engine.vault import CredentialVault
 from lifecycle.journal.action_log import ActionStatus
 from lifecycle.journal.store import Journal
 from policies.engine import compute_plan

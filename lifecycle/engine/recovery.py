@@ -1,0 +1,113 @@
+"""Settling what a crash left `pending`: each such action is looked up where it acts.
+
+A row is `pending` when its request may or may not have been carried out (a
+crash after the write-ahead, a connection broken mid-request).  The directory
+or the mail server tells which: done, it is journalled `applied` with the state
+it records; not done, `interrupted`, and the next plan asks for it again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from lifecycle.domain.action_params import (
+    AccountParams,
+    AddressParams,
+    AttributeUpdateParams,
+    GroupDeletionParams,
+    MailboxRenameParams,
+    MemberParams,
+    MoveParams,
+    NewAccountParams,
+    NewGroupParams,
+)
+from lifecycle.domain.dn import dn_key
+from lifecycle.domain.models import ActionKind, params_from_dict
+from lifecycle.domain.ports import Directory, MailBackend
+from lifecycle.engine.kinds import STATE_ONLY
+from lifecycle.journal.action_log import ActionStatus, LogEntry
+from lifecycle.journal.store import Journal
+from policies.attributes import current_attributes
+
+log = structlog.get_logger(__name__)
+
+
+def recover(journal: Journal, directory: Directory, mail: MailBackend | None) -> list[LogEntry]:
+    """Settle the actions left `pending`: `applied` where the directory (or mail server) shows them done."""
+    settled = []
+    for entry in journal.pending_actions():
+        done = already_done(entry, directory, mail)
+        status = ActionStatus.APPLIED if done else ActionStatus.INTERRUPTED
+        journal.finish_action(
+            entry.id,
+            status,
+            employee_id=entry.employee_id,
+            state=entry.params.get("state") if done else None,
+            now=datetime.fromisoformat(entry.effective_at),
+            error="" if done else "interrupted before completion; re-planned from the directory",
+        )
+        log.info("in_flight_action_settled", action_id=entry.id, kind=entry.kind, status=status)
+        settled.append(entry)
+    return settled
+
+
+def already_done(entry: LogEntry, directory: Directory, mail: MailBackend | None) -> bool:
+    """Whether the journalled action's effect is there already."""
+    kind = ActionKind(entry.kind)
+    if kind in STATE_ONLY:
+        return False  # cheap to redo: the next plan decides again
+    try:
+        params = params_from_dict(kind, entry.params)
+    except (ValueError, TypeError) as exc:  # a row of another shape: redone from the directory, as if interrupted
+        log.warning("in_flight_action_unreadable", action_id=entry.id, kind=entry.kind, error=str(exc))
+        return False
+    if isinstance(params, NewAccountParams | AccountParams):  # create, suspend, restore, delete (adopt: state only)
+        found = directory.read_person(params.dn)
+        if kind == ActionKind.CREATE_ACCOUNT:
+            return found is not None and found.employee_number == entry.employee_id
+        if kind == ActionKind.DELETE_ACCOUNT:
+            return found is None
+        if found is None:
+            return False
+        return found.locked if kind == ActionKind.SUSPEND_ACCOUNT else not found.locked
+    if isinstance(params, AddressParams):
+        return mail is not None and mail_done(kind, params, mail)
+    if isinstance(params, MoveParams):
+        return directory.read_person(params.new_dn) is not None
+    if isinstance(params, AttributeUpdateParams):
+        found = directory.read_person(params.dn)
+        if found is None:
+            return False
+        current = current_attributes(found)
+        return all((current.get(k) or "") == (v or "") if k != "manager" else dn_key(current.get(k) or "") == dn_key(v or "")
+                   for k, v in params.attributes.items())
+    if isinstance(params, NewGroupParams | GroupDeletionParams | MemberParams):
+        group = directory.read_group(params.group_dn if isinstance(params, MemberParams) else params.dn)
+        if isinstance(params, GroupDeletionParams):
+            return group is None
+        if group is None:
+            return False
+        member = dn_key(params.member_dn if isinstance(params, MemberParams) else params.first_member)
+        present = member in {dn_key(m) for m in group.members}
+        return not present if kind == ActionKind.REMOVE_MEMBER else present
+    return False
+
+
+def mail_done(kind: ActionKind, params: AddressParams, mail: MailBackend) -> bool:
+    """Whether a mail action's effect is there; False for those that cannot tell (redone: they are idempotent)."""
+    if kind == ActionKind.DELETE_ALIAS:
+        return mail.find_alias(params.address) is None
+    box = mail.find_mailbox(params.address)
+    if kind == ActionKind.CREATE_MAILBOX:
+        return box is not None
+    if kind == ActionKind.DELETE_MAILBOX:
+        return box is None
+    if kind == ActionKind.SUSPEND_MAILBOX:
+        return box is not None and not box.is_active
+    if kind == ActionKind.RESTORE_MAILBOX:
+        return box is not None and box.is_active
+    if kind == ActionKind.RENAME_MAILBOX:
+        return isinstance(params, MailboxRenameParams) and box is None and mail.find_mailbox(params.new_address) is not None
+    return False
