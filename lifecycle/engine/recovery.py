@@ -96,7 +96,8 @@ def already_done(entry: LogEntry, directory: Directory, mail: MailBackend | None
 
 
 def mail_done(kind: ActionKind, params: AddressParams, mail: MailBackend) -> bool:
-    """Whether a mail action's effect is there; False for those that cannot tell (redone: they are idempotent)."""
+    """Whether a mail action's effect is there; False where the mailbox cannot tell (the action is then re-planned
+    from what the mail server shows)."""
     if kind == ActionKind.DELETE_ALIAS:
         return mail.find_alias(params.address) is None
     box = mail.find_mailbox(params.address)
