@@ -268,12 +268,12 @@ def _ldif_line(attribute: str, value: str) -> str:
 
 def render_ldif(plan) -> tuple[str, Counter]:
     """LDIF of the plan's create_account / create_group / add_member actions (what apply would write)."""
-    from connectors.directory_ldap import PERSON_CLASSES, _hash_password
+    from connectors.ldap import PERSON_CLASSES, hash_password
     from lifecycle.domain.action_params import MemberParams, NewAccountParams, NewGroupParams
     from lifecycle.domain.models import ActionKind
 
     # One hash for everybody keeps generation fast; the daemon would seal a random one per person.
-    password = _hash_password("Bench-Initial-Password-1")
+    password = hash_password("Bench-Initial-Password-1")
     people: list[str] = []
     groups: dict[str, dict] = {}
     kinds: Counter = Counter()

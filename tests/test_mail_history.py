@@ -3,7 +3,7 @@
 One employee (王芳, `wangfang`, whose manager 李娜 stays) goes through joiner, leaver, inactivity,
 transfer and rehire events in any order while time advances.  After each event one cycle is
 planned with `compute_plan` and applied to the shipped in-memory directory and mail backend
-(lifecycle.testing), which keeps mail the way Modoboa 2.12 does (connectors/mail_modoboa.py's module doc, checked
+(lifecycle.testing), which keeps mail the way Modoboa 2.12 does (connectors/mail_modoboa/api.py's module doc, checked
 against the real server in tests/test_mail_modoboa.py): a forward is the alias at the mailbox's own
 address, a suspended mailbox bounces, an alias at an address outlives the mailbox deleted there and
 becomes the forward of a mailbox created there, a renamed mailbox leaves its aliases behind (and takes
@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.mail_modoboa import CAPABILITIES as MODOBOA_CAPABILITIES
-from lifecycle.engine.apply import CredentialVault, Executor
+from lifecycle.engine.apply import Executor
+from lifecycle.engine.vault import CredentialVault
 from lifecycle.domain.errors import RecordError
 from lifecycle.journal.store import Journal
 from lifecycle.domain.mail import MailCapability

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.directory_ldap import LdapDirectory
+from connectors.ldap import LdapDirectory
 from lifecycle.cli.main import main
 from lifecycle.journal.store import Journal
 from lifecycle.domain.settings import load_settings
