@@ -17,10 +17,6 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.ldap import LdapDirectory
-from lifecycle.engine.apply import Executor
-from lifecycle.engine.vault import CredentialVault
-from lifecycle.domain.errors import ConfigError
-from lifecycle.journal.store import Journal
 from lifecycle.domain.action_params import (
     AttributeUpdateParams,
     MemberParams,
@@ -29,8 +25,12 @@ from lifecycle.domain.action_params import (
     NewEntryAttributes,
     NewGroupParams,
 )
+from lifecycle.domain.errors import ConfigError
 from lifecycle.domain.models import Action, ActionKind, Plan
 from lifecycle.domain.settings import DirectorySettings, load_settings
+from lifecycle.engine.apply import Executor
+from lifecycle.engine.vault import CredentialVault
+from lifecycle.journal.store import Journal
 from tests.conftest import GROUPS_DN, HQ_PEOPLE_DN, SLAPD_TRANSACTION_CRASH, SZ_PEOPLE_DN
 
 pytestmark = SLAPD_TRANSACTION_CRASH  # every test here writes in LDAP transactions
@@ -174,7 +174,7 @@ def test_writes_equal_actions_and_pending_rows_come_before_each_write(run, slapd
 
 
 def test_actions_on_one_entry_keep_their_order_across_lanes(run, slapd) -> None:
-    apply, journal = run
+    apply, _journal = run
     apply([create(n) for n in range(1, 9)] + [create_group(f"g{g}", [1]) for g in range(6)], connections=1)
     churn = []
     for g in range(6):  # add, remove, add again: only the plan order ends with the member present
@@ -276,7 +276,7 @@ def count_refint_waits(monkeypatch) -> list[int]:
 
 
 def test_moves_wait_for_refint_once_per_batch(run, slapd, monkeypatch) -> None:
-    apply, journal = run
+    apply, _journal = run
     apply([create(n) for n in range(1, 21)] + [create_group("dev", list(range(1, 21)))], connections=1)
     waits = count_refint_waits(monkeypatch)
     directory, _, result = apply([move(n, SZ_PEOPLE_DN) for n in range(1, 21)], connections=4, batch_size=500)
@@ -286,7 +286,7 @@ def test_moves_wait_for_refint_once_per_batch(run, slapd, monkeypatch) -> None:
 
 
 def test_group_with_all_initial_members_in_one_add(run, slapd) -> None:
-    apply, journal = run
+    apply, _journal = run
     apply([create(n) for n in range(1, 6)], connections=1)
     directory, _, result = apply([create_group("dev", [1, 2, 3, 4, 5])], connections=2)
     assert result.ok and directory.calls["create_group"] == 1 and directory.calls["add_member"] == 0
@@ -314,7 +314,7 @@ def test_a_crash_mid_batch_leaves_pending_rows_that_recover_settles(run, slapd, 
     monkeypatch.setattr(Journal, "finish_actions", original)
     pending = journal.pending_actions()
     assert len(pending) == 10 and {e.kind for e in pending} == {"create_account"}
-    directory, executor, _ = apply([], connections=4)
+    _directory, executor, _ = apply([], connections=4)
     settled = executor.recover()
     assert len(settled) == 10 and journal.pending_actions() == []
     assert all(e.status == "applied" for e in journal.entries())
@@ -372,7 +372,7 @@ def test_a_connection_dropped_mid_batch_stops_the_run_with_rows_pending(run, sla
 
 
 def test_stop_request_is_honoured_between_batches(run, slapd) -> None:
-    apply, journal = run
+    _apply, journal = run
     asked = {"n": 0}
 
     def stop_after_two() -> bool:
@@ -427,7 +427,7 @@ people_dn = "ou=hq,ou=people,dc=example,dc=com"
 
 
 def test_a_batch_on_a_holder_waits_for_refint_and_others_do_not(run, slapd, monkeypatch) -> None:
-    apply, journal = run
+    apply, _journal = run
     apply([create(n) for n in range(1, 7)] + [create_group("dev", [1, 2, 3, 4, 5, 6]), create_group("ops", [6])],
           connections=1)
     waits = count_refint_waits(monkeypatch)
@@ -446,7 +446,7 @@ def test_a_batch_on_a_holder_waits_for_refint_and_others_do_not(run, slapd, monk
 
 
 def test_a_mover_leaving_its_group_before_the_move_waits_for_nothing(run, slapd, monkeypatch) -> None:
-    apply, journal = run
+    apply, _journal = run
     boss, report = f"uid=user1,{HQ_PEOPLE_DN}", f"uid=user2,{HQ_PEOPLE_DN}"
     reports_to = Action(ActionKind.UPDATE_ACCOUNT, "2", "HQ", report, "sync", "test", {},
                         params=AttributeUpdateParams(report, {"manager": boss}))
@@ -477,7 +477,7 @@ def test_a_mover_leaving_its_group_before_the_move_waits_for_nothing(run, slapd,
 
 
 def test_creates_go_in_ldap_transactions_and_bind_like_any_other(run, slapd, monkeypatch, tmp_path) -> None:
-    apply, journal = run
+    apply, _journal = run
     sizes = count_transaction_sizes(monkeypatch)
     directory, _, result = apply([create(n) for n in range(1, 41)] + [update(n, "t") for n in range(1, 41)], connections=1)
     assert result.ok and directory.calls == Counter(create_person=40, modify_person=40)
@@ -494,7 +494,7 @@ def test_creates_go_in_ldap_transactions_and_bind_like_any_other(run, slapd, mon
 
 
 def test_transactions_can_be_turned_off(run, slapd, monkeypatch, directory_settings, companies) -> None:
-    apply, journal = run
+    apply, _journal = run
     opened: list[int] = []
     original = LdapDirectory.transaction
     monkeypatch.setattr(LdapDirectory, "transaction", lambda self: opened.append(1) or original(self))

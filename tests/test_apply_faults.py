@@ -91,7 +91,7 @@ def test_server_stopping_mid_cycle_ends_cleanly_and_the_next_cycle_finishes(env)
 
 @pytest.mark.servers  # `env` runs a slapd
 def test_crash_between_directory_write_and_journal_is_settled_on_restart(env, monkeypatch) -> None:
-    server, settings = env
+    _server, settings = env
     journal = Journal(settings.state.url)
     original = Journal.finish_actions
 
@@ -123,7 +123,7 @@ def test_crash_between_directory_write_and_journal_is_settled_on_restart(env, mo
 
 @pytest.mark.servers  # `env` runs a slapd
 def test_interrupted_action_that_did_not_happen_is_marked_and_replanned(env) -> None:
-    server, settings = env
+    _server, settings = env
     journal = Journal(settings.state.url)
     with LdapDirectory(settings.directory, settings.companies) as directory:
         plan = plan_cycle(settings, NOW, directory, journal)

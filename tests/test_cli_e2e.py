@@ -6,13 +6,12 @@ import contextlib
 import json
 from pathlib import Path
 
-
 from connectors.ldap import LdapDirectory
-from lifecycle.engine.vault import CredentialVault
-from lifecycle.cli.main import main
 from devservers.demo import BASE_DN
-from lifecycle.domain.settings import load_settings
 from devservers.slapd import Slapd
+from lifecycle.cli.main import main
+from lifecycle.domain.settings import load_settings
+from lifecycle.engine.vault import CredentialVault
 from tests.conftest import SLAPD_TRANSACTION_CRASH
 
 DAY_ONE = "2026-12-01T09:00"
@@ -134,7 +133,7 @@ def count_transactions(monkeypatch) -> list[int]:
 @SLAPD_TRANSACTION_CRASH
 def test_apply_with_transactions_writes_this_run_in_ldap_transactions_only(config: Path, capsys, monkeypatch) -> None:
     sizes = count_transactions(monkeypatch)
-    code, out, err = run(config, capsys, "apply", "--now", DAY_ONE, "--transactions")
+    code, _out, err = run(config, capsys, "apply", "--now", DAY_ONE, "--transactions")
     assert code == 0, err
     assert "watch the run" in err  # the admin is told what the flag risks
     # All 46 joiners created in transactions of 2, 4, 8, ... writes.
@@ -145,7 +144,7 @@ def test_apply_with_transactions_writes_this_run_in_ldap_transactions_only(confi
 
     # The next run, without the flag: the leaver's suspension and nothing in a transaction.
     sizes.clear()
-    code, out, err = run(config, capsys, "apply", "--now", "2027-01-16T09:00")
+    code, _out, err = run(config, capsys, "apply", "--now", "2027-01-16T09:00")
     assert code == 0, err
     assert sizes == [] and "watch the run" not in err
     with directory(config) as ldap:
@@ -204,7 +203,7 @@ cn: 王芳
 sn: 王
 """
     )
-    code, out, _ = run(config, capsys, "plan", "--now", DAY_ONE, "--format", "json")
+    _code, out, _ = run(config, capsys, "plan", "--now", DAY_ONE, "--format", "json")
     plan = json.loads(out)
     sima = [a for a in plan["actions"] if a["employee_id"] == "100001"]
     assert [a["kind"] for a in sima][:2] == ["adopt_account", "update_account"]
@@ -254,7 +253,7 @@ def test_no_secret_reaches_output_logs_or_the_action_log(config: Path, tmp_path:
         ("log", "--format", "json"),
         ("explain", LEAVER),
     ):
-        code, out, err = run(config, capsys, *args)
+        _code, out, err = run(config, capsys, *args)
         captured.append(out + err)
     settings = load_settings(config)
     vault = CredentialVault(settings.accounts.initial_password_dir, 16)

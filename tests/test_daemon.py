@@ -6,6 +6,7 @@ Mail (Modoboa) is not part of these runs yet: the daemon drives what
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import sqlite3
@@ -17,14 +18,14 @@ from pathlib import Path
 import pytest
 
 from connectors.ldap import LdapDirectory
-from lifecycle.engine.vault import CredentialVault
+from devservers.slapd import Slapd
 from lifecycle.cli.main import main
 from lifecycle.daemon.service import Daemon as InProcessDaemon
 from lifecycle.domain.errors import ConfigError
+from lifecycle.domain.settings import load_settings
+from lifecycle.engine.vault import CredentialVault
 from lifecycle.runtime.metrics import Metrics, MetricsServer
 from lifecycle.runtime.notify import Notifier
-from lifecycle.domain.settings import load_settings
-from devservers.slapd import Slapd
 from tests.daemon_support import (  # noqa: F401 - fixtures
     Daemon,
     NotifySocket,
@@ -65,7 +66,7 @@ def test_ready_watchdog_status_metrics_and_json_logs(tmp_path: Path, demo_slapd:
         since = time.monotonic()
         wait_until(lambda: len([t for t, _ in notify.with_key("WATCHDOG", "1") if t > since]) >= 4, what="4 more pings")
         pings = [t for t, _ in notify.with_key("WATCHDOG", "1")]
-        assert max(b - a for a, b in zip(pings, pings[1:])) < 0.8  # inside WATCHDOG_USEC=1s, cycles included
+        assert max(b - a for a, b in itertools.pairwise(pings)) < 0.8  # inside WATCHDOG_USEC=1s, cycles included
         status = notify.with_key("STATUS")[-1][1]["STATUS"]
         assert "last cycle" in status and " ok" in status and "next " in status
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings
-from lifecycle.cli.main import main
 from devservers.modoboa import ModoboaInstance
+from lifecycle.cli.main import main
 
 DAY_ONE = "2026-12-01T09:00"
 LEAVER = "100028"  # 马超 (SZ), leaves 2027-01-15; manager 孙丽 (100024) sunli@sz.example.com
@@ -295,8 +295,8 @@ def test_an_outage_of_429_and_503_is_ridden_out_without_losing_or_repeating_a_wr
 def test_the_mail_token_and_passwords_never_reach_output_logs_or_the_journal(
     mail_config: Path, modoboa: ModoboaInstance, capsys
 ) -> None:
-    from lifecycle.engine.vault import CredentialVault
     from lifecycle.domain.settings import load_settings
+    from lifecycle.engine.vault import CredentialVault
 
     written = []
     for args in (
@@ -306,7 +306,7 @@ def test_the_mail_token_and_passwords_never_reach_output_logs_or_the_journal(
         ("check",),
         ("log", "--format", "json"),
     ):
-        code, out, err = run(mail_config, capsys, *args)
+        _code, out, err = run(mail_config, capsys, *args)
         written.append(out + err)
     settings = load_settings(mail_config)
     vault = CredentialVault(settings.accounts.initial_password_dir, 16)

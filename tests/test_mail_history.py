@@ -29,12 +29,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.mail_modoboa import CAPABILITIES as MODOBOA_CAPABILITIES
-from lifecycle.engine.apply import Executor
-from lifecycle.engine.vault import CredentialVault
 from lifecycle.domain.errors import RecordError
-from lifecycle.journal.store import Journal
 from lifecycle.domain.mail import MailCapability
 from lifecycle.domain.models import HrRecord, PersonStatus, Plan, SuspensionRule
+from lifecycle.engine.apply import Executor
+from lifecycle.engine.vault import CredentialVault
+from lifecycle.journal.store import Journal
 from lifecycle.testing import AliasRow, InMemoryDirectory, InMemoryMailBackend
 from policies.context import PolicyContext
 from policies.employment import Standing, employment

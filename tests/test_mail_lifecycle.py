@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.engine.vault import CredentialVault
+from devservers.dovecot import DovecotInstance
+from devservers.modoboa import ModoboaInstance
+from devservers.postfix import deliver
 from lifecycle.cli.main import main
 from lifecycle.domain.settings import load_settings
-from devservers.dovecot import DovecotInstance
-from devservers.postfix import deliver
-from devservers.modoboa import ModoboaInstance
+from lifecycle.engine.vault import CredentialVault
 
 DAY_ONE = "2026-12-01T09:00"
 LEAVER, ADDRESS, MANAGER = "100028", "machao@sz.example.com", "sunli@sz.example.com"

@@ -22,8 +22,8 @@ import pytest
 
 from connectors.ldap import LdapDirectory
 from lifecycle.cli.main import main
-from lifecycle.journal.store import Journal
 from lifecycle.domain.settings import load_settings
+from lifecycle.journal.store import Journal
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY_ONE = "2026-12-01T09:00"
@@ -80,7 +80,7 @@ def test_a_read_only_state_directory_is_named_with_its_fix(config: Path, tmp_pat
             code, _, err = run(config, capsys, *args)
             assert code == 1, args
             assert one_line(err).startswith(expected), (args, err)
-        code, out, err = run(config, capsys, "check")  # checks without writing (lifecycle.journal.check.check_state_store)
+        code, _out, err = run(config, capsys, "check")  # checks without writing (lifecycle.journal.check.check_state_store)
         assert code == 1 and "Traceback" not in err
         assert f"PROBLEM state store {db}: the file system at {mount} is mounted read-only; remount {mount} read-write" in err
 
@@ -161,7 +161,7 @@ def test_a_full_disk_in_the_middle_of_an_apply_stops_cleanly_and_the_next_run_co
 
         filler.unlink()
         monkeypatch.setattr(LdapDirectory, "create_person", create_person)
-        code, out, err = run(config, capsys, "apply", "--now", DAY_ONE)
+        code, _out, err = run(config, capsys, "apply", "--now", DAY_ONE)
         assert code == 0, err
         assert run(config, capsys, "plan", "--now", DAY_ONE)[0] == 0  # nothing left: the same end as an unbroken run
         settings = load_settings(config)

@@ -77,7 +77,7 @@ class LdapDirectory:
         if not self.settings.transactions:
             return False
         if self._offers_transactions is None:
-            self._offers_transactions = TRANSACTION_EXTENSIONS <= set(self._session.root_values("supportedExtension"))
+            self._offers_transactions = set(self._session.root_values("supportedExtension")) >= TRANSACTION_EXTENSIONS
         return self._offers_transactions
 
     def writer(
