@@ -294,9 +294,8 @@ class InMemoryDirectory:
 
     # -- lanes, references, transactions ------------------------------------------------------
 
-    def writer(self, *, defer_references: bool = False, own_connection: bool = True) -> AbstractContextManager[None]:
-        """Nothing to bind: every call is atomic here.  (`own_connection`: what the executor's lanes used to
-        pass the LDAP connector; not part of the port.)"""
+    def writer(self, *, defer_references: bool = False) -> AbstractContextManager[None]:
+        """Nothing to bind: every call is atomic here."""
         return nullcontext()
 
     def await_references(self, old_dns: Sequence[str]) -> None:
