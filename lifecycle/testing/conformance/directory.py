@@ -284,3 +284,38 @@ class DirectoryContract:
         directory.delete_group(group)
         assert directory.read_group(group) is None and directory.read_snapshot().groups == ()
         assert read(directory, alice).uid == "alice"
+
+    # -- what a quiet cycle asks: has anything changed? ---------------------------------------------------------
+
+    def test_the_change_stamp_moves_with_every_write_and_never_with_a_read(
+        self, directory: Directory, layout: DirectoryLayout
+    ) -> None:
+        dn = self.add(directory, layout, "lina")
+        if not directory.features.change_stamps:
+            assert directory.change_stamp() is None
+            return
+        before = directory.change_stamp()
+        assert before is not None
+        directory.read_snapshot()
+        assert directory.read_person(dn) is not None and directory.change_stamp() == before
+        stamps = [before]
+        writes: tuple[Callable[[], object], ...] = (
+            lambda: directory.modify_person(dn, {"title": "经理"}), lambda: directory.lock(dn),
+            lambda: directory.create_group(layout.group("HQ-财务部"), "HQ", "财务部", dn))
+        for write in writes:
+            write()
+            stamp = directory.change_stamp()
+            assert stamp is not None and stamp not in stamps
+            stamps.append(stamp)
+
+    def test_entry_versions_move_with_the_writes_to_their_entry(self, directory: Directory, layout: DirectoryLayout) -> None:
+        if not directory.features.entry_versions:
+            return  # entry_versions() and read_uids() are only called when declared
+        lina, wang = self.add(directory, layout, "lina"), self.add(directory, layout, "wangfang")
+        versions = {dn_key(dn): version for dn, version in directory.entry_versions()}
+        assert {dn_key(lina), dn_key(wang)} <= set(versions)
+        directory.modify_person(wang, {"title": "经理"})
+        after = {dn_key(dn): version for dn, version in directory.entry_versions()}
+        assert after[dn_key(lina)] == versions[dn_key(lina)] is not None
+        assert after[dn_key(wang)] != versions[dn_key(wang)]
+        assert directory.read_uids(lina) == ["lina"] and directory.read_uids(layout.person("nobody")) is None
