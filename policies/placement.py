@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from lifecycle.domain.dn import dn_key, escape_rdn_value, match_key
+from lifecycle.domain.dn import dn_key, escape_rdn_value, match_key, split_rdn
 
 __all__ = ["dn_key", "group_dn", "group_key", "person_dn", "split_rdn"]
 
@@ -15,19 +15,6 @@ def person_dn(uid: str, people_dn: str) -> str:
 
 def group_dn(company: str, department: str, groups_dn: str) -> str:
     return f"cn={escape_rdn_value(f'{company}-{department}')},{groups_dn}"
-
-
-def split_rdn(dn: str) -> tuple[str, str]:
-    """`("uid=a", "ou=x,dc=y")` for `"uid=a,ou=x,dc=y"`, honouring escaped commas."""
-    escaped = False
-    for index, char in enumerate(dn):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ",":
-            return dn[:index], dn[index + 1 :]
-    return dn, ""
 
 
 @lru_cache(maxsize=1 << 12)  # a few hundred departments, asked once per member

@@ -52,3 +52,26 @@ def dn_key(dn: str) -> str:
         # A string that is already lower case is its own key (no copy).
         return dn if dn.islower() else dn.lower()
     return ",".join(match_key(part) for part in dn.split(","))
+
+
+def split_rdn(dn: str) -> tuple[str, str]:
+    """`("uid=a", "ou=x,dc=y")` for `"uid=a,ou=x,dc=y"`, honouring backslash-escaped commas."""
+    escaped = False
+    for index, char in enumerate(dn):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
+            return dn[:index], dn[index + 1 :]
+    return dn, ""
+
+
+def split_rdns(dn: str) -> list[str]:
+    """The RDNs of `dn`, first to last."""
+    parts: list[str] = []
+    while True:
+        first, dn = split_rdn(dn)
+        parts.append(first)
+        if not dn:
+            return parts

@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
-from lifecycle.domain.dn import dn_key, match_key
+from lifecycle.domain.dn import dn_key, match_key, split_rdns
 from lifecycle.domain.errors import AlreadyExistsError, RecordError
 from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot, GroupEntry
 from lifecycle.domain.ports import DirectoryFeatures
@@ -53,26 +53,10 @@ _SPELLING = {name.lower(): name for name in (
 _OPERATIONAL = frozenset({"dn", "locked", "last_bind", "created", "password"})
 
 
-def _split_rdns(dn: str) -> list[str]:
-    """The RDNs of `dn`, honouring backslash escapes."""
-    parts: list[str] = []
-    start, escaped = 0, False
-    for index, char in enumerate(dn):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ",":
-            parts.append(dn[start:index])
-            start = index + 1
-    parts.append(dn[start:])
-    return parts
-
-
 def _canonical(dn: str) -> str:
     """The DN as the LDAP connector hands DNs out: attribute types in lower case, no spaces around separators."""
     rdns = []
-    for rdn in _split_rdns(dn.strip()):
+    for rdn in split_rdns(dn.strip()):
         attribute, equals, value = rdn.strip().partition("=")
         if not equals or not attribute.strip():
             raise RecordError(f"{dn}: not a valid DN", connector=CONNECTOR)
@@ -93,13 +77,13 @@ def _unescape(value: str) -> str:
 
 def _first_rdn(dn: str) -> tuple[str, str, str]:
     """(attribute, unescaped value, the RDN as written) of `dn`'s first RDN."""
-    rdn = _split_rdns(dn)[0]
+    rdn = split_rdns(dn)[0]
     attribute, _, value = rdn.partition("=")
     return attribute, _unescape(value), rdn
 
 
 def _parent(dn: str) -> str:
-    return ",".join(_split_rdns(dn)[1:])
+    return ",".join(split_rdns(dn)[1:])
 
 
 class InMemoryDirectory:
