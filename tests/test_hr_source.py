@@ -59,3 +59,18 @@ def test_a_file_written_moments_ago_is_settling_for_the_guards(tmp_path: Path) -
     _age(settings.hr.path, 120)
     fresh = read_hr(settings, source)
     assert not fresh.settling and len(fresh.records) == 2
+
+
+def test_a_file_gone_right_after_its_read_is_settling_not_trusted(tmp_path: Path) -> None:
+    """A writer that deletes and recreates the export: an age the source cannot tell is no proof of a finished file."""
+    settings = _settings(tmp_path, min_age=60)
+    _age(settings.hr.path, 3600)
+
+    class GoneAfterRead(CsvHrSource):
+        def age_seconds(self) -> float | None:
+            os.unlink(self.settings.path)
+            return super().age_seconds()
+
+    source = GoneAfterRead(settings.hr, company_aliases(settings))
+    snapshot = read_hr(settings, source)
+    assert snapshot.settling and len(snapshot.records) == 2

@@ -260,13 +260,15 @@ class Daemon:
                 log.info("standby", active_instance=holder or None)
                 self._holder = holder
             return
-        if self.journal is None:
-            try:
+        try:
+            if self.journal is None:
                 self.journal = _open_journal(self.settings.state.url, self.metrics, self.progress)
-            except (SQLAlchemyError, OSError, StateStoreError) as exc:
-                log.error("takeover_failed", error=_first_line(exc), consequence="standing by; retrying")
-                self.leader.release()
-                return
+            else:  # taken back: another instance may have upgraded the store meanwhile, perhaps past this version
+                _upgrade_store(self.settings.state.url)
+        except (SQLAlchemyError, OSError, StateStoreError) as exc:
+            log.error("takeover_failed", error=_first_line(exc), consequence="standing by; retrying")
+            self.leader.release()
+            return
         self._baseline = None
         self._active = True
         self.metrics.active.set(1)
@@ -550,10 +552,15 @@ def _open_journal(url: str, metrics: Metrics, progress: Progress) -> DaemonJourn
     Here and not at every start: a standby must not change the schema under an active
     instance that may still run the older code; it upgrades when it takes over.
     """
+    _upgrade_store(url)
+    return DaemonJournal(url, metrics, progress)
+
+
+def _upgrade_store(url: str) -> None:
+    """Bring the store to this version's schema; StateStoreError for one written by a newer version."""
     before = upgrade_store(url)
     if before.upgrade_due:
         log.info("state_store_upgraded", state=_safe_url(url), was=before.words(), steps=list(before.steps))
-    return DaemonJournal(url, metrics, progress)
 
 
 def _ping_state_store(url: str) -> None:

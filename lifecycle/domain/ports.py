@@ -41,7 +41,8 @@ class HrSource(Protocol):
         ...
 
     def age_seconds(self) -> float | None:
-        """How long ago the source last changed, when it can tell (a file's mtime); None otherwise."""
+        """How long ago the source last changed (a file's mtime); None when it cannot tell, which the
+        cycle takes as "still changing" (settling: nothing destructive on its word)."""
         ...
 
 

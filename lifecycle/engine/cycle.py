@@ -142,7 +142,8 @@ def read_hr(settings: Settings, source: HrSource) -> HrSnapshot:
     with tuning.gc_paused():
         hr = source.read(date.today())
     age = source.age_seconds()
-    if age is not None and age < settings.guards.min_file_age_seconds:
+    # An age the source cannot tell (the file went between the read and the look) is not an old age.
+    if age is None or age < settings.guards.min_file_age_seconds:
         hr = replace(hr, settling=True)
     return hr
 
