@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import email.utils
-import json as jsonlib
 import random
 import threading
 import time
@@ -394,8 +393,18 @@ class HttpApi:
         if status in (401, 403):
             return ConnectorConfigError(f"{message}: {self.auth_hint}", connector=connector)
         if payload is not None:
-            payload = jsonlib.loads(self.scrub(jsonlib.dumps(payload), secrets))  # it may quote the request back
+            payload = self._scrub_data(payload, secrets)  # it may quote the request back
         return ApiError(message, connector=connector, status=status, payload=payload)
+
+    def _scrub_data(self, data: Any, secrets: tuple[str, ...]) -> Any:
+        """Decoded JSON with every string scrubbed (its JSON text would escape a secret's quotes and non-ASCII)."""
+        if isinstance(data, str):
+            return self.scrub(data, secrets)
+        if isinstance(data, list):
+            return [self._scrub_data(item, secrets) for item in data]
+        if isinstance(data, dict):
+            return {self.scrub(str(key), secrets): self._scrub_data(value, secrets) for key, value in data.items()}
+        return data
 
     def _cause(self, exc: BaseException, secrets: tuple[str, ...]) -> BaseException:
         """`exc` itself, or a ScrubbedCause when its text or one of its causes' held a secret."""

@@ -317,6 +317,16 @@ def test_no_secret_in_any_message_or_log_line(caplog: pytest.LogCaptureFixture, 
         assert TOKEN not in text and PASSWORD not in text
 
 
+@pytest.mark.parametrize("password", ['Pa"ssword1', "Pässword1", "Pa\\ss'word1"])
+def test_a_password_quoted_back_in_the_error_body_is_scrubbed_from_the_payload(password: str) -> None:
+    """JSON escapes quotes and non-ASCII: the payload is scrubbed value by value, not as JSON text."""
+    body = {"password": [f"'{password}' is too weak"], "detail": {"echo": password}}
+    with ScriptedServer([Reply(400, body=body)]) as server, client(server.url) as api, pytest.raises(ApiError) as caught:
+        api.request("POST", "/accounts/", json={"password": password}, secrets=(password,), what="create account")
+    assert password not in str(caught.value) and password not in repr(caught.value.payload)
+    assert caught.value.payload["detail"]["echo"] == "********"
+
+
 def test_a_credential_that_breaks_the_request_is_named_but_never_shown() -> None:
     broken = "tok-line\nbreak-2a7f"
     with (
