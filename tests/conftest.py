@@ -31,7 +31,8 @@ if os.environ.get("CI"):
 # every time.
 SLAPD_TRANSACTION_CRASH = pytest.mark.flaky(
     reruns=2,
-    only_rerun=["the server closed the connection", "Connection reset by peer", "Connection refused"],
+    # libldap's words (python-ldap) for a server gone, then ldap3's.
+    only_rerun=["Can't contact LDAP server", "the server closed the connection", "Connection reset by peer", "Connection refused"],
 )
 
 BASE_DN = "dc=example,dc=com"
