@@ -218,7 +218,7 @@ def _set_aside_test_records(
             RejectedRow(
                 record.row, field, f"looks like a test record ({field} matches [hr] test_records pattern {pattern!r})",
                 "remove the row from the export, or change [hr] test_records if this is a real person",
-                employee_id=record.employee_id,
+                employee_id=record.employee_id, company=record.company,
             )
         )
     rejected.sort(key=lambda r: r.row)

@@ -137,6 +137,7 @@ def validate_rows(
                 f"{same} is also on row(s) {', '.join(str(r) for r in others)}; none of these rows is used",
                 "keep one row per employee (or correct the wrong id) in the HR export",
                 result.employee_id,
+                result.company,
             )
 
     records = [r for r in results if type(r) is HrRecord]
@@ -213,7 +214,7 @@ class _Validator:
             self._check_dates(hire_date, termination_date)
             email = _checked_email(values.get("email", ""))
         except _Rejected as problem:
-            return RejectedRow(row, problem.field, problem.reason, problem.fix, employee_id)
+            return RejectedRow(row, problem.field, problem.reason, problem.fix, employee_id, self._company_hint(cells))
         if manager_id and manager_id.casefold() == employee_id.casefold():
             manager_id = ""  # "reports to self" means top of the tree: no manager
         return HrRecord(
@@ -243,6 +244,12 @@ class _Validator:
             return normalize_employee_id(raw_id), None
         except InvalidValue as exc:
             return "", exc
+
+    def _company_hint(self, cells: Sequence[str]) -> str:
+        """A rejected row's company, if its cell names one: whose admins see the rejection ("" for the group's)."""
+        index = self.header_map.get("company")
+        text = cells[index].strip() if index is not None and index < len(cells) else ""
+        return self.exact.get(text) or self.folded.get(text.casefold()) or ""
 
     def _check_cell_count(self, cells: Sequence[str]) -> None:
         """A lost or extra delimiter shifts every value after it: such a row is not read at all."""

@@ -122,6 +122,7 @@ class Slapd:
         memberof: bool = False,
         index_hash64: bool = True,
         syncprov: bool = True,
+        anonymous_lookup: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
         self.base_dn = base_dn
@@ -130,6 +131,7 @@ class Slapd:
         self.memberof = memberof
         self.index_hash64 = index_hash64
         self.syncprov = syncprov
+        self.anonymous_lookup = anonymous_lookup
         self.port = port
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
@@ -338,6 +340,9 @@ class Slapd:
             "to attrs=userPassword by self write by anonymous auth by * none",
             "to * by self read by users read by * none",
         ]
+        if self.anonymous_lookup:
+            # As many sites do: anyone may find an entry by uid or mail (the console's login needs no account then).
+            access.insert(1, "to attrs=entry,objectClass,uid,mail by anonymous read by * break")
         blocks = [
             "\n".join(
                 [

@@ -31,6 +31,7 @@ from lifecycle.domain.models import (
     DirectorySnapshot,
     HrRecord,
     HrSnapshot,
+    PersonOutlook,
     PersonStatus,
     Plan,
     Review,
@@ -54,6 +55,7 @@ from policies.mailbox import plan_mailbox
 from policies.managers import manager_chain_reviews
 from policies.names import NameAllocator, Names
 from policies.naming import NamingProblem, lower_name
+from policies.outlook import outlooks
 from policies.placement import dn_key, group_dn, split_rdn
 from policies.retention import decide_deletion
 from policies.timeline import next_due_of
@@ -109,10 +111,14 @@ def compute_plan(
     config_fingerprint: str = "",
     mail: MailSnapshot | None = None,
     capabilities: frozenset[MailCapability] = frozenset(),
+    outlook: bool = False,
 ) -> Plan:
-    """The plan at `now`. Without `mail` (no [mail] configured) only the directory is planned."""
+    """The plan at `now`. Without `mail` (no [mail] configured) only the directory is planned.
+
+    With `outlook`, the plan also carries what comes next to each person in motion (policies.outlook).
+    """
     ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected), holds=state.holds)
-    actions, reviews, due = _actions_and_reviews(hr, directory, state, ctx, mail, capabilities)
+    actions, reviews, due, views = _actions_and_reviews(hr, directory, state, ctx, mail, capabilities)
     actions.sort(key=_apply_order)
     frozen = frozen_companies(hr, state.feed, settings)
     accounts: dict[str, int] = {}
@@ -121,6 +127,11 @@ def compute_plan(
         if company:
             accounts[company] = accounts.get(company, 0) + 1
     guarded = guard_plan(actions, accounts, settings.guards, approved=state.approved, rejected=state.rejected, frozen=frozen)
+    found: tuple[PersonOutlook, ...] = ()
+    if outlook:
+        concerned = frozenset(a.employee_id for a in actions) | {r.employee_id for r in reviews}
+        found = outlooks(views, concerned, ctx)
+    del views
     return Plan(
         now=now,
         actions=guarded.allowed,
@@ -131,6 +142,8 @@ def compute_plan(
         hr_fingerprint=hr.fingerprint,
         config_fingerprint=config_fingerprint,
         next_due=due,
+        outlooks=found,
+        accounts=accounts,
     )
 
 
@@ -141,9 +154,9 @@ def _actions_and_reviews(
     ctx: PolicyContext,
     mail: MailSnapshot | None,
     capabilities: frozenset[MailCapability],
-) -> tuple[list[Action], list[Review], datetime | None]:
+) -> tuple[list[Action], list[Review], datetime | None, list[PersonView]]:
     """Everyone's actions (unsorted, unguarded) and the findings for an admin; with no actions, the
-    first instant at which time alone could change that (None: never)."""
+    first instant at which time alone could change that (None: never); and the people's views."""
     joined = join_snapshots(hr, directory, state, ctx, mail)
     mail_settings = ctx.settings.mail if mail is not None else None
     hired = _in_hire_order(joined.persons)
@@ -174,7 +187,7 @@ def _actions_and_reviews(
     reviews.extend(decided.memberships.spelling_reviews(ctx))
     # The daemon sleeps through quiet cycles until then; the views are at hand only here.
     due = next_due_of(hired, ctx) if not actions else None
-    return actions, reviews, due
+    return actions, reviews, due, hired
 
 
 def _in_hire_order(persons: list[PersonView]) -> list[PersonView]:

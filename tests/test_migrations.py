@@ -32,7 +32,8 @@ from lifecycle.runtime.leader import FileLock
 from tests.test_leader import pg_url  # noqa: F401 - fixture
 
 FIXTURE = Path(__file__).parent / "fixtures" / "state_8308661" / "sqlite" / "state.db"
-OUR_TABLES = {"persons", "action_log", "approvals", "holds", "feed_baseline", "runs", "state_version", "alembic_version"}
+OUR_TABLES = {"persons", "action_log", "approvals", "holds", "feed_baseline", "runs", "state_version", "alembic_version",
+              "published", "person_outlook", "web_sessions"}  # the last three: revision 0002 (the console)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])

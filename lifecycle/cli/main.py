@@ -1,4 +1,4 @@
-"""`lifecycle`: check, plan, apply, log, explain, adopt, migrate.
+"""`lifecycle`: check, plan, apply, log, explain, adopt, migrate, run (the daemon), web (the console).
 
 Exit codes follow `terraform plan -detailed-exitcode`: 0 nothing to do,
 2 changes planned, 1 error; 141 (128 + SIGPIPE, as for `seq 1 1000000 | head -1`)
@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lifecycle.cli.admin import add_admin_commands
 
     add_admin_commands(sub)
+
+    sub.add_parser("web", help="the console: each branch admin sees and decides for their own company ([web]; "
+                               "needs no directory or mail secret)")
 
     sub.add_parser(
         "run",
@@ -564,6 +567,12 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    from lifecycle.web.serve import run_console
+
+    return run_console(settings)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from lifecycle.daemon.service import run_daemon
 
@@ -579,6 +588,7 @@ COMMANDS = {
     "adopt": cmd_adopt,
     "migrate": cmd_migrate,
     "run": cmd_run,
+    "web": cmd_web,
 }
 
 

@@ -70,10 +70,26 @@ class RejectedRow:
     reason: str
     fix: str
     employee_id: str = ""
+    company: str = ""  # the code its company cell names, if any: whose admins see it ("" the group's only)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "employee_id": self.employee_id, "company": self.company, "field": self.field,
+                "reason": self.reason, "fix": self.fix}
 
     def message(self) -> str:
         who = f" (employee {self.employee_id})" if self.employee_id else ""
         return f"row {self.row}{who}: {self.field}: {self.reason}; fix: {self.fix}"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonOutlook:
+    """One person's standing and coming events, as `lifecycle explain` words them (the console shows it)."""
+
+    employee_id: str
+    company: str
+    name: str
+    standing: str
+    events: tuple[tuple[str, str], ...]  # (ISO date or date-time, what happens), in date order
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,6 +417,10 @@ class Plan:
     # An empty plan only: the first instant after `now` at which time alone could change it
     # (None: never, or the plan is not empty).  The daemon's quiet cycles sleep until then.
     next_due: datetime | None = None
+    # For the console (compute_plan(outlook=True)): the people in motion and what comes next to them;
+    # accounts per company.  Not part of a saved plan.
+    outlooks: tuple[PersonOutlook, ...] = field(default=(), compare=False)
+    accounts: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def has_changes(self) -> bool:
@@ -413,10 +433,7 @@ class Plan:
             "hr_fingerprint": self.hr_fingerprint,
             "config_fingerprint": self.config_fingerprint,
             "actions": [a.to_dict() for a in self.actions],
-            "rejected": [
-                {"row": r.row, "employee_id": r.employee_id, "field": r.field, "reason": r.reason, "fix": r.fix}
-                for r in self.rejected
-            ],
+            "rejected": [r.to_dict() for r in self.rejected],
             "reviews": [r.to_dict() for r in self.reviews],
             "held": [h.to_dict() for h in self.held],
             "frozen": self.frozen,

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lifecycle.domain.errors import ConfigError
+from lifecycle.domain.web_settings import WebSettings
 
 log = structlog.get_logger(__name__)
 
@@ -429,6 +430,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     service: ServiceSettings = ServiceSettings()
     mail: MailSettings | None = None  # without it the daemon manages the directory alone
+    web: WebSettings | None = None  # the console (`lifecycle web`)
     companies: tuple[CompanySettings, ...] = Field(min_length=1)
 
     @classmethod
@@ -453,6 +455,10 @@ class Settings(BaseSettings):
         for company in self.companies:
             if not _dn_within(company.people_dn, self.directory.base_dn):
                 raise ValueError(f"companies[{company.code}].people_dn is not under directory.base_dn")
+        for index, role in enumerate(self.web.roles if self.web else ()):
+            unknown = sorted(set(role.companies) - {"*", *codes})
+            if unknown:
+                raise ValueError(f"web.roles[{index}].companies: unknown company code(s) {unknown}; known: {codes} or \"*\"")
         return self
 
     def with_transactions(self) -> Settings:

@@ -156,7 +156,7 @@ def plan_from(inputs: Inputs, state: StoredState, settings: Settings, now: datet
     with tuning.gc_paused():  # millions of short-lived, acyclic objects
         return compute_plan(
             inputs.hr, inputs.directory, state, settings, now, config_fingerprint=config_fingerprint(settings),
-            mail=inputs.mail, capabilities=inputs.capabilities,
+            mail=inputs.mail, capabilities=inputs.capabilities, outlook=True,
         )
 
 
@@ -338,7 +338,9 @@ def prepare_targets(settings: Settings, sources: Sources) -> None:
 
 
 def record_decision(journal: Journal, run_id: str, plan: Plan, now: datetime, actor: str) -> None:
-    """What the plan found before anything is applied: rejected rows, reviews, and what the guards held."""
+    """What the plan found before anything is applied: rejected rows, reviews, and what the guards held;
+    published for the console (lifecycle.journal.console)."""
+    journal.publish(run_id, plan, now)
     journal.record_rejections(run_id, plan.rejected, now, actor)
     journal.record_reviews(run_id, plan.reviews, now, actor)
     _record_guards(journal, run_id, plan, now, actor)

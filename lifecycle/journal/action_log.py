@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +53,7 @@ class LogEntry:
     error: str
     actor: str
     params: dict[str, Any]
+    origin: str = ""  # where an admin decided: "console 203.0.113.7"; "" for the CLI and the cycles
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -205,7 +206,7 @@ class ActionLog:
                 conn.execute(
                     insert(action_log).values(
                         run_id=run_id, logged_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now),
-                        company="", employee_id=row.employee_id, kind="hr_row_rejected",
+                        company=row.company, employee_id=row.employee_id, kind="hr_row_rejected",
                         target=f"row {row.row}", changes=json.dumps({"field": [row.field, None]}, ensure_ascii=False),
                         rule="hr_validation", reason=f"{row.reason}; fix: {row.fix}", status=ActionStatus.REJECTED,
                         error="", actor=actor, params="{}", dedup_key=key,
@@ -247,14 +248,27 @@ class ActionLog:
         employee_id: str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        companies: Collection[str] | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        until: datetime | None = None,
     ) -> Iterator[LogEntry]:
+        """The action log in order, filtered; `companies` keeps only those companies' entries."""
         query = select(action_log).order_by(action_log.c.id)
         if company:
             query = query.where(action_log.c.company == company)
+        if companies is not None:
+            query = query.where(action_log.c.company.in_(list(companies)))
         if employee_id:
             query = query.where(action_log.c.employee_id == employee_id)
+        if kind:
+            query = query.where(action_log.c.kind == kind)
+        if status:
+            query = query.where(action_log.c.status == status)
         if since:
             query = query.where(action_log.c.logged_at >= utc_text(since))
+        if until:
+            query = query.where(action_log.c.logged_at < utc_text(until))
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         selected = rows[-limit:] if limit else rows
@@ -273,13 +287,15 @@ def record_admin_entry(
     now: datetime,
     company: str = "",
     changes: dict[str, Any] | None = None,
+    origin: str = "",
 ) -> None:
     """An admin's decision in the action log (status `recorded`), in the caller's transaction."""
     conn.execute(
         insert(action_log).values(
             run_id=str(uuid.uuid4()), logged_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now),
-            company=company, employee_id=employee_id, kind=kind, target=target, changes=json.dumps(changes or {}),
-            rule="admin", reason=reason, status=ActionStatus.RECORDED, error="", actor=actor, params="{}",
+            company=company, employee_id=employee_id, kind=kind, target=target,
+            changes=json.dumps(changes or {}, ensure_ascii=False), rule="admin", reason=reason,
+            status=ActionStatus.RECORDED, error="", actor=actor, params="{}", origin=origin,
         )
     )
 
@@ -326,4 +342,5 @@ def log_entry(row: Any) -> LogEntry:
         error=row["error"] or "",
         actor=row["actor"],
         params=json.loads(row["params"] or "{}"),
+        origin=row["origin"] or "",
     )

@@ -6,7 +6,7 @@ Every decision is recorded in the action log in the same transaction as its effe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -86,13 +86,19 @@ class Approvals:
             rows = conn.execute(query).mappings().all()
         return [{**dict(row), "action": json.loads(row["action"])} for row in rows]
 
-    def decide(self, ids: Iterable[int], decision: str, actor: str, now: datetime) -> list[str]:
-        """Approve or reject held actions; returns one line per id saying what happened."""
+    def decide(self, ids: Iterable[int], decision: str, actor: str, now: datetime, *, reason: str = "", origin: str = "",
+               companies: Collection[str] | None = None) -> list[str]:
+        """Approve or reject held actions; returns one line per id saying what happened.
+
+        With `companies`, an action of another company is refused as unknown, and nothing is recorded.
+        """
         assert decision in ("approved", "rejected")
         lines = []
         with self.engine.begin() as conn:
             for action_id in ids:
                 row = conn.execute(select(approvals).where(approvals.c.id == action_id)).mappings().first()
+                if row is not None and companies is not None and row["company"] not in companies:
+                    row = None
                 if row is not None and row["status"] == FROZEN:
                     lines.append(f"#{action_id}: not approvable: held by the frozen HR feed of {row['company']}; "
                                  f"`lifecycle accept-feed {row['company']}` accepts the feed if its drop is real")
@@ -105,10 +111,11 @@ class Approvals:
                     .values(status=decision, decided_by=actor, decided_at=utc_text(now))
                 )
                 verb = "approve" if decision == "approved" else "reject"
+                because = f": {reason}" if reason else ""
                 record_admin_entry(
                     conn, kind=verb, employee_id=row["employee_id"], target=row["target"], company=row["company"],
-                    changes={"held_action": [action_id, decision]}, actor=actor, now=now,
-                    reason=f"{verb}d held {row['kind']} #{action_id} ({row['reason']})",
+                    changes={"held_action": [action_id, decision]}, actor=actor, now=now, origin=origin,
+                    reason=f"{verb}d held {row['kind']} #{action_id} ({row['reason']}){because}",
                 )
                 lines.append(f"#{action_id}: {decision} {row['kind']} {row['employee_id']} {row['target']}")
         return lines
@@ -125,7 +132,8 @@ class Approvals:
 
     # -- admin decisions about people --------------------------------------------------------------
 
-    def set_hold(self, employee_id: str, reason: str, actor: str, now: datetime, *, on: bool) -> str:
+    def set_hold(self, employee_id: str, reason: str, actor: str, now: datetime, *, on: bool, origin: str = "",
+                 company: str = "") -> str:
         with self.engine.begin() as conn:
             existing = conn.execute(select(holds).where(holds.c.employee_id == employee_id)).mappings().first()
             if on and existing:
@@ -136,10 +144,10 @@ class Approvals:
                 conn.execute(insert(holds).values(employee_id=employee_id, reason=reason, actor=actor, created_at=utc_text(now)))
             else:
                 conn.execute(holds.delete().where(holds.c.employee_id == employee_id))
-            company = conn.execute(select(persons.c.company).where(persons.c.employee_id == employee_id)).scalar()
+            stored = conn.execute(select(persons.c.company).where(persons.c.employee_id == employee_id)).scalar()
             record_admin_entry(
-                conn, kind="hold" if on else "release", employee_id=employee_id, target=employee_id, company=company or "",
-                changes={"legal_hold": [not on, on]}, actor=actor, now=now,
+                conn, kind="hold" if on else "release", employee_id=employee_id, target=employee_id,
+                company=stored or company, changes={"legal_hold": [not on, on]}, actor=actor, now=now, origin=origin,
                 reason=reason if on else f"hold released ({reason})" if reason else "hold released",
             )
         return f"{employee_id}: {'on legal hold: account and mail are never deleted until released' if on else 'hold released'}"
@@ -156,11 +164,11 @@ class Approvals:
                                reason=f"admin allows a new account for {employee_id} ({person.uid})", actor=actor, now=now)
         return f"{employee_id}: reinstated; the next cycle makes the account {person.uid} again"
 
-    def confirm_match(self, employee_id: str, uid: str, company: str, actor: str, now: datetime) -> None:
+    def confirm_match(self, employee_id: str, uid: str, company: str, actor: str, now: datetime, *, origin: str = "") -> None:
         """An admin says the pre-existing entry `uid` is this employee (see `lifecycle adopt`)."""
         with self.engine.begin() as conn:
             upsert_person(conn, employee_id, {"uid": uid, "company": company, "status": PersonStatus.CONFIRMED.value,
                                               "match_confirmed": True}, now)
             record_admin_entry(conn, kind="confirm_match", employee_id=employee_id, target=uid, company=company,
-                               changes={"link": [None, uid]}, actor=actor, now=now,
+                               changes={"link": [None, uid]}, actor=actor, now=now, origin=origin,
                                reason=f"admin confirmed that entry {uid} is employee {employee_id}")

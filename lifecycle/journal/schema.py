@@ -53,6 +53,7 @@ action_log = Table(
     Column("actor", String(64), nullable=False),
     Column("params", Text, nullable=False, default="{}"),  # what the executor needs to re-check
     Column("dedup_key", String(64), index=True),
+    Column("origin", String(80), nullable=False, default="", server_default=""),  # "console 203.0.113.7" (revision 0002)
 )
 
 approvals = Table(
@@ -100,6 +101,51 @@ runs = Table(
     Column("outcome", String(16)),
     Column("summary", Text),
 )
+
+# -- what the console reads (revision 0002) -----------------------------------------------------
+
+# What the last decided cycle found, per company ("" for HR rows no company could be read from):
+# the console shows it; the web process cannot read HR or the directory itself.
+published = Table(
+    "published",
+    metadata,
+    Column("company", String(32), primary_key=True),
+    Column("run_id", String(36), nullable=False),
+    Column("effective_at", String(40), nullable=False),
+    Column("published_at", String(40), nullable=False),
+    Column("actions", Text, nullable=False),  # JSON list of the planned actions
+    Column("rejected", Text, nullable=False),  # JSON list of the rejected HR rows
+    Column("reviews", Text, nullable=False),  # JSON list of the findings for an admin
+    Column("accounts", Integer, nullable=False),
+)
+
+# What happens next to each person something is about to happen to (policies.outlook).
+person_outlook = Table(
+    "person_outlook",
+    metadata,
+    Column("employee_id", String(64), primary_key=True),
+    Column("company", String(32), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("standing", Text, nullable=False),
+    Column("events", Text, nullable=False),  # JSON [[ISO date or date-time, what], ...]
+    Column("published_at", String(40), nullable=False),
+)
+
+# The console's sessions: the cookie carries only a signed random id, so a logout or an idle
+# timeout ends a session for good.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("sid", String(64), primary_key=True),  # sha256 of the id the cookie carries
+    Column("uid", String(128), nullable=False),
+    Column("dn", Text, nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("companies", Text, nullable=False),  # JSON list; ["*"] for every company
+    Column("address", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("last_seen", String(40), nullable=False, index=True),
+)
+
 
 def utc_text(value: datetime | None) -> str | None:
     if value is None:

@@ -21,12 +21,13 @@ from lifecycle.domain.errors import StateStoreError
 from lifecycle.journal import migrations
 from lifecycle.journal.action_log import ActionLog
 from lifecycle.journal.approvals import Approvals
+from lifecycle.journal.console import ConsoleRecords
 from lifecycle.journal.diagnosis import state_store_failure
 from lifecycle.journal.migrations import SchemaStatus
 from lifecycle.journal.state import StoredStateRecords
 
 
-class Journal(StoredStateRecords, ActionLog, Approvals):
+class Journal(StoredStateRecords, ActionLog, Approvals, ConsoleRecords):
     """The state store, opened at `url`: refused unless its schema is this code's (`lifecycle migrate`)."""
 
     def __init__(self, url: str) -> None:

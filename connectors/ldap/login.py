@@ -1,0 +1,120 @@
+"""Logging a person in against the directory, for the console: find their entry, bind as them, read their roles.
+
+The console holds no directory admin password.  It finds the entry of the uid or address typed
+in by an anonymous search (or with a read-only lookup account where anonymous search is
+forbidden), binds as that entry with the password typed in, and, bound as the person, asks
+each role's group whether the person is a `member`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from connectors.ldap.client import Connection, ConnectionLost, InvalidUrl, escape_filter_value
+from lifecycle.domain.errors import ConnectorError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+INVALID_CREDENTIALS = 49
+# Entries a person can log in with: whatever carries a uid (inetOrgPerson, account, posixAccount...).
+_PERSON = "(|(objectClass=inetOrgPerson)(objectClass=account)(objectClass=posixAccount))"
+
+
+class LoginRefused(Exception):
+    """Unknown user, ambiguous name or wrong password: one answer for all, so existence does not leak."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    uid: str
+    dn: str
+    display_name: str
+    groups: frozenset[str]  # the role groups (as configured) that list the person as a member
+
+
+@dataclass(frozen=True)
+class FoundEntry:
+    dn: str
+    uid: str
+    employee_number: str
+
+
+class DirectoryLogin:
+    """Binds as people; reads with the lookup account (or anonymously). One connection per call."""
+
+    def __init__(self, url: str, base_dn: str, timeout: float, lookup_dn: str = "", lookup_password: str = "") -> None:
+        self.url, self.base_dn, self.timeout = url, base_dn, timeout
+        self._lookup = (lookup_dn, lookup_password)
+
+    def authenticate(self, username: str, password: str, role_groups: Sequence[str]) -> Identity:
+        """The person `username` (a uid or a mail address) is, if `password` is theirs; else LoginRefused."""
+        username = username.strip()
+        # An empty password would be an unauthenticated bind, which the server accepts (RFC 4513 5.1.2).
+        if not username or not password or len(username) > 256:
+            raise LoginRefused
+        connection = self._open()
+        try:
+            value = escape_filter_value(username)
+            entries = self._search(connection, f"(&{_PERSON}(|(uid={value})(mail={value})))", ["uid", "cn", "displayName"])
+            if len(entries) != 1:
+                raise LoginRefused
+            dn, attributes = entries[0]
+            result = self._call(connection.bind, dn, password)
+            if result.code != 0:
+                if result.code == INVALID_CREDENTIALS or result.code in (48, 50, 53):  # locked, expired, refused
+                    raise LoginRefused
+                raise ConnectorError(f"the directory answered a login with {result}", connector="directory")
+            # Bound as the person: their own entry's names, which an anonymous search may not read.
+            own = self._call(connection.search_page, dn, "(objectClass=*)", ["uid", "cn", "displayName"], scope="base")
+            if own.entries:
+                attributes = {**attributes, **own.entries[0][1]}
+            member = f"(member={escape_filter_value(dn)})"
+            groups = frozenset(
+                group for group in role_groups
+                if self._call(connection.search_page, group, member, [], scope="base", size_limit=1).entries
+            )
+        finally:
+            connection.close()
+        uid = _first(attributes, "uid") or username
+        return Identity(uid, dn, _first(attributes, "displayname") or _first(attributes, "cn") or uid, groups)
+
+    def find_by_uid(self, uid: str) -> list[FoundEntry]:
+        """Entries under the base whose uid is `uid` (the lookup account's view)."""
+        connection = self._open()
+        try:
+            entries = self._search(connection, f"(&{_PERSON}(uid={escape_filter_value(uid)}))", ["uid", "employeeNumber"])
+        finally:
+            connection.close()
+        return [FoundEntry(dn, _first(a, "uid"), _first(a, "employeenumber")) for dn, a in entries]
+
+    def _open(self) -> Connection:
+        try:
+            connection = Connection(self.url, self.timeout)
+        except InvalidUrl as exc:
+            raise ConnectorError(str(exc), connector="directory") from exc
+        result = self._call(connection.bind, *self._lookup)
+        if result.code != 0:
+            connection.close()
+            who = f"the lookup account {self._lookup[0]}" if self._lookup[0] else "an anonymous bind"
+            raise ConnectorError(f"the directory refused {who}: {result}; check [web] lookup_bind_dn and its password",
+                                 connector="directory")
+        return connection
+
+    def _search(self, connection: Connection, search_filter: str, attributes: list[str]) -> list[tuple[str, dict[str, list[bytes]]]]:
+        page = self._call(connection.search_page, self.base_dn, search_filter, attributes, size_limit=2)
+        if page.result.code not in (0, 4, 32):  # success, more than one (size limit), no such base
+            raise ConnectorError(f"the directory refused the console's search: {page.result}", connector="directory")
+        return page.entries
+
+    def _call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except ConnectionLost as exc:
+            raise ConnectorError(f"the directory at {self.url} cannot be reached: {exc}", connector="directory") from exc
+
+
+def _first(attributes: dict[str, list[bytes]], name: str) -> str:
+    values = attributes.get(name) or []
+    return values[0].decode("utf-8", "replace") if values else ""

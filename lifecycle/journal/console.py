@@ -1,0 +1,151 @@
+"""What the console reads and keeps: the published view of the last decided cycle, and its sessions.
+
+The web process holds no directory or mail secret, so it cannot read HR or the directory:
+each decided cycle publishes, per company, what it planned, rejected and found, and what comes
+next to the people in motion (`publish`).  Decisions made in the console go through the same
+Journal methods as the CLI's (lifecycle.journal.approvals), with the admin's origin.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Engine
+
+from lifecycle.domain.models import Plan
+from lifecycle.journal.schema import holds, parse_utc_text, person_outlook, persons, published, runs, utc_text, web_sessions
+
+# A session's last_seen is written at most this often: a page's requests do not each write.
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+class ConsoleRecords:
+    """The Journal's side of the console."""
+
+    engine: Engine
+
+    # -- written by the cycle -----------------------------------------------------------------------
+
+    def publish(self, run_id: str, plan: Plan, now: datetime) -> None:
+        """Replace the published view with this plan's, in one transaction (the console never sees half)."""
+        companies: dict[str, dict[str, list[dict[str, Any]]]] = {}
+
+        def of(company: str) -> dict[str, list[dict[str, Any]]]:
+            return companies.setdefault(company, {"actions": [], "rejected": [], "reviews": []})
+
+        for action in plan.actions:
+            of(action.company)["actions"].append(
+                {"kind": action.kind.value, "employee_id": action.employee_id, "target": action.target,
+                 "rule": action.rule, "reason": action.reason}
+            )
+        for row in plan.rejected:
+            of(row.company)["rejected"].append(row.to_dict())
+        for review in plan.reviews:
+            of(review.company)["reviews"].append(review.to_dict())
+        for company in plan.accounts:
+            of(company)
+        stamp = utc_text(datetime.now(UTC))
+        with self.engine.begin() as conn:
+            conn.execute(delete(published))
+            if companies:
+                conn.execute(insert(published), [
+                    {"company": company, "run_id": run_id, "effective_at": utc_text(now), "published_at": stamp,
+                     "actions": json.dumps(view["actions"], ensure_ascii=False),
+                     "rejected": json.dumps(view["rejected"], ensure_ascii=False),
+                     "reviews": json.dumps(view["reviews"], ensure_ascii=False),
+                     "accounts": plan.accounts.get(company, 0)}
+                    for company, view in sorted(companies.items())
+                ])
+            conn.execute(delete(person_outlook))
+            if plan.outlooks:
+                conn.execute(insert(person_outlook), [
+                    {"employee_id": o.employee_id, "company": o.company, "name": o.name, "standing": o.standing,
+                     "events": json.dumps(o.events, ensure_ascii=False), "published_at": stamp}
+                    for o in plan.outlooks
+                ])
+
+    # -- read by the console ------------------------------------------------------------------------
+
+    def published_views(self, companies: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The last published view of each of `companies` (those never published are absent)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(published).where(published.c.company.in_(list(companies)))).mappings().all()
+        return {
+            row["company"]: {
+                "run_id": row["run_id"], "effective_at": row["effective_at"], "published_at": row["published_at"],
+                "accounts": row["accounts"], "actions": json.loads(row["actions"]),
+                "rejected": json.loads(row["rejected"]), "reviews": json.loads(row["reviews"]),
+            }
+            for row in rows
+        }
+
+    def outlook(self, employee_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(person_outlook).where(person_outlook.c.employee_id == employee_id)).mappings().first()
+        if row is None:
+            return None
+        return {**dict(row), "events": [list(e) for e in json.loads(row["events"])]}
+
+    def company_of(self, employee_id: str) -> str | None:
+        """The company an employee belongs to as far as the store knows; None if it knows nothing of them.
+
+        "" for a rejected HR row whose company could not be read: the group's admins only.
+        """
+        with self.engine.connect() as conn:
+            for table in (persons, person_outlook):
+                company = conn.execute(select(table.c.company).where(table.c.employee_id == employee_id)).scalar()
+                if company is not None:
+                    return str(company)
+            rows = conn.execute(select(published.c.company, published.c.actions, published.c.rejected, published.c.reviews)).all()
+        for company, *lists in rows:
+            if any(item.get("employee_id") == employee_id for text in lists for item in json.loads(text)):
+                return str(company)
+        return None
+
+    def person_state(self, employee_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(persons).where(persons.c.employee_id == employee_id)).mappings().first()
+        return dict(row) if row is not None else None
+
+    def holds_of(self, companies: Collection[str] | None) -> list[dict[str, Any]]:
+        """Legal holds with the company of their person ("" when the store has no person row yet)."""
+        query = select(holds, persons.c.company).select_from(holds.outerjoin(persons, holds.c.employee_id == persons.c.employee_id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(holds.c.created_at)).mappings().all()
+        found = [{**dict(row), "company": row["company"] or ""} for row in rows]
+        return found if companies is None else [h for h in found if h["company"] in companies]
+
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(limit)).mappings().all()
+        return [{**dict(row), "summary": json.loads(row["summary"]) if row["summary"] else {}} for row in rows]
+
+    # -- sessions -----------------------------------------------------------------------------------
+
+    def open_session(self, sid: str, *, uid: str, dn: str, display_name: str, companies: list[str], address: str,
+                     now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(web_sessions).values(
+                sid=sid, uid=uid, dn=dn, display_name=display_name, companies=json.dumps(companies), address=address,
+                created_at=utc_text(now), last_seen=utc_text(now),
+            ))
+
+    def session(self, sid: str, now: datetime, idle: timedelta) -> dict[str, Any] | None:
+        """The live session `sid`, its last use noted; an idle one is ended and None returned."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(web_sessions).where(web_sessions.c.last_seen < utc_text(now - idle)))
+            row = conn.execute(select(web_sessions).where(web_sessions.c.sid == sid)).mappings().first()
+            if row is None:
+                return None
+            last_seen = parse_utc_text(row["last_seen"])
+            if last_seen is None or now - last_seen >= _TOUCH_EVERY:
+                conn.execute(update(web_sessions).where(web_sessions.c.sid == sid).values(last_seen=utc_text(now)))
+        return {**dict(row), "companies": json.loads(row["companies"])}
+
+    def end_session(self, sid: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(web_sessions).where(web_sessions.c.sid == sid))

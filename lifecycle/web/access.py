@@ -1,0 +1,110 @@
+"""Who is logged in, and what they may see: the companies of their roles, nothing else.
+
+A session is a random id in a signed cookie and a row in the state store (lifecycle.journal.console):
+a logout or an idle timeout ends it for good, and the row says whose it is and for which companies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import current_app, g, jsonify, request, session
+
+from lifecycle.domain.web_settings import WebRole
+
+ALL = "*"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Admin:
+    """A logged-in console user."""
+
+    uid: str
+    dn: str
+    display_name: str
+    companies: tuple[str, ...]  # the codes they may act for (every configured code for a group admin)
+    group_admin: bool
+    address: str
+
+    @property
+    def origin(self) -> str:
+        return f"console {self.address}"
+
+    def may_see(self, company: str) -> bool:
+        """A company's data; "" (an HR row no company could be read from) is the group admins' alone."""
+        return company in self.companies or (self.group_admin and company == "")
+
+    def visible(self) -> list[str]:
+        return [*self.companies, ""] if self.group_admin else list(self.companies)
+
+
+def companies_of(roles: Sequence[WebRole], groups: Collection[str], all_codes: Sequence[str]) -> tuple[list[str], bool]:
+    """(the companies, whether every one) of the roles whose group lists the person; the DNs compared as the server does."""
+    member_of = {_dn_key(g) for g in groups}
+    chosen: set[str] = set()
+    for role in roles:
+        if _dn_key(role.group_dn) in member_of:
+            chosen.update(role.companies)
+    if ALL in chosen:
+        return list(all_codes), True
+    return [code for code in all_codes if code in chosen], False
+
+
+def _dn_key(dn: str) -> str:
+    from lifecycle.domain.dn import dn_key
+
+    return dn_key(dn)
+
+
+def new_session_id() -> tuple[str, str]:
+    """(the id the cookie carries, the key the store keeps: its digest, so a leaked store opens no session)."""
+    token = secrets.token_urlsafe(32)
+    return token, session_key(token)
+
+
+def session_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def client_address() -> str:
+    return (request.remote_addr or "unknown")[:64]
+
+
+def current_admin() -> Admin | None:
+    """The admin of this request's session, once per request; None without a live session."""
+    if "admin" in g:
+        return g.admin  # type: ignore[no-any-return]
+    admin = None
+    token = session.get("sid")
+    if isinstance(token, str):
+        journal = current_app.config["JOURNAL"]
+        idle = timedelta(minutes=current_app.config["WEB"].session_idle_minutes)
+        row = journal.session(session_key(token), datetime.now(UTC), idle)
+        if row is not None:
+            all_codes = current_app.config["COMPANY_CODES"]
+            companies = [c for c in row["companies"] if c in all_codes]
+            admin = Admin(row["uid"], row["dn"], row["display_name"], tuple(companies),
+                          group_admin=set(all_codes) <= set(companies), address=client_address())
+        else:
+            session.clear()
+    g.admin = admin
+    return admin
+
+
+def login_required(view: F) -> F:
+    """A JSON 401 without a live session."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_admin() is None:
+            return jsonify(error="not logged in, or the session ended; log in again (POST /api/v1/session)"), 401
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]

@@ -1,0 +1,372 @@
+"""The JSON API under /api/v1: what the pages use, and what scripts may use.
+
+Every answer is limited to the caller's companies: a company outside them is 403, a person of
+another company 404 (so existence does not leak), and a decision about another company's
+action records nothing.  Every decision is in the action log with the admin's uid and address.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, current_app, jsonify, request, session
+from flask_wtf.csrf import generate_csrf
+
+from connectors.ldap.login import DirectoryLogin, LoginRefused
+from lifecycle.domain.dn import dn_key
+from lifecycle.domain.errors import ConnectorError
+from lifecycle.journal.store import Journal
+from lifecycle.web.access import Admin, client_address, companies_of, current_admin, login_required, new_session_id, session_key
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+ADOPTION_REVIEWS = ("unmatched_entry", "confirm_match")
+LOG_FIELDS = ("id", "logged_at", "company", "employee_id", "kind", "target", "status", "rule", "reason", "actor",
+              "origin", "error", "run_id", "effective_at")
+
+
+class Refusal(Exception):
+    """A request the caller may not make, or made wrongly: its status and words."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@api.errorhandler(Refusal)
+def _refused(exc: Refusal) -> tuple[Response, int]:
+    return jsonify(error=str(exc)), exc.status
+
+
+def journal() -> Journal:
+    return current_app.config["JOURNAL"]  # type: ignore[no-any-return]
+
+
+def admin() -> Admin:
+    found = current_admin()
+    assert found is not None  # login_required
+    return found
+
+
+def chosen_companies() -> list[str]:
+    """The `company` filter (one of the caller's, else 403), or all the caller may see."""
+    company = request.args.get("company", "").strip()
+    caller = admin()
+    if not company:
+        return caller.visible()
+    if not caller.may_see(company):
+        raise Refusal(403, f"company {company!r} is not one of yours ({', '.join(caller.companies)})")
+    return [company]
+
+
+def company_of_visible(employee_id: str) -> str:
+    """The employee's company if the caller may see it; 404 otherwise (unknown and another's look the same)."""
+    company = journal().company_of(employee_id)
+    if company is None or not admin().may_see(company):
+        raise Refusal(404, f"no employee {employee_id} among your companies")
+    return company
+
+
+def body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Refusal(400, "send a JSON object (Content-Type: application/json)")
+    return data
+
+
+def reason_of(data: dict[str, Any]) -> str:
+    reason = data.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise Refusal(400, "a reason is required: {\"reason\": \"...\"}")
+    return reason.strip()[:500]
+
+
+# -- the session ------------------------------------------------------------------------------------------
+
+
+@api.post("/session")
+def log_in() -> tuple[Response, int] | Response:
+    data = body()
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise Refusal(400, "send {\"username\": \"uid or mail address\", \"password\": \"...\"}")
+    throttle = current_app.config["LOGIN_THROTTLE"]
+    keys = (f"user:{username.strip().casefold()}", f"address:{client_address()}")
+    if not throttle.allows(keys):
+        raise Refusal(429, "too many failed logins; wait a few minutes and try again")
+    web = current_app.config["WEB"]
+    login: DirectoryLogin = current_app.config["LOGIN"]
+    try:
+        identity = login.authenticate(username, password, [role.group_dn for role in web.roles])
+    except LoginRefused:
+        throttle.failed(keys)
+        raise Refusal(401, "wrong user name or password") from None
+    except ConnectorError as exc:
+        current_app.logger.warning("login_directory_error %s", exc)
+        raise Refusal(503, "the directory cannot be reached; try again later") from None
+    companies, everyone = companies_of(web.roles, identity.groups, current_app.config["COMPANY_CODES"])
+    if not companies:
+        raise Refusal(403, "your account has no role in the console; ask the group administrator")
+    token, key = new_session_id()
+    session.clear()  # a session from before the login is never carried over
+    journal().open_session(key, uid=identity.uid, dn=identity.dn, display_name=identity.display_name,
+                           companies=companies, address=client_address(), now=datetime.now(UTC))
+    session["sid"] = token
+    session["lang"] = session.get("lang") or web.language
+    session.permanent = True
+    return jsonify(user=identity.uid, display_name=identity.display_name, companies=companies, group_admin=everyone,
+                   csrf_token=generate_csrf())
+
+
+@api.delete("/session")
+@login_required
+def log_out() -> Response:
+    token = session.get("sid")
+    if isinstance(token, str):
+        journal().end_session(session_key(token))
+    session.clear()
+    return jsonify(ok=True)
+
+
+@api.get("/session")
+@login_required
+def whoami() -> Response:
+    caller = admin()
+    return jsonify(user=caller.uid, display_name=caller.display_name, companies=list(caller.companies),
+                   group_admin=caller.group_admin, csrf_token=generate_csrf())
+
+
+# -- what there is to see ------------------------------------------------------------------------------------
+
+
+@api.get("/overview")
+@login_required
+def overview() -> Response:
+    companies = chosen_companies()
+    views = journal().published_views(companies)
+    held = journal().held_actions()
+    runs = journal().recent_runs(1)
+    result = []
+    for company in companies:
+        if company == "" and company not in views:
+            continue
+        view = views.get(company, {})
+        result.append({
+            "company": company,
+            "accounts": view.get("accounts", 0),
+            "planned": len(view.get("actions", [])),
+            "held": sum(1 for h in held if h["company"] == company and h["status"] == "held"),
+            "frozen": sum(1 for h in held if h["company"] == company and h["status"] == "frozen"),
+            "rejected": len(view.get("rejected", [])),
+            "reviews": len(view.get("reviews", [])),
+            "adoptions": sum(1 for r in view.get("reviews", []) if r["kind"] in ADOPTION_REVIEWS),
+            "published_at": view.get("published_at"),
+        })
+    last = runs[0] if runs else None
+    return jsonify(companies=result, last_run=_run_words(last) if last else None)
+
+
+def _run_words(run: dict[str, Any]) -> dict[str, Any]:
+    # The summary's counts are the group's: only the outcome and times are everyone's to see.
+    return {"started_at": run["started_at"], "finished_at": run["finished_at"], "outcome": run["outcome"],
+            "mode": run["mode"]}
+
+
+@api.get("/plan")
+@login_required
+def plan() -> Response:
+    companies = chosen_companies()
+    views = journal().published_views(companies)
+    actions = [{**a, "company": company} for company in companies for a in views.get(company, {}).get("actions", [])]
+    published = sorted({v["published_at"] for v in views.values()})
+    return jsonify(actions=actions, published_at=published[-1] if published else None)
+
+
+@api.get("/actions")
+@login_required
+def actions() -> Response | tuple[Response, int]:
+    companies = chosen_companies()
+    since, until = _instant("since"), _instant("until")
+    entries = journal().entries(
+        companies=companies, employee_id=request.args.get("employee") or None, kind=request.args.get("kind") or None,
+        status=request.args.get("status") or None, since=since, until=until,
+    )
+    rows = [{k: v for k, v in e.to_dict().items() if k in LOG_FIELDS or k == "changes"} for e in entries]
+    if request.args.get("format", "json") == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=LOG_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(_csv_safe(r) for r in rows)
+        name = "lifecycle-log-" + ("-".join(c for c in companies if c) or "all") + ".csv"
+        # BOM: Excel opens UTF-8 CSV with Chinese text correctly only with it.
+        return Response("\ufeff" + out.getvalue(), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f"attachment; filename={name}"})
+    if request.args.get("format", "json") != "json":
+        raise Refusal(400, "format must be json or csv")
+    return jsonify(entries=rows)
+
+
+def _csv_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection): quote it."""
+    return {k: ("'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v) for k, v in row.items()}
+
+
+def _instant(name: str) -> datetime | None:
+    """An ISO date or date-time; without an offset, in the company time zone ([policy] timezone)."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise Refusal(400, f"{name}={text!r} is not an ISO date or date-time (e.g. 2027-01-15)") from None
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(current_app.config["SETTINGS"].policy.timezone))
+
+
+@api.get("/held")
+@login_required
+def held() -> Response:
+    companies = set(chosen_companies())
+    rows = [r for r in journal().held_actions() if r["company"] in companies]
+    return jsonify(held=rows)
+
+
+@api.post("/held/<int:action_id>/<any(approve, reject):verb>")
+@login_required
+def decide(action_id: int, verb: str) -> Response:
+    reason = reason_of(body())
+    caller = admin()
+    decision = "approved" if verb == "approve" else "rejected"
+    lines = journal().decide([action_id], decision, caller.uid, datetime.now(UTC), reason=reason, origin=caller.origin,
+                             companies=caller.companies)
+    line = lines[0]
+    if "unknown id" in line:
+        raise Refusal(404, f"no held action #{action_id} among your companies")
+    if f": {decision} " not in line:
+        raise Refusal(409, line)
+    return jsonify(ok=True, message=line)
+
+
+@api.get("/people/<employee_id>")
+@login_required
+def person(employee_id: str) -> Response:
+    company = company_of_visible(employee_id)
+    store = journal()
+    caller = admin()
+    views = store.published_views([company])
+    view = views.get(company, {})
+    history = [e.to_dict() for e in store.entries(employee_id=employee_id, companies=caller.visible())]
+    for entry in history:
+        entry.pop("params", None)
+    state = store.person_state(employee_id)
+    holds = [h for h in store.holds_of(None) if h["employee_id"] == employee_id]
+    return jsonify(
+        employee_id=employee_id, company=company, state=state, outlook=store.outlook(employee_id),
+        planned=[a for a in view.get("actions", []) if a["employee_id"] == employee_id],
+        reviews=[r for r in view.get("reviews", []) if r["employee_id"] == employee_id],
+        rejected=[r for r in view.get("rejected", []) if r["employee_id"] == employee_id],
+        held=[h for h in store.held_actions() if h["employee_id"] == employee_id and h["company"] == company],
+        hold=holds[0] if holds else None, history=history,
+    )
+
+
+@api.get("/rejected")
+@login_required
+def rejected() -> Response:
+    companies = chosen_companies()
+    views = journal().published_views(companies)
+    rows = [r for company in companies for r in views.get(company, {}).get("rejected", [])]
+    return jsonify(rejected=sorted(rows, key=lambda r: r["row"]))
+
+
+@api.get("/reviews")
+@login_required
+def reviews() -> Response:
+    companies = chosen_companies()
+    views = journal().published_views(companies)
+    return jsonify(reviews=[r for company in companies for r in views.get(company, {}).get("reviews", [])])
+
+
+# -- holds and adoptions -------------------------------------------------------------------------------------
+
+
+@api.get("/holds")
+@login_required
+def holds() -> Response:
+    return jsonify(holds=journal().holds_of(set(chosen_companies())))
+
+
+@api.post("/holds")
+@login_required
+def put_hold() -> tuple[Response, int]:
+    data = body()
+    employee_id = str(data.get("employee_id") or "").strip()
+    reason = reason_of(data)
+    company = company_of_visible(employee_id)
+    caller = admin()
+    message = journal().set_hold(employee_id, reason, caller.uid, datetime.now(UTC), on=True, origin=caller.origin,
+                                 company=company)
+    if "already" in message:
+        raise Refusal(409, message)
+    return jsonify(ok=True, message=message), 201
+
+
+@api.delete("/holds/<employee_id>")
+@login_required
+def lift_hold(employee_id: str) -> Response:
+    data = request.get_json(silent=True) or {}
+    reason = str(data.get("reason") or request.args.get("reason") or "").strip()[:500]
+    company = company_of_visible(employee_id)
+    caller = admin()
+    message = journal().set_hold(employee_id, reason, caller.uid, datetime.now(UTC), on=False, origin=caller.origin,
+                                 company=company)
+    if "not on hold" in message:
+        raise Refusal(404, message)
+    return jsonify(ok=True, message=message)
+
+
+@api.get("/adoptions")
+@login_required
+def adoptions() -> Response:
+    companies = chosen_companies()
+    views = journal().published_views(companies)
+    waiting = [r for company in companies for r in views.get(company, {}).get("reviews", []) if r["kind"] in ADOPTION_REVIEWS]
+    return jsonify(adoptions=waiting)
+
+
+@api.post("/adoptions")
+@login_required
+def adopt() -> tuple[Response, int]:
+    data = body()
+    employee_id, uid = str(data.get("employee_id") or "").strip(), str(data.get("uid") or "").strip()
+    if not employee_id or not uid:
+        raise Refusal(400, "send {\"employee_id\": ..., \"uid\": ...}")
+    company_of_visible(employee_id)
+    caller = admin()
+    settings = current_app.config["SETTINGS"]
+    login: DirectoryLogin = current_app.config["LOGIN"]
+    try:
+        found = login.find_by_uid(uid)
+    except ConnectorError:
+        raise Refusal(503, "the directory cannot be reached; try again later") from None
+    mine = [(entry, code) for entry in found for code in caller.companies if _within(entry.dn, settings.company(code).people_dn)]
+    if len(mine) != 1:
+        raise Refusal(404, f"no entry with uid {uid!r} in your companies' subtrees")
+    entry, company = mine[0]
+    if entry.employee_number and entry.employee_number != employee_id:
+        raise Refusal(409, f"{entry.dn} already carries employeeNumber {entry.employee_number}")
+    store = journal()
+    existing = store.person(employee_id)
+    if existing is not None and existing.uid.lower() != entry.uid.lower() and existing.status.value != "confirmed":
+        raise Refusal(409, f"employee {employee_id} is already linked to {existing.uid}")
+    store.confirm_match(employee_id, entry.uid, company, caller.uid, datetime.now(UTC), origin=caller.origin)
+    return jsonify(ok=True, message=f"confirmed: {entry.dn} is employee {employee_id}; the next cycle adopts it"), 201
+
+
+def _within(dn: str, base: str) -> bool:
+    key, base_key = dn_key(dn), dn_key(base)
+    return key == base_key or key.endswith("," + base_key)
