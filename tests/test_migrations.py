@@ -105,9 +105,15 @@ def test_a_fresh_store_is_made_exactly_as_create_all_made_it_before_migrations(t
         conn.close()
         return set(rows)
 
+    old = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE, old)
+    upgrade_store(f"sqlite:///{old}")
     made = schema(tmp_path / "new.db")
-    assert len(made) == 31  # 7 tables, 8 indexes, 4 automatic ones (unique and text keys), 12 triggers
-    assert made == schema(FIXTURE)
+    # 10 tables, 10 indexes, 7 automatic ones (unique and text keys), 12 triggers
+    assert len(made) == 39
+    assert made == schema(old)  # the revisions from nothing make what an upgrade makes of the old store
+    baseline = {row for row in schema(FIXTURE) if row[1] != "action_log"}  # revision 0002 adds action_log.origin
+    assert baseline <= made
 
 
 def test_a_store_that_is_behind_is_refused_by_commands_and_upgraded_by_migrate(tmp_path: Path, capsys) -> None:
@@ -117,18 +123,20 @@ def test_a_store_that_is_behind_is_refused_by_commands_and_upgraded_by_migrate(t
     code, _, err = run(config, capsys, "log")
     assert code == 1
     assert err == (f"lifecycle: state store {url}: schema made before migrations (not yet recorded as revision 0001); "
-                   "run `lifecycle migrate` (back the store up first), or restart the service: it upgrades the store at its start\n")
+                   f"this lifecycle needs {HEAD}; run `lifecycle migrate` (back the store up first), or restart the service: it upgrades the store at its start\n")
     assert "made before migrations" in check_state_store(url)  # `lifecycle check` says so, and is not failed by it
 
     code, out, _ = run(config, capsys, "migrate", "--check")
     assert code == 2
-    assert out == (f"state store {url}: schema made before migrations (not yet recorded as revision 0001)\n"
-                   "an upgrade would:\n  record the existing tables as revision 0001 (they are kept as they are)\n")
+    console = ("apply revision 0002: The console: what the daemon publishes for it, its sessions, "
+               "and where a decision came from.")
+    assert out == (f"state store {url}: schema made before migrations (not yet recorded as revision 0001); this lifecycle needs {HEAD}\n"
+                   f"an upgrade would:\n  record the existing tables as revision 0001 (they are kept as they are)\n  {console}\n")
     assert "alembic_version" not in table_names(url)  # a dry run changes nothing
 
     code, out, _ = run(config, capsys, "migrate")
     assert code == 0
-    assert out.endswith("upgraded:\n  record the existing tables as revision 0001 (they are kept as they are)\n")
+    assert out.endswith(f"upgraded:\n  record the existing tables as revision 0001 (they are kept as they are)\n  {console}\n")
     assert run(config, capsys, "migrate") == (0, f"state store {url}: schema at revision {HEAD} (current)\n", "")
     code, out, _ = run(config, capsys, "log", "--employee", "100028")
     assert code == 0 and "delete_account" in out
@@ -154,7 +162,7 @@ def test_a_store_newer_than_this_lifecycle_is_refused_by_everything(store_url: s
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed0042'"))
     engine.dispose()
-    words = ("schema at revision f00dfeed0042, which this lifecycle does not know (it knows up to 0001): "
+    words = (f"schema at revision f00dfeed0042, which this lifecycle does not know (it knows up to {HEAD}): "
              "it was written by a newer lifecycle; run that version of lifecycle")
     for attempt in (lambda: Journal(store_url), lambda: upgrade_store(store_url), lambda: check_state_store(store_url)):
         with pytest.raises(StateStoreError, match="written by a newer lifecycle") as raised:

@@ -102,12 +102,12 @@ def log_in() -> tuple[Response, int] | Response:
     login: DirectoryLogin = current_app.config["LOGIN"]
     try:
         identity = login.authenticate(username, password, [role.group_dn for role in web.roles])
-    except LoginRefused:
+    except LoginRefused as exc:
         throttle.failed(keys)
-        raise Refusal(401, "wrong user name or password") from None
+        raise Refusal(401, "wrong user name or password") from exc
     except ConnectorError as exc:
         current_app.logger.warning("login_directory_error %s", exc)
-        raise Refusal(503, "the directory cannot be reached; try again later") from None
+        raise Refusal(503, "the directory cannot be reached; try again later") from exc
     companies, everyone = companies_of(web.roles, identity.groups, current_app.config["COMPANY_CODES"])
     if not companies:
         raise Refusal(403, "your account has no role in the console; ask the group administrator")
@@ -222,8 +222,8 @@ def _instant(name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
-        raise Refusal(400, f"{name}={text!r} is not an ISO date or date-time (e.g. 2027-01-15)") from None
+    except ValueError as exc:
+        raise Refusal(400, f"{name}={text!r} is not an ISO date or date-time (e.g. 2027-01-15)") from exc
     return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(current_app.config["SETTINGS"].policy.timezone))
 
 
@@ -351,8 +351,8 @@ def adopt() -> tuple[Response, int]:
     login: DirectoryLogin = current_app.config["LOGIN"]
     try:
         found = login.find_by_uid(uid)
-    except ConnectorError:
-        raise Refusal(503, "the directory cannot be reached; try again later") from None
+    except ConnectorError as exc:
+        raise Refusal(503, "the directory cannot be reached; try again later") from exc
     mine = [(entry, code) for entry in found for code in caller.companies if _within(entry.dn, settings.company(code).people_dn)]
     if len(mine) != 1:
         raise Refusal(404, f"no entry with uid {uid!r} in your companies' subtrees")

@@ -1,4 +1,4 @@
-"""The console (issue 15): what the daemon publishes for it, its sessions, and where a decision came from.
+"""The console: what the daemon publishes for it, its sessions, and where a decision came from.
 
 - `published`: per company, what the last decided cycle planned, rejected and found;
 - `person_outlook`: what happens next to the people something is about to happen to;
