@@ -114,7 +114,8 @@ def run_demo(workdir: Path | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     hr_path = workdir / "employees.csv"
     shutil.copyfile(SAMPLE, hr_path)
-    units = [f"ou=people,{BASE_DN}", *(f"ou={ou},ou=people,{BASE_DN}" for *_, ou in COMPANIES), f"ou=groups,{BASE_DN}"]
+    units = [f"ou=people,{BASE_DN}", *(f"ou={ou},ou=people,{BASE_DN}" for *_, ou in COMPANIES), f"ou=groups,{BASE_DN}",
+             f"ou=admins,{BASE_DN}", f"ou=roles,{BASE_DN}"]
     failures: list[str] = []
 
     def expect(condition: bool, what: str) -> None:
@@ -122,8 +123,12 @@ def run_demo(workdir: Path | None = None) -> int:
         if not condition:
             failures.append(what)
 
-    with Slapd(workdir / "slapd", base_dn=BASE_DN, organizational_units=units) as slapd, _mail_server(workdir) as modoboa:
+    with Slapd(workdir / "slapd", base_dn=BASE_DN, organizational_units=units, anonymous_lookup=True) as slapd, \
+            _mail_server(workdir) as modoboa:
         config = write_config(workdir, slapd, hr_path)
+        console_accounts(slapd)
+        with open(config, "a", encoding="utf-8") as handle:
+            handle.write(web_section(workdir, _free_port()))
         if modoboa is not None:
             with open(config, "a", encoding="utf-8") as handle:
                 handle.write(mail_section(modoboa))
@@ -169,12 +174,118 @@ def run_demo(workdir: Path | None = None) -> int:
         _banner("Rejected HR rows and findings, as recorded in the log")
         _print_rejections(config)
 
+        _banner("The console: each branch admin sees and decides for their own company")
+        with console(config) as address:
+            expect(address is not None, f"the console answers at {address}")
+            print(f"Open {address} and log in as:", flush=True)
+            for uid, password, what in CONSOLE_ACCOUNTS:
+                print(f"  {uid:<14} password {password:<16} {what}", flush=True)
+            if address is not None and sys.stdin.isatty() and not os.environ.get("DEMO_NO_WAIT"):
+                print("The console runs until you press Enter (or Ctrl-C).", flush=True)
+                try:
+                    input()
+                except (EOFError, KeyboardInterrupt):
+                    pass
+
     print(f"\nDemo files (config, state.db, sealed passwords) are in {workdir}; the slapd has been stopped.")
     if failures:
         print(f"DEMO FAILED: {len(failures)} unexpected result(s): {failures}", file=sys.stderr)
         return 1
     print("Demo finished: every step behaved as expected.")
     return 0
+
+
+# The console's demo accounts: in ou=admins (outside the companies' subtrees, so the daemon leaves them
+# alone), members of role groups in ou=roles that [[web.roles]] maps to companies.
+CONSOLE_ACCOUNTS = (
+    ("it-admin", "demo-group-admin", "group administrator: every company"),
+    ("sz-mailadmin", "demo-sz-admin", "the SZ branch's mail administrator: SZ only"),
+)
+
+
+def console_accounts(slapd: Slapd) -> None:
+    from devservers.slapd import ssha
+
+    people = []
+    for uid, password, what in CONSOLE_ACCOUNTS:
+        people.append(f"dn: uid={uid},ou=admins,{BASE_DN}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\n"
+                      f"description: {what}\nuserPassword: {ssha(password)}\n")
+    groups = [
+        f"dn: cn=lifecycle-admins,ou=roles,{BASE_DN}\nobjectClass: groupOfNames\ncn: lifecycle-admins\n"
+        f"member: uid=it-admin,ou=admins,{BASE_DN}\n",
+        f"dn: cn=mail-admins-sz,ou=roles,{BASE_DN}\nobjectClass: groupOfNames\ncn: mail-admins-sz\n"
+        f"member: uid=sz-mailadmin,ou=admins,{BASE_DN}\n",
+    ]
+    slapd.load_ldif("\n".join(people + groups))
+
+
+def web_section(workdir: Path, port: int) -> str:
+    import secrets
+
+    key = workdir / "web-session-key"
+    key.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+    key.chmod(0o600)
+    return f"""
+[web]
+listen = "127.0.0.1:{port}"
+base_url = "http://127.0.0.1:{port}"
+session_secret_file = "{key}"
+language = "zh-CN"
+
+[[web.roles]]
+group_dn = "cn=lifecycle-admins,ou=roles,{BASE_DN}"
+companies = ["*"]
+
+[[web.roles]]
+group_dn = "cn=mail-admins-sz,ou=roles,{BASE_DN}"
+companies = ["SZ"]
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def console(config: Path) -> Iterator[str | None]:
+    """`lifecycle web` on the demo's config, as a process of its own; its address once it answers, else None."""
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    from lifecycle.domain.settings import load_settings
+
+    web = load_settings(config, secrets=False).web
+    assert web is not None
+    process = subprocess.Popen([sys.executable, "-m", "lifecycle.cli.main", "--config", str(config), "web"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    address: str | None = None
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(web.base_url + "/login", timeout=2):
+                    address = web.base_url
+                    break
+            except urllib.error.HTTPError:  # an answer all the same
+                address = web.base_url
+                break
+            except OSError:
+                if process.poll() is not None:
+                    print(process.stderr.read().decode() if process.stderr else "", file=sys.stderr)
+                    break
+                time.sleep(0.2)
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from lifecycle.domain.models import Plan
@@ -105,6 +105,16 @@ class ConsoleRecords:
             if any(item.get("employee_id") == employee_id for text in lists for item in json.loads(text)):
                 return str(company)
         return None
+
+    def account_counts(self, companies: Collection[str]) -> dict[str, dict[str, int]]:
+        """Per company, the people the store knows by status (active, suspended, deleted...)."""
+        query = (select(persons.c.company, persons.c.status, func.count())
+                 .where(persons.c.company.in_(list(companies))).group_by(persons.c.company, persons.c.status))
+        counts: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for company, status, count in conn.execute(query):
+                counts.setdefault(company, {})[status] = int(count)
+        return counts
 
     def person_state(self, employee_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, jsonify, request, session
-from flask_wtf.csrf import generate_csrf
+from flask_wtf.csrf import CSRFError, generate_csrf
 
 from connectors.ldap.login import DirectoryLogin, LoginRefused
 from lifecycle.domain.dn import dn_key
@@ -40,6 +40,15 @@ class Refusal(Exception):
 @api.errorhandler(Refusal)
 def _refused(exc: Refusal) -> tuple[Response, int]:
     return jsonify(error=str(exc)), exc.status
+
+
+@api.errorhandler(CSRFError)
+def _no_token(exc: CSRFError) -> tuple[Response, int]:
+    # Without a live session no token can be right: the answer is to log in (401), as for a GET.
+    if current_admin() is None:
+        return jsonify(error="not logged in, or the session ended; log in again (POST /api/v1/session)"), 401
+    words = f"missing or wrong CSRF token ({exc.description}); send the csrf_token of your session in X-CSRF-Token"
+    return jsonify(error=words), 403
 
 
 def journal() -> Journal:
@@ -150,6 +159,7 @@ def overview() -> Response:
     views = journal().published_views(companies)
     held = journal().held_actions()
     runs = journal().recent_runs(1)
+    counts = journal().account_counts(companies)
     result = []
     for company in companies:
         if company == "" and company not in views:
@@ -157,7 +167,7 @@ def overview() -> Response:
         view = views.get(company, {})
         result.append({
             "company": company,
-            "accounts": view.get("accounts", 0),
+            "accounts": counts.get(company, {}),
             "planned": len(view.get("actions", [])),
             "held": sum(1 for h in held if h["company"] == company and h["status"] == "held"),
             "frozen": sum(1 for h in held if h["company"] == company and h["status"] == "frozen"),
