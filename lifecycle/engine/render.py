@@ -246,7 +246,7 @@ def log_lines(entries: Iterable[LogEntry], zone: tzinfo = UTC) -> Iterator[str]:
                 yield f"      {field}: {_value(pair[0])} -> {_value(pair[1])}\n"
         if e.error:
             yield f"      error: {e.error}\n"
-        yield f"      by {e.actor}, run {e.run_id[:8]}\n"
+        yield f"      by {e.actor}" + (f" from the {e.origin}" if e.origin else "") + f", run {e.run_id[:8]}\n"
 
 
 def log_json(entries: Iterable[LogEntry]) -> str:
