@@ -58,6 +58,11 @@ class DirectoryLogin:
         try:
             value = escape_filter_value(username)
             entries = self._search(connection, f"(&{_PERSON}(|(uid={value})(mail={value})))", ["uid", "cn", "displayName"])
+            if not entries and not self._search(connection, f"(&{_PERSON}(uid=*))", []):
+                # Not an unknown user: a lookup that sees no person at all is the console's configuration.
+                who = f"the lookup account {self._lookup[0]}" if self._lookup[0] else "an anonymous search"
+                raise ConnectorError(f"{who} sees no person under {self.base_dn}: the directory hides them; "
+                                     "set [web] lookup_bind_dn to a read-only account and its password", connector="directory")
             if len(entries) != 1:
                 raise LoginRefused
             dn, attributes = entries[0]

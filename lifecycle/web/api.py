@@ -116,7 +116,9 @@ def log_in() -> tuple[Response, int] | Response:
         raise Refusal(401, "wrong user name or password") from exc
     except ConnectorError as exc:
         current_app.logger.warning("login_directory_error %s", exc)
-        raise Refusal(503, "the directory cannot be reached; try again later") from exc
+        raise Refusal(503, "the console cannot look accounts up in the directory now (unreachable, or the lookup is "
+                           "refused); try again later, and if it lasts tell the administrator: the console's log says why"
+                      ) from exc
     companies, everyone = companies_of(web.roles, identity.groups, current_app.config["COMPANY_CODES"])
     if not companies:
         raise Refusal(403, "your account has no role in the console; ask the group administrator")
