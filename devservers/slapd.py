@@ -341,8 +341,9 @@ class Slapd:
             "to * by self read by users read by * none",
         ]
         if self.anonymous_lookup:
-            # As many sites do: anyone may find an entry by uid or mail (the console's login needs no account then).
-            access.insert(1, "to attrs=entry,objectClass,uid,mail by anonymous read by * break")
+            # As many sites do: anyone may find an entry by uid or mail (the console needs no lookup account then;
+            # it reads employeeNumber before it confirms an adoption).
+            access.insert(1, "to attrs=entry,objectClass,uid,mail,employeeNumber by anonymous read by * break")
         blocks = [
             "\n".join(
                 [

@@ -38,7 +38,8 @@ class Identity:
 class FoundEntry:
     dn: str
     uid: str
-    employee_number: str
+    employee_number: str  # as read; "" when the entry has none, or when it could not be read
+    number_known: bool  # the lookup could tell whether the entry carries an employeeNumber at all
 
 
 class DirectoryLogin:
@@ -86,13 +87,22 @@ class DirectoryLogin:
         return Identity(uid, dn, _first(attributes, "displayname") or _first(attributes, "cn") or uid, groups)
 
     def find_by_uid(self, uid: str) -> list[FoundEntry]:
-        """Entries under the base whose uid is `uid` (the lookup account's view)."""
+        """Entries under the base whose uid is `uid` (the lookup account's view).
+
+        Whether an entry carries an employeeNumber is asked of the server with two filters: a lookup
+        that may not read the attribute gets neither answer (RFC 4511 4.5.1.8: the filter is Undefined),
+        and the entry's number is then unknown rather than taken for empty.
+        """
+        wanted = f"(&{_PERSON}(uid={escape_filter_value(uid)})"
         connection = self._open()
         try:
-            entries = self._search(connection, f"(&{_PERSON}(uid={escape_filter_value(uid)}))", ["uid", "employeeNumber"])
+            entries = self._search(connection, wanted + ")", ["uid", "employeeNumber"])
+            numbered = {dn for dn, _ in self._search(connection, wanted + "(employeeNumber=*))", ["1.1"])}
+            unnumbered = {dn for dn, _ in self._search(connection, wanted + "(!(employeeNumber=*)))", ["1.1"])}
         finally:
             connection.close()
-        return [FoundEntry(dn, _first(a, "uid"), _first(a, "employeenumber")) for dn, a in entries]
+        return [FoundEntry(dn, _first(a, "uid"), _first(a, "employeenumber"), dn in numbered or dn in unnumbered)
+                for dn, a in entries]
 
     def _open(self) -> Connection:
         try:

@@ -252,9 +252,12 @@ class ActionLog:
         kind: str | None = None,
         status: str | None = None,
         until: datetime | None = None,
+        run_id: str | None = None,
     ) -> Iterator[LogEntry]:
         """The action log in order, filtered; `companies` keeps only those companies' entries."""
         query = select(action_log).order_by(action_log.c.id)
+        if run_id:
+            query = query.where(action_log.c.run_id == run_id)
         if company:
             query = query.where(action_log.c.company == company)
         if companies is not None:

@@ -90,7 +90,7 @@ class Approvals:
                companies: Collection[str] | None = None) -> list[str]:
         """Approve or reject held actions; returns one line per id saying what happened.
 
-        With `companies`, an action of another company is refused as unknown, and nothing is recorded.
+        With `companies`, an action of another company is refused, and nothing is recorded.
         """
         assert decision in ("approved", "rejected")
         lines = []
@@ -98,7 +98,8 @@ class Approvals:
             for action_id in ids:
                 row = conn.execute(select(approvals).where(approvals.c.id == action_id)).mappings().first()
                 if row is not None and companies is not None and row["company"] not in companies:
-                    row = None
+                    lines.append(f"#{action_id}: not an action of your companies")
+                    continue
                 if row is not None and row["status"] == FROZEN:
                     lines.append(f"#{action_id}: not approvable: held by the frozen HR feed of {row['company']}; "
                                  f"`lifecycle accept-feed {row['company']}` accepts the feed if its drop is real")

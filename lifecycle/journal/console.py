@@ -122,11 +122,12 @@ class ConsoleRecords:
         return dict(row) if row is not None else None
 
     def holds_of(self, companies: Collection[str] | None) -> list[dict[str, Any]]:
-        """Legal holds with the company of their person ("" when the store has no person row yet)."""
+        """Legal holds with the company of their person ("" when the store cannot tell: the group admins')."""
         query = select(holds, persons.c.company).select_from(holds.outerjoin(persons, holds.c.employee_id == persons.c.employee_id))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(holds.c.created_at)).mappings().all()
-        found = [{**dict(row), "company": row["company"] or ""} for row in rows]
+        # A hold on someone the store knows only from the published view (a joiner not yet made): their company there.
+        found = [{**dict(row), "company": row["company"] or self.company_of(row["employee_id"]) or ""} for row in rows]
         return found if companies is None else [h for h in found if h["company"] in companies]
 
     def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:

@@ -193,7 +193,12 @@ def _run_words(run: dict[str, Any]) -> dict[str, Any]:
 def plan() -> Response:
     companies = chosen_companies()
     views = journal().published_views(companies)
-    actions = [{**a, "company": company} for company in companies for a in views.get(company, {}).get("actions", [])]
+    # Published before it was applied: each action with what became of it in that run (still "planned" if nothing).
+    runs = {view["run_id"] for view in views.values()}
+    outcome = {(e.kind, e.employee_id, e.target): e.status for run_id in runs
+               for e in journal().entries(run_id=run_id, companies=companies)}
+    actions = [{**a, "company": company, "status": outcome.get((a["kind"], a["employee_id"], a["target"]), "planned")}
+               for company in companies for a in views.get(company, {}).get("actions", [])]
     published = sorted({v["published_at"] for v in views.values()})
     return jsonify(actions=actions, published_at=published[-1] if published else None)
 
@@ -257,7 +262,9 @@ def decide(action_id: int, verb: str) -> Response:
                              companies=caller.companies)
     line = lines[0]
     if "unknown id" in line:
-        raise Refusal(404, f"no held action #{action_id} among your companies")
+        raise Refusal(404, f"no held action #{action_id}")
+    if "not an action of your companies" in line:
+        raise Refusal(403, f"held action #{action_id} is not one of your companies'")
     if f": {decision} " not in line:
         raise Refusal(409, line)
     return jsonify(ok=True, message=line)
@@ -369,6 +376,10 @@ def adopt() -> tuple[Response, int]:
     if len(mine) != 1:
         raise Refusal(404, f"no entry with uid {uid!r} in your companies' subtrees")
     entry, company = mine[0]
+    if not entry.number_known:
+        raise Refusal(409, f"the console cannot tell whether {entry.dn} already carries an employeeNumber (its lookup may "
+                           "not read it): give [web] lookup_bind_dn read access to employeeNumber, or run "
+                           f"`lifecycle adopt {employee_id} {entry.uid}` on the daemon's host")
     if entry.employee_number and entry.employee_number != employee_id:
         raise Refusal(409, f"{entry.dn} already carries employeeNumber {entry.employee_number}")
     store = journal()

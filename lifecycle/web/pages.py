@@ -57,7 +57,7 @@ KINDS = {
 WORDS = {
     "pending": N_("pending"), "applied": N_("applied"), "failed": N_("failed"), "skipped": N_("skipped"),
     "rejected": N_("rejected"), "held": N_("held"), "frozen": N_("frozen (HR feed)"), "interrupted": N_("interrupted"),
-    "recorded": N_("recorded"), "review": N_("review"),
+    "recorded": N_("recorded"), "review": N_("review"), "planned": N_("planned, not yet applied"),
     "ok": N_("succeeded"), "stopped": N_("stopped"), "failures": N_("finished with failures"), "error": N_("error"),
     "active": N_("active"), "suspended": N_("suspended"), "deleted": N_("deleted"), "confirmed": N_("confirmed"),
     "apply": N_("apply"),

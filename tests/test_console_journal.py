@@ -1,0 +1,56 @@
+"""The Journal's side of the console (lifecycle.journal.console) on a real SQLite store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from lifecycle.domain.models import Action, PersonOutlook, Plan, RejectedRow
+from lifecycle.journal.store import Journal
+
+NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+
+
+def published_plan() -> Plan:
+    dn = "uid=xin,ou=sz,ou=people,dc=example,dc=com"
+    joiner = Action.from_dict({
+        "kind": "suspend_account", "employee_id": "200001", "company": "SZ", "target": dn, "changes": {},
+        "rule": "leaver", "reason": "left", "params": {"dn": dn, "state": {"status": "suspended"}},
+    })
+    return Plan(now=NOW, actions=(joiner,), rejected=(RejectedRow(7, "hire_date", "bad", "fix it", "200002", "SZ"),),
+                outlooks=(PersonOutlook("200001", "SZ", "新人", "not started", (("2026-12-15", "account is created"),)),))
+
+
+def test_a_hold_on_someone_known_only_from_the_published_view_is_listed_for_their_company(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        journal.publish("run-1", published_plan(), NOW)
+        for employee_id in ("200001", "200002"):
+            assert journal.company_of(employee_id) == "SZ"
+            journal.set_hold(employee_id, "litigation", "szadmin", NOW, on=True, origin="console 10.0.0.1", company="SZ")
+        assert {h["employee_id"] for h in journal.holds_of({"SZ"})} == {"200001", "200002"}
+        assert journal.holds_of({"GZ"}) == []
+        logged = list(journal.entries(kind="hold"))
+        assert [(e.company, e.origin) for e in logged] == [("SZ", "console 10.0.0.1")] * 2
+        assert journal.company_of("999999") is None
+    finally:
+        journal.close()
+
+
+def test_publish_replaces_the_last_view_and_sessions_end_when_idle_or_closed(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        journal.publish("run-1", published_plan(), NOW)
+        journal.publish("run-2", Plan(now=NOW, actions=()), NOW)
+        assert journal.published_views(["SZ"]) == {} and journal.outlook("200001") is None
+        journal.open_session("k1", uid="a", dn="uid=a", display_name="A", companies=["SZ"], address="::1", now=NOW)
+        idle = timedelta(minutes=30)
+        assert journal.session("k1", NOW + timedelta(minutes=29), idle) is not None  # and its use is noted
+        assert journal.session("k1", NOW + timedelta(minutes=58), idle) is not None  # 29 min after that use
+        assert journal.session("k1", NOW + timedelta(minutes=89), idle) is None  # 31 min unused: gone for good
+        assert journal.session("k1", NOW + timedelta(minutes=90), idle) is None
+        journal.open_session("k2", uid="a", dn="uid=a", display_name="A", companies=["SZ"], address="::1", now=NOW)
+        journal.end_session("k2")
+        assert journal.session("k2", NOW, idle) is None
+    finally:
+        journal.close()
