@@ -54,3 +54,15 @@ def test_publish_replaces_the_last_view_and_sessions_end_when_idle_or_closed(tmp
         assert journal.session("k2", NOW, idle) is None
     finally:
         journal.close()
+
+
+def test_the_log_limit_gives_the_newest_entries_in_order(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        for n in range(5):
+            journal.record_admin_event("accept_feed", f"T{n}", f"baseline {n}", "admin", NOW, company="SZ")
+        assert [e.target for e in journal.entries(limit=2)] == ["T3", "T4"]
+        assert [e.target for e in journal.entries(companies=["SZ"], limit=10)] == [f"T{n}" for n in range(5)]
+        assert list(journal.entries(companies=["GZ"], limit=2)) == []
+    finally:
+        journal.close()

@@ -272,10 +272,11 @@ class ActionLog:
             query = query.where(action_log.c.logged_at >= utc_text(since))
         if until:
             query = query.where(action_log.c.logged_at < utc_text(until))
+        if limit:  # the last `limit` entries, read newest first and given back in order
+            query = query.order_by(None).order_by(action_log.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        selected = rows[-limit:] if limit else rows
-        for row in selected:
+        for row in reversed(rows) if limit else rows:
             yield log_entry(row)
 
 

@@ -25,6 +25,7 @@ from lifecycle.web.access import Admin, client_address, companies_of, current_ad
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 ADOPTION_REVIEWS = ("unmatched_entry", "confirm_match")
+JSON_LOG_LIMIT, MAX_LOG_LIMIT = 1000, 100_000
 LOG_FIELDS = ("id", "logged_at", "company", "employee_id", "kind", "target", "status", "rule", "reason", "actor",
               "origin", "error", "run_id", "effective_at")
 
@@ -208,12 +209,14 @@ def plan() -> Response:
 def actions() -> Response | tuple[Response, int]:
     companies = chosen_companies()
     since, until = _instant("since"), _instant("until")
+    wanted = request.args.get("format", "json")
+    limit = _limit(default=None if wanted == "csv" else JSON_LOG_LIMIT)
     entries = journal().entries(
         companies=companies, employee_id=request.args.get("employee") or None, kind=request.args.get("kind") or None,
-        status=request.args.get("status") or None, since=since, until=until,
+        status=request.args.get("status") or None, since=since, until=until, limit=limit,
     )
     rows = [{k: v for k, v in e.to_dict().items() if k in LOG_FIELDS or k == "changes"} for e in entries]
-    if request.args.get("format", "json") == "csv":
+    if wanted == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=LOG_FIELDS, extrasaction="ignore")
         writer.writeheader()
@@ -222,9 +225,19 @@ def actions() -> Response | tuple[Response, int]:
         # BOM: Excel opens UTF-8 CSV with Chinese text correctly only with it.
         return Response("\ufeff" + out.getvalue(), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f"attachment; filename={name}"})
-    if request.args.get("format", "json") != "json":
+    if wanted != "json":
         raise Refusal(400, "format must be json or csv")
     return jsonify(entries=rows)
+
+
+def _limit(default: int | None) -> int | None:
+    """`limit`: the newest N entries (JSON defaults to JSON_LOG_LIMIT; a CSV export has them all)."""
+    text = request.args.get("limit", "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 0 < int(text) <= MAX_LOG_LIMIT:
+        raise Refusal(400, f"limit must be a whole number from 1 to {MAX_LOG_LIMIT}")
+    return int(text)
 
 
 def _csv_safe(row: dict[str, Any]) -> dict[str, Any]:
