@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from lifecycle.web import api
 from lifecycle.web.access import Admin, current_admin
 from lifecycle.web.i18n import local_time, translations
+from lifecycle.web.phrases import event_words, standing_words
 
 pages = Blueprint("pages", __name__)
 
@@ -242,6 +243,16 @@ def label(value: str | None) -> str:
     if not value:
         return ""
     return str(translations(g.get("lang", "zh-CN")).gettext(LABELS.get(value, value)))
+
+
+@pages.app_template_filter("event")
+def event(text: str) -> str:
+    return event_words(text, translations(g.get("lang", "zh-CN")))
+
+
+@pages.app_template_filter("standing")
+def standing(text: str) -> str:
+    return standing_words(text, translations(g.get("lang", "zh-CN")))
 
 
 @pages.app_context_processor
