@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from lifecycle.domain.models import Plan
-from lifecycle.journal.schema import holds, parse_utc_text, person_outlook, persons, published, runs, utc_text, web_sessions
+from lifecycle.journal.schema import action_log, holds, parse_utc_text, person_outlook, persons, published, runs, utc_text, web_sessions
 
 # A session's last_seen is written at most this often: a page's requests do not each write.
 _TOUCH_EVERY = timedelta(seconds=60)
@@ -134,6 +134,17 @@ class ConsoleRecords:
         with self.engine.connect() as conn:
             rows = conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(limit)).mappings().all()
         return [{**dict(row), "summary": json.loads(row["summary"]) if row["summary"] else {}} for row in rows]
+
+    def run_counts(self, run_ids: Collection[str], companies: Collection[str]) -> dict[str, dict[str, int]]:
+        """Per run, the action log's entries of `companies` by status."""
+        query = (select(action_log.c.run_id, action_log.c.status, func.count())
+                 .where(action_log.c.run_id.in_(list(run_ids)), action_log.c.company.in_(list(companies)))
+                 .group_by(action_log.c.run_id, action_log.c.status))
+        counts: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for run_id, status, count in conn.execute(query):
+                counts.setdefault(run_id, {})[status] = int(count)
+        return counts
 
     # -- sessions -----------------------------------------------------------------------------------
 

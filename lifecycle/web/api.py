@@ -26,6 +26,7 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 ADOPTION_REVIEWS = ("unmatched_entry", "confirm_match")
 JSON_LOG_LIMIT, MAX_LOG_LIMIT = 1000, 100_000
+RECENT_RUNS = 10
 LOG_FIELDS = ("id", "logged_at", "company", "employee_id", "kind", "target", "status", "rule", "reason", "actor",
               "origin", "error", "run_id", "effective_at")
 
@@ -161,7 +162,6 @@ def overview() -> Response:
     companies = chosen_companies()
     views = journal().published_views(companies)
     held = journal().held_actions()
-    runs = journal().recent_runs(1)
     counts = journal().account_counts(companies)
     result = []
     for company in companies:
@@ -179,14 +179,23 @@ def overview() -> Response:
             "adoptions": sum(1 for r in view.get("reviews", []) if r["kind"] in ADOPTION_REVIEWS),
             "published_at": view.get("published_at"),
         })
-    last = runs[0] if runs else None
-    return jsonify(companies=result, last_run=_run_words(last) if last else None)
+    recent = journal().recent_runs(RECENT_RUNS)
+    counts_by_run = journal().run_counts([r["run_id"] for r in recent], companies)
+    cycles = [_run_words(run, counts_by_run.get(run["run_id"], {})) for run in recent]
+    return jsonify(companies=result, last_run=cycles[0] if cycles else None, runs=cycles)
 
 
-def _run_words(run: dict[str, Any]) -> dict[str, Any]:
-    # The summary's counts are the group's: only the outcome and times are everyone's to see.
-    return {"started_at": run["started_at"], "finished_at": run["finished_at"], "outcome": run["outcome"],
-            "mode": run["mode"]}
+def _run_words(run: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    """A cycle as the caller's companies saw it: the summary's counts are the group's and stay out.
+
+    A run with failures elsewhere went well for a company without failed entries; a run that could
+    not run at all ("error") or was stopped is everyone's news.
+    """
+    outcome = run["outcome"]
+    if outcome == "failures" and not counts.get("failed"):
+        outcome = "ok"
+    return {"started_at": run["started_at"], "finished_at": run["finished_at"], "outcome": outcome, "mode": run["mode"],
+            "counts": counts}
 
 
 @api.get("/plan")

@@ -140,7 +140,7 @@ def overview() -> ResponseReturnValue:
     summary = from_api(api.overview)
     plan = from_api(api.plan)
     actions = plan["actions"]
-    return show("overview.html", companies=summary["companies"], last_run=summary["last_run"],
+    return show("overview.html", companies=summary["companies"], runs=summary["runs"],
                 actions=actions[:PLAN_PAGE_ROWS], actions_total=len(actions))
 
 
