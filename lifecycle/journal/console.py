@@ -17,7 +17,17 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from lifecycle.domain.models import Plan
-from lifecycle.journal.schema import action_log, holds, parse_utc_text, person_outlook, persons, published, runs, utc_text, web_sessions
+from lifecycle.journal.schema import (
+    action_log,
+    holds,
+    parse_utc_text,
+    person_outlook,
+    persons,
+    published,
+    runs,
+    utc_text,
+    web_sessions,
+)
 
 # A session's last_seen is written at most this often: a page's requests do not each write.
 _TOUCH_EVERY = timedelta(seconds=60)
