@@ -262,8 +262,10 @@ def console(config: Path) -> Iterator[str | None]:
 
     web = load_settings(config, secrets=False).web
     assert web is not None
+    log_path = config.parent / "console.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 - closed below, after the process
     process = subprocess.Popen([sys.executable, "-m", "lifecycle.cli.main", "--config", str(config), "web"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=log_file)
     address: str | None = None
     try:
         for _ in range(100):
@@ -276,7 +278,7 @@ def console(config: Path) -> Iterator[str | None]:
                 break
             except OSError:
                 if process.poll() is not None:
-                    print(process.stderr.read().decode() if process.stderr else "", file=sys.stderr)
+                    print(log_path.read_text(encoding="utf-8", errors="replace"), file=sys.stderr)
                     break
                 time.sleep(0.2)
         yield address
@@ -286,6 +288,7 @@ def console(config: Path) -> Iterator[str | None]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log_file.close()
 
 
 @contextmanager

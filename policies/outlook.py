@@ -39,6 +39,8 @@ def _moving(view: PersonView, concerned: frozenset[str], ctx: PolicyContext) -> 
     if view.employee_id in concerned:
         return True
     state = view.state
+    if state is not None and state.status == PersonStatus.DELETED:
+        return False  # nothing comes after a deletion (a rehire is a joiner again: concerned then)
     if state is not None and (state.status != PersonStatus.ACTIVE or state.warned_at is not None):
         return True
     record = view.hr

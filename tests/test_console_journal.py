@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+
 from lifecycle.domain.models import Action, PersonOutlook, Plan, RejectedRow
 from lifecycle.journal.store import Journal
 
@@ -43,15 +45,27 @@ def test_publish_replaces_the_last_view_and_sessions_end_when_idle_or_closed(tmp
         journal.publish("run-1", published_plan(), NOW)
         journal.publish("run-2", Plan(now=NOW, actions=()), NOW)
         assert journal.published_views(["SZ"]) == {} and journal.outlook("200001") is None
-        journal.open_session("k1", uid="a", dn="uid=a", display_name="A", companies=["SZ"], address="::1", now=NOW)
-        idle = timedelta(minutes=30)
-        assert journal.session("k1", NOW + timedelta(minutes=29), idle) is not None  # and its use is noted
-        assert journal.session("k1", NOW + timedelta(minutes=58), idle) is not None  # 29 min after that use
-        assert journal.session("k1", NOW + timedelta(minutes=89), idle) is None  # 31 min unused: gone for good
-        assert journal.session("k1", NOW + timedelta(minutes=90), idle) is None
-        journal.open_session("k2", uid="a", dn="uid=a", display_name="A", companies=["SZ"], address="::1", now=NOW)
+        idle, lifetime = timedelta(minutes=30), timedelta(hours=12)
+        opened = {"uid": "a", "dn": "uid=a", "display_name": "A", "groups": ["cn=r"], "address": "::1", "idle": idle,
+                  "lifetime": lifetime}
+        journal.open_session("k1", now=NOW, **opened)
+        assert journal.session("k1", NOW + timedelta(minutes=29), idle, lifetime) is not None  # and its use is noted
+        assert journal.session("k1", NOW + timedelta(minutes=58), idle, lifetime) is not None  # 29 min after that use
+        assert journal.session("k1", NOW + timedelta(minutes=89), idle, lifetime) is None  # 31 min unused: gone for good
+        assert journal.session("k1", NOW + timedelta(minutes=90), idle, lifetime) is None
+        journal.open_session("k2", now=NOW, **opened)
         journal.end_session("k2")
-        assert journal.session("k2", NOW, idle) is None
+        assert journal.session("k2", NOW, idle, lifetime) is None
+        # Used every 20 minutes, a session still ends `lifetime` after its login.
+        journal.open_session("k3", now=NOW, **opened)
+        for minutes in range(20, 12 * 60, 20):
+            assert journal.session("k3", NOW + timedelta(minutes=minutes), idle, lifetime) is not None, minutes
+        assert journal.session("k3", NOW + lifetime, idle, lifetime) is None
+        # A login removes the sessions that ended meanwhile, whoever's they were.
+        journal.open_session("k4", now=NOW, **opened)
+        journal.open_session("k5", now=NOW + timedelta(hours=1), **opened)
+        with journal.engine.connect() as conn:
+            assert [row[0] for row in conn.execute(text("SELECT sid FROM web_sessions"))] == ["k5"]
     finally:
         journal.close()
 

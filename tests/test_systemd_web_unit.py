@@ -45,7 +45,13 @@ def test_web_unit_holds_no_group_wide_secret_and_is_hardened_like_the_daemons() 
     assert unit["Type"] == ["notify"] and unit["User"] == daemon["User"] and unit["StateDirectory"] == daemon["StateDirectory"]
     credentials = dict(value.split(":", 1) for value in unit["LoadCredential"])
     assert set(credentials) == {"web-session"}  # not ldap, mail-token or doveadm-key
-    assert unit["InaccessiblePaths"] == ["-/run/credentials/lifecycle.service"]
+    hidden = {path.lstrip("-") for value in unit["InaccessiblePaths"] for path in value.split()}
+    assert hidden == {"/run/credentials/lifecycle.service", "/var/lib/lifecycle/credentials", "/var/lib/lifecycle/hr",
+                      "/var/lib/lifecycle/archive"}
+    # ... which are where the example config keeps the daemon's files.
+    example = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    for path in (example["accounts"]["initial_password_dir"], example["hr"]["path"], example["mail"]["dovecot"]["archive_dir"]):
+        assert any(str(path).startswith(h + "/") or str(path) == h for h in hidden), path
     hardening = {key for key in daemon if key.startswith(("Protect", "Private", "Restrict", "SystemCall", "NoNewPrivileges",
                                                             "MemoryDenyWriteExecute", "LockPersonality", "Capability"))}
     for key in hardening:

@@ -92,7 +92,7 @@ CALLS = [
     *[Call(f"reject {scope}", "POST", _held(1), scope, lambda co: {"reason": "暂不删除"}) for scope in ("own", "foreign")],
     *[Call(f"put hold {scope}", "POST", lambda _c, _co: "/api/v1/holds", scope,
            lambda co: {"employee_id": co.linked, "reason": "诉讼"}, success=201) for scope in ("own", "foreign")],
-    *[Call(f"lift hold {scope}", "DELETE", lambda _c, co: f"/api/v1/holds/{co.on_hold}", scope)
+    *[Call(f"lift hold {scope}", "DELETE", lambda _c, co: f"/api/v1/holds/{co.on_hold}", scope, lambda co: {"reason": "结案"})
       for scope in ("own", "foreign")],
     *[Call(f"adopt {scope}", "POST", lambda _c, _co: "/api/v1/adoptions", scope,
            lambda co: {"employee_id": co.adoptable, "uid": co.legacy_uid}, success=201) for scope in ("own", "foreign")],

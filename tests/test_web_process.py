@@ -86,6 +86,8 @@ def test_the_console_runs_without_the_directory_password_and_stops_cleanly(tmp_p
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "ldap-password" not in err and password not in err
+    # Started by hand as a user who can read the daemon's HR export: it says so, and how to avoid it.
+    assert "console_can_read_daemon_files" in err and "employees.csv" in err
 
 
 @pytest.mark.parametrize(("change", "words"), [

@@ -9,6 +9,7 @@ each role's group whether the person is a `member`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
@@ -24,6 +25,9 @@ _PERSON = "(|(objectClass=inetOrgPerson)(objectClass=account)(objectClass=posixA
 
 class LoginRefused(Exception):
     """Unknown user, ambiguous name or wrong password: one answer for all, so existence does not leak."""
+
+
+Guard = Callable[[str], AbstractContextManager[None]]
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,13 @@ class DirectoryLogin:
         self.url, self.base_dn, self.timeout = url, base_dn, timeout
         self._lookup = (lookup_dn, lookup_password)
 
-    def authenticate(self, username: str, password: str, role_groups: Sequence[str]) -> Identity:
-        """The person `username` (a uid or a mail address) is, if `password` is theirs; else LoginRefused."""
+    def authenticate(self, username: str, password: str, role_groups: Sequence[str], guard: Guard = lambda _dn: nullcontext()
+                     ) -> Identity:
+        """The person `username` (a uid or a mail address) is, if `password` is theirs; else LoginRefused.
+
+        `guard(dn)` wraps the bind as the entry found (the console's per-account throttle): it may
+        refuse the attempt, and sees a LoginRefused raised inside it.
+        """
         username = username.strip()
         # An empty password would be an unauthenticated bind, which the server accepts (RFC 4513 5.1.2).
         if not username or not password or len(username) > 256:
@@ -67,10 +76,11 @@ class DirectoryLogin:
             if len(entries) != 1:
                 raise LoginRefused
             dn, attributes = entries[0]
-            result = self._call(connection.bind, dn, password)
-            if result.code != 0:
-                if result.code == INVALID_CREDENTIALS or result.code in (48, 50, 53):  # locked, expired, refused
+            with guard(dn):
+                result = self._call(connection.bind, dn, password)
+                if result.code in (INVALID_CREDENTIALS, 48, 50, 53):  # wrong, or locked, expired, refused
                     raise LoginRefused
+            if result.code != 0:
                 raise ConnectorError(f"the directory answered a login with {result}", connector="directory")
             # Bound as the person: their own entry's names, which an anonymous search may not read.
             own = self._call(connection.search_page, dn, "(objectClass=*)", ["uid", "cn", "displayName"], scope="base")

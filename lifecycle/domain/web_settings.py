@@ -31,6 +31,7 @@ class WebSettings(_Section):
     session_secret_file: Path | None = Field(None, description="file holding that key (32+ random bytes)")
     language: Literal["zh-CN", "en"] = Field("zh-CN", description="the language of a new session")
     session_idle_minutes: int = Field(30, ge=1, le=24 * 60, description="a session unused this long ends")
+    session_max_hours: int = Field(12, ge=1, le=7 * 24, description="a session ends this long after its login, used or not")
     login_failures: int = Field(5, ge=1, le=100, description="failed logins per user in login_window_minutes before 429")
     login_window_minutes: int = Field(5, ge=1, le=24 * 60)
     lookup_bind_dn: str = Field("", description="read-only DN that finds users where anonymous search is forbidden")

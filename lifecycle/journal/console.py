@@ -13,7 +13,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from lifecycle.domain.models import Plan
@@ -158,25 +158,35 @@ class ConsoleRecords:
 
     # -- sessions -----------------------------------------------------------------------------------
 
-    def open_session(self, sid: str, *, uid: str, dn: str, display_name: str, companies: list[str], address: str,
-                     now: datetime) -> None:
+    def open_session(self, sid: str, *, uid: str, dn: str, display_name: str, groups: list[str], address: str,
+                     now: datetime, idle: timedelta, lifetime: timedelta) -> None:
+        """A new session; the ones that ended meanwhile (idle, or older than `lifetime`) are removed."""
         with self.engine.begin() as conn:
+            conn.execute(delete(web_sessions).where(or_(web_sessions.c.last_seen < utc_text(now - idle),
+                                                        web_sessions.c.created_at < utc_text(now - lifetime))))
             conn.execute(insert(web_sessions).values(
-                sid=sid, uid=uid, dn=dn, display_name=display_name, companies=json.dumps(companies), address=address,
+                sid=sid, uid=uid, dn=dn, display_name=display_name, groups=json.dumps(groups), address=address,
                 created_at=utc_text(now), last_seen=utc_text(now),
             ))
 
-    def session(self, sid: str, now: datetime, idle: timedelta) -> dict[str, Any] | None:
-        """The live session `sid`, its last use noted; an idle one is ended and None returned."""
-        with self.engine.begin() as conn:
-            conn.execute(delete(web_sessions).where(web_sessions.c.last_seen < utc_text(now - idle)))
+    def session(self, sid: str, now: datetime, idle: timedelta, lifetime: timedelta) -> dict[str, Any] | None:
+        """The live session `sid`, or None (unknown, idle or too old: then it is removed).
+
+        A read, but for noting its use once a minute: a page's requests must not each wait for the
+        store's write lock, which a cycle may hold for a while.
+        """
+        with self.engine.connect() as conn:
             row = conn.execute(select(web_sessions).where(web_sessions.c.sid == sid)).mappings().first()
-            if row is None:
-                return None
-            last_seen = parse_utc_text(row["last_seen"])
-            if last_seen is None or now - last_seen >= _TOUCH_EVERY:
+        if row is None:
+            return None
+        last_seen, created = parse_utc_text(row["last_seen"]), parse_utc_text(row["created_at"])
+        if last_seen is None or created is None or now - last_seen >= idle or now - created >= lifetime:
+            self.end_session(sid)
+            return None
+        if now - last_seen >= _TOUCH_EVERY:
+            with self.engine.begin() as conn:
                 conn.execute(update(web_sessions).where(web_sessions.c.sid == sid).values(last_seen=utc_text(now)))
-        return {**dict(row), "companies": json.loads(row["companies"])}
+        return {**dict(row), "groups": json.loads(row["groups"])}
 
     def end_session(self, sid: str) -> None:
         with self.engine.begin() as conn:

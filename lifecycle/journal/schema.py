@@ -140,7 +140,7 @@ web_sessions = Table(
     Column("uid", String(128), nullable=False),
     Column("dn", Text, nullable=False),
     Column("display_name", Text, nullable=False),
-    Column("companies", Text, nullable=False),  # JSON list; ["*"] for every company
+    Column("groups", Text, nullable=False),  # JSON list: the role groups that listed the person at login
     Column("address", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("last_seen", String(40), nullable=False, index=True),

@@ -26,7 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Admin:
     """A logged-in console user."""
 
-    uid: str
+    uid: str  # as the action log's actor (at most 64 characters)
     dn: str
     display_name: str
     companies: tuple[str, ...]  # the codes they may act for (every configured code for a group admin)
@@ -77,22 +77,33 @@ def client_address() -> str:
     return (request.remote_addr or "unknown")[:64]
 
 
+def session_lifetimes() -> tuple[timedelta, timedelta]:
+    web = current_app.config["WEB"]
+    return timedelta(minutes=web.session_idle_minutes), timedelta(hours=web.session_max_hours)
+
+
 def current_admin() -> Admin | None:
-    """The admin of this request's session, once per request; None without a live session."""
+    """The admin of this request's session, once per request; None without a live session.
+
+    Their companies are worked out anew from the groups that listed them at login and the roles
+    configured now: a role taken out of [web], or a company added, counts at once.  A change of
+    their groups in the directory counts at their next login (`session_max_hours` at the latest).
+    """
     if "admin" in g:
         return g.admin  # type: ignore[no-any-return]
     admin = None
     token = session.get("sid")
     if isinstance(token, str):
-        journal = current_app.config["JOURNAL"]
-        idle = timedelta(minutes=current_app.config["WEB"].session_idle_minutes)
-        row = journal.session(session_key(token), datetime.now(UTC), idle)
+        web = current_app.config["WEB"]
+        row = current_app.config["JOURNAL"].session(session_key(token), datetime.now(UTC),
+                                                    timedelta(minutes=web.session_idle_minutes),
+                                                    timedelta(hours=web.session_max_hours))
         if row is not None:
-            all_codes = current_app.config["COMPANY_CODES"]
-            companies = [c for c in row["companies"] if c in all_codes]
-            admin = Admin(row["uid"], row["dn"], row["display_name"], tuple(companies),
-                          group_admin=set(all_codes) <= set(companies), address=client_address())
-        else:
+            companies, everyone = companies_of(web.roles, row["groups"], current_app.config["COMPANY_CODES"])
+            if companies:
+                admin = Admin(row["uid"][:64], row["dn"], row["display_name"], tuple(companies), group_admin=everyone,
+                              address=client_address())
+        if admin is None:
             session.clear()
     g.admin = admin
     return admin

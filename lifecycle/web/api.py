@@ -20,7 +20,17 @@ from connectors.ldap.login import DirectoryLogin, LoginRefused
 from lifecycle.domain.dn import dn_key
 from lifecycle.domain.errors import ConnectorError
 from lifecycle.journal.store import Journal
-from lifecycle.web.access import Admin, client_address, companies_of, current_admin, login_required, new_session_id, session_key
+from lifecycle.web.access import (
+    Admin,
+    client_address,
+    companies_of,
+    current_admin,
+    login_required,
+    new_session_id,
+    session_key,
+    session_lifetimes,
+)
+from lifecycle.web.throttle import LoginThrottle, Throttled, address_key, name_key
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -105,14 +115,16 @@ def log_in() -> tuple[Response, int] | Response:
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise Refusal(400, "send {\"username\": \"uid or mail address\", \"password\": \"...\"}")
-    throttle = current_app.config["LOGIN_THROTTLE"]
-    keys = (f"user:{username.strip().casefold()}", f"address:{client_address()}")
+    throttle: LoginThrottle = current_app.config["LOGIN_THROTTLE"]
+    keys = (name_key(username), address_key(client_address()))
     if not throttle.allows(keys):
         raise Refusal(429, "too many failed logins; wait a few minutes and try again")
     web = current_app.config["WEB"]
     login: DirectoryLogin = current_app.config["LOGIN"]
     try:
-        identity = login.authenticate(username, password, [role.group_dn for role in web.roles])
+        identity = login.authenticate(username, password, [role.group_dn for role in web.roles], throttle.account_attempt)
+    except Throttled as exc:
+        raise Refusal(429, "too many failed logins; wait a few minutes and try again") from exc
     except LoginRefused as exc:
         throttle.failed(keys)
         raise Refusal(401, "wrong user name or password") from exc
@@ -126,8 +138,10 @@ def log_in() -> tuple[Response, int] | Response:
         raise Refusal(403, "your account has no role in the console; ask the group administrator")
     token, key = new_session_id()
     session.clear()  # a session from before the login is never carried over
+    idle, lifetime = session_lifetimes()
     journal().open_session(key, uid=identity.uid, dn=identity.dn, display_name=identity.display_name,
-                           companies=companies, address=client_address(), now=datetime.now(UTC))
+                           groups=sorted(identity.groups), address=client_address(), now=datetime.now(UTC), idle=idle,
+                           lifetime=lifetime)
     session["sid"] = token
     session["lang"] = session.get("lang") or web.language
     session.permanent = True
@@ -250,8 +264,8 @@ def _limit(default: int | None) -> int | None:
 
 
 def _csv_safe(row: dict[str, Any]) -> dict[str, Any]:
-    """A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection): quote it."""
-    return {k: ("'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v) for k, v in row.items()}
+    """A cell starting with = + - @ (or a tab or CR before one) would run as a formula in a spreadsheet: quote it."""
+    return {k: ("'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v) for k, v in row.items()}
 
 
 def _instant(name: str) -> datetime | None:
@@ -261,9 +275,11 @@ def _instant(name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(text)
-    except ValueError as exc:
+        value = value if value.tzinfo else value.replace(tzinfo=ZoneInfo(current_app.config["SETTINGS"].policy.timezone))
+        value.astimezone(UTC)  # a date at the edge of the calendar cannot be stored (OverflowError)
+    except (ValueError, OverflowError) as exc:
         raise Refusal(400, f"{name}={text!r} is not an ISO date or date-time (e.g. 2027-01-15)") from exc
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(current_app.config["SETTINGS"].policy.timezone))
+    return value
 
 
 @api.get("/held")
@@ -278,6 +294,8 @@ def held() -> Response:
 @login_required
 def decide(action_id: int, verb: str) -> Response:
     reason = reason_of(body())
+    if not 0 < action_id < 2**63:
+        raise Refusal(404, f"no held action #{action_id}")
     caller = admin()
     decision = "approved" if verb == "approve" else "rejected"
     lines = journal().decide([action_id], decision, caller.uid, datetime.now(UTC), reason=reason, origin=caller.origin,
@@ -306,13 +324,19 @@ def person(employee_id: str) -> Response:
     state = store.person_state(employee_id)
     holds = [h for h in store.holds_of(None) if h["employee_id"] == employee_id]
     return jsonify(
-        employee_id=employee_id, company=company, state=state, outlook=store.outlook(employee_id),
+        employee_id=employee_id, company=company, state=state, outlook=_visible_outlook(employee_id),
         planned=[a for a in view.get("actions", []) if a["employee_id"] == employee_id],
         reviews=[r for r in view.get("reviews", []) if r["employee_id"] == employee_id],
         rejected=[r for r in view.get("rejected", []) if r["employee_id"] == employee_id],
         held=[h for h in store.held_actions() if h["employee_id"] == employee_id and h["company"] == company],
         hold=holds[0] if holds else None, history=history,
     )
+
+
+def _visible_outlook(employee_id: str) -> dict[str, Any] | None:
+    """The published outlook, if its company is the caller's (a mover's may be the other company's)."""
+    outlook = journal().outlook(employee_id)
+    return outlook if outlook is not None and admin().may_see(outlook["company"]) else None
 
 
 @api.get("/rejected")
@@ -359,9 +383,13 @@ def put_hold() -> tuple[Response, int]:
 @api.delete("/holds/<employee_id>")
 @login_required
 def lift_hold(employee_id: str) -> Response:
-    data = request.get_json(silent=True) or {}
-    reason = str(data.get("reason") or request.args.get("reason") or "").strip()[:500]
     company = company_of_visible(employee_id)
+    data = request.get_json(silent=True)
+    if data is None and request.args.get("reason"):
+        data = {"reason": request.args["reason"]}  # DELETE bodies are dropped by some clients and proxies
+    if not isinstance(data, dict):
+        raise Refusal(400, "send {\"reason\": \"...\"} (or ?reason=...)")
+    reason = reason_of(data)
     caller = admin()
     message = journal().set_hold(employee_id, reason, caller.uid, datetime.now(UTC), on=False, origin=caller.origin,
                                  company=company)

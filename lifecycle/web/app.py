@@ -12,10 +12,12 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from connectors.ldap.login import DirectoryLogin
+from lifecycle.domain.errors import StateStoreError
 from lifecycle.domain.settings import Settings
 from lifecycle.domain.web_settings import WebSettings
 from lifecycle.journal.store import Journal
@@ -87,6 +89,16 @@ def create_app(settings: Settings, web: WebSettings, session_secret: str, journa
     def _csrf(exc: CSRFError) -> tuple[Any, int]:
         words = f"missing or wrong CSRF token ({exc.description}); send the csrf_token of your session in X-CSRF-Token"
         return jsonify(error=words), 403
+
+    @app.errorhandler(StateStoreError)
+    @app.errorhandler(SQLAlchemyError)
+    def _store_busy(exc: Exception) -> Any:
+        """The state store is locked by a long cycle, or down: say so, and that a retry will do."""
+        app.logger.warning("state_store_unavailable %s", type(exc).__name__)
+        words = "the state store is busy or unreachable; try again in a moment"
+        if request.path.startswith("/api/"):
+            return jsonify(error=words), 503, {"Retry-After": "10"}
+        return Response(words, status=503, mimetype="text/plain", headers={"Retry-After": "10"})
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
 from lifecycle.web import api
@@ -80,7 +81,12 @@ def page(view: F) -> F:
 
 
 def from_api(view: Callable[..., Any], *args: Any) -> dict[str, Any]:
-    """What the API view answers to this request (its scoping, its refusals as this page's error)."""
+    """What the API view answers to this request (its scoping, its refusals as this page's error).
+
+    A page always wants the JSON answer: `format` and `limit` in its address are not the API's.
+    """
+    if "format" in request.args or "limit" in request.args:
+        request.args = ImmutableMultiDict([(k, v) for k, v in request.args.items(multi=True) if k not in ("format", "limit")])
     try:
         answer = view(*args)
     except api.Refusal as exc:

@@ -7,6 +7,7 @@ account).  It serves with waitress, a production WSGI server; put a TLS proxy in
 
 from __future__ import annotations
 
+import os
 import signal
 from types import FrameType
 
@@ -53,6 +54,14 @@ def build_console(settings: Settings):  # type: ignore[no-untyped-def]
     return create_app(settings, web, key, journal, login)
 
 
+def readable_daemon_files(settings: Settings) -> list[str]:
+    """The daemon's secrets and data this process could read: none, under lifecycle-web.service."""
+    paths = [settings.accounts.initial_password_dir, settings.hr.path]
+    if settings.mail is not None and settings.mail.dovecot is not None:
+        paths.append(settings.mail.dovecot.archive_dir)
+    return [str(path) for path in paths if os.access(path, os.R_OK)]
+
+
 def run_console(settings: Settings) -> int:
     """Serve until SIGTERM/SIGINT; tell systemd when ready."""
     from waitress import create_server
@@ -61,6 +70,11 @@ def run_console(settings: Settings) -> int:
 
     app = build_console(settings)
     assert settings.web is not None
+    exposed = readable_daemon_files(settings)
+    if exposed:
+        log.warning("console_can_read_daemon_files", paths=exposed,
+                    fix="run the console as systemd/lifecycle-web.service does (InaccessiblePaths= hides them), "
+                        "or as a user that cannot read them")
     host, _, port = settings.web.listen.rpartition(":")
     try:
         server = create_server(app, host=host.strip("[]"), port=int(port), threads=8, ident="lifecycle")

@@ -1,24 +1,58 @@
-"""Failed logins per user name and per client address, in a moving window (the `limits` library).
+"""Failed logins per account, per typed name and per client address, in a moving window (`limits`).
 
-Counted in this process's memory: a restart forgets them, and two console processes count apart
-(each still stops a guesser after a handful of tries).
+- The account: the entry the name found (its DN as the directory compares it), so `szadmin`,
+  `ＳＺＡＤＭＩＮ` and `szadmin@sz.example.com` share one count.  Attempts on one account are
+  serialised, so simultaneous guesses cannot all pass the check before any failure is counted.
+- The typed name (NFKC, case-folded): a name that finds no entry is counted too.
+- The client address (an IPv6 address by its /64, which one client usually holds whole), with
+  four times the allowance: an office behind one address shares it.
+
+Counted in this process's memory: a restart forgets them, and two console processes count apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import ipaddress
+import threading
+import unicodedata
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+
+from connectors.ldap.login import LoginRefused
+from lifecycle.domain.dn import dn_key
+
+
+class Throttled(Exception):
+    """Too many failed logins for this account, name or address: try again later."""
+
+
+def name_key(username: str) -> str:
+    return "name:" + unicodedata.normalize("NFKC", username).strip().casefold()
+
+
+def address_key(address: str) -> str:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return "address:" + address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return "address:" + str(parsed.ipv4_mapped)
+        return "address:" + str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return "address:" + str(parsed)
 
 
 class LoginThrottle:
     def __init__(self, failures: int, window_minutes: int) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._item = RateLimitItemPerMinute(failures, window_minutes)
-        # An office behind one address shares it: several people may mistype at once.
         self._address_item = RateLimitItemPerMinute(failures * 4, window_minutes)
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
 
     def _item_for(self, key: str) -> RateLimitItemPerMinute:
         return self._address_item if key.startswith("address:") else self._item
@@ -29,3 +63,19 @@ class LoginThrottle:
     def failed(self, keys: Iterable[str]) -> None:
         for key in keys:
             self._limiter.hit(self._item_for(key), key)
+
+    @contextmanager
+    def account_attempt(self, dn: str) -> Iterator[None]:
+        """Around one bind as `dn`: refused (Throttled) once the account's failures are used up; a
+        LoginRefused inside counts against the account before the next attempt on it may start."""
+        key = "account:" + dn_key(dn)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if not self._limiter.test(self._item, key):
+                raise Throttled
+            try:
+                yield
+            except LoginRefused:
+                self._limiter.hit(self._item, key)
+                raise

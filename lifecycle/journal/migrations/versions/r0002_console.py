@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column("uid", sa.String(128), nullable=False),
         sa.Column("dn", sa.Text, nullable=False),
         sa.Column("display_name", sa.Text, nullable=False),
-        sa.Column("companies", sa.Text, nullable=False),
+        sa.Column("groups", sa.Text, nullable=False),
         sa.Column("address", sa.String(64), nullable=False),
         sa.Column("created_at", sa.String(40), nullable=False),
         sa.Column("last_seen", sa.String(40), nullable=False),
