@@ -129,7 +129,7 @@ def compute_plan(
     guarded = guard_plan(actions, accounts, settings.guards, approved=state.approved, rejected=state.rejected, frozen=frozen)
     found: tuple[PersonOutlook, ...] = ()
     if outlook:
-        concerned = frozenset(a.employee_id for a in actions) | {r.employee_id for r in reviews}
+        concerned = frozenset(h.action.employee_id for h in guarded.held) | {r.employee_id for r in reviews}
         found = outlooks(views, concerned, ctx)
     del views
     return Plan(

@@ -1,9 +1,11 @@
 """What the console shows of the people something is about to happen to (the daemon publishes it).
 
 The web process reads neither HR nor the directory; it shows, for each person in motion, the
-standing and the dated events `lifecycle explain` would give.  People in steady employment with
-nothing planned are left out: their next event is an inactivity date that moves with every login,
-and publishing it for everyone would rewrite the whole table on every cycle.
+standing and the dated events `lifecycle explain` would give: joiners before their start, leavers,
+the suspended and the warned, and anyone with a held action or a finding for an admin.  People in
+steady employment are left out, planned actions or not (the published plan lists those): their
+next event is an inactivity date that moves with every login, and an initial load would otherwise
+publish everyone.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from policies.timeline import explain_upcoming
 
 
 def outlooks(views: Iterable[PersonView], concerned: frozenset[str], ctx: PolicyContext) -> tuple[PersonOutlook, ...]:
-    """Each person in motion's standing and upcoming events, in employee id order."""
+    """Each person in motion's standing and upcoming events, in employee id order.
+
+    `concerned`: the people with a held action or a finding, in motion whatever their dates.
+    """
     found: list[PersonOutlook] = []
     for view in views:
         if not _moving(view, concerned, ctx):

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from lifecycle.domain.models import Action, PersonOutlook, Plan, RejectedRow
+from lifecycle.journal.console import PUBLISHED_ROWS
 from lifecycle.journal.store import Journal
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
@@ -78,5 +79,22 @@ def test_the_log_limit_gives_the_newest_entries_in_order(tmp_path: Path) -> None
         assert [e.target for e in journal.entries(limit=2)] == ["T3", "T4"]
         assert [e.target for e in journal.entries(companies=["SZ"], limit=10)] == [f"T{n}" for n in range(5)]
         assert list(journal.entries(companies=["GZ"], limit=2)) == []
+    finally:
+        journal.close()
+
+
+def test_an_initial_load_publishes_the_first_rows_of_each_list_and_their_totals(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        joiners = tuple(
+            Action.from_dict({"kind": "suspend_account", "employee_id": f"{n:06}", "company": "SZ", "target": f"uid=u{n}",
+                              "changes": {}, "rule": "leaver", "reason": "left",
+                              "params": {"dn": f"uid=u{n}", "state": {"status": "suspended"}}})
+            for n in range(PUBLISHED_ROWS + 500)
+        )
+        journal.publish("run-1", Plan(now=NOW, actions=joiners), NOW)
+        view = journal.published_views(["SZ"])["SZ"]
+        assert len(view["actions"]) == PUBLISHED_ROWS and view["actions"][0]["employee_id"] == "000000"
+        assert view["totals"] == {"actions": PUBLISHED_ROWS + 500, "rejected": 0, "reviews": 0}
     finally:
         journal.close()

@@ -31,6 +31,9 @@ from lifecycle.journal.schema import (
 
 # A session's last_seen is written at most this often: a page's requests do not each write.
 _TOUCH_EVERY = timedelta(seconds=60)
+# Each published list keeps this many items per company (and its total): an initial load plans
+# every account, which no one reads one by one in the console (`lifecycle plan` lists them all).
+PUBLISHED_ROWS = 2000
 
 
 class ConsoleRecords:
@@ -61,15 +64,13 @@ class ConsoleRecords:
         stamp = utc_text(datetime.now(UTC))
         with self.engine.begin() as conn:
             conn.execute(delete(published))
-            if companies:
-                conn.execute(insert(published), [
-                    {"company": company, "run_id": run_id, "effective_at": utc_text(now), "published_at": stamp,
-                     "actions": json.dumps(view["actions"], ensure_ascii=False),
-                     "rejected": json.dumps(view["rejected"], ensure_ascii=False),
-                     "reviews": json.dumps(view["reviews"], ensure_ascii=False),
-                     "accounts": plan.accounts.get(company, 0)}
-                    for company, view in sorted(companies.items())
-                ])
+            for company, view in sorted(companies.items()):
+                conn.execute(insert(published).values(
+                    company=company, run_id=run_id, effective_at=utc_text(now), published_at=stamp,
+                    **{name: json.dumps(items[:PUBLISHED_ROWS], ensure_ascii=False) for name, items in view.items()},
+                    accounts=plan.accounts.get(company, 0),
+                    totals=json.dumps({name: len(items) for name, items in view.items()}),
+                ))
             conn.execute(delete(person_outlook))
             if plan.outlooks:
                 conn.execute(insert(person_outlook), [
@@ -89,6 +90,7 @@ class ConsoleRecords:
                 "run_id": row["run_id"], "effective_at": row["effective_at"], "published_at": row["published_at"],
                 "accounts": row["accounts"], "actions": json.loads(row["actions"]),
                 "rejected": json.loads(row["rejected"]), "reviews": json.loads(row["reviews"]),
+                "totals": json.loads(row["totals"]),
             }
             for row in rows
         }
@@ -144,6 +146,20 @@ class ConsoleRecords:
         with self.engine.connect() as conn:
             rows = conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(limit)).mappings().all()
         return [{**dict(row), "summary": json.loads(row["summary"]) if row["summary"] else {}} for row in rows]
+
+    def outcomes_in_run(self, run_id: str, employee_ids: Collection[str]) -> dict[tuple[str, str, str], str]:
+        """(kind, employee id, target) -> the last status the action log gives it in `run_id`, for these people."""
+        found: dict[tuple[str, str, str], str] = {}
+        wanted = sorted(set(employee_ids))
+        columns = (action_log.c.kind, action_log.c.employee_id, action_log.c.target, action_log.c.status)
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):  # within every database's limit on bound parameters
+                query = (select(*columns).where(action_log.c.run_id == run_id,
+                                                action_log.c.employee_id.in_(wanted[start:start + 500]))
+                         .order_by(action_log.c.id))
+                for kind, employee_id, target, status in conn.execute(query):
+                    found[(kind, employee_id, target)] = status
+        return found
 
     def run_counts(self, run_ids: Collection[str], companies: Collection[str]) -> dict[str, dict[str, int]]:
         """Per run, the action log's entries of `companies` by status."""

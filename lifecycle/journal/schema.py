@@ -117,6 +117,7 @@ published = Table(
     Column("rejected", Text, nullable=False),  # JSON list of the rejected HR rows
     Column("reviews", Text, nullable=False),  # JSON list of the findings for an admin
     Column("accounts", Integer, nullable=False),
+    Column("totals", Text, nullable=False),  # JSON {"actions": n, "rejected": n, "reviews": n}: the lists keep the first few
 )
 
 # What happens next to each person something is about to happen to (policies.outlook).

@@ -185,11 +185,11 @@ def overview() -> Response:
         result.append({
             "company": company,
             "accounts": counts.get(company, {}),
-            "planned": len(view.get("actions", [])),
+            "planned": view.get("totals", {}).get("actions", 0),
             "held": sum(1 for h in held if h["company"] == company and h["status"] == "held"),
             "frozen": sum(1 for h in held if h["company"] == company and h["status"] == "frozen"),
-            "rejected": len(view.get("rejected", [])),
-            "reviews": len(view.get("reviews", [])),
+            "rejected": view.get("totals", {}).get("rejected", 0),
+            "reviews": view.get("totals", {}).get("reviews", 0),
             "adoptions": sum(1 for r in view.get("reviews", []) if r["kind"] in ADOPTION_REVIEWS),
             "published_at": view.get("published_at"),
         })
@@ -218,13 +218,17 @@ def plan() -> Response:
     companies = chosen_companies()
     views = journal().published_views(companies)
     # Published before it was applied: each action with what became of it in that run (still "planned" if nothing).
-    runs = {view["run_id"] for view in views.values()}
-    outcome = {(e.kind, e.employee_id, e.target): e.status for run_id in runs
-               for e in journal().entries(run_id=run_id, companies=companies)}
-    actions = [{**a, "company": company, "status": outcome.get((a["kind"], a["employee_id"], a["target"]), "planned")}
-               for company in companies for a in views.get(company, {}).get("actions", [])]
+    actions = []
+    for company in companies:
+        view = views.get(company)
+        if view is None:
+            continue
+        outcome = journal().outcomes_in_run(view["run_id"], [a["employee_id"] for a in view["actions"]])
+        actions += [{**a, "company": company, "status": outcome.get((a["kind"], a["employee_id"], a["target"]), "planned")}
+                    for a in view["actions"]]
     published = sorted({v["published_at"] for v in views.values()})
-    return jsonify(actions=actions, published_at=published[-1] if published else None)
+    total = sum(v["totals"].get("actions", 0) for v in views.values())
+    return jsonify(actions=actions, total=total, published_at=published[-1] if published else None)
 
 
 @api.get("/actions")

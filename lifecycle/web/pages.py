@@ -147,7 +147,7 @@ def overview() -> ResponseReturnValue:
     plan = from_api(api.plan)
     actions = plan["actions"]
     return show("overview.html", companies=summary["companies"], runs=summary["runs"],
-                actions=actions[:PLAN_PAGE_ROWS], actions_total=len(actions))
+                actions=actions[:PLAN_PAGE_ROWS], actions_total=max(plan["total"], len(actions)))
 
 
 @pages.get("/log")

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("rejected", sa.Text, nullable=False),
         sa.Column("reviews", sa.Text, nullable=False),
         sa.Column("accounts", sa.Integer, nullable=False),
+        sa.Column("totals", sa.Text, nullable=False),
     )
     op.create_table(
         "person_outlook",
