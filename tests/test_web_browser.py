@@ -96,6 +96,11 @@ def test_a_branch_admin_approves_a_held_deletion_in_the_browser(tmp_path: Path, 
         assert "SZ" in page and "GZ" not in page and "概览" in page  # Chinese by default, SZ alone
         shoot(browser, "console-overview-zh-CN")
 
+        browser.get(f"{base}/people/{LEAVER}")  # what happens to 马超 and when
+        timeline = browser.find_element(By.TAG_NAME, "main").text
+        assert "马超" in timeline and "已离职" in timeline and "删除" in timeline
+        shoot(browser, "console-person-zh-CN")
+
         browser.get(base + "/held")
         card = browser.find_element(By.CSS_SELECTOR, "article.held")
         assert LEAVER in card.text and "删除" in card.text
