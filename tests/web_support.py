@@ -65,6 +65,8 @@ ACCOUNTS = {
     "GZ": Account("gzadmin", f"uid=gzadmin,{PEOPLE_DN['GZ']}", "gzadmin@gz.example.com", "pw-gz-2"),
     "norole": Account("nobody", f"uid=nobody,{PEOPLE_DN['SZ']}", "nobody@sz.example.com", "pw-nobody-3"),
 }
+# In both branch groups (SZ and GZ), not in the group admins': only in a directory started with `deputy=True`.
+DEPUTY = Account("deputy", f"uid=deputy,{ADMINS_DN}", "deputy@example.com", "pw-deputy-4")
 
 
 @dataclass(frozen=True)
@@ -163,17 +165,20 @@ def _without_random(value: Any) -> Any:
 # -- the directory ------------------------------------------------------------------------------------------
 
 
-def directory_ldif() -> str:
+def directory_ldif(*, deputy: bool = False) -> str:
+    """The module's directory; with `deputy`, DEPUTY too, a member of both branch groups."""
+    also = (DEPUTY.dn,) if deputy else ()
     blocks = [
         _person(ACCOUNTS["group"], "Group Admin"),
         _person(ACCOUNTS["SZ"], "深圳管理员"),
         _person(ACCOUNTS["GZ"], "广州管理员"),
         _person(ACCOUNTS["norole"], "深圳无角色"),
+        *([_person(DEPUTY, "两地副管理员")] if deputy else []),
         f"dn: {READER_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: console-reader\n"
         f"userPassword: {ssha(READER_PASSWORD)}",
         _group(ALL_ROLE, ACCOUNTS["group"].dn),
-        _group(ROLE_GROUP["SZ"], ACCOUNTS["SZ"].dn),
-        _group(ROLE_GROUP["GZ"], ACCOUNTS["GZ"].dn),
+        _group(ROLE_GROUP["SZ"], ACCOUNTS["SZ"].dn, *also),
+        _group(ROLE_GROUP["GZ"], ACCOUNTS["GZ"].dn, *also),
         # A group no role names: membership in it gives nothing.
         _group(f"cn=everyone,{GROUPS_DN}", ACCOUNTS["norole"].dn),
     ]
@@ -194,9 +199,9 @@ def _entry(dn: str, uid: str, name: str, employee_number: str) -> str:
     return f"dn: {dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {name}\nsn: {name}{number}"
 
 
-def _group(dn: str, member: str) -> str:
+def _group(dn: str, *members: str) -> str:
     cn = dn.split(",", 1)[0].removeprefix("cn=")
-    return f"dn: {dn}\nobjectClass: groupOfNames\ncn: {cn}\nmember: {member}"
+    return f"dn: {dn}\nobjectClass: groupOfNames\ncn: {cn}" + "".join(f"\nmember: {member}" for member in members)
 
 
 class UnauthenticatedBindSlapd(Slapd):
@@ -207,12 +212,12 @@ class UnauthenticatedBindSlapd(Slapd):
         return super()._config_ldif().replace("olcLogLevel: none", "olcLogLevel: none\nolcAllows: bind_anon_dn", 1)
 
 
-def start_directory(workdir: Path, *, anonymous_lookup: bool = True) -> Slapd:
+def start_directory(workdir: Path, *, anonymous_lookup: bool = True, deputy: bool = False) -> Slapd:
     server = UnauthenticatedBindSlapd(workdir, BASE, organizational_units=[*PEOPLE_DN.values(), ADMINS_DN, GROUPS_DN],
                                       anonymous_lookup=anonymous_lookup)
     server.start()
     try:
-        server.load_ldif(directory_ldif())
+        server.load_ldif(directory_ldif(deputy=deputy))
     except BaseException:
         server.stop()
         raise
@@ -230,15 +235,20 @@ def web_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
 # -- the state store and the app ----------------------------------------------------------------------------
 
 
-def console_settings(server: Slapd, **web: Any) -> Settings:
-    roles = [{"group_dn": ALL_ROLE, "companies": ["*"]}] + [
+def default_roles() -> list[dict[str, Any]]:
+    """[[web.roles]] as console_settings configures them (pass `roles=` to configure others)."""
+    return [{"group_dn": ALL_ROLE, "companies": ["*"]}] + [
         {"group_dn": group, "companies": [code]} for code, group in ROLE_GROUP.items()
     ]
+
+
+def console_settings(server: Slapd, *, extra_companies: tuple[dict[str, str], ...] = (), **web: Any) -> Settings:
     return Settings(
         # Not the admin's password: the console never binds as the admin, so a wrong one must not matter.
         directory={"url": server.url, "base_dn": BASE, "bind_dn": server.admin_dn, "bind_password": "not-the-password"},
-        companies=[{"code": code, "domain": DOMAIN[code], "people_dn": PEOPLE_DN[code]} for code in COMPANIES],
-        web={"session_secret": SECRET, "roles": roles, **web},
+        companies=[{"code": code, "domain": DOMAIN[code], "people_dn": PEOPLE_DN[code]} for code in COMPANIES]
+        + list(extra_companies),
+        web={"session_secret": SECRET, "roles": default_roles(), **web},
     )
 
 
@@ -324,6 +334,17 @@ def make_console(tmp_path: Path, server: Slapd, store: tuple[Path, Seeded] | Non
     assert settings.web is not None
     login = DirectoryLogin(server.url, BASE, 5, *lookup)
     return Console(create_app(settings, settings.web, SECRET, journal, login), journal, settings, seeded)
+
+
+def same_store_console(console: Console, server: Slapd, *, extra_companies: tuple[dict[str, str], ...] = (),
+                       **web: Any) -> Console:
+    """Another console app on `console`'s state store with the same session secret and another config: the
+    console restarted after [web] or [[companies]] changed (its sessions' cookies still valid)."""
+    settings = console_settings(server, extra_companies=extra_companies, **web)
+    assert settings.web is not None
+    login = DirectoryLogin(server.url, BASE, 5)
+    return Console(create_app(settings, settings.web, SECRET, console.journal, login), console.journal, settings,
+                   console.seeded)
 
 
 @pytest.fixture
