@@ -177,6 +177,9 @@ def run_demo(workdir: Path | None = None) -> int:
         _banner("The console: each branch admin sees and decides for their own company")
         with console(config) as address:
             expect(address is not None, f"the console answers at {address}")
+            if address is not None:
+                expect(_console_companies(address, *CONSOLE_ACCOUNTS[1][:2]) == ["SZ"],
+                       "the SZ branch admin logs in with their own directory password and sees SZ alone")
             print(f"Open {address} and log in as:", flush=True)
             for uid, password, what in CONSOLE_ACCOUNTS:
                 print(f"  {uid:<14} password {password:<16} {what}", flush=True)
@@ -240,6 +243,17 @@ companies = ["*"]
 group_dn = "cn=mail-admins-sz,ou=roles,{BASE_DN}"
 companies = ["SZ"]
 """
+
+
+def _console_companies(address: str, uid: str, password: str) -> list[str] | None:
+    import httpx
+
+    with httpx.Client(base_url=address, timeout=10) as client:
+        login = client.post("/api/v1/session", json={"username": uid, "password": password})
+        if login.status_code != 200:
+            return None
+        overview = client.get("/api/v1/overview").json()
+        return [c["company"] for c in overview["companies"]]
 
 
 def _free_port() -> int:

@@ -244,9 +244,12 @@ def test_a_locked_store_still_answers_reads_and_refuses_a_decision_with_503(cons
     assert store_file is not None
     writer = sqlite3.connect(store_file, isolation_level=None)
     try:
+        # Last used two minutes ago: the read notes the use when it can, and does not wait when it cannot.
+        writer.execute("UPDATE web_sessions SET last_seen = :seen", {"seen": (datetime.now(UTC) - timedelta(minutes=2))
+                                                                      .isoformat(timespec="seconds")})
         writer.execute("BEGIN IMMEDIATE")  # as a long cycle holds it
         read = caller.get("/api/v1/held")
-        assert read.status_code == 200, read.get_data(as_text=True)
+        assert read.status_code == 200, read.get_data(as_text=True)  # waiting for the lock ends in a 503
         assert held_id in [h["id"] for h in read.get_json()["held"]]
         # Waits the store's busy timeout once (10 s), then says to come back.
         decided = caller.send("POST", f"/api/v1/held/{held_id}/approve", {"reason": "锁定时批准"})

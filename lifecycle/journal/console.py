@@ -15,9 +15,13 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql import Executable
 
+from lifecycle.domain.errors import StateStoreError
 from lifecycle.domain.models import Plan
 from lifecycle.journal.schema import (
+    SQLITE_BUSY_TIMEOUT_MS,
     action_log,
     holds,
     parse_utc_text,
@@ -34,6 +38,7 @@ _TOUCH_EVERY = timedelta(seconds=60)
 # Each published list keeps this many items per company (and its total): an initial load plans
 # every account, which no one reads one by one in the console (`lifecycle plan` lists them all).
 PUBLISHED_ROWS = 2000
+_BOOKKEEPING_WAIT_MS = 200
 
 
 class ConsoleRecords:
@@ -188,8 +193,9 @@ class ConsoleRecords:
     def session(self, sid: str, now: datetime, idle: timedelta, lifetime: timedelta) -> dict[str, Any] | None:
         """The live session `sid`, or None (unknown, idle or too old: then it is removed).
 
-        A read, but for noting its use once a minute: a page's requests must not each wait for the
-        store's write lock, which a cycle may hold for a while.
+        A read: a page's requests must not wait for the store's write lock, which a cycle may hold for
+        a while.  Its use is noted once a minute, and an ended session removed, only when the store
+        takes the write at once; else a later request does it (an ended one is refused all the same).
         """
         with self.engine.connect() as conn:
             row = conn.execute(select(web_sessions).where(web_sessions.c.sid == sid)).mappings().first()
@@ -197,12 +203,30 @@ class ConsoleRecords:
             return None
         last_seen, created = parse_utc_text(row["last_seen"]), parse_utc_text(row["created_at"])
         if last_seen is None or created is None or now - last_seen >= idle or now - created >= lifetime:
-            self.end_session(sid)
+            self._if_free(delete(web_sessions).where(web_sessions.c.sid == sid))
             return None
         if now - last_seen >= _TOUCH_EVERY:
-            with self.engine.begin() as conn:
-                conn.execute(update(web_sessions).where(web_sessions.c.sid == sid).values(last_seen=utc_text(now)))
+            self._if_free(update(web_sessions).where(web_sessions.c.sid == sid).values(last_seen=utc_text(now)))
         return {**dict(row), "groups": json.loads(row["groups"])}
+
+    def _if_free(self, statement: Executable) -> bool:
+        """Run a bookkeeping write if the store's write lock is free now; False if it was busy."""
+        with self.engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            try:
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={_BOOKKEEPING_WAIT_MS}")
+                elif conn.dialect.name == "postgresql":  # row locks only: wait as briefly for the session's row
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_BOOKKEEPING_WAIT_MS}ms'")
+                conn.execute(statement)
+                conn.commit()
+                return True
+            except (OperationalError, StateStoreError):
+                conn.rollback()
+                return False
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     def end_session(self, sid: str) -> None:
         with self.engine.begin() as conn:

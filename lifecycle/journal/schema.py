@@ -16,6 +16,9 @@ from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
+# How long a SQLite connection waits for another's write lock before it gives up (lifecycle.journal.store).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
 persons = Table(
     "persons",
     metadata,

@@ -24,6 +24,7 @@ from lifecycle.journal.approvals import Approvals
 from lifecycle.journal.console import ConsoleRecords
 from lifecycle.journal.diagnosis import state_store_failure
 from lifecycle.journal.migrations import SchemaStatus
+from lifecycle.journal.schema import SQLITE_BUSY_TIMEOUT_MS
 from lifecycle.journal.state import StoredStateRecords
 
 
@@ -81,5 +82,5 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # an applied action must survive a power cut
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
