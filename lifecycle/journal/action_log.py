@@ -274,10 +274,16 @@ class ActionLog:
             query = query.where(action_log.c.logged_at < utc_text(until))
         if limit:  # the last `limit` entries, read newest first and given back in order
             query = query.order_by(None).order_by(action_log.c.id.desc()).limit(limit)
+        if limit:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+            for row in reversed(rows):
+                yield log_entry(row)
+            return
+        # The whole log (an export): read in slices as it is written out, never all at once.
         with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        for row in reversed(rows) if limit else rows:
-            yield log_entry(row)
+            for row in conn.execution_options(yield_per=1000).execute(query).mappings():
+                yield log_entry(row)
 
 
 def record_admin_entry(
