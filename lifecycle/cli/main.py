@@ -101,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(sub)
 
     sub.add_parser("web", help="the console: each branch admin sees and decides for their own company ([web]; "
-                               "needs no directory or mail secret)")
+                               "needs no directory or mail secret)",
+                   description="Serve the console and its JSON API on [web] listen until SIGTERM (systemd/lifecycle-web.service). "
+                               "Admins log in with their own directory account; [[web.roles]] map their groups to companies. "
+                               "It needs the state store, the directory's address and [web] session_secret(_file); "
+                               "see \"Console\" in README.md.")
 
     sub.add_parser(
         "run",
