@@ -43,12 +43,11 @@ def outlooks(views: Iterable[PersonView], concerned: frozenset[str], ctx: Policy
 def _moving(view: PersonView, concerned: frozenset[str], ctx: PolicyContext) -> bool:
     if view.employee_id in concerned:
         return True
-    state = view.state
+    record, state = view.hr, view.state
+    if record is not None and record.hire_date > ctx.today(view.company):
+        return True  # a joiner before their start, a rehire after a deletion among them
     if state is not None and state.status == PersonStatus.DELETED:
-        return False  # nothing comes after a deletion (a rehire is a joiner again: concerned then)
+        return False  # nothing more comes after a deletion
     if state is not None and (state.status != PersonStatus.ACTIVE or state.warned_at is not None):
         return True
-    record = view.hr
-    if record is None:
-        return False
-    return record.termination_date is not None or record.hire_date > ctx.today(view.company)
+    return record is not None and record.termination_date is not None

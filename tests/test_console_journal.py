@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from lifecycle.domain.models import Action, PersonOutlook, Plan, RejectedRow
+from lifecycle.domain.models import Action, PersonOutlook, Plan, RejectedRow, Review, ReviewKind
 from lifecycle.journal.console import PUBLISHED_ROWS
 from lifecycle.journal.store import Journal
 
@@ -95,6 +95,21 @@ def test_an_initial_load_publishes_the_first_rows_of_each_list_and_their_totals(
         journal.publish("run-1", Plan(now=NOW, actions=joiners), NOW)
         view = journal.published_views(["SZ"])["SZ"]
         assert len(view["actions"]) == PUBLISHED_ROWS and view["actions"][0]["employee_id"] == "000000"
-        assert view["totals"] == {"actions": PUBLISHED_ROWS + 500, "rejected": 0, "reviews": 0}
+        assert view["totals"] == {"actions": PUBLISHED_ROWS + 500, "rejected": 0, "reviews": 0, "adoptions": 0}
+    finally:
+        journal.close()
+
+
+def test_many_findings_of_one_kind_never_crowd_out_the_adoptions(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        absent = [Review(ReviewKind.ABSENT_FROM_HR, f"{n:06}", "SZ", f"uid=a{n}", "gone", "check HR")
+                  for n in range(PUBLISHED_ROWS + 10)]
+        unmatched = [Review(ReviewKind.UNMATCHED_ENTRY, "", "SZ", f"uid=old{n}", "no HR row", "adopt it") for n in range(3)]
+        journal.publish("run-1", Plan(now=NOW, actions=(), reviews=tuple(absent + unmatched)), NOW)
+        view = journal.published_views(["SZ"])["SZ"]
+        kinds = [r["kind"] for r in view["reviews"]]
+        assert kinds.count("absent_from_hr") == PUBLISHED_ROWS and kinds.count("unmatched_entry") == 3
+        assert view["totals"]["reviews"] == PUBLISHED_ROWS + 13 and view["totals"]["adoptions"] == 3
     finally:
         journal.close()

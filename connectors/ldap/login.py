@@ -111,8 +111,10 @@ class DirectoryLogin:
             unnumbered = {dn for dn, _ in self._search(connection, wanted + "(!(employeeNumber=*)))", ["1.1"])}
         finally:
             connection.close()
-        return [FoundEntry(dn, _first(a, "uid"), _first(a, "employeenumber"), dn in numbered or dn in unnumbered)
-                for dn, a in entries]
+        # Known: none (the server says so), or one whose value could be read (filtering on it may be allowed
+        # where reading it is not).
+        return [FoundEntry(dn, _first(a, "uid"), number, dn in unnumbered or (dn in numbered and bool(number)))
+                for dn, a in entries for number in (_first(a, "employeenumber"),)]
 
     def _open(self) -> Connection:
         try:

@@ -41,6 +41,21 @@ PUBLISHED_ROWS = 2000
 _BOOKKEEPING_WAIT_MS = 200
 
 
+# Findings that wait for an admin to say whose an existing entry is (the console's adoptions).
+ADOPTION_REVIEWS = ("unmatched_entry", "confirm_match")
+
+
+def _first_of_each_kind(reviews: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first PUBLISHED_ROWS findings of each kind: many of one kind never crowd out another (adoptions)."""
+    seen: dict[str, int] = {}
+    kept = []
+    for review in reviews:
+        count = seen[review["kind"]] = seen.get(review["kind"], 0) + 1
+        if count <= PUBLISHED_ROWS:
+            kept.append(review)
+    return kept
+
+
 class ConsoleRecords:
     """The Journal's side of the console."""
 
@@ -70,11 +85,14 @@ class ConsoleRecords:
         with self.engine.begin() as conn:
             conn.execute(delete(published))
             for company, view in sorted(companies.items()):
+                totals = {name: len(items) for name, items in view.items()}
+                totals["adoptions"] = sum(1 for r in view["reviews"] if r["kind"] in ADOPTION_REVIEWS)
                 conn.execute(insert(published).values(
                     company=company, run_id=run_id, effective_at=utc_text(now), published_at=stamp,
-                    **{name: json.dumps(items[:PUBLISHED_ROWS], ensure_ascii=False) for name, items in view.items()},
-                    accounts=plan.accounts.get(company, 0),
-                    totals=json.dumps({name: len(items) for name, items in view.items()}),
+                    actions=json.dumps(view["actions"][:PUBLISHED_ROWS], ensure_ascii=False),
+                    rejected=json.dumps(view["rejected"][:PUBLISHED_ROWS], ensure_ascii=False),
+                    reviews=json.dumps(_first_of_each_kind(view["reviews"]), ensure_ascii=False),
+                    accounts=plan.accounts.get(company, 0), totals=json.dumps(totals),
                 ))
             conn.execute(delete(person_outlook))
             if plan.outlooks:
@@ -205,7 +223,7 @@ class ConsoleRecords:
         if last_seen is None or created is None or now - last_seen >= idle or now - created >= lifetime:
             self._if_free(delete(web_sessions).where(web_sessions.c.sid == sid))
             return None
-        if now - last_seen >= _TOUCH_EVERY:
+        if now - last_seen >= min(_TOUCH_EVERY, idle / 2):
             self._if_free(update(web_sessions).where(web_sessions.c.sid == sid).values(last_seen=utc_text(now)))
         return {**dict(row), "groups": json.loads(row["groups"])}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from connectors.ldap.login import DirectoryLogin, LoginRefused
 from lifecycle.domain.dn import dn_key
 from lifecycle.domain.errors import ConnectorError
 from lifecycle.journal.action_log import LogEntry
+from lifecycle.journal.console import ADOPTION_REVIEWS
 from lifecycle.journal.store import Journal
 from lifecycle.web.access import (
     Admin,
@@ -36,7 +38,6 @@ from lifecycle.web.throttle import LoginThrottle, Throttled, address_key, name_k
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
-ADOPTION_REVIEWS = ("unmatched_entry", "confirm_match")
 JSON_LOG_LIMIT, MAX_LOG_LIMIT = 1000, 100_000
 RECENT_RUNS = 10
 LOG_FIELDS = ("id", "logged_at", "company", "employee_id", "kind", "target", "status", "rule", "reason", "actor",
@@ -192,7 +193,7 @@ def overview() -> Response:
             "frozen": sum(1 for h in held if h["company"] == company and h["status"] == "frozen"),
             "rejected": view.get("totals", {}).get("rejected", 0),
             "reviews": view.get("totals", {}).get("reviews", 0),
-            "adoptions": sum(1 for r in view.get("reviews", []) if r["kind"] in ADOPTION_REVIEWS),
+            "adoptions": view.get("totals", {}).get("adoptions", 0),
             "published_at": view.get("published_at"),
         })
     recent = journal().recent_runs(RECENT_RUNS)
@@ -248,7 +249,9 @@ def actions() -> Response | tuple[Response, int]:
     )
     if wanted == "csv":
         name = "lifecycle-log-" + ("-".join(c for c in companies if c) or "all") + ".csv"
-        return Response(stream_with_context(_csv_lines(entries)), mimetype="text/csv; charset=utf-8",
+        lines = _csv_lines(entries)
+        first = next(lines)  # the store is read before the status is sent: a failure is still a 503
+        return Response(stream_with_context(itertools.chain([first], lines)), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f"attachment; filename={name}"})
     return jsonify(entries=[_log_row(e) for e in entries])
 
@@ -263,9 +266,9 @@ def _csv_lines(entries: Iterable[LogEntry]) -> Iterator[str]:
     writer = csv.DictWriter(out, fieldnames=LOG_FIELDS, extrasaction="ignore")
     out.write("\ufeff")  # BOM: Excel opens UTF-8 CSV with Chinese text correctly only with it
     writer.writeheader()
-    for count, entry in enumerate(entries, 1):
+    for count, entry in enumerate(entries):
         writer.writerow(_csv_safe(_log_row(entry)))
-        if count % 500 == 0:
+        if count % 500 == 0:  # the first row at once (its read is checked before the answer starts), then slices
             yield out.getvalue()
             out.seek(0)
             out.truncate()
@@ -349,6 +352,8 @@ def person(employee_id: str) -> Response:
         rejected=[r for r in view.get("rejected", []) if r["employee_id"] == employee_id],
         held=[h for h in store.held_actions() if h["employee_id"] == employee_id and h["company"] == company],
         hold=holds[0] if holds else None, history=history,
+        # False when the cycle planned more than the console keeps: `lifecycle explain` then has the rest.
+        published_complete=all(view.get("totals", {}).get(name, 0) <= len(view.get(name, [])) for name in ("actions", "rejected")),
     )
 
 
@@ -364,7 +369,12 @@ def rejected() -> Response:
     companies = chosen_companies()
     views = journal().published_views(companies)
     rows = [r for company in companies for r in views.get(company, {}).get("rejected", [])]
-    return jsonify(rejected=sorted(rows, key=lambda r: r["row"]))
+    return jsonify(rejected=sorted(rows, key=lambda r: r["row"]), total=_total(views, "rejected"))
+
+
+def _total(views: dict[str, dict[str, Any]], name: str) -> int:
+    """How many there were: a published list keeps its first rows only (lifecycle.journal.console)."""
+    return sum(view["totals"].get(name, 0) for view in views.values())
 
 
 @api.get("/reviews")
@@ -372,7 +382,8 @@ def rejected() -> Response:
 def reviews() -> Response:
     companies = chosen_companies()
     views = journal().published_views(companies)
-    return jsonify(reviews=[r for company in companies for r in views.get(company, {}).get("reviews", [])])
+    return jsonify(reviews=[r for company in companies for r in views.get(company, {}).get("reviews", [])],
+                   total=_total(views, "reviews"))
 
 
 # -- holds and adoptions -------------------------------------------------------------------------------------
@@ -423,7 +434,7 @@ def adoptions() -> Response:
     companies = chosen_companies()
     views = journal().published_views(companies)
     waiting = [r for company in companies for r in views.get(company, {}).get("reviews", []) if r["kind"] in ADOPTION_REVIEWS]
-    return jsonify(adoptions=waiting)
+    return jsonify(adoptions=waiting, total=_total(views, "adoptions"))
 
 
 @api.post("/adoptions")

@@ -25,6 +25,8 @@ from limits.strategies import MovingWindowRateLimiter
 from connectors.ldap.login import LoginRefused
 from lifecycle.domain.dn import dn_key
 
+_QUEUE_SECONDS = 15  # the longest a login waits for the attempt before it on the same account
+
 
 class Throttled(Exception):
     """Too many failed logins for this account, name or address: try again later."""
@@ -71,7 +73,10 @@ class LoginThrottle:
         key = "account:" + dn_key(dn)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        # Bounded: binds that hang (a slow directory) must not gather every server thread on one account.
+        if not lock.acquire(timeout=_QUEUE_SECONDS):
+            raise Throttled
+        try:
             if not self._limiter.test(self._item, key):
                 raise Throttled
             try:
@@ -79,3 +84,5 @@ class LoginThrottle:
             except LoginRefused:
                 self._limiter.hit(self._item, key)
                 raise
+        finally:
+            lock.release()
