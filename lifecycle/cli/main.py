@@ -23,6 +23,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from lifecycle.domain.errors import ConfigError, ConnectorError, LifecycleError, StalePlanError
+from lifecycle.domain.instants import parse_instant
 
 if TYPE_CHECKING:
     from lifecycle.domain.mail import MailSnapshot
@@ -46,10 +47,9 @@ def parse_now(text: str | None, timezone: str) -> datetime:
     if not text:
         return datetime.now(UTC).astimezone(ZoneInfo(timezone))
     try:
-        value = datetime.fromisoformat(text)
+        return parse_instant(text, timezone)
     except ValueError as exc:
         raise ConfigError(f"--now {text!r} is not an ISO date or date-time (e.g. 2027-01-15 or 2027-01-15T09:00+08:00)") from exc
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(timezone))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -151,12 +151,12 @@ def read_hr(settings: Settings, source: HrSource) -> HrSnapshot:
 # -- join -> policies -> guards -> plan ----------------------------------------------------------------
 
 
-def plan_from(inputs: Inputs, state: StoredState, settings: Settings, now: datetime) -> Plan:
-    """join -> policies -> guards -> the plan (policies.engine: pure)."""
+def plan_from(inputs: Inputs, state: StoredState, settings: Settings, now: datetime, *, outlook: bool = False) -> Plan:
+    """join -> policies -> guards -> the plan (policies.engine: pure); with `outlook`, what the console is shown."""
     with tuning.gc_paused():  # millions of short-lived, acyclic objects
         return compute_plan(
             inputs.hr, inputs.directory, state, settings, now, config_fingerprint=config_fingerprint(settings),
-            mail=inputs.mail, capabilities=inputs.capabilities, outlook=True,
+            mail=inputs.mail, capabilities=inputs.capabilities, outlook=outlook,
         )
 
 
@@ -177,11 +177,12 @@ class Sources:
     companion: MailCompanion | None = None
 
 
-def decide(settings: Settings, now: datetime, sources: Sources, journal: Journal) -> Decision:
-    """read -> join -> policies -> guards -> plan, writing nothing."""
+def decide(settings: Settings, now: datetime, sources: Sources, journal: Journal, *, publishing: bool = False) -> Decision:
+    """read -> join -> policies -> guards -> plan, writing nothing; `publishing`: a cycle that will
+    publish the plan for the console (record_decision) wants the people's outlook with it."""
     state = load_state(journal)
     inputs = read_inputs(settings, sources.directory, sources.mail, sources.companion, state, hr=sources.hr)
-    plan = plan_from(inputs, state, settings, now)
+    plan = plan_from(inputs, state, settings, now, outlook=publishing)
     return Decision(plan, state.approved, feed_baseline(inputs.hr, state.feed, plan.frozen))
 
 
@@ -240,11 +241,12 @@ def check_saved_plan(saved: dict[str, Any], fresh: Plan) -> None:
 
 
 def decide_as_saved(
-    settings: Settings, now: datetime, sources: Sources, journal: Journal, saved_plan: dict[str, Any]
+    settings: Settings, now: datetime, sources: Sources, journal: Journal, saved_plan: dict[str, Any], *,
+    publishing: bool = False,
 ) -> Decision:
     """`decide`, refused (StalePlanError) unless it gives exactly the saved plan; writes nothing either way."""
     _check_same_configuration(saved_plan, config_fingerprint(settings))  # before reading anything
-    decision = decide(settings, now, sources, journal)
+    decision = decide(settings, now, sources, journal, publishing=publishing)
     check_saved_plan(saved_plan, decision.plan)
     return decision
 
@@ -296,7 +298,8 @@ def run_cycle(
 ) -> tuple[Plan, ApplyResult]:
     # A stale saved plan is refused before anything is written: no OU, no mail domain, no settled
     # action, no run in the journal.
-    checked = decide_as_saved(settings, now, sources, journal, saved_plan) if saved_plan is not None else None
+    checked = (decide_as_saved(settings, now, sources, journal, saved_plan, publishing=True)
+               if saved_plan is not None else None)
     vault = CredentialVault(settings.accounts.initial_password_dir, settings.accounts.password_length)
     executor = Executor(sources.directory, journal, vault, actor, mail=sources.mail, companion=sources.companion)
     run_id = journal.begin_run("apply", now)
@@ -310,9 +313,9 @@ def run_cycle(
         if checked is not None and not settled:
             decision = checked
         elif saved_plan is not None:
-            decision = decide_as_saved(settings, now, sources, journal, saved_plan)
+            decision = decide_as_saved(settings, now, sources, journal, saved_plan, publishing=True)
         else:
-            decision = decide(settings, now, sources, journal)
+            decision = decide(settings, now, sources, journal, publishing=True)
         checked = None
         record_decision(journal, run_id, decision.plan, now, actor)
         result = executor.apply(decision.plan, run_id, should_stop, progress)

@@ -77,11 +77,17 @@ class Approvals:
                         new_ids.append(row_id)
         return new_ids
 
-    def held_actions(self, company: str | None = None) -> list[dict[str, Any]]:
-        """What waits for an admin (`held`) or for the HR feed (`frozen`), oldest first."""
+    def held_actions(self, company: str | None = None, *, companies: Collection[str] | None = None,
+                     employee_id: str | None = None) -> list[dict[str, Any]]:
+        """What waits for an admin (`held`) or for the HR feed (`frozen`), oldest first; filtered by
+        one company, by several (the console's admin), or by employee."""
         query = select(approvals).where(approvals.c.status.in_((HELD, FROZEN))).order_by(approvals.c.id)
         if company:
             query = query.where(approvals.c.company == company)
+        if companies is not None:
+            query = query.where(approvals.c.company.in_(list(companies)))
+        if employee_id:
+            query = query.where(approvals.c.employee_id == employee_id)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [{**dict(row), "action": json.loads(row["action"])} for row in rows]

@@ -156,9 +156,11 @@ class ConsoleRecords:
             row = conn.execute(select(persons).where(persons.c.employee_id == employee_id)).mappings().first()
         return dict(row) if row is not None else None
 
-    def holds_of(self, companies: Collection[str] | None) -> list[dict[str, Any]]:
+    def holds_of(self, companies: Collection[str] | None, employee_id: str | None = None) -> list[dict[str, Any]]:
         """Legal holds with the company of their person ("" when the store cannot tell: the group admins')."""
         query = select(holds, persons.c.company).select_from(holds.outerjoin(persons, holds.c.employee_id == persons.c.employee_id))
+        if employee_id is not None:
+            query = query.where(holds.c.employee_id == employee_id)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(holds.c.created_at)).mappings().all()
         # A hold on someone the store knows only from the published view (a joiner not yet made): their company there.
@@ -167,8 +169,10 @@ class ConsoleRecords:
 
     def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(limit)).mappings().all()
-        return [{**dict(row), "summary": json.loads(row["summary"]) if row["summary"] else {}} for row in rows]
+            # Not the summary: its counts are the whole group's.
+            query = select(runs.c.run_id, runs.c.started_at, runs.c.finished_at, runs.c.outcome, runs.c.mode)
+            rows = conn.execute(query.order_by(runs.c.started_at.desc()).limit(limit)).mappings().all()
+        return [dict(row) for row in rows]
 
     def outcomes_in_run(self, run_id: str, employee_ids: Collection[str]) -> dict[tuple[str, str, str], str]:
         """(kind, employee id, target) -> the last status the action log gives it in `run_id`, for these people."""

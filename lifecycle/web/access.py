@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, jsonify, request, session
 
+from lifecycle.domain.dn import dn_key
 from lifecycle.domain.web_settings import WebRole
 
 ALL = "*"
@@ -47,20 +48,14 @@ class Admin:
 
 def companies_of(roles: Sequence[WebRole], groups: Collection[str], all_codes: Sequence[str]) -> tuple[list[str], bool]:
     """(the companies, whether every one) of the roles whose group lists the person; the DNs compared as the server does."""
-    member_of = {_dn_key(g) for g in groups}
+    member_of = {dn_key(g) for g in groups}
     chosen: set[str] = set()
     for role in roles:
-        if _dn_key(role.group_dn) in member_of:
+        if dn_key(role.group_dn) in member_of:
             chosen.update(role.companies)
     if ALL in chosen:
         return list(all_codes), True
     return [code for code in all_codes if code in chosen], False
-
-
-def _dn_key(dn: str) -> str:
-    from lifecycle.domain.dn import dn_key
-
-    return dn_key(dn)
 
 
 def new_session_id() -> tuple[str, str]:

@@ -13,14 +13,13 @@ import itertools
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, jsonify, request, session, stream_with_context
 from flask_wtf.csrf import CSRFError, generate_csrf
 
 from connectors.ldap.login import DirectoryLogin, LoginRefused
-from lifecycle.domain.dn import dn_key
 from lifecycle.domain.errors import ConnectorError
+from lifecycle.domain.instants import parse_instant
 from lifecycle.journal.action_log import LogEntry
 from lifecycle.journal.console import ADOPTION_REVIEWS
 from lifecycle.journal.store import Journal
@@ -35,6 +34,7 @@ from lifecycle.web.access import (
     session_lifetimes,
 )
 from lifecycle.web.throttle import LoginThrottle, Throttled, address_key, name_key
+from policies.context import PolicyContext
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -178,7 +178,7 @@ def whoami() -> Response:
 def overview() -> Response:
     companies = chosen_companies()
     views = journal().published_views(companies)
-    held = journal().held_actions()
+    held = journal().held_actions(companies=companies)
     counts = journal().account_counts(companies)
     result = []
     for company in companies:
@@ -296,19 +296,16 @@ def _instant(name: str) -> datetime | None:
     if not text:
         return None
     try:
-        value = datetime.fromisoformat(text)
-        value = value if value.tzinfo else value.replace(tzinfo=ZoneInfo(current_app.config["SETTINGS"].policy.timezone))
-        value.astimezone(UTC)  # a date at the edge of the calendar cannot be stored (OverflowError)
-    except (ValueError, OverflowError) as exc:
+        return parse_instant(text, current_app.config["SETTINGS"].policy.timezone)
+    except ValueError as exc:
         raise Refusal(400, f"{name}={text!r} is not an ISO date or date-time (e.g. 2027-01-15)") from exc
-    return value
 
 
 @api.get("/held")
 @login_required
 def held() -> Response:
     companies = set(chosen_companies())
-    rows = [r for r in journal().held_actions() if r["company"] in companies]
+    rows = journal().held_actions(companies=companies)
     return jsonify(held=rows)
 
 
@@ -344,13 +341,13 @@ def person(employee_id: str) -> Response:
     for entry in history:
         entry.pop("params", None)
     state = store.person_state(employee_id)
-    holds = [h for h in store.holds_of(None) if h["employee_id"] == employee_id]
+    holds = store.holds_of(None, employee_id)
     return jsonify(
         employee_id=employee_id, company=company, state=state, outlook=_visible_outlook(employee_id),
         planned=[a for a in view.get("actions", []) if a["employee_id"] == employee_id],
         reviews=[r for r in view.get("reviews", []) if r["employee_id"] == employee_id],
         rejected=[r for r in view.get("rejected", []) if r["employee_id"] == employee_id],
-        held=[h for h in store.held_actions() if h["employee_id"] == employee_id and h["company"] == company],
+        held=store.held_actions(companies=[company], employee_id=employee_id),
         hold=holds[0] if holds else None, history=history,
         # False when the cycle planned more than the console keeps: `lifecycle explain` then has the rest.
         published_complete=all(view.get("totals", {}).get(name, 0) <= len(view.get(name, [])) for name in ("actions", "rejected")),
@@ -452,7 +449,8 @@ def adopt() -> tuple[Response, int]:
         found = login.find_by_uid(uid)
     except ConnectorError as exc:
         raise Refusal(503, "the directory cannot be reached; try again later") from exc
-    mine = [(entry, code) for entry in found for code in caller.companies if _within(entry.dn, settings.company(code).people_dn)]
+    placed = PolicyContext(settings, datetime.now(UTC))  # the company of an entry, as `lifecycle adopt` finds it
+    mine = [(entry, company) for entry in found if (company := placed.company_of_dn(entry.dn)) in caller.companies]
     if len(mine) != 1:
         raise Refusal(404, f"no entry with uid {uid!r} in your companies' subtrees")
     entry, company = mine[0]
@@ -469,7 +467,3 @@ def adopt() -> tuple[Response, int]:
     store.confirm_match(employee_id, entry.uid, company, caller.uid, datetime.now(UTC), origin=caller.origin)
     return jsonify(ok=True, message=f"confirmed: {entry.dn} is employee {employee_id}; the next cycle adopts it"), 201
 
-
-def _within(dn: str, base: str) -> bool:
-    key, base_key = dn_key(dn), dn_key(base)
-    return key == base_key or key.endswith("," + base_key)
