@@ -250,7 +250,7 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
     from connectors.ldap import LdapDirectory
     from lifecycle.domain.settings import load_settings
     from lifecycle.engine import quiet
-    from lifecycle.engine.cycle import apply_cycle, config_fingerprint
+    from lifecycle.engine.cycle import apply_cycle, config_fingerprint, open_hr
     from lifecycle.journal.store import Journal
 
     settings = load_settings(config)
@@ -271,14 +271,14 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
             with open(baseline_path, "rb") as handle:
                 baseline = pickle.load(handle)
             w0, c0 = _usage()
-            verdict = quiet.check(baseline, settings, config_fingerprint(settings), NOW, ldap, journal.state_version)
+            verdict = quiet.check(baseline, settings, config_fingerprint(settings), NOW, ldap, journal.state_version, open_hr(settings))
             w1, c1 = _usage()
             result.update(wall_s=w1 - w0, cpu_s=c1 - c0, quiet=verdict.quiet, changed=verdict.changed, unchanged=verdict.unchanged)
         else:
             extra: dict[str, float] = {}
             if phase == "A":
                 t = time.perf_counter()
-                before = quiet.Glance.of(quiet.take_markers(settings, ldap, journal.state_version))  # as the daemon keeps it
+                before = quiet.Glance.of(quiet.take_markers(open_hr(settings), ldap, journal.state_version))  # as the daemon keeps it
                 extra["daemon_markers_before"] = time.perf_counter() - t
             snapshot_holder: dict = {}
             original_read = LdapDirectory.read_snapshot
@@ -307,7 +307,7 @@ def worker(phase: str, config: Path, out: Path, baseline_path: Path) -> None:
             )
             if phase == "A":
                 t = time.perf_counter()
-                after = quiet.take_markers(settings, ldap, journal.state_version)
+                after = quiet.take_markers(open_hr(settings), ldap, journal.state_version)
                 baseline = quiet.Baseline(after, quiet.people_by_key(snapshot_holder["s"]), plan.next_due, config_fingerprint(settings),
                                           taken_uids=snapshot_holder["s"].taken_uids)
                 extra["daemon_baseline_after"] = time.perf_counter() - t

@@ -28,19 +28,20 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import structlog
 from charset_normalizer import from_bytes
 
-from connectors.hr_records import refuse_unusable, validate_rows
+from connectors.hr_snapshot import RowsRead, build_snapshot
 from connectors.hr_values import map_headers, normalize_text
 from lifecycle.domain.errors import FeedError
-from lifecycle.domain.models import HrRecord, HrSnapshot, RejectedRow
-from lifecycle.domain.settings import HrSettings
+from lifecycle.domain.hr_settings import HrSettings
+from lifecycle.domain.models import HrSnapshot
 
-__all__ = ["CsvHrSource", "decode_hr_bytes", "read_hr_csv"]
+__all__ = ["CsvHrSource", "decode_hr_bytes", "file_digest", "read_hr_csv"]
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,7 @@ _SAVE_AS_CSV = (
     'export it as CSV (UTF-8): in Excel or WPS, "Save As" the type "CSV UTF-8 (comma delimited) (*.csv)", '
     "or have the HR system's export job write CSV"
 )
+_READ_AS_XLSX = 'set [hr] kind = "xlsx" to read the workbook as it is, or ' + _SAVE_AS_CSV
 
 # The delimiters [hr] delimiter allows, and how to write each in the config and name it to a person.
 _DELIMITERS = {",": ('","', "commas"), ";": ('";"', "semicolons"), "\t": ('"\\t"', "tabs"), "|": ('"|"', "vertical bars")}
@@ -88,6 +90,18 @@ class CsvHrSource:
             return None
         return time.time() - modified
 
+    def fingerprint(self) -> str:
+        return file_digest(self.settings.path)
+
+
+def file_digest(path: Path) -> str:
+    """The file's sha256 ("" when it cannot be read): the fingerprint of a file source, without parsing it."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return ""
+
 
 def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, today: date | None = None) -> HrSnapshot:
     """Read, decode and validate the HR CSV export named by `settings.path`.
@@ -111,51 +125,30 @@ def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, tod
 
     rows = _records(text, settings.delimiter, path)
     header_row, headers = _header(rows, path)
-    header_map = _map_headers(headers, header_row, settings, path)
+    _map_headers(headers, header_row, settings, path)  # a header that does not map: is it the delimiter?
     width = len(headers)
     # Rows are validated as they are parsed: only the records are kept, not every row's cells.
     body = _Last(_checked(rows, width, settings.delimiter, path))
-    records, rejected = validate_rows(body, header_map, company_aliases, today or date.today(), width=width)
-    if not records and not rejected:  # every non-blank row gives a record or a rejection
-        raise FeedError(
-            f"the HR file {path} has a header (row {header_row}) but no data rows; refusing to treat every employee as gone; "
-            "fix: check the HR export job and run it again"
-        )
-    records, rejected = _set_aside_test_records(records, rejected, settings.test_records)
-    refuse_unusable(records, rejected, str(path))
-    read = len(records) + len(rejected)
-    log.info(
-        "hr_feed_read",
-        source=str(path),
-        rows=read,
-        accepted=len(records),
-        rejected=len(rejected),
-        encoding=encoding,
-        fingerprint=fingerprint[:12],
-    )
+    read = RowsRead(headers, body, str(path), header_row, width, fingerprint, details={"encoding": encoding})
+    snapshot = build_snapshot(read, settings, company_aliases, today or date.today())
     last_row, last_cells = body.last
     # Without a final line break the last row may be cut off: short (rejected), or cut inside its
     # last value, which can still parse ("2027-01-15" cut to "2027-01-1" is a date).  A closing
     # quote means the last value is complete.  Checked on the text, so UTF-16 files work too.
     tail = text.rstrip(" \t")
     cut_in_value = bool(last_cells) and bool(normalize_text(last_cells[-1])) and not tail.endswith('"')
-    truncated = not tail.endswith(("\n", "\r")) and (cut_in_value or any(r.row == last_row for r in rejected))
-    return HrSnapshot(
-        records=tuple(records),
-        rejected=tuple(rejected),
-        source=str(path),
-        fingerprint=fingerprint,
-        columns=tuple(sorted(header_map)),
-        truncated=truncated,
-    )
+    truncated = not tail.endswith(("\n", "\r")) and (cut_in_value or any(r.row == last_row for r in snapshot.rejected))
+    return replace(snapshot, truncated=truncated) if truncated else snapshot
 
 
 def _refuse_spreadsheet(data: bytes, path: Path) -> None:
     if data.startswith(_ZIP_SIGNATURE):
         kind = "ods" if b"opendocument.spreadsheet" in data[:100] else "xlsx"
-        raise FeedError(f"{path} is not a CSV file: this is a spreadsheet ({kind}); fix: {_SAVE_AS_CSV}")
+        fix = _READ_AS_XLSX if kind == "xlsx" else _SAVE_AS_CSV
+        raise FeedError(f"{path} is not a CSV file: this is a spreadsheet ({kind}); fix: {fix}")
     if data.startswith(_OLE_SIGNATURE):
-        raise FeedError(f"{path} is not a CSV file: this is a spreadsheet (xls, Excel 97-2003); fix: {_SAVE_AS_CSV}")
+        raise FeedError(f"{path} is not a CSV file: this is a spreadsheet (xls, Excel 97-2003); fix: save it as .xlsx "
+                        f'and set [hr] kind = "xlsx", or {_SAVE_AS_CSV}')
 
 
 def _map_headers(headers: list[str], header_row: int, settings: HrSettings, path: Path) -> dict[str, int]:
@@ -194,35 +187,6 @@ def _maps(headers: list[str], columns: Mapping[str, str]) -> bool:
     except FeedError:
         return False
     return True
-
-
-def _set_aside_test_records(
-    records: list[HrRecord], rejected: list[RejectedRow], patterns: tuple[str, ...]
-) -> tuple[list[HrRecord], list[RejectedRow]]:
-    """Rows HR keeps for testing (TEST001, 测试...) get no account: they are reported like a bad row."""
-    compiled = [re.compile(p, re.IGNORECASE) for p in patterns]
-    kept: list[HrRecord] = [] if compiled else records
-    searches = [p.search for p in compiled]
-    for record in records if compiled else ():
-        employee_id, name = record.employee_id, record.name
-        for search in searches:
-            if search(employee_id) is not None or search(name) is not None:
-                break
-        else:
-            kept.append(record)
-            continue
-        # The first pattern that matches, employee_id before name.
-        field, pattern = next((field, p.pattern) for p in compiled for field, value in (("employee_id", employee_id),
-                                                                                          ("name", name)) if p.search(value))
-        rejected.append(
-            RejectedRow(
-                record.row, field, f"looks like a test record ({field} matches [hr] test_records pattern {pattern!r})",
-                "remove the row from the export, or change [hr] test_records if this is a real person",
-                employee_id=record.employee_id, company=record.company,
-            )
-        )
-    rejected.sort(key=lambda r: r.row)
-    return kept, rejected
 
 
 def decode_hr_bytes(data: bytes, encoding: str, path: Path | str = "HR file") -> tuple[str, str]:

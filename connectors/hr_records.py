@@ -19,9 +19,12 @@ Decisions taken here (documented so that callers and admins can rely on them):
   that Excel mangled (``1.23457E+17``, ``100001.0``) are rejected.
 - Duplicate ids are detected case-insensitively; every row carrying the id is
   rejected (this takes precedence over any other problem of those rows).
-- `manager_id` equal to the row's own id is treated as "no manager": the
-  record is kept with ``manager_id=""``.  A malformed `manager_id` rejects the
-  row (it would otherwise be silently lost).
+- `manager_id` names the manager as HR writes it (an id, a work email, a
+  name: `resolve_managers` matches it as `[hr] manager_match` says); it never
+  rejects the row.  One equal to the row's own id means "no manager".
+- With `[hr] department_path_separator`, a department path keeps its levels
+  joined by "/", the first `department_strip_prefix` dropped.
+- Status words: the built-in table, plus `[hr.status_map]`.
 - Placeholder dates (1900-01-01, 9999-12-31, 0000-00-00, in any accepted
   format) mean "no date" for `termination_date` and are an error for
   `hire_date`.  A date may carry a time of day ("2024-01-02 00:00:00", as
@@ -40,10 +43,13 @@ The rules for single cells are in `connectors.hr_values`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from connectors.hr_values import (
     FIELD_LIMITS,
@@ -60,11 +66,63 @@ from connectors.hr_values import (
     parse_status,
 )
 from lifecycle.domain.errors import FeedError
-from lifecycle.domain.models import HrRecord, HrStatus, RejectedRow
+from lifecycle.domain.hr_settings import HrSettings
+from lifecycle.domain.models import HrRecord, HrStatus, RejectedRow, Review, ReviewKind
 
-__all__ = ["refuse_unusable", "validate_rows"]
+__all__ = ["HrRules", "cell_text", "refuse_unusable", "resolve_managers", "validate_rows"]
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class HrRules:
+    """How HR's words are read, the same for every kind of source (`[hr]` and the companies' names)."""
+
+    company_aliases: Mapping[str, str]
+    status_map: Mapping[str, HrStatus] = dataclasses.field(default_factory=dict)  # casefolded word -> status
+    manager_match: tuple[str, ...] = ("employee_id", "email", "name")
+    path_separator: str = ""
+    strip_prefix: int = 0
+    serial_dates: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: HrSettings, company_aliases: Mapping[str, str]) -> HrRules:
+        words = {normalize_text(word).casefold(): HrStatus(status) for word, status in settings.status_map.items()}
+        return cls(company_aliases, words, tuple(settings.manager_match), settings.department_path_separator,
+                   settings.department_strip_prefix, settings.excel_serial_dates)
+
+    def department(self, text: str) -> str:
+        """The department as the directory keeps it: a path's levels joined by "/", the first
+        `strip_prefix` dropped (the group's own name), at least the last level kept."""
+        if not self.path_separator or self.path_separator not in text:
+            return text
+        levels = [level.strip() for level in text.split(self.path_separator)]
+        levels = [level for level in levels if level]
+        if not levels:
+            return ""
+        kept = levels[min(self.strip_prefix, len(levels) - 1):]
+        return "/".join(kept)
+
+
+def cell_text(value: object) -> str:
+    """A cell of any source as the text a CSV export would hold: dates in ISO form, whole numbers
+    without ".0" (a spreadsheet's 100032.0 is the id 100032), nothing for an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return str(int(value))
+    return str(value)
 
 
 def _company_lookup(company_aliases: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -83,9 +141,9 @@ def _allowed_companies(company_aliases: Mapping[str, str]) -> str:
 
 
 def validate_rows(
-    rows: Iterable[tuple[int, Sequence[str]]],
+    rows: Iterable[tuple[int, Sequence[object]]],
     header_map: dict[str, int],
-    company_aliases: Mapping[str, str],
+    company_aliases: Mapping[str, str] | HrRules,
     today: date | None = None,
     *,
     width: int | None = None,
@@ -99,12 +157,15 @@ def validate_rows(
     Without it only rows too short for the mapped columns are rejected.
     Blank rows (no cells, or all cells empty) are skipped.  Never raises for
     bad cell content: every other row becomes a record or a rejection.
+
+    `company_aliases` may be the whole `HrRules`.  A record's `manager_id` is the manager column
+    as written (an id, an address or a name): `resolve_managers` turns it into an employee id.
     """
-    validator = _Validator(header_map, company_aliases, today, width)
+    rules = company_aliases if isinstance(company_aliases, HrRules) else HrRules(company_aliases)
+    validator = _Validator(header_map, rules, today, width)
     results: list[HrRecord | RejectedRow] = []  # one per non-blank row, in row order
-    for row_number, cells in rows:
-        if not set(map(type, cells)) <= _STR_ONLY:
-            cells = [c if isinstance(c, str) else ("" if c is None else str(c)) for c in cells]
+    for row_number, raw in rows:
+        cells: Sequence[str] = raw if set(map(type, raw)) <= _STR_ONLY else [cell_text(c) for c in raw]  # type: ignore[assignment]
         if not any(normalize_text(c) for c in cells):
             continue
         results.append(validator.row(row_number, cells))
@@ -175,11 +236,11 @@ _STR_ONLY = frozenset({str})
 class _Validator:
     """Rows of one file to records (`row`): the per-file lookups, and caches of per-value work."""
 
-    def __init__(self, header_map: dict[str, int], company_aliases: Mapping[str, str], today: date | None,
-                 width: int | None) -> None:
+    def __init__(self, header_map: dict[str, int], rules: HrRules, today: date | None, width: int | None) -> None:
         self.header_map = header_map
-        self.exact, self.folded = _company_lookup(company_aliases)
-        self.allowed = _allowed_companies(company_aliases)
+        self.rules = rules
+        self.exact, self.folded = _company_lookup(rules.company_aliases)
+        self.allowed = _allowed_companies(rules.company_aliases)
         self.today = today
         self.width = width
         self.needed = max(header_map.values(), default=-1) + 1
@@ -281,6 +342,8 @@ class _Validator:
                     values[field] = value
                     continue
             value = normalize_hr_name(raw) if is_name else normalize_text(raw)
+            if field == "department":
+                value = self.rules.department(value)
             try:
                 check_value(field, value, limit)  # a department: once per distinct one, the rest are cache hits
             except InvalidValue as exc:
@@ -308,12 +371,12 @@ class _Validator:
             text = values["status"]
             status = self.statuses.get(text)
             if status is None:
-                status = self.statuses[text] = parse_status(text)
+                status = self.statuses[text] = parse_status(text, self.rules.status_map)
             field = "hire_date"
             text = values["hire_date"]
             hire_date = self.hire_dates.get(text)
             if hire_date is None:
-                parsed = parse_date(text, allow_placeholder=False)
+                parsed = parse_date(text, allow_placeholder=False, serial_dates=self.rules.serial_dates)
                 assert parsed is not None  # a required, non-placeholder value
                 hire_date = self.hire_dates[text] = parsed
             field = "termination_date"
@@ -321,12 +384,13 @@ class _Validator:
             if text in self.termination_dates:  # None is a value here: "no termination date"
                 termination_date = self.termination_dates[text]
             else:
-                termination_date = self.termination_dates[text] = parse_date(text)
-            field = "manager_id"
+                termination_date = self.termination_dates[text] = parse_date(text, serial_dates=self.rules.serial_dates)
+            # The manager column names the manager as HR writes it (an id, an address, a name): never a
+            # reason to reject the row; resolve_managers finds the person, or says why not.
             text = values.get("manager_id", "")
             manager_id = self.manager_ids.get(text)
             if manager_id is None:
-                manager_id = self.manager_ids[text] = normalize_employee_id(text)
+                manager_id = self.manager_ids[text] = _manager_reference(text)
         except InvalidValue as exc:
             raise _Rejected(field, exc.reason, exc.fix) from exc
         return status, hire_date, termination_date, manager_id
@@ -344,6 +408,86 @@ class _Validator:
                 f"termination date {termination_date.isoformat()} is before the hire date {hire_date.isoformat()}",
                 "correct one of the two dates (a re-hire needs a new hire date and an empty termination date)",
             )
+
+
+def _manager_reference(text: str) -> str:
+    """The manager cell as the reference resolve_managers matches: an id in the id's own form."""
+    try:
+        return normalize_employee_id(text)
+    except InvalidValue:
+        return text  # a name, an address, a malformed id: matched (or reported) by resolve_managers
+
+
+def resolve_managers(records: list[HrRecord], manager_match: Sequence[str]) -> tuple[list[HrRecord], list[Review]]:
+    """Each record's manager reference made an employee id, by the ways `manager_match` lists in order.
+
+    employee_id: a record with that id; email: the one record with that work address; name: the one
+    record of the same company with that name.  A reference that matches no one, or several, leaves
+    the manager empty and becomes a review naming it (the person is still acted on).  A reference
+    shaped like an id that matches no record stays, when ids are matched: the plan reports a manager
+    missing from HR (or a manager whose own row was rejected keeps their place).
+    """
+    ids = {r.employee_id for r in records}
+    unresolved = [i for i, r in enumerate(records) if r.manager_id and r.manager_id not in ids]
+    if not unresolved:
+        return records, []
+    by_folded_id: dict[str, str] = {r.employee_id.casefold(): r.employee_id for r in records}
+    by_email: dict[str, list[str]] = defaultdict(list)
+    by_name: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for record in records:
+        if record.email:
+            by_email[record.email.casefold()].append(record.employee_id)
+        by_name[(record.company, record.name)].append(record.employee_id)
+    reviews: list[Review] = []
+    resolved = list(records)
+    for index in unresolved:
+        record = records[index]
+        reference = record.manager_id
+        found, why = _match_manager(record, reference, manager_match, by_folded_id, by_email, by_name)
+        if found is None:
+            found = ""
+            reviews.append(
+                Review(ReviewKind.UNKNOWN_MANAGER, record.employee_id, record.company, f"row {record.row}",
+                       f"the manager {reference!r} {why}; the person is acted on without a manager",
+                       "write the manager's employee id (or work email) in the manager column, "
+                       "or give the manager a name unique in the company")
+            )
+        if found != reference:
+            resolved[index] = replace(record, manager_id="" if found == record.employee_id else found)
+    return resolved, reviews
+
+
+def _match_manager(
+    record: HrRecord, reference: str, manager_match: Sequence[str], by_folded_id: Mapping[str, str],
+    by_email: Mapping[str, list[str]], by_name: Mapping[tuple[str, str], list[str]],
+) -> tuple[str | None, str]:
+    """(the manager's employee id, "") or (None, why not)."""
+    ambiguous = ""
+    for way in manager_match:
+        if way == "employee_id":
+            found = by_folded_id.get(reference.casefold())
+            if found is not None:
+                return found, ""
+        elif way == "email" and "@" in reference:
+            matches = by_email.get(reference.casefold(), [])
+            if len(matches) == 1:
+                return matches[0], ""
+            if matches:
+                ambiguous = ambiguous or f"is the work email of {len(matches)} people ({', '.join(sorted(matches))})"
+        elif way == "name":
+            matches = by_name.get((record.company, normalize_hr_name(reference)), [])
+            if len(matches) == 1:
+                return matches[0], ""
+            if matches:
+                ambiguous = ambiguous or (f"is ambiguous: {len(matches)} people of {record.company} have that name "
+                                          f"({', '.join(sorted(matches))})")
+    if ambiguous:
+        return None, ambiguous
+    if "employee_id" in manager_match and _ID_SHAPE.fullmatch(reference):
+        return reference, ""  # an id HR does not list (or whose row was rejected): the plan says so
+    ways = " or ".join({"employee_id": "employee id", "email": "work email", "name": "name in the company"}[w]
+                       for w in manager_match)
+    return None, f"matches no one in the HR export by {ways}"
 
 
 class _Rejected(Exception):

@@ -43,18 +43,18 @@ OPTIONAL_FIELDS: tuple[str, ...] = tuple(f for f in CANONICAL_HR_FIELDS if f not
 # Headers accepted for each canonical field besides the field's own name (in
 # any case/spacing: "employee_id", "Employee ID", "EMPLOYEE-ID").
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "employee_id": ("工号",),
-    "name": ("姓名",),
+    "employee_id": ("工号", "员工工号", "员工编号", "人员编号"),
+    "name": ("姓名", "员工姓名"),
     "family_name": ("姓",),
     "english_name": ("英文名",),
-    "company": ("公司",),
-    "department": ("部门",),
-    "title": ("职务", "职位"),
-    "manager_id": ("上级工号",),
-    "status": ("状态",),
-    "hire_date": ("入职日期",),
-    "termination_date": ("离职日期",),
-    "email": ("邮箱",),
+    "company": ("公司", "所属公司", "合同公司", "法人主体", "合同主体"),
+    "department": ("部门", "所属部门", "部门全路径", "主部门"),
+    "title": ("职务", "职位", "岗位"),
+    "manager_id": ("上级工号", "直属主管", "直属上级", "直接主管", "汇报对象", "主管", "上级", "manager"),
+    "status": ("状态", "员工状态", "在职状态", "人员状态"),
+    "hire_date": ("入职日期", "入职时间"),
+    "termination_date": ("离职日期", "离职时间", "最后工作日"),
+    "email": ("邮箱", "工作邮箱", "企业邮箱"),
     "account": ("账号",),
 }
 
@@ -63,7 +63,10 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 STATUS_VALUES: dict[str, HrStatus] = {
     "active": HrStatus.ACTIVE,
     "在职": HrStatus.ACTIVE,
+    "正式": HrStatus.ACTIVE,  # confirmed (DingTalk, Beisen)
     "试用": HrStatus.ACTIVE,  # on probation
+    "实习": HrStatus.ACTIVE,  # intern
+    "待离职": HrStatus.ACTIVE,  # leaving: still at work until the termination date
     "leave": HrStatus.LEAVE,
     "休假": HrStatus.LEAVE,
     "停薪留职": HrStatus.LEAVE,  # unpaid leave, job kept
@@ -100,7 +103,7 @@ FIELD_LIMITS: dict[str, tuple[int, str]] = {
     "company": (128, "it must be one of the configured company codes or names"),
     "department": (64, "it becomes the name of the department's group in the directory (\"<company code>-<department>\")"),
     "title": (128, "it becomes the job title in the directory"),
-    "manager_id": (MAX_ID_LENGTH, "it must be the manager's employee id"),
+    "manager_id": (128, "it must name the manager: their employee id, work email or (unique) name"),
     "status": (32, "it must be one of the status words"),
     "hire_date": (32, f"it must be a date ({ACCEPTED_DATE_FORMATS})"),
     "termination_date": (32, f"it must be a date ({ACCEPTED_DATE_FORMATS})"),
@@ -235,12 +238,14 @@ def map_headers(headers: Sequence[str], columns: Mapping[str, str]) -> dict[str,
 
     missing = [f for f in REQUIRED_FIELDS if f not in mapping]
     if missing:
-        described = ", ".join(f"{f} ({'/'.join(HEADER_ALIASES[f])})" for f in missing)
+        described = ", ".join(f"{f} ({HEADER_ALIASES[f][0]})" for f in missing)
+        accepted = "; ".join(f"{f}: {', '.join(HEADER_ALIASES[f])}" for f in missing)
         used = set(mapping.values())
         unrecognised = [repr(normalize_text(h)) for i, h in enumerate(headers) if i not in used and normalize_text(h)]
         extra = f"; unrecognised headers: {', '.join(unrecognised)}" if unrecognised else ""
         raise FeedError(
             f"the HR file has no column for required field(s) {described}; headers found: {shown}{extra}; "
+            f"headers accepted ({accepted}); "
             f"fix: rename the column(s) in the export to one of the names shown, "
             f"or map them in the config, e.g. [hr.columns] {missing[0]} = \"<header in the file>\""
         )
@@ -291,17 +296,20 @@ def _date_parts(text: str) -> tuple[int, int, int]:
     )
 
 
-def parse_date(text: str, *, allow_placeholder: bool = True) -> date | None:
+def parse_date(text: str, *, allow_placeholder: bool = True, serial_dates: bool = False) -> date | None:
     """Parse an HR date.  Empty -> None.  Placeholders -> None (or an error).
 
     Accepted: 2024-01-02, 2024/1/2, 2024.01.02, 2024年1月2日, 20240102, full-width
     digits included, optionally followed by a time of day (ignored).  Raises
     `InvalidValue` (a `ValueError`) listing the accepted formats otherwise;
-    an Excel serial number (e.g. 45292) is explained, never converted.
+    an Excel serial number (e.g. 45292) is explained, and converted only with `serial_dates`
+    ([hr] excel_serial_dates).
     """
     value = normalize_text(text)
     if not value:
         return None
+    if serial_dates and (serial := _EXCEL_SERIAL.fullmatch(value)) is not None:
+        return excel_serial_to_date(int(serial.group(1)))  # [hr] excel_serial_dates: the admin says they are
     parts = _date_parts(value)
     if parts in PLACEHOLDER_DATES:
         if allow_placeholder:
@@ -321,15 +329,18 @@ def parse_date(text: str, *, allow_placeholder: bool = True) -> date | None:
         ) from exc
 
 
-def parse_status(text: str) -> HrStatus:
-    """Map an HR status word to `HrStatus` using `STATUS_VALUES`; unknown -> `InvalidValue`."""
+def parse_status(text: str, extra: Mapping[str, HrStatus] | None = None) -> HrStatus:
+    """Map an HR status word to `HrStatus`: `extra` ([hr.status_map], keys casefolded), then `STATUS_VALUES`;
+    unknown -> `InvalidValue`."""
     value = normalize_text(text)
-    status = STATUS_VALUES.get(value.casefold())
+    key = value.casefold()
+    status = (extra or {}).get(key) or STATUS_VALUES.get(key)
     if status is None:
-        allowed = ", ".join(STATUS_VALUES)
+        allowed = ", ".join([*STATUS_VALUES, *(w for w in (extra or {}) if w not in STATUS_VALUES)])
         raise InvalidValue(
             f"unknown status {value!r}; allowed values: {allowed}",
-            "use one of the allowed status values (active/在职, leave/休假, terminated/离职)",
+            f'use one of the allowed status values, or map the word in the config: [hr.status_map] "{value}" = '
+            '"active" (or "leave", "terminated")',
         )
     return status
 

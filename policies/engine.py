@@ -42,7 +42,7 @@ from lifecycle.domain.settings import Settings
 from policies.attributes import desired_attributes, entry_changes, mail_local_part
 from policies.context import PolicyContext
 from policies.employment import Standing, employment, status_disagreement
-from policies.feed_health import frozen_companies
+from policies.feed_health import frozen_companies, unusable_companies
 from policies.groups import Departure, Membership, plan_groups, spelling_variants
 from policies.guards import guard_plan
 from policies.inactivity import decide_inactivity
@@ -119,8 +119,11 @@ def compute_plan(
     """
     ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected), holds=state.holds)
     actions, reviews, due, views = _actions_and_reviews(hr, directory, state, ctx, mail, capabilities)
+    unusable = unusable_companies(hr, settings)
+    if unusable:  # a feed that is mostly rejected rows says nothing reliable about anyone of its company
+        actions = [] if "*" in unusable else [a for a in actions if a.company not in unusable]
     actions.sort(key=_apply_order)
-    frozen = frozen_companies(hr, state.feed, settings)
+    frozen = {**frozen_companies(hr, state.feed, settings), **unusable}
     accounts: dict[str, int] = {}
     for entry in directory.entries:
         company = ctx.company_of_dn(entry.dn)
@@ -137,6 +140,7 @@ def compute_plan(
         actions=guarded.allowed,
         held=guarded.held,
         frozen=frozen,
+        unusable=unusable,
         rejected=hr.rejected,
         reviews=tuple(sorted(reviews, key=lambda r: (r.kind.value, r.company, r.employee_id, r.target))),
         hr_fingerprint=hr.fingerprint,
@@ -165,6 +169,7 @@ def _actions_and_reviews(
     # Pass 2: the actions.  (In hire order too: actions and reviews are sorted afterwards, by keys in
     # which everything one person gets carries their employee id, so the pass order cannot show.)
     reviews: list[Review] = list(joined.reviews)
+    reviews.extend(hr.reviews)  # what reading HR found (a manager named ambiguously)
     reviews.extend(manager_chain_reviews(hr.records))
     actions: list[Action] = []
     blocked = joined.blocked

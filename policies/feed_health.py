@@ -4,13 +4,18 @@ Compared with the last accepted snapshot, a company whose row count drops by mor
 than `max_feed_drop`, a column that vanished, or a file that looks cut off or is
 still being written freezes destructive actions (for that company, or for all);
 everything else in the plan goes ahead.
+
+A company most of whose rows were rejected (every one, or more than `[hr]
+max_rejected_fraction`) has an unusable feed: a wrong export, a changed column, a date
+format HR changed.  Nothing at all is done for it (`unusable_companies`), and `plan` and
+`check` fail, naming the most common rejection and its fix.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 
-from lifecycle.domain.models import FeedBaseline, HrSnapshot
+from lifecycle.domain.models import FeedBaseline, HrSnapshot, RejectedRow
 from lifecycle.domain.settings import Settings
 
 
@@ -52,3 +57,37 @@ def frozen_companies(hr: HrSnapshot, previous: FeedBaseline | None, settings: Se
                 "if the drop is real"
             )
     return frozen
+
+
+def unusable_companies(hr: HrSnapshot, settings: Settings) -> dict[str, str]:
+    """company -> why its HR rows cannot be used this cycle; "*" (with every company) when the rows
+    whose company cannot be told make the whole feed unusable."""
+    limit = settings.hr.max_rejected_fraction
+    accepted = Counter(r.company for r in hr.records)
+    rejected: dict[str, list[RejectedRow]] = defaultdict(list)
+    for row in hr.rejected:
+        rejected[row.company].append(row)
+    unusable: dict[str, str] = {}
+    total_rejected = len(hr.rejected)
+    total = len(hr.records) + total_rejected
+    if rejected.get("") and total and total_rejected / total > limit:
+        why = _why("the HR feed", total_rejected, total, hr.rejected, limit)
+        return {"*": why, **{c.code: why for c in settings.companies}}
+    for company, rows in sorted(rejected.items()):
+        if not company:
+            continue
+        count = accepted.get(company, 0) + len(rows)
+        if accepted.get(company, 0) == 0 or len(rows) / count > limit:
+            unusable[company] = _why(f"{company}'s HR feed", len(rows), count, rows, limit)
+    return unusable
+
+
+def _why(what: str, bad: int, total: int, rows: tuple[RejectedRow, ...] | list[RejectedRow], limit: float) -> str:
+    by_field = Counter(r.field for r in rows)
+    field, count = by_field.most_common(1)[0]
+    example = min((r for r in rows if r.field == field), key=lambda r: r.row)
+    share = "every one" if bad == total else f"{bad / total:.0%}, more than [hr] max_rejected_fraction {limit:.0%}"
+    return (
+        f"{what} is unusable: {bad} of its {total} rows were rejected ({share}), so nothing is done for it this cycle; "
+        f"the most common problem ({count} rows, field {field}), e.g. {example.where}: {example.reason}; fix: {example.fix}"
+    )

@@ -295,7 +295,7 @@ def test_check_and_plan_exit_1_when_every_row_is_rejected_and_apply_changes_noth
 
     code, out, err = run(config, capsys, "check")
     assert code == 1
-    assert "PROBLEM hr export: every one of the 50 rows" in err and "(by field: company: 50)" in err
+    assert "PROBLEM hr source (csv): every one of the 50 rows" in err and "(by field: company: 50)" in err
     assert "the first: row 2 (employee 100001): company: unknown company 'BJ'" in err
 
     code, out, err = run(config, capsys, "plan", "--now", "2026-12-02T09:00")

@@ -302,10 +302,14 @@ def test_manager_self_reference_dropped(tmp_path: Path) -> None:
     assert record.manager_id == ""
 
 
-def test_bad_manager_id_rejected(tmp_path: Path) -> None:
+def test_a_manager_that_matches_no_one_keeps_the_row_without_a_manager_and_says_so(tmp_path: Path) -> None:
     snap = read(write(tmp_path, csv_text(GOOD, "100002,张伟,,,HQ,研发部,,1.00001E+05,在职,2015-03-01,")))
-    (rejected,) = snap.rejected
-    assert rejected.field == "manager_id" and rejected.employee_id == "100002"
+    assert snap.rejected == ()
+    (record,) = [r for r in snap.records if r.employee_id == "100002"]
+    assert record.manager_id == ""
+    (review,) = snap.reviews
+    assert review.kind.value == "unknown_manager" and review.employee_id == "100002"
+    assert "'1.00001E+05'" in review.reason and "matches no one" in review.reason
 
 
 # --------------------------------------------------------------------------- statuses

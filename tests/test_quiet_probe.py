@@ -30,7 +30,7 @@ from lifecycle.domain.dn import dn_key
 from lifecycle.domain.ports import Directory, DirectoryFeatures
 from lifecycle.domain.settings import Settings, load_settings
 from lifecycle.engine import quiet
-from lifecycle.engine.cycle import apply_cycle
+from lifecycle.engine.cycle import apply_cycle, open_hr
 from lifecycle.engine.vault import CredentialVault
 from lifecycle.journal.store import Journal
 from lifecycle.testing.directory import InMemoryDirectory
@@ -72,12 +72,12 @@ def plain_world(tmp_path: Path) -> Iterator[tuple]:  # starts its own slapd: its
 
 def baseline_now(settings: Settings, journal: Journal, ldap: Directory) -> quiet.Baseline:
     snapshot = ldap.read_snapshot()
-    markers = quiet.take_markers(settings, ldap, journal.state_version)
+    markers = quiet.take_markers(open_hr(settings), ldap, journal.state_version)
     return quiet.Baseline(markers, quiet.people_by_key(snapshot), None, CONFIG, taken_uids=snapshot.taken_uids)
 
 
 def check(settings: Settings, journal: Journal, ldap: Directory, baseline: quiet.Baseline) -> quiet.Verdict:
-    return quiet.check(baseline, settings, CONFIG, NOW, ldap, journal.state_version)
+    return quiet.check(baseline, settings, CONFIG, NOW, ldap, journal.state_version, open_hr(settings))
 
 
 def someone(ldap: LdapDirectory, index: int = 0):
@@ -220,13 +220,13 @@ def test_a_state_change_wakes_a_cycle(world) -> None:
 
 def test_the_glance_kept_across_a_cycle_sees_what_the_full_markers_see(world) -> None:
     settings, journal, ldap, _ = world
-    markers = quiet.take_markers(settings, ldap, journal.state_version)
+    markers = quiet.take_markers(open_hr(settings), ldap, journal.state_version)
     glance = quiet.Glance.of(markers)
-    assert glance.moved(quiet.take_markers(settings, ldap, journal.state_version), markers.hr) == []
+    assert glance.moved(quiet.take_markers(open_hr(settings), ldap, journal.state_version), markers.hr) == []
     assert glance.moved(markers, "another HR file") == ["hr"]
     person = someone(ldap)
     ldap.modify_person(person.dn, {"title": "临时工"})
-    assert glance.moved(quiet.take_markers(settings, ldap, journal.state_version), markers.hr) == ["directory"]
+    assert glance.moved(quiet.take_markers(open_hr(settings), ldap, journal.state_version), markers.hr) == ["directory"]
     # The same entries found in another order are the same directory.
     probe = markers.probe
     reordered = quiet.DirectoryProbe(frozenset(sorted(probe.entries, reverse=True)), probe.names, probe.stamp)
@@ -303,15 +303,15 @@ def test_through_the_port_a_change_stamp_alone_tells_and_a_directory_that_tells_
     stamped = InMemoryDirectory()
     stamped.create_person(f"uid=a,{people_dn}", {"uid": "a", "cn": "A", "sn": "A"}, None)
     assert stamped.features.change_stamps and not stamped.features.entry_versions
-    baseline = quiet.Baseline(quiet.take_markers(settings, stamped, lambda: 1), {}, None, CONFIG)
-    verdict = quiet.check(baseline, settings, CONFIG, NOW, stamped, lambda: 1)
+    baseline = quiet.Baseline(quiet.take_markers(open_hr(settings), stamped, lambda: 1), {}, None, CONFIG)
+    verdict = quiet.check(baseline, settings, CONFIG, NOW, stamped, lambda: 1, open_hr(settings))
     assert verdict.quiet and verdict.unchanged["directory"] == "no change (change stamp unchanged)"
     stamped.record_login(f"uid=a,{people_dn}", NOW)  # no entry versions to tell a login from an edit
-    verdict = quiet.check(baseline, settings, CONFIG, NOW, stamped, lambda: 1)
+    verdict = quiet.check(baseline, settings, CONFIG, NOW, stamped, lambda: 1, open_hr(settings))
     assert not verdict.quiet and verdict.changed == ["directory: change stamp moved"]
 
     blind = TellsNothing()
-    markers = quiet.take_markers(settings, blind, lambda: 1)
-    assert quiet.Glance.of(markers).moved(quiet.take_markers(settings, blind, lambda: 1), markers.hr) == ["directory"]
-    verdict = quiet.check(quiet.Baseline(markers, {}, None, CONFIG), settings, CONFIG, NOW, blind, lambda: 1)
+    markers = quiet.take_markers(open_hr(settings), blind, lambda: 1)
+    assert quiet.Glance.of(markers).moved(quiet.take_markers(open_hr(settings), blind, lambda: 1), markers.hr) == ["directory"]
+    verdict = quiet.check(quiet.Baseline(markers, {}, None, CONFIG), settings, CONFIG, NOW, blind, lambda: 1, open_hr(settings))
     assert not verdict.quiet and verdict.changed == ["directory: no change stamp"]

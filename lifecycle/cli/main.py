@@ -230,7 +230,6 @@ def _user() -> str:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.ldap import LdapDirectory
-    from lifecycle.engine.cycle import open_hr
     from lifecycle.journal.check import check_state_store
 
     problems: list[str] = []
@@ -241,12 +240,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         problems.append(str(exc))
     except Exception as exc:  # any other driver error: report, keep checking the rest
         problems.append(f"state store {_safe_url(settings.state.url)}: {_first_line(exc)}")
-    try:
-        source = open_hr(settings)
-        hr = source.read(date.today())
-        print(f"hr export: ok ({source.name}: {len(hr.records)} rows accepted, {len(hr.rejected)} rejected)")
-    except LifecycleError as exc:
-        problems.append(f"hr export: {exc}")
+    problems.extend(_check_hr(settings))
     with LdapDirectory(settings.directory, settings.companies) as directory:
         found = directory.check()
     if found:
@@ -260,6 +254,38 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     for problem in problems:
         print(f"PROBLEM {problem}", file=sys.stderr)
     return EXIT_ERROR if problems else EXIT_OK
+
+
+def _check_hr(settings: Settings) -> list[str]:
+    """The HR source, read as a cycle reads it: rows accepted and rejected per company, and whether each
+    company's feed is usable."""
+    from collections import Counter
+
+    from lifecycle.engine.cycle import open_hr
+    from policies.feed_health import unusable_companies
+
+    try:
+        source = open_hr(settings)
+        hr = source.read(date.today())
+    except LifecycleError as exc:
+        return [f"hr source ({settings.hr.kind}): {exc}"]
+    print(f"hr source: {settings.hr.kind} {source.name}: {len(hr.records)} rows accepted, {len(hr.rejected)} rejected"
+          + (f", {len(hr.reviews)} to review" if hr.reviews else "")
+          + (" (writes the assigned account and address back)" if settings.hr.writes_back else ""))
+    accepted = Counter(r.company for r in hr.records)
+    rejected = Counter(r.company for r in hr.rejected)
+    unusable = unusable_companies(hr, settings)
+    for company in settings.companies:
+        code = company.code
+        state = "UNUSABLE" if code in unusable else "ok"
+        print(f"  {code:<8} {accepted.get(code, 0):>7} accepted {rejected.get(code, 0):>6} rejected  {state}")
+        for field, count in Counter(r.field for r in hr.rejected if r.company == code).most_common(3):
+            example = min((r for r in hr.rejected if r.company == code and r.field == field), key=lambda r: r.row)
+            print(f"           {count} x {field}: e.g. {example.message()}")
+    if rejected.get(""):
+        print(f"  {'(none)':<8} {'':>7}          {rejected['']:>6} rejected  (their company cannot be told)")
+    return [f"hr feed {company}: {why}" for company, why in sorted(unusable.items())
+            if company != "*" or len(unusable) == 1]
 
 
 def _check_mail(settings: Settings) -> list[str]:
@@ -319,7 +345,16 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     if args.out:
         args.out.write_text(plan_json(plan), encoding="utf-8")
     sys.stdout.write(plan_json(plan) + "\n" if args.format == "json" else plan_text(plan))
+    if plan.unusable:
+        _report_unusable(plan.unusable)
+        return EXIT_ERROR
     return EXIT_CHANGES if plan.has_changes else EXIT_OK
+
+
+def _report_unusable(unusable: dict[str, str]) -> None:
+    for company, why in sorted(unusable.items()):
+        if company != "*" or len(unusable) == 1:
+            print(f"PROBLEM hr feed {company}: {why}", file=sys.stderr)
 
 
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
@@ -346,6 +381,9 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
           f"{len(plan.rejected)} rejected rows; {len(plan.reviews)} to review; run {result.run_id}")
     if result.stopped:
         print(f"stopped early: {result.stopped}; the next cycle continues from the directory as it is", file=sys.stderr)
+    if plan.unusable:
+        _report_unusable(plan.unusable)
+        return EXIT_ERROR
     return EXIT_OK if result.ok else EXIT_ERROR
 
 

@@ -44,6 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.ldap import LdapDirectory
 from lifecycle.domain.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StateStoreError
+from lifecycle.domain.ports import HrSource
 from lifecycle.domain.settings import Settings, load_settings, resolve_config_path
 from lifecycle.engine import quiet
 from lifecycle.engine.cycle import apply_cycle, config_fingerprint, open_hr
@@ -175,7 +176,7 @@ class Daemon:
 
     def _check_connections(self, s: Settings) -> list[str]:
         problems: list[str] = []
-        if not os.access(s.hr.path, os.R_OK):
+        if s.hr.is_file and not os.access(s.hr.path, os.R_OK):
             problems.append(f"hr export {s.hr.path} is not readable (yet)")
         try:
             with LdapDirectory(s.directory, s.companies) as directory:
@@ -438,20 +439,21 @@ class Daemon:
         outcome, error = "error", ""
         journal.last_run_id = ""
         try:
+            hr = open_hr(s)
             with LdapDirectory(s.directory, s.companies) as ldap:
                 if not full:
                     self.progress.mark("quiet check")
-                    verdict = quiet.check(self._baseline, s, config, now, ldap, journal.state_version)
+                    verdict = quiet.check(self._baseline, s, config, now, ldap, journal.state_version, hr)
                     if verdict.quiet:
                         self._finish_quiet(verdict, started)
                         return
                     changed = verdict.changed
                 self.progress.mark("markers")
-                before = quiet.Glance.of(quiet.take_markers(s, ldap, journal.state_version))
+                before = quiet.Glance.of(quiet.take_markers(hr, ldap, journal.state_version))
                 directory = WatchedDirectory(ldap, self.progress, self.metrics)
                 try:
                     plan, result = apply_cycle(s, now, directory, journal, should_stop=self._should_stop,
-                                               hr=open_hr(s), progress=self.apply_progress)
+                                               hr=hr, progress=self.apply_progress)
                 finally:
                     self._bind_cycle_run_id()  # apply_cycle unbinds its run_id; what follows still belongs to it
                 outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
@@ -459,7 +461,8 @@ class Daemon:
                 if outcome == "ok" and not plan.actions:
                     self.progress.mark("baseline")
                     try:
-                        self._baseline = self._new_baseline(s, config, ldap, journal, before, plan, directory.snapshot)
+                        self._baseline = self._new_baseline(s, config, ldap, hr, journal, before, plan,
+                                                            directory.snapshot)
                     except Exception as exc:
                         log.warning("quiet_baseline_failed", error=f"{type(exc).__name__}: {_first_line(exc)}",
                                     consequence="the next cycle reads everything again")
@@ -475,16 +478,16 @@ class Daemon:
                 log.error("cycle_failed", error=error, connector=connector, traceback=traceback.format_exc())
         self._finish(kind, outcome, started, changed, plan, result, error)
 
-    def _new_baseline(self, s: Settings, config: str, ldap: LdapDirectory, journal: Journal, before: quiet.Glance,
-                      plan: Any, snapshot: Any) -> quiet.Baseline | None:
+    def _new_baseline(self, s: Settings, config: str, ldap: LdapDirectory, hr: HrSource, journal: Journal,
+                      before: quiet.Glance, plan: Any, snapshot: Any) -> quiet.Baseline | None:
         """The inputs this empty plan was made from, if nothing moved while it was made."""
-        after = quiet.take_markers(s, ldap, journal.state_version)
+        after = quiet.take_markers(hr, ldap, journal.state_version)
         moved = ([] if snapshot is not None else ["directory snapshot"]) + before.moved(after, plan.hr_fingerprint)
         if moved:
             log.info("quiet_baseline_skipped", moved=moved, consequence="the next cycle reads everything again")
             return None
         due = plan.next_due  # computed from the same HR, directory and state as the plan
-        settle = quiet.settle_time(s)
+        settle = quiet.settle_time(s, hr, plan.now)
         if settle is not None and settle > plan.now:
             due = min(due, settle) if due is not None else settle
         return quiet.Baseline(after, quiet.people_by_key(snapshot), due, config, taken_uids=snapshot.taken_uids)

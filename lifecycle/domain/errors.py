@@ -55,6 +55,10 @@ class FeedError(LifecycleError):
     """The HR feed as a whole cannot be trusted (unreadable, required columns missing)."""
 
 
+class HrWriteBackError(LifecycleError):
+    """HR refused the account and address written back to it (the message says why; no secret)."""
+
+
 class StateStoreError(LifecycleError):
     """The state store cannot be opened or written: the message names the path, the cause and the fix."""
 

@@ -71,14 +71,23 @@ class RejectedRow:
     fix: str
     employee_id: str = ""
     company: str = ""  # the code its company cell names, if any: whose admins see it ("" the group's only)
+    key: str = ""  # the source's own name for the record where it has no rows (an API's user id)
+
+    @property
+    def where(self) -> str:
+        """Where an admin finds it: "row 12" in a file or a query's result, "record <key>" in an API's."""
+        return f"record {self.key}" if self.key else f"row {self.row}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "employee_id": self.employee_id, "company": self.company, "field": self.field,
-                "reason": self.reason, "fix": self.fix}
+        found = {"row": self.row, "employee_id": self.employee_id, "company": self.company, "field": self.field,
+                 "reason": self.reason, "fix": self.fix}
+        if self.key:
+            found["key"] = self.key
+        return found
 
     def message(self) -> str:
         who = f" (employee {self.employee_id})" if self.employee_id else ""
-        return f"row {self.row}{who}: {self.field}: {self.reason}; fix: {self.fix}"
+        return f"{self.where}{who}: {self.field}: {self.reason}; fix: {self.fix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +112,8 @@ class HrSnapshot:
     # The file looks cut off (last row short and no final newline) or is still being written.
     truncated: bool = False
     settling: bool = False
+    # Findings about accepted records (a manager named ambiguously): the plan shows them as reviews.
+    reviews: tuple[Review, ...] = ()
 
     def rejected_ids(self) -> frozenset[str]:
         return frozenset(r.employee_id for r in self.rejected if r.employee_id)
@@ -412,6 +423,8 @@ class Plan:
     reviews: tuple[Review, ...] = ()
     held: tuple[Held, ...] = ()
     frozen: dict[str, str] = field(default_factory=dict, hash=False)  # company -> why its feed is frozen
+    # company ("*": all) -> why its HR rows are unusable: nothing is planned for it, and plan/check fail.
+    unusable: dict[str, str] = field(default_factory=dict, hash=False)
     hr_fingerprint: str = ""
     config_fingerprint: str = ""
     # An empty plan only: the first instant after `now` at which time alone could change it
@@ -437,4 +450,5 @@ class Plan:
             "reviews": [r.to_dict() for r in self.reviews],
             "held": [h.to_dict() for h in self.held],
             "frozen": self.frozen,
+            "unusable": self.unusable,
         }

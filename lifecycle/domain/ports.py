@@ -42,7 +42,23 @@ class HrSource(Protocol):
 
     def age_seconds(self) -> float | None:
         """How long ago the source last changed (a file's mtime); None when it cannot tell, which the
-        cycle takes as "still changing" (settling: nothing destructive on its word)."""
+        cycle takes as "still changing" (settling: nothing destructive on its word).  A source read in
+        one consistent snapshot (a database transaction) is never half-written: `math.inf`."""
+        ...
+
+    def fingerprint(self) -> str:
+        """What changes when the records do (a quiet cycle compares it before reading anything else):
+        the file's digest, or the digest of a read; "" when the source cannot be read now."""
+        ...
+
+
+@runtime_checkable
+class HrWriteBack(Protocol):
+    """An HR source that takes back the account and work address the daemon assigned (an SQL
+    UPDATE, a vendor API that lets the work email be set)."""
+
+    def write_back(self, employee_id: str, account: str, email: str) -> None:
+        """Record them for `employee_id`; raises `HrWriteBackError` (naming why, no secret) when HR refuses."""
         ...
 
 

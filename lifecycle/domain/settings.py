@@ -29,26 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lifecycle.domain.errors import ConfigError
+from lifecycle.domain.hr_settings import CANONICAL_HR_FIELDS as CANONICAL_HR_FIELDS  # re-exported
+from lifecycle.domain.hr_settings import HrSettings as HrSettings
 from lifecycle.domain.web_settings import WebSettings
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_CONFIG_PATH = Path("/etc/lifecycle/config.toml")
-CANONICAL_HR_FIELDS = (
-    "employee_id",
-    "name",
-    "family_name",
-    "english_name",
-    "company",
-    "department",
-    "title",
-    "manager_id",
-    "status",
-    "hire_date",
-    "termination_date",
-    "email",
-    "account",
-)
 
 
 class Section(BaseModel):
@@ -151,38 +138,6 @@ def _resolve(model: BaseModel, secret: Secret) -> None:
 
 class StateSettings(Section):
     url: str = Field("sqlite:////var/lib/lifecycle/state.db", description="SQLAlchemy URL of the state store and action log")
-
-
-class HrSettings(Section):
-    kind: Literal["csv"] = "csv"
-    path: Path = Path("/var/lib/lifecycle/hr/employees.csv")
-    encoding: Literal["auto", "utf-8", "utf-8-sig", "gb18030"] = "auto"
-    delimiter: Literal[",", ";", "\t", "|"] = ","
-    columns: dict[str, str] = Field(default_factory=dict, description="canonical field -> header in the file")
-    absent_means: Literal["review", "terminated"] = "review"
-    absent_days: int = Field(3, ge=1)
-    test_records: tuple[str, ...] = Field(
-        (r"^test", "测试"),
-        description="regular expressions (case-insensitive) on employee_id and name marking rows HR keeps for tests",
-    )
-
-    @field_validator("test_records")
-    @classmethod
-    def _valid_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
-        return value
-
-    @field_validator("columns")
-    @classmethod
-    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(CANONICAL_HR_FIELDS))
-        if unknown:
-            raise ValueError(f"unknown field(s) {unknown}; allowed: {', '.join(CANONICAL_HR_FIELDS)}")
-        return value
 
 
 class DirectorySettings(Section):
@@ -405,6 +360,7 @@ class CompanySettings(Section):
     domain: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
     people_dn: str
     timezone: str | None = None
+    aliases: tuple[str, ...] = Field((), description="other names HR gives the company (its legal name, a short name)")
 
     @field_validator("timezone")
     @classmethod
@@ -455,6 +411,12 @@ class Settings(BaseSettings):
         for company in self.companies:
             if not _dn_within(company.people_dn, self.directory.base_dn):
                 raise ValueError(f"companies[{company.code}].people_dn is not under directory.base_dn")
+        named: dict[str, str] = {}
+        for company in self.companies:
+            for alias in {company.code, company.name, *company.aliases} - {""}:
+                key = " ".join(alias.split()).casefold()
+                if named.setdefault(key, company.code) != company.code:
+                    raise ValueError(f"companies: {alias!r} names both {named[key]} and {company.code}")
         for index, role in enumerate(self.web.roles if self.web else ()):
             unknown = sorted(set(role.companies) - {"*", *codes})
             if unknown:

@@ -39,12 +39,13 @@ log = structlog.get_logger(__name__)
 
 
 def company_aliases(settings: Settings) -> dict[str, str]:
-    """HR may name a company by its code or by its name."""
+    """HR may name a company by its code, its name or one of its aliases (a legal name)."""
     aliases: dict[str, str] = {}
     for company in settings.companies:
         aliases[company.code] = company.code
-        if company.name:
-            aliases[company.name] = company.code
+        for name in (company.name, *company.aliases):
+            if name:
+                aliases[name] = company.code
     return aliases
 
 
@@ -73,10 +74,23 @@ class Inputs:
 
 
 def open_hr(settings: Settings) -> HrSource:
-    """The configured HR source: the CSV export at `[hr] path`."""
+    """The configured HR source (`[hr] kind`): a CSV or xlsx export, a database, an HR SaaS's API."""
+    aliases = company_aliases(settings)
+    if settings.hr.kind == "xlsx":
+        from connectors.hr_xlsx import XlsxHrSource
+
+        return XlsxHrSource(settings.hr, aliases)
+    if settings.hr.kind == "sql":
+        from connectors.hr_sql import SqlHrSource
+
+        return SqlHrSource(settings.hr, aliases)
+    if settings.hr.kind == "rest":
+        from connectors.hr_rest import open_rest_source
+
+        return open_rest_source(settings.hr, aliases)
     from connectors.hr_csv import CsvHrSource
 
-    return CsvHrSource(settings.hr, company_aliases(settings))
+    return CsvHrSource(settings.hr, aliases)
 
 
 def open_mail(settings: Settings) -> MailBackend | None:

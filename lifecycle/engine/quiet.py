@@ -1,7 +1,7 @@
 """Quiet cycles: skip a cycle whose inputs have not changed and whose plan time has not changed.
 
 After a cycle that planned nothing and ended ok, the daemon keeps a baseline:
-the HR file's sha256, the stored state's version (a counter the database
+the HR source's fingerprint (a file's sha256, a digest of a database's or an API's rows), the stored state's version (a counter the database
 bumps on every change: lifecycle.journal.state_version), a cheap directory probe and
 `next_due` (the first instant time alone changes the plan).  A later cycle
 that finds all four unchanged has nothing to decide and skips reading,
@@ -36,15 +36,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime, timedelta
 
 from lifecycle.domain.dn import dn_key, match_key
 from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot
-from lifecycle.domain.ports import Directory
+from lifecycle.domain.ports import Directory, HrSource
 from lifecycle.domain.settings import Settings
 
 # Beyond this many changed entries per cycle a full read is cheaper than one read each.
@@ -134,14 +134,6 @@ class Verdict:
     unchanged: dict[str, str] = field(default_factory=dict)  # input -> why it was skipped
 
 
-def hr_digest(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
-        return ""
-
-
 def probe_directory(directory: Directory) -> DirectoryProbe:
     """The change stamp, then each entry's version: a digest of each entry and of its DN.
 
@@ -160,8 +152,8 @@ def probe_directory(directory: Directory) -> DirectoryProbe:
     return DirectoryProbe(frozenset(entries), frozenset(names), stamp)
 
 
-def take_markers(settings: Settings, directory: Directory, state_version: Callable[[], int]) -> Markers:
-    return Markers(hr_digest(settings.hr.path), state_version(), probe_directory(directory))
+def take_markers(hr: HrSource, directory: Directory, state_version: Callable[[], int]) -> Markers:
+    return Markers(hr.fingerprint(), state_version(), probe_directory(directory))
 
 
 def people_by_key(snapshot: DirectorySnapshot | None) -> dict[str, DirectoryEntry]:
@@ -172,19 +164,18 @@ def without_login(entry: DirectoryEntry | None) -> DirectoryEntry | None:
     return None if entry is None else dataclasses.replace(entry, last_bind=None)
 
 
-def settle_time(settings: Settings) -> datetime | None:
-    """When a freshly written HR file stops "settling" (the guards wait for it)."""
-    min_age = settings.guards.min_file_age_seconds
-    try:
-        mtime = os.stat(settings.hr.path).st_mtime
-    except OSError:
+def settle_time(settings: Settings, hr: HrSource, now: datetime) -> datetime | None:
+    """When a freshly written HR file stops "settling" (the guards wait for it); None when it cannot tell
+    or the source never settles (a database read in one transaction)."""
+    age = hr.age_seconds()
+    if age is None or math.isinf(age):
         return None
-    return datetime.fromtimestamp(mtime + min_age, UTC)
+    return now + timedelta(seconds=max(0.0, settings.guards.min_file_age_seconds - age))
 
 
 def check(
     baseline: Baseline | None, settings: Settings, config: str, now: datetime, directory: Directory,
-    state_version: Callable[[], int],
+    state_version: Callable[[], int], hr_source: HrSource,
 ) -> Verdict:
     """Compare the inputs with the baseline, cheapest first; stop at the first change."""
     verdict = Verdict(False)
@@ -198,11 +189,11 @@ def check(
         verdict.changed.append(f"time: due {baseline.due.isoformat(timespec='seconds')}")
         return verdict
     verdict.unchanged["plan"] = "no timer due" + (f" before {baseline.due.isoformat(timespec='seconds')}" if baseline.due else "")
-    hr = hr_digest(settings.hr.path)
+    hr = hr_source.fingerprint()
     if not hr or hr != baseline.markers.hr:
         verdict.changed.append("hr" if hr else "hr (unreadable)")
         return verdict
-    verdict.unchanged["hr"] = f"sha256 {hr[:12]} unchanged"
+    verdict.unchanged["hr"] = f"fingerprint {hr[:12]} unchanged"
     if state_version() != baseline.markers.state:
         verdict.changed.append("state")
         return verdict

@@ -107,12 +107,18 @@ def plan_text(plan: Plan) -> str:
         lines.append("Actions:")
         for action in plan.actions:
             lines.extend(_action_lines(action))
-    if plan.frozen:
+    if plan.unusable:
+        lines.append("")
+        lines.append("HR feed UNUSABLE (nothing at all is done for these companies until HR's rows are fixed):")
+        for company, why in sorted(plan.unusable.items()):
+            if company != "*" or len(plan.unusable) == 1:
+                lines.append(f"  {company}: {why}")
+    frozen = {c: why for c, why in plan.frozen.items() if c != "*" and c not in plan.unusable}
+    if frozen:
         lines.append("")
         lines.append("HR feed frozen (no suspension or deletion for these companies this cycle):")
-        for company, why in sorted(plan.frozen.items()):
-            if company != "*":
-                lines.append(f"  {company}: {why}")
+        for company, why in sorted(frozen.items()):
+            lines.append(f"  {company}: {why}")
     if plan.held:
         lines.append("")
         lines.append(f"Held back by the guards: {held.text()}")

@@ -200,14 +200,14 @@ class ActionLog:
         written = 0
         with self.engine.begin() as conn:
             for row in rejected:
-                key = dedup_key("rejected", row.employee_id, str(row.row), row.field, row.reason)
+                key = dedup_key("rejected", row.employee_id, row.key or str(row.row), row.field, row.reason)
                 if _logged(conn, key):
                     continue
                 conn.execute(
                     insert(action_log).values(
                         run_id=run_id, logged_at=utc_text(datetime.now(UTC)), effective_at=utc_text(now),
                         company=row.company, employee_id=row.employee_id, kind="hr_row_rejected",
-                        target=f"row {row.row}", changes=json.dumps({"field": [row.field, None]}, ensure_ascii=False),
+                        target=row.where, changes=json.dumps({"field": [row.field, None]}, ensure_ascii=False),
                         rule="hr_validation", reason=f"{row.reason}; fix: {row.fix}", status=ActionStatus.REJECTED,
                         error="", actor=actor, params="{}", dedup_key=key,
                     )

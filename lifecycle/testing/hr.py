@@ -59,3 +59,9 @@ class InMemoryHrSource:
 
     def age_seconds(self) -> float | None:
         return self.age
+
+    def fingerprint(self) -> str:
+        try:
+            return self.read(date.today()).fingerprint
+        except FeedError:
+            return ""

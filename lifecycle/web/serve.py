@@ -56,7 +56,14 @@ def build_console(settings: Settings):  # type: ignore[no-untyped-def]
 
 def readable_daemon_files(settings: Settings) -> list[str]:
     """The daemon's secrets and data this process could read: none, under lifecycle-web.service."""
-    paths = [settings.accounts.initial_password_dir, settings.hr.path]
+    hr = settings.hr
+    paths = [settings.accounts.initial_password_dir]
+    if hr.is_file:
+        paths.append(hr.path)
+    if hr.sql is not None and hr.sql.url_file is not None:
+        paths.append(hr.sql.url_file)  # HR's database, password included
+    if hr.rest is not None and hr.rest.app_secret_file is not None:
+        paths.append(hr.rest.app_secret_file)
     if settings.mail is not None and settings.mail.dovecot is not None:
         paths.append(settings.mail.dovecot.archive_dir)
     return [str(path) for path in paths if os.access(path, os.R_OK)]

@@ -57,6 +57,14 @@ class HrSourceContract:
         assert changed.fingerprint != first
         assert {r.employee_id: r.department for r in changed.records}["2"] == "研发部"
 
+    def test_its_fingerprint_tells_a_change_without_a_full_snapshot(self, publish: Publish) -> None:
+        source = publish(STAFF)
+        first = source.fingerprint()
+        assert first and first == source.read(TODAY).fingerprint  # what the daemon compares with the plan's
+        assert publish(STAFF).fingerprint() == first
+        moved = (STAFF[0], replace(STAFF[1], title="主管"), STAFF[2])
+        assert publish(moved).fingerprint() not in ("", first)
+
     def test_a_source_without_a_row_is_refused_whole(self, publish: Publish) -> None:
         with pytest.raises(FeedError):
             publish(()).read(TODAY)
