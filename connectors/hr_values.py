@@ -288,7 +288,8 @@ def _date_parts(text: str) -> tuple[int, int, int]:
         probable = excel_serial_to_date(int(match.group(1)))
         raise InvalidValue(
             f"{text!r} is an Excel date serial number, not a date (it probably means {probable.isoformat()})",
-            f"format the date column as text in the spreadsheet (e.g. {probable.isoformat()}) and export again",
+            f"format the date column as text in the spreadsheet (e.g. {probable.isoformat()}) and export again, "
+            "or set [hr] excel_serial_dates = true when the column holds Excel dates",
         )
     raise InvalidValue(
         f"{text!r} is not a date in an accepted format",

@@ -43,7 +43,7 @@ from policies.attributes import desired_attributes, entry_changes, mail_local_pa
 from policies.context import PolicyContext
 from policies.employment import Standing, employment, status_disagreement
 from policies.feed_health import frozen_companies, unusable_companies
-from policies.groups import Departure, Membership, plan_groups, spelling_variants
+from policies.groups import Departure, Membership, nested_memberships, plan_groups, spelling_variants
 from policies.guards import guard_plan
 from policies.inactivity import decide_inactivity
 from policies.intent import AccountStep, Intent, Step
@@ -565,8 +565,13 @@ class _Memberships:
         dn_after = self.dn_after
         frozen = {key for key in map(dn_key, (e.dn for e in directory.entries)) if key not in dn_after}
         bases = [c.people_dn for c in ctx.settings.companies]
-        return plan_groups(self.wanted, directory.groups, dn_after, self.causes, frozen, self.owners, bases,
-                           ctx.settings.directory.groups_dn)
+        groups_dn = ctx.settings.directory.groups_dn
+        if ctx.settings.hr.department_groups == "nested":
+            wanted = self.wanted + nested_memberships(self.wanted, groups_dn)
+            nested = frozenset(dn_key(g.dn) for g in directory.groups)
+            return plan_groups(wanted, directory.groups, dn_after, self.causes, frozen, self.owners, bases, groups_dn,
+                               nested)
+        return plan_groups(self.wanted, directory.groups, dn_after, self.causes, frozen, self.owners, bases, groups_dn)
 
     def spelling_reviews(self, ctx: PolicyContext) -> list[Review]:
         """Departments HR spells in several ways that the directory takes as one name (`Sales`, `sales`)."""

@@ -3,6 +3,11 @@
 Only members that are accounts in the managed subtrees are added or removed;
 anything else an admin put into a managed group stays.  groupOfNames needs
 at least one member, so a group left with nobody is deleted, not emptied.
+
+Departments that are paths ("广州分公司/运营部/物流组") name their group by the whole path.
+With `[hr] department_groups = "nested"` every level of the path has a group too, and
+each level's group is a member of its parent's (`nested_memberships`); a managed group
+is then also a member the plan adds and removes.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ def plan_groups(
     owners: Mapping[str, str],
     managed_bases: list[str],
     groups_dn: str,
+    nested: frozenset[str] = frozenset(),
 ) -> list[Action]:
     """Actions bringing managed groups in step with `wanted`.
 
@@ -61,7 +67,8 @@ def plan_groups(
     entry is deleted by the plan: the directory drops it from groups itself).
     causes maps a post-plan DN key to why that person leaves their groups;
     frozen holds DN keys of existing entries we do not manage (left alone);
-    owners maps a post-plan DN key to its employee id.
+    owners maps a post-plan DN key to its employee id; nested holds the DN keys of managed
+    groups that may be members of other managed groups (department_groups = "nested").
     """
     # Keyed by the group's name as the directory compares it: departments spelled `Sales` and `SALES`
     # are one entry to LDAP, so they are one group here too.
@@ -92,8 +99,8 @@ def plan_groups(
                     current[after_key] = after
                     if after_key != member_key:
                         moving[after_key] = member
-            elif member_key in desired:
-                current[member_key] = member  # an account re-made at the same DN: still a member
+            elif member_key in desired or member_key in nested:
+                current[member_key] = member  # an account re-made at the same DN, or a level's group: ours
             elif any(member_key.endswith("," + base) for base in bases):
                 stale.append(member)  # points at an entry that no longer exists
             else:
@@ -150,6 +157,19 @@ def plan_groups(
             )
         )
     return actions
+
+
+def nested_memberships(wanted: list[Membership], groups_dn: str) -> list[Membership]:
+    """Each level of a department path as a member of the level above ("A/B/C" in "A/B", "A/B" in "A"),
+    for the departments people are in."""
+    found: dict[tuple[str, str], Membership] = {}
+    for company, department in sorted({(m.company, m.department) for m in wanted if "/" in m.department}):
+        levels = department.split("/")
+        for depth in range(len(levels) - 1, 0, -1):
+            child, parent = "/".join(levels[: depth + 1]), "/".join(levels[:depth])
+            dn = group_dn(company, child, groups_dn)
+            found.setdefault((group_key(company, parent), dn_key(dn)), Membership("", company, parent, dn))
+    return list(found.values())
 
 
 def spelling(members: list[Membership]) -> tuple[str, str]:

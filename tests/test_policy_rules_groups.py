@@ -189,3 +189,50 @@ def test_every_new_group_is_made_also_after_one_that_exists() -> None:
     assert [(a.kind, a.params.department) for a in actions] == [
         (ActionKind.CREATE_GROUP, "Admin"), (ActionKind.CREATE_GROUP, "Support"),
     ]
+
+
+# -- department paths, nested (department_groups = "nested") ------------------------------------
+
+OPS = "广州分公司/运营部"
+LOGISTICS = "广州分公司/运营部/物流组"
+
+
+def path_group(department: str, *members: str) -> GroupEntry:
+    dn = f"cn=HQ-{department},{GROUPS}"
+    return GroupEntry(dn, f"HQ-{department}", "HQ", department, frozenset(members))
+
+
+def test_each_level_of_a_path_is_a_member_of_the_level_above() -> None:
+    from policies.groups import nested_memberships
+
+    wanted = [member("1", A, LOGISTICS), member("2", B, LOGISTICS), member("3", C, OPS)]
+    levels = nested_memberships(wanted, GROUPS)
+    assert sorted((m.department, m.dn) for m in levels) == [
+        ("广州分公司", f"cn=HQ-{OPS},{GROUPS}"),
+        (OPS, f"cn=HQ-{LOGISTICS},{GROUPS}"),
+    ]
+    assert {m.employee_id for m in levels} == {""}  # a group is nobody's account
+
+
+def test_nested_groups_are_created_with_their_children_and_a_stale_child_is_removed_only_when_nested() -> None:
+    from policies.groups import nested_memberships
+
+    wanted = [member("1", A, LOGISTICS)]
+    actions = plan(wanted + nested_memberships(wanted, GROUPS))
+    created = {a.params.department: a.params.members for a in actions if a.kind == ActionKind.CREATE_GROUP}
+    assert created == {
+        LOGISTICS: (A,),
+        OPS: (f"cn=HQ-{LOGISTICS},{GROUPS}",),
+        "广州分公司": (f"cn=HQ-{OPS},{GROUPS}",),
+    }
+    # 物流组 was renamed away: its group leaves 运营部, which keeps 1 and 3's new department.
+    old_child = f"cn=HQ-{LOGISTICS},{GROUPS}"
+    ops = path_group(OPS, old_child, C)
+    now_wanted = [member("3", C, OPS)]
+    nested = frozenset({dn_key(old_child), dn_key(ops.dn)})
+    owners = {dn_key(C): "3"}
+    dn_after = {dn_key(k): k for k in (A, B, C)}
+    actions = plan_groups(now_wanted, (ops,), dn_after, {}, set(), owners, [HQ, SZ], GROUPS, nested)
+    assert [(a.kind, a.params.member_dn) for a in actions] == [(ActionKind.REMOVE_MEMBER, old_child)]
+    # In leaf mode the same group member is somebody else's doing: left alone.
+    assert plan_groups(now_wanted, (ops,), dn_after, {}, set(), owners, [HQ, SZ], GROUPS) == []
