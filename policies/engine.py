@@ -59,6 +59,7 @@ from policies.outlook import outlooks
 from policies.placement import dn_key, group_dn, split_rdn
 from policies.retention import decide_deletion
 from policies.timeline import next_due_of
+from policies.write_back import plan_write_back
 
 # Apply order: links and moves first so later steps see final DNs; destructive steps last.
 PHASES = {
@@ -88,6 +89,7 @@ PHASES = {
     ActionKind.DELETE_ALIAS: 115,  # before the alias that re-points the address is made
     ActionKind.CREATE_ALIAS: 116,
     ActionKind.RECORD_STATE: 120,
+    ActionKind.WRITE_BACK_HR: 125,  # last: HR hears of an account only once everything else is done
 }
 # Removals flagged `early` (policies.groups) go first: one write per group for all of them, and a mover
 # leaves its old groups under its old DN before the move, so slapd's refint, which rewrites references
@@ -175,6 +177,7 @@ def _actions_and_reviews(
     blocked = joined.blocked
     known = _Known(hr)
     placements, mails = decided.placements, decided.mails
+    carried = frozenset(hr.columns) if ctx.settings.hr.writes_back else frozenset()
     for view, intent in zip(hired, decided.intents):
         if intent.reviews:
             reviews.extend(intent.reviews)
@@ -187,6 +190,10 @@ def _actions_and_reviews(
             actions.extend(
                 plan_mailbox(view, intent, address, manager_mail.lower(), mail, capabilities, mail_settings, ctx, reviews)
             )
+        if carried:
+            write_back = plan_write_back(view, carried)
+            if write_back is not None:
+                actions.append(write_back)
 
     actions.extend(decided.memberships.actions(directory, ctx))
     reviews.extend(decided.memberships.spelling_reviews(ctx))

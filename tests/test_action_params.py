@@ -21,6 +21,7 @@ from lifecycle.domain.action_params import (
     AutoReplyParams,
     ForwardParams,
     GroupDeletionParams,
+    HrWriteBackParams,
     MailboxRenameParams,
     MailboxUpdateParams,
     MemberParams,
@@ -86,6 +87,7 @@ PLAIN: dict[ActionKind, tuple[dict, type]] = {
     ActionKind.DELETE_MAILBOX: ({"address": ADDRESS}, AddressParams),
     ActionKind.CREATE_ALIAS: ({"address": ADDRESS, "recipients": ["lina@sz.example.com"], "expires": WHEN}, AliasParams),
     ActionKind.DELETE_ALIAS: ({"address": ADDRESS, "recipients": [BOSS]}, AliasParams),
+    ActionKind.WRITE_BACK_HR: ({"account": "lina", "email": ADDRESS}, HrWriteBackParams),
 }
 
 # Optional keys the plain form leaves out: the same kinds without them.

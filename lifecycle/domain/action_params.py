@@ -380,10 +380,29 @@ class AliasParams(AddressParams):
         return cls(_text(data, "address"), _texts(data, "recipients"), expires)
 
 
+# -- HR itself -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HrWriteBackParams:
+    """write_back_hr: the account and work address HR is told it assigned to the employee ("" for none)."""
+
+    account: str
+    email: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"account": self.account, "email": self.email}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HrWriteBackParams:
+        _check_keys(data, frozenset({"account", "email"}), frozenset(), "write_back_hr")
+        return cls(_text(data, "account"), _text(data, "email"))
+
+
 ActionParams = (
     NewAccountParams | AccountParams | WarningParams | MoveParams | AttributeUpdateParams | NewGroupParams
     | GroupDeletionParams | MemberParams | StateParams | AddressParams | NewMailboxParams | MailboxUpdateParams
-    | MailboxRenameParams | ForwardParams | AutoReplyParams | AliasParams
+    | MailboxRenameParams | ForwardParams | AutoReplyParams | AliasParams | HrWriteBackParams
 )
 """The parameters of any action."""
 

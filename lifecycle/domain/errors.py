@@ -39,6 +39,14 @@ class RecordError(ConnectorError):
     """Only this record/action failed (bad value, constraint violation...)."""
 
 
+class HrWriteBackError(RecordError):
+    """HR refused the account and address written back to it (the message says why; no secret).  Only that
+    write-back fails: the rest of the cycle goes on, and the next cycle tries again."""
+
+    def __init__(self, message: str, *, connector: str = "hr") -> None:
+        super().__init__(message, connector=connector)
+
+
 class AlreadyExistsError(RecordError):
     """The target of a create already exists."""
 
@@ -53,10 +61,6 @@ class StalePlanError(LifecycleError):
 
 class FeedError(LifecycleError):
     """The HR feed as a whole cannot be trusted (unreadable, required columns missing)."""
-
-
-class HrWriteBackError(LifecycleError):
-    """HR refused the account and address written back to it (the message says why; no secret)."""
 
 
 class StateStoreError(LifecycleError):

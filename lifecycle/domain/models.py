@@ -21,6 +21,7 @@ from lifecycle.domain.action_params import (
     AutoReplyParams,
     ForwardParams,
     GroupDeletionParams,
+    HrWriteBackParams,
     MailboxRenameParams,
     MailboxUpdateParams,
     MemberParams,
@@ -241,6 +242,7 @@ class ActionKind(str, enum.Enum):
     DELETE_MAILBOX = "delete_mailbox"
     CREATE_ALIAS = "create_alias"
     DELETE_ALIAS = "delete_alias"  # only an alias the daemon made, unchanged since (Alias.managed)
+    WRITE_BACK_HR = "write_back_hr"  # the account and address, told to an HR source that takes them
 
 
 DESTRUCTIVE_KINDS = frozenset({ActionKind.SUSPEND_ACCOUNT, ActionKind.DELETE_ACCOUNT})
@@ -342,6 +344,7 @@ PARAMS: Mapping[ActionKind, Callable[[Mapping[str, Any]], ActionParams]] = {
     ActionKind.DELETE_MAILBOX: AddressParams.from_dict,
     ActionKind.CREATE_ALIAS: AliasParams.from_dict,
     ActionKind.DELETE_ALIAS: AliasParams.from_dict,
+    ActionKind.WRITE_BACK_HR: HrWriteBackParams.from_dict,
 }
 """Each kind's parameters, read from their plain form."""
 

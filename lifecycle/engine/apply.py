@@ -36,7 +36,15 @@ import structlog
 from lifecycle.domain.action_params import EntryParams, MoveParams, NewAccountParams
 from lifecycle.domain.errors import ConnectorError
 from lifecycle.domain.models import Action, Plan
-from lifecycle.domain.ports import NO_PROGRESS, Directory, DirectoryFeatures, MailBackend, MailCompanion, ProgressSink
+from lifecycle.domain.ports import (
+    NO_PROGRESS,
+    Directory,
+    DirectoryFeatures,
+    HrWriteBack,
+    MailBackend,
+    MailCompanion,
+    ProgressSink,
+)
 from lifecycle.engine.batching import BATCH_SIZE, Failures, batch_end
 from lifecycle.engine.kinds import LANE_KINDS, MEMBER_KINDS, RENAMING_KINDS, TRANSACTION_KINDS
 from lifecycle.engine.lanes import WriteLanes
@@ -93,13 +101,14 @@ class Executor:
         mail: MailBackend | None = None,
         companion: MailCompanion | None = None,
         batch_size: int = BATCH_SIZE,
+        hr: HrWriteBack | None = None,
     ) -> None:
         self.directory = directory
         self.journal = journal
         self.vault = vault
         self.actor = actor
         self.mail = mail  # when [mail] is configured
-        self.performer = ActionPerformer(directory, vault, mail, companion)
+        self.performer = ActionPerformer(directory, vault, mail, companion, hr)
         self.batch_size = max(1, batch_size)
 
     def recover(self) -> list[LogEntry]:

@@ -23,7 +23,7 @@ import structlog
 from lifecycle.domain.errors import StalePlanError
 from lifecycle.domain.mail import MailCapability, MailSnapshot
 from lifecycle.domain.models import Action, ActionKey, DirectorySnapshot, FeedBaseline, HrSnapshot, Plan, StoredState
-from lifecycle.domain.ports import NO_PROGRESS, Directory, HrSource, MailBackend, MailCompanion, ProgressSink
+from lifecycle.domain.ports import NO_PROGRESS, Directory, HrSource, HrWriteBack, MailBackend, MailCompanion, ProgressSink
 from lifecycle.domain.settings import Settings
 from lifecycle.engine import tuning
 from lifecycle.engine.apply import ApplyResult, Executor
@@ -315,7 +315,8 @@ def run_cycle(
     checked = (decide_as_saved(settings, now, sources, journal, saved_plan, publishing=True)
                if saved_plan is not None else None)
     vault = CredentialVault(settings.accounts.initial_password_dir, settings.accounts.password_length)
-    executor = Executor(sources.directory, journal, vault, actor, mail=sources.mail, companion=sources.companion)
+    writer = sources.hr if settings.hr.writes_back and isinstance(sources.hr, HrWriteBack) else None
+    executor = Executor(sources.directory, journal, vault, actor, mail=sources.mail, companion=sources.companion, hr=writer)
     run_id = journal.begin_run("apply", now)
     structlog.contextvars.bind_contextvars(run_id=run_id)
     try:

@@ -20,6 +20,7 @@ from lifecycle.domain.action_params import (
     AutoReplyParams,
     ForwardParams,
     GroupDeletionParams,
+    HrWriteBackParams,
     MailboxRenameParams,
     MailboxUpdateParams,
     MemberParams,
@@ -31,9 +32,9 @@ from lifecycle.domain.action_params import (
     WarningParams,
 )
 from lifecycle.domain.dn import dn_key
-from lifecycle.domain.errors import AlreadyExistsError, RecordError
+from lifecycle.domain.errors import AlreadyExistsError, HrWriteBackError, RecordError
 from lifecycle.domain.models import Action, ActionKind
-from lifecycle.domain.ports import Directory, MailBackend, MailCompanion
+from lifecycle.domain.ports import Directory, HrWriteBack, MailBackend, MailCompanion
 from lifecycle.engine.kinds import MAIL_KINDS
 from lifecycle.engine.vault import CredentialVault
 
@@ -49,11 +50,13 @@ class ActionPerformer:
         vault: CredentialVault,
         mail: MailBackend | None = None,
         companion: MailCompanion | None = None,
+        hr: HrWriteBack | None = None,
     ) -> None:
         self.directory = directory
         self.vault = vault
         self.mail = mail  # when [mail] is configured
         self.companion = companion  # the Dovecot companion: kick, archive, auto-reply
+        self.hr = hr  # an HR source that takes the assigned account and address back
 
     def perform(self, action: Action, passwords: Mapping[str, str], failed_dns: Collection[str]) -> None:
         """Carry out `action`.  `passwords`: the sealed initial passwords of new accounts (issued when missing);
@@ -100,6 +103,12 @@ class ActionPerformer:
                 pass  # state only: written with the outcome
             case kind, AddressParams() if kind in MAIL_KINDS:
                 self.perform_mail(action)
+            case ActionKind.WRITE_BACK_HR, HrWriteBackParams() as p:
+                if self.hr is None:
+                    raise HrWriteBackError("the HR source of this run does not take write-backs ([hr] kind and its "
+                                           "writeback settings)")
+                self.hr.write_back(action.employee_id, p.account, p.email)
+                log.info("hr_written_back", employee_id=action.employee_id, account=p.account, email=p.email)
             case _:
                 raise RecordError(f"unknown action kind {action.kind} (parameters {type(action.params).__name__})")
 

@@ -44,6 +44,7 @@ SYMBOLS = {
     ActionKind.DELETE_MAILBOX: "x",
     ActionKind.CREATE_ALIAS: "+",
     ActionKind.DELETE_ALIAS: "x",
+    ActionKind.WRITE_BACK_HR: "<",
 }
 
 

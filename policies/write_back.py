@@ -1,0 +1,41 @@
+"""Write-back: HR is told the account and work address a person was given, once the account exists.
+
+Only for a source that takes them (`[hr] writes_back`: an SQL statement or table, a REST preset
+whose vendor lets the work email be set), and only for the values the source itself carries
+(its `email` / `account` columns): what HR reads back is what tells the daemon it was written,
+so each value is written once, and again only if HR loses it.  A departed person, a suspended
+account or an entry not yet linked to the employee is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from lifecycle.domain.action_params import HrWriteBackParams
+from lifecycle.domain.models import Action, ActionKind, HrStatus
+from policies.join import PersonView
+
+RULE = "hr_write_back"
+
+
+def plan_write_back(view: PersonView, carried: Collection[str]) -> Action | None:
+    """The write-back `view`'s HR record lacks, if any; `carried` is the canonical fields the source holds."""
+    record, entry = view.hr, view.entry
+    if record is None or entry is None or record.status is HrStatus.TERMINATED or entry.locked:
+        return None
+    if entry.employee_number != view.employee_id:
+        return None  # not (yet) linked to this employee: HR would be told someone else's account
+    account = entry.uid if "account" in carried else ""
+    email = entry.mail if "email" in carried else ""
+    stale = [(field, before, after) for field, before, after in (("account", record.account, account),
+                                                                  ("email", record.email, email))
+             if after and before.casefold() != after.casefold()]
+    if not stale:
+        return None
+    told = " and ".join(f"{field} {after}" for field, _, after in stale)
+    return Action(
+        ActionKind.WRITE_BACK_HR, view.employee_id, view.company, f"hr:{view.employee_id}", RULE,
+        f"the account exists: HR is told its {told}",
+        changes={field: [before or None, after] for field, before, after in stale},
+        params=HrWriteBackParams(account or record.account, email or record.email),
+    )
