@@ -366,8 +366,11 @@ def record_decision(journal: Journal, run_id: str, plan: Plan, now: datetime, ac
 
 def _record_guards(journal: Journal, run_id: str, plan: Plan, now: datetime, actor: str) -> None:
     """Say loudly what the guards kept back; each held action is registered once."""
+    for company, why in sorted(plan.unusable.items()):
+        if company != "*" or len(plan.unusable) == 1:
+            log.error("hr_feed_unusable", company=company, reason=why, consequence="nothing is done for it this cycle")
     for company, why in sorted(plan.frozen.items()):
-        if company != "*":
+        if company != "*" and company not in plan.unusable:
             log.warning("feed_frozen", company=company, reason=why)
     new_ids = journal.sync_held(plan.held, plan.actions, now)
     if plan.held:

@@ -46,7 +46,7 @@ KINDS = {
     "rename_mailbox": N_("rename mailbox"), "suspend_mailbox": N_("suspend mailbox"),
     "restore_mailbox": N_("restore mailbox"), "forward_mail": N_("forward mail"), "clear_forward": N_("stop forwarding"),
     "auto_reply": N_("auto-reply"), "archive_mailbox": N_("archive mailbox"), "delete_mailbox": N_("delete mailbox"),
-    "create_alias": N_("create alias"), "delete_alias": N_("delete alias"),
+    "create_alias": N_("create alias"), "delete_alias": N_("delete alias"), "write_back_hr": N_("tell HR the account"),
     "approve": N_("approval"), "reject": N_("rejection"), "hold": N_("legal hold put"), "release": N_("legal hold lifted"),
     "reinstate": N_("reinstatement"), "hr_row_rejected": N_("HR row rejected"),
     "name_needs_admin": N_("name needs an admin"), "unmatched_entry": N_("unmatched directory entry"),
