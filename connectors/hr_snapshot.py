@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import structlog
@@ -97,7 +97,7 @@ def _digested(rows: Iterable[tuple[int, Sequence[object]]], digest: hashlib._Has
 
 def _keyed(row: RejectedRow, keys: Mapping[int, str]) -> RejectedRow:
     key = keys.get(row.row, "")
-    return RejectedRow(row.row, row.field, row.reason, row.fix, row.employee_id, row.company, key) if key else row
+    return replace(row, key=key) if key else row
 
 
 def set_aside_test_records(
@@ -123,7 +123,7 @@ def set_aside_test_records(
                 record.row, field_name,
                 f"looks like a test record ({field_name} matches [hr] test_records pattern {pattern!r})",
                 "remove the row from the export, or change [hr] test_records if this is a real person",
-                employee_id=record.employee_id, company=record.company,
+                employee_id=record.employee_id, company=record.company, test_record=True,
             )
         )
     rejected.sort(key=lambda r: r.row)

@@ -66,12 +66,13 @@ def unusable_companies(hr: HrSnapshot, settings: Settings) -> dict[str, str]:
     accepted = Counter(r.company for r in hr.records)
     rejected: dict[str, list[RejectedRow]] = defaultdict(list)
     for row in hr.rejected:
-        rejected[row.company].append(row)
+        if not row.test_record:  # HR's test rows are set aside on purpose
+            rejected[row.company].append(row)
     unusable: dict[str, str] = {}
-    total_rejected = len(hr.rejected)
-    total = len(hr.records) + total_rejected
-    if rejected.get("") and total and total_rejected / total > limit:
-        why = _why("the HR feed", total_rejected, total, hr.rejected, limit)
+    bad = [row for rows in rejected.values() for row in rows]
+    total = len(hr.records) + len(bad)
+    if rejected.get("") and total and len(bad) / total > limit:
+        why = _why("the HR feed", len(bad), total, bad, limit)
         return {"*": why, **{c.code: why for c in settings.companies}}
     for company, rows in sorted(rejected.items()):
         if not company:

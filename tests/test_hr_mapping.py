@@ -171,3 +171,11 @@ def test_a_company_with_every_row_rejected_is_unusable_even_under_the_fraction(t
     snap = read(tmp_path, settings, "1,李娜,HQ,财务部,经理,,正式,2020-01-01,,", "100,乐嘉,GZ,运营部,经理,,出差,2020-01-01,,")
     plan = plan_of(settings, snap)
     assert set(plan.unusable) == {"GZ"} and "every one" in plan.unusable["GZ"]
+
+
+def test_hrs_own_test_rows_do_not_make_a_company_unusable(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    tests = [f"TEST{i},测试{i},GZ,运营部,专员,,在职,2020-01-01,," for i in range(1, 4)]
+    snap = read(tmp_path, settings, "100,乐嘉,GZ,运营部,经理,,正式,2020-01-01,,", *tests)
+    assert len(snap.rejected) == 3 and all(r.test_record for r in snap.rejected)
+    assert plan_of(settings, snap).unusable == {}

@@ -73,6 +73,7 @@ class RejectedRow:
     employee_id: str = ""
     company: str = ""  # the code its company cell names, if any: whose admins see it ("" the group's only)
     key: str = ""  # the source's own name for the record where it has no rows (an API's user id)
+    test_record: bool = False  # set aside as one of HR's test rows ([hr] test_records): no sign of a broken feed
 
     @property
     def where(self) -> str:
