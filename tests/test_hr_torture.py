@@ -591,3 +591,35 @@ def test_no_broken_export_crashes_the_cli_or_costs_anyone_their_account(config: 
             assert expected in out
     assert people(config).keys() == before.keys() and not any(e.locked for e in people(config).values())
     assert destructive(config) == []
+
+
+# -- a company's feed unusable ------------------------------------------------------------
+
+
+def test_a_company_whose_rows_are_mostly_rejected_is_left_alone_and_every_command_says_so(config: Path, capsys) -> None:
+    before = day_one(config, capsys)
+    rows = sample()
+    gz = [r for r in rows[1:] if r and r[column("公司")] == "GZ"]
+    for row in gz:
+        row[column("入职日期")] = "03/01/2015"  # HR's export switched to a US date format for GZ
+        row[column("职务")] = "新职务"  # what would otherwise be an update of every GZ account
+    row_of(rows, "100002")[column("职务")] = "总裁秘书"  # HQ goes ahead
+    write_hr(config, rows)
+    code, out, err = run(config, capsys, "plan", "--now", DAY_ONE, "--format", "json")
+    assert code == 1, err
+    planned = json.loads(out)
+    assert set(planned["unusable"]) == {"GZ"}
+    assert {a["company"] for a in planned["actions"]} == {"HQ"}
+    assert f"PROBLEM hr feed GZ: GZ's HR feed is unusable: {len(gz)} of its {len(gz)} rows were rejected (every one)" in err
+    assert "field hire_date" in err and "'03/01/2015' is not a date" in err and "fix: write the date as" in err
+    code, out, err = run(config, capsys, "apply", "--now", DAY_ONE)
+    assert code == 1 and "PROBLEM hr feed GZ" in err
+    after = people(config)
+    assert after["100002"].title == "总裁秘书"
+    assert {e: after[e] for e in before if before[e].dn.endswith("ou=gz,ou=people,dc=example,dc=com")} == {
+        e: before[e] for e in before if before[e].dn.endswith("ou=gz,ou=people,dc=example,dc=com")}
+    code, out, err = run(config, capsys, "check")
+    assert code == 1 and "PROBLEM hr feed GZ" in err
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and line.split()}
+    assert "UNUSABLE" in lines["GZ"] and f"{len(gz)} rejected" in lines["GZ"] and lines["HQ"].rstrip().endswith("ok")
+    assert f"{len(gz)} x hire_date" in out
