@@ -1,0 +1,119 @@
+"""A generic JSON API listing employees: declared in `[hr.rest]`, no code per system.
+
+- auth: "none"; "bearer" (the secret in app_secret_file is sent as `Authorization: Bearer`); or
+  "client_credentials" (OAuth 2.0, RFC 6749 4.4: `POST token_url` grant_type=client_credentials,
+  client_id = app_id, client_secret = the secret, form-encoded -> {access_token, expires_in}).
+- records_url is read page by page (`paging`): "cursor" (the answer's `next_cursor_path` goes back
+  as `cursor_param`; none or "" ends), "page" (`page_param` from `first_page`, `size_param` =
+  page_size; a short page ends), "offset" (`page_param` is the offset), "link" (RFC 8288 Link
+  header rel="next"), or "none".  The list is at `records_path` in each answer.
+- each record's fields are at the paths in `[hr.rest.fields]` (dotted, "|epoch_s"/"|epoch_ms").
+- HTTP 401 renews a client-credentials token once; 429 and 503 are waited for (Retry-After); any
+  other non-2xx answer fails the read, naming the status and the answer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import httpx
+
+from connectors.hr_rest.client import Answer, Request, RestClient, RestError, dig, json_of
+from connectors.hr_rest.records import DepartmentTree, Person
+from connectors.http import describe
+from lifecycle.domain.hr_rest_settings import HrRestSettings
+
+__all__ = ["Generic"]
+
+DEFAULT_PAGE = 100
+MAX_PAGES = 100_000
+
+
+class Generic:
+    """A declared JSON API (`Vendor`) and the read of its records."""
+
+    name = "HR API"
+
+    def __init__(self, settings: HrRestSettings, secret: str) -> None:
+        self.settings = settings
+        self._secret = secret
+
+    def token_request(self) -> Request | None:
+        if self.settings.auth != "client_credentials":
+            return None
+        return Request("POST", self.settings.token_url, form={
+            "grant_type": "client_credentials", "client_id": self.settings.app_id, "client_secret": self._secret})
+
+    def token_from(self, data: Any) -> tuple[str, float]:
+        if data is None:  # a static bearer token, or none
+            return (self._secret or "-"), math.inf
+        body = data[0] if isinstance(data, tuple) else data
+        return str(body.get("access_token") or ""), float(body.get("expires_in") or 3600)
+
+    def authorize(self, request: Request, token: str) -> None:
+        if self.settings.auth != "none":
+            request.headers["Authorization"] = f"Bearer {token}"
+
+    def interpret(self, response: httpx.Response) -> Answer:
+        data = json_of(response)
+        status = response.status_code
+        if response.is_success:
+            if data is None:
+                return Answer.refused(f"HTTP {status}", "the answer is not JSON", fix="check [hr.rest] records_url")
+            return Answer((data, response.links.get("next", {}).get("url")))
+        detail = describe(data) if data is not None else response.reason_phrase
+        if status == 401:
+            return Answer.refused(f"HTTP {status}", detail, token_invalid=True)
+        fix = {403: "give the API account the right to list employees", 404: "check [hr.rest] records_url"}.get(status, "")
+        return Answer.refused(f"HTTP {status}", detail, fix=fix)
+
+    def read(self, client: RestClient) -> tuple[list[Person], DepartmentTree]:
+        settings = self.settings
+        key_path = settings.record_key or settings.fields.get("employee_id", "")
+        records: list[Person] = []
+        for number, record in enumerate(self._records(client), 1):
+            key = dig(record, key_path.partition("|")[0])
+            records.append(Person(str(key) if key not in (None, "") else f"#{number}", record, ""))
+        return records, DepartmentTree("")
+
+    def _records(self, client: RestClient) -> list[dict[str, Any]]:
+        settings = self.settings
+        size = settings.page_size or DEFAULT_PAGE
+        url = settings.records_url
+        params = dict(settings.query)
+        paging = settings.paging
+        position = settings.first_page if paging == "page" else 0
+        cursors: set[str] = set()
+        records: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            if paging in ("page", "offset"):
+                params.update({settings.page_param: str(position), settings.size_param: str(size)})
+            elif paging != "none" and settings.page_size:
+                params[settings.size_param] = str(size)
+            body, next_url = client.call(Request("GET", url, dict(params)), what=f"read page {page} of the employees")
+            items = dig(body, settings.records_path)
+            if not isinstance(items, list):
+                raise RestError(f"{self.name} page {page}: no list at records_path {settings.records_path!r}; fix: set "
+                                "[hr.rest] records_path to where the answer holds the employees")
+            records += [item for item in items if isinstance(item, dict)]
+            if paging == "cursor":
+                cursor = dig(body, settings.next_cursor_path)
+                if cursor in (None, "") or not items:
+                    return records
+                if str(cursor) in cursors:
+                    raise RestError(f"{self.name} page {page}: the cursor {cursor!r} came back again; fix: check "
+                                    "[hr.rest] next_cursor_path and cursor_param")
+                cursors.add(str(cursor))
+                params[settings.cursor_param] = str(cursor)
+            elif paging in ("page", "offset"):
+                if len(items) < size:
+                    return records
+                position += 1 if paging == "page" else len(items)
+            elif paging == "link":
+                if not next_url:
+                    return records
+                url, params = str(next_url), {}
+            else:
+                return records
+        raise RestError(f"{self.name}: more than {MAX_PAGES} pages; fix: check the paging settings")
