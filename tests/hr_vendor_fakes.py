@@ -421,8 +421,12 @@ class WeComFake(_Fake):
 
 
 class GenericFake(_Fake):
-    """An OAuth 2.0 client-credentials token endpoint and a cursor-paged employee list:
-    `GET /api/v1/employees?cursor=&limit=` -> {"data": {"employees": [...]}, "next_cursor": "..." | null}."""
+    """An OAuth 2.0 client-credentials token endpoint and a paged employee list, `paging`:
+    "cursor": `GET /api/v1/employees?cursor=&limit=` -> {"data": {"employees": [...]}, "next_cursor": "..." | null};
+    "page": `?page=1&limit=` (pages from 1, a short page is the last); "link": `?page=` with an RFC 8288
+    `Link: <...>; rel="next"` header (no cursor in the body)."""
+
+    paging = "cursor"
 
     def __init__(self, org: Org | None = None, *, records: list[dict[str, Any]] | None = None) -> None:
         super().__init__(org)
@@ -465,6 +469,13 @@ class GenericFake(_Fake):
                 return _json({"error": message}, int(code))
             limit = int(request.args.get("limit", "100"))
             self.limits.append(limit)
+            if self.paging != "cursor":
+                page = int(request.args.get("page", "1"))
+                chunk = self.records[(page - 1) * limit:page * limit]
+                headers = {}
+                if self.paging == "link" and page * limit < len(self.records):
+                    headers["Link"] = f'<{self.url}/api/v1/employees?page={page + 1}&limit={limit}>; rel="next"'
+                return _json({"data": {"employees": chunk}}, 200, headers)
             start = self._cursors.get(request.args.get("cursor", ""), 0) if request.args.get("cursor") else 0
             chunk = self.records[start:start + limit]
             following = None

@@ -324,6 +324,30 @@ def test_generic_reads_every_cursor_page(tmp_path: Path) -> None:
         ("E002", "HQ", "财务部", "E001"), ("E007", "SZ", "深圳分公司", "")}
 
 
+@pytest.mark.parametrize("paging", ["page", "link"])
+def test_generic_reads_numbered_and_linked_pages(paging: str, tmp_path: Path) -> None:
+    with GenericFake() as fake:
+        fake.paging = paging
+        extra: dict[str, Any] = {"paging": paging, "page_param": "page"}
+        if paging == "link":
+            extra["page_size"] = 3
+        snapshot = open_source(generic_settings(fake.url, tmp_path, **extra), tmp_path, Clock()).read(TODAY)
+        pages = [what.get("page") for _, what in fake.calls]
+    assert len(snapshot.records) == 7
+    # page: two a page, the fourth page is short; link: the server's next links, three a page.
+    assert pages == (["1", "2", "3", "4"] if paging == "page" else [None, "2", "3"])
+
+
+def test_the_fingerprint_read_serves_the_next_read(tmp_path: Path) -> None:
+    with FeishuFake() as fake:
+        source = open_source(hr_settings("feishu", fake.url, tmp_path), tmp_path, Clock())
+        fingerprint = source.fingerprint()
+        calls = len(fake.calls)
+        assert source.read(TODAY).fingerprint == fingerprint and len(fake.calls) == calls  # the quiet check's rows
+        source.read(TODAY)
+        assert len(fake.calls) == 2 * calls  # only once: the next read asks again
+
+
 def test_generic_refusal_names_the_status_and_the_answer(tmp_path: Path) -> None:
     with GenericFake() as fake:
         source = open_source(generic_settings(fake.url, tmp_path), tmp_path, Clock())

@@ -84,13 +84,13 @@ class Generic:
         params = dict(settings.query)
         paging = settings.paging
         position = settings.first_page if paging == "page" else 0
-        cursors: set[str] = set()
+        cursors: set[str] = set()  # cursors and next links seen: one coming back again would loop
         records: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
             if paging in ("page", "offset"):
                 params.update({settings.page_param: str(position), settings.size_param: str(size)})
-            elif paging != "none" and settings.page_size:
-                params[settings.size_param] = str(size)
+            elif paging in ("cursor", "link") and settings.page_size and page == 1:
+                params[settings.size_param] = str(size)  # a next link carries its own
             body, next_url = client.call(Request("GET", url, dict(params)), what=f"read page {page} of the employees")
             items = dig(body, settings.records_path)
             if not isinstance(items, list):
@@ -113,6 +113,10 @@ class Generic:
             elif paging == "link":
                 if not next_url:
                     return records
+                if str(next_url) in cursors:
+                    raise RestError(f"{self.name} page {page}: the next link {next_url!r} came back again; fix: check "
+                                    "the API's Link headers")
+                cursors.add(str(next_url))
                 url, params = str(next_url), {}
             else:
                 return records
