@@ -12,8 +12,8 @@ import pytest
 
 from lifecycle.domain.errors import HrWriteBackError
 from lifecycle.domain.models import ActionKind, HrSnapshot, HrStatus
-from lifecycle.journal.action_log import ActionStatus
 from lifecycle.engine.apply import Executor
+from lifecycle.journal.action_log import ActionStatus
 from lifecycle.testing import InMemoryDirectory
 from tests.harness import Cycle, at, make_settings, person
 
