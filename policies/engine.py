@@ -177,7 +177,7 @@ def _actions_and_reviews(
     blocked = joined.blocked
     known = _Known(hr)
     placements, mails = decided.placements, decided.mails
-    carried = frozenset(hr.columns) if ctx.settings.hr.writes_back else frozenset()
+    carried = frozenset(hr.columns) & ctx.settings.hr.written_back  # what HR holds of what it is told
     for view, intent in zip(hired, decided.intents):
         if intent.reviews:
             reviews.extend(intent.reviews)

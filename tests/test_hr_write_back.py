@@ -108,3 +108,18 @@ def test_no_write_back_without_a_source_that_takes_it(tmp_path: Path) -> None:
         assert write_backs(plain.plan(snapshot(lina), NOW)) == []
     finally:
         plain.close()
+
+
+def test_a_vendor_that_keeps_no_account_is_told_the_address_only(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, hr={"kind": "rest", "rest": {"preset": "wecom", "app_id": "ww1", "app_secret": "s",
+                                                                    "writeback": True,
+                                                                    "fields": {"hire_date": "extattrs.入职日期"}}})
+    rest = Cycle(settings, InMemoryDirectory(created=NOW - timedelta(days=1)))
+    try:
+        lina = person("1", "李娜")
+        rest.apply(snapshot(lina), NOW)
+        (action,) = write_backs(rest.plan(snapshot(lina), NOW))  # the source's columns include an (empty) account
+        assert action.changes == {"email": [None, "lina@example.com"]}
+        assert write_backs(rest.plan(snapshot(replace(lina, email="lina@example.com")), NOW)) == []
+    finally:
+        rest.close()

@@ -88,6 +88,8 @@ def rows_of(people: Iterable[Person], tree: DepartmentTree, settings: HrRestSett
             source: str) -> tuple[RowsRead, dict[str, str]]:
     """The rows for `build_snapshot`, and employee id -> vendor user id (for write-back)."""
     paths = {**defaults, **{k: v for k, v in settings.fields.items()}}
+    if settings.writeback and "email" not in settings.fields:
+        paths["email"] = settings.writeback_field  # read back where it is written, so one write ends it
     zone = ZoneInfo(settings.timezone)
     ordered = sorted({p.key: p for p in people}.values(), key=lambda p: p.key)
     employee_ids = {p.key: _text(_value(p.data, paths.get("employee_id", ""), zone)) for p in ordered}

@@ -168,8 +168,13 @@ class HrSettings(_Section):
     @property
     def writes_back(self) -> bool:
         """The source takes the assigned account and address back (an SQL statement or table, a REST preset)."""
-        if self.kind == "sql":
-            return self.sql is not None and self.sql.writes_back
-        if self.kind == "rest":
-            return self.rest is not None and self.rest.writeback
-        return False
+        return bool(self.written_back)
+
+    @property
+    def written_back(self) -> frozenset[str]:
+        """The canonical fields a write-back sets: an SQL statement or table both, a vendor the work email only."""
+        if self.kind == "sql" and self.sql is not None and self.sql.writes_back:
+            return frozenset({"account", "email"})
+        if self.kind == "rest" and self.rest is not None and self.rest.writeback:
+            return frozenset({"email"})
+        return frozenset()
