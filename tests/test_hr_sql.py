@@ -413,7 +413,7 @@ def test_a_write_back_that_finds_no_row_or_several_changes_nothing(tmp_path: Pat
 
 
 def test_the_write_back_table_holds_one_row_per_employee(tmp_path: Path, db: Db) -> None:
-    table = db.create_people("staff")
+    table = db.create_people("staff", key="VARCHAR(64)")
     kept = db.name("accounts")
     stamp = "TIMESTAMP WITH TIME ZONE" if db.kind == "postgresql" else "DATETIME"
     db.run(f"CREATE TABLE {kept} (employee_id VARCHAR(64) PRIMARY KEY, account VARCHAR(64) NOT NULL, "
@@ -428,6 +428,12 @@ def test_the_write_back_table_holds_one_row_per_employee(tmp_path: Path, db: Db)
     assert [tuple(r[:3]) for r in rows] == [("1002", "wang.fang", "wang.fang@example.com"),
                                            ("1003", "ouyang.nana", "ouyang.nana@sz.example.com")]
     assert all(r[3] is not None for r in rows)
+    # A query that joins the table reads back what was written (which ends the write-back for those people).
+    joined = (f"SELECT s.employee_id, s.name, s.company, s.department, s.status, s.hire_date, a.account, a.email "
+              f"FROM {table} s LEFT JOIN {kept} a ON a.employee_id = s.employee_id")
+    snapshot = db.source(tmp_path, query=joined, writeback_table=kept).read(TODAY)
+    assert {(r.employee_id, r.account, r.email) for r in snapshot.records if r.account} == {
+        ("1002", "wang.fang", "wang.fang@example.com"), ("1003", "ouyang.nana", "ouyang.nana@sz.example.com")}
     with pytest.raises(HrWriteBackError, match=r"(?i)(does not exist|doesn't exist).*fix: create the write-back table"):
         db.source(tmp_path, table=table, writeback_table=db.name("missing")).write_back("1002", "wang.fang", "")
 
