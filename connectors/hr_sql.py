@@ -148,7 +148,7 @@ class SqlHrSource:
         try:
             engine = self._open()
         except FeedError as exc:
-            raise HrWriteBackError(str(exc)) from None
+            raise HrWriteBackError(str(exc)) from exc  # ours: no password in it, and no cause that has one
         try:
             with engine.connect() as conn:
                 self._limit_time(conn)
@@ -158,9 +158,11 @@ class SqlHrSource:
                     self._replace_row(conn, values)
                 conn.commit()
         except DBAPIError as exc:
-            raise HrWriteBackError(self._explain(exc, "write back to", writing=True)) from None
+            # The driver's words may quote the password (a name the server echoes): only the scrubbed text goes on.
+            message = self._scrub(self._explain(exc, "write back to", writing=True))
+            raise HrWriteBackError(message) from None
         except SQLAlchemyError as exc:
-            raise HrWriteBackError(f"cannot write back to {self.name}: {type(exc).__name__}; fix: check [hr.sql]") from None
+            raise HrWriteBackError(f"cannot write back to {self.name}: {type(exc).__name__}; fix: check [hr.sql]") from exc
         log.info("hr_sql_written_back", source=self.name, employee_id=employee_id, account=account)
 
     def _update(self, conn: Connection, values: dict[str, str | None]) -> None:
@@ -209,15 +211,16 @@ class SqlHrSource:
             try:
                 secret = read_secret(self.sql, URL_SECRET).get_secret_value()
             except ValueError as exc:
-                raise FeedError(f"cannot open the HR database: {exc}") from None
+                raise FeedError(f"cannot open the HR database: {exc}") from exc  # read_secret never quotes the secret
             where = f"[hr.sql] url_file {self.sql.url_file}" if self.sql.url_file else "[hr.sql] url"
             try:
                 url = make_url(secret.strip())
             except ArgumentError:
-                raise FeedError(
+                # SQLAlchemy's words quote the URL, password and all: the cause is dropped, the message names none.
+                raise FeedError(self._scrub(
                     f"{where} is not a database URL; fix: write it as postgresql+psycopg://user:password@host:5432/database "
                     "or mariadb+pymysql://user:password@host:3306/database (a password with @ / : % in it URL-encoded)"
-                ) from None
+                )) from None
             url = url.set(drivername=_INSTALLED_DRIVERS.get(url.drivername, url.drivername))
             if url.get_backend_name() in ("mysql", "mariadb") and "charset" not in url.query:
                 url = url.update_query_dict({"charset": "utf8mb4"})  # Chinese names, and more than the BMP
@@ -225,18 +228,18 @@ class SqlHrSource:
             try:
                 # hide_parameters: a bound value (an account, an address) never lands in an exception's text.
                 engine = create_engine(url, poolclass=NullPool, hide_parameters=True, connect_args=self._connect_args(url))
-            except NoSuchModuleError:
+            except NoSuchModuleError as exc:
                 raise FeedError(
                     f"{where} names the database {url.get_backend_name()!r} with driver {url.get_driver_name()!r}, which "
                     "SQLAlchemy does not know; fix: use postgresql+psycopg://, mariadb+pymysql://, mysql+pymysql://, "
                     "mssql+pyodbc:// or oracle+oracledb://"
-                ) from None
+                ) from exc
             except ImportError as exc:
                 package = _DRIVER_PACKAGES.get(url.get_driver_name(), exc.name or url.get_driver_name())
                 raise FeedError(
                     f"the database driver for {shown} is not installed ({exc.name}); fix: install it into the daemon's "
                     f"environment (pip install {package})"
-                ) from None
+                ) from exc
             self._shown = shown
             self._engine = engine
             return engine
@@ -268,9 +271,10 @@ class SqlHrSource:
                 # Nothing is kept of a read, whatever the query did (a read that fails is rolled back by closing).
                 conn.rollback()
         except DBAPIError as exc:
-            raise FeedError(self._explain(exc, "read")) from None
+            message = self._scrub(self._explain(exc, "read"))  # as above: the driver's words may quote the password
+            raise FeedError(message) from None
         except SQLAlchemyError as exc:
-            raise FeedError(f"cannot read {self.name}: {type(exc).__name__}; fix: check [hr.sql]") from None
+            raise FeedError(f"cannot read {self.name}: {type(exc).__name__}; fix: check [hr.sql]") from exc
         return _Result(headers, rows, _fingerprint(headers, rows))
 
     def _select(self, conn: Connection) -> str:
@@ -308,15 +312,19 @@ class SqlHrSource:
     def _explain(self, exc: DBAPIError, doing: str, *, writing: bool = False) -> str:
         """The database's own words (first line, no password), and the fix for the usual causes."""
         original = exc.orig if exc.orig is not None else exc
-        message = _first_line(original)
-        secret = self._password()
-        for hidden in {secret, quote_plus(secret)} - {""}:
-            message = message.replace(hidden, "***")
+        message = self._scrub(_first_line(original))
         code = str(getattr(original, "sqlstate", None) or "")
         args: tuple[object, ...] = getattr(original, "args", ())
         if args and isinstance(args[0], int):
             code = str(args[0])  # PyMySQL: (errno, message)
         return f"cannot {doing} {self.name}: {message}; fix: {_fix(code, message, self.sql, writing)}"
+
+    def _scrub(self, text: str) -> str:
+        """`text` with the URL's password (as written and URL-encoded) masked."""
+        secret = self._password()
+        for hidden in {secret, quote_plus(secret)} - {""}:
+            text = text.replace(hidden, "***")
+        return text
 
     def _password(self) -> str:
         try:
@@ -337,11 +345,11 @@ def _cell(value: object, header: str) -> object:
     if isinstance(value, bytes | bytearray | memoryview):
         try:
             return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
             raise FeedError(
                 f"the column {header!r} of the HR database holds binary data that is not UTF-8 text; fix: convert it "
                 "in the query (CAST(... AS CHAR) on MariaDB/MySQL, convert_from(..., 'UTF8') on PostgreSQL)"
-            ) from None
+            ) from exc
     return value
 
 

@@ -102,7 +102,7 @@ def test_quiet_cycles_skip_unchanged_inputs_and_wake_on_each_change(tmp_path: Pa
         daemon.wait_event("cycle_summary", kind="quiet")
         quiet = daemon.summaries("quiet")[0]
         assert set(quiet["skipped"]) == {"hr", "directory", "state", "plan"}
-        assert quiet["why"]["hr"].startswith("sha256 ") and "2027-01-15" in quiet["why"]["plan"]  # 马超 leaves then
+        assert quiet["why"]["hr"].startswith("fingerprint ") and "2027-01-15" in quiet["why"]["plan"]  # 马超 leaves then
 
         # A login changes the entry (lastbind) but not the plan: still quiet, and said so.
         n = len(daemon.summaries())

@@ -45,7 +45,7 @@ def open_rest_source(
         try:
             secret = read_secret(rest, REST_SECRET).get_secret_value()
         except ValueError as exc:
-            raise FeedError(f"{exc}; fix: put the app secret in the file [hr.rest] app_secret_file names") from None
+            raise FeedError(f"{exc}; fix: put the app secret in the file [hr.rest] app_secret_file names") from exc
     vendor: DingTalk | Feishu | WeCom | Generic
     if rest.preset == "dingtalk":
         vendor, api, defaults = DingTalk(rest, secret), dingtalk.API, dingtalk.DEFAULTS

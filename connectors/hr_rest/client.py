@@ -169,7 +169,7 @@ class RestClient:
     def close(self) -> None:
         self._client.close()
 
-    def scrub(self, text: str) -> str:
+    def _scrub(self, text: str) -> str:
         forms = self._secrets | _written_forms(self.tokens.current)
         for secret in sorted(forms, key=len, reverse=True):
             text = text.replace(secret, MASK)
@@ -190,7 +190,7 @@ class RestClient:
         except _Busy as exc:
             attempts = self.max_retries + 1
             raise RestError(f"{self.vendor.name} {what}: {exc} (gave up after {attempts} attempts); fix: try again "
-                            "later, or raise [hr.rest] max_retries") from None
+                            "later, or raise [hr.rest] max_retries") from exc  # its text is scrubbed, and it has no cause
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
@@ -217,7 +217,7 @@ class RestClient:
                 break
             log.info("hr_rest.token_renewed", vendor=self.vendor.name, what=what, code=answer.code)
         raise RestError(
-            self.scrub(f"{self.vendor.name} {what}: the access token was refused twice (error {answer.code}: "
+            self._scrub(f"{self.vendor.name} {what}: the access token was refused twice (error {answer.code}: "
                        f"{answer.message[:MAX_MESSAGE]}); fix: check [hr.rest] app_id and the app secret, and that the "
                        "app is enabled"),
             code=answer.code,
@@ -226,7 +226,7 @@ class RestClient:
     def _attempt(self, request: Request, what: str) -> Any:
         answer = self._answer(request, what)
         if answer.token_invalid:
-            raise RestError(self.scrub(f"{self.vendor.name} {what}: error {answer.code}: {answer.message[:MAX_MESSAGE]}; "
+            raise RestError(self._scrub(f"{self.vendor.name} {what}: error {answer.code}: {answer.message[:MAX_MESSAGE]}; "
                                        "fix: check [hr.rest] app_id and the app secret"), code=answer.code)
         return self._data(answer, what)
 
@@ -234,15 +234,15 @@ class RestClient:
         name = self.vendor.name
         if answer.busy:
             if answer.wait is not None and answer.wait > self.max_wait_seconds:
-                raise RestError(self.scrub(
+                raise RestError(self._scrub(
                     f"{name} {what}: rate limited (error {answer.code}: {answer.message[:MAX_MESSAGE]}), asked to wait "
                     f"{answer.wait:.0f} s, more than [hr.rest] max_wait_seconds ({self.max_wait_seconds:.0f}); fix: "
                     "read less often, or raise max_wait_seconds"), code=answer.code)
-            raise _Busy(self.scrub(f"rate limited or busy (error {answer.code}: {answer.message[:MAX_MESSAGE]})"),
+            raise _Busy(self._scrub(f"rate limited or busy (error {answer.code}: {answer.message[:MAX_MESSAGE]})"),
                         answer.wait)
         if not answer.ok:
             fix = answer.fix or "see the vendor's error code reference"
-            raise RestError(self.scrub(f"{name} {what}: error {answer.code}: {answer.message[:MAX_MESSAGE]}; fix: {fix}"),
+            raise RestError(self._scrub(f"{name} {what}: error {answer.code}: {answer.message[:MAX_MESSAGE]}; fix: {fix}"),
                             code=answer.code)
         return answer.data
 
@@ -253,9 +253,9 @@ class RestClient:
                                              json=request.json, data=request.form, headers=request.headers or None)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             # Nothing the presets send changes anything when sent twice (reads, and setting one email).
-            raise _Busy(self.scrub(f"{type(exc).__name__}: {exc}"), None) from None
+            raise _Busy(self._scrub(f"{type(exc).__name__}: {exc}"), None) from None
         except httpx.HTTPError as exc:
-            raise RestError(self.scrub(f"{self.vendor.name} {what}: {type(exc).__name__}: {exc}; fix: check "
+            raise RestError(self._scrub(f"{self.vendor.name} {what}: {type(exc).__name__}: {exc}; fix: check "
                                        "[hr.rest] base_url")) from None
         answer = self.vendor.interpret(response)
         if not answer.ok and not answer.busy and not answer.token_invalid and response.status_code in (429, 502, 503, 504):

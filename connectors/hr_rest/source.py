@@ -103,20 +103,20 @@ class RestHrSource:
             try:
                 key = self._fetch().user_keys.get(employee_id)
             except FeedError as exc:
-                raise HrWriteBackError(f"{vendor}: cannot find employee {employee_id} to write back: {exc}") from None
+                raise HrWriteBackError(f"{vendor}: cannot find employee {employee_id} to write back: {exc}") from exc
         if key is None:
             raise HrWriteBackError(f"{vendor}: no user has the employee id {employee_id}; nothing was written")
         try:
             write(self.client, key, email)
         except RestError as exc:
-            raise HrWriteBackError(f"{vendor} refused the work email of {employee_id} (user {key}): {exc}") from None
+            raise HrWriteBackError(f"{vendor} refused the work email of {employee_id} (user {key}): {exc}") from exc
 
     def _fetch(self) -> _Fetched:
         try:
             people, tree = self.preset.read(self.client)
         except RestError as exc:
             raise FeedError(f"cannot read the employees from {self._where}: {exc}; nothing is decided on a partial list, "
-                            "the whole read is refused") from None
+                            "the whole read is refused") from exc  # RestError: scrubbed
         rows, user_keys = rows_of(people, tree, self.rest, self.defaults, self._where)
         self._user_keys = user_keys
         return _Fetched(rows, user_keys, self._clock())
