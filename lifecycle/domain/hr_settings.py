@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from sqlalchemy import text as sql_text
 
 from lifecycle.domain.hr_rest_settings import HrRestSettings
 
@@ -57,12 +59,43 @@ class HrSqlSettings(_Section):
         "", description="a table of (employee_id, account, email) the daemon keeps instead of an UPDATE"
     )
     timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    timezone: str = Field(
+        "Asia/Shanghai", description="the zone in which a time with a zone (timestamptz) becomes a date; the session's"
+    )
 
     @field_validator("table", "writeback_table")
     @classmethod
     def _identifier(cls, value: str) -> str:
         if value and not _IDENTIFIER.fullmatch(value):
             raise ValueError(f"{value!r} is not a table name (letters, digits, '_', optionally schema.table)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a time zone (e.g. Asia/Shanghai)") from exc
+        return value
+
+    @field_validator("writeback_statement")
+    @classmethod
+    def _binds_the_employee(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        names = set(_statement_binds(value))
+        if "employee_id" not in names:
+            raise ValueError(
+                "writeback_statement does not bind :employee_id, so it cannot name the employee's row; fix: write it "
+                "as UPDATE <table> SET <column> = :account, <column> = :email WHERE <id column> = :employee_id"
+            )
+        unknown = sorted(names - _WRITEBACK_BINDS)
+        if unknown:
+            raise ValueError(
+                f"writeback_statement binds {', '.join(':' + n for n in unknown)}, which the daemon does not supply; "
+                "fix: bind only :employee_id, :account and :email (write a literal colon as \\:)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -80,6 +113,21 @@ class HrSqlSettings(_Section):
     @property
     def writes_back(self) -> bool:
         return bool(self.writeback_statement or self.writeback_table)
+
+    @property
+    def written_fields(self) -> frozenset[str]:
+        """What a write-back sets of account and email: the statement's binds; writeback_table both."""
+        if self.writeback_table:
+            return frozenset({"account", "email"})
+        return frozenset(_statement_binds(self.writeback_statement)) & {"account", "email"}
+
+
+_WRITEBACK_BINDS = frozenset({"employee_id", "account", "email"})
+
+
+def _statement_binds(statement: str) -> frozenset[str]:
+    """The names a statement binds (:name), as SQLAlchemy's `text()` finds them when the daemon runs it."""
+    return frozenset(sql_text(statement).compile().params) if statement.strip() else frozenset()
 
 
 class HrSettings(_Section):
