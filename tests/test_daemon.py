@@ -422,3 +422,22 @@ def test_the_daemon_runs_mailboxes_too_against_a_real_modoboa(tmp_path: Path, de
     with LdapDirectory(settings.directory, settings.companies) as directory:
         entries = directory.read_snapshot().entries
     assert entries and sorted(b.address for b in boxes) == sorted(e.mail for e in entries)
+
+
+# -- a company whose HR rows are unusable -----------------------------------------------------
+
+UNUSABLE_GZ = ["100101,甲一,,,HQ,总经办,会计,,在职,2020-01-01,", "100102,甲二,,,HQ,总经办,会计,,在职,2020-01-01,"] + [
+    f"{300000 + i},乙{i},,,GZ,运营部,专员,,在职,01/02/2020," for i in range(5)]  # a date format HR changed for GZ
+
+
+def test_a_company_whose_hr_rows_are_unusable_is_no_success_and_never_a_quiet_cycle(tmp_path: Path, demo_slapd) -> None:
+    config = make_config(tmp_path, demo_slapd, small=True, rows=UNUSABLE_GZ)
+    daemon = Daemon(config)
+    try:
+        first = next_summary(daemon, 0, kind="normal")
+        assert first["outcome"] == "hr_unusable" and first["error"] == "hr feed unusable: GZ"
+        again = next_summary(daemon, daemon.summaries().index(first) + 1)
+        assert again["kind"] == "normal" and again["outcome"] == "hr_unusable"  # no quiet cycle hides it
+        assert len(daemon.events("hr_feed_unusable", company="GZ")) >= 2
+    finally:
+        assert daemon.stop() == 0

@@ -97,6 +97,9 @@ class Daemon:
         self._active = False
         self._cycle_lock = threading.Lock()
         self._baseline: quiet.Baseline | None = None
+        # One HR source for as long as the settings stand: an API source keeps its token and its
+        # connection from cycle to cycle (a vendor throttles token requests).
+        self._hr: HrSource | None = None
         self._last = LastCycle()
         self._last_success: datetime | None = None
         self._stall_reported = False
@@ -301,6 +304,7 @@ class Daemon:
             log.warning("reload_partial", ignored="service.metrics_listen", consequence="takes effect at the next restart")
         self.settings = new
         self._baseline = None
+        self._close_hr()
         if self.scheduler is not None:
             self.scheduler.reschedule_job("cycle", trigger=_interval(new))
             self.scheduler.reschedule_job("full", trigger=_daily(new))
@@ -308,6 +312,20 @@ class Daemon:
         log.info("config_reloaded", config_fingerprint=config_fingerprint(new), cycle_minutes=new.schedule.cycle_minutes,
                  full_at=new.schedule.full_at)
         self.notifier.ready(self._status_text())
+
+    def _hr_source(self, s: Settings) -> HrSource:
+        if self._hr is None:
+            self._hr = open_hr(s)
+        return self._hr
+
+    def _close_hr(self) -> None:
+        hr, self._hr = self._hr, None
+        close = getattr(hr, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as exc:  # a connection that will not close cleanly is gone all the same
+                log.warning("hr_source_close_failed", error=f"{type(exc).__name__}: {_first_line(exc)}")
 
     def _shutdown(self) -> None:
         if self._signal:
@@ -320,6 +338,7 @@ class Daemon:
             self._heartbeat()
         if self.http is not None:
             self.http.stop()
+        self._close_hr()
         self.leader.release()
         if self.journal is not None:
             self.journal.close()
@@ -439,7 +458,7 @@ class Daemon:
         outcome, error = "error", ""
         journal.last_run_id = ""
         try:
-            hr = open_hr(s)
+            hr = self._hr_source(s)
             with LdapDirectory(s.directory, s.companies) as ldap:
                 if not full:
                     self.progress.mark("quiet check")
@@ -457,6 +476,11 @@ class Daemon:
                 finally:
                     self._bind_cycle_run_id()  # apply_cycle unbinds its run_id; what follows still belongs to it
                 outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
+                if plan.unusable and outcome == "ok":
+                    # Nothing was done for a company whose HR rows are unusable: not a success, and no quiet
+                    # cycle may hide it; every cycle says it again until HR's rows are fixed.
+                    outcome = "hr_unusable"
+                    error = "hr feed unusable: " + ", ".join(sorted(c for c in plan.unusable if c != "*") or ["*"])
                 self._baseline = None
                 if outcome == "ok" and not plan.actions:
                     self.progress.mark("baseline")
@@ -530,6 +554,8 @@ class Daemon:
             detail = error
         if result is not None and result.stopped:
             detail += f"; stopped: {result.stopped}"
+        if plan is not None and error:
+            detail += f"; {error}"
         self._last = LastCycle(kind, outcome, finished.astimezone(ZoneInfo(self.settings.policy.timezone)), detail)
         due = self._baseline.due if self._baseline else None
         log.info(
