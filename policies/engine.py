@@ -121,7 +121,7 @@ def compute_plan(
     """
     ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected), holds=state.holds)
     actions, reviews, due, views = _actions_and_reviews(hr, directory, state, ctx, mail, capabilities)
-    unusable = unusable_companies(hr, settings)
+    unusable = unusable_companies(hr, settings, state.feed)
     if unusable:  # a feed that is mostly rejected rows says nothing reliable about anyone of its company
         actions = [] if "*" in unusable else [a for a in actions if a.company not in unusable]
     actions.sort(key=_apply_order)

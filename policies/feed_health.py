@@ -59,36 +59,49 @@ def frozen_companies(hr: HrSnapshot, previous: FeedBaseline | None, settings: Se
     return frozen
 
 
-def unusable_companies(hr: HrSnapshot, settings: Settings) -> dict[str, str]:
-    """company -> why its HR rows cannot be used this cycle; "*" (with every company) when the rows
-    whose company cannot be told make the whole feed unusable."""
+def unusable_companies(hr: HrSnapshot, settings: Settings, previous: FeedBaseline | None = None) -> dict[str, str]:
+    """company -> why its HR rows cannot be used this cycle; "*" (with every company) when the rows whose
+    company cannot be told are more than the fraction allowed of the whole feed.
+
+    A company none of whose rows could be read while rows name a company the config does not know
+    (its legal name changed, say) is unusable too, when the last accepted feed had rows of it.
+    """
     limit = settings.hr.max_rejected_fraction
     accepted = Counter(r.company for r in hr.records)
     rejected: dict[str, list[RejectedRow]] = defaultdict(list)
     for row in hr.rejected:
         if not row.test_record:  # HR's test rows are set aside on purpose
             rejected[row.company].append(row)
-    unusable: dict[str, str] = {}
-    bad = [row for rows in rejected.values() for row in rows]
-    total = len(hr.records) + len(bad)
-    if rejected.get("") and total and len(bad) / total > limit:
-        why = _why("the HR feed", len(bad), total, bad, limit)
+    unattributed = rejected.pop("", [])
+    total = len(hr.records) + sum(map(len, rejected.values())) + len(unattributed)
+    if unattributed and len(unattributed) / total > limit:
+        why = _why("the HR feed", len(unattributed), total, unattributed, limit, whose="and name no company the config knows")
         return {"*": why, **{c.code: why for c in settings.companies}}
+    unusable: dict[str, str] = {}
     for company, rows in sorted(rejected.items()):
-        if not company:
-            continue
         count = accepted.get(company, 0) + len(rows)
         if accepted.get(company, 0) == 0 or len(rows) / count > limit:
             unusable[company] = _why(f"{company}'s HR feed", len(rows), count, rows, limit)
+    if unattributed and previous is not None:
+        for company, before in sorted(previous.rows_per_company.items()):
+            if before and company not in unusable and not accepted.get(company) and not rejected.get(company):
+                example = min(unattributed, key=lambda r: r.row)
+                unusable[company] = (
+                    f"{company}'s HR feed is unusable: none of its rows was read (the last accepted feed had {before}), "
+                    f"and {len(unattributed)} rows name a company the config does not know, e.g. {example.where}: "
+                    f"{example.reason}; fix: {example.fix}"
+                )
     return unusable
 
 
-def _why(what: str, bad: int, total: int, rows: tuple[RejectedRow, ...] | list[RejectedRow], limit: float) -> str:
+def _why(what: str, bad: int, total: int, rows: tuple[RejectedRow, ...] | list[RejectedRow], limit: float,
+         *, whose: str = "") -> str:
     by_field = Counter(r.field for r in rows)
     field, count = by_field.most_common(1)[0]
     example = min((r for r in rows if r.field == field), key=lambda r: r.row)
     share = "every one" if bad == total else f"{bad / total:.0%}, more than [hr] max_rejected_fraction {limit:.0%}"
+    rejected = f"were rejected {whose}" if whose else "were rejected"
     return (
-        f"{what} is unusable: {bad} of its {total} rows were rejected ({share}), so nothing is done for it this cycle; "
+        f"{what} is unusable: {bad} of its {total} rows {rejected} ({share}), so nothing is done for it this cycle; "
         f"the most common problem ({count} rows, field {field}), e.g. {example.where}: {example.reason}; fix: {example.fix}"
     )

@@ -179,3 +179,35 @@ def test_hrs_own_test_rows_do_not_make_a_company_unusable(tmp_path: Path) -> Non
     snap = read(tmp_path, settings, "100,乐嘉,GZ,运营部,经理,,正式,2020-01-01,,", *tests)
     assert len(snap.rejected) == 3 and all(r.test_record for r in snap.rejected)
     assert plan_of(settings, snap).unusable == {}
+
+
+def test_one_company_unreadable_row_never_makes_a_healthy_company_unusable(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    gz = [f"{200 + i},员工{i},GZ,运营部,专员,,在职,2020/13/0{i},," for i in range(1, 6)]
+    hq = [f"{i},{name},HQ,财务部,会计,,正式,2020-01-01,," for i, name in enumerate(("李娜", "王伟", "张敏", "刘洋"), 1)]
+    snap = read(tmp_path, settings, *hq, *gz, "300,王芳,GZZ,运营部,专员,,在职,2020-01-01,,")
+    plan = plan_of(settings, snap)
+    assert set(plan.unusable) == {"GZ"}
+    assert "HQ" in {a.company for a in plan.actions}
+
+
+def test_rows_naming_no_known_company_make_the_feed_unusable_past_the_fraction(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    snap = read(tmp_path, settings, "1,李娜,HQ,财务部,经理,,正式,2020-01-01,,",
+                *[f"{300 + i},王{i},星河新公司,运营部,专员,,在职,2020-01-01,," for i in range(3)])
+    plan = plan_of(settings, snap)
+    assert set(plan.unusable) == {"*", "HQ", "GZ"} and plan.actions == ()
+    assert "3 of its 4 rows were rejected and name no company the config knows" in plan.unusable["HQ"]
+
+
+def test_a_company_renamed_in_hr_is_unusable_when_it_had_rows_before(tmp_path: Path) -> None:
+    from lifecycle.domain.models import FeedBaseline
+    from policies.feed_health import unusable_companies
+
+    settings = settings_for(tmp_path)
+    hq = [f"{i},李{i},HQ,财务部,会计,,正式,2020-01-01,," for i in range(1, 9)]
+    snap = read(tmp_path, settings, *hq, "100,乐嘉,广州星河商贸有限公司,运营部,经理,,正式,2020-01-01,,")
+    assert unusable_companies(snap, settings) == {}  # a first feed: nothing to tell GZ's rows from
+    found = unusable_companies(snap, settings, FeedBaseline({"HQ": 8, "GZ": 1}, ()))
+    assert set(found) == {"GZ"} and "none of its rows was read (the last accepted feed had 1)" in found["GZ"]
+    assert "'广州星河商贸有限公司'" in found["GZ"]
