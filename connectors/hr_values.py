@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from lifecycle.domain.errors import FeedError
 from lifecycle.domain.models import HrStatus
-from lifecycle.domain.settings import CANONICAL_HR_FIELDS
+from lifecycle.domain.settings import CANONICAL_HR_FIELDS, ZERO_WIDTH
 
 __all__ = [
     "ACCEPTED_DATE_FORMATS",
@@ -123,7 +123,7 @@ _SHORTEN = frozenset({"name", "family_name", "english_name", "department", "titl
 MAX_DEPARTMENT_BYTES = 192
 _RDN_SPECIAL = re.compile(r'[,+"\\<>;=]')
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+
 _CJK = r"\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _WHITESPACE = re.compile(r"\s+")
@@ -160,7 +160,7 @@ def normalize_text(text: str) -> str:
     """NFKC, zero-width characters removed, white space collapsed and trimmed."""
     if _UNTOUCHED.search(text) is None and unicodedata.is_normalized("NFKC", text):
         return text  # nothing to change (nearly every cell): two C calls, no copy
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    text = unicodedata.normalize("NFKC", text).translate(ZERO_WIDTH)
     return _WHITESPACE.sub(" ", text).strip()
 
 

@@ -211,3 +211,14 @@ def test_a_company_renamed_in_hr_is_unusable_when_it_had_rows_before(tmp_path: P
     found = unusable_companies(snap, settings, FeedBaseline({"HQ": 8, "GZ": 1}, ()))
     assert set(found) == {"GZ"} and "none of its rows was read (the last accepted feed had 1)" in found["GZ"]
     assert "'广州星河商贸有限公司'" in found["GZ"]
+
+
+@pytest.mark.parametrize(("hq", "gz"), [("HQ", "ＨＱ"), ("星河贸易(广州)有限公司", "星河贸易（广州）有限公司"), ("广州  分公司", "广州 分公司\u200b")])
+def test_names_that_hr_rows_would_read_as_one_cannot_name_two_companies(tmp_path: Path, hq: str, gz: str) -> None:
+    with pytest.raises(ValidationError, match="names both HQ and GZ"):
+        make_settings(tmp_path, companies=[
+            {"code": "HQ", "domain": "example.com", "people_dn": "ou=hq,ou=people,dc=example,dc=com",
+             "aliases": [hq]},
+            {"code": "GZ", "domain": "gz.example.com", "people_dn": "ou=gz,ou=people,dc=example,dc=com",
+             "aliases": [gz]},
+        ])

@@ -16,6 +16,7 @@ import os
 import re
 import stat
 import tomllib
+import unicodedata
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -414,9 +415,15 @@ class Settings(BaseSettings):
         named: dict[str, str] = {}
         for company in self.companies:
             for alias in {company.code, company.name, *company.aliases} - {""}:
-                key = " ".join(alias.split()).casefold()
+                key = company_name_key(alias)
                 if named.setdefault(key, company.code) != company.code:
-                    raise ValueError(f"companies: {alias!r} names both {named[key]} and {company.code}")
+                    raise ValueError(f"companies: {alias!r} names both {named[key]} and {company.code} (as HR's "
+                                     "rows are read: full-width and half-width forms, letter case and spacing aside)")
+        rest = self.hr.rest
+        if rest is not None:
+            for label, value in [("company", rest.company), *((f"company_map.{k}", v) for k, v in rest.company_map.items())]:
+                if value and company_name_key(value) not in named:
+                    raise ValueError(f"hr.rest.{label}: {value!r} is none of the companies' codes, names or aliases")
         for index, role in enumerate(self.web.roles if self.web else ()):
             unknown = sorted(set(role.companies) - {"*", *codes})
             if unknown:
@@ -436,6 +443,17 @@ class Settings(BaseSettings):
     def company_zone(self, code: str) -> tzinfo:
         company = next((c for c in self.companies if c.code == code), None)
         return _zone((company.timezone if company else None) or self.policy.timezone)
+
+
+def company_name_key(name: str) -> str:
+    """A company's code, name or alias as HR's company cells are matched against it (connectors.hr_values
+    normalize_text, then casefold): NFKC, zero-width characters dropped, white space collapsed."""
+    text = unicodedata.normalize("NFKC", name).translate(ZERO_WIDTH)
+    return " ".join(text.split()).casefold()
+
+
+# Zero-width characters and the soft hyphen: dropped from HR's text (connectors.hr_values) and company names.
+ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
 
 
 def _zone(name: str) -> ZoneInfo:
