@@ -17,6 +17,7 @@ from lifecycle.domain.settings import CANONICAL_HR_FIELDS, ZERO_WIDTH
 
 __all__ = [
     "ACCEPTED_DATE_FORMATS",
+    "EXPORT_HEADER_ALIASES",
     "FIELD_LIMITS",
     "HEADER_ALIASES",
     "HIRE_DATE_HORIZON_DAYS",
@@ -43,19 +44,33 @@ OPTIONAL_FIELDS: tuple[str, ...] = tuple(f for f in CANONICAL_HR_FIELDS if f not
 # Headers accepted for each canonical field besides the field's own name (in
 # any case/spacing: "employee_id", "Employee ID", "EMPLOYEE-ID").
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "employee_id": ("工号", "员工工号", "员工编号", "人员编号"),
-    "name": ("姓名", "员工姓名"),
+    "employee_id": ("工号",),
+    "name": ("姓名",),
     "family_name": ("姓",),
     "english_name": ("英文名",),
-    "company": ("公司", "所属公司", "合同公司", "法人主体", "合同主体"),
-    "department": ("部门", "所属部门", "部门全路径", "主部门"),
-    "title": ("职务", "职位", "岗位"),
-    "manager_id": ("上级工号", "直属主管", "直属上级", "直接主管", "汇报对象", "主管", "上级", "manager"),
-    "status": ("状态", "员工状态", "在职状态", "人员状态"),
-    "hire_date": ("入职日期", "入职时间"),
-    "termination_date": ("离职日期", "离职时间", "最后工作日"),
-    "email": ("邮箱", "工作邮箱", "企业邮箱"),
+    "company": ("公司",),
+    "department": ("部门",),
+    "title": ("职务", "职位"),
+    "manager_id": ("上级工号",),
+    "status": ("状态",),
+    "hire_date": ("入职日期",),
+    "termination_date": ("离职日期",),
+    "email": ("邮箱",),
     "account": ("账号",),
+}
+# Headers of Chinese HR systems' own exports (DingTalk 智能人事, WeCom, Feishu, Beisen), accepted too;
+# a column with one of the names above wins over them, so an export that read before reads the same.
+EXPORT_HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "employee_id": ("员工工号", "员工编号", "人员编号"),
+    "name": ("员工姓名",),
+    "company": ("所属公司", "合同公司", "法人主体", "合同主体"),
+    "department": ("所属部门", "部门全路径", "主部门"),
+    "title": ("岗位",),
+    "manager_id": ("直属主管", "直属上级", "直接主管", "汇报对象", "主管", "上级", "manager"),
+    "status": ("员工状态", "在职状态", "人员状态"),
+    "hire_date": ("入职时间",),
+    "termination_date": ("离职时间", "最后工作日"),
+    "email": ("工作邮箱", "企业邮箱"),
 }
 
 # The small, documented table of HR status words (matched case-insensitively
@@ -214,20 +229,24 @@ def map_headers(headers: Sequence[str], columns: Mapping[str, str]) -> dict[str,
         mapping[canonical] = found[0]
         claimed[found[0]] = canonical
 
-    names: dict[str, str] = {}
+    names: dict[str, tuple[str, int]] = {}  # header key -> (field, tier: 0 = its own names, 1 = an export's)
     for canonical in CANONICAL_HR_FIELDS:
         if canonical in columns:
             continue
         for alias in (canonical, *HEADER_ALIASES.get(canonical, ())):
-            names[_header_key(alias)] = canonical
-    candidates: dict[str, list[int]] = defaultdict(list)
+            names[_header_key(alias)] = (canonical, 0)
+        for alias in EXPORT_HEADER_ALIASES.get(canonical, ()):
+            names.setdefault(_header_key(alias), (canonical, 1))
+    candidates: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for index, key in enumerate(keys):
         if index in claimed or not key:
             continue
-        field = names.get(key)
-        if field is not None:
-            candidates[field].append(index)
-    for canonical, indexes in candidates.items():
+        found = names.get(key)
+        if found is not None:
+            candidates[found[0]].append((found[1], index))
+    for canonical, tiered in candidates.items():
+        best = min(tier for tier, _ in tiered)
+        indexes = [index for tier, index in tiered if tier == best]
         if len(indexes) > 1:
             cols = " and ".join(f"column {i + 1} ({normalize_text(headers[i])!r})" for i in indexes)
             raise FeedError(
@@ -239,7 +258,7 @@ def map_headers(headers: Sequence[str], columns: Mapping[str, str]) -> dict[str,
     missing = [f for f in REQUIRED_FIELDS if f not in mapping]
     if missing:
         described = ", ".join(f"{f} ({HEADER_ALIASES[f][0]})" for f in missing)
-        accepted = "; ".join(f"{f}: {', '.join(HEADER_ALIASES[f])}" for f in missing)
+        accepted = "; ".join(f"{f}: {', '.join((*HEADER_ALIASES[f], *EXPORT_HEADER_ALIASES.get(f, ())))}" for f in missing)
         used = set(mapping.values())
         unrecognised = [repr(normalize_text(h)) for i, h in enumerate(headers) if i not in used and normalize_text(h)]
         extra = f"; unrecognised headers: {', '.join(unrecognised)}" if unrecognised else ""

@@ -222,3 +222,17 @@ def test_names_that_hr_rows_would_read_as_one_cannot_name_two_companies(tmp_path
             {"code": "GZ", "domain": "gz.example.com", "people_dn": "ou=gz,ou=people,dc=example,dc=com",
              "aliases": [gz]},
         ])
+
+
+def test_an_export_header_gives_way_to_the_projects_own_name_for_the_field() -> None:
+    from connectors.hr_values import map_headers
+
+    headers = ["工号", "姓名", "公司", "合同公司", "部门", "主部门", "职务", "岗位", "上级工号", "直属主管", "状态",
+               "员工状态", "入职日期"]
+    mapping = map_headers(headers, {})
+    assert {f: headers[i] for f, i in mapping.items()} == {
+        "employee_id": "工号", "name": "姓名", "company": "公司", "department": "部门", "title": "职务",
+        "manager_id": "上级工号", "status": "状态", "hire_date": "入职日期"}
+    # Two of an export's names for one field, without the project's own: which one is for the admin to say.
+    with pytest.raises(Exception, match="all map to department"):
+        map_headers(["工号", "姓名", "合同公司", "主部门", "部门全路径", "员工状态", "入职时间"], {})
