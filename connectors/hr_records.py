@@ -275,7 +275,9 @@ class _Validator:
             self._check_dates(hire_date, termination_date)
             email = _checked_email(values.get("email", ""))
         except _Rejected as problem:
-            return RejectedRow(row, problem.field, problem.reason, problem.fix, employee_id, self._company_hint(cells))
+            name, email = self._identity_hint(cells)
+            return RejectedRow(row, problem.field, problem.reason, problem.fix, employee_id, self._company_hint(cells),
+                               name=name, email=email)
         if manager_id and manager_id.casefold() == employee_id.casefold():
             manager_id = ""  # "reports to self" means top of the tree: no manager
         return HrRecord(
@@ -305,6 +307,14 @@ class _Validator:
             return normalize_employee_id(raw_id), None
         except InvalidValue as exc:
             return "", exc
+
+    def _identity_hint(self, cells: Sequence[str]) -> tuple[str, str]:
+        """A rejected row's name and work email, as far as their cells can be read (managers are matched by them)."""
+        found = []
+        for field, normalize in (("name", normalize_hr_name), ("email", normalize_text)):
+            index = self.header_map.get(field)
+            found.append(normalize(cells[index]) if index is not None and index < len(cells) else "")
+        return found[0], found[1]
 
     def _company_hint(self, cells: Sequence[str]) -> str:
         """A rejected row's company, if its cell names one: whose admins see the rejection ("" for the group's)."""
@@ -418,14 +428,18 @@ def _manager_reference(text: str) -> str:
         return text  # a name, an address, a malformed id: matched (or reported) by resolve_managers
 
 
-def resolve_managers(records: list[HrRecord], manager_match: Sequence[str]) -> tuple[list[HrRecord], list[Review]]:
+def resolve_managers(
+    records: list[HrRecord], manager_match: Sequence[str], rejected: Sequence[RejectedRow] = ()
+) -> tuple[list[HrRecord], list[Review]]:
     """Each record's manager reference made an employee id, by the ways `manager_match` lists in order.
 
     employee_id: a record with that id; email: the one record with that work address; name: the one
     record of the same company with that name.  A reference that matches no one, or several, leaves
     the manager empty and becomes a review naming it (the person is still acted on).  A reference
     shaped like an id that matches no record stays, when ids are matched: the plan reports a manager
-    missing from HR (or a manager whose own row was rejected keeps their place).
+    missing from HR (or a manager whose own row was rejected keeps their place).  The `rejected` rows
+    count as people too: a name shared with one of them is ambiguous, and a name or address that is
+    only theirs names that row's employee (whose rejection leaves the manager attribute as it is).
     """
     ids = {r.employee_id for r in records}
     unresolved = [i for i, r in enumerate(records) if r.manager_id and r.manager_id not in ids]
@@ -438,6 +452,12 @@ def resolve_managers(records: list[HrRecord], manager_match: Sequence[str]) -> t
         if record.email:
             by_email[record.email.casefold()].append(record.employee_id)
         by_name[(record.company, record.name)].append(record.employee_id)
+    for row in rejected:
+        if row.employee_id and not row.test_record:
+            if row.email:
+                by_email[row.email.casefold()].append(row.employee_id)
+            if row.name:
+                by_name[(row.company, row.name)].append(row.employee_id)
     reviews: list[Review] = []
     resolved = list(records)
     for index in unresolved:

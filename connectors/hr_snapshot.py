@@ -66,7 +66,7 @@ def build_snapshot(read: RowsRead, settings: HrSettings, company_aliases: Mappin
     if read.keys:
         rejected = [_keyed(r, read.keys) for r in rejected]
     refuse_unusable(records, rejected, read.source)
-    records, reviews = resolve_managers(records, rules.manager_match)
+    records, reviews = resolve_managers(records, rules.manager_match, rejected)
     fingerprint = read.fingerprint or (digest.hexdigest() if digest is not None else "")
     log.info("hr_feed_read", source=read.source, kind=settings.kind, rows=len(records) + len(rejected),
              accepted=len(records), rejected=len(rejected), fingerprint=fingerprint[:12], **read.details)

@@ -241,9 +241,9 @@ def map_headers(headers: Sequence[str], columns: Mapping[str, str]) -> dict[str,
     for index, key in enumerate(keys):
         if index in claimed or not key:
             continue
-        found = names.get(key)
-        if found is not None:
-            candidates[found[0]].append((found[1], index))
+        named = names.get(key)
+        if named is not None:
+            candidates[named[0]].append((named[1], index))
     for canonical, tiered in candidates.items():
         best = min(tier for tier, _ in tiered)
         indexes = [index for tier, index in tiered if tier == best]

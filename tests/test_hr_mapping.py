@@ -236,3 +236,21 @@ def test_an_export_header_gives_way_to_the_projects_own_name_for_the_field() -> 
     # Two of an export's names for one field, without the project's own: which one is for the admin to say.
     with pytest.raises(Exception, match="all map to department"):
         map_headers(["工号", "姓名", "合同公司", "主部门", "部门全路径", "员工状态", "入职时间"], {})
+
+
+def test_a_name_shared_with_a_rejected_row_is_ambiguous_and_one_only_a_rejected_row_has_is_that_person(
+        tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    snap = read(tmp_path, settings,
+                "20,陈静,GZ,物流部,经理,,正式,2020/13/01,,",  # rejected: a bad date
+                "21,陈静,GZ,财务部,经理,,正式,2020-01-01,,",
+                "30,杨帆,GZ,物流部,专员,陈静,正式,2020-01-01,,",
+                "40,乐嘉,GZ,运营部,经理,,正式,2020/13/01,,lejia@gz.example.com",  # rejected too
+                "41,王芳,GZ,运营部,专员,乐嘉,正式,2020-01-01,,",
+                "42,张伟,GZ,运营部,专员,LeJia@gz.example.com,正式,2020-01-01,,")
+    assert {r.employee_id for r in snap.rejected} == {"20", "40"}
+    managers = {r.employee_id: r.manager_id for r in snap.records}
+    assert managers["30"] == ""  # never 21, the other 陈静
+    (review,) = [r for r in snap.reviews if r.employee_id == "30"]
+    assert "is ambiguous: 2 people of GZ have that name (20, 21)" in review.reason
+    assert managers["41"] == managers["42"] == "40"  # 乐嘉's own row is rejected: the plan leaves the attribute be

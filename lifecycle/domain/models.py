@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -74,6 +75,10 @@ class RejectedRow:
     company: str = ""  # the code its company cell names, if any: whose admins see it ("" the group's only)
     key: str = ""  # the source's own name for the record where it has no rows (an API's user id)
     test_record: bool = False  # set aside as one of HR's test rows ([hr] test_records): no sign of a broken feed
+    # The row's name and work email as far as they can be read: a manager named by them is this row's
+    # person (whose manager attribute then stays as it is), never someone else of that name.
+    name: str = dataclasses.field(default="", compare=False)  # (`field` is a field's name here)
+    email: str = dataclasses.field(default="", compare=False)
 
     @property
     def where(self) -> str:
