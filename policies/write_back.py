@@ -25,11 +25,11 @@ def plan_write_back(view: PersonView, carried: Collection[str]) -> Action | None
         return None
     if entry.employee_number != view.employee_id:
         return None  # not (yet) linked to this employee: HR would be told someone else's account
-    account = entry.uid if "account" in carried else ""
-    email = entry.mail if "email" in carried else ""
-    stale = [(field, before, after) for field, before, after in (("account", record.account, account),
-                                                                  ("email", record.email, email))
-             if after and before.casefold() != after.casefold()]
+    # What HR holds decides whether to write; what is written is always the directory's own (a statement
+    # may set a column the source does not read back: it must never be set to nothing).
+    stale = [(field, before, after) for field, before, after in (("account", record.account, entry.uid),
+                                                                  ("email", record.email, entry.mail))
+             if field in carried and after and before.casefold() != after.casefold()]
     if not stale:
         return None
     told = " and ".join(f"{field} {after}" for field, _, after in stale)
@@ -37,5 +37,5 @@ def plan_write_back(view: PersonView, carried: Collection[str]) -> Action | None
         ActionKind.WRITE_BACK_HR, view.employee_id, view.company, f"hr:{view.employee_id}", RULE,
         f"the account exists: HR is told its {told}",
         changes={field: [before or None, after] for field, before, after in stale},
-        params=HrWriteBackParams(account or record.account, email or record.email),
+        params=HrWriteBackParams(entry.uid, entry.mail),
     )

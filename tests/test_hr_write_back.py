@@ -81,6 +81,7 @@ def test_only_the_values_the_source_carries_are_written_back(cycle: Cycle) -> No
     only_email = tuple(c for c in COLUMNS if c != "account")
     (action,) = write_backs(cycle.plan(snapshot(lina, columns=only_email), NOW))
     assert action.changes == {"email": [None, "lina@example.com"]}
+    assert action.params.to_dict() == {"account": "lina", "email": "lina@example.com"}  # never a blank for HR
     neither = tuple(c for c in only_email if c != "email")
     assert write_backs(cycle.plan(snapshot(lina, columns=neither), NOW)) == []  # it could never tell it was done
 
