@@ -36,8 +36,9 @@ class HrTable:
 
 @pytest.fixture
 def cycle(tmp_path: Path) -> Cycle:
+    statement = "UPDATE employees SET account = :account, email = :email WHERE id = :employee_id"
     settings = make_settings(tmp_path, hr={"kind": "sql", "sql": {"url": "sqlite://", "table": "employees",
-                                                                   "writeback_statement": "UPDATE employees SET x = 1"}})
+                                                                   "writeback_statement": statement}})
     made = Cycle(settings, InMemoryDirectory(created=NOW - timedelta(days=1)))
     yield made
     made.close()
