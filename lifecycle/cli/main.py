@@ -273,12 +273,14 @@ def _check_hr(settings: Settings) -> list[str]:
           + (f", {len(hr.reviews)} to review" if hr.reviews else "")
           + (" (writes the assigned account and address back)" if settings.hr.writes_back else ""))
     accepted = Counter(r.company for r in hr.records)
-    rejected = Counter(r.company for r in hr.rejected)
+    rejected = Counter(r.company for r in hr.rejected if not r.test_record)
+    tests = Counter(r.company for r in hr.rejected if r.test_record)
     unusable = unusable_companies(hr, settings)
     for company in settings.companies:
         code = company.code
         state = "UNUSABLE" if code in unusable else "ok"
-        print(f"  {code:<8} {accepted.get(code, 0):>7} accepted {rejected.get(code, 0):>6} rejected  {state}")
+        set_aside = f" ({tests[code]} test rows set aside)" if tests.get(code) else ""
+        print(f"  {code:<8} {accepted.get(code, 0):>7} accepted {rejected.get(code, 0):>6} rejected  {state}{set_aside}")
         for field, count in Counter(r.field for r in hr.rejected if r.company == code).most_common(3):
             example = min((r for r in hr.rejected if r.company == code and r.field == field), key=lambda r: r.row)
             print(f"           {count} x {field}: e.g. {example.message()}")

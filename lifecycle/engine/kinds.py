@@ -11,8 +11,6 @@ MAIL_KINDS = frozenset({
     ActionKind.RESTORE_MAILBOX, ActionKind.FORWARD_MAIL, ActionKind.CLEAR_FORWARD, ActionKind.AUTO_REPLY,
     ActionKind.ARCHIVE_MAILBOX, ActionKind.DELETE_MAILBOX, ActionKind.CREATE_ALIAS, ActionKind.DELETE_ALIAS,
 })
-# Sent to the HR source (`HrWriteBack`).
-HR_KINDS = frozenset({ActionKind.WRITE_BACK_HR})
 # Sent over the directory's write lanes.
 LANE_KINDS = frozenset({
     ActionKind.CREATE_ACCOUNT, ActionKind.UPDATE_ACCOUNT, ActionKind.MOVE_ACCOUNT, ActionKind.SUSPEND_ACCOUNT,
