@@ -13,6 +13,14 @@ statement timeout (`timeout_seconds`) is the server's: PostgreSQL `statement_tim
 `max_statement_time`, MySQL `max_execution_time`.  Connections are not pooled: the daemon polls
 every few minutes and keeps no idle connection to HR's database.
 
+Dates: a time with a zone (PostgreSQL `timestamptz`, SQL Server `datetimeoffset`) becomes the date it
+is in `[hr.sql] timezone` (Asia/Shanghai by default), not in the server's zone: midnight Beijing time
+is that day, not the day before in UTC.  The session takes the same zone, so what the server computes
+(`NOW()`, `CURRENT_DATE`, a MariaDB `TIMESTAMP` column) agrees: PostgreSQL `TimeZone` for the
+transaction; MariaDB/MySQL `time_zone`, named when the server has its zone tables
+(mysql_tzinfo_to_sql) and otherwise the zone's offset now (exact for China, which has no summer
+time).  A time without a zone (`timestamp`, `DATETIME`) is HR's wall-clock time and is taken as is.
+
 Row numbers: row N is the N-th row of the result (1 = the first, as database clients number them);
 a rejection also names the row's employee id when it has one.  The query is sent as written (no
 bind parameters), so `%` and `:` in it need no escaping.
@@ -30,9 +38,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote_plus
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import column, delete, func, insert, table, text
@@ -91,6 +100,7 @@ class SqlHrSource:
         self._engine: Engine | None = None
         self._shown = ""  # the URL as messages show it, once read
         self._lock = threading.Lock()
+        self._zone = ZoneInfo(self.sql.timezone)
 
     # -- the HrSource port -----------------------------------------------------------------
 
@@ -152,6 +162,7 @@ class SqlHrSource:
         try:
             with engine.connect() as conn:
                 self._limit_time(conn)
+                self._set_zone(conn)  # NOW() in the statement (or written_at) is HR's local time
                 if self.sql.writeback_statement:
                     self._update(conn, values)
                 else:
@@ -166,13 +177,9 @@ class SqlHrSource:
         log.info("hr_sql_written_back", source=self.name, employee_id=employee_id, account=account)
 
     def _update(self, conn: Connection, values: dict[str, str | None]) -> None:
+        # The settings made sure it binds :employee_id and nothing the daemon does not supply.
         statement = text(self.sql.writeback_statement)
         names = set(statement.compile().params)
-        if "employee_id" not in names:
-            raise HrWriteBackError(
-                "[hr.sql] writeback_statement does not bind :employee_id, so it cannot name the employee's row; fix: "
-                "write it as UPDATE <table> SET <column> = :account, <column> = :email WHERE <id column> = :employee_id"
-            )
         updated = conn.execute(statement, {k: v for k, v in values.items() if k in names}).rowcount
         if updated == 1 or updated < 0:  # -1: a driver that cannot count (some ODBC drivers)
             return
@@ -215,11 +222,14 @@ class SqlHrSource:
             where = f"[hr.sql] url_file {self.sql.url_file}" if self.sql.url_file else "[hr.sql] url"
             try:
                 url = make_url(secret.strip())
-            except ArgumentError:
+            except (ArgumentError, ValueError) as exc:
                 # SQLAlchemy's words quote the URL, password and all: the cause is dropped, the message names none.
+                # ValueError: what stands where the port goes is not a number (it may be part of the password).
+                why = "SQLAlchemy cannot parse it" if isinstance(exc, ArgumentError) else "its port is not a number"
                 raise FeedError(self._scrub(
-                    f"{where} is not a database URL; fix: write it as postgresql+psycopg://user:password@host:5432/database "
-                    "or mariadb+pymysql://user:password@host:3306/database (a password with @ / : % in it URL-encoded)"
+                    f"{where} is not a database URL ({why}); fix: write it as "
+                    "postgresql+psycopg://user:password@host:5432/database or "
+                    "mariadb+pymysql://user:password@host:3306/database (a password with @ / : % in it URL-encoded)"
                 )) from None
             url = url.set(drivername=_INSTALLED_DRIVERS.get(url.drivername, url.drivername))
             if url.get_backend_name() in ("mysql", "mariadb") and "charset" not in url.query:
@@ -267,7 +277,7 @@ class SqlHrSource:
                         "row per employee"
                     )
                 headers = list(map(str, result.keys()))
-                rows = [tuple(_cell(v, headers[i]) for i, v in enumerate(row)) for row in result]
+                rows = [tuple(_cell(v, headers[i], self._zone) for i, v in enumerate(row)) for row in result]
                 # Nothing is kept of a read, whatever the query did (a read that fails is rolled back by closing).
                 conn.rollback()
         except DBAPIError as exc:
@@ -286,12 +296,14 @@ class SqlHrSource:
     def _begin_snapshot(self, conn: Connection) -> None:
         dialect = conn.dialect.name
         if dialect in ("mysql", "mariadb"):
-            self._limit_time(conn)  # a session variable: set before the transaction starts
+            self._limit_time(conn)  # session variables: set before the transaction starts
+            self._set_zone(conn)
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         elif dialect == "postgresql":
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             self._limit_time(conn)
+            self._set_zone(conn)
         elif dialect == "oracle":
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")  # transaction-level read consistency
 
@@ -306,6 +318,18 @@ class SqlHrSource:
                 conn.exec_driver_sql(f"SET SESSION max_statement_time = {seconds:.3f}")
             else:
                 conn.exec_driver_sql(f"SET SESSION max_execution_time = {math.ceil(seconds * 1000)}")
+
+    def _set_zone(self, conn: Connection) -> None:
+        """The session's time zone is `[hr.sql] timezone` (PostgreSQL: this transaction; MariaDB/MySQL: the session)."""
+        name = self.sql.timezone
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT set_config('TimeZone', %s, true)", (name,))
+        elif conn.dialect.name in ("mysql", "mariadb"):
+            # The name needs the server's zone tables (CONVERT_TZ gives NULL without them); else the offset now.
+            conn.exec_driver_sql(
+                "SET time_zone = IF(CONVERT_TZ('2000-01-01 00:00:00', '+00:00', %s) IS NULL, %s, %s)",
+                (name, _utc_offset(self._zone), name),
+            )
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -340,8 +364,11 @@ class _Result:
     fingerprint: str
 
 
-def _cell(value: object, header: str) -> object:
-    """A cell as `cell_text` takes it: a binary column (BLOB, VARBINARY) holds UTF-8 text or is refused."""
+def _cell(value: object, header: str, zone: ZoneInfo) -> object:
+    """A cell as `cell_text` takes it: a time with a zone in `zone` (so that its date is HR's date there);
+    a binary column (BLOB, VARBINARY) holds UTF-8 text or is refused."""
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        return value.astimezone(zone)
     if isinstance(value, bytes | bytearray | memoryview):
         try:
             return bytes(value).decode("utf-8")
@@ -351,6 +378,14 @@ def _cell(value: object, header: str) -> object:
                 "in the query (CAST(... AS CHAR) on MariaDB/MySQL, convert_from(..., 'UTF8') on PostgreSQL)"
             ) from exc
     return value
+
+
+def _utc_offset(zone: ZoneInfo) -> str:
+    """The zone's offset from UTC now, as MariaDB and MySQL write it (+08:00)."""
+    offset = datetime.now(zone).utcoffset()
+    minutes = round(offset.total_seconds() / 60) if offset is not None else 0
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _fingerprint(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

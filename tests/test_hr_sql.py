@@ -15,19 +15,24 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
+from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from connectors.hr_csv import CsvHrSource
-from connectors.hr_sql import SqlHrSource, safe_url
+from connectors.hr_records import cell_text
+from connectors.hr_sql import SqlHrSource, _cell, safe_url
+from lifecycle.cli.main import _check_hr
 from lifecycle.domain.errors import FeedError, HrWriteBackError
+from lifecycle.domain.hr_settings import HrSqlSettings
 from lifecycle.domain.models import HrRecord, HrSnapshot
 from lifecycle.domain.ports import HrSource, HrWriteBack
 from lifecycle.domain.settings import Settings
@@ -359,6 +364,75 @@ def test_the_read_is_one_repeatable_read_read_only_transaction(tmp_path: Path, d
     assert {r.title for r in snapshot.records} == {expected}
 
 
+# -- dates and time zones ---------------------------------------------------------------------
+
+
+def _session_zone(db: Db, zone: str) -> set[str]:
+    """What the server says its session zone is once the daemon set `zone`: MariaDB without its zone tables
+    (as here) takes the zone's offset now."""
+    if db.kind == "postgresql":
+        return {zone}
+    offset = datetime.now(ZoneInfo(zone)).utcoffset() or timedelta()
+    minutes = int(offset.total_seconds() // 60)
+    return {zone, f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"}
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/Los_Angeles"])
+def test_a_time_with_a_zone_counts_as_its_date_in_the_configured_zone(tmp_path: Path, db: Db, zone: str) -> None:
+    """timestamptz (PostgreSQL) and TIMESTAMP (MariaDB) hold an instant: its date is the one in [hr.sql] timezone,
+    whatever the server's zone; a time without a zone (timestamp, DATETIME) is taken as written."""
+    table = db.name("stamps")
+    instant, wall_clock = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP") if db.kind == "postgresql" else ("TIMESTAMP NULL",
+                                                                                                     "DATETIME")
+    db.run(f"CREATE TABLE {table} (employee_id INT, name VARCHAR(64), company VARCHAR(64), department VARCHAR(64), "
+           f"status VARCHAR(64), hire_date {wall_clock}, termination_date {instant})")
+    db.made.append(f"TABLE {table}")
+    # Left in UTC: midnight in Beijing on 30 June (16:00 on the 29th in UTC, 09:00 in Los Angeles), and 08:00 in
+    # Beijing on 30 June (midnight in UTC, 17:00 on the 29th in Los Angeles).
+    utc = "SET TIME ZONE 'UTC'" if db.kind == "postgresql" else "SET time_zone = '+00:00'"
+    with db.engine.begin() as conn:
+        conn.execute(text(utc))
+        conn.execute(text(f"INSERT INTO {table} VALUES (1001, '李娜', 'HQ', '财务部', '离职', '2020-01-01 00:00:00', "
+                          "'2026-06-29 16:00:00'), (1002, '王芳', 'HQ', '财务部', '离职', '2021-03-15 23:30:00', "
+                          "'2026-06-30 00:00:00')"))
+    seen = "current_setting('TimeZone')" if db.kind == "postgresql" else "@@session.time_zone"
+    source = db.source(tmp_path, query=f"SELECT t.*, {seen} AS title FROM {table} t", timezone=zone)
+    snapshot = source.read(TODAY)
+    dates = {r.employee_id: (r.hire_date, r.termination_date) for r in snapshot.records}
+    day = 30 if zone == "Asia/Shanghai" else 29
+    assert dates == {"1001": (date(2020, 1, 1), date(2026, 6, day)), "1002": (date(2021, 3, 15), date(2026, 6, day))}
+    # What the server computes (NOW(), CURRENT_DATE) is in the same zone.
+    assert {r.title for r in snapshot.records} <= _session_zone(db, zone) and snapshot.records
+    assert source.fingerprint() == snapshot.fingerprint
+
+
+def test_an_instant_the_driver_gives_in_another_zone_is_dated_in_the_configured_one() -> None:
+    """A driver whose session zone the daemon cannot set (SQL Server's datetimeoffset) gives the instant as stored."""
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert cell_text(_cell(datetime(2026, 6, 29, 16, tzinfo=UTC), "离职日期", shanghai)) == "2026-06-30"
+    assert cell_text(_cell(datetime(2026, 6, 29, 20, tzinfo=timezone(timedelta(hours=-4))), "离职日期",
+                           shanghai)) == "2026-06-30"
+    assert cell_text(_cell(datetime(2026, 6, 29, 23, 30), "离职日期", shanghai)) == "2026-06-29"  # no zone: as written
+
+
+def test_mariadb_writes_back_the_time_in_the_configured_zone(tmp_path: Path, mariadb: Db) -> None:
+    table = mariadb.create_people("staff", key="VARCHAR(64)")
+    kept = mariadb.name("accounts")
+    mariadb.run(f"CREATE TABLE {kept} (employee_id VARCHAR(64) PRIMARY KEY, account VARCHAR(64) NOT NULL, "
+                "email VARCHAR(254), written_at DATETIME NOT NULL)")
+    mariadb.made.append(f"TABLE {kept}")
+    mariadb.source(tmp_path, table=table, writeback_table=kept).write_back("1002", "wang.fang", "")
+    # written_at (a DATETIME, the session's CURRENT_TIMESTAMP) is Beijing time: 8 hours ahead of UTC.
+    hours = mariadb.scalar(f"SELECT ROUND(TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), written_at) / 3600) FROM {kept}")
+    assert int(hours) == 8
+
+
+def test_timezone_must_be_a_zone_name(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"'Beijing' is not a time zone \(e.g. Asia/Shanghai\)"):
+        HrSqlSettings(url="postgresql://hr@db/hr", table="staff", timezone="Beijing")
+    assert HrSqlSettings(url="postgresql://hr@db/hr", table="staff").timezone == "Asia/Shanghai"
+
+
 # -- the fingerprint --------------------------------------------------------------------------
 
 
@@ -406,10 +480,43 @@ def test_a_write_back_that_finds_no_row_or_several_changes_nothing(tmp_path: Pat
     by_department = f"UPDATE {table} SET account = :account WHERE department = '研发部' OR employee_id = :employee_id"
     with pytest.raises(HrWriteBackError, match=r"would update 3 rows for employee 1001 .* nothing was changed"):
         db.source(tmp_path, table=table, writeback_statement=by_department).write_back("1001", "li.na", "")
-    unbound = f"UPDATE {table} SET account = :account"
-    with pytest.raises(HrWriteBackError, match=r"does not bind :employee_id"):
-        db.source(tmp_path, table=table, writeback_statement=unbound).write_back("1001", "li.na", "")
     assert db.scalar(f"SELECT count(*) FROM {table} WHERE account IS NOT NULL") == 0
+
+
+@pytest.mark.parametrize(("statement", "refusal"), [
+    ("UPDATE hr.staff SET ad_account = :account", r"does not bind :employee_id, so it cannot name the employee's row"),
+    ("UPDATE hr.staff SET mail = :mail, ad_account = :acount WHERE emp_no = :employee_id",
+     r"binds :acount, :mail, which the daemon does not supply; fix: bind only :employee_id, :account and :email"),
+    ("UPDATE hr.staff SET ad_account = :account WHERE emp_no = :employee_id::text",
+     r"does not bind :employee_id, .* \(a cast right after a bind hides it: write CAST\(:employee_id AS \.\.\.\)\)"),
+])
+def test_a_write_back_statement_that_binds_the_wrong_names_is_refused_when_the_settings_load(
+    statement: str, refusal: str
+) -> None:
+    with pytest.raises(ValidationError, match=refusal):
+        HrSqlSettings(url="postgresql://hr@db/hr", table="staff", writeback_statement=statement)
+
+
+@pytest.mark.parametrize(("sql", "written"), [
+    ({"writeback_statement": "UPDATE s SET a = :account, e = :email WHERE id = :employee_id"}, {"account", "email"}),
+    ({"writeback_statement": "UPDATE s SET e = :email WHERE id = :employee_id"}, {"email"}),
+    ({"writeback_statement": "UPDATE s SET a = :account, t = '12\\:00' WHERE id = CAST(:employee_id AS int)"},
+     {"account"}),
+    ({"writeback_table": "lifecycle_accounts"}, {"account", "email"}),
+    ({}, set()),
+])
+def test_written_fields_are_what_the_write_back_sets(sql: dict[str, str], written: set[str]) -> None:
+    assert HrSqlSettings(url="postgresql://hr@db/hr", table="staff", **sql).written_fields == written
+
+
+def test_a_statement_that_sets_only_the_email_leaves_the_account_alone(tmp_path: Path, db: Db) -> None:
+    table = db.create_people("staff", account=True)
+    db.run(f"UPDATE {table} SET account = 'HR-OWN-1001' WHERE employee_id = 1001")
+    statement = f"UPDATE {table} SET email = :email WHERE employee_id = :employee_id"
+    db.source(tmp_path, table=table, writeback_statement=statement).write_back("1001", "li.na", "li.na@example.com")
+    with db.engine.connect() as conn:
+        row = conn.execute(text(f"SELECT account, email FROM {table} WHERE employee_id = 1001")).one()
+    assert tuple(row) == ("HR-OWN-1001", "li.na@example.com")
 
 
 def test_the_write_back_table_holds_one_row_per_employee(tmp_path: Path, db: Db) -> None:
@@ -486,6 +593,24 @@ def test_a_url_that_cannot_be_used_is_refused_without_echoing_it(tmp_path: Path,
         pg.source(tmp_path, url="mssql+pyodbc://hr:s3cr3t@sqlserver/hr", table="staff").read(TODAY)
     with pytest.raises(FeedError, match=r"pip install oracledb"):
         pg.source(tmp_path, url="oracle+oracledb://hr:s3cr3t@ora:1521/?service_name=HR", table="staff").read(TODAY)
+
+
+def test_a_url_whose_port_is_not_a_number_is_reported_without_the_url(tmp_path: Path, pg: Db) -> None:
+    url = "postgresql://lifecycle:S3cr3tPW@hr-db:54x2/ehr"
+    statement = "UPDATE staff SET account = :account WHERE employee_id = :employee_id"
+    source = pg.source(tmp_path, url=url, table="staff", writeback_statement=statement)
+    assert source.name == "the HR database of [hr.sql] url (table staff)"
+    with pytest.raises(FeedError, match=r"^\[hr.sql\] url is not a database URL \(its port is not a number\); fix: ") as read:
+        source.read(TODAY)
+    assert source.fingerprint() == ""
+    with pytest.raises(HrWriteBackError, match=r"url is not a database URL \(its port is not a number\)") as written:
+        source.write_back("1001", "li.na", "")
+    # `lifecycle check` reports it as the HR source's problem (no traceback).
+    problems = _check_hr(pg.settings(tmp_path, url=url, table="staff"))
+    assert problems == [f"hr source (sql): {read.value}"]
+    for shown in (str(read.value), str(written.value), source.name, problems[0]):
+        assert "S3cr3tPW" not in shown and "54x2" not in shown and "hr-db" not in shown
+    assert read.value.__cause__ is None and read.value.__suppress_context__
 
 
 def test_messages_show_the_url_without_any_secret_in_it() -> None:

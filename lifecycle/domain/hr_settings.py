@@ -86,9 +86,11 @@ class HrSqlSettings(_Section):
             return ""
         names = set(_statement_binds(value))
         if "employee_id" not in names:
+            # ':name::type' is not a bind to SQLAlchemy (a PostgreSQL cast right after it hides it).
+            cast = " (a cast right after a bind hides it: write CAST(:employee_id AS ...))" if "::" in value else ""
             raise ValueError(
-                "writeback_statement does not bind :employee_id, so it cannot name the employee's row; fix: write it "
-                "as UPDATE <table> SET <column> = :account, <column> = :email WHERE <id column> = :employee_id"
+                f"writeback_statement does not bind :employee_id, so it cannot name the employee's row{cast}; fix: "
+                "write it as UPDATE <table> SET <column> = :account, <column> = :email WHERE <id column> = :employee_id"
             )
         unknown = sorted(names - _WRITEBACK_BINDS)
         if unknown:
