@@ -125,3 +125,18 @@ def test_a_vendor_that_keeps_no_account_is_told_the_address_only(tmp_path: Path)
         assert write_backs(rest.plan(snapshot(replace(lina, email="lina@example.com")), NOW)) == []
     finally:
         rest.close()
+
+
+def test_a_statement_that_sets_the_email_only_never_plans_an_account(tmp_path: Path) -> None:
+    statement = "UPDATE employees SET work_email = :email WHERE emp_no = :employee_id"
+    settings = make_settings(tmp_path, hr={"kind": "sql", "sql": {"url": "sqlite://", "table": "employees",
+                                                                   "writeback_statement": statement}})
+    sql = Cycle(settings, InMemoryDirectory(created=NOW - timedelta(days=1)))
+    try:
+        lina = replace(person("1", "李娜"), account="CORP\\li.na")  # HR's own account column, not ours to set
+        sql.apply(snapshot(lina), NOW)
+        (action,) = write_backs(sql.plan(snapshot(lina), NOW))
+        assert action.changes == {"email": [None, "lina@example.com"]}
+        assert write_backs(sql.plan(snapshot(replace(lina, email="lina@example.com")), NOW)) == []
+    finally:
+        sql.close()

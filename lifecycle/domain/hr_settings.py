@@ -224,7 +224,7 @@ class HrSettings(_Section):
     def written_back(self) -> frozenset[str]:
         """The canonical fields a write-back sets: an SQL statement or table both, a vendor the work email only."""
         if self.kind == "sql" and self.sql is not None and self.sql.writes_back:
-            return frozenset({"account", "email"})
+            return self.sql.written_fields
         if self.kind == "rest" and self.rest is not None and self.rest.writeback:
             return frozenset({"email"})
         return frozenset()

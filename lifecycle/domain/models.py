@@ -6,9 +6,9 @@ executor and the journal consume actions.  Nothing here does I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable, Mapping
-import dataclasses
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
