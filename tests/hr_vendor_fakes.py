@@ -8,9 +8,10 @@ vendor's JSON.  Test controls are plain attributes and methods:
     fake.expire_tokens()                 # every token issued so far is expired from now on
     fake.rate_limit(times=1, wait=7)     # the next `times` data calls are rate limited (wait: where the vendor says)
     fake.fail_call(3, code, message)     # the 3rd data call from now answers this error ("{url}": the request's URL)
-    fake.updates                         # write-backs received: [(user id, {field: value})]
+    fake.updates                         # write-backs received: [(user id, {field: value})], applied to the org
     fake.calls                           # data calls received: [(path, params or body)]
     fake.tokens_issued                   # how many tokens were issued
+    fake.hidden_fields = {"email"}       # user fields the vendor leaves out of its answers (a permission not granted)
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class _Fake:
         self.token_lifetime = 7200
         self.calls: list[tuple[str, Any]] = []
         self.updates: list[tuple[str, dict[str, Any]]] = []
+        self.hidden_fields: set[str] = set()
         self._rate_limited = 0
         self.rate_wait = 0
         self._failures: dict[int, tuple[Any, str]] = {}
@@ -143,6 +145,19 @@ class _Fake:
 
     def routes(self) -> None:
         raise NotImplementedError
+
+    def update(self, key: str, user: OrgUser, fields: dict[str, Any]) -> None:
+        """A write-back received: noted, and the user holds the values from now on."""
+        self.updates.append((key, fields))
+        for name, value in fields.items():
+            if name == "email":
+                user.email = value
+            else:
+                user.extra[name] = value
+
+    def shown(self, user: dict[str, Any]) -> dict[str, Any]:
+        """A user's JSON without the fields the app may not read (`hidden_fields`)."""
+        return {k: v for k, v in user.items() if k not in self.hidden_fields}
 
     def issue_token(self) -> str:
         with self._lock:
@@ -218,17 +233,19 @@ class DingTalkFake(_Fake):
         @app.post("/topapi/v2/user/update")
         def update() -> Response:
             def apply(body: dict[str, Any]) -> Any:
-                if not any(u.userid == body.get("userid") for u in self.org.users):
+                user = next((u for u in self.org.users if u.userid == body.get("userid")), None)
+                if user is None:
                     return {"errcode": 60121, "errmsg": "找不到该用户"}
-                self.updates.append((body["userid"], {k: v for k, v in body.items() if k != "userid"}))
+                self.update(user.userid, user, {k: v for k, v in body.items() if k != "userid"})
                 return None
             return self._answer(apply)
 
     def _user(self, user: OrgUser, dept: str) -> dict[str, Any]:
-        return {"userid": user.userid, "unionid": "un-" + user.userid, "name": user.name, "job_number": user.employee_id,
-                "title": user.title, "email": user.email, "org_email": "", "dept_id_list": [int(d) for d in user.departments],
-                "hired_date": epoch_ms(user.hire_date), "active": True, "admin": False, "boss": False,
-                "leader": dept in user.leader_of, "exclusive_account": False, **user.extra}
+        return self.shown({
+            "userid": user.userid, "unionid": "un-" + user.userid, "name": user.name, "job_number": user.employee_id,
+            "title": user.title, "email": user.email, "org_email": "", "dept_id_list": [int(d) for d in user.departments],
+            "hired_date": epoch_ms(user.hire_date), "active": True, "admin": False, "boss": False,
+            "leader": dept in user.leader_of, "exclusive_account": False, **user.extra})
 
     def _answer(self, make: Callable[[dict[str, Any]], Any]) -> Response:
         body = request.get_json(force=True)
@@ -288,7 +305,7 @@ class FeishuFake(_Fake):
             user = next((u for u in self.org.users if "ou_" + u.userid == open_id), None)
             if user is None:
                 return _json({"code": 41050, "msg": "no user authority error"}, 400)
-            self.updates.append((open_id, request.get_json(force=True)))
+            self.update(open_id, user, request.get_json(force=True))
             return _json({"code": 0, "msg": "success", "data": {"user": self._user(user)}})
 
     def _dept_id(self, open_id: str) -> str:
@@ -302,7 +319,7 @@ class FeishuFake(_Fake):
                 **({"leader_user_id": "ou_" + leader} if leader else {}), "status": {"is_deleted": False}}
 
     def _user(self, user: OrgUser) -> dict[str, Any]:
-        return {"open_id": "ou_" + user.userid, "union_id": "on_" + user.userid, "name": user.name, "en_name": "",
+        return self.shown({"open_id": "ou_" + user.userid, "union_id": "on_" + user.userid, "name": user.name, "en_name": "",
                 "email": user.email, "enterprise_email": "", "employee_no": user.employee_id, "job_title": user.title,
                 "department_ids": ["od-" + d for d in user.departments],
                 "orders": [{"department_id": "od-" + d, "user_order": 0, "department_order": 0, "is_primary_dept": i == 0}
@@ -310,7 +327,7 @@ class FeishuFake(_Fake):
                 **({"leader_user_id": "ou_" + user.manager} if user.manager else {}),
                 "status": {"is_frozen": False, "is_resigned": user.resigned, "is_activated": True, "is_exited": False,
                            "is_unjoin": False},
-                "join_time": (epoch_ms(user.hire_date) or 0) // 1000, **user.extra}
+                "join_time": (epoch_ms(user.hire_date) or 0) // 1000, **user.extra})
 
     def _check(self) -> Response | None:
         header = request.headers.get("Authorization", "")
@@ -380,9 +397,10 @@ class WeComFake(_Fake):
             body = request.get_json(force=True)
 
             def apply() -> dict[str, Any]:
-                if not any(u.userid == body.get("userid") for u in self.org.users):
+                user = next((u for u in self.org.users if u.userid == body.get("userid")), None)
+                if user is None:
                     return {"errcode": 60111, "errmsg": "invalid userid"}
-                self.updates.append((body["userid"], {k: v for k, v in body.items() if k != "userid"}))
+                self.update(user.userid, user, {k: v for k, v in body.items() if k != "userid"})
                 return {"errmsg": "updated"}
             return self._answer(apply)
 
@@ -395,11 +413,11 @@ class WeComFake(_Fake):
     def _user(self, user: OrgUser) -> dict[str, Any]:
         attrs = [{"type": 0, "name": "工号", "text": {"value": user.employee_id}, "value": user.employee_id},
                  {"type": 0, "name": "入职日期", "text": {"value": user.hire_date.isoformat() if user.hire_date else ""}}]
-        return {"userid": user.userid, "name": user.name, "department": [int(d) for d in user.departments],
+        return self.shown({"userid": user.userid, "name": user.name, "department": [int(d) for d in user.departments],
                 "order": [0] * len(user.departments), "position": user.title, "email": user.email, "biz_mail": "",
                 "is_leader_in_dept": [int(d in user.leader_of) for d in user.departments],
                 "direct_leader": [user.manager] if user.manager else [], "status": 5 if user.resigned else 1,
-                "main_department": int(user.departments[0]), "extattr": {"attrs": attrs}, **user.extra}
+                "main_department": int(user.departments[0]), "extattr": {"attrs": attrs}, **user.extra})
 
     def _answer(self, make: Callable[[], dict[str, Any]]) -> Response:
         state = self.token_state(request.args.get("access_token"))
@@ -423,8 +441,11 @@ class WeComFake(_Fake):
 class GenericFake(_Fake):
     """An OAuth 2.0 client-credentials token endpoint and a paged employee list, `paging`:
     "cursor": `GET /api/v1/employees?cursor=&limit=` -> {"data": {"employees": [...]}, "next_cursor": "..." | null};
-    "page": `?page=1&limit=` (pages from 1, a short page is the last); "link": `?page=` with an RFC 8288
-    `Link: <...>; rel="next"` header (no cursor in the body)."""
+    "page": `?page=1&limit=` (pages from 1); "offset": `?offset=0&limit=`; "link": `?page=` with an RFC 8288
+    `Link: <...>; rel="next"` header (no cursor in the body).  Every answer also says `total` (the number of
+    records) and `has_more`.  `max_limit` caps the page size as many servers do (a larger `limit` is cut to it,
+    silently); `empty_pages = n` starts a cursor read with n empty pages that each give a next cursor (a
+    server that filters its pages)."""
 
     paging = "cursor"
 
@@ -432,6 +453,8 @@ class GenericFake(_Fake):
         super().__init__(org)
         self.records = records if records is not None else [self.record_of(u) for u in self.org.users]
         self.limits: list[int] = []
+        self.max_limit: int | None = None
+        self.empty_pages = 0
 
     def record_of(self, user: OrgUser) -> dict[str, Any]:
         dept = user.departments[0]
@@ -469,17 +492,30 @@ class GenericFake(_Fake):
                 return _json({"error": message}, int(code))
             limit = int(request.args.get("limit", "100"))
             self.limits.append(limit)
+            limit = min(limit, self.max_limit or limit)
+            total = len(self.records)
+            if self.paging == "offset":
+                start = int(request.args.get("offset", "0"))
+                chunk = self.records[start:start + limit]
+                return _json({"data": {"employees": chunk}, "total": total, "has_more": start + limit < total})
             if self.paging != "cursor":
                 page = int(request.args.get("page", "1"))
                 chunk = self.records[(page - 1) * limit:page * limit]
                 headers = {}
-                if self.paging == "link" and page * limit < len(self.records):
+                if self.paging == "link" and page * limit < total:
                     headers["Link"] = f'<{self.url}/api/v1/employees?page={page + 1}&limit={limit}>; rel="next"'
-                return _json({"data": {"employees": chunk}}, 200, headers)
+                return _json({"data": {"employees": chunk}, "total": total, "has_more": page * limit < total}, 200,
+                             headers)
+            if self.empty_pages > 0:
+                self.empty_pages -= 1
+                blank = f"c{next(cursors)}"
+                self._cursors[blank] = self._cursors.get(request.args.get("cursor", ""), 0)
+                return _json({"data": {"employees": []}, "next_cursor": blank, "total": total, "has_more": True})
             start = self._cursors.get(request.args.get("cursor", ""), 0) if request.args.get("cursor") else 0
             chunk = self.records[start:start + limit]
             following = None
-            if start + limit < len(self.records):
+            if start + limit < total:
                 following = f"c{next(cursors)}"
                 self._cursors[following] = start + limit
-            return _json({"data": {"employees": chunk}, "next_cursor": following})
+            return _json({"data": {"employees": chunk}, "next_cursor": following, "total": total,
+                          "has_more": following is not None})

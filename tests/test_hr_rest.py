@@ -5,6 +5,7 @@ secrets kept out of messages and logs, and the HrSource contract."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -269,6 +270,61 @@ def test_write_back_is_off_unless_asked(tmp_path: Path) -> None:
         assert fake.updates == []
 
 
+def test_write_back_finds_an_employee_id_the_vendor_wrote_in_full_width(tmp_path: Path) -> None:
+    with DingTalkFake() as fake:
+        fake.org.users[1].employee_id = "Ｅ００２"  # NFKC: E002
+        source = open_source(hr_settings("dingtalk", fake.url, tmp_path, writeback=True), tmp_path, Clock())
+        assert "E002" in {r.employee_id for r in source.read(TODAY).records}
+        calls = len(fake.calls)
+        source.write_back("E002", "wangfang", "wang.fang@example.com")
+        assert fake.updates == [("u-wang", {"email": "wang.fang@example.com"})] and len(fake.calls) == calls + 1
+
+
+def test_write_back_reads_the_org_at_most_once_in_a_source_lifetime(tmp_path: Path) -> None:
+    with FeishuFake() as fake:
+        source = open_source(hr_settings("feishu", fake.url, tmp_path, writeback=True), tmp_path, Clock())
+        for _ in range(3):
+            with pytest.raises(HrWriteBackError, match="no user has the employee id E999 in the last read"):
+                source.write_back("E999", "nobody", "nobody@example.com")
+        assert source.fetches == 1 and fake.updates == []
+        source.write_back("e002", "wangfang", "wang.fang@example.com")  # as the duplicate check compares: any case
+        assert source.fetches == 1 and fake.updates == [("ou_u-wang", {"email": "wang.fang@example.com"})]
+
+
+def test_write_back_to_users_sharing_an_employee_id_is_refused(tmp_path: Path) -> None:
+    with WeComFake() as fake:
+        fake.org.users[2].employee_id = "E002"
+        source = open_source(hr_settings("wecom", fake.url, tmp_path, writeback=True), tmp_path, Clock())
+        with pytest.raises(HrWriteBackError, match="u-wang, u-zhao share the employee id E002"):
+            source.write_back("E002", "wangfang", "wang.fang@example.com")
+        assert fake.updates == []
+
+
+@pytest.mark.parametrize(("preset", "address"), [("dingtalk", "org_email"), ("feishu", "enterprise_email"),
+                                                 ("wecom", "biz_mail")])
+def test_the_address_is_written_to_and_read_back_from_the_writeback_field(preset: str, address: str,
+                                                                          tmp_path: Path) -> None:
+    with FAKES[preset]() as fake:
+        for user in fake.org.users:
+            user.extra = {address: f"{user.userid}@mail.example.com"}
+        source = open_source(hr_settings(preset, fake.url, tmp_path, writeback=True, writeback_field=address),
+                             tmp_path, Clock())
+        assert {r.employee_id: r.email for r in source.read(TODAY).records}["E002"] == "u-wang@mail.example.com"
+        source.write_back("E002", "wangfang", "wang.fang@example.com")
+        assert [body for _, body in fake.updates] == [{address: "wang.fang@example.com"}]
+        assert {r.employee_id: r.email for r in source.read(TODAY).records}["E002"] == "wang.fang@example.com"
+
+
+def test_a_vendor_that_returns_no_address_gets_none_written(vendor: _Fake, tmp_path: Path) -> None:
+    """Without the right to read the users' email the vendor leaves it out: a write could never be read back."""
+    vendor.hidden_fields = {"email"}
+    source = open_source(hr_settings(preset_of(vendor), vendor.url, tmp_path, writeback=True), tmp_path, Clock())
+    assert len(source.read(TODAY).records) == 7
+    with pytest.raises(HrWriteBackError, match="returns no user's email.*fix: give the app the right to read"):
+        source.write_back("E002", "wangfang", "wang.fang@example.com")
+    assert vendor.updates == []
+
+
 # -- secrets -------------------------------------------------------------------------------------------------
 
 
@@ -324,18 +380,94 @@ def test_generic_reads_every_cursor_page(tmp_path: Path) -> None:
         ("E002", "HQ", "财务部", "E001"), ("E007", "SZ", "深圳分公司", "")}
 
 
-@pytest.mark.parametrize("paging", ["page", "link"])
+@pytest.mark.parametrize("paging", ["page", "offset", "link"])
 def test_generic_reads_numbered_and_linked_pages(paging: str, tmp_path: Path) -> None:
     with GenericFake() as fake:
         fake.paging = paging
-        extra: dict[str, Any] = {"paging": paging, "page_param": "page"}
+        extra: dict[str, Any] = {"paging": paging, "page_param": "offset" if paging == "offset" else "page"}
         if paging == "link":
             extra["page_size"] = 3
         snapshot = open_source(generic_settings(fake.url, tmp_path, **extra), tmp_path, Clock()).read(TODAY)
-        pages = [what.get("page") for _, what in fake.calls]
+        pages = [what.get("offset" if paging == "offset" else "page") for _, what in fake.calls]
     assert len(snapshot.records) == 7
-    # page: two a page, the fourth page is short; link: the server's next links, three a page.
-    assert pages == (["1", "2", "3", "4"] if paging == "page" else [None, "2", "3"])
+    # page and offset: two a page, the fourth is short, the fifth empty ends it; link: the server's next links.
+    assert pages == {"page": ["1", "2", "3", "4", "5"], "offset": ["0", "2", "4", "6", "7"],
+                     "link": [None, "2", "3"]}[paging]
+
+
+@pytest.mark.parametrize("paging", ["page", "offset"])
+def test_generic_reads_on_past_a_page_the_server_cut_short(paging: str, tmp_path: Path) -> None:
+    """A server that caps the page size below page_size answers short pages that are not the last."""
+    with GenericFake() as fake:
+        fake.paging, fake.max_limit = paging, 2
+        hr = generic_settings(fake.url, tmp_path, paging=paging, page_size=5,
+                              page_param="offset" if paging == "offset" else "page")
+        snapshot = open_source(hr, tmp_path, Clock()).read(TODAY)
+    assert sorted(r.employee_id for r in snapshot.records) == [f"E00{n}" for n in range(1, 8)]
+
+
+@pytest.mark.parametrize(("said", "calls"), [({}, 5), ({"total_path": "total"}, 4), ({"has_more_path": "has_more"}, 4)])
+def test_generic_paging_ends_where_the_answer_says(said: dict[str, str], calls: int, tmp_path: Path) -> None:
+    with GenericFake() as fake:
+        fake.paging = "page"
+        hr = generic_settings(fake.url, tmp_path, paging="page", page_param="page", **said)
+        assert len(open_source(hr, tmp_path, Clock()).read(TODAY).records) == 7
+        assert len(fake.calls) == calls  # without a word from the answer, an empty page is the end
+
+
+def test_generic_cursor_paging_goes_on_after_an_empty_page_that_gives_a_cursor(tmp_path: Path) -> None:
+    with GenericFake() as fake:
+        fake.empty_pages = 2
+        snapshot = open_source(generic_settings(fake.url, tmp_path), tmp_path, Clock()).read(TODAY)
+    assert len(snapshot.records) == 7
+
+
+def test_generic_records_sharing_an_employee_id_are_all_rejected(tmp_path: Path) -> None:
+    """A rehire listed twice (the old record terminated, the new one active) must not read as either one."""
+    with GenericFake() as fake:
+        old, new = fake.records[1], dict(fake.records[1])
+        old.update(state="离职", left="2022-05-31", hired="2019-01-01")
+        new["id"] = "u-wang-2"
+        fake.records.append(new)
+        for rest in ({}, {"record_key": ""}):
+            snapshot = open_source(generic_settings(fake.url, tmp_path, **rest), tmp_path, Clock()).read(TODAY)
+            assert "E002" not in {r.employee_id for r in snapshot.records} and len(snapshot.records) == 6
+            assert [(r.field, r.employee_id) for r in snapshot.rejected] == [("employee_id", "E002")] * 2
+            assert "same employee id 'E002'" in snapshot.rejected[0].reason
+
+
+def test_generic_one_record_listed_twice_is_one(tmp_path: Path) -> None:
+    """Offset paging over a list that moved may list a record twice: its record_key says it is one."""
+    with GenericFake() as fake:
+        fake.records.insert(3, dict(fake.records[1]))
+        snapshot = open_source(generic_settings(fake.url, tmp_path), tmp_path, Clock()).read(TODAY)
+    assert snapshot.rejected == () and len(snapshot.records) == 7
+
+
+def test_a_preset_keeps_one_row_per_user_and_rejects_users_sharing_an_employee_id(vendor: _Fake, tmp_path: Path) -> None:
+    """李娜 is listed in two departments: one row.  王芳 and 赵敏 given one 工号: both rejected, naming their users."""
+    vendor.org.users[2].employee_id = "E002"
+    snapshot = open_source(hr_settings(preset_of(vendor), vendor.url, tmp_path), tmp_path, Clock()).read(TODAY)
+    assert sorted(r.employee_id for r in snapshot.records) == ["E001", "E004", "E005", "E006", "E007"]
+    prefix = "ou_" if isinstance(vendor, FeishuFake) else ""
+    assert sorted(r.where for r in snapshot.rejected) == [f"record {prefix}u-wang", f"record {prefix}u-zhao"]
+    assert {r.field for r in snapshot.rejected} == {"employee_id"}
+
+
+def test_an_unknown_company_is_a_rejected_row_naming_it(tmp_path: Path) -> None:
+    with DingTalkFake() as fake:
+        hr = hr_settings("dingtalk", fake.url, tmp_path, company_map={"深圳分公司": "Shenzhen Ltd"})
+        snapshot = open_source(hr, tmp_path, Clock()).read(TODAY)
+    assert sorted(r.employee_id for r in snapshot.records) == ["E001", "E002", "E003"]
+    assert {r.field for r in snapshot.rejected} == {"company"} and len(snapshot.rejected) == 4
+    assert all("Shenzhen Ltd" in r.message() and r.where.startswith("record u-") for r in snapshot.rejected)
+
+
+def test_hr_columns_are_refused_for_a_rest_source(tmp_path: Path) -> None:
+    with DingTalkFake() as fake:
+        hr = hr_settings("dingtalk", fake.url, tmp_path).model_copy(update={"columns": {"employee_id": "工号"}})
+        with pytest.raises(FeedError, match=r"\[hr.columns\] \(employee_id = '工号'\).*fix: .*\[hr.rest.fields\]"):
+            open_source(hr, tmp_path, Clock())
 
 
 def test_the_fingerprint_read_serves_the_next_read(tmp_path: Path) -> None:
@@ -346,6 +478,40 @@ def test_the_fingerprint_read_serves_the_next_read(tmp_path: Path) -> None:
         assert source.read(TODAY).fingerprint == fingerprint and len(fake.calls) == calls  # the quiet check's rows
         source.read(TODAY)
         assert len(fake.calls) == 2 * calls  # only once: the next read asks again
+
+
+def test_one_source_serves_a_daemon_cycle_with_one_read_and_keeps_its_token(tmp_path: Path) -> None:
+    """The daemon keeps one source: per cycle the quiet check, the "before" marker, the read and the "after" marker."""
+    clock = Clock()
+    with DingTalkFake() as fake:
+        source = open_source(hr_settings("dingtalk", fake.url, tmp_path), tmp_path, clock)
+        for cycle in (1, 2, 3):
+            quiet = source.fingerprint()
+            assert source.fingerprint() == quiet
+            assert source.read(TODAY).fingerprint == quiet
+            clock.now += 5  # the plan
+            assert source.fingerprint() == quiet
+            assert source.fetches == cycle  # one read of the org per cycle
+            clock.now += 900  # the next cycle
+        assert fake.tokens_issued == 1
+        fake.org.users[1].title = "高级会计"  # the next quiet check reads again and sees it
+        assert source.fingerprint() != quiet and source.fetches == 4
+        source.close()
+        assert source.client.closed
+
+
+def test_rows_served_again_never_hide_a_change(tmp_path: Path) -> None:
+    clock = Clock()
+    with WeComFake() as fake:
+        source = open_source(hr_settings("wecom", fake.url, tmp_path, writeback=True), tmp_path, clock)
+        first = source.fingerprint()
+        clock.now += 11  # the quiet check's rows are too old for another fingerprint, not for the read
+        fake.org.users[1].title = "高级会计"
+        changed = source.fingerprint()
+        assert changed != first and source.fetches == 2
+        source.read(TODAY)
+        source.write_back("E002", "wangfang", "wang.fang@example.com")  # the vendor holds something new
+        assert source.fingerprint() != changed and source.fetches == 3
 
 
 def test_generic_refusal_names_the_status_and_the_answer(tmp_path: Path) -> None:
@@ -393,7 +559,19 @@ class TestGenericRestHrSource(HrSourceContract):
     ({"preset": "feishu", "app_id": "a", "app_secret": "x", "fields": {"hire_date": "join time|epoch_days"}},
      "is not a field path"),
     ({"preset": "feishu", "app_id": "a", "app_secret": "x", "timezone": "Mars/Olympus"}, "is not a time zone"),
+    ({"preset": "dingtalk", "app_id": "a", "app_secret": "x", "writeback_field": "mail"},
+     'writeback_field = "mail" is not an address field of preset = "dingtalk"; use one of: email, org_email'),
+    ({"preset": "wecom", "app_id": "a", "app_secret": "x", "fields": {"hire_date": "extattrs.入职日期"},
+      "writeback_field": "enterprise_email"}, "use one of: email, biz_mail"),
+    ({"preset": "feishu", "app_id": "a", "app_secret": "x", "writeback": True, "writeback_field": "enterprise_email",
+      "fields": {"email": "email"}}, 'fields] email = "email" reads the address from another field than writeback_field'),
 ])
 def test_settings_say_what_is_missing(rest: dict[str, Any], says: str) -> None:
-    with pytest.raises(ValidationError, match=says.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValidationError, match=re.escape(says)):
         HrSettings(kind="rest", rest=rest)
+
+
+def test_fields_email_may_name_the_writeback_field() -> None:
+    rest = {"preset": "feishu", "app_id": "a", "app_secret": "x", "writeback": True,
+            "writeback_field": "enterprise_email", "fields": {"email": "enterprise_email"}}
+    assert HrSettings(kind="rest", rest=rest).rest is not None

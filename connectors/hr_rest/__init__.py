@@ -36,10 +36,16 @@ def open_rest_source(
     clock: Callable[[], float] = time.monotonic,
     transport: httpx.BaseTransport | None = None,
 ) -> RestHrSource:
-    """The source `[hr.rest]` describes.  Raises `FeedError` when its secret cannot be read."""
+    """The source `[hr.rest]` describes.  Raises `FeedError` when its secret cannot be read, or when `[hr.columns]`
+    is set (it names the headers of a file; a REST source's fields are mapped by `[hr.rest.fields]`)."""
     rest = settings.rest
     if rest is None:
         raise FeedError('[hr] kind = "rest" needs an [hr.rest] section (preset and credentials)')
+    if settings.columns:
+        mapped = ", ".join(f"{field} = {header!r}" for field, header in sorted(settings.columns.items()))
+        raise FeedError(f'[hr.columns] ({mapped}) names the columns of a file and does not apply to kind = "rest"; fix: '
+                        "remove [hr.columns] and map the vendor's fields in [hr.rest.fields] instead (canonical field = "
+                        'the field path in the API\'s answer, e.g. employee_id = "job_number")')
     secret = ""
     if rest.app_secret is not None or rest.app_secret_file is not None:
         try:

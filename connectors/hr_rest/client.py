@@ -169,6 +169,10 @@ class RestClient:
     def close(self) -> None:
         self._client.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._client.is_closed
+
     def _scrub(self, text: str) -> str:
         forms = self._secrets | _written_forms(self.tokens.current)
         for secret in sorted(forms, key=len, reverse=True):

@@ -4,9 +4,16 @@
   "client_credentials" (OAuth 2.0, RFC 6749 4.4: `POST token_url` grant_type=client_credentials,
   client_id = app_id, client_secret = the secret, form-encoded -> {access_token, expires_in}).
 - records_url is read page by page (`paging`): "cursor" (the answer's `next_cursor_path` goes back
-  as `cursor_param`; none or "" ends), "page" (`page_param` from `first_page`, `size_param` =
-  page_size; a short page ends), "offset" (`page_param` is the offset), "link" (RFC 8288 Link
-  header rel="next"), or "none".  The list is at `records_path` in each answer.
+  as `cursor_param`; the read ends when no next cursor is given, even after an empty page), "page"
+  (`page_param` from `first_page`, `size_param` = page_size), "offset" (`page_param` is the offset,
+  moved by the records received), "link" (RFC 8288 Link header rel="next"), or "none".  The list is
+  at `records_path` in each answer.  Page and offset paging end on an empty page, not on a short
+  one: a server may cap the page size below the one asked for, and a short page is then no sign
+  of the end (a partial list would read as "these people left").  `has_more_path` (the answer
+  says whether more follow) or `total_path` (how many records there are) end it one call sooner.
+- records are kept one each: two records are one only when `record_key` (the API's own record
+  id) says so, never because they share an employee id (a rehire listed twice, a typo): those
+  both reach the shared duplicate-id check, which rejects them.
 - each record's fields are at the paths in `[hr.rest.fields]` (dotted, "|epoch_s"/"|epoch_ms").
 - HTTP 401 renews a client-credentials token once; 429 and 503 are waited for (Retry-After); any
   other non-2xx answer fails the read, naming the status and the answer.
@@ -69,12 +76,11 @@ class Generic:
         return Answer.refused(f"HTTP {status}", detail, fix=fix)
 
     def read(self, client: RestClient) -> tuple[list[Person], DepartmentTree]:
-        settings = self.settings
-        key_path = settings.record_key or settings.fields.get("employee_id", "")
+        key_path = self.settings.record_key.partition("|")[0]
         records: list[Person] = []
-        for number, record in enumerate(self._records(client), 1):
-            key = dig(record, key_path.partition("|")[0])
-            records.append(Person(str(key) if key not in (None, "") else f"#{number}", record, ""))
+        for record in self._records(client):
+            key = dig(record, key_path) if key_path else None
+            records.append(Person(str(key) if key not in (None, "") else "", record, ""))
         return records, DepartmentTree("")
 
     def _records(self, client: RestClient) -> list[dict[str, Any]]:
@@ -97,9 +103,16 @@ class Generic:
                 raise RestError(f"{self.name} page {page}: no list at records_path {settings.records_path!r}; fix: set "
                                 "[hr.rest] records_path to where the answer holds the employees")
             records += [item for item in items if isinstance(item, dict)]
+            more = self._more(body, len(records))
+            if paging == "none" or more is False:
+                return records
             if paging == "cursor":
                 cursor = dig(body, settings.next_cursor_path)
-                if cursor in (None, "") or not items:
+                if cursor in (None, "") and more:
+                    raise RestError(f"{self.name} page {page}: the answer says more records follow ({settings.has_more_path}) "
+                                    f"but gives no cursor at {settings.next_cursor_path!r}; fix: check [hr.rest] "
+                                    "next_cursor_path")
+                if cursor in (None, ""):  # an empty page with a next cursor is no end: some APIs filter pages
                     return records
                 if str(cursor) in cursors:
                     raise RestError(f"{self.name} page {page}: the cursor {cursor!r} came back again; fix: check "
@@ -107,7 +120,7 @@ class Generic:
                 cursors.add(str(cursor))
                 params[settings.cursor_param] = str(cursor)
             elif paging in ("page", "offset"):
-                if len(items) < size:
+                if not items:
                     return records
                 position += 1 if paging == "page" else len(items)
             elif paging == "link":
@@ -118,6 +131,23 @@ class Generic:
                                     "the API's Link headers")
                 cursors.add(str(next_url))
                 url, params = str(next_url), {}
-            else:
-                return records
         raise RestError(f"{self.name}: more than {MAX_PAGES} pages; fix: check the paging settings")
+
+    def _more(self, body: Any, received: int) -> bool | None:
+        """Whether the answer says more records follow (`has_more_path`, or `total_path`'s count not yet received);
+        None when it does not say."""
+        settings = self.settings
+        if settings.has_more_path:
+            more = dig(body, settings.has_more_path)
+            if more is not None:
+                return more is True or str(more).strip().lower() in ("true", "1", "yes")
+        if settings.total_path and settings.paging in ("page", "offset"):
+            total = dig(body, settings.total_path)
+            if total is None:
+                return None
+            try:
+                return received < int(str(total))
+            except ValueError as exc:
+                raise RestError(f"{self.name}: the answer's {settings.total_path} is {str(total)[:40]!r}, not a number; "
+                                "fix: check [hr.rest] total_path") from exc
+        return None

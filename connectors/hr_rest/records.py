@@ -14,7 +14,13 @@ and its status word.  This module makes the row:
 - `manager_id`: the manager's employee id (the vendor's user id mapped through this same read): the
   user's direct manager, else the leader of the user's department (the next department up when the
   user leads it);
-- the rows are ordered by the vendor's user id, so the fingerprint does not move with the API's order.
+- one row per user: users are one only when their vendor user id is the same (a person listed under
+  two departments); users sharing an employee id are all kept, and the shared duplicate-id check
+  rejects them all (two people with one 工号, a rehire listed twice);
+- the rows are ordered by the vendor's user id (records without one, by their content), so the
+  fingerprint does not move with the API's order;
+- write-back finds the user by the employee id as the HR record holds it (normalized: a full-width
+  `Ｅ００２` is `E002`).
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from connectors.hr_records import cell_text
 from connectors.hr_rest.client import dig
 from connectors.hr_snapshot import RowsRead, fingerprint_rows
+from connectors.hr_values import InvalidValue, normalize_employee_id
 from lifecycle.domain.hr_rest_settings import CANONICAL_REST_FIELDS, HrRestSettings
 
-__all__ = ["Department", "DepartmentTree", "Person", "rows_of"]
+__all__ = ["Department", "DepartmentTree", "Person", "Rows", "employee_key", "rows_of"]
 
 HEADERS: tuple[str, ...] = CANONICAL_REST_FIELDS
 
@@ -77,33 +85,64 @@ class DepartmentTree:
 class Person:
     """One user as a preset read it."""
 
-    key: str  # the vendor's user id (named in messages, used for write-back)
+    key: str  # the vendor's user id (named in messages, used for write-back); "" when the API gives none
     data: Mapping[str, Any]  # the vendor's JSON for the user (plus what the preset derived)
     department: str  # the main department's id
     manager: str = ""  # the direct manager's vendor user id, when the vendor names one
     status: str = "active"
 
 
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """What one read made: the rows, and for write-back the vendor user ids of each employee id."""
+
+    read: RowsRead
+    users: dict[str, tuple[str, ...]]  # employee_key(employee id) -> the vendor user ids holding it
+    address_returned: bool  # some user's answer has the write-back field (a vendor may withhold it)
+
+
+def employee_key(employee_id: str) -> str:
+    """An employee id as the duplicate-id check compares it: normalized (NFKC, spaces), case-insensitive."""
+    try:
+        value = normalize_employee_id(employee_id)
+    except InvalidValue:
+        value = employee_id.strip()  # such a row is rejected; its raw text still names it
+    return value if value.isdigit() else value.casefold()
+
+
 def rows_of(people: Iterable[Person], tree: DepartmentTree, settings: HrRestSettings, defaults: Mapping[str, str],
-            source: str) -> tuple[RowsRead, dict[str, str]]:
-    """The rows for `build_snapshot`, and employee id -> vendor user id (for write-back)."""
+            source: str) -> Rows:
+    """The rows for `build_snapshot`, and employee id -> vendor user ids (for write-back)."""
     paths = {**defaults, **{k: v for k, v in settings.fields.items()}}
-    if settings.writeback and "email" not in settings.fields:
+    if settings.writeback:
         paths["email"] = settings.writeback_field  # read back where it is written, so one write ends it
     zone = ZoneInfo(settings.timezone)
-    ordered = sorted({p.key: p for p in people}.values(), key=lambda p: p.key)
-    employee_ids = {p.key: _text(_value(p.data, paths.get("employee_id", ""), zone)) for p in ordered}
-    rows: list[tuple[int, Sequence[object]]] = []
+    listed: list[tuple[int, Person]] = []  # (its place in the vendor's list, the user), one per user id
+    seen: set[str] = set()
+    for place, person in enumerate(people, 1):
+        if not person.key or person.key not in seen:
+            seen.add(person.key)
+            listed.append((place, person))
+    employee_ids = {p.key: _text(_value(p.data, paths.get("employee_id", ""), zone)) for _, p in listed if p.key}
+    made = [(place, p, [_cell(name, p, tree, settings, paths, zone, employee_ids) for name in HEADERS])
+            for place, p in listed]
+    made.sort(key=lambda item: (item[1].key, [cell_text(c) for c in item[2]]))
+    rows: list[tuple[int, Sequence[object]]] = []  # numbered by their place in the vendor's list
     keys: dict[int, str] = {}
-    for number, person in enumerate(ordered, 1):
-        cells = [_cell(name, person, tree, settings, paths, zone, employee_ids) for name in HEADERS]
-        rows.append((number, cells))
-        keys[number] = person.key
+    users: dict[str, list[str]] = {}
+    for place, person, cells in made:
+        rows.append((place, cells))
+        if person.key:
+            keys[place] = person.key
+            employee_id = _text(cells[HEADERS.index("employee_id")])
+            if employee_id:
+                users.setdefault(employee_key(employee_id), []).append(person.key)
     fingerprint = fingerprint_rows(HEADERS, [cells for _, cells in rows]) if rows else ""
     read = RowsRead(HEADERS, rows, source, fingerprint=fingerprint, keys=keys,
                     details={"departments": len(tree.departments), "users": len(rows)})
-    by_employee = {eid: key for key, eid in employee_ids.items() if eid}
-    return read, by_employee
+    address = settings.writeback_field.partition("|")[0]
+    returned = any(dig(p.data, address) is not None for _, p, _ in made)
+    return Rows(read, {eid: tuple(keys_) for eid, keys_ in users.items()}, returned)
 
 
 def _cell(name: str, person: Person, tree: DepartmentTree, settings: HrRestSettings, paths: Mapping[str, str],

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-__all__ = ["CANONICAL_REST_FIELDS", "FIELD_PATH", "HrRestSettings"]
+__all__ = ["CANONICAL_REST_FIELDS", "FIELD_PATH", "WRITEBACK_FIELDS", "HrRestSettings"]
 
 # The canonical HR fields a REST source fills (`lifecycle.domain.hr_settings.CANONICAL_HR_FIELDS`).
 CANONICAL_REST_FIELDS = (
@@ -28,6 +28,12 @@ CANONICAL_REST_FIELDS = (
 # in `timezone`).
 FIELD_PATH = re.compile(r"[^|\s.][^|]*(\|(epoch_s|epoch_ms))?")
 Preset = Literal["dingtalk", "feishu", "wecom", "generic"]
+# The user fields each vendor's user-update API takes an address in (the first: the default).
+WRITEBACK_FIELDS: dict[str, tuple[str, ...]] = {
+    "dingtalk": ("email", "org_email"),
+    "feishu": ("email", "enterprise_email"),
+    "wecom": ("email", "biz_mail"),
+}
 
 
 class _Section(BaseModel):
@@ -42,7 +48,8 @@ class HrRestSettings(_Section):
     app_secret_file: Path | None = None
     writeback: bool = Field(False, description="write the assigned work email back where the vendor allows it")
     writeback_field: str = Field(
-        "email", description="the vendor's user field the work email is written to (DingTalk/WeCom/Feishu: email)"
+        "email", description="the vendor's user field the work email is written to and read back from "
+        "(DingTalk: email or org_email; Feishu: email or enterprise_email; WeCom: email or biz_mail)"
     )
     # -- what a record is made of
     fields: dict[str, str] = Field(
@@ -76,12 +83,21 @@ class HrRestSettings(_Section):
     paging: Literal["none", "cursor", "page", "offset", "link"] = Field(
         "none", description="generic: how the next page is asked for"
     )
+    has_more_path: str = Field(
+        "", description='generic paging: where the answer says whether more pages follow ("has_more"; "": not said)'
+    )
+    total_path: str = Field(
+        "", description='generic page/offset paging: where the answer gives the number of records ("total"; "": not given)'
+    )
     cursor_param: str = Field("cursor", description="generic cursor paging: the query parameter carrying the cursor")
     next_cursor_path: str = Field("next_cursor", description="generic cursor paging: where the answer gives the next one")
     page_param: str = Field("page", description="generic page/offset paging: the page number's (or offset's) parameter")
     size_param: str = Field("page_size", description="generic page/offset paging: the page size's parameter")
     first_page: int = Field(1, ge=0, description="generic page paging: the first page's number")
-    record_key: str = Field("", description="generic: the record's own id, named in messages (default: employee_id)")
+    record_key: str = Field(
+        "", description="generic: the record's own id (one record each), named in messages; without it no two records "
+        "are taken for one"
+    )
 
     @field_validator("fields")
     @classmethod
@@ -120,12 +136,29 @@ class HrRestSettings(_Section):
                 raise ValueError(f'preset = "{self.preset}" needs app_id ({_APP_ID[self.preset]})')
             if self.app_secret is None and self.app_secret_file is None:
                 raise ValueError(f'preset = "{self.preset}" needs the app secret: set app_secret_file (recommended)')
+            self._writeback_field()
             if self.preset == "wecom" and not self.fields.get("hire_date"):
                 raise ValueError(
                     "WeCom's contact API has no hire date: add a custom field (扩展属性) such as 入职日期 in the WeCom "
                     'admin console and set [hr.rest.fields] hire_date = "extattrs.入职日期"'
                 )
         return self
+
+    def _writeback_field(self) -> None:
+        allowed = WRITEBACK_FIELDS[self.preset]
+        if self.writeback_field not in allowed:
+            raise ValueError(
+                f'writeback_field = "{self.writeback_field}" is not an address field of preset = "{self.preset}"; '
+                f"use one of: {', '.join(allowed)}"
+            )
+        read_from = self.fields.get("email")
+        if self.writeback and read_from is not None and read_from != self.writeback_field:
+            raise ValueError(
+                f'[hr.rest.fields] email = "{read_from}" reads the address from another field than writeback_field = '
+                f'"{self.writeback_field}" writes it to: the address read back would never be the one written, and it '
+                f'would be written again every cycle; fix: remove fields.email (it then reads "{self.writeback_field}") '
+                f'or set it to "{self.writeback_field}"'
+            )
 
     def _generic(self) -> None:
         if not self.records_url:
