@@ -206,6 +206,9 @@ class HrSettings(_Section):
             raise ValueError('kind = "sql" needs an [hr.sql] section (url_file and query or table)')
         if self.kind == "rest" and self.rest is None:
             raise ValueError('kind = "rest" needs an [hr.rest] section (preset and credentials)')
+        if self.kind == "rest" and self.columns:
+            raise ValueError('[hr.columns] names the columns of a file or a query; for kind = "rest" map the vendor\'s '
+                             "fields in [hr.rest.fields]")
         if self.department_groups == "nested" and not self.department_path_separator:
             raise ValueError('department_groups = "nested" needs department_path_separator (e.g. "/")')
         return self
