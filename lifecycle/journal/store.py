@@ -11,6 +11,8 @@ the engine translates those driver errors itself (lifecycle.journal.diagnosis).
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +80,24 @@ def _translate_failure(context: ExceptionContext) -> BaseException | None:
     return state_store_failure(context.engine.url, context.original_exception)
 
 
+def _switch_to_wal(cursor: Any) -> None:
+    """`PRAGMA journal_mode=WAL`, waiting as long as the busy timeout while another connection holds the
+    store: SQLite answers a journal mode change with "database is locked" at once, without its busy
+    handler (two processes opening a new store together, one of them upgrading it)."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")  # an applied action must survive a power cut
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    _switch_to_wal(cursor)
+    cursor.execute("PRAGMA synchronous=FULL")  # an applied action must survive a power cut
     cursor.close()
