@@ -120,7 +120,8 @@ def generate_rows(size: int, seed: int) -> list[Row]:
             dept, titles = rng.choices(departments, weights)[0]
             if staffed[dept] % TEAM_SIZE == 0:
                 team = f"{company}/{dept}/{dept.removesuffix('部')}{staffed[dept] // TEAM_SIZE + 1}组"
-                lead = new(company, team, titles[1] if len(titles) > 2 else titles[-1], heads[dept]["employee_id"], True)
+                lead_title = titles[1] if len(titles) > 2 else titles[-1]
+                lead = new(company, team, lead_title, heads[dept]["employee_id"], True)
                 teams[dept] = (team, lead["employee_id"])
             else:
                 team, lead_id = teams[dept]
@@ -212,7 +213,8 @@ class BenchTable:
             with self.engine.begin() as conn:
                 chunk = 5000
                 for at in range(0, len(self.rows), chunk):
-                    conn.execute(insert(self.table), [dict(zip(SQL_COLUMNS, r.values())) for r in self.rows[at:at + chunk]])
+                    values = [dict(zip(SQL_COLUMNS, r.values())) for r in self.rows[at:at + chunk]]
+                    conn.execute(insert(self.table), values)
         except BaseException:
             self._drop()
             raise
@@ -267,8 +269,10 @@ def bench_settings(kind: str, path: Path | None, table: str | None, url: str | N
         hr = HrSettings(kind=kind, path=path, **hr_common)
     else:
         hr = HrSettings(kind="sql", sql=HrSqlSettings(url=SecretStr(url or ""), table=table or ""), **hr_common)
-    companies = tuple(CompanySettings(code=code, name=name, domain=domain, people_dn=f"ou={code.lower()},ou=people,dc=example,dc=com")
-                      for code, name, domain in BENCH_COMPANIES)
+    companies = tuple(
+        CompanySettings(code=code, name=name, domain=domain, people_dn=f"ou={code.lower()},ou=people,dc=example,dc=com")
+        for code, name, domain in BENCH_COMPANIES
+    )
     # The directory is never opened: a password only to satisfy its section.
     directory = DirectorySettings(bind_password=SecretStr("unused-by-this-bench"))
     return Settings(hr=hr, directory=directory, companies=companies)
@@ -348,8 +352,9 @@ def run_worker(kind: str, spec: dict[str, Any], workdir: Path, url: str | None) 
     if url:
         env[URL_ENV] = url
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "bench.hr_sources", "--worker", kind, "--spec", str(spec_path),
-                           "--result", str(out)], env=env, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    command = [sys.executable, "-m", "bench.hr_sources", "--worker", kind, "--spec", str(spec_path),
+               "--result", str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     if done.returncode != 0 or not out.exists():
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
         return {"kind": kind, "failed": f"the worker exited {done.returncode}: {tail}"}
@@ -366,7 +371,8 @@ def measure(kind: str, rows: list[Row], workdir: Path, args: argparse.Namespace)
         path = workdir / f"employees.{kind}"
         started = time.perf_counter()
         (write_csv if kind == "csv" else write_xlsx)(rows, path)
-        prepared = {"write_s": round(time.perf_counter() - started, 2), "input": f"{path.stat().st_size / 1024:.0f} KB file"}
+        prepared = {"write_s": round(time.perf_counter() - started, 2),
+                    "input": f"{path.stat().st_size / 1024:.0f} KB file"}
         spec.update(source_kind=kind, path=str(path))
         return {**run_worker(kind, spec, workdir, None), **prepared}
     url = args.pg_url if kind == "sql-pg" else args.mariadb_url
@@ -399,8 +405,8 @@ def table(results: dict[str, Any]) -> str:
     lines = [f"HR sources: {results['size']} people (seed {results['seed']}), 3 companies, {results['cpus']} CPUs, "
              f"load {results['load_before']:.2f} before / {results['load_after']:.2f} after; median of {REPEATS}",
              "",
-             "| source | records | read wall ms | read CPU ms | fingerprint() wall ms | RSS growth MB (1st read) | tracemalloc peak MB "
-             "| input |",
+             "| source | records | read wall ms | read CPU ms | fingerprint() wall ms | RSS growth MB (1st read) "
+             "| tracemalloc peak MB | input |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for kind, r in results["kinds"].items():
         if "failed" in r:
