@@ -199,6 +199,8 @@ def validate_rows(
                 "keep one row per employee (or correct the wrong id) in the HR export",
                 result.employee_id,
                 result.company,
+                name=result.name,
+                email=result.email,
             )
 
     records = [r for r in results if type(r) is HrRecord]
@@ -319,7 +321,7 @@ class _Validator:
     def _company_hint(self, cells: Sequence[str]) -> str:
         """A rejected row's company, if its cell names one: whose admins see the rejection ("" for the group's)."""
         index = self.header_map.get("company")
-        text = cells[index].strip() if index is not None and index < len(cells) else ""
+        text = normalize_text(cells[index]) if index is not None and index < len(cells) else ""  # as _company reads it
         return self.exact.get(text) or self.folded.get(text.casefold()) or ""
 
     def _check_cell_count(self, cells: Sequence[str]) -> None:
@@ -452,12 +454,15 @@ def resolve_managers(
         if record.email:
             by_email[record.email.casefold()].append(record.employee_id)
         by_name[(record.company, record.name)].append(record.employee_id)
+    companies = sorted({r.company for r in records})
     for row in rejected:
         if row.employee_id and not row.test_record:
-            if row.email:
+            if row.email and row.employee_id not in by_email[row.email.casefold()]:
                 by_email[row.email.casefold()].append(row.employee_id)
-            if row.name:
-                by_name[(row.company, row.name)].append(row.employee_id)
+            # A row whose company cannot be told could be anyone's namesake.
+            for company in [row.company] if row.company else companies:
+                if row.name and row.employee_id not in by_name[(company, row.name)]:
+                    by_name[(company, row.name)].append(row.employee_id)
     reviews: list[Review] = []
     resolved = list(records)
     for index in unresolved:

@@ -177,7 +177,8 @@ def _actions_and_reviews(
     blocked = joined.blocked
     known = _Known(hr)
     placements, mails = decided.placements, decided.mails
-    carried = frozenset(hr.columns) & ctx.settings.hr.written_back  # what HR holds of what it is told
+    written = ctx.settings.hr.written_back
+    carried = frozenset(hr.columns) & written  # what HR holds of what it is told
     for view, intent in zip(hired, decided.intents):
         if intent.reviews:
             reviews.extend(intent.reviews)
@@ -191,7 +192,7 @@ def _actions_and_reviews(
                 plan_mailbox(view, intent, address, manager_mail.lower(), mail, capabilities, mail_settings, ctx, reviews)
             )
         if carried:
-            write_back = plan_write_back(view, carried)
+            write_back = plan_write_back(view, carried, written)
             if write_back is not None:
                 actions.append(write_back)
 

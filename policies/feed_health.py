@@ -83,8 +83,11 @@ def unusable_companies(hr: HrSnapshot, settings: Settings, previous: FeedBaselin
         if accepted.get(company, 0) == 0 or len(rows) / count > limit:
             unusable[company] = _why(f"{company}'s HR feed", len(rows), count, rows, limit)
     if unattributed and previous is not None:
+        configured = {c.code for c in settings.companies}  # a company taken out of the config is gone, not renamed
         for company, before in sorted(previous.rows_per_company.items()):
-            if before and company not in unusable and not accepted.get(company) and not rejected.get(company):
+            if company not in configured or company in unusable or accepted.get(company) or rejected.get(company):
+                continue
+            if before:
                 example = min(unattributed, key=lambda r: r.row)
                 unusable[company] = (
                     f"{company}'s HR feed is unusable: none of its rows was read (the last accepted feed had {before}), "

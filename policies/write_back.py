@@ -18,11 +18,14 @@ from policies.join import PersonView
 RULE = "hr_write_back"
 
 
-def plan_write_back(view: PersonView, carried: Collection[str]) -> Action | None:
-    """The write-back `view`'s HR record lacks, if any; `carried` is the canonical fields the source holds."""
+def plan_write_back(view: PersonView, carried: Collection[str], written: Collection[str]) -> Action | None:
+    """The write-back `view`'s HR record lacks, if any: `written` is the fields the source takes back, `carried`
+    those of them it also reads back."""
     record, entry = view.hr, view.entry
     if record is None or entry is None or record.status is HrStatus.TERMINATED or entry.locked:
         return None
+    if "email" in written and not entry.mail:
+        return None  # no address yet (it comes with this plan): HR's own must not be set to nothing meanwhile
     if entry.employee_number != view.employee_id:
         return None  # not (yet) linked to this employee: HR would be told someone else's account
     # What HR holds decides whether to write; what is written is always the directory's own (a statement

@@ -439,5 +439,8 @@ def test_a_company_whose_hr_rows_are_unusable_is_no_success_and_never_a_quiet_cy
         again = next_summary(daemon, daemon.summaries().index(first) + 1)
         assert again["kind"] == "normal" and again["outcome"] == "hr_unusable"  # no quiet cycle hides it
         assert len(daemon.events("hr_feed_unusable", company="GZ")) >= 2
+        code, body = daemon.get("/healthz")
+        health = json.loads(body)
+        assert code == 200 and health["status"] == "degraded" and "hr feed unusable: GZ" in health["last_cycle"]["detail"]
     finally:
         assert daemon.stop() == 0

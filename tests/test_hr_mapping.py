@@ -254,3 +254,34 @@ def test_a_name_shared_with_a_rejected_row_is_ambiguous_and_one_only_a_rejected_
     (review,) = [r for r in snap.reviews if r.employee_id == "30"]
     assert "is ambiguous: 2 people of GZ have that name (20, 21)" in review.reason
     assert managers["41"] == managers["42"] == "40"  # 乐嘉's own row is rejected: the plan leaves the attribute be
+
+
+def test_a_rejected_rows_company_is_read_as_an_accepted_rows_is(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    hq = [f"{i},{name},HQ,财务部,会计,,正式,2020-01-01,," for i, name in enumerate(("李娜", "王伟", "张敏", "刘洋"), 1)]
+    gz = [f"{200 + i},员工{i},ＧＺ,运营部,专员,,在职,2020/13/0{i},," for i in range(1, 9)]  # full-width code, bad dates
+    snap = read(tmp_path, settings, *hq, *gz, "300,乐嘉,GZ,运营部,经理,,正式,2020-01-01,,")
+    assert {r.company for r in snap.rejected} == {"GZ"}
+    plan = plan_of(settings, snap)
+    assert set(plan.unusable) == {"GZ"} and "HQ" in {a.company for a in plan.actions}
+
+
+def test_a_company_taken_out_of_the_config_is_not_a_renamed_one(tmp_path: Path) -> None:
+    from lifecycle.domain.models import FeedBaseline
+    from policies.feed_health import unusable_companies
+
+    settings = settings_for(tmp_path)
+    hq = [f"{i},{name},HQ,财务部,会计,,正式,2020-01-01,," for i, name in enumerate(("李娜", "王伟", "张敏", "刘洋"), 1)]
+    snap = read(tmp_path, settings, *hq, "500,孙丽,SZ,研发部,工程师,,正式,2020-01-01,,")
+    assert unusable_companies(snap, settings, FeedBaseline({"HQ": 4, "SZ": 1}, ())) == {}
+
+
+def test_a_manager_named_by_the_name_of_a_row_rejected_as_a_duplicate_is_that_id(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    snap = read(tmp_path, settings,
+                "20,陈静,GZ,物流部,经理,,离职,2015-01-01,2019-12-31,",
+                "20,陈静,GZ,物流部,经理,,正式,2020-01-01,,",  # a rehire written as a second row: both rejected
+                "30,杨帆,GZ,物流部,专员,陈静,正式,2020-01-01,,")
+    assert {r.row for r in snap.rejected} == {2, 3}
+    (record,) = snap.records
+    assert record.manager_id == "20" and snap.reviews == ()  # the plan leaves the attribute as it is

@@ -406,6 +406,16 @@ def test_generic_reads_on_past_a_page_the_server_cut_short(paging: str, tmp_path
     assert sorted(r.employee_id for r in snapshot.records) == [f"E00{n}" for n in range(1, 8)]
 
 
+def test_generic_page_paging_with_a_parameter_the_api_ignores_stops_at_the_repeated_page(tmp_path: Path) -> None:
+    """The API wants `page`; the config says `pageNo`: every answer is page 1, and no page is ever empty."""
+    with GenericFake() as fake:
+        fake.paging = "page"
+        hr = generic_settings(fake.url, tmp_path, paging="page", page_param="pageNo")
+        with pytest.raises(FeedError, match="the same records as the page before.*page_param 'pageNo'"):
+            open_source(hr, tmp_path, Clock()).read(TODAY)
+        assert len(fake.calls) == 2
+
+
 @pytest.mark.parametrize(("said", "calls"), [({}, 5), ({"total_path": "total"}, 4), ({"has_more_path": "has_more"}, 4)])
 def test_generic_paging_ends_where_the_answer_says(said: dict[str, str], calls: int, tmp_path: Path) -> None:
     with GenericFake() as fake:

@@ -140,3 +140,15 @@ def test_a_statement_that_sets_the_email_only_never_plans_an_account(tmp_path: P
         assert write_backs(sql.plan(snapshot(replace(lina, email="lina@example.com")), NOW)) == []
     finally:
         sql.close()
+
+
+def test_an_entry_without_an_address_yet_tells_hr_nothing_rather_than_a_blank() -> None:
+    from lifecycle.domain.models import DirectoryEntry
+    from policies.join import PersonView
+    from policies.write_back import plan_write_back
+
+    entry = DirectoryEntry("uid=lina,ou=hq,ou=people,dc=example,dc=com", "lina", mail="", employee_number="1")
+    view = PersonView("1", person("1", "李娜"), None, entry, "HQ")
+    assert plan_write_back(view, {"account"}, {"account", "email"}) is None  # the statement would bind a NULL email
+    (changed,) = plan_write_back(view, {"account"}, {"account"}).changes  # a statement that sets the account only
+    assert changed == "account"

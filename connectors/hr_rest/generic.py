@@ -91,6 +91,7 @@ class Generic:
         paging = settings.paging
         position = settings.first_page if paging == "page" else 0
         cursors: set[str] = set()  # cursors and next links seen: one coming back again would loop
+        previous_page: list[Any] | None = None  # a page equal to the one before: the page parameter is ignored
         records: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
             if paging in ("page", "offset"):
@@ -120,8 +121,16 @@ class Generic:
                 cursors.add(str(cursor))
                 params[settings.cursor_param] = str(cursor)
             elif paging in ("page", "offset"):
+                if not items and more:
+                    raise RestError(f"{self.name} page {page}: an empty page, yet the answer says more records follow; "
+                                    "fix: check [hr.rest] page_param, first_page and the total or has_more path")
                 if not items:
                     return records
+                if items == previous_page:
+                    raise RestError(f"{self.name} page {page}: the same records as the page before; the API ignores "
+                                    f"[hr.rest] page_param {settings.page_param!r} (or repeats its last page); fix: set "
+                                    "page_param (and size_param) to the API's own parameter names")
+                previous_page = items
                 position += 1 if paging == "page" else len(items)
             elif paging == "link":
                 if not next_url:

@@ -281,8 +281,9 @@ def _check_hr(settings: Settings) -> list[str]:
         state = "UNUSABLE" if code in unusable else "ok"
         set_aside = f" ({tests[code]} test rows set aside)" if tests.get(code) else ""
         print(f"  {code:<8} {accepted.get(code, 0):>7} accepted {rejected.get(code, 0):>6} rejected  {state}{set_aside}")
-        for field, count in Counter(r.field for r in hr.rejected if r.company == code).most_common(3):
-            example = min((r for r in hr.rejected if r.company == code and r.field == field), key=lambda r: r.row)
+        bad = [r for r in hr.rejected if r.company == code and not r.test_record]
+        for field, count in Counter(r.field for r in bad).most_common(3):
+            example = min((r for r in bad if r.field == field), key=lambda r: r.row)
             print(f"           {count} x {field}: e.g. {example.message()}")
     if rejected.get(""):
         print(f"  {'(none)':<8} {'':>7}          {rejected['']:>6} rejected  (their company cannot be told)")

@@ -100,6 +100,7 @@ class Daemon:
         # One HR source for as long as the settings stand: an API source keeps its token and its
         # connection from cycle to cycle (a vendor throttles token requests).
         self._hr: HrSource | None = None
+        self._hr_settings: Settings | None = None  # what `_hr` was opened with
         self._last = LastCycle()
         self._last_success: datetime | None = None
         self._stall_reported = False
@@ -303,8 +304,7 @@ class Daemon:
         if new.service.metrics_listen != old.service.metrics_listen:
             log.warning("reload_partial", ignored="service.metrics_listen", consequence="takes effect at the next restart")
         self.settings = new
-        self._baseline = None
-        self._close_hr()
+        self._baseline = None  # the next cycle opens the HR source anew (a cycle in flight keeps its own)
         if self.scheduler is not None:
             self.scheduler.reschedule_job("cycle", trigger=_interval(new))
             self.scheduler.reschedule_job("full", trigger=_daily(new))
@@ -314,12 +314,14 @@ class Daemon:
         self.notifier.ready(self._status_text())
 
     def _hr_source(self, s: Settings) -> HrSource:
-        if self._hr is None:
-            self._hr = open_hr(s)
+        """The HR source of these settings; called from the cycle's thread only, so none closes under a cycle."""
+        if self._hr is None or self._hr_settings is not s:
+            self._close_hr()
+            self._hr, self._hr_settings = open_hr(s), s
         return self._hr
 
     def _close_hr(self) -> None:
-        hr, self._hr = self._hr, None
+        hr, self._hr, self._hr_settings = self._hr, None, None
         close = getattr(hr, "close", None)
         if callable(close):
             try:
@@ -389,7 +391,7 @@ class Daemon:
             status = "stalled"
         elif self._last.outcome == "error":
             status = "failing"
-        elif self._last.outcome in ("failures", "stopped"):
+        elif self._last.outcome in ("failures", "stopped", "hr_unusable"):
             status = "degraded"
         else:
             status = "ok"
