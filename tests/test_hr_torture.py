@@ -623,3 +623,35 @@ def test_a_company_whose_rows_are_mostly_rejected_is_left_alone_and_every_comman
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and line.split()}
     assert "UNUSABLE" in lines["GZ"] and f"{len(gz)} rejected" in lines["GZ"] and lines["HQ"].rstrip().endswith("ok")
     assert f"{len(gz)} x hire_date" in out
+
+
+def test_a_company_hr_renamed_is_unusable_for_check_and_plan_alike(config: Path, capsys) -> None:
+    before = day_one(config, capsys)
+    rows = sample()
+    for row in rows[1:]:
+        if row and row[column("公司")] == "GZ":
+            row[column("公司")] = "广州星河新贸易有限公司"  # HR switched to a legal name the config does not know
+    write_hr(config, rows)
+    code, out, err = run(config, capsys, "check")
+    assert code == 1 and "PROBLEM hr feed GZ: GZ's HR feed is unusable: none of its rows was read" in err
+    assert "'广州星河新贸易有限公司'" in err
+    code, out, err = run(config, capsys, "plan", "--now", DAY_ONE, "--format", "json")
+    assert code == 1 and set(json.loads(out)["unusable"]) == {"GZ"}
+    code, _, _ = run(config, capsys, "apply", "--now", AFTER_LEAVING)
+    assert code == 1
+    gz = {e for e, entry in before.items() if entry.dn.endswith("ou=gz,ou=people,dc=example,dc=com")}
+    after = people(config)
+    assert {e: after[e] for e in gz} == {e: before[e] for e in gz}
+    assert [e.employee_id for e in destructive(config)] == [LEAVER]  # SZ goes ahead: its leaver leaves
+
+
+def test_a_plan_for_another_day_reads_hire_dates_as_of_that_day(config: Path, capsys) -> None:
+    rows = sample()
+    newcomer = row_of(rows, "100016").copy()
+    newcomer[0:2], newcomer[column("入职日期")] = ["100060", "钱多多"], "2029-06-01"
+    rows.append(newcomer)
+    write_hr(config, rows)
+    today = plan(config, capsys, DAY_ONE)  # 2026-12-01: more than two years ahead, a probable typo
+    assert rejected(today)[len(rows)]["field"] == "hire_date"
+    later = plan(config, capsys, "2028-01-01T09:00")  # previewing 2028: a hire 17 months ahead is plausible
+    assert len(rows) not in rejected(later)

@@ -262,6 +262,7 @@ def _check_hr(settings: Settings) -> list[str]:
     from collections import Counter
 
     from lifecycle.engine.cycle import open_hr
+    from lifecycle.journal.check import read_feed_baseline
     from policies.feed_health import unusable_companies
 
     try:
@@ -275,7 +276,7 @@ def _check_hr(settings: Settings) -> list[str]:
     accepted = Counter(r.company for r in hr.records)
     rejected = Counter(r.company for r in hr.rejected if not r.test_record)
     tests = Counter(r.company for r in hr.rejected if r.test_record)
-    unusable = unusable_companies(hr, settings)
+    unusable = unusable_companies(hr, settings, read_feed_baseline(settings.state.url))
     for company in settings.companies:
         code = company.code
         state = "UNUSABLE" if code in unusable else "ok"

@@ -125,7 +125,7 @@ def load_state(journal: Journal) -> StoredState:
 
 def read_inputs(
     settings: Settings, directory: Directory, mail: MailBackend | None = None, companion: MailCompanion | None = None,
-    state: StoredState | None = None, *, hr: HrSource | None = None,
+    state: StoredState | None = None, *, hr: HrSource | None = None, today: date | None = None,
 ) -> Inputs:
     """The mailboxes, HR and the directory snapshot (with `state`: the joiners' names read before the snapshot).
 
@@ -140,7 +140,7 @@ def read_inputs(
         capabilities = frozenset(mail.capabilities())
         if companion is not None:
             capabilities |= frozenset(companion.CAPABILITIES)
-    hr_snapshot = read_hr(settings, hr if hr is not None else open_hr(settings))
+    hr_snapshot = read_hr(settings, hr if hr is not None else open_hr(settings), today)
     if state is not None:
         tuning.read_names_ahead(tuning.likely_joiners(hr_snapshot, state, settings), settings)  # before the snapshot
     with tuning.gc_paused():
@@ -151,10 +151,11 @@ def read_inputs(
     return Inputs(hr_snapshot, snapshot, mail_snapshot, capabilities)
 
 
-def read_hr(settings: Settings, source: HrSource) -> HrSnapshot:
-    """HR's records; flagged `settling` when the source changed too recently to be trusted whole."""
+def read_hr(settings: Settings, source: HrSource, today: date | None = None) -> HrSnapshot:
+    """HR's records as of `today` (default: the clock's; a plan for another date reads them as of that date);
+    flagged `settling` when the source changed too recently to be trusted whole."""
     with tuning.gc_paused():
-        hr = source.read(date.today())
+        hr = source.read(today or date.today())
     age = source.age_seconds()
     # An age the source cannot tell (the file went between the read and the look) is not an old age.
     if age is None or age < settings.guards.min_file_age_seconds:
@@ -195,7 +196,8 @@ def decide(settings: Settings, now: datetime, sources: Sources, journal: Journal
     """read -> join -> policies -> guards -> plan, writing nothing; `publishing`: a cycle that will
     publish the plan for the console (record_decision) wants the people's outlook with it."""
     state = load_state(journal)
-    inputs = read_inputs(settings, sources.directory, sources.mail, sources.companion, state, hr=sources.hr)
+    inputs = read_inputs(settings, sources.directory, sources.mail, sources.companion, state, hr=sources.hr,
+                         today=now.date())
     plan = plan_from(inputs, state, settings, now, outlook=publishing)
     return Decision(plan, state.approved, feed_baseline(inputs.hr, state.feed, plan.frozen))
 

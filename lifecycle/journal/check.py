@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import make_url
 
 from lifecycle.domain.errors import LifecycleError, StateStoreError
+from lifecycle.domain.models import FeedBaseline
 from lifecycle.journal import migrations
 from lifecycle.journal.diagnosis import sqlite_store_diagnosis, user_name
 from lifecycle.journal.migrations import SchemaState, SchemaStatus
+from lifecycle.journal.schema import feed_baseline
 
 
 def check_state_store(url: str) -> str:
@@ -55,6 +58,31 @@ def check_state_store(url: str) -> str:
     if schema is None:
         return f"not created yet ({shown}: reachable, no tables; the service creates them on its first start)"
     return _schema_words(shown, schema)
+
+
+def read_feed_baseline(url: str) -> FeedBaseline | None:
+    """The last accepted HR feed's rows per company, read without creating or changing anything (None when
+    the store or its baseline is not there yet, or cannot be read: `check` then judges the feed alone)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:") or not Path(parsed.database).exists():
+            return None
+        option = "mode=ro" if Path(f"{parsed.database}-wal").exists() else "immutable=1"
+        engine = create_engine(f"sqlite:///file:{parsed.database}?{option}&uri=true")
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("feed_baseline"):
+                return None
+            row = conn.execute(select(feed_baseline).where(feed_baseline.c.id == 1)).mappings().first()
+    except Exception:  # `check` reports the store itself; here the baseline is only a help
+        return None
+    finally:
+        engine.dispose()
+    if row is None:
+        return None
+    return FeedBaseline(json.loads(row["rows_per_company"]), tuple(json.loads(row["columns"])))
 
 
 def _schema_words(shown: str, schema: SchemaStatus) -> str:
