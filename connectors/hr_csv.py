@@ -24,9 +24,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import os
 import re
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import date
@@ -35,13 +33,14 @@ from pathlib import Path
 import structlog
 from charset_normalizer import from_bytes
 
+from connectors.hr_file import HrFileSource
 from connectors.hr_snapshot import RowsRead, build_snapshot
 from connectors.hr_values import map_headers, normalize_text
 from lifecycle.domain.errors import FeedError
 from lifecycle.domain.hr_settings import HrSettings
 from lifecycle.domain.models import HrSnapshot
 
-__all__ = ["CsvHrSource", "decode_hr_bytes", "file_digest", "read_hr_csv"]
+__all__ = ["CsvHrSource", "decode_hr_bytes", "read_hr_csv"]
 
 log = structlog.get_logger(__name__)
 
@@ -65,42 +64,11 @@ _READ_AS_XLSX = 'set [hr] kind = "xlsx" to read the workbook as it is, or ' + _S
 _DELIMITERS = {",": ('","', "commas"), ";": ('";"', "semicolons"), "\t": ('"\\t"', "tabs"), "|": ('"|"', "vertical bars")}
 
 
-class CsvHrSource:
-    """The HR export file named by `[hr] path`, as the cycle reads it (the `HrSource` port).
-
-    `company_aliases` maps company codes and names to codes (HR may write either).
-    """
-
-    def __init__(self, settings: HrSettings, company_aliases: Mapping[str, str]) -> None:
-        self.settings = settings
-        self.company_aliases = dict(company_aliases)
-
-    @property
-    def name(self) -> str:
-        return str(self.settings.path)
+class CsvHrSource(HrFileSource):
+    """The HR export file named by `[hr] path`, as the cycle reads it (the `HrSource` port)."""
 
     def read(self, today: date) -> HrSnapshot:
         return read_hr_csv(self.settings, self.company_aliases, today=today)
-
-    def age_seconds(self) -> float | None:
-        """Seconds since the file was last written; None when it cannot be told (gone since it was read)."""
-        try:
-            modified = os.stat(self.settings.path).st_mtime
-        except OSError:
-            return None
-        return time.time() - modified
-
-    def fingerprint(self) -> str:
-        return file_digest(self.settings.path)
-
-
-def file_digest(path: Path) -> str:
-    """The file's sha256 ("" when it cannot be read): the fingerprint of a file source, without parsing it."""
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
-        return ""
 
 
 def read_hr_csv(settings: HrSettings, company_aliases: Mapping[str, str], *, today: date | None = None) -> HrSnapshot:

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import time
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -47,7 +45,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
-from connectors.hr_csv import file_digest
+from connectors.hr_file import HrFileSource
 from connectors.hr_records import cell_text
 from connectors.hr_snapshot import RowsRead, build_snapshot
 from connectors.hr_values import map_headers, normalize_text
@@ -74,33 +72,11 @@ _UNREADABLE = (zipfile.BadZipFile, InvalidFileException, KeyError, EOFError, zli
 _EXACT_DIGITS_LIMIT = 1e15
 
 
-class XlsxHrSource:
-    """The workbook named by `[hr] path`, as the cycle reads it (the `HrSource` port).
-
-    `company_aliases` maps company codes and names (a legal name) to codes (HR may write either).
-    """
-
-    def __init__(self, settings: HrSettings, company_aliases: Mapping[str, str]) -> None:
-        self.settings = settings
-        self.company_aliases = dict(company_aliases)
-
-    @property
-    def name(self) -> str:
-        return str(self.settings.path)
+class XlsxHrSource(HrFileSource):
+    """The workbook named by `[hr] path`, as the cycle reads it (the `HrSource` port)."""
 
     def read(self, today: date) -> HrSnapshot:
         return read_hr_xlsx(self.settings, self.company_aliases, today=today)
-
-    def age_seconds(self) -> float | None:
-        """Seconds since the file was last written; None when it cannot be told (gone since it was read)."""
-        try:
-            modified = os.stat(self.settings.path).st_mtime
-        except OSError:
-            return None
-        return time.time() - modified
-
-    def fingerprint(self) -> str:
-        return file_digest(self.settings.path)
 
 
 def read_hr_xlsx(settings: HrSettings, company_aliases: Mapping[str, str], *, today: date | None = None) -> HrSnapshot:

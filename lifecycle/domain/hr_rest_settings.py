@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-__all__ = ["CANONICAL_REST_FIELDS", "FIELD_PATH", "WRITEBACK_FIELDS", "HrRestSettings"]
+__all__ = ["CANONICAL_REST_FIELDS", "FIELD_PATH", "WRITEBACK_FIELDS", "HrRestSettings", "zone_name"]
 
 # The canonical HR fields a REST source fills (`lifecycle.domain.hr_settings.CANONICAL_HR_FIELDS`).
 CANONICAL_REST_FIELDS = (
@@ -34,6 +34,15 @@ WRITEBACK_FIELDS: dict[str, tuple[str, ...]] = {
     "feishu": ("email", "enterprise_email"),
     "wecom": ("email", "biz_mail"),
 }
+
+
+def zone_name(value: str) -> str:
+    """`value` if it is an IANA time zone name (the dates HR sends as instants are taken in it)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a time zone (e.g. Asia/Shanghai)") from exc
+    return value
 
 
 class _Section(BaseModel):
@@ -116,11 +125,7 @@ class HrRestSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{value!r} is not a time zone (e.g. Asia/Shanghai)") from exc
-        return value
+        return zone_name(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> HrRestSettings:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy import text as sql_text
 
-from lifecycle.domain.hr_rest_settings import HrRestSettings
+from lifecycle.domain.hr_rest_settings import HrRestSettings, zone_name
 
 __all__ = ["CANONICAL_HR_FIELDS", "HrRestSettings", "HrSettings", "HrSqlSettings"]
 
@@ -73,11 +72,7 @@ class HrSqlSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{value!r} is not a time zone (e.g. Asia/Shanghai)") from exc
-        return value
+        return zone_name(value)
 
     @field_validator("writeback_statement")
     @classmethod
