@@ -30,7 +30,7 @@ from sqlalchemy.pool import NullPool
 from connectors.hr_csv import CsvHrSource
 from connectors.hr_records import cell_text
 from connectors.hr_sql import SqlHrSource, _cell, safe_url
-from lifecycle.cli.main import _check_hr
+from lifecycle.cli.checks import check_hr as _check_hr
 from lifecycle.domain.errors import FeedError, HrWriteBackError
 from lifecycle.domain.hr_settings import HrSqlSettings
 from lifecycle.domain.models import HrRecord, HrSnapshot

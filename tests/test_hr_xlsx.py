@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import zipfile
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -438,10 +439,22 @@ class TestXlsxHrSource(HrSourceContract):
             rows: list[Cells] = [["HR export", "2026-12-01"], header]
             rows += [[r.employee_id, r.name, r.company, r.department, r.title, r.manager_id or None, r.status.value,
                       r.hire_date, r.termination_date] for r in records]
-            workbook(settings.hr.path, rows)
+            same_bytes_for_same_rows(workbook(settings.hr.path, rows))
             return source
 
         return publish
+
+
+def same_bytes_for_same_rows(path: Path) -> None:
+    """Pin what openpyxl stamps with the clock (the save time in docProps/core.xml, each part's time in the
+    archive): the same rows written twice, seconds apart, are then the same file, as an export job's would be."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {info.filename: archive.read(info) for info in archive.infolist()}
+    parts["docProps/core.xml"] = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"2026-12-01T00:00:00Z",
+                                        parts["docProps/core.xml"])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 12, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
 
 
 def rewrite_part(path: Path, part: str, change: object) -> None:

@@ -59,9 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default: INFO for `run`, else WARNING)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("check", help="validate the config and reach every server")
+    sub.add_parser("check", help="validate the config and reach every server; read HR and count its rows per company",
+                   description="Validate the config, reach the state store, HR, the directory and the mail server. "
+                   "HR is read as a cycle reads it: rows accepted and rejected per company, the commonest problems. "
+                   "Exits 1 when anything is wrong, a company's HR rows unusable included.")
 
-    plan = sub.add_parser("plan", help="show what a cycle would do and why; changes nothing")
+    plan = sub.add_parser("plan", help="show what a cycle would do and why; changes nothing",
+                          description="Exits 0 with no changes, 2 with changes, 1 on an error or when a company's "
+                          "HR rows are unusable (nothing is planned for it).")
     plan.add_argument("--now", help="plan as of this date/time (preview a future date)")
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.add_argument("--out", type=Path, help="also save the plan as JSON, for `apply --plan`")
@@ -230,6 +235,7 @@ def _user() -> str:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.ldap import LdapDirectory
+    from lifecycle.cli.checks import check_hr, check_mail
     from lifecycle.journal.check import check_state_store
 
     problems: list[str] = []
@@ -240,7 +246,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         problems.append(str(exc))
     except Exception as exc:  # any other driver error: report, keep checking the rest
         problems.append(f"state store {_safe_url(settings.state.url)}: {_first_line(exc)}")
-    problems.extend(_check_hr(settings))
+    problems.extend(check_hr(settings))
     with LdapDirectory(settings.directory, settings.companies) as directory:
         found = directory.check()
     if found:
@@ -250,76 +256,10 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     if settings.mail is None:
         print("mail: not configured (the directory is managed alone)")
     else:
-        problems.extend(_check_mail(settings))
+        problems.extend(check_mail(settings))
     for problem in problems:
         print(f"PROBLEM {problem}", file=sys.stderr)
     return EXIT_ERROR if problems else EXIT_OK
-
-
-def _check_hr(settings: Settings) -> list[str]:
-    """The HR source, read as a cycle reads it: rows accepted and rejected per company, and whether each
-    company's feed is usable."""
-    from collections import Counter
-
-    from lifecycle.engine.cycle import open_hr
-    from lifecycle.journal.check import read_feed_baseline
-    from policies.feed_health import unusable_companies
-
-    try:
-        source = open_hr(settings)
-        hr = source.read(date.today())
-    except LifecycleError as exc:
-        return [f"hr source ({settings.hr.kind}): {exc}"]
-    print(f"hr source: {settings.hr.kind} {source.name}: {len(hr.records)} rows accepted, {len(hr.rejected)} rejected"
-          + (f", {len(hr.reviews)} to review" if hr.reviews else "")
-          + (" (writes the assigned account and address back)" if settings.hr.writes_back else ""))
-    accepted = Counter(r.company for r in hr.records)
-    rejected = Counter(r.company for r in hr.rejected if not r.test_record)
-    tests = Counter(r.company for r in hr.rejected if r.test_record)
-    unusable = unusable_companies(hr, settings, read_feed_baseline(settings.state.url))
-    for company in settings.companies:
-        code = company.code
-        state = "UNUSABLE" if code in unusable else "ok"
-        set_aside = f" ({tests[code]} test rows set aside)" if tests.get(code) else ""
-        print(f"  {code:<8} {accepted.get(code, 0):>7} accepted {rejected.get(code, 0):>6} rejected  {state}{set_aside}")
-        bad = [r for r in hr.rejected if r.company == code and not r.test_record]
-        for field, count in Counter(r.field for r in bad).most_common(3):
-            example = min((r for r in bad if r.field == field), key=lambda r: r.row)
-            print(f"           {count} x {field}: e.g. {example.message()}")
-    if rejected.get(""):
-        print(f"  {'(none)':<8} {'':>7}          {rejected['']:>6} rejected  (their company cannot be told)")
-    return [f"hr feed {company}: {why}" for company, why in sorted(unusable.items())
-            if company != "*" or len(unusable) == 1]
-
-
-def _check_mail(settings: Settings) -> list[str]:
-    from lifecycle.domain.mail import MailCapability
-    from lifecycle.engine.cycle import open_companion, open_mail
-
-    problems: list[str] = []
-    mail, companion = open_mail(settings), open_companion(settings)
-    assert mail is not None and settings.mail is not None  # the caller checks only a configured mail backend
-    try:
-        try:
-            found = mail.check()
-        except LifecycleError as exc:
-            found = [str(exc)]
-        problems.extend(f"mail: {p}" for p in found)
-        abilities = set(mail.capabilities())
-        if companion is not None:
-            try:
-                problems.extend(f"dovecot: {p}" for p in companion.check())
-            except LifecycleError as exc:
-                problems.append(f"dovecot: {exc}")
-            abilities |= set(companion.CAPABILITIES)
-        if not found:
-            print(f"mail: ok ({settings.mail.kind} at {settings.mail.url})")
-        print("mail abilities:")
-        for capability in MailCapability:
-            print(f"  {capability.value:<24} {'yes' if capability in abilities else 'no'}")
-    finally:
-        mail.close()
-    return problems
 
 
 def _safe_url(url: str) -> str:

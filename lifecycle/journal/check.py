@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from lifecycle.domain.errors import LifecycleError, StateStoreError
 from lifecycle.domain.models import FeedBaseline
@@ -40,12 +40,7 @@ def check_state_store(url: str) -> str:
         except OSError as exc:  # a directory on the way this user may not enter
             raise LifecycleError(f"state store {path}: {exc.strerror} for user {user_name(os.geteuid())}"
                                  + (f" ({exc.filename})" if exc.filename else "")) from exc
-        # SQLite creates -wal and -shm even for a read-only connection when they are missing
-        # (the daemon is not running): then read the file alone (immutable) so none is left behind.
-        option = "mode=ro" if Path(f"{path}-wal").exists() else "immutable=1"
-        engine = create_engine(f"sqlite:///file:{path}?{option}&uri=true")
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    engine = _read_only_engine(url)
     try:
         with engine.connect() as conn:
             created = inspect(conn).has_table("persons")
@@ -64,13 +59,10 @@ def read_feed_baseline(url: str) -> FeedBaseline | None:
     """The last accepted HR feed's rows per company, read without creating or changing anything (None when
     the store or its baseline is not there yet, or cannot be read: `check` then judges the feed alone)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:") or not Path(parsed.database).exists():
-            return None
-        option = "mode=ro" if Path(f"{parsed.database}-wal").exists() else "immutable=1"
-        engine = create_engine(f"sqlite:///file:{parsed.database}?{option}&uri=true")
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    if parsed.get_backend_name() == "sqlite" and (
+            parsed.database in (None, "", ":memory:") or not Path(parsed.database).exists()):
+        return None
+    engine = _read_only_engine(url)
     try:
         with engine.connect() as conn:
             if not inspect(conn).has_table("feed_baseline"):
@@ -83,6 +75,17 @@ def read_feed_baseline(url: str) -> FeedBaseline | None:
     if row is None:
         return None
     return FeedBaseline(json.loads(row["rows_per_company"]), tuple(json.loads(row["columns"])))
+
+
+def _read_only_engine(url: str) -> Engine:
+    """An engine that reads the store without creating or changing anything (a SQLite file that exists)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    # SQLite creates -wal and -shm even for a read-only connection when they are missing
+    # (the daemon is not running): then read the file alone (immutable) so none is left behind.
+    option = "mode=ro" if Path(f"{parsed.database}-wal").exists() else "immutable=1"
+    return create_engine(f"sqlite:///file:{parsed.database}?{option}&uri=true")
 
 
 def _schema_words(shown: str, schema: SchemaStatus) -> str:

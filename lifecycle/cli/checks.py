@@ -1,0 +1,76 @@
+"""What `lifecycle check` asks of the HR source and the mail backend, beyond the config, store and directory."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+from lifecycle.domain.errors import LifecycleError
+from lifecycle.domain.settings import Settings
+
+__all__ = ["check_hr", "check_mail"]
+
+
+def check_hr(settings: Settings) -> list[str]:
+    """The HR source, read as a cycle reads it: rows accepted and rejected per company, and whether each
+    company's feed is usable."""
+    from lifecycle.engine.cycle import open_hr
+    from lifecycle.journal.check import read_feed_baseline
+    from policies.feed_health import unusable_companies
+
+    try:
+        source = open_hr(settings)
+        hr = source.read(date.today())
+    except LifecycleError as exc:
+        return [f"hr source ({settings.hr.kind}): {exc}"]
+    print(f"hr source: {settings.hr.kind} {source.name}: {len(hr.records)} rows accepted, {len(hr.rejected)} rejected"
+          + (f", {len(hr.reviews)} to review" if hr.reviews else "")
+          + (" (writes the assigned account and address back)" if settings.hr.writes_back else ""))
+    accepted = Counter(r.company for r in hr.records)
+    rejected = Counter(r.company for r in hr.rejected if not r.test_record)
+    tests = Counter(r.company for r in hr.rejected if r.test_record)
+    unusable = unusable_companies(hr, settings, read_feed_baseline(settings.state.url))
+    for company in settings.companies:
+        code = company.code
+        state = "UNUSABLE" if code in unusable else "ok"
+        set_aside = f" ({tests[code]} test rows set aside)" if tests.get(code) else ""
+        print(f"  {code:<8} {accepted.get(code, 0):>7} accepted {rejected.get(code, 0):>6} rejected  {state}{set_aside}")
+        bad = [r for r in hr.rejected if r.company == code and not r.test_record]
+        for field, count in Counter(r.field for r in bad).most_common(3):
+            example = min((r for r in bad if r.field == field), key=lambda r: r.row)
+            print(f"           {count} x {field}: e.g. {example.message()}")
+    if rejected.get(""):
+        print(f"  {'(none)':<8} {'':>7}          {rejected['']:>6} rejected  (their company cannot be told)")
+    return [f"hr feed {company}: {why}" for company, why in sorted(unusable.items())
+            if company != "*" or len(unusable) == 1]
+
+
+def check_mail(settings: Settings) -> list[str]:
+    """The mail backend and its companion answer, and what they can do (printed); the problems found."""
+    from lifecycle.domain.mail import MailCapability
+    from lifecycle.engine.cycle import open_companion, open_mail
+
+    problems: list[str] = []
+    mail, companion = open_mail(settings), open_companion(settings)
+    assert mail is not None and settings.mail is not None  # the caller checks only a configured mail backend
+    try:
+        try:
+            found = mail.check()
+        except LifecycleError as exc:
+            found = [str(exc)]
+        problems.extend(f"mail: {p}" for p in found)
+        abilities = set(mail.capabilities())
+        if companion is not None:
+            try:
+                problems.extend(f"dovecot: {p}" for p in companion.check())
+            except LifecycleError as exc:
+                problems.append(f"dovecot: {exc}")
+            abilities |= set(companion.CAPABILITIES)
+        if not found:
+            print(f"mail: ok ({settings.mail.kind} at {settings.mail.url})")
+        print("mail abilities:")
+        for capability in MailCapability:
+            print(f"  {capability.value:<24} {'yes' if capability in abilities else 'no'}")
+    finally:
+        mail.close()
+    return problems
