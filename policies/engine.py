@@ -70,6 +70,7 @@ PHASES = {
     ActionKind.CREATE_ACCOUNT: 20,
     ActionKind.CREATE_MAILBOX: 22,
     ActionKind.RESTORE_ACCOUNT: 30,
+    ActionKind.RESET_PASSWORD: 31,  # a rehire's fresh initial password, once the account is unlocked
     ActionKind.RESTORE_MAILBOX: 32,
     ActionKind.CLEAR_FORWARD: 34,
     ActionKind.UPDATE_ACCOUNT: 40,

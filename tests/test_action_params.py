@@ -30,6 +30,7 @@ from lifecycle.domain.action_params import (
     NewEntryAttributes,
     NewGroupParams,
     NewMailboxParams,
+    PasswordResetParams,
     StateParams,
     WarningParams,
 )
@@ -88,6 +89,7 @@ PLAIN: dict[ActionKind, tuple[dict, type]] = {
     ActionKind.CREATE_ALIAS: ({"address": ADDRESS, "recipients": ["lina@sz.example.com"], "expires": WHEN}, AliasParams),
     ActionKind.DELETE_ALIAS: ({"address": ADDRESS, "recipients": [BOSS]}, AliasParams),
     ActionKind.WRITE_BACK_HR: ({"account": "lina", "email": ADDRESS}, HrWriteBackParams),
+    ActionKind.RESET_PASSWORD: ({"dn": LINA, "uid": "lina", "mail": ADDRESS, "state": {"restored_at": WHEN}}, PasswordResetParams),
 }
 
 # Optional keys the plain form leaves out: the same kinds without them.

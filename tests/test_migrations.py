@@ -33,7 +33,8 @@ from tests.test_leader import pg_url  # noqa: F401 - fixture
 
 FIXTURE = Path(__file__).parent / "fixtures" / "state_8308661" / "sqlite" / "state.db"
 OUR_TABLES = {"persons", "action_log", "approvals", "holds", "feed_baseline", "runs", "state_version", "alembic_version",
-              "published", "person_outlook", "web_sessions"}  # the last three: revision 0002 (the console)
+              "published", "person_outlook", "web_sessions",  # revision 0002 (the console)
+              "outbox", "sealed_passwords"}  # revision 0003 (notices, console-revealed passwords)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
@@ -109,8 +110,8 @@ def test_a_fresh_store_is_made_exactly_as_create_all_made_it_before_migrations(t
     shutil.copyfile(FIXTURE, old)
     upgrade_store(f"sqlite:///{old}")
     made = schema(tmp_path / "new.db")
-    # 10 tables, 10 indexes, 7 automatic ones (unique and text keys), 12 triggers
-    assert len(made) == 39
+    # 12 tables, 14 indexes, 9 automatic ones (unique and text keys), 12 triggers
+    assert len(made) == 47
     assert made == schema(old)  # the revisions from nothing make what an upgrade makes of the old store
     baseline = {row for row in schema(FIXTURE) if row[1] != "action_log"}  # revision 0002 adds action_log.origin
     assert baseline <= made
@@ -129,7 +130,7 @@ def test_a_store_that_is_behind_is_refused_by_commands_and_upgraded_by_migrate(t
     code, out, _ = run(config, capsys, "migrate", "--check")
     assert code == 2
     console = ("apply revision 0002: The console: what the daemon publishes for it, its sessions, "
-               "and where a decision came from.")
+               "and where a decision came from.\n  apply revision 0003: Notices and console-revealed initial passwords.")
     assert out == (f"state store {url}: schema made before migrations (not yet recorded as revision 0001); this lifecycle needs {HEAD}\n"
                    f"an upgrade would:\n  record the existing tables as revision 0001 (they are kept as they are)\n  {console}\n")
     assert "alembic_version" not in table_names(url)  # a dry run changes nothing

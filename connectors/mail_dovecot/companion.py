@@ -139,6 +139,15 @@ class DovecotCompanion:
         """Messages over all folders of the mailbox."""
         return self.archives.message_count(_address(user))
 
+    def has_message(self, user: str, message_id: str) -> bool:
+        """Whether a message with this Message-ID is in any folder of the mailbox (doveadm search)."""
+        address = _address(user)
+        if not message_id or any(c in message_id for c in "\r\n\0"):
+            raise RecordError(f"{message_id!r} is not a Message-ID", connector=CONNECTOR)
+        query = ["mailbox", "*", "header", "Message-ID", message_id]
+        rows = self.doveadm.run("search", {"user": address, "query": query}, what=f"look for {message_id} in {address}")
+        return bool(rows)
+
     def backup(self, user: str) -> Path:
         """Export the mailbox and verify the archive (archive.py's Archiver.backup); the archive's path."""
         return self.archives.backup(_address(user))

@@ -57,6 +57,7 @@ COMMANDS: dict[str, dict[str, str]] = {
     "kick": {"mask": "array"},
     "mailboxStatus": {"user": "string", "field": "array", "mailboxMask": "array", "totalSum": "boolean"},
     "backup": {"user": "string", "destination": "array"},
+    "search": {"user": "string", "query": "array"},
     "fsStat": {"fsDriver": "string", "fsArgs": "string", "path": "string"},
     "fsIter": {"fsDriver": "string", "fsArgs": "string", "path": "string"},
     "fsIterDirs": {"fsDriver": "string", "fsArgs": "string", "path": "string"},

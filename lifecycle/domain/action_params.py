@@ -399,10 +399,27 @@ class HrWriteBackParams:
         return cls(_text(data, "account"), _text(data, "email"))
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordResetParams(EntryParams):
+    """reset_password: the entry, its login and address (for the sealed password's recipient), the state recorded."""
+
+    uid: str
+    mail: str
+    state: StateFields = field(hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dn": self.dn, "uid": self.uid, "mail": self.mail, "state": dict(self.state)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PasswordResetParams:
+        _check_keys(data, frozenset({"dn", "uid", "mail", "state"}), frozenset(), "reset_password")
+        return cls(_text(data, "dn"), _text(data, "uid"), _text(data, "mail"), _state(data, "state"))
+
+
 ActionParams = (
     NewAccountParams | AccountParams | WarningParams | MoveParams | AttributeUpdateParams | NewGroupParams
     | GroupDeletionParams | MemberParams | StateParams | AddressParams | NewMailboxParams | MailboxUpdateParams
-    | MailboxRenameParams | ForwardParams | AutoReplyParams | AliasParams | HrWriteBackParams
+    | MailboxRenameParams | ForwardParams | AutoReplyParams | AliasParams | HrWriteBackParams | PasswordResetParams
 )
 """The parameters of any action."""
 

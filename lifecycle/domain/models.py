@@ -30,10 +30,12 @@ from lifecycle.domain.action_params import (
     NewAccountParams,
     NewGroupParams,
     NewMailboxParams,
+    PasswordResetParams,
     StateParams,
     StateValue,
     WarningParams,
 )
+from lifecycle.domain.notices import Notice
 
 
 class HrStatus(str, enum.Enum):
@@ -249,6 +251,7 @@ class ActionKind(str, enum.Enum):
     CREATE_ALIAS = "create_alias"
     DELETE_ALIAS = "delete_alias"  # only an alias the daemon made, unchanged since (Alias.managed)
     WRITE_BACK_HR = "write_back_hr"  # the account and address, told to an HR source that takes them
+    RESET_PASSWORD = "reset_password"  # a new initial password, to be changed at the next login (a rehire)
 
 
 DESTRUCTIVE_KINDS = frozenset({ActionKind.SUSPEND_ACCOUNT, ActionKind.DELETE_ACCOUNT})
@@ -351,6 +354,7 @@ PARAMS: Mapping[ActionKind, Callable[[Mapping[str, Any]], ActionParams]] = {
     ActionKind.CREATE_ALIAS: AliasParams.from_dict,
     ActionKind.DELETE_ALIAS: AliasParams.from_dict,
     ActionKind.WRITE_BACK_HR: HrWriteBackParams.from_dict,
+    ActionKind.RESET_PASSWORD: PasswordResetParams.from_dict,
 }
 """Each kind's parameters, read from their plain form."""
 
@@ -439,6 +443,8 @@ class Plan:
     # An empty plan only: the first instant after `now` at which time alone could change it
     # (None: never, or the plan is not empty).  The daemon's quiet cycles sleep until then.
     next_due: datetime | None = None
+    # Who is told what once the actions they follow from are applied (policies.notices); part of a saved plan.
+    notices: tuple[Notice, ...] = ()
     # For the console (compute_plan(outlook=True)): the people in motion and what comes next to them;
     # accounts per company.  Not part of a saved plan.
     outlooks: tuple[PersonOutlook, ...] = field(default=(), compare=False)
@@ -460,4 +466,5 @@ class Plan:
             "held": [h.to_dict() for h in self.held],
             "frozen": self.frozen,
             "unusable": self.unusable,
+            "notices": [n.to_dict() for n in self.notices],
         }

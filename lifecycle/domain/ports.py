@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -245,6 +246,11 @@ class MailCompanion(Protocol):
 
     def remove_autoreply(self, user: str) -> None: ...
 
+    def has_message(self, user: str, message_id: str) -> bool:
+        """Whether a message with this Message-ID header is in any folder of `user`'s mailbox (a notice
+        whose sending was interrupted is looked for before it is sent again)."""
+        ...
+
     def backup(self, user: str) -> Path:
         """Archive the mailbox; raises unless the archive holds every message the mailbox held."""
         ...
@@ -252,22 +258,24 @@ class MailCompanion(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """One message to a person (a manager told of a joiner, an employee warned of inactivity)."""
-
-    kind: str
-    recipient: str
-    subject: str
-    body: str
-    employee_id: str = ""
-
-
 @runtime_checkable
-class Notifier(Protocol):
-    """Tells people what the lifecycle did or will do (mail, IM); delivery failures are TransientError."""
+class MailSender(Protocol):
+    """Hands a finished message to an SMTP relay (connectors.smtp_sender) for the notices' outbox."""
 
-    def send(self, notice: Notice) -> None: ...
+    def send(self, message: EmailMessage, recipients: Sequence[str]) -> dict[str, str]:
+        """Send `message` to `recipients` (the envelope); the refused ones, {address: the server's reply}.
+
+        A permanent refusal of some recipients is returned, not raised.  TransientError when the relay
+        could not be reached or refused for now (4xx): nothing was accepted, trying later may help.
+        ConfigError for a refused login or a TLS the settings require but the relay lacks.
+        """
+        ...
+
+    def check(self) -> list[str]:
+        """Problems found connecting and logging in (nothing is sent); empty when ready."""
+        ...
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable

@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from lifecycle.domain.errors import ConfigError
 from lifecycle.domain.hr_settings import CANONICAL_HR_FIELDS as CANONICAL_HR_FIELDS  # re-exported
 from lifecycle.domain.hr_settings import HrSettings as HrSettings
+from lifecycle.domain.notify_settings import Language, NotifySettings
 from lifecycle.domain.web_settings import WebSettings
 
 log = structlog.get_logger(__name__)
@@ -220,6 +221,25 @@ class AccountSettings(Section):
         description="where each new account's initial password is sealed (mode 0600), one file per employee",
     )
     password_length: int = Field(16, ge=12, le=128)
+    initial_password_delivery: Literal["file", "console", "personal_email"] = Field(
+        "file",
+        description="file: sealed in initial_password_dir/<company>/; console: revealed once to the company's admin; "
+        "personal_email: sent to HR's personal_email column (needs personal_email_opt_in and [notify])",
+    )
+    personal_email_opt_in: bool = Field(False, description="yes, send initial passwords to HR's personal_email column")
+    password_key_file: Path | None = Field(
+        None, description="console delivery: the key (LoadCredential=) that seals passwords in the state store for the console"
+    )
+
+    @model_validator(mode="after")
+    def _delivery_complete(self) -> AccountSettings:
+        if self.initial_password_delivery == "personal_email" and not self.personal_email_opt_in:
+            raise ValueError('initial_password_delivery = "personal_email" sends passwords outside the company: '
+                             "set personal_email_opt_in = true to confirm")
+        if self.initial_password_delivery == "console" and self.password_key_file is None:
+            raise ValueError('initial_password_delivery = "console" needs password_key_file (a file of 32+ random '
+                             "bytes both the daemon and the console load: `head -c 32 /dev/urandom > FILE`)")
+        return self
 
 
 class GuardSettings(Section):
@@ -362,6 +382,8 @@ class CompanySettings(Section):
     people_dn: str
     timezone: str | None = None
     aliases: tuple[str, ...] = Field((), description="other names HR gives the company (its legal name, a short name)")
+    notify_to: tuple[str, ...] = Field((), description="the branch's IT/HR contact: joiner notices and the daily digest")
+    language: Language | None = Field(None, description="the language of this company's notices ([notify] language)")
 
     @field_validator("timezone")
     @classmethod
@@ -388,6 +410,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     mail: MailSettings | None = None  # without it the daemon manages the directory alone
     web: WebSettings | None = None  # the console (`lifecycle web`)
+    notify: NotifySettings | None = None  # mail to people ([notify]); without it nothing is sent
     companies: tuple[CompanySettings, ...] = Field(min_length=1)
 
     @classmethod
@@ -401,6 +424,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment overrides the file (passed in as init kwargs).
         return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _delivery_has_a_relay(self) -> Settings:
+        if self.accounts.initial_password_delivery == "personal_email" and self.notify is None:
+            raise ValueError('[accounts] initial_password_delivery = "personal_email" needs [notify] (the SMTP relay)')
+        return self
 
     @model_validator(mode="after")
     def _companies_consistent(self) -> Settings:

@@ -33,7 +33,7 @@ from typing import Any
 
 import structlog
 
-from lifecycle.domain.action_params import EntryParams, MoveParams, NewAccountParams
+from lifecycle.domain.action_params import EntryParams, MoveParams
 from lifecycle.domain.errors import ConnectorError
 from lifecycle.domain.models import Action, Plan
 from lifecycle.domain.ports import (
@@ -192,7 +192,7 @@ class Executor:
         live = [i for i, why in enumerate(blocked) if not why]
         if not live:
             return None
-        passwords = _issue_passwords(self.vault, [batch[i] for i in live])
+        passwords = self.vault.issue_for([batch[i] for i in live])
         sender = BatchSender(batch, self.performer, passwords=passwords, failed_dns=run.failures.dns)
         kind = batch[live[0]].kind
         if kind in LANE_KINDS:
@@ -235,9 +235,3 @@ class Executor:
                         error=done.error)
             run.failures.note(action)
 
-
-def _issue_passwords(vault: CredentialVault, actions: Sequence[Action]) -> dict[str, str]:
-    """Sealed initial passwords for the batch's new accounts, durable before any of them is created."""
-    people = [(a.employee_id, a.params.attributes.uid, a.params.attributes.mail)
-              for a in actions if isinstance(a.params, NewAccountParams)]
-    return vault.issue_many(people) if people else {}

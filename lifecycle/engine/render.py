@@ -45,6 +45,7 @@ SYMBOLS = {
     ActionKind.CREATE_ALIAS: "+",
     ActionKind.DELETE_ALIAS: "x",
     ActionKind.WRITE_BACK_HR: "<",
+    ActionKind.RESET_PASSWORD: "*",
 }
 
 

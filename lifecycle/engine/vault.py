@@ -13,6 +13,9 @@ import string
 from collections.abc import Sequence
 from pathlib import Path
 
+from lifecycle.domain.action_params import NewAccountParams
+from lifecycle.domain.models import Action
+
 PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.!"
 
 
@@ -53,6 +56,12 @@ class CredentialVault:
     def __init__(self, directory: Path, length: int) -> None:
         self.directory = directory
         self.length = length
+
+    def issue_for(self, actions: Sequence[Action]) -> dict[str, str]:
+        """Sealed initial passwords for the new accounts among `actions`, durable before any of them is created."""
+        people = [(a.employee_id, a.params.attributes.uid, a.params.attributes.mail)
+                  for a in actions if isinstance(a.params, NewAccountParams)]
+        return self.issue_many(people) if people else {}
 
     def issue(self, employee_id: str, uid: str, mail: str) -> str:
         return self.issue_many([(employee_id, uid, mail)])[employee_id]

@@ -150,6 +150,43 @@ web_sessions = Table(
     Column("last_seen", String(40), nullable=False, index=True),
 )
 
+# -- notices and initial passwords (revision 0003) ---------------------------------------------
+
+# Mail to people (lifecycle.journal.outbox): written with the write-ahead row of the action that causes
+# it (`held`), released by that action's outcome (`queued`, or `dropped` when it failed), then sent.
+# `sending` is written before the SMTP conversation: a row left so by a crash is re-checked, not resent.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(190), nullable=False, unique=True),  # derived from the cause: never sent twice
+    Column("action_id", Integer, index=True),  # the action_log row whose success releases it; NULL: none
+    Column("company", String(32), nullable=False, index=True),
+    Column("employee_id", String(64), nullable=False, default=""),
+    Column("event", String(32), nullable=False),
+    Column("notice", Text, nullable=False),  # lifecycle.domain.notices.Notice as JSON: never a secret
+    Column("status", String(16), nullable=False, index=True),  # held|queued|sending|sent|failed|dropped|unconfirmed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", String(40)),
+    Column("attempted_at", String(40)),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("created_at", String(40), nullable=False),
+    Column("sent_at", String(40)),
+)
+
+# Initial passwords waiting to be revealed once in the console ([accounts] initial_password_delivery =
+# "console"): sealed with the key both processes load; the row is deleted when it is revealed.
+sealed_passwords = Table(
+    "sealed_passwords",
+    metadata,
+    Column("employee_id", String(64), primary_key=True),
+    Column("company", String(32), nullable=False, index=True),
+    Column("uid", String(128), nullable=False),
+    Column("mail", String(255), nullable=False),
+    Column("sealed", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
 
 def utc_text(value: datetime | None) -> str | None:
     if value is None:
