@@ -12,12 +12,14 @@ kind, up to `batch_size`; mail and state-only actions one at a time):
 1. wait for the directory's reference rewrites if this batch's writes could undo
    them (reference_waits.py);
 2. write-ahead: all the batch's rows `pending` (or `skipped`, when an earlier
-   failure blocks them) in one journal transaction, and the new accounts'
-   initial passwords sealed (vault.py), before the first request is sent;
+   failure blocks them) in one journal transaction, with the notices each
+   pending action causes (`held` in the outbox: lifecycle.journal.outbox), and
+   the new accounts' initial passwords sealed (vault.py), before the first
+   request is sent;
 3. send the requests (sending.py), over the directory's write lanes (lanes.py)
    for directory actions; each action is one call of the ports (perform.py);
 4. journal the outcomes with the people's new states in one transaction
-   (settling.py), and tell `progress`.
+   (settling.py), which releases the applied actions' notices, and tell `progress`.
 
 A crash between 2 and 4 leaves `pending` rows, which `recover()` settles against
 the directory (recovery.py) at the start of the next run.
@@ -36,6 +38,7 @@ import structlog
 from lifecycle.domain.action_params import EntryParams, MoveParams
 from lifecycle.domain.errors import ConnectorError
 from lifecycle.domain.models import Action, Plan
+from lifecycle.domain.notices import Notice
 from lifecycle.domain.ports import (
     NO_PROGRESS,
     Directory,
@@ -88,6 +91,11 @@ class _Run:
     failures: Failures = field(default_factory=Failures)
     features: DirectoryFeatures | None = None  # asked of the directory at the first directory batch
     lanes: WriteLanes | None = None  # started with the first directory batch
+    notices: dict[tuple[str, str, str], list[Notice]] = field(default_factory=dict)  # by cause, not yet written
+
+    def take_notices(self, action: Action) -> list[Notice]:
+        """The notices `action` causes, given once (a second action of the same key gets none)."""
+        return self.notices.pop((action.kind.value, action.employee_id, action.target), [])
 
 
 class Executor:
@@ -102,7 +110,9 @@ class Executor:
         companion: MailCompanion | None = None,
         batch_size: int = BATCH_SIZE,
         hr: HrWriteBack | None = None,
+        message_domain: str = "",
     ) -> None:
+        """`message_domain`: the notices' sender's domain (their Message-IDs); "" (no [notify]): no notice is written."""
         self.directory = directory
         self.journal = journal
         self.vault = vault
@@ -110,6 +120,7 @@ class Executor:
         self.mail = mail  # when [mail] is configured
         self.performer = ActionPerformer(directory, vault, mail, companion, hr)
         self.batch_size = max(1, batch_size)
+        self.message_domain = message_domain
 
     def recover(self) -> list[LogEntry]:
         """Settle actions a crash left `pending`: completed if the directory shows them done."""
@@ -136,6 +147,10 @@ class Executor:
                 reported[:] = done, failed
 
         run = _Run(plan, run_id, ApplyResult(run_id), contextlib.ExitStack(), ReferenceWaits(self.directory))
+        if self.message_domain:
+            for notice in plan.notices:
+                if notice.cause is not None:
+                    run.notices.setdefault(notice.cause, []).append(notice)
         progress.start("apply", len(actions))
         with run.ending:
             run.ending.callback(progress.finish)
@@ -185,7 +200,9 @@ class Executor:
         """Apply one batch; returns the error that stops the run, if one does."""
         blocked = [run.failures.blocks(action) for action in batch]
         rows = [(a, ActionStatus.SKIPPED if why else ActionStatus.PENDING, why) for a, why in zip(batch, blocked, strict=True)]
-        ids = self.journal.begin_actions(run.run_id, rows, run.plan.now, self.actor)  # write-ahead, one transaction
+        notices = [run.take_notices(a) if not why else [] for a, why in zip(batch, blocked, strict=True)]
+        ids = self.journal.begin_actions(run.run_id, rows, run.plan.now, self.actor,  # write-ahead, one transaction
+                                         notices=notices if any(notices) else (), message_domain=self.message_domain)
         skipped = sum(1 for why in blocked if why)
         if skipped:
             run.result.counts[ActionStatus.SKIPPED] += skipped

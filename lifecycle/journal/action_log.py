@@ -20,6 +20,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from lifecycle.domain.models import Action, RejectedRow, Review
+from lifecycle.domain.notices import Notice
+from lifecycle.journal import outbox
 from lifecycle.journal.schema import action_log, parse_utc_text, runs, utc_text
 from lifecycle.journal.state import upsert_people, upsert_person
 
@@ -117,25 +119,37 @@ class ActionLog:
         now: datetime | None = None,
         error: str = "",
     ) -> None:
-        """The outcome and the person's new state, in one transaction."""
+        """The outcome, the person's new state and the release of the action's notices, in one transaction."""
         with self.engine.begin() as conn:
             conn.execute(update(action_log).where(action_log.c.id == action_id).values(status=status, error=error))
+            outbox.release(conn, [(action_id, status)])
             if state and employee_id and status == ActionStatus.APPLIED:
                 upsert_person(conn, employee_id, state, now or datetime.now(UTC))
 
-    def begin_actions(self, run_id: str, rows: Sequence[tuple[Action, str, str]], now: datetime, actor: str) -> list[int]:
+    def begin_actions(
+        self, run_id: str, rows: Sequence[tuple[Action, str, str]], now: datetime, actor: str, *,
+        notices: Sequence[Sequence[Notice]] = (), message_domain: str = "",
+    ) -> list[int]:
         """Write-ahead for a batch: every (action, status, error) row in ONE transaction.
 
         Rows are inserted in the order given and their ids returned in that
         order.  The executor writes a batch's actions as `pending` (and the ones
         it already knows it will skip as `skipped`) before sending any of them.
+        `notices` (one sequence per row; with `message_domain`, the sender's
+        domain for their Message-IDs): each pending row's notices are written
+        `held` in the same transaction (lifecycle.journal.outbox).
         """
         if not rows:
             return []
         values = [{**action_values(run_id, action, now, actor), "status": status, "error": error} for action, status, error in rows]
         with self.engine.begin() as conn:
             result = conn.execute(insert(action_log).returning(action_log.c.id, sort_by_parameter_order=True), values)
-            return [int(row[0]) for row in result]
+            ids = [int(row[0]) for row in result]
+            if notices and message_domain:
+                # Wall-clock time: the outbox's retry deadline counts real hours, whatever date the plan is for.
+                outbox.insert_held(conn, run_id, ids, [status for _, status, _ in rows], notices, message_domain,
+                                   datetime.now(UTC))
+            return ids
 
     def finish_actions(self, outcomes: Sequence[ActionOutcome], now: datetime) -> None:
         """The outcomes of a batch and the people's new states, in ONE transaction (all or nothing).
@@ -154,6 +168,7 @@ class ActionLog:
             )
             states = [(o.employee_id, o.state) for o in outcomes if o.state and o.employee_id and o.status == ActionStatus.APPLIED]
             upsert_people(conn, states, now)
+            outbox.release(conn, [(o.action_id, o.status) for o in outcomes])  # their notices: queued or dropped
 
     def pending_actions(self) -> list[LogEntry]:
         with self.engine.connect() as conn:

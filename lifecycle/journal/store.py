@@ -1,8 +1,8 @@
 """The state store: one SQLAlchemy engine (SQLite by default, or PostgreSQL) behind the Journal.
 
 The Journal is the stored state (lifecycle.journal.state), the action log
-(lifecycle.journal.action_log) and the admins' decisions (lifecycle.journal.approvals)
-on one engine.  Opening it checks the schema (lifecycle.journal.migrations).
+(lifecycle.journal.action_log), the admins' decisions (lifecycle.journal.approvals)
+and the notices' outbox (lifecycle.journal.outbox) on one engine.  Opening it checks the schema (lifecycle.journal.migrations).
 
 A store that cannot be opened or written (read-only, full, permissions) raises
 StateStoreError naming the path, the cause and the fix, wherever it happens:
@@ -26,11 +26,12 @@ from lifecycle.journal.approvals import Approvals
 from lifecycle.journal.console import ConsoleRecords
 from lifecycle.journal.diagnosis import state_store_failure
 from lifecycle.journal.migrations import SchemaStatus
+from lifecycle.journal.outbox import OutboxRecords
 from lifecycle.journal.schema import SQLITE_BUSY_TIMEOUT_MS
 from lifecycle.journal.state import StoredStateRecords
 
 
-class Journal(StoredStateRecords, ActionLog, Approvals, ConsoleRecords):
+class Journal(StoredStateRecords, ActionLog, Approvals, ConsoleRecords, OutboxRecords):
     """The state store, opened at `url`: refused unless its schema is this code's (`lifecycle migrate`)."""
 
     def __init__(self, url: str) -> None:
