@@ -21,6 +21,7 @@ The API and its error mapping are in doveadm.py.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,8 @@ from lifecycle.domain.mail import MailCapability
 from lifecycle.domain.settings import DovecotSettings
 
 log = structlog.get_logger(__name__)
+
+_MESSAGE_ID = re.compile(r"<[^<>@\s\x00]+@[^<>@\s\x00]+>")
 
 
 def _address(value: str) -> str:
@@ -140,10 +143,14 @@ class DovecotCompanion:
         return self.archives.message_count(_address(user))
 
     def has_message(self, user: str, message_id: str) -> bool:
-        """Whether a message with this Message-ID is in any folder of the mailbox (doveadm search)."""
+        """Whether a message with this Message-ID is in any folder of the mailbox (doveadm search).
+
+        IMAP's HEADER search matches a substring (case-insensitively): only a whole `<left@right>`, whose
+        brackets cannot occur inside another Message-ID, makes that an exact match.
+        """
         address = _address(user)
-        if not message_id or any(c in message_id for c in "\r\n\0"):
-            raise RecordError(f"{message_id!r} is not a Message-ID", connector=CONNECTOR)
+        if not _MESSAGE_ID.fullmatch(message_id):
+            raise RecordError(f"{message_id!r} is not a Message-ID (<left@right>)", connector=CONNECTOR)
         query = ["mailbox", "*", "header", "Message-ID", message_id]
         rows = self.doveadm.run("search", {"user": address, "query": query}, what=f"look for {message_id} in {address}")
         return bool(rows)
