@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 # python-ldap and pyasn1 ship no type information: what they return is typed where it enters this module.
 import ldap  # type: ignore[import-untyped]
-from ldap.controls import RequestControl  # type: ignore[import-untyped]
+from ldap.controls import DecodeControlTuples, RequestControl  # type: ignore[import-untyped]
 from ldap.controls.libldap import SimplePagedResultsControl  # type: ignore[import-untyped]
+from ldap.controls.ppolicy import PasswordPolicyControl  # type: ignore[import-untyped]
 from ldap.extop import ExtendedRequest  # type: ignore[import-untyped]
 from ldap.filter import escape_filter_chars  # type: ignore[import-untyped]
 from pyasn1.codec.ber import encoder  # type: ignore[import-untyped]
@@ -43,6 +44,13 @@ RESULT_NAMES = {
     54: "loopDetect", 64: "namingViolation", 65: "objectClassViolation", 66: "notAllowedOnNonLeaf",
     67: "notAllowedOnRDN", 68: "entryAlreadyExists", 69: "objectClassModsProhibited", 71: "affectsMultipleDSAs",
     80: "other", 118: "canceled", 123: "assertionFailed",
+}
+
+# The password policy response control's errors (draft-behera-ldap-password-policy 6.2), by their names.
+PASSWORD_POLICY_ERRORS = {
+    0: "passwordExpired", 1: "accountLocked", 2: "changeAfterReset", 3: "passwordModNotAllowed",
+    4: "mustSupplyOldPassword", 5: "insufficientPasswordQuality", 6: "passwordTooShort", 7: "passwordTooYoung",
+    8: "passwordInHistory", 9: "passwordTooLong",
 }
 
 TRANSACTION_START = "1.3.6.1.1.21.1"
@@ -87,6 +95,14 @@ class Result:
 
 
 SUCCESS = Result(0)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyAnswer:
+    """A bind's or a password change's result, with the password policy control's error by name ("" without one)."""
+
+    result: Result
+    policy_error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +265,26 @@ class Connection:
             return _result_of(err), None
         return SUCCESS, response
 
+    def bind_with_policy(self, dn: str, password: str) -> PolicyAnswer:
+        """A simple bind asking for the password policy control (a locked account, an expired password)."""
+        return self._with_policy(self._ldap.simple_bind, dn, password)
+
+    def password_modify(self, user: str, old: str, new: str) -> PolicyAnswer:
+        """The Password Modify extended operation (RFC 3062) with the password policy request control, so
+        the server's policy is enforced and its refusal named (passwordTooShort, passwordInHistory...)."""
+        return self._with_policy(self._ldap.passwd, user, old, new)
+
+    def _with_policy(self, call: Any, *args: Any) -> PolicyAnswer:
+        try:
+            message = call(*args, serverctrls=[PasswordPolicyControl()])
+            _, _, _, controls = self._ldap.result3(message)
+        except _LOST as err:
+            raise _lost(err) from err
+        except ldap.LDAPError as err:
+            info = err.args[0] if err.args and isinstance(err.args[0], dict) else {}
+            return PolicyAnswer(_result_of(err), _policy_error(DecodeControlTuples(info.get("ctrls") or [])))
+        return PolicyAnswer(SUCCESS, _policy_error(controls))
+
     def close(self) -> None:
         """Unbind and close; a connection already gone is closed all the same."""
         if self.closed:
@@ -258,3 +294,10 @@ class Connection:
             self._ldap.unbind_ext_s()
         except ldap.LDAPError:
             pass  # already gone: nothing to tell anyone
+
+
+def _policy_error(controls: Sequence[Any]) -> str:
+    for control in controls:
+        if isinstance(control, PasswordPolicyControl) and control.error is not None:
+            return PASSWORD_POLICY_ERRORS.get(int(control.error), f"error {control.error}")
+    return ""

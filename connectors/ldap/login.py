@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
-from connectors.ldap.client import Connection, ConnectionLost, InvalidUrl, escape_filter_value
+from connectors.ldap.client import Connection, ConnectionLost, Entry, InvalidUrl, escape_filter_value
 from lifecycle.domain.errors import ConnectorError
 
 P = ParamSpec("P")
@@ -25,6 +25,22 @@ _PERSON = "(|(objectClass=inetOrgPerson)(objectClass=account)(objectClass=posixA
 
 class LoginRefused(Exception):
     """Unknown user, ambiguous name or wrong password: one answer for all, so existence does not leak."""
+
+
+class PasswordRefused(Exception):
+    """The directory refused a password change: `reason` is the password policy's error name
+    (passwordTooShort, passwordInHistory, accountLocked...) or the result's (constraintViolation), `detail` its text.
+    Neither holds a password."""
+
+    def __init__(self, reason: str, detail: str = "", uid: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail, self.uid = reason, detail, uid  # uid: the account's, as the directory has it
+
+
+# A bind refused for the account's state, not the password typed (the policy control says which).
+_STATE_REFUSALS = ("accountLocked", "passwordExpired")
+# Results a password change is refused with for the password itself (the policy control names the rule).
+_PASSWORD_REFUSALS = {19: "constraintViolation", 50: "insufficientAccessRights", 53: "unwillingToPerform"}
 
 
 Guard = Callable[[str], AbstractContextManager[None]]
@@ -66,16 +82,7 @@ class DirectoryLogin:
             raise LoginRefused
         connection = self._open()
         try:
-            value = escape_filter_value(username)
-            entries = self._search(connection, f"(&{_PERSON}(|(uid={value})(mail={value})))", ["uid", "cn", "displayName"])
-            if not entries and not self._search(connection, f"(&{_PERSON}(uid=*))", []):
-                # Not an unknown user: a lookup that sees no person at all is the console's configuration.
-                who = f"the lookup account {self._lookup[0]}" if self._lookup[0] else "an anonymous search"
-                raise ConnectorError(f"{who} sees no person under {self.base_dn}: the directory hides them; "
-                                     "set [web] lookup_bind_dn to a read-only account and its password", connector="directory")
-            if len(entries) != 1:
-                raise LoginRefused
-            dn, attributes = entries[0]
+            dn, attributes = self._find_person(connection, username)
             with guard(dn):
                 result = self._call(connection.bind, dn, password)
                 if result.code in (INVALID_CREDENTIALS, 48, 50, 53):  # wrong, or locked, expired, refused
@@ -96,6 +103,39 @@ class DirectoryLogin:
         uid = _first(attributes, "uid") or username
         return Identity(uid, dn, _first(attributes, "displayname") or _first(attributes, "cn") or uid, groups)
 
+    def change_password(self, username: str, old: str, new: str, guard: Guard = lambda _dn: nullcontext()) -> str:
+        """As the person `username` (a uid or a mail address), with their password `old`, set `new` by the
+        Password Modify extended operation (RFC 3062), so the server's password policy judges it (allowed
+        while pwdReset is TRUE: that is the change it asks for).  Returns their uid.
+
+        LoginRefused for an unknown user or a wrong `old` (one answer); PasswordRefused when the account may
+        not log in (locked, expired) or the policy refuses `new`; `guard(dn)` wraps the bind, as for a login.
+        """
+        username = username.strip()
+        if not username or not old or not new or len(username) > 256:
+            raise LoginRefused
+        connection = self._open()
+        try:
+            dn, attributes = self._find_person(connection, username)
+            with guard(dn):
+                bound = self._call(connection.bind_with_policy, dn, old)
+                if bound.policy_error in _STATE_REFUSALS and bound.result.code != 0:
+                    raise PasswordRefused(bound.policy_error, uid=_first(attributes, "uid"))
+                if bound.result.code in (INVALID_CREDENTIALS, 48, 50, 53):
+                    raise LoginRefused
+            if bound.result.code != 0:
+                raise ConnectorError(f"the directory answered a login with {bound.result}", connector="directory")
+            changed = self._call(connection.password_modify, dn, old, new)
+        finally:
+            connection.close()
+        code = changed.result.code
+        if code in _PASSWORD_REFUSALS or changed.policy_error:
+            raise PasswordRefused(changed.policy_error or _PASSWORD_REFUSALS.get(code, changed.result.name),
+                                  changed.result.diagnostic, _first(attributes, "uid"))
+        if code != 0:
+            raise ConnectorError(f"the directory answered a password change with {changed.result}", connector="directory")
+        return _first(attributes, "uid") or username
+
     def find_by_uid(self, uid: str) -> list[FoundEntry]:
         """Entries under the base whose uid is `uid` (the lookup account's view).
 
@@ -115,6 +155,19 @@ class DirectoryLogin:
         # where reading it is not).
         return [FoundEntry(dn, _first(a, "uid"), number, dn in unnumbered or (dn in numbered and bool(number)))
                 for dn, a in entries for number in (_first(a, "employeenumber"),)]
+
+    def _find_person(self, connection: Connection, username: str) -> Entry:
+        """The one person entry whose uid or mail is `username`; LoginRefused for none or several."""
+        value = escape_filter_value(username)
+        entries = self._search(connection, f"(&{_PERSON}(|(uid={value})(mail={value})))", ["uid", "cn", "displayName"])
+        if not entries and not self._search(connection, f"(&{_PERSON}(uid=*))", []):
+            # Not an unknown user: a lookup that sees no person at all is the console's configuration.
+            who = f"the lookup account {self._lookup[0]}" if self._lookup[0] else "an anonymous search"
+            raise ConnectorError(f"{who} sees no person under {self.base_dn}: the directory hides them; "
+                                 "set [web] lookup_bind_dn to a read-only account and its password", connector="directory")
+        if len(entries) != 1:
+            raise LoginRefused
+        return entries[0]
 
     def _open(self) -> Connection:
         try:

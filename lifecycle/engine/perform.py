@@ -28,11 +28,12 @@ from lifecycle.domain.action_params import (
     NewAccountParams,
     NewGroupParams,
     NewMailboxParams,
+    PasswordResetParams,
     StateParams,
     WarningParams,
 )
 from lifecycle.domain.dn import dn_key
-from lifecycle.domain.errors import AlreadyExistsError, HrWriteBackError, RecordError
+from lifecycle.domain.errors import AlreadyExistsError, ConnectorError, HrWriteBackError, RecordError
 from lifecycle.domain.models import Action, ActionKind
 from lifecycle.domain.ports import Directory, HrWriteBack, MailBackend, MailCompanion
 from lifecycle.engine.kinds import MAIL_KINDS
@@ -66,7 +67,7 @@ class ActionPerformer:
             case ActionKind.CREATE_ACCOUNT, NewAccountParams() as p:
                 attributes = p.attributes
                 password = passwords.get(action.employee_id) or self.vault.issue(
-                    action.employee_id, attributes.uid, attributes.mail
+                    action.employee_id, attributes.uid, attributes.mail, action.company
                 )
                 try:
                     d.create_person(p.dn, attributes.to_dict(), password)
@@ -103,6 +104,8 @@ class ActionPerformer:
                 pass  # state only: written with the outcome
             case kind, AddressParams() if kind in MAIL_KINDS:
                 self.perform_mail(action)
+            case ActionKind.RESET_PASSWORD, PasswordResetParams() as p:
+                self.reset_password(action, p, passwords)
             case ActionKind.WRITE_BACK_HR, HrWriteBackParams() as p:
                 if self.hr is None:
                     raise HrWriteBackError("the HR source of this run does not take write-backs ([hr] kind and its "
@@ -111,6 +114,19 @@ class ActionPerformer:
                 log.info("hr_written_back", employee_id=action.employee_id, account=p.account, email=p.email)
             case _:
                 raise RecordError(f"unknown action kind {action.kind} (parameters {type(action.params).__name__})")
+
+    def reset_password(self, action: Action, p: PasswordResetParams, passwords: Mapping[str, str]) -> None:
+        """A fresh initial password (sealed for the batch), to be changed at the next login (the directory sets
+        pwdReset with it); open IMAP sessions, logged in with the old one, are ended."""
+        # Never an older sealed password: a reset gives the one sealed for it (issue_for), or a new one.
+        password = passwords.get(action.employee_id) or self.vault.issue(action.employee_id, p.uid, p.mail, action.company)
+        self.directory.set_password(p.dn, password)
+        log.info("password_reset", employee_id=action.employee_id, uid=p.uid)
+        if self.companion is not None and p.mail:
+            try:
+                self.companion.kick(p.mail)
+            except ConnectorError as exc:  # the password is set: sessions still open end with their clients
+                log.warning("imap_sessions_not_ended", employee_id=action.employee_id, address=p.mail, error=str(exc))
 
     def create_group(self, p: NewGroupParams, failed_dns: Collection[str]) -> None:
         """The group with all its initial members (the planner's `members`) in one add.
@@ -149,8 +165,8 @@ class ActionPerformer:
             case ActionKind.CREATE_MAILBOX, NewMailboxParams() as p:
                 address = p.address
                 # One initial password for the account and the mailbox, sealed once.
-                password = self.vault.read_password(action.employee_id) or self.vault.issue(
-                    action.employee_id, address.split("@", 1)[0], address
+                password = self.vault.read_password(action.employee_id, action.company) or self.vault.issue(
+                    action.employee_id, address.split("@", 1)[0], address, action.company
                 )
                 try:
                     m.create_mailbox(address, p.display_name, p.quota_mb, password)

@@ -22,11 +22,14 @@ from lifecycle.domain.action_params import (
     MoveParams,
     NewAccountParams,
     NewGroupParams,
+    PasswordResetParams,
 )
 from lifecycle.domain.dn import dn_key
+from lifecycle.domain.errors import RecordError
 from lifecycle.domain.models import ActionKind, params_from_dict
 from lifecycle.domain.ports import Directory, MailBackend
 from lifecycle.engine.kinds import STATE_ONLY
+from lifecycle.engine.vault import CredentialVault
 from lifecycle.journal.action_log import ActionStatus, LogEntry
 from lifecycle.journal.store import Journal
 from policies.attributes import current_attributes
@@ -34,11 +37,18 @@ from policies.attributes import current_attributes
 log = structlog.get_logger(__name__)
 
 
-def recover(journal: Journal, directory: Directory, mail: MailBackend | None) -> list[LogEntry]:
-    """Settle the actions left `pending`: `applied` where the directory (or mail server) shows them done."""
+def recover(journal: Journal, directory: Directory, mail: MailBackend | None,
+            vault: CredentialVault | None = None) -> list[LogEntry]:
+    """Settle the actions left `pending`: `applied` where the directory (or mail server) shows them done.
+
+    A password reset cannot be seen done: it is done again, with the password sealed for it (`vault`).
+    """
     settled = []
     for entry in journal.pending_actions():
-        done = already_done(entry, directory, mail)
+        if entry.kind == ActionKind.RESET_PASSWORD.value:
+            done = redo_reset(entry, directory, vault)
+        else:
+            done = already_done(entry, directory, mail)
         status = ActionStatus.APPLIED if done else ActionStatus.INTERRUPTED
         journal.finish_action(
             entry.id,
@@ -93,6 +103,27 @@ def already_done(entry: LogEntry, directory: Directory, mail: MailBackend | None
         present = member in {dn_key(m) for m in group.members}
         return not present if kind == ActionKind.REMOVE_MEMBER else present
     return False
+
+
+def redo_reset(entry: LogEntry, directory: Directory, vault: CredentialVault | None) -> bool:
+    """Set the password sealed for an interrupted reset again: the person may have been given it already, so
+    never another one.  False (re-planned) when none was sealed for it (the crash came first) or it is gone."""
+    try:
+        params = PasswordResetParams.from_dict(entry.params)
+    except (ValueError, TypeError) as exc:
+        log.warning("in_flight_action_unreadable", action_id=entry.id, kind=entry.kind, error=str(exc))
+        return False
+    # Sealed after the write-ahead row: an older file (the hire's initial password) is not this reset's.
+    written = datetime.fromisoformat(entry.logged_at)
+    password = vault.read_password(entry.employee_id, entry.company, sealed_since=written) if vault is not None else None
+    if password is None:
+        return False
+    try:
+        directory.set_password(params.dn, password)
+    except RecordError as exc:  # the entry is gone or refuses: the next plan decides again
+        log.warning("interrupted_reset_not_redone", action_id=entry.id, employee_id=entry.employee_id, error=str(exc))
+        return False
+    return True
 
 
 def mail_done(kind: ActionKind, params: AddressParams, mail: MailBackend) -> bool:

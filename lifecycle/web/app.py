@@ -20,6 +20,7 @@ from connectors.ldap.login import DirectoryLogin
 from lifecycle.domain.errors import StateStoreError
 from lifecycle.domain.settings import Settings
 from lifecycle.domain.web_settings import WebSettings
+from lifecycle.journal.sealed import SealedPasswords, load_key
 from lifecycle.journal.store import Journal
 from lifecycle.web.i18n import LANGUAGES, translations
 from lifecycle.web.throttle import LoginThrottle
@@ -48,12 +49,14 @@ def create_app(settings: Settings, web: WebSettings, session_secret: str, journa
         LOGIN=login,
         LOGIN_THROTTLE=LoginThrottle(web.login_failures, web.login_window_minutes),
         COMPANY_CODES=[c.code for c in settings.companies],
+        SEALED_PASSWORDS=_sealed_passwords(settings, journal),
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if web.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=web.proxy_hops, x_proto=web.proxy_hops)  # type: ignore[method-assign]
     csrf = CSRFProtect(app)
 
+    from lifecycle.web import passwords  # noqa: F401  (adds the password pages and the reveal to pages and api)
     from lifecycle.web.api import api, log_in
     from lifecycle.web.pages import pages
 
@@ -107,6 +110,15 @@ def create_app(settings: Settings, web: WebSettings, session_secret: str, journa
         return exc
 
     return app
+
+
+def _sealed_passwords(settings: Settings, journal: Journal) -> SealedPasswords | None:
+    """Console delivery's sealed passwords, opened with [accounts] password_key_file: the one key the console shares
+    with the daemon on purpose (lifecycle.web.serve.readable_daemon_files leaves it out)."""
+    accounts = settings.accounts
+    if accounts.initial_password_delivery != "console" or accounts.password_key_file is None:
+        return None
+    return SealedPasswords(journal.engine, load_key(accounts.password_key_file))
 
 
 def _catalogue() -> Any:

@@ -54,6 +54,7 @@ KINDS = {
     "duplicate_employee_number": N_("duplicate employee number"), "inconsistent_record": N_("inconsistent HR record"),
     "unknown_manager": N_("unknown manager"), "deleted_for_inactivity": N_("deleted for inactivity"),
     "mailbox_kept": N_("mailbox kept"), "lock_disagreement": N_("lock state disagrees"), "manager_loop": N_("manager loop"),
+    "reset_password": N_("new initial password"), "password_revealed": N_("initial password revealed"),
 }
 # ... and the statuses of entries, held actions and people, the outcomes and modes of cycles.
 WORDS = {

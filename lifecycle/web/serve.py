@@ -55,7 +55,11 @@ def build_console(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def readable_daemon_files(settings: Settings) -> list[str]:
-    """The daemon's secrets and data this process could read: none, under lifecycle-web.service."""
+    """The daemon's secrets and data this process could read: none, under lifecycle-web.service.
+
+    [accounts] password_key_file is not one of them: with console delivery the daemon seals initial passwords
+    with it and the console opens them (one reveal each), so both are given that key on purpose.
+    """
     hr = settings.hr
     paths = [settings.accounts.initial_password_dir]
     if hr.is_file:
