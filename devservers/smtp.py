@@ -17,7 +17,8 @@ what it accepts (for the SMTP-only tests).
 Outages: `fail(True)` answers 451 (or the reply given, such as 421) to MAIL, RCPT and DATA until
 `fail(False)`; `stop()` then `start()` again listens on the same port (an outage for a while); `stop()`
 also ends the open connections, as a stopping Postfix does.  `tls_cert=(cert, key)` offers STARTTLS
-(`implicit_tls=True`: TLS from the first byte, smtps://); `self_signed_cert()` makes one for 127.0.0.1.
+(`implicit_tls=True`: TLS from the first byte, smtps://); `self_signed_cert()` makes one for 127.0.0.1
+(with `cryptography`, or `openssl req` where the venv lacks it).
 `auth={"user": "password"}` offers AUTH PLAIN and LOGIN (after STARTTLS when TLS is on) and requires it
 before MAIL.
 """
@@ -26,12 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import email.policy
+import ipaddress
 import logging
 import smtplib
 import ssl
 import subprocess
 import threading
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -63,22 +66,75 @@ def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Pa
     """A self-signed certificate for `host` (and localhost) and its key, (cert.pem, key.pem) in `directory`.
 
     The certificate is its own CA: a client trusts it with `ssl.create_default_context(cafile=cert)`.
+    Made with `cryptography` when the venv has it, else with the system's `openssl req`.
     """
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = directory / "cert.pem", directory / "key.pem"
-    san = f"IP:{host}" if host[:1].isdigit() else f"DNS:{host}"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={host}",
-            "-addext", f"subjectAltName={san},DNS:localhost",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    try:
+        _self_signed_with_cryptography(cert, key, host)
+    except ImportError:
+        san = f"IP:{host}" if _is_ip(host) else f"DNS:{host}"
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={host}",
+                "-addext", f"subjectAltName={san},DNS:localhost",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     return cert, key
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _self_signed_with_cryptography(cert: Path, key: Path, host: str) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    alt: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    alt.insert(0, x509.IPAddress(ipaddress.ip_address(host)) if _is_ip(host) else x509.DNSName(host))
+    now = datetime.now(UTC)
+    public = private.public_key()
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(private, hashes.SHA256())
+    )
+    key.write_bytes(
+        private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key.chmod(0o600)
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
 
 def _coded(reply: str, code: str = "550") -> str:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import devservers.smtp
 from connectors.mail_modoboa import ModoboaBackend
 from connectors.notices import compose
 from connectors.smtp_sender import SmtpSender, read_smtp_password
@@ -139,6 +140,21 @@ def test_starttls_with_a_verified_certificate(
             with pytest.raises(ConfigError, match="certificate does not verify"):
                 untrusting.send(message(), [MANAGER])
         assert len(server.received) == 1
+
+
+def test_a_certificate_made_with_openssl_serves_as_well(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the venv has no `cryptography`, self_signed_cert() uses `openssl req`: the result must verify too."""
+
+    def no_cryptography(*args: object) -> None:
+        raise ImportError("cryptography")
+
+    monkeypatch.setattr(devservers.smtp, "_self_signed_with_cryptography", no_cryptography)
+    made = self_signed_cert(tmp_path)
+    with SmtpServer(tls_cert=made) as server:
+        trusting = ssl.create_default_context(cafile=str(made[0]))
+        with SmtpSender(settings(server, require_tls=True), ssl_context=trusting) as sender:
+            assert sender.send(message(), [MANAGER]) == {}
+        assert server.encrypted == [True]
 
 
 def test_smtps_is_tls_from_the_first_byte(certificate: tuple[Path, Path], trusting: ssl.SSLContext) -> None:
