@@ -8,7 +8,7 @@ from datetime import date
 from lifecycle.domain.errors import LifecycleError
 from lifecycle.domain.settings import Settings
 
-__all__ = ["check_hr", "check_mail"]
+__all__ = ["check_hr", "check_mail", "check_notify"]
 
 
 def check_hr(settings: Settings) -> list[str]:
@@ -73,4 +73,31 @@ def check_mail(settings: Settings) -> list[str]:
             print(f"  {capability.value:<24} {'yes' if capability in abilities else 'no'}")
     finally:
         mail.close()
+    return problems
+
+
+def check_notify(settings: Settings) -> list[str]:
+    """The SMTP relay answers and takes our login (nothing is sent); the outbox's waiting and failed notices."""
+    if settings.notify is None:
+        print("notify: not configured: nothing is sent")
+        return []
+    from lifecycle.engine.outbox_delivery import open_sender
+    from lifecycle.journal.outbox import FAILED, UNCONFIRMED, WAITING, read_counts
+
+    sender = open_sender(settings)
+    try:
+        problems = [f"notify: {p}" for p in sender.check()]
+    except LifecycleError as exc:
+        problems = [f"notify: {exc}"]
+    finally:
+        sender.close()
+    if not problems:
+        print(f"notify: ok (SMTP relay {settings.notify.smtp_url}, from {settings.notify.sender})")
+    counts = read_counts(settings.state.url)
+    if counts is None:
+        return problems  # no store yet, or the state store's own line says why
+    waiting = sum(counts.get(s, 0) for s in WAITING)
+    failed, unconfirmed = counts.get(FAILED, 0), counts.get(UNCONFIRMED, 0)
+    print(f"outbox: {waiting} waiting, {failed} failed, {unconfirmed} unconfirmed"
+          + (" (`lifecycle outbox` lists them)" if failed or unconfirmed else ""))
     return problems

@@ -102,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="say what an upgrade would do and change nothing (exit 2 if one is due)")
 
     from lifecycle.cli.admin import add_admin_commands
+    from lifecycle.cli.outbox import add_outbox_command
 
     add_admin_commands(sub)
+    add_outbox_command(sub)
 
     sub.add_parser("web", help="the console: each branch admin sees and decides for their own company ([web]; "
                                "needs no directory or mail secret)",
@@ -146,11 +148,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from lifecycle.cli.admin import ADMIN_COMMANDS
+    from lifecycle.cli.outbox import OUTBOX_COMMANDS
     from lifecycle.domain.settings import load_settings
 
     settings = load_settings(args.config, secrets=args.command in CONNECTING)
     settings = _as_state_owner(settings)
-    return {**COMMANDS, **ADMIN_COMMANDS}[args.command](args, settings)
+    return {**COMMANDS, **ADMIN_COMMANDS, **OUTBOX_COMMANDS}[args.command](args, settings)
 
 
 def _as_state_owner(settings: Settings) -> Settings:
@@ -235,7 +238,7 @@ def _user() -> str:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.ldap import LdapDirectory
-    from lifecycle.cli.checks import check_hr, check_mail
+    from lifecycle.cli.checks import check_hr, check_mail, check_notify
     from lifecycle.journal.check import check_state_store
 
     problems: list[str] = []
@@ -257,6 +260,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         print("mail: not configured (the directory is managed alone)")
     else:
         problems.extend(check_mail(settings))
+    problems.extend(check_notify(settings))
     for problem in problems:
         print(f"PROBLEM {problem}", file=sys.stderr)
     return EXIT_ERROR if problems else EXIT_OK

@@ -124,7 +124,7 @@ class Executor:
 
     def recover(self) -> list[LogEntry]:
         """Settle actions a crash left `pending`: completed if the directory shows them done."""
-        return recover(self.journal, self.directory, self.mail)
+        return recover(self.journal, self.directory, self.mail, self.vault)
 
     def apply(
         self, plan: Plan, run_id: str, should_stop: Callable[[], bool] = lambda: False,

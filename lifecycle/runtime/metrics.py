@@ -36,6 +36,13 @@ class Metrics:
         self.held = Gauge("lifecycle_held_actions", "Actions held for an admin in the last planned cycle", registry=r)
         self.active = Gauge("lifecycle_active", "1 while this instance is the active one, 0 as a standby", registry=r)
         self.next_run = Gauge("lifecycle_next_run_timestamp_seconds", "When the next cycle is scheduled (Unix time)", registry=r)
+        self.notices_sent = Counter("lifecycle_notices_sent", "Notices the SMTP relay accepted, by event", ["event"], registry=r)
+        self.notices_failed = Counter(
+            "lifecycle_notices_failed", "Notices given up (refused for good, not accepted within [notify] retry_hours, "
+            "no password to send), by event", ["event"], registry=r,
+        )
+        self.outbox_waiting = Gauge("lifecycle_outbox_waiting", "Notices held, queued or being sent after the last cycle",
+                                    registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
