@@ -33,6 +33,10 @@ Decisions taken here (documented so that callers and admins can rely on them):
   future is rejected as a probable typo (e.g. 2052 for 2025).
 - A row whose cells are all empty (",,,,") counts as a blank line.
 - `email`, when given, must look like an address (one "@", a dot in the domain).
+- `personal_email` (optional; where an initial password may be sent) must look like an address
+  too, but a bad one never rejects the row: the row is accepted without it and the value
+  becomes a review (`findings`), so HR can correct it.  Whether the address is outside the
+  group's own domains is the policy's to judge (policies.notices), not the reader's.
 - Every column has a longest accepted value (`FIELD_LIMITS`), counted in
   characters (code points, after normalisation: 张 is one character, as is a).
   A longer value rejects the row, naming the field, its length and the limit.
@@ -56,6 +60,7 @@ from connectors.hr_values import (
     HEADER_ALIASES,
     HIRE_DATE_HORIZON_DAYS,
     MAX_ID_LENGTH,
+    PERSONAL_EMAIL_LIMIT,
     REQUIRED_FIELDS,
     InvalidValue,
     check_value,
@@ -72,6 +77,8 @@ from lifecycle.domain.models import HrRecord, HrStatus, RejectedRow, Review, Rev
 __all__ = ["HrRules", "cell_text", "refuse_unusable", "resolve_managers", "validate_rows"]
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Nothing a plain address holds: control characters, white space, and what separates or quotes addresses in a header.
+_NOT_IN_ADDRESS = re.compile('[\x00-\x20\x7f-\x9f\ud800-\udfff,;:<>()\\[\\]\\\\"]')
 _ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -147,6 +154,7 @@ def validate_rows(
     today: date | None = None,
     *,
     width: int | None = None,
+    findings: list[Review] | None = None,
 ) -> tuple[list[HrRecord], list[RejectedRow]]:
     """Validate `(row number, cells)` pairs; return (records, rejections).
 
@@ -160,6 +168,7 @@ def validate_rows(
 
     `company_aliases` may be the whole `HrRules`.  A record's `manager_id` is the manager column
     as written (an id, an address or a name): `resolve_managers` turns it into an employee id.
+    `findings`, when given, gets a review per accepted row whose `personal_email` was dropped.
     """
     rules = company_aliases if isinstance(company_aliases, HrRules) else HrRules(company_aliases)
     validator = _Validator(header_map, rules, today, width)
@@ -205,6 +214,9 @@ def validate_rows(
 
     records = [r for r in results if type(r) is HrRecord]
     rejected = [r for r in results if type(r) is RejectedRow]
+    if findings is not None and validator.dropped:
+        accepted = {r.row for r in records}  # a row rejected after all says so itself
+        findings.extend(review for row, review in validator.dropped if row in accepted)
     return records, rejected
 
 
@@ -251,12 +263,15 @@ class _Validator:
         # company name longer than the usual bound must still be accepted.
         self.limits = {field: limit for field, (limit, _) in FIELD_LIMITS.items()}
         self.limits["company"] = max(self.limits["company"], max(map(len, self.exact), default=0))
-        # (field, column, name rule?, cache or None, longest value), in header_map order, employee_id left out.
+        # (field, column, name rule?, cache or None, longest value), in header_map order, employee_id left out,
+        # and personal_email, which never rejects its row (`_personal_email`).
         self.fields: list[tuple[str, int, bool, dict[str, str] | None, int]] = [
             (field, index, field in ("name", "family_name"), {} if field in _REPEATING else None, self.limits[field])
             for field, index in header_map.items()
-            if field != "employee_id"
+            if field not in ("employee_id", "personal_email")
         ]
+        self.personal_index = header_map.get("personal_email")
+        self.dropped: list[tuple[int, Review]] = []  # (row, review) of each personal_email dropped
         self.shared: dict[str, str] = {}  # one object per distinct value of a repeating column
         self.statuses: dict[str, HrStatus] = {}
         self.hire_dates: dict[str, date] = {}
@@ -282,6 +297,7 @@ class _Validator:
                                name=name, email=email)
         if manager_id and manager_id.casefold() == employee_id.casefold():
             manager_id = ""  # "reports to self" means top of the tree: no manager
+        personal = self._personal_email(row, employee_id, company, cells) if self.personal_index is not None else ""
         return HrRecord(
             employee_id,
             values["name"],
@@ -297,7 +313,26 @@ class _Validator:
             termination_date,
             email,
             values.get("account", ""),
+            personal,
         )
+
+    def _personal_email(self, row: int, employee_id: str, company: str, cells: Sequence[str]) -> str:
+        """The row's personal address, or "" when it has none or a bad one (then a review says which and why)."""
+        assert self.personal_index is not None
+        value = normalize_text(cells[self.personal_index])
+        if not value:
+            return ""
+        if len(value) > PERSONAL_EMAIL_LIMIT or _NOT_IN_ADDRESS.search(value) or not _EMAIL.fullmatch(value):
+            shown = repr(value) if len(value) <= 80 else f"a value of {len(value):,} characters"
+            self.dropped.append((row, Review(
+                ReviewKind.INCONSISTENT_RECORD, employee_id, company, f"row {row}",
+                f"the personal_email ({HEADER_ALIASES['personal_email'][0]}) {shown} is not an e-mail address; the row is "
+                "used without it, so no initial password can be sent there",
+                "correct the personal address in HR (name@domain, outside the company's own mail domains) or leave it "
+                "empty",
+            )))
+            return ""
+        return value
 
     def _employee_id(self, cells: Sequence[str]) -> tuple[str, InvalidValue | None]:
         """The row's employee id ("" when invalid, with why): known before any check, so every rejection carries it."""

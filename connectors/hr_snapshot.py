@@ -21,7 +21,7 @@ from connectors.hr_records import HrRules, cell_text, refuse_unusable, resolve_m
 from connectors.hr_values import map_headers
 from lifecycle.domain.errors import FeedError
 from lifecycle.domain.hr_settings import HrSettings
-from lifecycle.domain.models import HrRecord, HrSnapshot, RejectedRow
+from lifecycle.domain.models import HrRecord, HrSnapshot, RejectedRow, Review
 
 __all__ = ["RowsRead", "build_snapshot", "fingerprint_rows", "set_aside_test_records"]
 
@@ -56,7 +56,8 @@ def build_snapshot(read: RowsRead, settings: HrSettings, company_aliases: Mappin
     if digest is not None:
         digest.update(repr([cell_text(h) for h in read.headers]).encode())
         rows = _digested(rows, digest)
-    records, rejected = validate_rows(rows, header_map, rules, today, width=read.width)
+    dropped: list[Review] = []  # personal addresses that are not addresses: the rows are used without them
+    records, rejected = validate_rows(rows, header_map, rules, today, width=read.width, findings=dropped)
     if not records and not rejected:
         raise FeedError(
             f"{read.source} has a header (row {read.header_row}) but no data rows; refusing to treat every employee as "
@@ -67,6 +68,9 @@ def build_snapshot(read: RowsRead, settings: HrSettings, company_aliases: Mappin
         rejected = [_keyed(r, read.keys) for r in rejected]
     refuse_unusable(records, rejected, read.source)
     records, reviews = resolve_managers(records, rules.manager_match, rejected)
+    if dropped:
+        kept = {r.employee_id for r in records}  # not a test record set aside
+        reviews = [*reviews, *(r for r in dropped if r.employee_id in kept)]
     fingerprint = read.fingerprint or (digest.hexdigest() if digest is not None else "")
     log.info("hr_feed_read", source=read.source, kind=settings.kind, rows=len(records) + len(rejected),
              accepted=len(records), rejected=len(rejected), fingerprint=fingerprint[:12], **read.details)

@@ -24,7 +24,9 @@ __all__ = [
     "MAX_DEPARTMENT_BYTES",
     "MAX_ID_LENGTH",
     "OPTIONAL_FIELDS",
+    "PERSONAL_EMAIL_LIMIT",
     "PLACEHOLDER_DATES",
+    "READ_FIELDS",
     "REQUIRED_FIELDS",
     "STATUS_VALUES",
     "InvalidValue",
@@ -40,6 +42,10 @@ __all__ = [
 
 REQUIRED_FIELDS: tuple[str, ...] = ("employee_id", "name", "company", "department", "status", "hire_date")
 OPTIONAL_FIELDS: tuple[str, ...] = tuple(f for f in CANONICAL_HR_FIELDS if f not in REQUIRED_FIELDS)
+# Every field a column is read for: the canonical ones, and `personal_email` (where an initial password may be
+# sent).  A bad personal address never rejects its row (connectors.hr_records): it is dropped, with a review.
+READ_FIELDS: tuple[str, ...] = (*CANONICAL_HR_FIELDS, *(f for f in ("personal_email",) if f not in CANONICAL_HR_FIELDS))
+PERSONAL_EMAIL_LIMIT = 254  # RFC 5321's longest address
 
 # Headers accepted for each canonical field besides the field's own name (in
 # any case/spacing: "employee_id", "Employee ID", "EMPLOYEE-ID").
@@ -57,6 +63,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "termination_date": ("离职日期",),
     "email": ("邮箱",),
     "account": ("账号",),
+    "personal_email": ("个人邮箱",),
 }
 # Headers of Chinese HR systems' own exports (DingTalk 智能人事, WeCom, Feishu, Beisen), accepted too;
 # a column with one of the names above wins over them, so an export that read before reads the same.
@@ -71,6 +78,7 @@ EXPORT_HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "hire_date": ("入职时间",),
     "termination_date": ("离职时间", "最后工作日"),
     "email": ("工作邮箱", "企业邮箱"),
+    "personal_email": ("私人邮箱", "个人邮件", "personal email", "private email"),
 }
 
 # The small, documented table of HR status words (matched case-insensitively
@@ -198,9 +206,9 @@ def map_headers(headers: Sequence[str], columns: Mapping[str, str]) -> dict[str,
     built-in names.  Raises `FeedError` when a required column is missing, a
     configured header is not in the file, or two columns map to one field.
     """
-    unknown = sorted(set(columns) - set(CANONICAL_HR_FIELDS))
+    unknown = sorted(set(columns) - set(READ_FIELDS))
     if unknown:
-        raise FeedError(f"[hr.columns] names unknown field(s) {unknown}; allowed: {', '.join(CANONICAL_HR_FIELDS)}")
+        raise FeedError(f"[hr.columns] names unknown field(s) {unknown}; allowed: {', '.join(READ_FIELDS)}")
     keys = [_header_key(h) for h in headers]
     shown = ", ".join(repr(normalize_text(h)) for h in headers) or "(none)"
     mapping: dict[str, int] = {}
@@ -230,7 +238,7 @@ def map_headers(headers: Sequence[str], columns: Mapping[str, str]) -> dict[str,
         claimed[found[0]] = canonical
 
     names: dict[str, tuple[str, int]] = {}  # header key -> (field, tier: 0 = its own names, 1 = an export's)
-    for canonical in CANONICAL_HR_FIELDS:
+    for canonical in READ_FIELDS:
         if canonical in columns:
             continue
         for alias in (canonical, *HEADER_ALIASES.get(canonical, ())):

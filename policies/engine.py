@@ -7,7 +7,7 @@ and computing it changes nothing anywhere.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
@@ -20,6 +20,7 @@ from lifecycle.domain.action_params import (
     MoveParams,
     NewAccountParams,
     NewEntryAttributes,
+    PasswordResetParams,
     StateParams,
     StateValue,
     WarningParams,
@@ -55,7 +56,9 @@ from policies.mailbox import plan_mailbox
 from policies.managers import manager_chain_reviews
 from policies.names import NameAllocator, Names
 from policies.naming import NamingProblem, lower_name
+from policies.notices import notices_of_plan
 from policies.outlook import outlooks
+from policies.owners import Owners
 from policies.placement import dn_key, group_dn, split_rdn
 from policies.retention import decide_deletion
 from policies.timeline import next_due_of
@@ -137,6 +140,8 @@ def compute_plan(
     if outlook:
         concerned = frozenset(h.action.employee_id for h in guarded.held) | {r.employee_id for r in reviews}
         found = outlooks(views, concerned, ctx)
+    told = notices_of_plan(guarded.allowed, views, directory, ctx, capabilities)  # a held action tells no one yet
+    reviews.extend(told.reviews)
     del views
     return Plan(
         now=now,
@@ -149,6 +154,7 @@ def compute_plan(
         hr_fingerprint=hr.fingerprint,
         config_fingerprint=config_fingerprint,
         next_due=due,
+        notices=told.notices,
         outlooks=found,
         accounts=accounts,
     )
@@ -245,7 +251,7 @@ def _decide_everyone(
         if mailing and employee_id in managers:
             mails[employee_id] = _desired_mail(view, intent, ctx)
         memberships.add(view, intent)
-    memberships.owners = _Owners(hired, intents)
+    memberships.owners = Owners(hired, intents)
     return decided
 
 
@@ -431,6 +437,10 @@ def _render(
         act(ActionKind.RESTORE_ACCOUNT, intent.dn, intent.restore, {"locked": [True, False]}, AccountParams(
             intent.dn,
             _state(status=PersonStatus.ACTIVE, suspended_at=None, suspension_rule=None, warned_at=None, restored_at=now)))
+        # The password the person left with may be known to others by now: a fresh one, changed at the first login.
+        act(ActionKind.RESET_PASSWORD, intent.dn, Step(intent.restore.rule, "a fresh initial password, to be changed at "
+            "the first login, delivered as [accounts] initial_password_delivery says"), {}, PasswordResetParams(
+            intent.dn, intent.uid, address, {}))
     if intent.warn is not None:
         act(ActionKind.WARN_INACTIVE, intent.dn, intent.warn, {"warned_at": [None, now]},
             WarningParams(intent.dn, entry.mail if entry else "", _state(warned_at=now)))
@@ -509,38 +519,6 @@ class _Known:
         if self._ids is None:
             self._ids = frozenset(r.employee_id for r in self._hr.records)
         return employee_id in self._ids
-
-
-class _Owners(Mapping[str, str]):
-    """DN key after the plan -> employee id (the later hire wins a shared DN), made on first use.
-
-    Groups look owners up only for members who leave or groups that go away: a quiet cycle
-    never builds one entry per person.
-    """
-
-    def __init__(self, hired: list[PersonView], intents: list[Intent]) -> None:
-        self._sources: tuple[list[PersonView], list[Intent]] | None = (hired, intents)
-        self._owners: dict[str, str] | None = None
-
-    def _map(self) -> dict[str, str]:
-        if self._owners is None:
-            assert self._sources is not None
-            hired, intents = self._sources
-            self._owners = {dn_key(i.dn): v.employee_id for v, i in zip(hired, intents) if i.dn}
-            self._sources = None
-        return self._owners
-
-    def __getitem__(self, key: str) -> str:
-        return self._map()[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._map()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._map())
-
-    def __len__(self) -> int:
-        return len(self._map())
 
 
 class _Memberships:

@@ -63,6 +63,9 @@ class HrRecord:
     # Optional columns used only to match pre-existing directory entries.
     email: str = ""
     account: str = ""
+    # Where an initial password may be sent ([accounts] initial_password_delivery = "personal_email"):
+    # an address outside the group's domains, or "" (none, or HR's was not an address).
+    personal_email: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +394,7 @@ class ReviewKind(str, enum.Enum):
     MAILBOX_KEPT = "mailbox_kept"
     LOCK_DISAGREEMENT = "lock_disagreement"
     MANAGER_LOOP = "manager_loop"
+    NO_PERSONAL_EMAIL = "no_personal_email"  # an initial password to send, but no personal address to send it to
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ import structlog
 from lifecycle.domain.errors import StalePlanError
 from lifecycle.domain.mail import MailCapability, MailSnapshot
 from lifecycle.domain.models import Action, ActionKey, DirectorySnapshot, FeedBaseline, HrSnapshot, Plan, StoredState
+from lifecycle.domain.notices import Notice
 from lifecycle.domain.ports import NO_PROGRESS, Directory, HrSource, HrWriteBack, MailBackend, MailCompanion, ProgressSink
 from lifecycle.domain.settings import Settings
 from lifecycle.engine import tuning
@@ -254,6 +255,28 @@ def check_saved_plan(saved: dict[str, Any], fresh: Plan) -> None:
             + "\n".join(detail)
             + "\nrun `lifecycle plan` again and review the new plan"
         )
+    _check_same_notices(saved, fresh)
+
+
+def _check_same_notices(saved: dict[str, Any], fresh: Plan) -> None:
+    """Who is told what is part of the plan reviewed: a plan made before notices existed, or one whose notices
+    (recipients, language, facts) no longer follow, is stale too."""
+    try:
+        saved_notices = [json.loads(json.dumps(Notice.from_dict(n).to_dict())) for n in saved.get("notices", [])]
+    except (KeyError, ValueError, TypeError, IndexError) as err:
+        raise StalePlanError(f"the saved plan has a notice this version does not plan ({err!r}); nothing was applied; "
+                             "run `lifecycle plan` again") from err
+    fresh_notices = [json.loads(json.dumps(n.to_dict())) for n in fresh.notices]
+    if saved_notices == fresh_notices:
+        return
+    detail = []
+    for label, items, other in (("no longer sent", saved_notices, fresh_notices), ("newly sent", fresh_notices, saved_notices)):
+        for item in [n for n in items if n not in other][:5]:
+            detail.append(f"  {label}: {item['event']} about {item['employee_id'] or item['company']} to {', '.join(item['to'])}")
+    raise StalePlanError(
+        "who is told what changed since the plan was made; nothing was applied.\n" + "\n".join(detail)
+        + "\nrun `lifecycle plan` again and review the new plan"
+    )
 
 
 def decide_as_saved(
