@@ -3,6 +3,12 @@
 Everything happens in a work directory (a temp dir by default): the slapd,
 the config, the state store and the sealed initial passwords.  The demo runs
 the real CLI commands an admin would run, with `--now` to travel in time.
+
+With Modoboa (scripts/install-modoboa) and Dovecot (scripts/install-dovecot)
+installed, a throwaway Dovecot serves IMAP for the demo's mailboxes, checking
+passwords against the demo's directory (passdb ldap, the supported set-up): the
+sealed initial password is refused with "change it first" and the address of
+the console's /password page, the chosen one is accepted.
 """
 
 from __future__ import annotations
@@ -123,12 +129,13 @@ def run_demo(workdir: Path | None = None) -> int:
         if not condition:
             failures.append(what)
 
+    web_port = _free_port()
     with Slapd(workdir / "slapd", base_dn=BASE_DN, organizational_units=units, anonymous_lookup=True) as slapd, \
-            _mail_server(workdir) as modoboa:
+            _mail_server(workdir) as modoboa, _imap_server(workdir, modoboa, slapd, web_port) as dovecot:
         config = write_config(workdir, slapd, hr_path)
         console_accounts(slapd)
         with open(config, "a", encoding="utf-8") as handle:
-            handle.write(web_section(workdir, _free_port()))
+            handle.write(web_section(workdir, web_port))
         if modoboa is not None:
             with open(config, "a", encoding="utf-8") as handle:
                 handle.write(mail_section(modoboa))
@@ -145,6 +152,10 @@ def run_demo(workdir: Path | None = None) -> int:
         _show_accounts(config)
         if modoboa is not None:
             _show_mailboxes(config)
+
+        if dovecot is not None:
+            _banner("IMAP checks the directory's password: the initial one must be changed first")
+            _imap_story(config, slapd, dovecot, expect)
 
         _banner("Plan again: nothing left to do")
         expect(_run(config, "plan", "--now", DAY_ONE) == 0, "second plan is empty (exit 0)")
@@ -183,6 +194,10 @@ def run_demo(workdir: Path | None = None) -> int:
             print(f"Open {address} and log in as:", flush=True)
             for uid, password, what in CONSOLE_ACCOUNTS:
                 print(f"  {uid:<14} password {password:<16} {what}", flush=True)
+            if dovecot is not None:
+                print(f"IMAP (no TLS, loopback): 127.0.0.1:{dovecot.imap_port}, user {IMAP_PERSON[1]}, password "
+                      f"{IMAP_CHOSEN}; any other employee: their address and the password sealed in "
+                      f"{workdir / 'credentials'}, changed first at {address}/password", flush=True)
             if address is not None and sys.stdin.isatty() and not os.environ.get("DEMO_NO_WAIT"):
                 print("The console runs until you press Enter (or Ctrl-C).", flush=True)
                 try:
@@ -190,7 +205,7 @@ def run_demo(workdir: Path | None = None) -> int:
                 except (EOFError, KeyboardInterrupt):
                     pass
 
-    print(f"\nDemo files (config, state.db, sealed passwords) are in {workdir}; the slapd has been stopped.")
+    print(f"\nDemo files (config, state.db, sealed passwords) are in {workdir}; the servers have been stopped.")
     if failures:
         print(f"DEMO FAILED: {len(failures)} unexpected result(s): {failures}", file=sys.stderr)
         return 1
@@ -324,6 +339,76 @@ def _mail_server(workdir: Path) -> Iterator[Any]:
         yield instance
     finally:
         instance.stop()
+
+
+# 司马光 (HQ) shows the first login over IMAP; the leaver 马超 keeps his initial password for the story above.
+IMAP_PERSON = ("100001", "simaguang@example.com")
+IMAP_CHOSEN = "Chosen-by-Sima-2026"
+
+
+@contextmanager
+def _imap_server(workdir: Path, modoboa: Any, slapd: Slapd, web_port: int) -> Iterator[Any]:
+    """A throwaway Dovecot on the demo's Modoboa and directory (if scripts/install-dovecot has run), else None.
+
+    It finds people with the demo slapd's admin; a deployment gives Dovecot a read-only lookup account
+    (devservers/dovecot.py).  The change page is the console's /password.
+    """
+    from devservers.dovecot import DOVECOT, DovecotError, DovecotInstance
+    from devservers.dovecot_config import DirectoryLogin
+
+    if modoboa is None or not Path(DOVECOT).exists():
+        yield None
+        return
+    directory = DirectoryLogin(slapd.url, BASE_DN, slapd.admin_dn, slapd.admin_password,
+                               f"http://127.0.0.1:{web_port}/password")
+    try:
+        instance = DovecotInstance(workdir / "dovecot", modoboa.db_path, directory=directory).start()
+    except DovecotError as exc:
+        print(f"Dovecot could not start ({exc}); the demo goes on without IMAP", flush=True)
+        yield None
+        return
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def _imap(dovecot: Any, address: str, password: str) -> str:
+    """"OK", or the server's answer to LOGIN."""
+    import imaplib
+
+    connection = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=10)
+    try:
+        connection.login(address, password)
+    except imaplib.IMAP4.error as exc:
+        return exc.args[0].decode() if isinstance(exc.args[0], bytes) else str(exc.args[0])
+    finally:
+        connection.shutdown()
+    return "OK"
+
+
+def _imap_story(config: Path, slapd: Slapd, dovecot: Any, expect: Any) -> None:
+    from ldap3 import Connection, Server
+
+    from lifecycle.engine.vault import CredentialVault
+
+    employee_id, address = IMAP_PERSON
+    initial = CredentialVault(_settings(config).accounts.initial_password_dir, 16).read_password(employee_id)
+    if initial is None:
+        expect(False, f"a sealed initial password for {employee_id}")
+        return
+    answer = _imap(dovecot, address, initial)
+    print(f"IMAP LOGIN {address} <initial password> -> {answer}", flush=True)
+    expect("must be changed first" in answer and answer.endswith("/password"),
+           "IMAP refuses the initial password and names the page where to change it")
+    with Connection(Server(slapd.url), slapd.admin_dn, slapd.admin_password, auto_bind=True) as admin:
+        admin.search(BASE_DN, f"(mail={address})", attributes=["1.1"])
+        dn = admin.entries[0].entry_dn
+    with Connection(Server(slapd.url), dn, initial, auto_bind=True) as person:  # what the /password page does
+        changed = person.extend.standard.modify_password(dn, initial, IMAP_CHOSEN)
+    print(f"{address} changes the password (LDAP Password Modify, as on the console's /password page)", flush=True)
+    expect(bool(changed) and _imap(dovecot, address, IMAP_CHOSEN) == "OK", "IMAP accepts the password chosen")
+    expect(_imap(dovecot, address, initial) != "OK", "and no longer the initial one")
 
 
 def _mailbox(config: Path, address: str):

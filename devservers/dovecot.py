@@ -1,4 +1,4 @@
-"""A throwaway Dovecot 2.3 (Debian) for tests, reading a Modoboa test database.
+"""A throwaway Dovecot 2.3 (Debian) for tests: passwords from the directory, mailboxes from a Modoboa test database.
 
 `DovecotInstance(workdir, modoboa_db).start()` writes its own configuration
 into `workdir` and runs `dovecot -F -c <workdir>/dovecot.conf` in the
@@ -30,14 +30,32 @@ What it is configured like, and why:
   directories; unix socket paths also stay short there.  Login processes
   run as `dovenull`, internal ones as `dovecot` (from the Debian package);
   the post-login script and the auth workers as root.
-- passdb and userdb `sql` with the sqlite driver on the Modoboa database,
-  with the queries of Modoboa's Dovecot documentation for SQLite (2.12,
+- Passwords are the directory's (the only password store): `use_directory()`
+  (or `directory=`) says where; without one every login is refused, saying
+  so.  The passdb chain (dovecot_config.py) is, in order:
+  1. `ldap`, entries with `pwdReset: TRUE` only (`auth_bind`): the right
+     initial password fails with `NO [EXPIRED] Your password must be changed
+     first: <the console's /password>` (`code=pass_expired`, `nodelay`); a
+     wrong one falls through to 2;
+  2. `ldap`, the entry whose `mail` is the login (LDAP matches it case-
+     insensitively), the password checked by binding as it (`auth_bind`): a
+     locked entry (`pwdAccountLockedTime`, how the daemon suspends) cannot
+     bind; `result_success = continue-ok`, `result_failure = return-fail`;
+  3. `sql` on Modoboa's database, only once 1-2 authenticated (`skip =
+     unauthenticated`), no password (`nopassword`): the mailbox exists, is
+     active and its domain enabled, so a suspended mailbox stays refused.
+  A wrong password gets `[AUTHENTICATIONFAILED] Authentication failed.`
+  whether or not pwdReset is set or the address exists.  The lookup DN
+  (`dn`/`dnpass`) only searches: the tests use the test slapd's admin; a
+  deployment gives Dovecot a read-only account that may read `mail` and
+  `pwdReset` under the base DN (and nothing of userPassword: auth_bind binds
+  as the person).
+- userdb `sql` with the sqlite driver on the Modoboa database, with the
+  queries of Modoboa's Dovecot documentation for SQLite (2.12,
   doc/manual_installation/dovecot.rst) plus the `is_send_only` clauses of
-  the installer's MySQL/PostgreSQL queries: the passdb only finds active
-  users of enabled domains (`{SHA512-CRYPT}` hashes, `default_pass_scheme
-  = CRYPT`); the userdb finds every mailbox, active or not, exactly like the
-  installer's `user_query` -- so a suspended account cannot log in, but LMTP
-  still delivers to it and doveadm can still export it.
+  the installer's MySQL/PostgreSQL queries: the userdb finds every mailbox,
+  active or not, exactly like the installer's `user_query` -- so LMTP still
+  delivers to a suspended account and doveadm can still export it.
 - The post-login script of Modoboa's installer (`service imap { executable =
   imap postlogin }`): `UPDATE core_user SET last_login=... WHERE
   username='$USER'` on the Modoboa database (a small Python script; the
@@ -82,9 +100,11 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 from devservers.dovecot_config import (
+    DirectoryLogin,
     MailUsers,
     MissingUser,
     dovecot_config,
+    ldap_config,
     mail_users,
     postlogin_script,
     sendmail_script,
@@ -110,10 +130,13 @@ class DovecotError(RuntimeError):
 class DovecotInstance:
     """One Dovecot (IMAP, LMTP, doveadm HTTP API) on loopback over a Modoboa SQLite database."""
 
-    def __init__(self, workdir: Path, modoboa_db: Path, *, api_key: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, modoboa_db: Path, *, api_key: str | None = None, directory: DirectoryLogin | None = None
+    ) -> None:
         self.workdir = Path(workdir).resolve()
         self.modoboa_db = Path(modoboa_db).resolve()
         self.api_key = api_key or secrets.token_urlsafe(24)
+        self.directory = directory
         self.imap_port: int | None = None
         self.lmtp_port: int | None = None
         self.api_port: int | None = None
@@ -131,6 +154,9 @@ class DovecotInstance:
     @property
     def log_path(self) -> Path:
         return self.workdir / "dovecot.log"
+
+    def ldap_config_path(self, *, must_change: bool) -> Path:
+        return self.workdir / ("dovecot-ldap-must-change.conf.ext" if must_change else "dovecot-ldap.conf.ext")
 
     @property
     def data_dir(self) -> Path:
@@ -229,6 +255,20 @@ class DovecotInstance:
         for directory in (self.mail_root, self.archive_dir, self.outbox):
             shutil.rmtree(directory, ignore_errors=True)
             self._make_mail_dir(directory)
+
+    def use_directory(self, directory: DirectoryLogin | None) -> None:
+        """Check IMAP passwords against `directory` from the next login on (None: refuse every login).
+
+        A no-op when it is the one in use.  Otherwise the configuration is
+        rewritten and reloaded (`doveadm reload`, ~0.1 s); sessions are not
+        ended (reset() does that).
+        """
+        if directory == self.directory:
+            return
+        self.directory = directory
+        if self.running:
+            self._write_config()
+            self._reload()
 
     def reopen_database(self) -> None:
         """End the auth workers, so the next lookup opens the Modoboa database anew.
@@ -336,7 +376,36 @@ class DovecotInstance:
         sendmail.write_text(sendmail_script(self.outbox), encoding="utf-8")
         sendmail.chmod(0o755)
 
+    def _reload(self) -> None:
+        """`doveadm reload`, and wait until the master has taken the new configuration.
+
+        The master handles SIGHUP after `doveadm reload` returned, all at once: it logs that it reloads, reads
+        the configuration and from then on starts every new process (auth, login, lmtp, doveadm) from it; the
+        old ones finish what they serve and exit (an lmtp process holding a connection to an ended auth
+        process would fail its next lookup: so no auth process is ever killed here).
+        """
+        logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.doveadm("reload")
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._logged_since(logged, b"SIGHUP received - reloading configuration"):
+            if time.monotonic() > deadline or not self.running:
+                raise DovecotError(f"dovecot did not reload its configuration:\n{_tail(self.log_path)}")
+            time.sleep(0.005)
+
+    def _logged_since(self, offset: int, text: bytes) -> bool:
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return text in log.read()
+
     def _write_config(self) -> None:
+        for must_change in (True, False):
+            path = self.ldap_config_path(must_change=must_change)
+            if self.directory is None:
+                path.unlink(missing_ok=True)
+                continue
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the lookup DN's password
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(ldap_config(self.directory, must_change=must_change))
         users = self._users()
         sql = self.workdir / "dovecot-sql.conf.ext"
         sql.write_text(sql_config(self.modoboa_db, self.mail_root, users), encoding="utf-8")

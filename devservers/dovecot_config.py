@@ -1,4 +1,5 @@
-"""The test Dovecot's configuration: dovecot.conf, the SQL passdb/userdb on Modoboa's database, and two scripts.
+"""The test Dovecot's configuration: dovecot.conf, the LDAP passdbs on the directory, the SQL
+userdb (and mailbox check) on Modoboa's database, and two scripts.
 
 See devservers/dovecot.py for what the instance is configured like, and why.
 """
@@ -18,9 +19,11 @@ if TYPE_CHECKING:
 HOSTNAME = "mail.lifecycle.test"
 
 # Modoboa 2.12 doc/manual_installation/dovecot.rst ("SQLite users"), with the
-# is_send_only clauses of the installer's MySQL/PostgreSQL queries.
+# is_send_only clauses of the installer's MySQL/PostgreSQL queries.  The password
+# is the directory's (passdb ldap): this passdb only runs after the directory
+# accepted it and says "the mailbox exists and is active" (no password needed).
 PASSWORD_QUERY = (
-    "SELECT email AS user, password FROM core_user u "
+    "SELECT email AS user, NULL AS password, 'Y' AS nopassword FROM core_user u "
     "INNER JOIN admin_mailbox mb ON u.id=mb.user_id "
     "INNER JOIN admin_domain dom ON mb.domain_id=dom.id "
     "WHERE (mb.is_send_only=0 OR '%s' NOT IN ('imap', 'pop3')) "
@@ -34,6 +37,11 @@ USER_QUERY = (
     "AND mb.address='%Ln' AND dom.name='%Ld'"
 )
 ITERATE_QUERY = "SELECT email AS user FROM core_user"
+# The login name is the address; LDAP matches `mail` case-insensitively (caseIgnoreIA5Match).
+# Dovecot escapes %u for the filter.
+PERSON_FILTER = "(&(objectClass=inetOrgPerson)(mail=%u))"
+MUST_CHANGE_FILTER = "(&(objectClass=inetOrgPerson)(mail=%u)(pwdReset=TRUE))"
+MUST_CHANGE_REASON = "Your password must be changed first: {page}"
 
 _POSTLOGIN = """\
 #!{python}
@@ -80,6 +88,22 @@ class MailUsers(NamedTuple):
     gid: int
 
 
+class DirectoryLogin(NamedTuple):
+    """Where IMAP logins check passwords: the directory, found by `mail` under `base_dn`.
+
+    `bind_dn` only searches (it needs read access to mail and pwdReset: in
+    production a read-only account; the tests use the test slapd's admin);
+    the password itself is checked by binding as the person (auth_bind).
+    """
+
+    url: str
+    base_dn: str
+    bind_dn: str
+    bind_password: str
+    password_page: str
+    """Where a person whose initial password must still be changed goes to change it (the console's /password)."""
+
+
 class MissingUser(RuntimeError):
     """A user of the Debian package is missing."""
 
@@ -123,6 +147,79 @@ def sql_config(modoboa_db: Path, mail_root: Path, users: MailUsers) -> str:
     return "\n".join(lines)
 
 
+def ldap_config(directory: DirectoryLogin, *, must_change: bool) -> str:
+    """One dovecot-ldap.conf.ext: the person found by address, the password checked by binding as them.
+
+    `must_change`: only entries with pwdReset TRUE; their passdb fails even
+    the right password, with `code=pass_expired` (IMAP answers `NO [EXPIRED]`,
+    RFC 5530: "get a new passphrase") and the reason naming the change page.
+    `nodelay`: that answer comes at once (the password was right; a wrong one
+    still waits auth_failure_delay).  `nologin` would answer `[CONTACTADMIN]`.
+    """
+    for name, value in directory._asdict().items():
+        if "\n" in value or (name == "password_page" and "," in value):
+            raise ValueError(f"{name} must be one line without commas (dovecot-ldap.conf.ext): {value!r}")
+    lines = [
+        f"uris = {directory.url}",
+        f"dn = {directory.bind_dn}",
+        f"dnpass = {directory.bind_password}",
+        "auth_bind = yes",
+        "ldap_version = 3",
+        f"base = {directory.base_dn}",
+        "scope = subtree",
+        "deref = never",
+        f"pass_filter = {MUST_CHANGE_FILTER if must_change else PERSON_FILTER}",
+    ]
+    if must_change:
+        reason = MUST_CHANGE_REASON.format(page=directory.password_page).replace("%", "%%")
+        lines.append(f"pass_attrs = =code=pass_expired, =nodelay=y, =reason={reason}")
+    else:
+        lines.append("pass_attrs = mail=user")
+    return "\n".join([*lines, ""])
+
+
+# Without a directory (DovecotInstance.use_directory(None)) every login is refused and says why
+# (static passdb arguments are split at spaces: the reason has none).
+NO_DIRECTORY_PASSDB = """\
+passdb {
+  driver = static
+  args = nopassword=y nologin=y reason=no-directory:call-DovecotInstance.use_directory()
+}
+"""
+
+
+def _passdbs(instance: DovecotInstance, sql: Path) -> str:
+    """The passdb chain (devservers/dovecot.py says why each is there); a deployment's is the same."""
+    if instance.directory is None:
+        return NO_DIRECTORY_PASSDB
+    return f"""\
+# 1. The entry must still change its initial password (pwdReset TRUE): the right password fails
+#    with the reason (where to change it); a wrong one falls through to 2 and fails like any other.
+passdb {{
+  driver = ldap
+  args = {instance.ldap_config_path(must_change=True)}
+  result_success = return-fail
+  result_failure = continue
+  result_internalfail = continue
+}}
+# 2. The directory: the only password (a locked entry cannot bind).
+passdb {{
+  driver = ldap
+  args = {instance.ldap_config_path(must_change=False)}
+  result_success = continue-ok
+  result_failure = return-fail
+}}
+# 3. Modoboa, once the password was right: the mailbox exists and is active (a suspended one is refused).
+passdb {{
+  driver = sql
+  args = {sql}
+  skip = unauthenticated
+  result_success = return-ok
+  result_failure = return-fail
+}}
+"""
+
+
 def dovecot_config(instance: DovecotInstance, sql: Path, users: MailUsers) -> str:
     """dovecot.conf of `instance` (its ports chosen, its data dir made)."""
     internal_group = grp.getgrgid(pwd.getpwnam(users.internal).pw_gid).gr_name
@@ -151,11 +248,7 @@ sendmail_path = {instance.data_dir / "sendmail"}
 postmaster_address = postmaster@{HOSTNAME}
 doveadm_api_key = {_quote(instance.api_key)}
 
-passdb {{
-  driver = sql
-  args = {sql}
-}}
-userdb {{
+{_passdbs(instance, sql)}userdb {{
   driver = sql
   args = {sql}
 }}

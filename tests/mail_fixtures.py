@@ -13,6 +13,14 @@ Register with `pytest_plugins = ["tests.mail_fixtures"]` in tests/conftest.py.
   the `admin` superuser and its token.
 - `mail_settings` / `mail_backend` (function): a ModoboaBackend on it, with
   the pacing lifted (tests of the pacing set their own).
+- `dovecot_server` (session) / `dovecot` (function): a Dovecot beside it,
+  reading Modoboa's database for mailboxes and checking IMAP passwords
+  against the directory of the test: the `slapd` or `demo_slapd` the test
+  uses (a test without one gets every login refused, saying why).  Moving to
+  another test's directory ends the auth process (~20 ms; the next login
+  starts one reading the new LDAP files); only going between "a directory"
+  and "none" reloads the configuration (~40 ms).  `directory_login()` says
+  how Dovecot finds people (the test slapd's admin as the lookup DN).
 
 No test is skipped when Modoboa is missing: the fixture fails and says to
 run scripts/install-modoboa.
@@ -29,9 +37,14 @@ from pydantic import SecretStr
 
 from connectors.mail_modoboa import ModoboaBackend, ModoboaSettings
 from devservers.dovecot import DovecotError, DovecotInstance
+from devservers.dovecot_config import DirectoryLogin
 from devservers.modoboa import ModoboaError, ModoboaInstance
+from devservers.slapd import Slapd
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where the tests' Dovecot sends a person whose initial password must still be changed.
+PASSWORD_PAGE = "https://console.lifecycle.test/password"
+DIRECTORY_FIXTURES = ("slapd", "demo_slapd")  # tests/conftest.py
 
 
 def modoboa_venv() -> Path:
@@ -106,10 +119,25 @@ def dovecot_server(modoboa_server: ModoboaInstance, tmp_path_factory: pytest.Tem
         instance.stop()
 
 
+def directory_login(slapd: Slapd, password_page: str = PASSWORD_PAGE) -> DirectoryLogin:
+    """Dovecot's view of a test slapd: people found by mail under the base DN, with the admin as lookup DN."""
+    return DirectoryLogin(slapd.url, slapd.base_dn, slapd.admin_dn, slapd.admin_password, password_page)
+
+
 @pytest.fixture
-def dovecot(dovecot_server: DovecotInstance, modoboa: ModoboaInstance) -> DovecotInstance:
-    """The session's Dovecot with no mail, sessions, archives or sent messages; Modoboa is clean too."""
+def dovecot(dovecot_server: DovecotInstance, modoboa: ModoboaInstance, request: pytest.FixtureRequest) -> DovecotInstance:
+    """The session's Dovecot with no mail, sessions, archives or sent messages; Modoboa is clean too.
+
+    IMAP passwords are checked against the directory the test uses (`slapd` or `demo_slapd`, asked for by the
+    test or by one of its fixtures); without one, every login is refused with the reason "no-directory".
+    """
+    used = [name for name in DIRECTORY_FIXTURES if name in request.fixturenames]
+    if len(used) > 1:
+        pytest.fail(f"the dovecot fixture serves one directory, this test uses {used}", pytrace=False)
+    directory = directory_login(request.getfixturevalue(used[0])) if used else None
     if not dovecot_server.running:
+        dovecot_server.directory = directory
         dovecot_server.start()
+    dovecot_server.use_directory(directory)
     dovecot_server.reset()
     return dovecot_server

@@ -1,9 +1,9 @@
 """The Dovecot companion and the mail path, against a real Modoboa 2.12 and a real Dovecot 2.3.
 
-Dovecot (devservers/dovecot.py) authenticates against the Modoboa test
-instance's database with the queries of Modoboa's installer; mail is
-delivered with `deliver()`: Modoboa's Postfix map queries, then LMTP into
-Dovecot.  One Dovecot serves the session; every test starts with a clean
+Dovecot (devservers/dovecot.py) checks IMAP passwords against the test's
+directory (passdb ldap) and finds mailboxes in the Modoboa test instance's
+database with the queries of Modoboa's installer; mail is delivered with
+`deliver()`: Modoboa's Postfix map queries, then LMTP into Dovecot.  One Dovecot serves the session; every test starts with a clean
 Modoboa database and no mail, no session, no archive, no recorded message.
 """
 
@@ -39,6 +39,7 @@ from connectors.mail_modoboa import ModoboaBackend
 from devservers.dovecot import DovecotInstance, session_pids
 from devservers.modoboa import ModoboaInstance
 from devservers.postfix import Delivery, deliver, resolve
+from devservers.slapd import Slapd, ssha
 from lifecycle.cli.main import main
 from lifecycle.domain.errors import ConnectorConfigError, RecordError, TransientError
 from lifecycle.domain.mail import MailCapability
@@ -68,11 +69,17 @@ def companion(dovecot: DovecotInstance) -> Iterator[DovecotCompanion]:
         yield instance
 
 
-def mailbox(backend: ModoboaBackend, address: str, password: str = PASSWORD) -> str:
-    """A Modoboa mailbox with a known password, set the way the engine sets one."""
+def mailbox(backend: ModoboaBackend, address: str, directory: Slapd | None = None) -> str:
+    """A Modoboa mailbox, created the way the engine creates one (no password of its own); with `directory`, its
+    person too, whose password (PASSWORD) was already changed (no pwdReset), so IMAP logins work."""
     backend.ensure_domains([address.partition("@")[2]])
-    backend.create_mailbox(address, address.partition("@")[0].title(), 100, "Initial-Pass-0000")
-    backend.set_password(address, password)
+    local = address.partition("@")[0]
+    backend.create_mailbox(address, local.title(), 100)
+    if directory is not None:
+        directory.load_ldif(
+            f"dn: uid={local},ou=people,{directory.base_dn}\nobjectClass: inetOrgPerson\nuid: {local}\ncn: {local}\n"
+            f"sn: {local}\nmail: {address}\nuserPassword: {ssha(PASSWORD)}\n"
+        )
     return address
 
 
@@ -133,14 +140,14 @@ def session_ends(connection: imaplib.IMAP4, timeout: float = 5.0) -> bool:
 # -- logins and last login --------------------------------------------------------
 
 
-def test_imap_login_with_the_password_set_in_modoboa_records_last_login(
-    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance
+def test_imap_login_with_the_directory_password_records_last_login(
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, slapd: Slapd
 ) -> None:
-    address = mailbox(mail_backend, "zhangwei@example.com")
+    address = mailbox(mail_backend, "zhangwei@example.com", slapd)
     found = mail_backend.find_mailbox(address)
     assert found is not None and found.last_login is None
 
-    assert login_fails(dovecot, address, "Initial-Pass-0000")  # set_password replaced it
+    assert login_fails(dovecot, address, "Not-The-Password-0")
     connection = login(dovecot, address)
     connection.logout()
 
@@ -151,9 +158,9 @@ def test_imap_login_with_the_password_set_in_modoboa_records_last_login(
 
 
 def test_suspend_blocks_logins_kick_ends_sessions_restore_keeps_all_mail(
-    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, companion: DovecotCompanion
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, companion: DovecotCompanion, slapd: Slapd
 ) -> None:
-    address = mailbox(mail_backend, "lina@example.com")
+    address = mailbox(mail_backend, "lina@example.com", slapd)
     open_session = login(dovecot, address)
     assert send(dovecot, modoboa, address, "before suspension").delivered == (address,)
 
@@ -183,9 +190,9 @@ def test_suspend_blocks_logins_kick_ends_sessions_restore_keeps_all_mail(
 
 
 def test_mail_to_a_departed_person_reaches_the_manager(
-    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, companion: DovecotCompanion
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, companion: DovecotCompanion, slapd: Slapd
 ) -> None:
-    manager = mailbox(mail_backend, "boss@example.com")
+    manager = mailbox(mail_backend, "boss@example.com", slapd)
     leaver = mailbox(mail_backend, "leaver@example.com")
     assert send(dovecot, modoboa, leaver, "while employed").delivered == (leaver,)
 
@@ -238,9 +245,9 @@ class DamagesEachArchive(httpx.BaseTransport):
 
 
 def test_backup_exports_every_folder_and_verifies_the_count(
-    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance
+    mail_backend: ModoboaBackend, modoboa: ModoboaInstance, dovecot: DovecotInstance, slapd: Slapd
 ) -> None:
-    address = mailbox(mail_backend, "wangfang@example.com")
+    address = mailbox(mail_backend, "wangfang@example.com", slapd)
     for n in range(3):
         assert send(dovecot, modoboa, address, f"message {n}").delivered == (address,)
     connection = login(dovecot, address)

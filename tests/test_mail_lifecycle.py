@@ -1,5 +1,9 @@
 """The whole lifecycle as an employee sees it: IMAP logins and delivered mail, with real slapd,
-Modoboa and Dovecot, driven by `lifecycle apply`."""
+Modoboa and Dovecot, driven by `lifecycle apply`.
+
+IMAP checks the directory's password (tests/mail_fixtures.py's `dovecot` on the demo's slapd): the
+sealed initial password only gets "change it first" until the employee chose their own with an
+LDAP Password Modify (what the console's /password page does)."""
 
 from __future__ import annotations
 
@@ -8,17 +12,22 @@ import json
 from pathlib import Path
 
 import pytest
+from ldap3 import Connection, Server
 
 from devservers.dovecot import DovecotInstance
 from devservers.modoboa import ModoboaInstance
 from devservers.postfix import deliver
+from devservers.slapd import Slapd
 from lifecycle.cli.main import main
 from lifecycle.domain.settings import load_settings
 from lifecycle.engine.vault import CredentialVault
+from tests.mail_fixtures import PASSWORD_PAGE
 
 DAY_ONE = "2026-12-01T09:00"
 LEAVER, ADDRESS, MANAGER = "100028", "machao@sz.example.com", "sunli@sz.example.com"
 OUTSIDER = "customer@partner.test"
+CHOSEN = "Chosen-by-Machao-2027"
+MUST_CHANGE = f"[EXPIRED] Your password must be changed first: {PASSWORD_PAGE}"
 
 
 @pytest.fixture
@@ -49,14 +58,35 @@ def run(config: Path, capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def can_log_in(dovecot: DovecotInstance, address: str, password: str) -> bool:
+def imap(dovecot: DovecotInstance, address: str, password: str) -> str:
+    """"OK", or the text of the server's NO to LOGIN."""
     connection = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=10)
     try:
         connection.login(address, password)
         connection.logout()
-        return True
-    except imaplib.IMAP4.error:
-        return False
+        return "OK"
+    except imaplib.IMAP4.error as exc:
+        connection.shutdown()
+        return exc.args[0].decode() if isinstance(exc.args[0], bytes) else str(exc.args[0])
+
+
+def can_log_in(dovecot: DovecotInstance, address: str, password: str) -> bool:
+    return imap(dovecot, address, password) == "OK"
+
+
+def choose_password(slapd: Slapd, address: str, old: str, new: str = CHOSEN) -> None:
+    """The employee replaces the initial password: LDAP Password Modify bound as themself."""
+    with Connection(Server(slapd.url), slapd.admin_dn, slapd.admin_password, auto_bind=True) as admin:
+        admin.search(slapd.base_dn, f"(mail={address})", attributes=["1.1"])
+        [entry] = admin.entries
+    with Connection(Server(slapd.url), entry.entry_dn, old, auto_bind=True) as person:
+        assert person.extend.standard.modify_password(entry.entry_dn, old, new), person.result
+
+
+def sealed_password(config: Path) -> str:
+    password = CredentialVault(load_settings(config).accounts.initial_password_dir, 16).read_password(LEAVER)
+    assert password
+    return password
 
 
 def send(dovecot: DovecotInstance, modoboa: ModoboaInstance, subject: str, to: str = ADDRESS):
@@ -64,7 +94,7 @@ def send(dovecot: DovecotInstance, modoboa: ModoboaInstance, subject: str, to: s
 
 
 def test_join_leave_forward_autoreply_archive_and_delete(
-    full_config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance, capsys
+    full_config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance, demo_slapd: Slapd, capsys
 ) -> None:
     code, out, err = run(full_config, capsys, "check")
     assert code == 0, out + err
@@ -72,14 +102,15 @@ def test_join_leave_forward_autoreply_archive_and_delete(
 
     code, out, err = run(full_config, capsys, "apply", "--now", DAY_ONE)
     assert code == 0, out + err
-    settings = load_settings(full_config)
-    password = CredentialVault(settings.accounts.initial_password_dir, 16).read_password(LEAVER)
-    assert password and can_log_in(dovecot, ADDRESS, password)  # one sealed password: directory and mailbox
+    password = sealed_password(full_config)
+    assert imap(dovecot, ADDRESS, password) == MUST_CHANGE  # one password, the directory's, to be changed first
+    choose_password(demo_slapd, ADDRESS, password)
+    assert can_log_in(dovecot, ADDRESS, CHOSEN) and not can_log_in(dovecot, ADDRESS, password)
     send(dovecot, modoboa, "before leaving")
 
     code, out, err = run(full_config, capsys, "apply", "--now", "2027-01-16T09:00")
     assert code == 0, out + err
-    assert not can_log_in(dovecot, ADDRESS, password)
+    assert not can_log_in(dovecot, ADDRESS, CHOSEN)
     delivery = send(dovecot, modoboa, "after leaving")
     assert MANAGER in delivery.delivered  # the manager gets the departed person's mail
     replies = [m for m in dovecot.sent_messages() if "has left" in str(m["Subject"])]
@@ -100,19 +131,21 @@ def test_join_leave_forward_autoreply_archive_and_delete(
 
 
 def test_rehire_restores_login_and_mail_sent_before_and_after(
-    full_config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance, capsys
+    full_config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance, demo_slapd: Slapd, capsys
 ) -> None:
     assert run(full_config, capsys, "apply", "--now", DAY_ONE)[0] == 0
-    settings = load_settings(full_config)
-    password = CredentialVault(settings.accounts.initial_password_dir, 16).read_password(LEAVER)
+    choose_password(demo_slapd, ADDRESS, sealed_password(full_config))
     send(dovecot, modoboa, "one")
     assert run(full_config, capsys, "apply", "--now", "2027-01-16T09:00")[0] == 0
-    assert not can_log_in(dovecot, ADDRESS, password)
+    assert not can_log_in(dovecot, ADDRESS, CHOSEN)
     hr = full_config.parent / "employees.csv"
     hr.write_text(hr.read_text(encoding="utf-8").replace("2022-03-01,2027-01-15", "2027-02-01,"), encoding="utf-8")
     code, out, err = run(full_config, capsys, "apply", "--now", "2027-02-01T09:00")
     assert code == 0, out + err
-    assert can_log_in(dovecot, ADDRESS, password)
+    fresh = sealed_password(full_config)  # a rehire gets a fresh initial password, to be changed first
+    assert imap(dovecot, ADDRESS, fresh) == MUST_CHANGE and not can_log_in(dovecot, ADDRESS, CHOSEN)
+    choose_password(demo_slapd, ADDRESS, fresh, "Chosen-Again-2027")
+    assert can_log_in(dovecot, ADDRESS, "Chosen-Again-2027")
     delivery = send(dovecot, modoboa, "two")
     assert ADDRESS in delivery.delivered and MANAGER not in delivery.delivered  # the forward is gone
     subjects = dovecot.subjects(ADDRESS)
@@ -138,9 +171,8 @@ def test_a_rehire_after_deletion_gets_the_mail_and_the_former_manager_none(
     edit_hr(full_config, "2022-03-01,2027-01-15", "2027-05-10,")
     code, out, err = run(full_config, capsys, "apply", "--now", "2027-05-10T09:00")
     assert code == 0, out + err
-    settings = load_settings(full_config)
-    password = CredentialVault(settings.accounts.initial_password_dir, 16).read_password(LEAVER)
-    assert password and can_log_in(dovecot, ADDRESS, password)
+    # Deleted and created again: a new entry with a new initial password, to be changed first.
+    assert imap(dovecot, ADDRESS, sealed_password(full_config)) == MUST_CHANGE
     delivery = send(dovecot, modoboa, "back again")
     assert delivery.delivered == (ADDRESS,)  # not to the former manager as well
     assert "back again" not in dovecot.subjects(MANAGER)

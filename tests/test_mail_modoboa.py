@@ -477,7 +477,8 @@ def test_last_login_is_null_until_a_login_and_read_as_aware_utc(modoboa: Modoboa
     assert mailbox is not None and mailbox.last_login == datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 
 
-def test_set_password_sets_what_dovecot_checks(modoboa: ModoboaInstance, mail_backend: ModoboaBackend) -> None:
+def test_set_password_replaces_modoboas_own_copy(modoboa: ModoboaInstance, mail_backend: ModoboaBackend) -> None:
+    """Modoboa's stored hash, which no login of the supported stack checks any more (tests/test_one_password.py)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import crypt  # Python 3.11 still has it; Modoboa stores {SHA512-CRYPT}

@@ -24,12 +24,18 @@ The aliases this driver makes (create_alias) carry `description`
 recipients are still those, so one an admin or the user made, or re-pointed
 since, is never changed or removed by the daemon.
 
+The directory is the only password store: the supported mail stack checks
+logins against it (Dovecot's passdb ldap, Modoboa's LDAP authentication), so
+create_mailbox() is normally given no password and sends Modoboa, whose API
+requires one, a long random value that is kept nowhere (throwaway_password()).
+
 Pacing, retries and the error mapping are connectors/http.py's; messages
 never contain the token or a password.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -145,14 +151,14 @@ class ModoboaBackend:
 
     # -- mailboxes ----------------------------------------------------------
 
-    def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str) -> Mailbox:
+    def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str | None = None) -> Mailbox:
         address = address_of(address)
         if self.api.find_account(address) is not None:
             raise AlreadyExistsError(f"mailbox {address} already exists", connector=CONNECTOR)
         quota = self.settings.default_quota_mb if quota_mb is None else quota_mb
         if quota < 0:
             raise RecordError(f"create mailbox {address}: quota {quota} MB is negative", connector=CONNECTOR)
-        account = self.api.create_account(address, display_name, quota, password)
+        account = self.api.create_account(address, display_name, quota, password or throwaway_password())
         log.info("mail.mailbox_created", address=address)
         return Mailbox(
             address=address,
@@ -351,3 +357,12 @@ class ModoboaBackend:
         # as its own, and once a suspension disabled Modoboa's hidden self-alias nothing else delivers to it.
         if address not in recipients or not own.get("enabled") or own.get("expire_at"):
             self.api.patch_alias(own, sorted(set(recipients) | {address}), enabled=True, what=what, also={"expire_at": None})
+
+
+def throwaway_password() -> str:
+    """What a mailbox is created with when the directory holds the password: nobody knows it, nothing keeps it.
+
+    288 random bits, plus one character of each class so Modoboa's validators (upper, lower, digit and, when a
+    site turns them on, specials) accept it.
+    """
+    return secrets.token_urlsafe(36) + "Aa1!"

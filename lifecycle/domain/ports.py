@@ -175,10 +175,12 @@ class MailBackend(Protocol):
 
     def find_mailbox(self, address: str) -> Mailbox | None: ...
 
-    def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str) -> Mailbox:
+    def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str | None = None) -> Mailbox:
         """Raises AlreadyExistsError when a mailbox with that address exists.
 
         An alias already at the address stays and becomes the new mailbox's forward (clear_forward() removes it).
+        The directory is the only password store (mail logins check it): the engine passes no `password`, and a
+        server whose API insists on one gets a long random value that is never kept, logged or shown.
         """
         ...
 
@@ -202,7 +204,10 @@ class MailBackend(Protocol):
         """
         ...
 
-    def set_password(self, address: str, password: str) -> None: ...
+    def set_password(self, address: str, password: str) -> None:
+        """The mail server's own copy of a password, which no login of the supported stack checks (the directory is
+        the only password store): kept only while the engine's retry of an interrupted create_mailbox calls it."""
+        ...
 
     def set_forward(self, address: str, recipients: Sequence[str], keep_copy: bool | None = None) -> None: ...
 

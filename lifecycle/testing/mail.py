@@ -151,7 +151,7 @@ class InMemoryMailBackend:
 
     # -- mailboxes ---------------------------------------------------------------------------------
 
-    def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str) -> Mailbox:
+    def create_mailbox(self, address: str, display_name: str, quota_mb: int | None, password: str | None = None) -> Mailbox:
         address = _address(address)
         with self._lock:
             if address in self.accounts:
