@@ -36,20 +36,27 @@ import structlog
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.ldap import LdapDirectory
+from lifecycle.daemon.notices import DaemonNotices
+from lifecycle.daemon.startup import (
+    daily_trigger,
+    first_line,
+    interval_trigger,
+    open_journal,
+    ping_state_store,
+    safe_url,
+    upgrade_to_current,
+)
 from lifecycle.domain.errors import ConfigError, ConnectorError, FeedError, LifecycleError, StateStoreError
 from lifecycle.domain.ports import HrSource
 from lifecycle.domain.settings import Settings, load_settings, resolve_config_path
 from lifecycle.engine import quiet
 from lifecycle.engine.cycle import apply_cycle, config_fingerprint, open_hr
 from lifecycle.engine.render import summarize_held
-from lifecycle.journal.store import Journal, upgrade_store
+from lifecycle.journal.store import Journal
 from lifecycle.runtime.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
 from lifecycle.runtime.leader import instance_name, leadership_for
 from lifecycle.runtime.metrics import Metrics, MetricsServer, parse_listen
@@ -83,6 +90,7 @@ class Daemon:
         self.instance_id = str(uuid.uuid4())
         self.notifier = notifier or Notifier()
         self.metrics = Metrics()
+        self.notices = DaemonNotices(self.metrics)
         self.progress = Progress()
         # How far the apply of the cycle in flight is, in STATUS= (sent by the cycle's thread as it advances).
         self.apply_progress = StatusProgress(self.notifier, status=lambda _line: self._status_text())
@@ -145,18 +153,18 @@ class Daemon:
     def _start(self) -> bool:
         s = self.settings
         log.info(
-            "daemon_starting", config=str(resolve_config_path(self.config_path)), state=_safe_url(s.state.url),
+            "daemon_starting", config=str(resolve_config_path(self.config_path)), state=safe_url(s.state.url),
             lock=self.leader.description, cycle_minutes=s.schedule.cycle_minutes, full_at=s.schedule.full_at,
             timezone=s.policy.timezone, watchdog_seconds=self.notifier.watchdog_interval,
         )
         try:
             self._active = self.leader.try_acquire()
             if self._active:
-                self.journal = _open_journal(s.state.url, self.metrics, self.progress)
+                self.journal = open_journal(s.state.url, self.metrics, self.progress)
             else:
-                _ping_state_store(s.state.url)  # a standby only needs to reach it; the tables are the active one's
+                ping_state_store(s.state.url)  # a standby only needs to reach it; the tables are the active one's
         except (SQLAlchemyError, OSError, LifecycleError) as exc:
-            log.error("startup_failed", check="state store", state=_safe_url(s.state.url), error=_first_line(exc))
+            log.error("startup_failed", check="state store", state=safe_url(s.state.url), error=first_line(exc))
             return False
         self.metrics.active.set(1 if self._active else 0)
         if not self._active:
@@ -198,9 +206,9 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(1)},  # one worker: never two cycles at once
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        scheduler.add_job(self._job, _interval(s), args=("scheduled",), id="cycle", name="cycle",
+        scheduler.add_job(self._job, interval_trigger(s), args=("scheduled",), id="cycle", name="cycle",
                           next_run_time=datetime.now(zone))
-        scheduler.add_job(self._job, _daily(s), args=("full",), id="full", name="full reconciliation")
+        scheduler.add_job(self._job, daily_trigger(s), args=("full",), id="full", name="full reconciliation")
         scheduler.add_listener(self._scheduler_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         return scheduler
 
@@ -267,11 +275,11 @@ class Daemon:
             return
         try:
             if self.journal is None:
-                self.journal = _open_journal(self.settings.state.url, self.metrics, self.progress)
+                self.journal = open_journal(self.settings.state.url, self.metrics, self.progress)
             else:  # taken back: another instance may have upgraded the store meanwhile, perhaps past this version
-                _upgrade_store(self.settings.state.url)
+                upgrade_to_current(self.settings.state.url)
         except (SQLAlchemyError, OSError, StateStoreError) as exc:
-            log.error("takeover_failed", error=_first_line(exc), consequence="standing by; retrying")
+            log.error("takeover_failed", error=first_line(exc), consequence="standing by; retrying")
             self.leader.release()
             return
         self._baseline = None
@@ -306,8 +314,8 @@ class Daemon:
         self.settings = new
         self._baseline = None  # the next cycle opens the HR source anew (a cycle in flight keeps its own)
         if self.scheduler is not None:
-            self.scheduler.reschedule_job("cycle", trigger=_interval(new))
-            self.scheduler.reschedule_job("full", trigger=_daily(new))
+            self.scheduler.reschedule_job("cycle", trigger=interval_trigger(new))
+            self.scheduler.reschedule_job("full", trigger=daily_trigger(new))
             self.scheduler.modify_job("cycle", next_run_time=datetime.now(ZoneInfo(new.policy.timezone)))
         log.info("config_reloaded", config_fingerprint=config_fingerprint(new), cycle_minutes=new.schedule.cycle_minutes,
                  full_at=new.schedule.full_at)
@@ -327,7 +335,7 @@ class Daemon:
             try:
                 close()
             except Exception as exc:  # a connection that will not close cleanly is gone all the same
-                log.warning("hr_source_close_failed", error=f"{type(exc).__name__}: {_first_line(exc)}")
+                log.warning("hr_source_close_failed", error=f"{type(exc).__name__}: {first_line(exc)}")
 
     def _shutdown(self) -> None:
         if self._signal:
@@ -433,8 +441,21 @@ class Daemon:
             self.progress.end()
             structlog.contextvars.clear_contextvars()
             self._cycle_lock.release()
+            self._wake_for_notices()
             self._update_next_run()
             self._wake.set()  # the main thread updates STATUS now
+
+    def _wake_for_notices(self) -> None:
+        """A cycle when the outbox's next retry or a digest comes before the next scheduled one."""
+        if self.journal is None or self.scheduler is None or not self._active or self._stop.is_set():
+            return
+        try:
+            wake, upcoming = self.notices.next_wake(self.settings, self.journal), self._next_run()
+            if wake is not None and (upcoming is None or wake < upcoming):
+                self.scheduler.add_job(self._job, DateTrigger(wake), args=("notices",), id="notices",
+                                       name="notices", replace_existing=True)
+        except Exception as exc:  # the regular cycles send them all the same
+            log.warning("notices_wake_failed", error=f"{type(exc).__name__}: {first_line(exc)}")
 
     def _should_stop(self) -> bool:
         """Asked between actions: a stop request, or a lost lock, ends the run after the action in flight."""
@@ -465,18 +486,22 @@ class Daemon:
                 if not full:
                     self.progress.mark("quiet check")
                     verdict = quiet.check(self._baseline, s, config, now, ldap, journal.state_version, hr)
-                    if verdict.quiet:
+                    digests = self.notices.digests_due(s, journal, now) if verdict.quiet else []
+                    if verdict.quiet and not digests:
+                        self.notices.quiet_drain(s, journal, self._should_stop)
                         self._finish_quiet(verdict, started)
                         return
-                    changed = verdict.changed
+                    changed = verdict.changed or [f"daily digest due: {', '.join(digests)}"]
                 self.progress.mark("markers")
                 before = quiet.Glance.of(quiet.take_markers(hr, ldap, journal.state_version))
                 directory = WatchedDirectory(ldap, self.progress, self.metrics)
+                postman = self.notices.postman(s, journal, self._should_stop)
                 try:
                     plan, result = apply_cycle(s, now, directory, journal, should_stop=self._should_stop,
-                                               hr=hr, progress=self.apply_progress)
+                                               hr=hr, progress=self.apply_progress, postman=postman)
                 finally:
                     self._bind_cycle_run_id()  # apply_cycle unbinds its run_id; what follows still belongs to it
+                    self.notices.count(postman, journal)
                 outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
                 if plan.unusable and outcome == "ok":
                     # Nothing was done for a company whose HR rows are unusable: not a success, and no quiet
@@ -490,11 +515,11 @@ class Daemon:
                         self._baseline = self._new_baseline(s, config, ldap, hr, journal, before, plan,
                                                             directory.snapshot)
                     except Exception as exc:
-                        log.warning("quiet_baseline_failed", error=f"{type(exc).__name__}: {_first_line(exc)}",
+                        log.warning("quiet_baseline_failed", error=f"{type(exc).__name__}: {first_line(exc)}",
                                     consequence="the next cycle reads everything again")
         except Exception as exc:
             self._baseline = None
-            error = f"{type(exc).__name__}: {_first_line(exc)}"
+            error = f"{type(exc).__name__}: {first_line(exc)}"
             connector = (getattr(exc, "connector", "") or "directory") if isinstance(exc, ConnectorError) else (
                 "hr" if isinstance(exc, FeedError) else "state" if isinstance(exc, (SQLAlchemyError, StateStoreError)) else "internal")
             count_error(self.metrics, exc, connector)
@@ -568,45 +593,3 @@ class Daemon:
         )
 
 
-def _interval(s: Settings) -> IntervalTrigger:
-    return IntervalTrigger(seconds=round(s.schedule.cycle_minutes * 60, 3))
-
-
-def _daily(s: Settings) -> CronTrigger:
-    hour, minute = (int(part) for part in s.schedule.full_at.split(":"))
-    return CronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(s.policy.timezone))
-
-
-def _open_journal(url: str, metrics: Metrics, progress: Progress) -> DaemonJournal:
-    """The active instance's journal, its store first brought to this version's schema.
-
-    Here and not at every start: a standby must not change the schema under an active
-    instance that may still run the older code; it upgrades when it takes over.
-    """
-    _upgrade_store(url)
-    return DaemonJournal(url, metrics, progress)
-
-
-def _upgrade_store(url: str) -> None:
-    """Bring the store to this version's schema; StateStoreError for one written by a newer version."""
-    before = upgrade_store(url)
-    if before.upgrade_due:
-        log.info("state_store_upgraded", state=_safe_url(url), was=before.words(), steps=list(before.steps))
-
-
-def _ping_state_store(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    finally:
-        engine.dispose()
-
-
-def _safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

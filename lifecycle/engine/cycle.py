@@ -28,6 +28,8 @@ from lifecycle.domain.ports import NO_PROGRESS, Directory, HrSource, HrWriteBack
 from lifecycle.domain.settings import Settings
 from lifecycle.engine import tuning
 from lifecycle.engine.apply import ApplyResult, Executor
+from lifecycle.engine.notifying import Postman, open_postman
+from lifecycle.engine.outbox_delivery import message_domain
 from lifecycle.engine.render import summarize_held
 from lifecycle.engine.vault import CredentialVault
 from lifecycle.journal.action_log import ActionStatus
@@ -110,6 +112,11 @@ def open_companion(settings: Settings) -> MailCompanion | None:
     from connectors.mail_dovecot import DovecotCompanion
 
     return DovecotCompanion(settings.mail.dovecot)
+
+
+def open_vault(settings: Settings, journal: Journal) -> CredentialVault:
+    """Where the initial passwords are sealed ([accounts] initial_password_delivery), and read back by the outbox."""
+    return CredentialVault.for_settings(settings.accounts, journal.engine)
 
 
 def mail_domains(settings: Settings) -> list[str]:
@@ -305,10 +312,13 @@ def apply_cycle(
     mail: MailBackend | None = None,
     hr: HrSource | None = None,
     progress: ProgressSink = NO_PROGRESS,
+    postman: Postman | None = None,
 ) -> tuple[Plan, ApplyResult]:
-    """One cycle: read -> join -> policies -> guards -> plan -> apply -> journal.
+    """One cycle: read -> join -> policies -> guards -> plan -> apply -> journal, the outbox drained before
+    and after the apply (lifecycle.engine.notifying).
 
-    `mail` and `hr` default to the configured ones; `progress` hears how the apply advances.
+    `mail` and `hr` default to the configured ones; `progress` hears how the apply advances; `postman`
+    defaults to one of this cycle's own when [notify] is set.
     """
     actor = actor or current_actor()
     owned = mail is None and settings.mail is not None
@@ -318,7 +328,7 @@ def apply_cycle(
             now = datetime.fromisoformat(saved_plan["now"])
         sources = Sources(hr or open_hr(settings), directory, mail, open_companion(settings))
         return run_cycle(settings, now, sources, journal, actor, should_stop=should_stop, saved_plan=saved_plan,
-                         progress=progress)
+                         progress=progress, postman=postman)
     finally:
         if owned and mail is not None:
             mail.close()
@@ -334,19 +344,29 @@ def run_cycle(
     should_stop: Callable[[], bool],
     saved_plan: dict[str, Any] | None,
     progress: ProgressSink,
+    postman: Postman | None = None,
 ) -> tuple[Plan, ApplyResult]:
     # A stale saved plan is refused before anything is written: no OU, no mail domain, no settled
     # action, no run in the journal.
     checked = (decide_as_saved(settings, now, sources, journal, saved_plan, publishing=True)
                if saved_plan is not None else None)
-    vault = CredentialVault(settings.accounts.initial_password_dir, settings.accounts.password_length)
+    vault = open_vault(settings, journal)
     writer = sources.hr if settings.hr.writes_back and isinstance(sources.hr, HrWriteBack) else None
-    executor = Executor(sources.directory, journal, vault, actor, mail=sources.mail, companion=sources.companion, hr=writer)
+    executor = Executor(sources.directory, journal, vault, actor, mail=sources.mail, companion=sources.companion, hr=writer,
+                        message_domain=message_domain(settings))
+    owned = postman is None
+    if postman is None:
+        postman = open_postman(settings, journal, companion=sources.companion, vault=vault, should_stop=should_stop)
+    else:  # the daemon's: it sends with this cycle's companion and vault
+        postman.companion = postman.companion or sources.companion
+        postman.vault = postman.vault or vault
     run_id = journal.begin_run("apply", now)
     structlog.contextvars.bind_contextvars(run_id=run_id)
     try:
         prepare_targets(settings, sources)
         settled = executor.recover()
+        if postman is not None:
+            postman.deliver()  # what the outbox still holds, the notices of the actions just settled included
         # A checked saved plan holds unless settling an interrupted run changed the stored state
         # (the containers existed, or its directory read would have failed; new mail domains are
         # empty, as they were read).
@@ -358,13 +378,19 @@ def run_cycle(
             decision = decide(settings, now, sources, journal, publishing=True)
         checked = None
         record_decision(journal, run_id, decision.plan, now, actor)
+        if postman is not None:
+            postman.queue_digests(decision.plan)
         result = executor.apply(decision.plan, run_id, should_stop, progress)
         record_outcome(journal, run_id, decision, result, now)
+        if postman is not None:
+            postman.deliver()  # the notices of the actions just applied
         return decision.plan, result
     except Exception as exc:
         journal.finish_run(run_id, "error", {"error": f"{type(exc).__name__}: {exc}"})
         raise
     finally:
+        if owned and postman is not None:
+            postman.close()
         structlog.contextvars.unbind_contextvars("run_id")
 
 
