@@ -44,7 +44,7 @@ REQUIRED_FIELDS: tuple[str, ...] = ("employee_id", "name", "company", "departmen
 OPTIONAL_FIELDS: tuple[str, ...] = tuple(f for f in CANONICAL_HR_FIELDS if f not in REQUIRED_FIELDS)
 # Every field a column is read for: the canonical ones, and `personal_email` (where an initial password may be
 # sent).  A bad personal address never rejects its row (connectors.hr_records): it is dropped, with a review.
-READ_FIELDS: tuple[str, ...] = (*CANONICAL_HR_FIELDS, *(f for f in ("personal_email",) if f not in CANONICAL_HR_FIELDS))
+READ_FIELDS: tuple[str, ...] = CANONICAL_HR_FIELDS
 PERSONAL_EMAIL_LIMIT = 254  # RFC 5321's longest address
 
 # Headers accepted for each canonical field besides the field's own name (in

@@ -167,7 +167,8 @@ def test_writes_equal_actions_and_pending_rows_come_before_each_write(run, slapd
     assert all(e.status == "applied" for e in journal.entries())
     ids = [e.id for e in journal.entries()]
     assert ids == sorted(ids) and [e.target for e in journal.entries()] == [a.target for a in actions]  # plan order
-    files = sorted((tmp_path / "credentials").iterdir())
+    assert [d.name for d in (tmp_path / "credentials").iterdir()] == ["HQ"]  # one folder per company
+    files = sorted((tmp_path / "credentials" / "HQ").iterdir())
     assert len(files) == 40 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
     assert all(f.suffix == ".txt" for f in files)  # no temporary file left
     assert stat.S_IMODE((tmp_path / "credentials").stat().st_mode) == 0o700

@@ -258,7 +258,7 @@ def test_no_secret_reaches_output_logs_or_the_action_log(config: Path, tmp_path:
     settings = load_settings(config)
     vault = CredentialVault(settings.accounts.initial_password_dir, 16)
     secrets_ = [demo_slapd.admin_password]
-    secrets_ += [vault.read_password(p.stem) for p in settings.accounts.initial_password_dir.glob("*.txt")]
+    secrets_ += [vault.read_password(p.stem, p.parent.name) for p in settings.accounts.initial_password_dir.glob("*/*.txt")]
     assert len(secrets_) > 40 and all(secrets_)
     written = "\n".join(captured)
     written += (tmp_path / "p.json").read_text(encoding="utf-8")
@@ -268,5 +268,5 @@ def test_no_secret_reaches_output_logs_or_the_action_log(config: Path, tmp_path:
     for secret in secrets_:
         assert secret not in written
         assert secret.encode() not in db
-    modes = {p.stat().st_mode & 0o777 for p in settings.accounts.initial_password_dir.glob("*.txt")}
+    modes = {p.stat().st_mode & 0o777 for p in settings.accounts.initial_password_dir.glob("*/*.txt")}
     assert modes == {0o600}

@@ -111,7 +111,8 @@ def test_optional_columns_are_bounded_too(tmp_path: Path, field: str, value: str
 
 
 def test_every_column_has_a_limit() -> None:
-    assert set(FIELD_LIMITS) == set(CANONICAL_HR_FIELDS)
+    # personal_email has its own bound (PERSONAL_EMAIL_LIMIT): a bad one is dropped with a review, never rejects its row.
+    assert set(FIELD_LIMITS) == set(CANONICAL_HR_FIELDS) - {"personal_email"}
 
 
 def test_spaces_around_a_value_do_not_count(tmp_path: Path) -> None:

@@ -310,7 +310,7 @@ def test_the_mail_token_and_passwords_never_reach_output_logs_or_the_journal(
         written.append(out + err)
     settings = load_settings(mail_config)
     vault = CredentialVault(settings.accounts.initial_password_dir, 16)
-    secrets_ = [modoboa.token] + [vault.read_password(p.stem) for p in settings.accounts.initial_password_dir.glob("*.txt")]
+    secrets_ = [modoboa.token] + [vault.read_password(p.stem, p.parent.name) for p in settings.accounts.initial_password_dir.glob("*/*.txt")]
     assert len(secrets_) == 47 and all(secrets_)
     text = "\n".join(written)
     db = b"".join(p.read_bytes() for p in mail_config.parent.glob("state.db*"))

@@ -34,6 +34,7 @@ CANONICAL_HR_FIELDS = (
     "termination_date",
     "email",
     "account",
+    "personal_email",  # where an initial password may be sent ([accounts] initial_password_delivery)
 )
 HrStatusWord = Literal["active", "leave", "terminated"]
 ManagerMatch = Literal["employee_id", "email", "name"]

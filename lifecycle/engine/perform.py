@@ -164,14 +164,11 @@ class ActionPerformer:
         match action.kind, action.params:
             case ActionKind.CREATE_MAILBOX, NewMailboxParams() as p:
                 address = p.address
-                # One initial password for the account and the mailbox, sealed once.
-                password = self.vault.read_password(action.employee_id, action.company) or self.vault.issue(
-                    action.employee_id, address.split("@", 1)[0], address, action.company
-                )
+                # No password: the directory is the only password store (the mail server authenticates against it).
                 try:
-                    m.create_mailbox(address, p.display_name, p.quota_mb, password)
+                    m.create_mailbox(address, p.display_name, p.quota_mb)
                 except AlreadyExistsError:
-                    m.set_password(address, password)  # ours, from an interrupted run
+                    pass  # ours, from an interrupted run: the plan would not ask otherwise
                 log.info("mailbox_created", employee_id=action.employee_id, address=address, notify_manager=p.manager)
             case ActionKind.UPDATE_MAILBOX, MailboxUpdateParams() as p:
                 m.update_mailbox(p.address, display_name=p.display_name, quota_mb=p.quota_mb)
