@@ -308,6 +308,10 @@ class _Person:
         facts["start_date"] = record.hire_date.isoformat() if record is not None else ""
         facts["password_delivery"] = self.ctx.settings.accounts.initial_password_delivery
         if event is NoticeEvent.JOINER:
+            notify = self.ctx.settings.notify
+            if record is not None and notify is not None and \
+                    (self.ctx.today(self.company.code) - record.hire_date).days > notify.joiner_days:
+                return  # an initial load's long-standing staff: their managers know them already
             facts["department"] = record.department if record is not None else ""
             facts["title"] = record.title if record is not None else ""
             self.notice(notices, event, cause, self.to_manager(), self.company.notify_to, facts)

@@ -140,6 +140,13 @@ def test_a_joiner_s_manager_is_told_with_the_branch_contact_in_cc_once_the_accou
     }
 
 
+def test_an_initial_load_tells_no_manager_of_staff_hired_long_ago() -> None:
+    recent, old = joiner("2", hire_date=date(2026, 1, 31)), joiner("3", "张伟", hire_date=date(2026, 1, 30))
+    plan = plan_of((BOSS_ROW, recent, old), *world(BOSS_ENTRY))  # [notify] joiner_days: 30 by default
+    assert {a.employee_id for a in plan.actions if a.kind is ActionKind.CREATE_ACCOUNT} == {"2", "3"}
+    assert [n.employee_id for n in plan.notices if n.event is NoticeEvent.JOINER] == ["2"]
+
+
 def test_with_mail_the_joiner_notice_follows_the_new_mailbox() -> None:
     plan = plan_of((BOSS_ROW, joiner()), *world(BOSS_ENTRY), MAILING, mail=mailboxes(BOSS))
     mailbox = next(a for a in plan.actions if a.kind is ActionKind.CREATE_MAILBOX and a.employee_id == "2")

@@ -32,6 +32,10 @@ class NotifySettings(_Section):
     sender: str = Field("IT <it@example.com>", description="From: of every notice")
     language: Language = Field("zh-CN", description="the notices' language where [[companies]] language is not set")
     digest_at: str = Field("08:30", description="HH:MM, company time: when each branch contact gets the daily digest")
+    joiner_days: int = Field(
+        30, ge=0, le=3650,
+        description="an account made for someone hired more than this many days ago (an initial load) tells no manager",
+    )
     templates_dir: Path | None = Field(
         None, description="a directory of templates that override the built-in ones, same names (<language>/<event>.*)"
     )

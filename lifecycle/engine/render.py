@@ -109,6 +109,13 @@ def plan_text(plan: Plan) -> str:
         lines.append("Actions:")
         for action in plan.actions:
             lines.extend(_action_lines(action))
+    if plan.notices:
+        lines.append("")
+        lines.append("Told by mail once their action is applied ([notify]):")
+        for notice in plan.notices:
+            cc = f" (cc {', '.join(notice.cc)})" if notice.cc else ""
+            who = f" {notice.employee_id}" if notice.employee_id else ""
+            lines.append(f"  @ {notice.event.value}{who} [{notice.company}] to {', '.join(notice.to)}{cc}")
     if plan.unusable:
         lines.append("")
         lines.append("HR feed UNUSABLE (nothing at all is done for these companies until HR's rows are fixed):")

@@ -55,6 +55,8 @@ KINDS = {
     "unknown_manager": N_("unknown manager"), "deleted_for_inactivity": N_("deleted for inactivity"),
     "mailbox_kept": N_("mailbox kept"), "lock_disagreement": N_("lock state disagrees"), "manager_loop": N_("manager loop"),
     "reset_password": N_("new initial password"), "password_revealed": N_("initial password revealed"),
+    "no_personal_email": N_("no personal address for the first password"), "outbox_resend": N_("notice sent again"),
+    "outbox_forget": N_("notice dropped"),
 }
 # ... and the statuses of entries, held actions and people, the outcomes and modes of cycles.
 WORDS = {
