@@ -155,7 +155,7 @@ def run_demo(workdir: Path | None = None) -> int:
 
         if dovecot is not None:
             _banner("IMAP checks the directory's password: the initial one must be changed first")
-            _imap_story(config, slapd, dovecot, expect)
+            _imap_story(config, slapd, dovecot, modoboa, expect)
 
         _banner("Plan again: nothing left to do")
         expect(_run(config, "plan", "--now", DAY_ONE) == 0, "second plan is empty (exit 0)")
@@ -355,8 +355,16 @@ def _imap_server(workdir: Path, modoboa: Any, slapd: Slapd, web_port: int) -> It
     """
     from devservers.dovecot import DOVECOT, DovecotError, DovecotInstance
     from devservers.dovecot_config import DirectoryLogin
+    from devservers.modoboa import ModoboaError
 
-    if modoboa is None or not Path(DOVECOT).exists():
+    if modoboa is None:
+        yield None
+        return
+    try:  # Modoboa's own web login checks the directory too
+        modoboa.use_directory(slapd.url, BASE_DN, slapd.admin_dn, slapd.admin_password)
+    except ModoboaError as exc:
+        print(f"Modoboa's web login stays on its own passwords ({exc})", flush=True)
+    if not Path(DOVECOT).exists():
         yield None
         return
     directory = DirectoryLogin(slapd.url, BASE_DN, slapd.admin_dn, slapd.admin_password,
@@ -387,7 +395,7 @@ def _imap(dovecot: Any, address: str, password: str) -> str:
     return "OK"
 
 
-def _imap_story(config: Path, slapd: Slapd, dovecot: Any, expect: Any) -> None:
+def _imap_story(config: Path, slapd: Slapd, dovecot: Any, modoboa: Any, expect: Any) -> None:
     from ldap3 import Connection, Server
 
     from lifecycle.engine.vault import CredentialVault
@@ -409,6 +417,8 @@ def _imap_story(config: Path, slapd: Slapd, dovecot: Any, expect: Any) -> None:
     print(f"{address} changes the password (LDAP Password Modify, as on the console's /password page)", flush=True)
     expect(bool(changed) and _imap(dovecot, address, IMAP_CHOSEN) == "OK", "IMAP accepts the password chosen")
     expect(_imap(dovecot, address, initial) != "OK", "and no longer the initial one")
+    if modoboa.ldap_login:
+        expect(modoboa.web_login(address, IMAP_CHOSEN), f"Modoboa's web UI ({modoboa.url}) takes the same password")
 
 
 def _mailbox(config: Path, address: str):

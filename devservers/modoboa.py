@@ -25,7 +25,27 @@ template serves any number of instances):
   requests/min per user; the driver's own pacing and 429 handling are
   tested through a fault-injecting proxy instead),
 - no syslog handlers (nothing of the tests ends up in the host's syslog),
-- TCP_NODELAY on runserver's sockets (keep-alive requests took 40 ms longer).
+- TCP_NODELAY on runserver's sockets (keep-alive requests took 40 ms longer),
+- Modoboa's LDAP authentication backend first (`modoboa.lib.authbackends.
+  LDAPBackend`, as Modoboa's LDAP documentation says), when django-auth-ldap
+  is in the venv: it only acts once `authentication_type` is "ldap".
+
+`use_directory()` turns that on for the web UI's logins, against the
+directory: the core parameters an admin sets in Modoboa's "Authentication"
+settings, written into the database (LocalConfig; reset() puts the template's,
+without them, back).  People are found by `mail` with a search bind
+(`ldap_auth_method = "searchbind"`, the lookup DN: a read-only account in
+production, the test slapd's admin in tests), and their password checked by
+binding as them.  The filter leaves out entries with `pwdReset: TRUE`: slapd
+accepts the bind of a password that must be changed, so Modoboa would let the
+initial password in; it is refused until the person changed it.
+`AUTH_LDAP_ALWAYS_UPDATE_USER = False`: otherwise each web login wrote the
+entry's givenName and sn over the mailbox's display name, which the daemon
+then set back.  Modoboa's LDAP backend still creates a Modoboa account (and
+mailbox) at the first web login of a directory person who has none yet
+(`get_or_create` in modoboa.lib.authbackends; AUTH_LDAP_NO_NEW_USERS cannot
+stop it): the daemon creates every mailbox first, so only a person logging in
+before the daemon made theirs would meet it.
 
 The instance never needs root and binds 127.0.0.1 only.
 """
@@ -49,7 +69,7 @@ from devservers.processes import free_port, stop_process
 from devservers.processes import log_tail as _tail
 
 MODOBOA_VERSION = "2.12.0"
-TEMPLATE_REVISION = 2  # bump when what build() writes changes: kept templates are rebuilt
+TEMPLATE_REVISION = 4  # bump when what build() writes changes: kept templates are rebuilt
 INSTANCE_NAME = "modoboa_test"
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "password"  # what `deploy` gives the admin; the API uses the token
@@ -80,6 +100,14 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
 import socketserver as _lifecycle_socketserver
 
 _lifecycle_socketserver.StreamRequestHandler.disable_nagle_algorithm = True
+try:  # LDAP authentication (use_directory()): only with django-auth-ldap, only once authentication_type is "ldap"
+    import django_auth_ldap as _lifecycle_auth_ldap  # noqa: F401
+
+    AUTHENTICATION_BACKENDS = ("modoboa.lib.authbackends.LDAPBackend", *AUTHENTICATION_BACKENDS)
+    # A login must not copy givenName/sn over the display name the daemon manages through the API.
+    AUTH_LDAP_ALWAYS_UPDATE_USER = False
+except ImportError:
+    pass
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -166,6 +194,7 @@ class ModoboaInstance:
         self.template_dir = Path(template_dir)
         self.venv = Path(venv)
         self._token = token
+        self.ldap_login = False  # use_directory() was called since the last reset
         self.workdir: Path | None = None
         self.port: int | None = None
         self._redis: _Redis | None = None
@@ -321,9 +350,67 @@ class ModoboaInstance:
         finally:
             target.close()
             source.close()
+        self.ldap_login = False
         assert self._redis is not None
         if self._redis.command("FLUSHALL") != "+OK":
             raise ModoboaError("redis did not answer FLUSHALL")
+
+    def use_directory(self, url: str, base_dn: str, bind_dn: str, bind_password: str) -> None:
+        """Web logins (Modoboa's own UI) check the directory's password: Modoboa's LDAP authentication.
+
+        The core parameters of Modoboa's "Authentication" settings, written straight into LocalConfig (the
+        API's PUT /api/v2/parameters/core/ wants every core parameter at once); Modoboa reads them at each
+        login.  Only an ldap:// URL without TLS (the test slapd's).
+        """
+        if not list(self.venv.glob("lib/python*/site-packages/django_auth_ldap")):
+            raise ModoboaError(f"django-auth-ldap is not in {self.venv}: run scripts/install-modoboa (as root)")
+        host, _, port = url.removeprefix("ldap://").rstrip("/").partition(":")
+        if not url.startswith("ldap://") or not host:
+            raise ModoboaError(f"use_directory: {url!r} is not an ldap://host:port URL")
+        ldap = {
+            "authentication_type": "ldap",
+            "ldap_server_address": host,
+            "ldap_server_port": int(port or 389),
+            "ldap_secured": "none",
+            "ldap_auth_method": "searchbind",
+            "ldap_bind_dn": bind_dn,
+            "ldap_bind_password": bind_password,
+            "ldap_search_base": base_dn,
+            # %(user)s is the login, the address; a password that must still be changed opens nothing.
+            "ldap_search_filter": "(&(objectClass=inetOrgPerson)(mail=%(user)s)(!(pwdReset=TRUE)))",
+            "ldap_is_active_directory": False,
+            "ldap_groups_search_base": base_dn,
+        }
+        with sqlite3.connect(self.db_path, timeout=30) as connection:
+            (raw,) = connection.execute("SELECT _parameters FROM core_localconfig").fetchone()
+            parameters = json.loads(raw or "{}")
+            parameters.setdefault("core", {}).update(ldap)
+            connection.execute("UPDATE core_localconfig SET _parameters=?", (json.dumps(parameters),))
+        connection.close()
+        self.ldap_login = True
+
+    def web_login(self, username: str, password: str) -> bool:
+        """A login on Modoboa's own login page (/accounts/login/, its web UI's): True when it let them in."""
+        import re
+
+        import httpx
+
+        # Modoboa's cookies are Secure (CSRF_COOKIE_SECURE): over the test's plain HTTP they are passed by hand.
+        with httpx.Client(base_url=self.url, timeout=30, trust_env=False) as client:
+            page = client.get("/accounts/login/")
+            field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+            cookie = re.search(r"csrftoken=([^;]+)", page.headers.get("set-cookie", ""))
+            if page.status_code != 200 or field is None or cookie is None:
+                raise ModoboaError(f"Modoboa's login page answered {page.status_code} without a CSRF token")
+            answer = client.post(
+                "/accounts/login/",
+                data={"username": username, "password": password, "csrfmiddlewaretoken": field.group(1)},
+                headers={"Referer": f"{self.url}/accounts/login/", "Cookie": f"csrftoken={cookie.group(1)}"},
+            )
+        # Its LoginView redirects once logged in; it shows the form again (401) when it refused.
+        if answer.status_code not in (302, 401):
+            raise ModoboaError(f"Modoboa's login answered {answer.status_code}")
+        return answer.status_code == 302
 
     def restart(self) -> None:
         """Stop runserver, put the clean database back, start it again (the slow, sure reset)."""
@@ -354,6 +441,7 @@ class ModoboaInstance:
     # -- internals ----------------------------------------------------------
 
     def _copy_clean_db(self) -> None:
+        self.ldap_login = False
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(self.template_db, self.db_path)

@@ -125,6 +125,28 @@ def test_the_mailbox_must_exist_and_be_active_in_modoboa(
     assert imap(dovecot, ADDRESS, CHOSEN) == "OK"
 
 
+def test_modoboas_own_web_login_checks_the_directory_too(
+    slapd: Slapd, directory: LdapDirectory, modoboa: ModoboaInstance, mail_backend: ModoboaBackend
+) -> None:
+    """Modoboa's LDAP authentication (devservers/modoboa.py use_directory()): its login page, not only IMAP."""
+    dn = add_person(directory, "zhangwei", ADDRESS, INITIAL)
+    add_mailbox(mail_backend, ADDRESS)
+    assert not modoboa.web_login(ADDRESS, INITIAL)  # before: Modoboa's own (throwaway) password, which nobody knows
+    modoboa.use_directory(slapd.url, slapd.base_dn, slapd.admin_dn, slapd.admin_password)
+
+    assert not modoboa.web_login(ADDRESS, INITIAL)  # pwdReset: to be changed first, on the console's page
+    change_password(slapd, dn, INITIAL, CHOSEN)
+    assert modoboa.web_login(ADDRESS, CHOSEN)
+    box = mail_backend.find_mailbox(ADDRESS)
+    assert box is not None and box.display_name == "张伟"  # the login did not copy the entry's sn over it
+    assert not modoboa.web_login(ADDRESS, INITIAL)
+    directory.lock(dn)
+    assert not modoboa.web_login(ADDRESS, CHOSEN)
+    directory.unlock(dn)
+    mail_backend.suspend(ADDRESS)
+    assert not modoboa.web_login(ADDRESS, CHOSEN)
+
+
 def test_without_a_directory_every_login_is_refused_and_says_why(mail_backend: ModoboaBackend, dovecot: DovecotInstance) -> None:
     add_mailbox(mail_backend, ADDRESS)
     answer = imap(dovecot, ADDRESS, INITIAL)
