@@ -206,7 +206,7 @@ class MailBackend(Protocol):
 
     def set_password(self, address: str, password: str) -> None:
         """The mail server's own copy of a password, which no login of the supported stack checks (the directory is
-        the only password store): kept only while the engine's retry of an interrupted create_mailbox calls it."""
+        the only password store).  The engine no longer calls it; it goes once bench/mail.py stops counting it."""
         ...
 
     def set_forward(self, address: str, recipients: Sequence[str], keep_copy: bool | None = None) -> None: ...
