@@ -395,7 +395,7 @@ def endpoint_of(path: str) -> str:
 
 
 MAIL_METHODS = ("read_snapshot", "find_mailbox", "ensure_domains", "create_mailbox", "update_mailbox", "rename_mailbox",
-                "suspend", "restore", "set_password", "set_forward", "clear_forward", "create_alias", "delete_alias",
+                "suspend", "restore", "set_forward", "clear_forward", "create_alias", "delete_alias",
                 "delete_mailbox")
 MAIL_WRITE_METHODS = MAIL_METHODS[3:]
 MAIL_KINDS = frozenset({"create_mailbox", "update_mailbox", "rename_mailbox", "suspend_mailbox", "restore_mailbox",

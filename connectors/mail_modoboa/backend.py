@@ -210,12 +210,6 @@ class ModoboaBackend:
         self._ensure_self_delivery(address)
         log.info("mail.restored", address=address)
 
-    def set_password(self, address: str, password: str) -> None:
-        address = address_of(address)
-        account = self.api.account(address)
-        self.api.patch_account(account, {"password": password}, what=f"set the password of {address}", secrets=(password,))
-        log.info("mail.password_set", address=address)
-
     def rename_mailbox(self, address: str, new_address: str) -> None:
         """Move a mailbox to a new address (a branch transfer); Modoboa moves the mail with it.
 

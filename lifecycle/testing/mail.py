@@ -174,10 +174,6 @@ class InMemoryMailBackend:
             if quota_mb is not None:
                 account.quota_mb = quota_mb
 
-    def set_password(self, address: str, password: str) -> None:
-        with self._lock:
-            self._account(address)
-
     def record_login(self, address: str, when: datetime) -> None:
         """The user logged in at `when` (Modoboa's last_login)."""
         with self._lock:

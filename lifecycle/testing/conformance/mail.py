@@ -16,7 +16,6 @@ from lifecycle.domain.errors import AlreadyExistsError, RecordError
 from lifecycle.domain.mail import Mailbox, MailCapability
 from lifecycle.domain.ports import MailBackend
 
-PASSWORD = "Initial-Pass-2024"  # set_password's; mailboxes are created as the engine creates them, without one
 Resolver = Callable[[str], list[str]]
 
 
@@ -103,7 +102,6 @@ class MailBackendContract:
             lambda: backend.update_mailbox(missing, display_name="x"),
             lambda: backend.suspend(missing),
             lambda: backend.restore(missing),
-            lambda: backend.set_password(missing, PASSWORD),
             lambda: backend.set_forward(missing, [f"boss@{domains[0]}"]),
         )
         for write in writes:
@@ -116,7 +114,6 @@ class MailBackendContract:
         backend.update_mailbox(address, display_name="李娜 (财务部)")
         backend.update_mailbox(address, quota_mb=20)
         backend.update_mailbox(address)
-        backend.set_password(address, "Another-Pass-2024")
         box = found(backend, address)
         assert (box.display_name, box.quota_mb) == ("李娜 (财务部)", 20)
 
