@@ -7,8 +7,12 @@ outage, or anything else going wrong while draining, is logged and the notices w
 The digest (policies.notices.digest_notice) is made from a plan's held actions, rejected HR rows and
 reviews, so a quiet cycle (which plans nothing) is made a real one when a digest is due
 (`digest_pending`); its Message-ID comes from its key, so each company's digest of a day is queued at
-most once, whoever queues it.  `DigestBook` remembers the days already considered (a digest with
-nothing to report is not queued) so that a quiet day stays quiet.
+most once, whoever queues it, and "already sent today" is that day's row being there (not the newest
+row's date: a row of another day says nothing about today).  `DigestBook` remembers the days already
+considered (a digest with nothing to report is not queued) so that a quiet day stays quiet.
+
+A digest tells what is waiting now: only a plan for the present (`now` within PRESENT of the wall
+clock) queues one; `lifecycle apply --now` of another date sends none.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from datetime import UTC, date, datetime, timedelta
 import structlog
 
 from lifecycle.domain.models import Plan
+from lifecycle.domain.notices import NoticeEvent
 from lifecycle.domain.ports import MailCompanion, MailSender
-from lifecycle.domain.settings import Settings
+from lifecycle.domain.settings import CompanySettings, Settings
 from lifecycle.engine.outbox_delivery import DeliveryCounts, PasswordVault, deliver_outbox, message_domain, open_sender
 from lifecycle.journal.outbox import keyed_message_id
 from lifecycle.journal.store import Journal
@@ -30,45 +35,73 @@ from policies.notices import digest_due, digest_notice
 log = structlog.get_logger(__name__)
 
 
+PRESENT = timedelta(minutes=15)
+"""How far a plan's `now` may be from the wall clock and still be the present: a cycle's reads take a while."""
+
+
 @dataclass
 class DigestBook:
     """The company-local day each company's digest was last considered by this process."""
 
     considered: dict[str, date] = field(default_factory=dict)
 
-    def last(self, journal: Journal, code: str) -> date | None:
-        queued = journal.last_digest_date(code)
-        seen = self.considered.get(code)
-        return max((d for d in (queued, seen) if d is not None), default=None)
+
+def digest_key(code: str, day: date) -> str:
+    """The key of `code`'s digest of `day`, as policies.notices.digest_notice writes it."""
+    return f"digest/{code}/{day.isoformat()}"
 
 
-def digest_pending(settings: Settings, journal: Journal, now: datetime, book: DigestBook) -> list[str]:
-    """The companies whose digest is due at `now` and not yet considered: a quiet cycle must plan for them."""
-    if settings.notify is None:
+def _due_day(settings: Settings, journal: Journal, company: CompanySettings, now: datetime, book: DigestBook,
+             domain: str) -> date | None:
+    """The day whose digest is due for `company` at `now`, unless this process considered it or it is queued."""
+    day = digest_due(company, None, now, settings) if company.notify_to else None
+    if day is None or book.considered.get(company.code) == day:
+        return None
+    if journal.outbox_has(keyed_message_id(NoticeEvent.DIGEST.value, digest_key(company.code, day), domain)):
+        book.considered[company.code] = day
+        return None
+    return day
+
+
+def _present(now: datetime, wall: datetime | None) -> bool:
+    return abs(now - (wall if wall is not None else datetime.now(UTC))) <= PRESENT
+
+
+def digest_pending(settings: Settings, journal: Journal, now: datetime, book: DigestBook, *,
+                   wall: datetime | None = None) -> list[str]:
+    """The companies whose digest is due at `now` and not yet considered: a quiet cycle must plan for them.
+    `wall` is the wall clock's time (tests fix it; None: now)."""
+    if settings.notify is None or not _present(now, wall):
         return []
-    return [c.code for c in settings.companies
-            if c.notify_to and digest_due(c, book.last(journal, c.code), now, settings) is not None]
+    domain = message_domain(settings)
+    return [c.code for c in settings.companies if _due_day(settings, journal, c, now, book, domain) is not None]
 
 
-def queue_digests(settings: Settings, journal: Journal, plan: Plan, book: DigestBook) -> int:
-    """Each company's due digest, from `plan`'s held actions, rejected rows and reviews; how many were queued."""
+def queue_digests(settings: Settings, journal: Journal, plan: Plan, book: DigestBook, *,
+                  wall: datetime | None = None) -> int:
+    """Each company's due digest, from `plan`'s held actions, rejected rows and reviews; how many were queued.
+    None for a plan of another time than the present (`wall`, the wall clock's time; None: now)."""
     if settings.notify is None:
+        return 0
+    if not _present(plan.now, wall):
+        log.info("digest_not_now", now=plan.now.isoformat(timespec="minutes"),
+                 reason="a plan for another time than the present sends no digest")
         return 0
     domain, queued = message_domain(settings), 0
     held = [h.to_dict() for h in plan.held]
     for company in settings.companies:
-        day = digest_due(company, book.last(journal, company.code), plan.now, settings) if company.notify_to else None
+        day = _due_day(settings, journal, company, plan.now, book, domain)
         if day is None:
             continue
-        book.considered[company.code] = day
         notice = digest_notice(company, day, held, plan.rejected, plan.reviews, settings)
         if notice is None:
             log.info("digest_empty", company=company.code, day=day.isoformat())
-            continue
-        if journal.enqueue_notice(notice, keyed_message_id(notice.event.value, notice.key, domain),
-                                  datetime.now(UTC)):
+        elif journal.enqueue_notice(notice, keyed_message_id(notice.event.value, notice.key, domain),
+                                    datetime.now(UTC)):
             queued += 1
             log.info("digest_queued", company=company.code, day=day.isoformat())
+        # Only once it is written (or there is nothing to write): a failed write is tried again next cycle.
+        book.considered[company.code] = day
     return queued
 
 
