@@ -8,7 +8,10 @@ With Modoboa (scripts/install-modoboa) and Dovecot (scripts/install-dovecot)
 installed, a throwaway Dovecot serves IMAP for the demo's mailboxes, checking
 passwords against the demo's directory (passdb ldap, the supported set-up): the
 sealed initial password is refused with "change it first" and the address of
-the console's /password page, the chosen one is accepted.
+the console's /password page, the chosen one is accepted.  A real SMTP server then
+delivers the demo's notices into its mailboxes (devservers/demo_notices.py): a
+joiner's and a leaver's manager are told, each branch contact gets the daily
+digest; the demo prints who received what and how to read it.
 """
 
 from __future__ import annotations
@@ -17,11 +20,20 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from devservers.demo_notices import (
+    ENGLISH_COMPANY,
+    company_notify_lines,
+    contact_entries,
+    create_contact_mailboxes,
+    notify_section,
+    show_notices,
+    smtp_server,
+)
 from devservers.slapd import Slapd
 
 BASE_DN = "dc=example,dc=com"
@@ -34,6 +46,8 @@ COMPANIES = (
 LEAVER = "100028"  # 马超, SZ: termination date 2027-01-15 in the sample
 DAY_ONE = "2026-12-01T09:00"
 AFTER_DEPARTURE = "2027-01-16T09:00"
+JOINER = "100029"  # 胡军, SZ: hired 2027-02-01 in the sample, his manager 单雄信
+JOINER_DAY = "2027-02-01T09:00"
 BEFORE_DELETION = "2027-04-15T09:00"  # 89 days after the suspension
 AFTER_RETENTION = "2027-04-17T09:00"  # 91 days after
 
@@ -42,7 +56,7 @@ MODOBOA_VENV = Path(__file__).resolve().parent.parent / ".modoboa-venv"
 
 
 def mail_section(modoboa) -> str:
-    token = Path(modoboa.template_db).parent / "demo-token"
+    token = Path(modoboa.db_path).parent / "demo-token"  # the running copy's folder, never a shared template's
     token.write_text(modoboa.token + "\n", encoding="utf-8")
     token.chmod(0o600)
     return f"""
@@ -57,12 +71,15 @@ archive_before_delete = false
 """
 
 
-def write_config(workdir: Path, slapd: Slapd, hr_path: Path) -> Path:
+def write_config(workdir: Path, slapd: Slapd, hr_path: Path, *, company_lines: Mapping[str, str] | None = None) -> Path:
+    """The demo's config; `company_lines`: more TOML lines for a company's [[companies]] table, by code."""
     secret = workdir / "ldap-password"
     secret.write_text(slapd.admin_password + "\n", encoding="utf-8")
     secret.chmod(0o600)
+    extra = company_lines or {}
     companies = "\n".join(
         f'[[companies]]\ncode = "{code}"\nname = "{name}"\ndomain = "{domain}"\npeople_dn = "ou={ou},ou=people,{BASE_DN}"\n'
+        + (extra[code] + "\n" if code in extra else "")
         for code, name, domain, ou in COMPANIES
     )
     config = workdir / "config.toml"
@@ -112,7 +129,10 @@ def _run(config: Path, *args: str) -> int:
     return code
 
 
-def run_demo(workdir: Path | None = None) -> int:
+def run_demo(workdir: Path | None = None, *, modoboa_template: Path | None = None,
+             before_stop: Callable[[Path, Any], None] | None = None) -> int:
+    """The demo; `modoboa_template`: a deployed Modoboa template to reuse (the tests'), else one in `workdir`;
+    `before_stop(config, dovecot)` is called once the demo is done, its servers still running (the tests)."""
     keep = workdir is not None
     workdir = (workdir or Path(tempfile.mkdtemp(prefix="lifecycle-demo-"))).resolve()
     if keep and workdir.exists():
@@ -131,8 +151,9 @@ def run_demo(workdir: Path | None = None) -> int:
 
     web_port = _free_port()
     with Slapd(workdir / "slapd", base_dn=BASE_DN, organizational_units=units, anonymous_lookup=True) as slapd, \
-            _mail_server(workdir) as modoboa, _imap_server(workdir, modoboa, slapd, web_port) as dovecot:
-        config = write_config(workdir, slapd, hr_path)
+            _mail_server(workdir, modoboa_template) as modoboa, _imap_server(workdir, modoboa, slapd, web_port) as dovecot, \
+            smtp_server(dovecot, modoboa) as smtp:
+        config = write_config(workdir, slapd, hr_path, company_lines=company_notify_lines(COMPANIES) if smtp else None)
         console_accounts(slapd)
         with open(config, "a", encoding="utf-8") as handle:
             handle.write(web_section(workdir, web_port))
@@ -140,7 +161,14 @@ def run_demo(workdir: Path | None = None) -> int:
             with open(config, "a", encoding="utf-8") as handle:
                 handle.write(mail_section(modoboa))
             _banner(f"A throwaway OpenLDAP on {slapd.url} and Modoboa on {modoboa.url}; config in {config}")
-        else:
+        if smtp is not None:
+            with open(config, "a", encoding="utf-8") as handle:
+                handle.write(notify_section(smtp.url))
+            slapd.load_ldif(contact_entries(BASE_DN, COMPANIES))
+            contacts = create_contact_mailboxes(config, COMPANIES)
+            print(f"Notices go through an SMTP server on {smtp.url} into the demo's Dovecot ([notify]); the branch "
+                  f"contacts ([[companies]] notify_to, {ENGLISH_COMPANY} in English): {', '.join(contacts)}", flush=True)
+        if modoboa is None:
             _banner(f"A throwaway OpenLDAP on {slapd.url} (no Modoboa installed: directory only); config in {config}")
         expect(_run(config, "check") == 0, "config valid, HR export readable, directory reachable with a lockout policy")
 
@@ -173,7 +201,11 @@ def run_demo(workdir: Path | None = None) -> int:
             expect(box is not None and not box.is_active and box.forward_to == ("sunli@sz.example.com",),
                    "马超's mailbox is suspended and his mail goes to his manager 孙丽")
 
-        _banner(f"89 days later ({BEFORE_DELETION}): still retained (胡军 joins meanwhile)")
+        _banner(f"胡军 ({JOINER}) starts on {JOINER_DAY[:10]}: his account and mailbox are made, his manager is told")
+        _run(config, "apply", "--now", JOINER_DAY)
+        expect(_entry_exists(config, JOINER) is True, "胡军's account exists on his first day")
+
+        _banner(f"89 days later ({BEFORE_DELETION}): still retained")
         _run(config, "apply", "--now", BEFORE_DELETION)
         expect(_entry_exists(config, LEAVER) is True, "马超's suspended entry is kept during the retention period")
         _banner(f"After 90 days of retention ({AFTER_RETENTION}): deletion")
@@ -198,19 +230,24 @@ def run_demo(workdir: Path | None = None) -> int:
                 print(f"IMAP (no TLS, loopback): 127.0.0.1:{dovecot.imap_port}, user {IMAP_PERSON[1]}, password "
                       f"{IMAP_CHOSEN}; any other employee: their address and the password sealed in "
                       f"{workdir / 'credentials'}, changed first at {address}/password", flush=True)
+            if smtp is not None:
+                _banner("The notices, in the demo's own mailboxes")
+                show_notices(config, dovecot, COMPANIES, address or f"http://127.0.0.1:{web_port}", _run, expect)
+            if before_stop is not None:
+                before_stop(config, dovecot)
+            if failures:
+                print(f"\nDEMO FAILED: {len(failures)} unexpected result(s): {failures}", file=sys.stderr, flush=True)
+            else:
+                print("\nDemo finished: every step behaved as expected.", flush=True)
             if address is not None and sys.stdin.isatty() and not os.environ.get("DEMO_NO_WAIT"):
-                print("The console runs until you press Enter (or Ctrl-C).", flush=True)
+                print("The console, IMAP and the mail keep running until you press Enter (or Ctrl-C).", flush=True)
                 try:
                     input()
                 except (EOFError, KeyboardInterrupt):
                     pass
 
-    print(f"\nDemo files (config, state.db, sealed passwords) are in {workdir}; the servers have been stopped.")
-    if failures:
-        print(f"DEMO FAILED: {len(failures)} unexpected result(s): {failures}", file=sys.stderr)
-        return 1
-    print("Demo finished: every step behaved as expected.")
-    return 0
+    print(f"Demo files (config, state.db, sealed passwords) are in {workdir}; the servers have been stopped.")
+    return 1 if failures else 0
 
 
 # The console's demo accounts: in ou=admins (outside the companies' subtrees, so the daemon leaves them
@@ -321,7 +358,7 @@ def console(config: Path) -> Iterator[str | None]:
 
 
 @contextmanager
-def _mail_server(workdir: Path) -> Iterator[Any]:
+def _mail_server(workdir: Path, template: Path | None = None) -> Iterator[Any]:
     """A throwaway Modoboa (if scripts/install-modoboa has run), else None."""
     from devservers.modoboa import ModoboaError, ModoboaInstance
 
@@ -330,7 +367,7 @@ def _mail_server(workdir: Path) -> Iterator[Any]:
         return
     print("Deploying a throwaway Modoboa (about 20 s)...", flush=True)
     try:
-        instance = ModoboaInstance.build(workdir / "modoboa-template", MODOBOA_VENV).start(workdir / "modoboa")
+        instance = ModoboaInstance.build(template or workdir / "modoboa-template", MODOBOA_VENV).start(workdir / "modoboa")
     except ModoboaError as exc:
         print(f"Modoboa could not start ({exc}); the demo goes on with the directory only", flush=True)
         yield None
