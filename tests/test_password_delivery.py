@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from lifecycle.engine.recovery import recover
 from lifecycle.engine.vault import CredentialVault, Recipient
 from lifecycle.journal.action_log import ActionStatus
 from lifecycle.journal.schema import sealed_passwords
-from lifecycle.journal.sealed import SealedPasswords, load_key
+from lifecycle.journal.sealed import Reveal, SealedPasswords, load_key
 from lifecycle.journal.store import Journal
 from tests.conftest import HQ_PEOPLE_DN
 from tests.harness import make_settings
@@ -102,6 +103,25 @@ def test_console_delivery_seals_in_the_state_store_encrypted_and_no_file(tmp_pat
         assert vault.read_password("1") == again != passwords["1"]
         vault.destroy("1")
         assert vault.read_password("1") is None
+    finally:
+        journal.close()
+
+
+def test_a_reveal_opens_only_a_row_of_the_callers_companies_and_says_only_their_reveals(tmp_path: Path) -> None:
+    vault, journal = console_vault(tmp_path)
+    try:
+        passwords = vault.issue_many([Recipient("1", "u1", "u1@sz.example.com", "SZ")])
+        sealed = vault.sealed
+        assert sealed is not None
+        reveal = partial(sealed.reveal, "1", actor="gzadmin", origin="console 203.0.113.7", reason="curious", now=NOW)
+        assert reveal(companies=["GZ", ""]) is None  # another company's row: nothing, and it stays
+        assert sealed.read("1") == passwords["1"]
+        opened = reveal(companies=["GZ", "SZ"], actor="groupadmin")
+        assert opened is not None and opened.password == passwords["1"] and sealed.read("1") is None
+        # Gone: its reveal is named to its company's callers only.
+        again = reveal(companies=["SZ"])
+        assert again is not None and (again.password, again.revealed_by) == (None, "groupadmin")
+        assert reveal(companies=["GZ"]) == Reveal(None)
     finally:
         journal.close()
 

@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from flask.testing import FlaskClient
 from ldap3 import MODIFY_REPLACE, Connection, Server
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
-from connectors.ldap.login import DirectoryLogin
+import connectors.ldap.login as login_module
+from connectors.ldap.client import Connection as LdapConnection
+from connectors.ldap.client import Page, Result
+from connectors.ldap.login import DirectoryLogin, LoginRefused
 from devservers.slapd import Slapd, ssha
+from lifecycle.domain.errors import ConnectorError
 from lifecycle.domain.settings import AccountSettings
 from lifecycle.journal.schema import action_log, sealed_passwords
 from lifecycle.journal.sealed import SealedFor, SealedPasswords, load_key
 from lifecycle.journal.store import Journal
 from lifecycle.web.app import create_app
+from lifecycle.web.throttle import Throttled
 from tests.web_support import (
     BASE,
     CLIENT_ADDRESS,
@@ -153,6 +160,42 @@ def test_another_companys_admin_and_anonymous_callers_cannot_reveal(console: Con
     assert sealed_rows(console) == [WAITING] and reveals(console) == []  # still waiting, nothing journalled
 
 
+def test_a_row_moved_to_another_company_after_the_check_is_not_revealed_to_the_old_companys_admin(
+    console: Console,
+) -> None:
+    # The race the company check must not lose: the row is re-sealed for GZ (a transfer) just after the console
+    # first reads it, before it is deleted and shown.
+    admin = console.log_in("SZ")
+    assert "Reveal initial password" in admin.get(f"/people/{WAITING}?lang=en").get_data(as_text=True)
+    moved: list[str] = []
+
+    def move_after_first_read(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not moved and statement.lstrip().upper().startswith("SELECT") and "sealed_passwords" in statement:
+            moved.append(statement)
+            with console.journal.engine.begin() as other:
+                other.execute(update(sealed_passwords).where(sealed_passwords.c.employee_id == WAITING)
+                              .values(company="GZ"))
+
+    event.listen(console.journal.engine, "after_cursor_execute", move_after_first_read)
+    try:
+        page = admin.client.post(f"/people/{WAITING}/initial-password", data={"csrf_token": admin.csrf, "reason": "x"})
+    finally:
+        event.remove(console.journal.engine, "after_cursor_execute", move_after_first_read)
+    assert moved  # the row did move between the console's first read and its delete
+    body = page.get_data(as_text=True)
+    assert page.status_code == 404 and SEALED not in body
+    assert sealed_rows(console) == [WAITING] and reveals(console) == []  # still waiting, nothing journalled
+    api = admin.send("POST", f"/api/v1/people/{WAITING}/initial-password", {"reason": "x"})
+    assert api.status_code == 404 and SEALED not in api.get_data(as_text=True)
+    # Its new company's admin opens it, and the journal names the company it was opened for.
+    gz = console.log_in("GZ").send("POST", f"/api/v1/people/{WAITING}/initial-password", {"reason": "transfer"})
+    assert gz.status_code == 200 and gz.get_json()["initial_password"] == SEALED
+    assert [entry["company"] for entry in reveals(console)] == ["GZ"]
+    # And the old company's admin is not told who revealed it.
+    again = admin.send("POST", f"/api/v1/people/{WAITING}/initial-password", {"reason": "x"})
+    assert again.status_code == 404 and "gzadmin" not in again.get_data(as_text=True)
+
+
 # -- changing one's own password --------------------------------------------------------------------------
 
 
@@ -247,8 +290,98 @@ def test_failed_attempts_are_throttled_like_logins(console: Console, directory: 
     assert binds(directory, "zhou.jie", INITIAL)
 
 
-def test_a_locked_account_is_told_so(console: Console, directory: Slapd) -> None:
+def same_page(body: str, username: str) -> str:
+    """The page with what differs between two answers of one kind blanked: the form's token, the name typed."""
+    body = re.sub(r'name="csrf_token" value="[^"]*"', 'name="csrf_token" value=""', body)
+    return body.replace(f'value="{username}"', 'value=""')
+
+
+def test_a_locked_account_answers_as_an_unknown_user_and_is_throttled(console: Console, directory: Slapd) -> None:
+    # slapd names a locked account (accountLocked) whatever password is typed: saying "locked" would tell anyone
+    # which people are suspended (leavers), and a refusal that is not counted could be asked without end.
     admin = Connection(Server(directory.url), directory.admin_dn, directory.admin_password, auto_bind=True)
     assert admin.modify(newcomer_dn("wu.hao"), {"pwdAccountLockedTime": [(MODIFY_REPLACE, ["000001010000Z"])]})
-    status, body = change(english(console), "wu.hao", INITIAL, NEW)
-    assert status == 400 and "This account is locked; ask your IT contact." in body
+    client = english(console)
+    unknown = change(client, "no.such.person", "guess-0", NEW)
+    assert unknown[0] == 401 and "Wrong user name or current password." in unknown[1]
+    for attempt in range(3):  # login_failures = 3
+        status, body = change(client, "wu.hao", f"guess-{attempt}", NEW)
+        assert (status, same_page(body, "wu.hao")) == (unknown[0], same_page(unknown[1], "no.such.person"))
+        assert "locked" not in body
+    status, body = change(client, "wu.hao", INITIAL, NEW)  # even the right password: the Nth attempt is refused
+    assert status == 429 and "Too many failed attempts" in body
+    assert binds(directory, "wu.hao", INITIAL) is False  # still locked; nothing was changed
+
+
+def test_an_account_over_its_count_under_another_name_answers_as_an_unknown_name(console: Console, directory: Slapd) -> None:
+    # The account's count joins its uid and its address; a name of no account has no such count.  A "too many"
+    # there would tell that the two names are one account's: it reads as a wrong password, and counts.
+    client = english(console)
+
+    def three_failures_then_the_address(uid: str) -> tuple[int, str]:
+        for attempt, name in enumerate((uid, uid, f"{uid}@sz.example.com")):
+            assert change(client, name, f"guess-{attempt}", NEW)[0] == 401
+        # The address typed has failed once only; the account's own count (3) is used up.
+        status, body = change(client, f"{uid}@sz.example.com", INITIAL, NEW)
+        return status, same_page(body, f"{uid}@sz.example.com")
+
+    known = three_failures_then_the_address("zheng.yu")
+    assert known == three_failures_then_the_address("nobody.here") and known[0] == 401
+    assert "Wrong user name or current password." in known[1]
+    assert binds(directory, "zheng.yu", INITIAL) and not binds(directory, "zheng.yu", NEW)  # not tried
+    # That refusal counted for the address typed: its third failure, then "too many", as for any name.
+    assert change(client, "zheng.yu@sz.example.com", INITIAL, NEW)[0] == 401
+    status, body = change(client, "zheng.yu@sz.example.com", INITIAL, NEW)
+    assert status == 429 and "Too many failed attempts" in body
+
+
+class Spy(LdapConnection):
+    """A connection to the real directory that notes each request's kind."""
+
+    requests: ClassVar[list[str]] = []
+
+    def bind(self, dn: str, password: str) -> Result:
+        Spy.requests.append("bind")
+        return super().bind(dn, password)
+
+    def search_page(self, *args: Any, **kwargs: Any) -> Page:
+        Spy.requests.append("search")
+        return super().search_page(*args, **kwargs)
+
+
+def test_an_unknown_user_costs_the_directory_the_same_requests_as_a_wrong_password(
+    directory: Slapd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The answer's time is the requests' round trips: an unknown name must not be answered sooner (no bind) or
+    # later (a search asking whether the lookup sees anyone at all) than a known one.
+    monkeypatch.setattr(login_module, "Connection", Spy)
+    login = DirectoryLogin(directory.url, BASE, 5)
+
+    def requests_of(call: Callable[..., object], *args: Any, refusal: type[Exception] = LoginRefused) -> list[str]:
+        Spy.requests.clear()
+        with pytest.raises(refusal):
+            call(*args)
+        return list(Spy.requests)
+
+    @contextmanager
+    def over_its_count(_dn: str) -> Iterator[None]:
+        raise Throttled
+        yield
+
+    known = requests_of(login.change_password, "zhao.lei", "not-the-password", NEW)
+    assert known == ["bind", "search", "bind"]  # the lookup's bind, the search, the person's bind
+    for name in ("no.such.person", "nobody@sz.example.com", "*"):
+        assert requests_of(login.change_password, name, "not-the-password", NEW) == known, name
+        assert requests_of(login.authenticate, name, "not-the-password", []) == known, name
+    assert requests_of(login.authenticate, "zhao.lei", "not-the-password", []) == known
+    # An account the throttle refuses before its bind: a bind all the same.
+    assert requests_of(login.change_password, "zhao.lei", INITIAL, NEW, over_its_count, refusal=Throttled) == known
+    assert requests_of(login.authenticate, "zhao.lei", INITIAL, [], over_its_count, refusal=Throttled) == known
+    assert binds(directory, "zhao.lei", INITIAL)
+
+
+def test_a_directory_that_hides_everyone_is_still_told_apart_from_an_unknown_user(directory: Slapd) -> None:
+    # The search for anyone at all, which the unknown user no longer costs each time, still runs on a fresh start.
+    hidden = DirectoryLogin(directory.url, f"ou=nobody-here,{BASE}", 5)
+    with pytest.raises(ConnectorError, match="sees no person under ou=nobody-here"):
+        hidden.change_password("no.such.person", "not-the-password", NEW)

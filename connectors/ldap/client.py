@@ -99,7 +99,7 @@ SUCCESS = Result(0)
 
 @dataclass(frozen=True, slots=True)
 class PolicyAnswer:
-    """A bind's or a password change's result, with the password policy control's error by name ("" without one)."""
+    """A password change's result, with the password policy control's error by name ("" without one)."""
 
     result: Result
     policy_error: str = ""
@@ -264,10 +264,6 @@ class Connection:
         except ldap.LDAPError as err:
             return _result_of(err), None
         return SUCCESS, response
-
-    def bind_with_policy(self, dn: str, password: str) -> PolicyAnswer:
-        """A simple bind asking for the password policy control (a locked account, an expired password)."""
-        return self._with_policy(self._ldap.simple_bind, dn, password)
 
     def password_modify(self, user: str, old: str, new: str) -> PolicyAnswer:
         """The Password Modify extended operation (RFC 3062) with the password policy request control, so

@@ -8,8 +8,9 @@ each role's group whether the person is a `member`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
@@ -28,17 +29,22 @@ class LoginRefused(Exception):
 
 
 class PasswordRefused(Exception):
-    """The directory refused a password change: `reason` is the password policy's error name
-    (passwordTooShort, passwordInHistory, accountLocked...) or the result's (constraintViolation), `detail` its text.
-    Neither holds a password."""
+    """The directory refused a new password, after the person's own bind succeeded: `reason` is the password
+    policy's error name (passwordTooShort, passwordInHistory...) or the result's (constraintViolation), `detail`
+    its text.  Neither holds a password."""
 
     def __init__(self, reason: str, detail: str = "", uid: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason, self.detail, self.uid = reason, detail, uid  # uid: the account's, as the directory has it
 
 
-# A bind refused for the account's state, not the password typed (the policy control says which).
-_STATE_REFUSALS = ("accountLocked", "passwordExpired")
+# Bind results that refuse the person: wrong password, or the account may not log in (locked, expired, refused).
+_BIND_REFUSALS = (INVALID_CREDENTIALS, 48, 50, 53)
+# Bound to for a name that finds no entry (or several), so an unknown user costs the directory the same requests
+# as a wrong password; no entry is named so, and a bind to a missing DN is refused (invalidCredentials).
+_DECOY_RDN = "cn=no such login (lifecycle console)"
+# How long a lookup seen to find people is trusted to still see them: the check costs an unknown user a search.
+_SEES_PEOPLE_SECONDS = 600.0
 # Results a password change is refused with for the password itself (the policy control names the rule).
 _PASSWORD_REFUSALS = {19: "constraintViolation", 50: "insufficientAccessRights", 53: "unwillingToPerform"}
 
@@ -68,6 +74,7 @@ class DirectoryLogin:
     def __init__(self, url: str, base_dn: str, timeout: float, lookup_dn: str = "", lookup_password: str = "") -> None:
         self.url, self.base_dn, self.timeout = url, base_dn, timeout
         self._lookup = (lookup_dn, lookup_password)
+        self._sees_people_at = -_SEES_PEOPLE_SECONDS  # time.monotonic() when the lookup last found a person
 
     def authenticate(self, username: str, password: str, role_groups: Sequence[str], guard: Guard = lambda _dn: nullcontext()
                      ) -> Identity:
@@ -83,12 +90,7 @@ class DirectoryLogin:
         connection = self._open()
         try:
             dn, attributes = self._find_person(connection, username)
-            with guard(dn):
-                result = self._call(connection.bind, dn, password)
-                if result.code in (INVALID_CREDENTIALS, 48, 50, 53):  # wrong, or locked, expired, refused
-                    raise LoginRefused
-            if result.code != 0:
-                raise ConnectorError(f"the directory answered a login with {result}", connector="directory")
+            self._bind_as(connection, dn, password, guard)
             # Bound as the person: their own entry's names, which an anonymous search may not read.
             own = self._call(connection.search_page, dn, "(objectClass=*)", ["uid", "cn", "displayName"], scope="base")
             if own.entries:
@@ -108,8 +110,8 @@ class DirectoryLogin:
         Password Modify extended operation (RFC 3062), so the server's password policy judges it (allowed
         while pwdReset is TRUE: that is the change it asks for).  Returns their uid.
 
-        LoginRefused for an unknown user or a wrong `old` (one answer); PasswordRefused when the account may
-        not log in (locked, expired) or the policy refuses `new`; `guard(dn)` wraps the bind, as for a login.
+        LoginRefused for an unknown user, a wrong `old` or any other refused bind (one answer); PasswordRefused
+        when the policy refuses `new`; `guard(dn)` wraps the bind, as for a login.
         """
         username = username.strip()
         if not username or not old or not new or len(username) > 256:
@@ -117,14 +119,7 @@ class DirectoryLogin:
         connection = self._open()
         try:
             dn, attributes = self._find_person(connection, username)
-            with guard(dn):
-                bound = self._call(connection.bind_with_policy, dn, old)
-                if bound.policy_error in _STATE_REFUSALS and bound.result.code != 0:
-                    raise PasswordRefused(bound.policy_error, uid=_first(attributes, "uid"))
-                if bound.result.code in (INVALID_CREDENTIALS, 48, 50, 53):
-                    raise LoginRefused
-            if bound.result.code != 0:
-                raise ConnectorError(f"the directory answered a login with {bound.result}", connector="directory")
+            self._bind_as(connection, dn, old, guard)
             changed = self._call(connection.password_modify, dn, old, new)
         finally:
             connection.close()
@@ -156,18 +151,56 @@ class DirectoryLogin:
         return [FoundEntry(dn, _first(a, "uid"), number, dn in unnumbered or (dn in numbered and bool(number)))
                 for dn, a in entries for number in (_first(a, "employeenumber"),)]
 
+    def _bind_as(self, connection: Connection, dn: str, password: str, guard: Guard) -> None:
+        """Bind as `dn` inside `guard(dn)`; LoginRefused for any refused bind, whatever the password policy says
+        of it (slapd names a locked account for any password typed: telling it would tell anyone who is locked).
+
+        A guard that refuses the attempt (too many failures) is answered after a bind all the same, so the
+        refusal takes as long as a wrong password's.
+        """
+        asked = False
+        try:
+            with guard(dn):
+                asked = True
+                result = self._call(connection.bind, dn, password)
+                if result.code in _BIND_REFUSALS:
+                    raise LoginRefused
+        except Exception:
+            if not asked:
+                with suppress(ConnectorError):  # the guard's refusal is the answer, not the decoy's failure
+                    self._decoy_bind(connection)
+            raise
+        if result.code != 0:
+            raise ConnectorError(f"the directory answered a login with {result}", connector="directory")
+
+    def _decoy_bind(self, connection: Connection) -> None:
+        self._call(connection.bind, f"{_DECOY_RDN},{self.base_dn}", "no password")
+
     def _find_person(self, connection: Connection, username: str) -> Entry:
-        """The one person entry whose uid or mail is `username`; LoginRefused for none or several."""
+        """The one person entry whose uid or mail is `username`; LoginRefused for none or several, after a bind
+        refused as a wrong password's is (the same requests, so the answer's time does not tell them apart)."""
         value = escape_filter_value(username)
         entries = self._search(connection, f"(&{_PERSON}(|(uid={value})(mail={value})))", ["uid", "cn", "displayName"])
-        if not entries and not self._search(connection, f"(&{_PERSON}(uid=*))", []):
+        if len(entries) == 1:
+            self._sees_people_at = time.monotonic()
+            return entries[0]
+        if not entries and not self._sees_people(connection):
             # Not an unknown user: a lookup that sees no person at all is the console's configuration.
             who = f"the lookup account {self._lookup[0]}" if self._lookup[0] else "an anonymous search"
             raise ConnectorError(f"{who} sees no person under {self.base_dn}: the directory hides them; "
                                  "set [web] lookup_bind_dn to a read-only account and its password", connector="directory")
-        if len(entries) != 1:
-            raise LoginRefused
-        return entries[0]
+        self._decoy_bind(connection)
+        raise LoginRefused
+
+    def _sees_people(self, connection: Connection) -> bool:
+        """Whether the lookup finds any person: asked of the server at most every _SEES_PEOPLE_SECONDS, so that
+        an unknown user's attempt seldom costs a search a known one's does not."""
+        if time.monotonic() - self._sees_people_at < _SEES_PEOPLE_SECONDS:
+            return True
+        found = bool(self._search(connection, f"(&{_PERSON}(uid=*))", ["1.1"]))
+        if found:
+            self._sees_people_at = time.monotonic()
+        return found
 
     def _open(self) -> Connection:
         try:

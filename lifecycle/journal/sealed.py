@@ -9,7 +9,7 @@ transaction that journals the reveal.  A copy of the store alone opens nothing: 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,29 +108,41 @@ class SealedPasswords:
         with self.engine.begin() as conn:
             conn.execute(delete(sealed_passwords).where(sealed_passwords.c.employee_id == employee_id))
 
-    def reveal(self, employee_id: str, *, actor: str, origin: str, reason: str, now: datetime) -> Reveal:
-        """Open the row once: it is deleted and the reveal journalled in one transaction.
+    def reveal(self, employee_id: str, *, companies: Collection[str], actor: str, origin: str, reason: str,
+               now: datetime) -> Reveal | None:
+        """Open the row once, for a caller who acts for `companies`: it is deleted and the reveal journalled in one
+        transaction, the delete only where the row's company is one of `companies` (so a row moved to another
+        company since the caller looked is never opened for them).
 
-        Without a row, who revealed the last one and when (from the action log), or an empty Reveal.
+        None when the row waiting is another company's.  Without a row, who revealed the last one of `companies`
+        and when (from the action log), or an empty Reveal.
         """
+        mine = sealed_passwords.c.company.in_(list(companies))
         with self.engine.begin() as conn:
             row = conn.execute(select(sealed_passwords).where(sealed_passwords.c.employee_id == employee_id)
                                .with_for_update()).mappings().first()
             if row is None:
                 last = conn.execute(
                     select(action_log.c.actor, action_log.c.logged_at)
-                    .where(action_log.c.kind == REVEALED, action_log.c.employee_id == employee_id)
+                    .where(action_log.c.kind == REVEALED, action_log.c.employee_id == employee_id,
+                           action_log.c.company.in_(list(companies)))
                     .order_by(action_log.c.id.desc()).limit(1)
                 ).first()
                 return Reveal(None, revealed_by=last.actor, revealed_at=last.logged_at) if last else Reveal(None)
+            if row["company"] not in companies:
+                return None
             password = self._open(row["sealed"])
             if password is None:
                 raise ConfigError("a sealed initial password cannot be opened with [accounts] password_key_file: the "
                                   "console's key is not the daemon's; give both the same file")
             deleted = conn.execute(delete(sealed_passwords).where(sealed_passwords.c.employee_id == employee_id,
-                                                                  sealed_passwords.c.sealed == row["sealed"]))
-            if deleted.rowcount != 1:  # another reveal took it between the read and the delete
-                return Reveal(None)
+                                                                  sealed_passwords.c.sealed == row["sealed"], mine))
+            if deleted.rowcount != 1:
+                # Changed between the read and the delete: moved to another company (re-sealed for it), or
+                # taken by another reveal.
+                moved = conn.execute(select(sealed_passwords.c.company)
+                                     .where(sealed_passwords.c.employee_id == employee_id)).scalar()
+                return None if moved is not None and moved not in companies else Reveal(None)
             record_admin_entry(conn, kind=REVEALED, employee_id=employee_id, target=row["uid"], company=row["company"],
                                reason=reason, actor=actor, now=now, origin=origin)
         return Reveal(password, row["uid"], row["mail"])

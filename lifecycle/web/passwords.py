@@ -7,6 +7,8 @@
 - `/password`, for everyone (no role needed): log in with the current (initial) password and set a new one.
   The directory changes it by a Password Modify as the person, under its password policy
   (connectors.ldap.login.DirectoryLogin.change_password); failed logins count in the login throttle.
+  Until the person's bind succeeds, every refusal counts and reads the same whether the name is an account's
+  or not (locked, expired, wrong password, unknown name, the account's own count used up under another name).
 
 Nothing typed here reaches a log: a refusal is logged with the directory's uid at most.
 """
@@ -76,11 +78,17 @@ def reveal_for(employee_id: str, reason: str) -> Reveal:
         raise Refusal(404, 'initial passwords are not revealed in this console ([accounts] initial_password_delivery '
                            'is not "console")')
     caller = admin()
-    waiting = sealed.waiting(employee_id)
-    company = waiting.company if waiting is not None else journal().company_of(employee_id)
-    if company is None or not caller.may_see(company):
-        raise Refusal(404, f"no employee {employee_id} among your companies")
-    return sealed.reveal(employee_id, actor=caller.uid, origin=caller.origin, reason=reason, now=datetime.now(UTC))
+    not_yours = Refusal(404, f"no employee {employee_id} among your companies")
+    # The company is checked in the reveal's own transaction (its delete), never on an earlier read.
+    found = sealed.reveal(employee_id, companies=caller.visible(), actor=caller.uid, origin=caller.origin,
+                          reason=reason, now=datetime.now(UTC))
+    if found is None:
+        raise not_yours
+    if found.password is None and not found.revealed_by:  # nothing waiting: is the person one of the caller's?
+        company = journal().company_of(employee_id)
+        if company is None or not caller.may_see(company):
+            raise not_yours
+    return found
 
 
 @api.post("/people/<employee_id>/initial-password")
@@ -164,11 +172,12 @@ def change_password() -> ResponseReturnValue:
     login: DirectoryLogin = current_app.config["LOGIN"]
     try:
         uid = login.change_password(username, current, new, throttle.account_attempt)
-    except Throttled:
-        return _form(429, THROTTLED)
-    except LoginRefused:
+    except (LoginRefused, Throttled) as exc:
+        # The account's own count is over (under another of its names): answered as a wrong password, since
+        # "too many" here would say that the name typed is an account's; counted like any other refusal.
         throttle.failed(keys)
-        log.info("password_change_refused", reason="invalid_credentials", address=client_address())
+        reason = "account_throttled" if isinstance(exc, Throttled) else "invalid_credentials"
+        log.info("password_change_refused", reason=reason, address=client_address())
         return _form(401, WRONG_LOGIN)
     except PasswordRefused as exc:
         log.info("password_change_refused", reason=exc.reason, uid=exc.uid, address=client_address())
