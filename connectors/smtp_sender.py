@@ -5,25 +5,29 @@
   refuses a relay that offers no STARTTLS (ConfigError) instead of sending in clear.
 - `smtps://HOST[:PORT]` (port 465): TLS from the first byte.
 - AUTH when `username` is set, with the password of `password_file` (read_smtp_password).  A password
-  is never sent in clear to another host: AUTH without TLS is allowed on loopback only.
+  is never sent in clear to another host: AUTH without TLS is allowed on loopback only, and so is the
+  personal notice carrying an initial password (ConfigError otherwise; Settings refuses such a
+  [notify] for `initial_password_delivery = "personal_email"` already: this is the second lock).
 
 One connection serves every send() of a drain and is closed by close(); a connection the relay dropped
 while idle is replaced once.
 
 What goes wrong, and what the caller does next:
-- the relay cannot be reached, times out, drops the connection, or answers 4xx: TransientError (nothing
-  was accepted; try later);
+- the relay cannot be reached, times out, drops the connection, answers 4xx to the connection, EHLO or
+  MAIL FROM, or 421 (closing) anywhere: TransientError (the relay, not this message; try later);
 - a refused login (535), a certificate that does not verify, TLS required but not offered, a sender the
   relay refuses (5xx to MAIL FROM): ConfigError (fix the settings);
-- recipients refused for good (5xx), some or all of them: returned as {address: reply}, not raised; a 5xx
-  to the message itself refuses every recipient the same way.
+- recipients refused, for now (4xx) or for good (5xx), some or all of them: returned as {address: reply},
+  not raised, so that the outbox retries or fails that message alone and goes on with the next; a refusal
+  of the message itself (4xx or 5xx to DATA) refuses every recipient the same way, and so does a message
+  smtplib cannot write; an address that is not ASCII, to a relay without SMTPUTF8, is refused with
+  553 5.6.7 (RFC 6531) without being offered.
 
 The password never reaches a message or a log: every message is scrubbed of it.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -35,12 +39,16 @@ from urllib.parse import urlsplit
 import structlog
 
 from lifecycle.domain.errors import ConfigError, TransientError
-from lifecycle.domain.notify_settings import NotifySettings
+from lifecycle.domain.notices import NoticeEvent
+from lifecycle.domain.notify_settings import NotifySettings, loopback_host
 
 log = structlog.get_logger(__name__)
 
 CONNECTOR = "smtp"
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+CLOSING = 421  # the relay is going away: it closes the connection after this reply
+PASSWORD_MESSAGE = f"<lifecycle.{NoticeEvent.INITIAL_PASSWORD.value}."
+"""How the Message-ID of a notice carrying a password starts (lifecycle.journal.outbox.message_id_for)."""
 
 
 def read_smtp_password(settings: NotifySettings) -> str | None:
@@ -71,15 +79,6 @@ def _reason(exc: OSError | UnicodeDecodeError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _reply(code: int, text: bytes | str) -> str:
     words = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
     return f"{code} {' '.join(words.split())}".strip()
@@ -108,6 +107,7 @@ class SmtpSender:
         self._ssl_context = ssl_context
         self._local_hostname = local_hostname
         self._client: smtplib.SMTP | None = None
+        self._encrypted = False  # whether the open connection is TLS (smtps, or STARTTLS done)
 
     def __enter__(self) -> Self:
         return self
@@ -118,16 +118,28 @@ class SmtpSender:
     # -- the port -------------------------------------------------------------
 
     def send(self, message: EmailMessage, recipients: Sequence[str]) -> dict[str, str]:
-        """Hand `message` to the relay for `recipients`; those refused for good, {address: reply}."""
+        """Hand `message` to the relay for `recipients`; those refused (for now or for good), {address: reply}."""
         envelope = [address.strip() for address in recipients if address.strip()]
         if not envelope:
             raise ValueError("send() needs at least one recipient")
         what = f"send {message.get('Message-ID', '(no Message-ID)')}"
         client = self._live_client(what)
+        if str(message.get("Message-ID", "")).startswith(PASSWORD_MESSAGE) and not self._encrypted \
+                and not loopback_host(self.host):
+            raise ConfigError(
+                f"{what}: {self.where} offers no TLS, and a message carrying an initial password must not cross the "
+                "network in clear: set [notify] require_tls = true (with STARTTLS on the relay) or use smtps://"
+            )
+        unsent: dict[str, str] = {}
+        if not client.has_extn("smtputf8"):  # smtplib would refuse the whole message for one such address
+            unsent = {address: self._no_smtputf8(address) for address in envelope if not address.isascii()}
+            envelope = [address for address in envelope if address not in unsent]
+            if not envelope:
+                return unsent
         try:
             refused = client.send_message(message, from_addr=self.settings.sender_address, to_addrs=envelope)
         except smtplib.SMTPRecipientsRefused as exc:
-            return self._all_refused(exc, what)
+            return {**unsent, **self._all_refused(exc, what)}
         except smtplib.SMTPSenderRefused as exc:
             self._drop()
             if exc.smtp_code == 530:
@@ -144,15 +156,26 @@ class SmtpSender:
             raise self._transient(what, exc) from exc
         except smtplib.SMTPDataError as exc:
             self._drop()
-            if exc.smtp_code >= 500:
-                reply = self._scrub(_reply(exc.smtp_code, exc.smtp_error))
-                log.warning("notify.smtp_message_refused", where=self.where, reply=reply)
-                return dict.fromkeys(envelope, reply)
-            raise self._transient(what, exc) from exc
+            if exc.smtp_code == CLOSING:
+                raise self._transient(what, exc) from exc
+            reply = self._scrub(_reply(exc.smtp_code, exc.smtp_error))
+            log.warning("notify.smtp_message_refused", where=self.where, reply=reply)
+            return {**unsent, **dict.fromkeys(envelope, reply)}
+        except smtplib.SMTPNotSupportedError as exc:  # the sender's own address is not ASCII (the rest are)
+            self._drop()
+            raise ConfigError(
+                f"{what}: {self.where} does not offer SMTPUTF8, and [notify] sender {self.settings.sender_address!r} "
+                "is not ASCII: set sender to an ASCII address, or enable SMTPUTF8 on the relay"
+            ) from exc
+        except (ValueError, LookupError) as exc:  # smtplib cannot write this message: not the relay's fault
+            self._drop()
+            reply = f"554 5.6.0 not sent: the message cannot be written for SMTP ({type(exc).__name__}: {exc})"
+            log.warning("notify.smtp_message_unwritable", where=self.where, reply=reply)
+            return {**unsent, **dict.fromkeys(envelope, self._scrub(reply))}
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             raise self._transient(what, exc) from exc
-        return {address: self._scrub(_reply(code, text)) for address, (code, text) in refused.items()}
+        return {**unsent, **{address: self._scrub(_reply(code, text)) for address, (code, text) in refused.items()}}
 
     def check(self) -> list[str]:
         """Connect, EHLO, STARTTLS, AUTH and QUIT (nothing is sent); the problems found, in words."""
@@ -214,6 +237,7 @@ class SmtpSender:
                 )
             if self.settings.username:
                 self._login(client, encrypted, what)
+            self._encrypted = encrypted
         except ConfigError:
             _close_quietly(client)
             raise
@@ -243,7 +267,7 @@ class SmtpSender:
         return client
 
     def _login(self, client: smtplib.SMTP, encrypted: bool, what: str) -> None:
-        if not encrypted and not _loopback(self.host):
+        if not encrypted and not loopback_host(self.host):
             raise ConfigError(
                 f"{what}: {self.where} offers no TLS, and the SMTP password must not cross the network in clear: "
                 "use smtps://, enable STARTTLS on the relay, or use a relay on this host"
@@ -267,17 +291,22 @@ class SmtpSender:
     # -- errors ---------------------------------------------------------------
 
     def _all_refused(self, exc: smtplib.SMTPRecipientsRefused, what: str) -> dict[str, str]:
-        """Nothing accepted: temporary if any refusal is (a retry may deliver), else every refusal returned."""
+        """Nothing accepted: every refusal returned (the outbox tries a 4xx again, a 5xx is final), unless the
+        relay answered 421 (it closed the connection, the other recipients were never asked): TransientError."""
         replies = {address: self._scrub(_reply(code, text)) for address, (code, text) in exc.recipients.items()}
-        if any(code < 500 for code, _ in exc.recipients.values()):
+        if any(code == CLOSING for code, _ in exc.recipients.values()):
             self._drop()
             raise TransientError(
-                f"{what}: {self.where} refused every recipient, some for now: " + "; ".join(
+                f"{what}: {self.where} is closing the connection: " + "; ".join(
                     f"{address}: {reply}" for address, reply in replies.items()
                 ),
                 connector=CONNECTOR,
             ) from exc
         return replies
+
+    def _no_smtputf8(self, address: str) -> str:
+        return (f"553 5.6.7 not sent: {address} is not an ASCII address and {self.where} does not offer SMTPUTF8: "
+                "enable SMTPUTF8 on the relay, or give this person an ASCII address")
 
     def _transient(self, what: str, exc: BaseException) -> TransientError:
         if isinstance(exc, smtplib.SMTPResponseException):

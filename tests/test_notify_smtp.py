@@ -30,6 +30,7 @@ from devservers.smtp import SmtpServer, self_signed_cert
 from lifecycle.domain.errors import ConfigError, TransientError
 from lifecycle.domain.notices import Notice, NoticeEvent
 from lifecycle.domain.notify_settings import NotifySettings
+from lifecycle.journal.outbox import message_id_for
 
 pytestmark = pytest.mark.servers  # the SMTP server of each test, and openssl for its certificate
 
@@ -262,19 +263,97 @@ def test_a_silent_server_times_out_as_transient() -> None:
             sender.send(message(), [MANAGER])
 
 
-def test_every_recipient_refused_for_good_is_returned_not_raised(sink: SmtpServer) -> None:
+def test_every_recipient_refused_for_now_or_for_good_is_returned_not_raised(sink: SmtpServer) -> None:
     sink.refuse.update({"a@partner.test": "550 5.1.1 <a@partner.test>: user unknown",
                         "b@partner.test": "553 5.7.1 not allowed"})
     with SmtpSender(settings(sink)) as sender:
         refused = sender.send(message(), ["a@partner.test", "b@partner.test"])
         assert refused == {"a@partner.test": "550 5.1.1 <a@partner.test>: user unknown",
                            "b@partner.test": "553 5.7.1 not allowed"}
-        # Temporarily refused, and nothing accepted: worth trying again, so it is raised.
+        # One refused for now, one for good, nothing accepted: both returned, so that the outbox retries the one
+        # and gives up on the other, and goes on with its next notice (a raise would stop the drain for 72 h).
         sink.refuse["c@partner.test"] = "450 4.2.0 mailbox busy"
-        with pytest.raises(TransientError, match="450 4.2.0 mailbox busy"):
-            sender.send(message(), ["a@partner.test", "c@partner.test"])
+        assert sender.send(message(), ["a@partner.test", "c@partner.test"]) == {
+            "a@partner.test": "550 5.1.1 <a@partner.test>: user unknown", "c@partner.test": "450 4.2.0 mailbox busy"}
+        assert sender.send(message(), ["c@partner.test"]) == {"c@partner.test": "450 4.2.0 mailbox busy"}
         # The connection is still usable after refusals.
         assert sender.send(message(), ["d@partner.test", "a@partner.test"]) == {
             "a@partner.test": "550 5.1.1 <a@partner.test>: user unknown"
         }
     assert [recipients for recipients, _ in sink.received] == [("d@partner.test",)]
+
+
+def test_a_421_to_rcpt_is_the_relay_closing_and_transient(sink: SmtpServer) -> None:
+    sink.refuse["a@partner.test"] = "421 4.3.2 Service shutting down"
+    with SmtpSender(settings(sink)) as sender:
+        with pytest.raises(TransientError, match="is closing the connection: a@partner.test: 421"):
+            sender.send(message(), ["a@partner.test", "b@partner.test"])
+        del sink.refuse["a@partner.test"]
+        assert sender.send(message(), ["a@partner.test", "b@partner.test"]) == {}  # reconnected
+    assert [recipients for recipients, _ in sink.received] == [("a@partner.test", "b@partner.test")]
+
+
+@pytest.mark.parametrize("reply", ["452 4.3.1 Insufficient system storage", "554 5.6.0 Message content rejected"])
+def test_a_refusal_of_the_message_at_data_is_returned_for_every_recipient(
+    sink: SmtpServer, monkeypatch: pytest.MonkeyPatch, reply: str
+) -> None:
+    """4xx or 5xx to DATA refuses this message, not the relay: the outbox retries or fails it, then goes on."""
+    monkeypatch.setattr(sink, "accept", lambda *args, **kwargs: reply)  # the server's answer to DATA
+    with SmtpSender(settings(sink)) as sender:
+        assert sender.send(message(), [MANAGER, "b@partner.test"]) == {MANAGER: reply, "b@partner.test": reply}
+        monkeypatch.setattr(sink, "accept", lambda *args, **kwargs: "421 4.3.2 Service shutting down")
+        with pytest.raises(TransientError, match="421 4.3.2"):  # but a relay closing is the relay
+            sender.send(message(), [MANAGER])
+    assert sink.received == []
+
+
+@pytest.fixture
+def ascii_only_sink() -> Iterator[SmtpServer]:
+    """A relay that does not offer SMTPUTF8 (RFC 6531), as many still do not."""
+    with SmtpServer() as server:
+        assert server._controller is not None
+        server._controller.SMTP_kwargs["enable_SMTPUTF8"] = False  # the sessions it starts from now on
+        yield server
+
+
+def test_a_non_ascii_address_to_a_relay_without_smtputf8_is_refused_alone(ascii_only_sink: SmtpServer) -> None:
+    refusal = ("553 5.6.7 not sent: 张伟@partner.test is not an ASCII address and SMTP relay "
+               f"smtp://127.0.0.1:{ascii_only_sink.port} does not offer SMTPUTF8: enable SMTPUTF8 on the relay, "
+               "or give this person an ASCII address")
+    with SmtpSender(settings(ascii_only_sink)) as sender:
+        assert sender.send(message(), [MANAGER, "张伟@partner.test"]) == {"张伟@partner.test": refusal}
+        assert sender.send(message(), ["张伟@partner.test"]) == {"张伟@partner.test": refusal}  # nothing to send
+    assert [recipients for recipients, _ in ascii_only_sink.received] == [(MANAGER,)]
+
+
+# -- the personal notice carries a password: never in clear off this host ----------------------------------
+
+
+def this_hosts_address() -> str:
+    """An address of this machine that is not loopback (the interface of its default route)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: nothing is sent, the kernel picks the interface
+        except OSError:
+            pytest.skip("this machine has no network interface besides loopback: no relay on 'another host'")
+        return str(probe.getsockname()[0])
+
+
+def password_message() -> EmailMessage:
+    return message("your initial password", message_id_for("initial_password", "run-1", 7, 0, "example.com"))
+
+
+def test_a_message_carrying_a_password_is_never_sent_in_clear_to_another_host(sink: SmtpServer, tmp_path: Path) -> None:
+    with SmtpSender(settings(sink)) as local:  # a relay on this host: the message never crosses the network
+        assert local.send(password_message(), ["zhang.wei@partner.test"]) == {}
+    host = this_hosts_address()
+    with SmtpServer(host=host) as remote, SmtpSender(settings(remote)) as sender:
+        with pytest.raises(ConfigError, match="must not cross the network in clear: set \\[notify\\] require_tls = true"):
+            sender.send(password_message(), ["zhang.wei@partner.test"])
+        assert sender.send(message(), [MANAGER]) == {}  # a notice without a password may go as before
+        assert [str(mail["Subject"]) for _, mail in remote.received] == ["a notice"]
+    cert = self_signed_cert(tmp_path / "tls", host)
+    with SmtpServer(host=host, tls_cert=cert) as remote, SmtpSender(
+            settings(remote), ssl_context=ssl.create_default_context(cafile=str(cert[0]))) as sender:
+        assert sender.send(password_message(), ["zhang.wei@partner.test"]) == {}  # over STARTTLS
+        assert remote.encrypted == [True]

@@ -108,3 +108,71 @@ def test_missing_file_and_bad_toml_are_clear(tmp_path: Path) -> None:
         load_settings(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(write(tmp_path, "[directory\n"))
+
+
+# -- [notify] and the branch contacts -----------------------------------------------------------
+
+SZ_COMPANY = '[[companies]]\ncode = "SZ"\ndomain = "sz.example.com"\npeople_dn = "ou=sz,ou=people,dc=example,dc=com"\n'
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("IT <it-sz@sz.example.com>", "is not a bare address"),
+        ("it-sz@sz", "has no valid domain after the @"),
+        ("it-sz@sz..example.com", "has no valid domain after the @"),
+        ("it sz@sz.example.com", "contains a space or a control character"),
+        ("it-sz@sz.example.com\\u0007", "contains a space or a control character"),
+        ("it-sz@hr@sz.example.com", "must contain exactly one @"),
+        ("sz.example.com", "must contain exactly one @"),
+        ("it-sz@sz.example.com, hr-sz@sz.example.com", "is not a bare address"),
+        ("", "must contain exactly one @"),
+    ],
+)
+def test_a_notify_to_entry_must_be_one_bare_address(tmp_path: Path, secret: Path, entry: str, problem: str) -> None:
+    config = MINIMAL.format(secret=secret) + SZ_COMPANY + f'notify_to = ["hr-sz@sz.example.com", "{entry}"]\n'
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, config))
+    message = str(caught.value)
+    shown = entry.replace("\\u0007", "\x07")
+    assert "companies[1].notify_to" in message and "company SZ" in message and repr(shown) in message, message
+    assert problem in message and 'notify_to = ["it-sz@sz.example.com"]' in message
+    good = MINIMAL.format(secret=secret) + SZ_COMPANY + 'notify_to = ["it-sz@sz.example.com", "张伟@例子.中国"]\n'
+    assert load_settings(write(tmp_path, good)).company("SZ").notify_to == ("it-sz@sz.example.com", "张伟@例子.中国")
+
+
+def test_recheck_minutes_is_at_least_one(tmp_path: Path, secret: Path) -> None:
+    config = MINIMAL.format(secret=secret) + "[notify]\nrecheck_minutes = 0\n"
+    with pytest.raises(ConfigError, match="notify.recheck_minutes: Input should be greater than or equal to 1"):
+        load_settings(write(tmp_path, config))
+    assert load_settings(write(tmp_path, config.replace("= 0", "= 1"))).notify.recheck_minutes == 1
+
+
+PERSONAL = '[accounts]\ninitial_password_delivery = "personal_email"\npersonal_email_opt_in = true\n'
+
+
+@pytest.mark.parametrize(
+    ("notify", "accepted"),
+    [
+        ('smtp_url = "smtp://mail.example.com"', False),
+        ('smtp_url = "smtp://192.0.2.25:587"', False),
+        ('smtp_url = "smtp://mail.example.com"\nrequire_tls = true', True),
+        ('smtp_url = "smtps://mail.example.com"', True),
+        ('smtp_url = "smtp://127.0.0.1:25"', True),
+        ('smtp_url = "smtp://localhost"', True),
+    ],
+)
+def test_personal_email_delivery_needs_tls_to_a_relay_on_another_host(
+    tmp_path: Path, secret: Path, notify: str, accepted: bool
+) -> None:
+    config = MINIMAL.format(secret=secret) + PERSONAL + f"[notify]\n{notify}\n"
+    if accepted:
+        assert load_settings(write(tmp_path, config)).accounts.initial_password_delivery == "personal_email"
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, config))
+    message = str(caught.value)
+    assert 'initial_password_delivery = "personal_email" mails passwords' in message
+    assert "set [notify] require_tls = true" in message and "smtps://" in message
+    # The same relay is fine for notices without a password.
+    assert load_settings(write(tmp_path, MINIMAL.format(secret=secret) + f"[notify]\n{notify}\n")).notify is not None

@@ -6,15 +6,53 @@ from `password_file` (systemd LoadCredential=); it is never logged.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import unicodedata
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Language = Literal["zh-CN", "en"]
+
+
+def loopback_host(host: str) -> bool:
+    """`localhost` or a loopback IP: a connection that never leaves this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def address_problem(address: str) -> str | None:
+    """What keeps `address` from being one bare mail address (local@domain.tld), None if nothing does."""
+    if any(ch in address for ch in '<>",;'):
+        return "is not a bare address (no display name, one address per entry)"
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in address):
+        return "contains a space or a control character"
+    local, at, domain = address.partition("@")
+    if not at or not local or "@" in domain:
+        return "must contain exactly one @, with a name before it"
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(labels):
+        return f"has no valid domain after the @ ({domain!r} needs a dot, as in example.com)"
+    return None
+
+
+def notify_addresses(value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+    """`[[companies]] notify_to`: each entry one bare address; the error names the company and the entry."""
+    for address in value:
+        problem = address_problem(address)
+        if problem:
+            company = info.data.get("code", "?")
+            raise ValueError(f"company {company}: notify_to entry {address!r} {problem}: "
+                             'write each as a bare address, like notify_to = ["it-sz@sz.example.com"]')
+    return value
 
 
 class _Section(BaseModel):
@@ -42,7 +80,7 @@ class NotifySettings(_Section):
     timeout_seconds: float = Field(30.0, gt=0, le=600, description="one SMTP conversation's time limit")
     retry_hours: float = Field(72.0, gt=0, le=24 * 30, description="a notice not accepted within this is marked failed")
     recheck_minutes: float = Field(
-        15.0, ge=0, le=24 * 60,
+        15.0, ge=1, le=24 * 60,  # 0 would re-check a row another drain is sending right now
         description="a send interrupted this long ago is re-checked in the recipient's mailbox before any resend",
     )
 
@@ -79,3 +117,13 @@ class NotifySettings(_Section):
     @property
     def sender_address(self) -> str:
         return parseaddr(self.sender)[1]
+
+    def clear_text_risk(self) -> str | None:
+        """Why a message could cross the network in clear through this relay; None when it cannot (smtps://,
+        require_tls, or a relay on this host)."""
+        parts = urlsplit(self.smtp_url)
+        if parts.scheme == "smtps" or self.require_tls or loopback_host(parts.hostname or ""):
+            return None
+        return (f"[notify] smtp_url {self.smtp_url} is another host, and without require_tls a relay that offers no "
+                "STARTTLS gets the message in clear: set [notify] require_tls = true (with STARTTLS on the relay) "
+                "or use smtps://")

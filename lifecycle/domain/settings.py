@@ -32,7 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from lifecycle.domain.errors import ConfigError
 from lifecycle.domain.hr_settings import CANONICAL_HR_FIELDS as CANONICAL_HR_FIELDS  # re-exported
 from lifecycle.domain.hr_settings import HrSettings as HrSettings
-from lifecycle.domain.notify_settings import Language, NotifySettings
+from lifecycle.domain.notify_settings import Language, NotifySettings, notify_addresses
 from lifecycle.domain.web_settings import WebSettings
 
 log = structlog.get_logger(__name__)
@@ -385,6 +385,8 @@ class CompanySettings(Section):
     notify_to: tuple[str, ...] = Field((), description="the branch's IT/HR contact: joiner notices and the daily digest")
     language: Language | None = Field(None, description="the language of this company's notices ([notify] language)")
 
+    _notify_to = field_validator("notify_to")(notify_addresses)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
@@ -429,6 +431,8 @@ class Settings(BaseSettings):
     def _delivery_has_a_relay(self) -> Settings:
         if self.accounts.initial_password_delivery == "personal_email" and self.notify is None:
             raise ValueError('[accounts] initial_password_delivery = "personal_email" needs [notify] (the SMTP relay)')
+        if self.accounts.initial_password_delivery == "personal_email" and self.notify and (risk := self.notify.clear_text_risk()):
+            raise ValueError(f'[accounts] initial_password_delivery = "personal_email" mails passwords: {risk}')
         return self
 
     @model_validator(mode="after")
