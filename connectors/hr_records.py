@@ -34,7 +34,7 @@ Decisions taken here (documented so that callers and admins can rely on them):
 - A row whose cells are all empty (",,,,") counts as a blank line.
 - `email`, when given, must look like an address (one "@", a dot in the domain).
 - `personal_email` (optional; where an initial password may be sent) must look like an address
-  too, but a bad one never rejects the row: the row is accepted without it and the value
+  too (no empty label in its domain: not `lina@example.com.`), but a bad one never rejects the row: the row is accepted without it and the value
   becomes a review (`findings`), so HR can correct it.  Whether the address is outside the
   group's own domains is the policy's to judge (policies.notices), not the reader's.
 - Every column has a longest accepted value (`FIELD_LIMITS`), counted in
@@ -80,6 +80,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Nothing a plain address holds: control characters, white space, and what separates or quotes addresses in a header.
 _NOT_IN_ADDRESS = re.compile('[\x00-\x20\x7f-\x9f\ud800-\udfff,;:<>()\\[\\]\\\\"]')
 _ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# The dots that separate a domain's labels (IDNA reads the full-width ones as dots too).
+_LABEL_DOTS = re.compile("[.\u3002\uff0e\uff61]")
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,10 @@ class _Validator:
         value = normalize_text(cells[self.personal_index])
         if not value:
             return ""
-        if len(value) > PERSONAL_EMAIL_LIMIT or _NOT_IN_ADDRESS.search(value) or not _EMAIL.fullmatch(value):
+        # An empty label (a trailing dot: `lina@example.com.`) would make the domain look like another one.
+        labels = _LABEL_DOTS.split(value.rpartition("@")[2])
+        if len(value) > PERSONAL_EMAIL_LIMIT or _NOT_IN_ADDRESS.search(value) or not _EMAIL.fullmatch(value) \
+                or not all(labels):
             shown = repr(value) if len(value) <= 80 else f"a value of {len(value):,} characters"
             self.dropped.append((row, Review(
                 ReviewKind.INCONSISTENT_RECORD, employee_id, company, f"row {row}",

@@ -49,7 +49,7 @@ from policies.guards import guard_plan
 from policies.inactivity import decide_inactivity
 from policies.intent import AccountStep, Intent, Step
 from policies.join import PersonView, join_snapshots
-from policies.joiner import decide_employed
+from policies.joiner import decide_employed, reset_still_due
 from policies.leaver import clear_absence, decide_absent, decide_departed, departure_from_absence
 from policies.lock_state import reconcile_lock
 from policies.mailbox import plan_mailbox
@@ -433,14 +433,18 @@ def _render(
             act(ActionKind.UPDATE_ACCOUNT, intent.dn, Step("mover", f"HR record differs from the directory in {what}{moved}"),
                 changes, AttributeUpdateParams(intent.dn, {k: v[1] for k, v in changes.items()}))
 
+    reset = reset_still_due(view, intent, ctx)
     if intent.restore is not None:
-        act(ActionKind.RESTORE_ACCOUNT, intent.dn, intent.restore, {"locked": [True, False]}, AccountParams(
-            intent.dn,
-            _state(status=PersonStatus.ACTIVE, suspended_at=None, suspension_rule=None, warned_at=None, restored_at=now)))
         # The password the person left with may be known to others by now: a fresh one, changed at the first login.
-        act(ActionKind.RESET_PASSWORD, intent.dn, Step(intent.restore.rule, "a fresh initial password, to be changed at "
-            "the first login, delivered as [accounts] initial_password_delivery says"), {}, PasswordResetParams(
-            intent.dn, intent.uid, address, {}))
+        # It is due from the restore on, until a reset gives it (a failed one is planned again: reset_still_due).
+        act(ActionKind.RESTORE_ACCOUNT, intent.dn, intent.restore, {"locked": [True, False]}, AccountParams(
+            intent.dn, _state(status=PersonStatus.ACTIVE, suspended_at=None, suspension_rule=None, warned_at=None,
+                              restored_at=now, reset_due_at=now)))
+        reset = Step(intent.restore.rule, "a fresh initial password, to be changed at the first login, delivered as "
+                     "[accounts] initial_password_delivery says")
+    if reset is not None:
+        act(ActionKind.RESET_PASSWORD, intent.dn, reset, {}, PasswordResetParams(
+            intent.dn, intent.uid, address, _state(reset_due_at=None)))
     if intent.warn is not None:
         act(ActionKind.WARN_INACTIVE, intent.dn, intent.warn, {"warned_at": [None, now]},
             WarningParams(intent.dn, entry.mail if entry else "", _state(warned_at=now)))
@@ -452,7 +456,7 @@ def _render(
         act(ActionKind.SUSPEND_ACCOUNT, intent.dn, intent.suspend, {"locked": [False, True]}, AccountParams(intent.dn, suspended))
     if intent.delete is not None:
         act(ActionKind.DELETE_ACCOUNT, intent.dn, intent.delete, {"entry": [intent.dn, None]},
-            AccountParams(intent.dn, _state(status=PersonStatus.DELETED, deleted_at=now)))
+            AccountParams(intent.dn, _state(status=PersonStatus.DELETED, deleted_at=now, reset_due_at=None)))
     if intent.record is not None:
         changes = {k: [_plain(getattr(state, k, None)), v] for k, v in intent.record.extra.items()}
         act(ActionKind.RECORD_STATE, eid, intent.record, changes, StateParams(dict(intent.record.extra)))

@@ -101,3 +101,23 @@ def decide_employed(view: PersonView, emp: Employment, ctx: PolicyContext, names
     intent.account = AccountStep.CREATE
     intent.create = Step(rule, why)
     return intent
+
+
+def reset_still_due(view: PersonView, intent: Intent, ctx: PolicyContext) -> Step | None:
+    """A rehire's fresh initial password that no reset has given yet (it failed, or was interrupted before its
+    password was sealed): asked for again while the account is active and unlocked, and stays so in this plan.
+
+    An account made after it was due got a fresh password of its own when it was made: nothing is due for it.
+    """
+    state, entry = view.state, view.entry
+    if state is None or state.reset_due_at is None or intent.restore is not None:
+        return None
+    if state.created_at is not None and state.reset_due_at < state.created_at:
+        return None
+    if (entry is None or entry.locked or state.status != PersonStatus.ACTIVE or intent.account != AccountStep.KEEP
+            or not intent.enabled or intent.suspend is not None or not intent.exists_after):
+        return None
+    since = state.reset_due_at.astimezone(ctx.zone(view.company)).date()
+    return Step("rehire", f"a fresh initial password has been due since the rehire on {since} and no reset gave it "
+                "(the last one failed or was interrupted); to be changed at the first login, delivered as [accounts] "
+                "initial_password_delivery says")

@@ -4,8 +4,9 @@ A notice follows from one planned action (its `cause`) and is sent only once tha
 applied: a held action tells no one until a later plan applies it.  The events and their
 recipients:
 
-- joiner: the person's new mailbox (or, without mail, the new account) -> the manager, the
-  branch contact (`[[companies]] notify_to`) in cc; no manager -> the branch contact alone;
+- joiner (hired within [notify] joiner_days): the person's new mailbox (or, without mail, the new
+  account) -> the manager, the branch contact (`[[companies]] notify_to`) in cc; no manager -> the
+  branch contact alone.  A mailbox made in a later plan than its account (it failed first) tells too;
 - rehire: the restored account (or the re-made one, like a joiner's) -> the manager;
 - inactivity warning -> the person, the manager in cc;
 - suspension for inactivity, a leaver's suspension (or a departure that makes an inactivity
@@ -14,7 +15,8 @@ recipients:
   person at the new address;
 - initial password (`[accounts] initial_password_delivery = "personal_email"` only): the new
   account, a rehire's password reset -> HR's `personal_email`, never an address in one of the
-  group's own domains; without one, a review says the password was not sent.
+  group's own domains (compared without case, trailing dot or IDNA spelling); without one, a review says
+  the password was not sent and stays sealed in its company's folder of initial_password_dir.
 
 A manager is HR's `manager_id`: their address after this plan (a joiner manager's new one), none
 when their account is locked or being suspended; without one a notice for the manager goes to
@@ -224,6 +226,24 @@ def language_of(company: CompanySettings, settings: Settings) -> str:
     return settings.notify.language if settings.notify is not None else "zh-CN"
 
 
+def domain_key(domain: str) -> str | None:
+    """A mail domain as it is compared: lower-case, without the root's trailing dot, internationalised names in
+    their ASCII form (IDNA), so `EXAMPLE.com.` and `例子.com` compare as the names they stand for.  None: not a name."""
+    name = domain.strip().rstrip(".。．｡").lower()
+    if not name:
+        return None
+    try:
+        return name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+
+
+def _within(name: str, domain: str) -> bool:
+    """`name` (a `domain_key`) is `domain` or one of its subdomains."""
+    parent = domain_key(domain) or domain.lower()
+    return name == parent or name.endswith("." + parent)
+
+
 def _local_day(when: datetime, ctx: PolicyContext, company: str) -> str:
     return when.astimezone(ctx.zone(company)).date().isoformat()
 
@@ -259,9 +279,14 @@ class _Person:
     def tell(self, notices: list[Notice], reviews: list[Review]) -> None:
         first = self.first
         create, restore = first.get(ActionKind.CREATE_ACCOUNT), first.get(ActionKind.RESTORE_ACCOUNT)
+        mailbox = first.get(ActionKind.CREATE_MAILBOX)
         if create is not None and create.rule in ("joiner", "rehire"):
-            cause = first.get(ActionKind.CREATE_MAILBOX) or create  # the address given exists once its mailbox does
+            cause = mailbox or create  # the address given exists once its mailbox does
             self.joined(notices, cause, NoticeEvent.JOINER if create.rule == "joiner" else NoticeEvent.REHIRE)
+        elif mailbox is not None and restore is None and self.account_made_earlier(mailbox):
+            # The account came in an earlier plan and its mailbox did not (it failed, or was interrupted, and
+            # the notice went with it): the manager is told now that the address exists.
+            self.joined(notices, mailbox, NoticeEvent.REHIRE if mailbox.rule == "rehire" else NoticeEvent.JOINER)
         if restore is not None and restore.rule == "rehire":
             self.joined(notices, restore, NoticeEvent.REHIRE)
         if self.ctx.settings.accounts.initial_password_delivery == "personal_email":
@@ -273,6 +298,26 @@ class _Person:
             self.warned(notices, warn)
         self.suspended(notices)
         self.transferred(notices)
+
+    def account_made_earlier(self, mailbox: Action) -> bool:
+        """A joiner's (or rehire's) account exists and the plan makes only its mailbox; not a rehire whose account
+        was given back (the restore told the manager: its stored state says when)."""
+        view, state = self.view, self.view.state
+        if mailbox.rule not in ("joiner", "rehire") or view.entry is None or state is None or not self.hired_lately():
+            return False
+        if state.status is not PersonStatus.ACTIVE:
+            return False
+        return state.restored_at is None or (self.ctx.now - state.restored_at).days > self.joiner_days
+
+    @property
+    def joiner_days(self) -> int:
+        notify = self.ctx.settings.notify
+        return notify.joiner_days if notify is not None else 0
+
+    def hired_lately(self) -> bool:
+        """Hired within [notify] joiner_days (an initial load's long-standing staff are not: their managers know them)."""
+        record = self.view.hr
+        return record is None or (self.ctx.today(self.company.code) - record.hire_date).days <= self.joiner_days
 
     # -- what every notice says -------------------------------------------------------------
 
@@ -308,10 +353,8 @@ class _Person:
         facts["start_date"] = record.hire_date.isoformat() if record is not None else ""
         facts["password_delivery"] = self.ctx.settings.accounts.initial_password_delivery
         if event is NoticeEvent.JOINER:
-            notify = self.ctx.settings.notify
-            if record is not None and notify is not None and \
-                    (self.ctx.today(self.company.code) - record.hire_date).days > notify.joiner_days:
-                return  # an initial load's long-standing staff: their managers know them already
+            if not self.hired_lately():
+                return
             facts["department"] = record.department if record is not None else ""
             facts["title"] = record.title if record is not None else ""
             self.notice(notices, event, cause, self.to_manager(), self.company.notify_to, facts)
@@ -321,21 +364,30 @@ class _Person:
     def initial_password(self, notices: list[Notice], reviews: list[Review], cause: Action) -> None:
         view = self.view
         personal = view.hr.personal_email.strip().lower() if view.hr is not None else ""
-        domain = personal.rpartition("@")[2]
-        corporate = next((d for d in sorted(self.ctx.managed_domains) if domain == d or domain.endswith("." + d)), "")
-        if personal and not corporate:
+        domain = domain_key(personal.rpartition("@")[2]) if personal else None
+        corporate = next((d for d in sorted(self.ctx.managed_domains) if domain is not None and _within(domain, d)), "")
+        if domain is not None and not corporate:
             facts = self.facts()
             facts.update(login=self.uid, address=self.address)
             self.notice(notices, NoticeEvent.INITIAL_PASSWORD, cause, (personal,), (), facts)
             return
-        why = (f"HR's personal_email {personal} is in the group's own mail domain {corporate}, and an initial password "
-               "never goes to a company mailbox") if personal else f"HR has no personal_email for employee {view.employee_id}"
+        if not personal:
+            why = f"HR has no personal_email for employee {view.employee_id}"
+        elif corporate:
+            why = (f"HR's personal_email {personal} is in the group's own mail domain {corporate}, and an initial "
+                   "password never goes to a company mailbox")
+        else:
+            why = (f"the domain of HR's personal_email {personal} is not a valid domain name, so it cannot be told apart "
+                   "from the group's own mail domains")
+        # The policy cannot see the sealed file: nothing sends it later, whatever HR adds (the person's next
+        # fresh password, a rehire's, goes to the address HR has then).
+        sealed = self.ctx.settings.accounts.initial_password_dir / self.company.code / f"{view.employee_id}.txt"
         reviews.append(Review(
             ReviewKind.NO_PERSONAL_EMAIL, view.employee_id, self.company.code, self.uid,
             f"the initial password of {self.uid} ({self.name}) is not sent: {why}",
-            "add the person's own address (outside the company's mail domains) to HR's personal_email column "
-            "(个人邮箱); meanwhile the password stays sealed as [accounts] initial_password_dir keeps it, to be handed "
-            "over in person",
+            f"the password stays sealed in {sealed} ([accounts] initial_password_dir, the {self.company.code} folder): "
+            "the branch's IT hands it over in person; adding an address to HR's personal_email column (个人邮箱) "
+            "later does not send this password (only a later fresh one, a rehire's, goes there)",
         ))
 
     def warned(self, notices: list[Notice], warn: Action) -> None:

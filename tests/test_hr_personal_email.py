@@ -46,7 +46,9 @@ def test_without_the_column_nobody_has_one() -> None:
 
 
 @pytest.mark.parametrize("bad", ["lina", "lina@qq", "a@b.com;c@d.com", "Li Na <lina@qq.com>", "x" * 300 + "@qq.com",
-                                 "li\u0007na@qq.com"])
+                                 "li\u0007na@qq.com",
+                                 # an empty label: a trailing dot would pass for another domain (policies.notices)
+                                 "lina@example.com.", "lina@qq..com", "lina@.qq.com", "lina@qq.com\u3002"])
 def test_a_bad_address_is_dropped_with_a_review_and_the_row_is_used(bad: str) -> None:
     found = snapshot("个人邮箱", bad, "ok@qq.com")
     assert [(r.employee_id, r.personal_email) for r in found.records] == [("1002", ""), ("1003", "ok@qq.com")]

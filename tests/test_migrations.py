@@ -113,8 +113,13 @@ def test_a_fresh_store_is_made_exactly_as_create_all_made_it_before_migrations(t
     # 12 tables, 14 indexes, 9 automatic ones (unique and text keys), 12 triggers
     assert len(made) == 47
     assert made == schema(old)  # the revisions from nothing make what an upgrade makes of the old store
-    baseline = {row for row in schema(FIXTURE) if row[1] != "action_log"}  # revision 0002 adds action_log.origin
+    # Revision 0002 adds action_log.origin, 0003 persons.reset_due_at (and persons' trigger compares it).
+    later = {"action_log", "persons", "state_version_persons_update"}
+    baseline = {row for row in schema(FIXTURE) if row[1] not in later}
     assert baseline <= made
+    persons_trigger = next(sql for kind, name, sql in made if name == "state_version_persons_update")
+    assert 'OLD."reset_due_at" IS NOT NEW."reset_due_at"' in persons_trigger
+    assert 'OLD."updated_at"' not in persons_trigger  # the bookkeeping stamp still wakes nobody
 
 
 def test_a_store_that_is_behind_is_refused_by_commands_and_upgraded_by_migrate(tmp_path: Path, capsys) -> None:

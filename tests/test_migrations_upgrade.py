@@ -92,9 +92,9 @@ def run(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[i
 
 
 # What later revisions add: 0002 the console's tables and action_log.origin (the old rows get ""); 0003 the
-# notices' outbox and the console's sealed passwords.
+# notices' outbox, the console's sealed passwords and persons.reset_due_at (NULL: no reset due).
 LATER_TABLES = {"published", "person_outlook", "web_sessions", "outbox", "sealed_passwords"}
-LATER_COLUMNS = {"action_log": {"origin"}}
+LATER_COLUMNS = {"action_log": {"origin"}, "persons": {"reset_due_at"}}
 
 
 def rows(url: str) -> dict[str, list[tuple[object, ...]]]:

@@ -166,19 +166,19 @@ def test_numbering_a_common_name_is_linear_and_names_like_choose_local_part(tmp_
 def test_stored_state_rows_become_the_same_person_states() -> None:
     when = "2026-01-02T03:04:05+00:00"
     rows = [
-        ("1", "lina", "HQ", "active", when, None, None, None, None, None, None, False),
-        ("2", "wangfang", "SZ", "suspended", when, when, "leaver", None, "2026-02-01T00:00:00+00:00", None, None, 1),
-        ("3", "zhangwei", "HQ", "deleted", None, when, "inactivity", when, None, when, when, 0),
+        ("1", "lina", "HQ", "active", when, None, None, None, None, None, None, False, when),
+        ("2", "wangfang", "SZ", "suspended", when, when, "leaver", None, "2026-02-01T00:00:00+00:00", None, None, 1, None),
+        ("3", "zhangwei", "HQ", "deleted", None, when, "inactivity", when, None, when, when, 0, None),
     ]
     columns = ("employee_id", "uid", "company", "status", "created_at", "suspended_at", "suspension_rule", "deleted_at",
-               "absent_since", "warned_at", "restored_at", "match_confirmed")
+               "absent_since", "warned_at", "restored_at", "match_confirmed", "reset_due_at")
     fast = person_states(rows)
     assert fast == tuple(person_state(dict(zip(columns, row))) for row in rows)
     assert fast[1].status == PersonStatus.SUSPENDED and fast[2].suspension_rule == SuspensionRule.INACTIVITY
     assert fast[0].created_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert fast[0].created_at is fast[1].created_at  # one object per distinct timestamp
     with pytest.raises(ValueError):
-        person_states([("4", "x", "HQ", "bogus", None, None, None, None, None, None, None, False)])
+        person_states([("4", "x", "HQ", "bogus", None, None, None, None, None, None, None, False, None)])
 
 
 def test_employment_words_are_made_when_quoted(tmp_path) -> None:

@@ -186,6 +186,37 @@ def test_a_contact_who_is_also_the_manager_is_written_to_once() -> None:
     assert (notice.to, notice.cc) == ((BOSS,), (HQ_DESK,))
 
 
+def made_earlier(hire: date = date(2026, 3, 2), **state: Any) -> tuple[DirectorySnapshot, StoredState]:
+    """Lina's account, made in an earlier plan (an hour ago) whose mailbox creation failed."""
+    made = PersonState("2", "lina", "HQ", PersonStatus.ACTIVE, created_at=NOW - timedelta(hours=1), **state)
+    return world(BOSS_ENTRY, replace(entry("lina", "2", cn="李娜"), created=NOW - timedelta(hours=1)), states=(made,))
+
+
+def test_a_mailbox_made_after_its_account_failed_first_still_tells_the_manager_once() -> None:
+    first = plan_of((BOSS_ROW, joiner()), *world(BOSS_ENTRY), MAILING, mail=mailboxes(BOSS))
+    assert only(first, NoticeEvent.JOINER).cause[0] == "create_mailbox"  # dropped when the mailbox fails
+    again = plan_of((BOSS_ROW, joiner()), *made_earlier(), MAILING, mail=mailboxes(BOSS))
+    mine = [a.kind for a in again.actions if a.employee_id == "2"]
+    assert ActionKind.CREATE_MAILBOX in mine and ActionKind.CREATE_ACCOUNT not in mine
+    notice = only(again, NoticeEvent.JOINER)
+    assert (notice.to, notice.cc, notice.cause) == ((BOSS,), (HQ_DESK,), ("create_mailbox", "2", "lina@example.com"))
+    assert (notice.facts["account"], notice.facts["address"], notice.facts["start_date"]) == (
+        "lina", "lina@example.com", "2026-03-02")
+    # Once the mailbox is there, nobody is told again.
+    done = plan_of((BOSS_ROW, joiner()), *made_earlier(), MAILING, mail=mailboxes(BOSS, "lina@example.com"))
+    assert done.notices == ()
+
+
+def test_a_mailbox_made_later_for_long_standing_staff_or_a_restored_rehire_tells_no_manager() -> None:
+    staff = plan_of((BOSS_ROW, joiner(hire_date=date(2020, 1, 1))), *made_earlier(), MAILING, mail=mailboxes(BOSS))
+    assert any(a.kind is ActionKind.CREATE_MAILBOX and a.employee_id == "2" for a in staff.actions)
+    assert staff.notices == ()  # [notify] joiner_days: their managers know them
+    # A rehire whose account came back yesterday: the restore told the manager, its new mailbox does not again.
+    restored = plan_of((BOSS_ROW, joiner()), *made_earlier(restored_at=NOW - DAY), MAILING, mail=mailboxes(BOSS))
+    assert any(a.kind is ActionKind.CREATE_MAILBOX and a.employee_id == "2" for a in restored.actions)
+    assert restored.notices == ()
+
+
 def test_the_password_page_is_the_console_s() -> None:
     config = settings(notify={"language": "en"}, web=True)
     assert only(plan_of((BOSS_ROW, joiner()), *world(BOSS_ENTRY), config), NoticeEvent.JOINER).facts["password_page"] \
@@ -328,7 +359,10 @@ def test_a_rehire_gets_the_account_back_then_a_fresh_password_and_the_manager_is
     mine = [a for a in plan.actions if a.employee_id == "2" and a.kind in (ActionKind.RESTORE_ACCOUNT, ActionKind.RESET_PASSWORD)]
     assert [a.kind for a in mine] == [ActionKind.RESTORE_ACCOUNT, ActionKind.RESET_PASSWORD]
     reset = mine[1]
-    assert (reset.params.uid, reset.params.mail, dict(reset.params.state), reset.rule) == ("lina", "lina@example.com", {}, "rehire")
+    # The restore makes a fresh password due; the reset that gives it clears that (tests/test_rehire_reset.py).
+    assert mine[0].params.state["reset_due_at"] == NOW.isoformat()
+    assert (reset.params.uid, reset.params.mail, dict(reset.params.state), reset.rule) == (
+        "lina", "lina@example.com", {"reset_due_at": None}, "rehire")
     notice = only(plan, NoticeEvent.REHIRE)
     assert (notice.to, notice.cause, notice.facts["start_date"]) == ((BOSS,), ("restore_account", "2", mine[0].target),
                                                                      "2026-03-02")
@@ -356,14 +390,55 @@ def test_a_rehire_s_fresh_password_goes_to_the_personal_address() -> None:
     assert (notice.to, notice.cause) == (("lina@gmail.com",), ("reset_password", "2", reset.target))
 
 
-@pytest.mark.parametrize("personal", ["", "lina@example.com", "lina@SZ.example.com", "x@mail.example.com"])
+@pytest.mark.parametrize("personal", ["", "lina@example.com", "lina@SZ.example.com", "x@mail.example.com",
+                                      # a root's trailing dot, any case, full-width letters and dots (IDNA)
+                                      "lina@example.com.", "lina@EXAMPLE.COM.", "lina@sz.example.com..",
+                                      "lina@ｅｘａｍｐｌｅ.com", "lina@example。com", "lina@mail.Example.com."])
 def test_no_password_to_a_corporate_address_or_nowhere_a_review_instead(personal: str) -> None:
     plan = plan_of((BOSS_ROW, joiner(personal_email=personal)), *world(BOSS_ENTRY), PERSONAL)
     assert all(n.event is not NoticeEvent.INITIAL_PASSWORD for n in plan.notices)
     (review,) = [r for r in plan.reviews if r.kind is ReviewKind.NO_PERSONAL_EMAIL]
     assert (review.employee_id, review.company) == ("2", "HQ")
     assert ("no personal_email" if not personal else "own mail domain") in review.reason
-    assert "personal_email" in review.fix
+    # Where the password is now, and that nothing sends it later.
+    assert "/nonexistent/policy-notices/credentials/HQ/2.txt" in review.fix and "personal_email" in review.fix
+    assert "later does not send this password" in review.fix
+
+
+@pytest.mark.parametrize("personal", ["lina@exa..mple.com", "lina@.qq.com"])
+def test_a_personal_address_whose_domain_is_no_name_gets_no_password(personal: str) -> None:
+    plan = plan_of((BOSS_ROW, joiner(personal_email=personal)), *world(BOSS_ENTRY), PERSONAL)
+    assert all(n.event is not NoticeEvent.INITIAL_PASSWORD for n in plan.notices)
+    (review,) = [r for r in plan.reviews if r.kind is ReviewKind.NO_PERSONAL_EMAIL]
+    assert "not a valid domain name" in review.reason
+
+
+def test_a_rehire_s_reset_planned_again_sends_the_fresh_password_and_tells_the_manager_nothing_new() -> None:
+    """The restore was applied yesterday, its reset failed: the reset is planned again, its notice with it."""
+    back = PersonState("2", "lina", "HQ", PersonStatus.ACTIVE, created_at=NOW - 400 * DAY, restored_at=NOW - DAY,
+                       reset_due_at=NOW - DAY)
+    directory, state = world(BOSS_ENTRY, entry("lina", "2", cn="李娜"), states=(back,))
+    plan = plan_of((BOSS_ROW, replace(REHIRED_ROW, personal_email="lina@gmail.com")), directory, state, PERSONAL)
+    reset = next(a for a in plan.actions if a.employee_id == "2" and a.kind is ActionKind.RESET_PASSWORD)
+    assert (reset.rule, reset.target, dict(reset.params.state)) == ("rehire", entry("lina", "2").dn, {"reset_due_at": None})
+    assert "due since the rehire on 2026-03-01" in reset.reason
+    notice = only(plan, NoticeEvent.INITIAL_PASSWORD)
+    assert (notice.to, notice.cause) == (("lina@gmail.com",), ("reset_password", "2", reset.target))
+    assert [n.event for n in plan.notices] == [NoticeEvent.INITIAL_PASSWORD]  # the rehire notice went with the restore
+    # Given: nothing more is due.
+    given = plan_of((BOSS_ROW, replace(REHIRED_ROW, personal_email="lina@gmail.com")),
+                    *world(BOSS_ENTRY, entry("lina", "2", cn="李娜"), states=(replace(back, reset_due_at=None),)), PERSONAL)
+    assert all(a.kind is not ActionKind.RESET_PASSWORD for a in given.actions) and given.notices == ()
+
+
+def test_a_due_reset_waits_while_the_account_is_locked_and_an_account_made_later_owes_none() -> None:
+    back = PersonState("2", "lina", "HQ", PersonStatus.ACTIVE, created_at=NOW - 400 * DAY, restored_at=NOW - DAY,
+                       reset_due_at=NOW - DAY)
+    locked = plan_of((BOSS_ROW, REHIRED_ROW), *world(BOSS_ENTRY, entry("lina", "2", locked=True), states=(back,)))
+    assert all(a.kind is not ActionKind.RESET_PASSWORD for a in locked.actions)
+    remade = replace(back, created_at=NOW - timedelta(hours=1))  # made again since: it got a password of its own
+    fresh = plan_of((BOSS_ROW, REHIRED_ROW), *world(BOSS_ENTRY, entry("lina", "2"), states=(remade,)))
+    assert all(a.kind is not ActionKind.RESET_PASSWORD for a in fresh.actions)
 
 
 # -- everything at once: language, secrets, notify off --------------------------------------------------

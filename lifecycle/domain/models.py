@@ -199,6 +199,9 @@ class PersonState:
     restored_at: datetime | None = None
     # An admin confirmed that the pre-existing entry `uid` is this employee.
     match_confirmed: bool = False
+    # Since when a fresh initial password is due (a rehire's restore); cleared by the reset that gives it, so
+    # a reset that failed or was interrupted is planned again (policies.joiner.reset_still_due).
+    reset_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ persons = Table(
     Column("restored_at", String(40)),
     Column("match_confirmed", Boolean, nullable=False, default=False),
     Column("updated_at", String(40), nullable=False),
+    Column("reset_due_at", String(40)),  # a rehire's fresh initial password is due (revision 0003)
 )
 
 action_log = Table(

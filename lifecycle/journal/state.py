@@ -19,13 +19,13 @@ from lifecycle.domain.models import FeedBaseline, PersonState, PersonStatus, Sto
 from lifecycle.journal import state_version
 from lifecycle.journal.schema import approvals, feed_baseline, holds, parse_utc_text, persons, utc_text
 
-DATETIME_FIELDS = ("created_at", "suspended_at", "deleted_at", "absent_since", "warned_at", "restored_at")
+DATETIME_FIELDS = ("created_at", "suspended_at", "deleted_at", "absent_since", "warned_at", "restored_at", "reset_due_at")
 
 # PersonState's fields, in its order: what load_state reads.
 PERSON_COLUMNS = tuple(
     persons.c[name]
     for name in ("employee_id", "uid", "company", "status", "created_at", "suspended_at", "suspension_rule", "deleted_at",
-                 "absent_since", "warned_at", "restored_at", "match_confirmed")
+                 "absent_since", "warned_at", "restored_at", "match_confirmed", "reset_due_at")
 )
 _STATUSES = {s.value: s for s in PersonStatus}
 _RULES = {r.value: r for r in SuspensionRule}
@@ -160,7 +160,7 @@ def person_states(rows: Iterable[Sequence[Any]]) -> tuple[PersonState, ...]:
 
     people: list[PersonState] = []
     append = people.append
-    for employee_id, uid, company, status, created, suspended, rule, deleted, absent, warned, restored, confirmed in rows:
+    for employee_id, uid, company, status, created, suspended, rule, deleted, absent, warned, restored, confirmed, due in rows:
         append(
             PersonState(
                 employee_id,
@@ -175,6 +175,7 @@ def person_states(rows: Iterable[Sequence[Any]]) -> tuple[PersonState, ...]:
                 when(warned),
                 when(restored),
                 bool(confirmed),
+                when(due),
             )
         )
     return tuple(people)
@@ -195,4 +196,5 @@ def person_state(row: Any) -> PersonState:
         warned_at=parse_utc_text(row["warned_at"]),
         restored_at=parse_utc_text(row["restored_at"]),
         match_confirmed=bool(row["match_confirmed"]),
+        reset_due_at=parse_utc_text(row["reset_due_at"]),
     )

@@ -43,6 +43,17 @@ def install(conn: Connection, columns: Mapping[str, Sequence[str]]) -> None:
         _install_sqlite(conn, columns)
 
 
+def reinstall(conn: Connection, table: str, columns: Mapping[str, Sequence[str]]) -> None:
+    """`install` again after a revision added columns to `table`: its UPDATE trigger is made anew to compare them."""
+    if table not in STATE_TABLES:
+        raise ValueError(f"{table} is not one of the stored state's tables {STATE_TABLES}")
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"DROP TRIGGER IF EXISTS state_version_{table}_update ON {table}"))
+    else:
+        conn.execute(text(f"DROP TRIGGER IF EXISTS state_version_{table}_update"))
+    install(conn, columns)
+
+
 def _install_sqlite(conn: Connection, columns: Mapping[str, Sequence[str]]) -> None:
     for name in STATE_TABLES:
         changed = " OR ".join(f'OLD."{column}" IS NOT NEW."{column}"' for column in _compared(columns, name))

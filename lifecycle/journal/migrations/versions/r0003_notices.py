@@ -1,13 +1,16 @@
 """Notices and console-revealed initial passwords.
 
 - `outbox`: mail to people, written with the action that causes it and sent after it is applied;
-- `sealed_passwords`: initial passwords sealed for a single reveal in the console.
+- `sealed_passwords`: initial passwords sealed for a single reveal in the console;
+- `persons.reset_due_at`: a rehire's fresh initial password is due until a reset gives it.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from lifecycle.journal import state_version
 
 revision = "0003"
 down_revision = "0002"
@@ -47,8 +50,21 @@ def upgrade() -> None:
         sa.Column("created_at", sa.String(40), nullable=False),
     )
     op.create_index("ix_sealed_passwords_company", "sealed_passwords", ["company"])
+    op.add_column("persons", sa.Column("reset_due_at", sa.String(40)))  # nullable: no table rebuild anywhere
+    # The counter must move when only this column changes (a reset clearing it): persons' trigger compares it too.
+    _compare_persons_columns()
+
+
+def _compare_persons_columns(*, leaving_out: str = "") -> None:
+    """persons' state_version trigger made anew for the columns it has now (but `leaving_out`)."""
+    found = sa.inspect(op.get_bind())
+    columns = {name: [c["name"] for c in found.get_columns(name) if (name, c["name"]) != ("persons", leaving_out)]
+               for name in state_version.STATE_TABLES}
+    state_version.reinstall(op.get_bind(), "persons", columns)
 
 
 def downgrade() -> None:
+    _compare_persons_columns(leaving_out="reset_due_at")  # SQLite drops no column a trigger names
+    op.drop_column("persons", "reset_due_at")
     op.drop_table("sealed_passwords")
     op.drop_table("outbox")
