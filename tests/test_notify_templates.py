@@ -247,3 +247,25 @@ def test_fact_keys_cover_every_event() -> None:
     for event in NoticeEvent:
         given = set(FACTS[event]) if event is NoticeEvent.DIGEST else set(CAUSED) | set(FACTS[event])
         assert given == FACT_KEYS[event], event
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_inactivity_warning_mentions_a_copy_only_when_there_is_one(language: str) -> None:
+    copy = {"en": "receives a copy", "zh-CN": "抄送"}[language]
+    warning = notice(NoticeEvent.INACTIVITY_WARNING, language)
+    for cc, copied in ((("lina@sz.example.com",), True), ((), False)):
+        message = compose(dataclasses.replace(warning, cc=cc), sender="it@example.com", message_id=MESSAGE_ID,
+                          zone=SHANGHAI, now=NOW)
+        _, text, html = parts(message)
+        assert (copy in text, copy in html) == (copied, copied), (cc, text)
+        assert ("Cc" in message) == copied
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_inactivity_warning_without_a_suspension_date_reads_well(language: str) -> None:
+    subject, text, html = parts(make(NoticeEvent.INACTIVITY_WARNING, language, suspend_on=""))
+    for body in (subject, text, html):
+        assert not re.search(r"\bon\s*[.<]|on$|将于\s*停用|将于</strong>|于停用", body), body
+        assert "before that date" not in body and "在此日期之前" not in body
+    says = {"en": ("unless it is used", "log in once soon"), "zh-CN": ("即将停用", "请尽快登录一次")}[language]
+    assert says[0] in subject and says[1] in text and says[1] in html

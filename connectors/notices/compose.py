@@ -3,7 +3,8 @@
 Templates are `<language>/<event>.subject.j2` (one line), `.txt.j2` and `.html.j2`, looked up first in
 `[notify] templates_dir` (same names; a template it lacks falls back to the built-in one) and then in this
 package's `templates/`.  They see the notice's facts (FACT_KEYS), `language`, `event`, `company`,
-`employee_id`, the rendered `subject` (bodies only) and, for INITIAL_PASSWORD alone, `password`.  The
+`employee_id`, `cc` (the addresses in copy: a text may say who gets one only when someone does), the
+rendered `subject` (bodies only) and, for INITIAL_PASSWORD alone, `password`.  The
 filter `date` writes an ISO date the language's way ("2026年12月7日", "7 December 2026").
 
 Missing facts, a password for another event, or a Message-ID that is not `<left@right>` are the caller's
@@ -130,7 +131,7 @@ def compose(
     environment = _environment(directory)
     context: dict[str, Any] = {"company": notice.company, "employee_id": notice.employee_id}
     context.update(notice.facts)
-    context.update(language=notice.language, event=notice.event.value)
+    context.update(language=notice.language, event=notice.event.value, cc=list(notice.cc))
     if password is not None:
         context["password"] = password
     stem = f"{notice.language}/{notice.event.value}"
