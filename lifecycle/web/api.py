@@ -126,9 +126,9 @@ def log_in() -> tuple[Response, int] | Response:
     login: DirectoryLogin = current_app.config["LOGIN"]
     try:
         identity = login.authenticate(username, password, [role.group_dn for role in web.roles], throttle.account_attempt)
-    except Throttled as exc:
-        raise Refusal(429, "too many failed logins; wait a few minutes and try again") from exc
-    except LoginRefused as exc:
+    except (Throttled, LoginRefused) as exc:
+        # An account over its own count (under its other name) answers as a wrong password: a 429 here
+        # would tell an existing account from an unknown one.
         throttle.failed(keys)
         raise Refusal(401, "wrong user name or password") from exc
     except ConnectorError as exc:
