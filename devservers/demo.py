@@ -10,8 +10,8 @@ passwords against the demo's directory (passdb ldap, the supported set-up): the
 sealed initial password is refused with "change it first" and the address of
 the console's /password page, the chosen one is accepted.  A real SMTP server then
 delivers the demo's notices into its mailboxes (devservers/demo_notices.py): a
-joiner's and a leaver's manager are told, each branch contact gets the daily
-digest; the demo prints who received what and how to read it.
+joiner's manager (the branch contact in copy) and a leaver's manager are told;
+the demo prints who received what and how to read it.
 """
 
 from __future__ import annotations
