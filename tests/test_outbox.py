@@ -24,7 +24,7 @@ from lifecycle.engine.outbox_delivery import deliver_outbox, open_sender
 from lifecycle.engine.recovery import recover
 from lifecycle.journal.action_log import ActionOutcome, ActionStatus
 from lifecycle.journal.outbox import keyed_message_id
-from lifecycle.journal.schema import outbox
+from lifecycle.journal.schema import action_log, outbox
 from lifecycle.journal.store import Journal
 from tests.harness import make_settings
 from tests.test_leader import pg_url  # noqa: F401 - fixture
@@ -165,8 +165,6 @@ def replace_notify(settings: Settings, smtp: SmtpServer) -> Settings:
 def test_a_held_notice_whose_action_was_settled_by_hand_is_released_at_the_next_drain(
     journal: Journal, settings: Settings, smtp: SmtpServer
 ) -> None:
-    from lifecycle.journal.schema import action_log
-
     ids = write_ahead(journal, [update_action(1), update_action(2)])
     with journal.engine.begin() as conn:  # an admin repaired the rows in SQL
         conn.execute(update(action_log).where(action_log.c.id == ids[0]).values(status="applied"))
@@ -281,8 +279,12 @@ def test_every_recipient_refused_for_good_fails_some_refused_sends_to_the_others
 
 
 def interrupted(journal: Journal, row_id: int, minutes_ago: float) -> None:
-    """The row as a crash leaves it: claimed (`sending`, attempted) and never marked."""
-    assert journal.claim_notice(row_id, datetime.now(UTC) - timedelta(minutes=minutes_ago))
+    """The row as a crash leaves it: claimed (`sending`, one more attempt, attempted) and never marked."""
+    when = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(timespec="seconds")
+    with journal.engine.begin() as conn:
+        done = conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status == "queued")
+                            .values(status="sending", attempted_at=when, attempts=outbox.c.attempts + 1))
+    assert done.rowcount == 1
 
 
 def test_an_interrupted_send_outside_our_mail_is_unconfirmed_and_never_resent_by_itself(
@@ -347,29 +349,45 @@ people_dn = "{PEOPLE}"
     return path
 
 
-def test_the_store_keeps_no_secret_and_a_missing_password_fails_the_notice(
+def personal_notice(employee_id: str) -> tuple[Action, Notice]:
+    action = update_action(int(employee_id[1:]))
+    facts = {**joiner_notice(action).facts, "login": "zhangwei"}
+    return action, Notice(NoticeEvent.INITIAL_PASSWORD, "HQ", employee_id, (f"{employee_id}@personal.example.net",),
+                          (), "en", facts, cause=(action.kind.value, action.employee_id, action.target))
+
+
+def queue(journal: Journal, pairs: list[tuple[Action, Notice]]) -> list[int]:
+    """Each action applied and its notice queued, in this order; the outbox rows' ids."""
+    run_id = journal.begin_run("apply", NOW)
+    ids = journal.begin_actions(run_id, [(a, ActionStatus.PENDING, "") for a, _ in pairs], NOW, "t",
+                                notices=[[n] for _, n in pairs], message_domain="example.com")
+    journal.finish_actions([ActionOutcome(i, ActionStatus.APPLIED) for i in ids], NOW)
+    by_action = {r.action_id: r.id for r in journal.outbox_rows(statuses=None)}
+    return [by_action[i] for i in ids]
+
+
+def test_the_personal_notice_alone_carries_the_password_and_a_missing_one_fails_it(
     journal: Journal, settings: Settings, smtp: SmtpServer
 ) -> None:
-    action = update_action(7)
-    facts = {**joiner_notice(action).facts, "login": "zhangwei"}
-    personal = Notice(NoticeEvent.INITIAL_PASSWORD, "HQ", "E7", ("zw@personal.example.net",), (), "en", facts,
-                      cause=(action.kind.value, action.employee_id, action.target))
-    run_id = journal.begin_run("apply", NOW)
-    (action_id,) = journal.begin_actions(run_id, [(action, ActionStatus.PENDING, "")], NOW, "t", notices=[[personal]],
-                                         message_domain="example.com")
-    journal.finish_action(action_id, ActionStatus.APPLIED)
+    from structlog.testing import capture_logs
 
-    class EmptyVault:
-        def read_password(self, employee_id: str, company: str | None = None) -> str | None:
-            return None
+    from lifecycle.engine.vault import CredentialVault
 
-        def destroy(self, employee_id: str, company: str | None = None) -> None:
-            raise AssertionError("nothing to destroy")
+    vault = CredentialVault(settings.accounts.initial_password_dir, 16)
+    password = vault.issue("E7", "zhangwei", "zhangwei@example.com", "HQ")  # a real initial password, sealed
+    with_password, without = queue(journal, [personal_notice("E7"), personal_notice("E8")])  # E8: none sealed
+    with capture_logs() as logs:
+        counts = drain(journal, settings, vault=vault)
+    assert counts.sent == {"initial_password": 1} and counts.failed == {"initial_password": 1}
+    ((rcpt, message),) = smtp.received
+    assert rcpt == ("E7@personal.example.net",) and password in message.get_body(("plain",)).get_content()
+    assert vault.read_password("E7", "HQ") is None  # delivered: the vault's copy is gone
+    failed = journal.outbox_row(without)
+    assert failed.status == "failed" and "no initial password for E8 (HQ)" in failed.last_error
+    assert journal.outbox_row(with_password).status == "sent"
+    with journal.engine.connect() as conn:  # nowhere else: not in any column of the outbox or the action log
+        stored = [str(v) for table in (outbox, action_log) for row in conn.execute(table.select()) for v in row]
+    assert stored and not any(password in v for v in stored)
+    assert logs and not any(password in repr(entry) for entry in logs)
 
-    counts = drain(journal, settings, vault=EmptyVault())
-    assert counts.failed == {"initial_password": 1} and smtp.received == []
-    row = journal.outbox_rows(statuses=None)[0]
-    assert row.status == "failed" and "no initial password for E7 (HQ)" in row.last_error
-    with journal.engine.connect() as conn:
-        stored = conn.execute(outbox.select()).mappings().one()
-    assert "password" not in __import__("json").loads(stored["notice"])["facts"]
+

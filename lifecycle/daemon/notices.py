@@ -4,8 +4,10 @@
 - a quiet cycle still drains an outbox with something due, and is made a planned one when a
   branch's daily digest is due (the digest is made from the plan);
 - the metrics count what was sent and failed, by event, and how many notices wait;
-- `next_wake`: when the outbox's next retry or the next digest_at comes before the next scheduled
-  cycle, the daemon runs a cycle then (at most one a minute, so an SMTP outage is not hammered).
+- `next_wake`: when the outbox's next retry, the re-check of a send left `sending`, or the next
+  digest_at comes before the next scheduled cycle, the daemon runs a cycle then (at most one a
+  minute, so an SMTP outage is not hammered);
+- a planned cycle's postman is closed when the cycle ends (`finish`: QUIT to the relay).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class DaemonNotices:
         """A quiet cycle: send what is due in the outbox, if anything is."""
         if settings.notify is None:
             return
-        due = journal.outbox_next_attempt()
+        due = journal.outbox_next_attempt(_recheck(settings))
         if due is None or due > datetime.now(UTC):
             self._waiting(journal)
             return
@@ -58,6 +60,15 @@ class DaemonNotices:
             if companion is not None:
                 companion.close()
         self.count(postman, journal)
+
+    def finish(self, postman: Postman | None, journal: Journal) -> None:
+        """After a planned cycle: its postman's SMTP connection closed (QUIT), the metrics counted."""
+        if postman is None:
+            return
+        try:
+            postman.close()
+        finally:
+            self.count(postman, journal)
 
     def count(self, postman: Postman | None, journal: Journal) -> None:
         """The metrics after a cycle's drains."""
@@ -82,5 +93,10 @@ class DaemonNotices:
         if settings.notify is None:
             return None
         now = datetime.now(UTC)
-        times = [t for t in (journal.outbox_next_attempt(), next_digest(settings, now)) if t is not None]
+        times = [t for t in (journal.outbox_next_attempt(_recheck(settings)), next_digest(settings, now)) if t is not None]
         return max(min(times), now + MIN_WAKE) if times else None
+
+
+def _recheck(settings: Settings) -> timedelta:
+    """How long after an interrupted send its row is looked for in the mailboxes (the drain's rule)."""
+    return timedelta(minutes=settings.notify.recheck_minutes if settings.notify is not None else 0)

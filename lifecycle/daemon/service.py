@@ -501,7 +501,7 @@ class Daemon:
                                                hr=hr, progress=self.apply_progress, postman=postman)
                 finally:
                     self._bind_cycle_run_id()  # apply_cycle unbinds its run_id; what follows still belongs to it
-                    self.notices.count(postman, journal)
+                    self.notices.finish(postman, journal)  # the relay's connection closed (QUIT), counted
                 outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
                 if plan.unusable and outcome == "ok":
                     # Nothing was done for a company whose HR rows are unusable: not a success, and no quiet

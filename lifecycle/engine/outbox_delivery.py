@@ -7,7 +7,12 @@ A drain, `deliver_outbox`:
    mailbox of our own mail server, the mailboxes are asked for the Message-ID (all there: `sent`; none:
    sent again; some: sent again to the others only); otherwise `unconfirmed`, for an admin;
 3. sends the due rows in order: `sending` is committed first, then `sent`, or `queued` with a back-off,
-   or `failed`.  An SMTP outage ends the drain quietly: the cycle goes on, the rows wait.
+   or `failed`.  An SMTP outage ends the drain quietly: the cycle goes on, the rows wait.  A problem of
+   one notice (its password unreadable, a template that fails, a mailbox search that breaks) fails it
+   or backs it off, and the drain goes on with the next.
+
+Every step is recorded only if the row is still as this drain read or claimed it: another drain that
+moved it on meanwhile owns it (nothing is counted, no password destroyed; `notice_taken_by_another_drain`).
 
 An initial password is read from the vault as its notice is composed and the vault's copy destroyed
 once the relay took it; without one the notice fails (an empty password is never sent).  Logs name
@@ -17,7 +22,7 @@ the notice (Message-ID, event, company), never its body.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -30,7 +35,7 @@ from lifecycle.domain.notices import NoticeEvent
 from lifecycle.domain.notify_settings import NotifySettings
 from lifecycle.domain.ports import MailCompanion, MailSender
 from lifecycle.domain.settings import Settings
-from lifecycle.journal.outbox import FAILED, QUEUED, SENDING, SENT, UNCONFIRMED, WAITING, OutboxRow, backoff
+from lifecycle.journal.outbox import FAILED, QUEUED, SENT, UNCONFIRMED, WAITING, OutboxRow, backoff
 from lifecycle.journal.store import Journal
 
 log = structlog.get_logger(__name__)
@@ -52,6 +57,7 @@ class DeliveryCounts:
     failed: Counter[str] = field(default_factory=Counter)  # by event
     retrying: int = 0  # attempts that failed for now: queued again with a back-off
     unconfirmed: int = 0  # interrupted sends nobody can check: an admin's to resend or forget
+    problems: int = 0  # a notice's own trouble (vault, mailbox search) logged, the drain going on
     stopped: str = ""  # why the drain ended early (an SMTP outage), "" when it went through
     waiting: int = 0  # held, queued or sending once the drain ended
 
@@ -60,12 +66,13 @@ class DeliveryCounts:
         self.failed.update(other.failed)
         self.retrying += other.retrying
         self.unconfirmed += other.unconfirmed
+        self.problems += other.problems
         self.stopped = other.stopped or self.stopped
         self.waiting = other.waiting
 
     def fields(self) -> dict[str, object]:
         return {"sent": sum(self.sent.values()), "failed": sum(self.failed.values()), "retrying": self.retrying,
-                "unconfirmed": self.unconfirmed, "waiting": self.waiting, "stopped": self.stopped or None}
+                "unconfirmed": self.unconfirmed, "problems": self.problems, "waiting": self.waiting, "stopped": self.stopped or None}
 
 
 class _Stop(Exception):
@@ -85,36 +92,54 @@ class _Drain:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def send(self, row: OutboxRow, *, expect: Sequence[str] = (QUEUED,)) -> None:
-        """Compose, claim (`sending`, committed), hand to the relay, record the outcome."""
-        password = None
-        if row.notice.event == NoticeEvent.INITIAL_PASSWORD:
-            password = self.vault.read_password(row.employee_id, row.company) if self.vault is not None else None
-            if not password:
-                self._fail(row, f"no initial password for {row.employee_id} ({row.company}) in the vault "
-                                "(destroyed, or never sealed there): issue a new one (a rehire's reset_password) "
-                                "or hand it over another way, then `lifecycle outbox --forget "
-                                f"{row.id}`", expect=expect)
-                return
+    def send(self, row: OutboxRow) -> None:
+        """Compose, claim (`sending`, committed), hand to the relay, record the outcome.
+
+        A problem of this notice alone (its password unreadable, a template that fails, a message the relay
+        cannot take) fails it or backs it off and the drain goes on; only the relay being out (_Stop) ends it."""
+        try:
+            password = self._password(row)
+        except Exception as exc:  # the vault's file or table unreadable for now: this notice waits, the others go
+            self._back_off(row, f"cannot read the initial password from the vault: {type(exc).__name__}: {exc}")
+            return
+        if row.notice.event == NoticeEvent.INITIAL_PASSWORD and not password:
+            self._fail(row, f"no initial password for {row.employee_id} ({row.company}) in the vault "
+                            "(destroyed, or never sealed there): issue a new one (a rehire's reset_password) "
+                            f"or hand it over another way, then `lifecycle outbox --forget {row.id}`")
+            return
         try:
             message = self._compose(row, password)
         except Exception as exc:  # missing facts, a broken override: this notice cannot be written, the others can
-            self._fail(row, f"cannot compose the notice: {type(exc).__name__}: {exc}", expect=expect)
+            self._fail(row, f"cannot compose the notice: {type(exc).__name__}: {exc}")
             return
         finally:
             password = None
         now = self.clock()
-        if not self._claim(row, now, expect):
-            return  # another process took it
+        claimed = self.journal.claim_notice(row, now)
+        if claimed is None:
+            self._lost(row, "claim")
+            return
         try:
-            refused = self.sender.send(message, row.envelope)
-        except (TransientError, ConfigError) as exc:
-            self._retry(row, now, str(exc), envelope=row.envelope)
+            refused = self.sender.send(message, claimed.envelope)
+        except (TransientError, ConfigError) as exc:  # the relay is out or refuses us: no notice can go now
+            self._retry(claimed, now, str(exc))
             if isinstance(exc, ConfigError):
                 log.error("notify_relay_refused", message_id=row.message_id, error=str(exc),
                           consequence="no notice is sent until [notify] is fixed")
             raise _Stop(str(exc)) from exc
-        self._settle(row, refused, now)
+        except Exception as exc:
+            # The sender maps every network and SMTP failure to the two above: anything else is this message
+            # (its bytes or envelope) that could not be handed over; the next notice may well go.
+            words = type(exc).__name__ if row.notice.event == NoticeEvent.INITIAL_PASSWORD else (
+                f"{type(exc).__name__}: {exc}")  # what such an error quotes might be the password notice's text
+            self._fail(claimed, f"the relay could not be given this notice: {words}")
+            return
+        self._settle(claimed, refused, now)
+
+    def _password(self, row: OutboxRow) -> str | None:
+        if row.notice.event != NoticeEvent.INITIAL_PASSWORD or self.vault is None:
+            return None
+        return self.vault.read_password(row.employee_id, row.company)
 
     def _compose(self, row: OutboxRow, password: str | None) -> EmailMessage:
         from connectors.notices.compose import compose
@@ -123,55 +148,78 @@ class _Drain:
                        zone=self.settings.company_zone(row.company), now=self.clock(),
                        templates_dir=self.notify.templates_dir, password=password)
 
-    def _claim(self, row: OutboxRow, now: datetime, expect: Sequence[str]) -> bool:
-        if tuple(expect) == (QUEUED,):
-            return self.journal.claim_notice(row.id, now)
-        # An admin's resend of an unconfirmed or failed row: `sending` the same way.
-        return self.journal.mark_notice(row.id, SENDING, now=now, error=row.last_error, expect=expect,
-                                        attempted_at=now)
-
-    def _settle(self, row: OutboxRow, refused: dict[str, str], now: datetime) -> None:
+    def _settle(self, claimed: OutboxRow, refused: dict[str, str], now: datetime) -> None:
         for_now = {a: r for a, r in refused.items() if r[:1] == "4"}  # refused for now: tried again
         for_good = {a: r for a, r in refused.items() if a not in for_now}
         words = "; ".join(f"refused {a}: {r}" for a, r in refused.items())
-        delivered = [a for a in row.envelope if a not in refused]
-        attempts = row.attempts + 1
-        if for_now and now - row.created_at < timedelta(hours=self.notify.retry_hours):
-            self.journal.mark_notice(row.id, QUEUED, now=now, error=words, attempts=attempts,
-                                     next_attempt=now + backoff(attempts), envelope=(row, list(for_now)))
+        delivered = [a for a in claimed.envelope if a not in refused]
+        if for_now and now - claimed.created_at < timedelta(hours=self.notify.retry_hours):
+            if not self.journal.settle_notice(claimed, QUEUED, now=now, error=words,
+                                              next_attempt=now + backoff(claimed.attempts), envelope=list(for_now)):
+                self._lost(claimed, "deferred")
+                return
             self.counts.retrying += 1
-            log.warning("notice_deferred", message_id=row.message_id, notice_event=row.event, company=row.company,
-                        delivered=len(delivered), error=words)
+            log.warning("notice_deferred", message_id=claimed.message_id, notice_event=claimed.event,
+                        company=claimed.company, delivered=len(delivered), error=words)
         elif not delivered:
-            self._fail(row, words or "refused", attempts=attempts)
+            self._fail(claimed, words or "refused")
+        elif self.journal.settle_notice(claimed, SENT, now=now, error=words):
+            self._sent(claimed, refused=len(for_good))
         else:
-            self.journal.mark_notice(row.id, SENT, now=now, error=words, attempts=attempts)
-            self._sent(row, refused=len(for_good))
+            self._lost(claimed, "sent")
 
     def _sent(self, row: OutboxRow, *, refused: int = 0) -> None:
         self.counts.sent[row.event] += 1
         log.info("notice_sent", message_id=row.message_id, notice_event=row.event, company=row.company,
                  employee_id=row.employee_id or None, refused=refused or None)
-        if row.notice.event == NoticeEvent.INITIAL_PASSWORD and self.vault is not None:
-            self.vault.destroy(row.employee_id, row.company)  # delivered: no copy is kept
-
-    def _retry(self, row: OutboxRow, now: datetime, error: str, *, envelope: Sequence[str]) -> None:
-        attempts = row.attempts + 1
-        if now - row.created_at >= timedelta(hours=self.notify.retry_hours):
-            self._fail(row, f"not accepted within {self.notify.retry_hours:g} hours: {error}", attempts=attempts)
+        if row.notice.event != NoticeEvent.INITIAL_PASSWORD or self.vault is None:
             return
-        self.journal.mark_notice(row.id, QUEUED, now=now, error=error, attempts=attempts,
-                                 next_attempt=now + backoff(attempts), envelope=(row, envelope))
-        self.counts.retrying += 1
-        log.warning("notice_deferred", message_id=row.message_id, notice_event=row.event, company=row.company, error=error,
-                    next_attempt=(now + backoff(attempts)).isoformat(timespec="seconds"))
+        try:
+            self.vault.destroy(row.employee_id, row.company)  # delivered: no copy is kept
+        except Exception as exc:  # the notice is sent all the same; the copy left behind is the admin's to remove
+            self.counts.problems += 1
+            log.error("initial_password_not_destroyed", message_id=row.message_id, company=row.company,
+                      employee_id=row.employee_id, error=f"{type(exc).__name__}: {exc}",
+                      consequence="its sealed copy is still in the vault: remove it by hand")
 
-    def _fail(self, row: OutboxRow, error: str, *, attempts: int | None = None,
-              expect: Sequence[str] = (SENDING,)) -> None:
-        if self.journal.mark_notice(row.id, FAILED, now=self.clock(), error=error, attempts=attempts, expect=expect):
-            self.counts.failed[row.event] += 1
-            log.error("notice_failed", message_id=row.message_id, notice_event=row.event, company=row.company,
-                      employee_id=row.employee_id or None, error=error)
+    def _retry(self, claimed: OutboxRow, now: datetime, error: str) -> None:
+        """The claimed attempt failed for now: queued again with a back-off, or failed past retry_hours."""
+        if now - claimed.created_at >= timedelta(hours=self.notify.retry_hours):
+            self._fail(claimed, f"not accepted within {self.notify.retry_hours:g} hours: {error}")
+            return
+        if not self.journal.settle_notice(claimed, QUEUED, now=now, error=error,
+                                          next_attempt=now + backoff(claimed.attempts)):
+            self._lost(claimed, "deferred")
+            return
+        self.counts.retrying += 1
+        log.warning("notice_deferred", message_id=claimed.message_id, notice_event=claimed.event,
+                    company=claimed.company, error=error,
+                    next_attempt=(now + backoff(claimed.attempts)).isoformat(timespec="seconds"))
+
+    def _back_off(self, row: OutboxRow, error: str) -> None:
+        """A queued notice that could not be made ready this time (nothing was sent): tried again later."""
+        self.counts.problems += 1
+        if row.status != QUEUED:  # an admin's resend: the row stays as it was, they hear why at once
+            raise _Stop(error)
+        now = self.clock()
+        claimed = self.journal.claim_notice(row, now)  # counted as an attempt, so the back-off grows
+        if claimed is None:
+            self._lost(row, "claim")
+            return
+        self._retry(claimed, now, error)
+
+    def _fail(self, row: OutboxRow, error: str) -> None:
+        if not self.journal.settle_notice(row, FAILED, now=self.clock(), error=error):
+            self._lost(row, "failed")
+            return
+        self.counts.failed[row.event] += 1
+        log.error("notice_failed", message_id=row.message_id, notice_event=row.event, company=row.company,
+                  employee_id=row.employee_id or None, error=error)
+
+    def _lost(self, row: OutboxRow, step: str) -> None:
+        """Another drain moved this row on since it was read: it is theirs, nothing is recorded or counted here."""
+        log.info("notice_taken_by_another_drain", message_id=row.message_id, notice_event=row.event,
+                 company=row.company, seen=row.status, step=step)
 
     # -- a send that was interrupted -------------------------------------------------------------
 
@@ -196,23 +244,33 @@ class _Drain:
             self._unconfirmed(row, f"its sending was interrupted and the mailboxes could not be searched ({exc}): "
                                    f"`lifecycle outbox --resend {row.id}` or `--forget {row.id}`")
             return
-        attempts = row.attempts + 1
+        except Exception as exc:  # an unforeseen failure of the search: this row is looked at again next drain
+            self.counts.problems += 1
+            log.error("notice_recheck_failed", message_id=row.message_id, error=f"{type(exc).__name__}: {exc}",
+                      consequence="looked for again at the next drain")
+            return
         if not missing:
-            self.journal.mark_notice(row.id, SENT, now=now, attempts=attempts, error=row.last_error)
+            if not self.journal.settle_notice(row, SENT, now=now, error=row.last_error):
+                self._lost(row, "found delivered")
+                return
             log.info("notice_found_delivered", message_id=row.message_id, notice_event=row.event, company=row.company)
             self._sent(row)
             return
-        self.journal.mark_notice(row.id, QUEUED, now=now, attempts=attempts, next_attempt=None,
-                                 error=f"interrupted send: not in {len(missing)} of {len(row.envelope)} mailboxes; "
-                                       "sent again to those", envelope=(row, missing))
+        if not self.journal.settle_notice(row, QUEUED, now=now, next_attempt=None, envelope=missing,
+                                          error=f"interrupted send: not in {len(missing)} of {len(row.envelope)} "
+                                                "mailboxes; sent again to those"):
+            self._lost(row, "resend")
+            return
         log.warning("notice_resent_after_interruption", message_id=row.message_id, notice_event=row.event,
                     company=row.company, missing=len(missing))
 
     def _unconfirmed(self, row: OutboxRow, error: str) -> None:
-        if self.journal.mark_notice(row.id, UNCONFIRMED, now=self.clock(), error=error, attempts=row.attempts + 1):
-            self.counts.unconfirmed += 1
-            log.warning("notice_unconfirmed", message_id=row.message_id, notice_event=row.event, company=row.company,
-                        error=error)
+        if not self.journal.settle_notice(row, UNCONFIRMED, now=self.clock(), error=error):
+            self._lost(row, "unconfirmed")
+            return
+        self.counts.unconfirmed += 1
+        log.warning("notice_unconfirmed", message_id=row.message_id, notice_event=row.event, company=row.company,
+                    error=error)
 
 
 def open_sender(settings: Settings) -> MailSender:
@@ -287,7 +345,7 @@ def resend(
     drain = _Drain(journal, sender, settings, notify, None, vault,
                    (lambda: now) if now is not None else (lambda: datetime.now(UTC)))
     try:
-        drain.send(row, expect=(row.status,))
+        drain.send(row)
     except _Stop as stop:
         drain.counts.stopped = str(stop)
     return drain.counts

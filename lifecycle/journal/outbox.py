@@ -6,8 +6,9 @@ A notice's life, one row of `outbox` (lifecycle.journal.schema):
 - `queued` when that action is journalled `applied`, `dropped` when it ends any other way (failed,
   skipped, interrupted: a re-planned action gets a new row and new notices); the flip is in the
   transaction of the outcome (`finish_actions`, `finish_action`, and so crash recovery too);
-- `sending`, committed before the SMTP conversation; then `sent`, or `queued` again with a back-off,
-  or `failed` (every recipient refused for good, or not accepted within [notify] retry_hours);
+- `sending`, committed before the SMTP conversation (`attempts` counts these claims); then `sent`, or
+  `queued` again with a back-off, or `failed` (every recipient refused for good, or not accepted within
+  [notify] retry_hours);
 - a row still `sending` when a drain starts was interrupted between "accepted" and "marked": it is
   looked for in the recipients' mailboxes (lifecycle.engine.outbox_delivery), else `unconfirmed`,
   which only an admin resends (`lifecycle outbox --resend ID`) or forgets (`--forget ID`).
@@ -15,6 +16,11 @@ A notice's life, one row of `outbox` (lifecycle.journal.schema):
 A notice without a cause (the daily digest) is `enqueue`d straight as `queued`, at most once: its
 Message-ID, derived from its key, is unique.  Functions taking a Connection run in the caller's
 transaction; `OutboxRecords` (a Journal mixin) runs each of its methods in one of its own.
+
+Two drains may run at once (`lifecycle apply` beside the daemon, `lifecycle outbox --send`).  A drain
+changes a row only if it is still exactly as that drain read or claimed it (`_as_read`: status,
+attempts, attempted_at; every step changes one of them), so a drain acting on a stale read changes
+nothing and learns it from the result.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -82,8 +88,15 @@ def message_id_for(event: str, run_id: str, action_id: int, index: int, domain: 
 
 
 def keyed_message_id(event: str, key: str, domain: str) -> str:
-    """The Message-ID of a notice without a cause (the digest), from its key ("digest/SZ/2026-12-07")."""
-    return f"<lifecycle.{event}.{re.sub(r'[^A-Za-z0-9.-]+', '.', key).strip('.')}@{domain}>"
+    """The Message-ID of a notice without a cause (the digest), from its key ("digest/SZ/2026-12-07").
+
+    Each "/" becomes "." and every other character outside [A-Za-z0-9-] is percent-encoded (UTF-8), so
+    the key can be read back and two keys never share a Message-ID ("SZ_" and "SZ"; "SZ" and "sz", as
+    company codes are case-sensitive): the same digest is queued once by its Message-ID's uniqueness,
+    and a different one must not be taken for it."""
+    parts = (re.sub(r"[^A-Za-z0-9-]", lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), part)
+             for part in key.split("/"))
+    return f"<lifecycle.{event}.{'.'.join(parts)}@{domain}>"
 
 
 def _row_values(notice: Notice, message_id: str, action_id: int | None, status: str, now: datetime) -> dict[str, Any]:
@@ -164,6 +177,14 @@ def enqueue(conn: Connection, notice: Notice, message_id: str, now: datetime) ->
 
 
 # -- a drain's steps ---------------------------------------------------------------------------------
+
+
+def _as_read(row: OutboxRow) -> ColumnElement[bool]:
+    """`row` exactly as the drain read or claimed it: a claim raises attempts and sets attempted_at, every
+    other step changes the status, so a row another drain has moved on no longer matches."""
+    attempted = (outbox.c.attempted_at.is_(None) if row.attempted_at is None
+                 else outbox.c.attempted_at == utc_text(row.attempted_at))
+    return and_(outbox.c.id == row.id, outbox.c.status == row.status, outbox.c.attempts == row.attempts, attempted)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -250,12 +271,13 @@ class OutboxRecords:
         with self.engine.begin() as conn:
             rows = [read_row(r) for r in conn.execute(select(outbox).where(
                 outbox.c.status == QUEUED, outbox.c.created_at <= deadline).order_by(outbox.c.id))]
+            expired = []
             for row in rows:
                 error = f"not accepted within {retry_hours:g} hours" + (f"; last error: {row.last_error}"
                                                                          if row.last_error else "")
-                conn.execute(update(outbox).where(outbox.c.id == row.id, outbox.c.status == QUEUED)
-                             .values(status=FAILED, last_error=error))
-        return rows
+                if conn.execute(update(outbox).where(_as_read(row)).values(status=FAILED, last_error=error)).rowcount:
+                    expired.append(row)
+        return expired
 
     def interrupted_notices(self) -> list[OutboxRow]:
         """Rows left `sending`: a send whose end was never recorded."""
@@ -284,38 +306,54 @@ class OutboxRecords:
             rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
             return {str(status): int(count) for status, count in rows}
 
-    def outbox_next_attempt(self) -> datetime | None:
-        """When the outbox next has something to send (None: nothing queued); a past time means now."""
+    def outbox_next_attempt(self, recheck: timedelta = timedelta(0)) -> datetime | None:
+        """When the outbox next has something to do (None: nothing queued or sending); a past time means now.
+
+        A row left `sending` is due `recheck` ([notify] recheck_minutes) after its attempt: a drain then
+        looks for it in the mailboxes, so even a daemon whose cycles are quiet settles it."""
         with self.engine.connect() as conn:
             queued = conn.execute(select(func.count()).select_from(outbox).where(
                 outbox.c.status == QUEUED, outbox.c.next_attempt_at.is_(None))).scalar_one()
             if queued:
                 return datetime.now(UTC)
-            return parse_utc_text(conn.execute(select(func.min(outbox.c.next_attempt_at)).where(
+            retry = parse_utc_text(conn.execute(select(func.min(outbox.c.next_attempt_at)).where(
                 outbox.c.status == QUEUED)).scalar())
+            attempted = parse_utc_text(conn.execute(select(func.min(outbox.c.attempted_at)).where(
+                outbox.c.status == SENDING)).scalar())
+        times = [t for t in (retry, attempted + recheck if attempted is not None else None) if t is not None]
+        return min(times, default=None)
 
-    def claim_notice(self, row_id: int, now: datetime) -> bool:
-        """`sending`, committed before the SMTP conversation; False when another process took it first."""
+    def claim_notice(self, row: OutboxRow, now: datetime) -> OutboxRow | None:
+        """`row`, `sending` (one more attempt, made `now`), committed before the SMTP conversation, if it is
+        still exactly as read (queued; unconfirmed or failed for an admin's resend); the claimed row, None
+        when another process took or changed it first."""
         with self.engine.begin() as conn:
-            done = conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status == QUEUED)
-                                .values(status=SENDING, attempted_at=utc_text(now)))
-            return bool(done.rowcount == 1)
+            done = conn.execute(update(outbox).where(_as_read(row)).values(
+                status=SENDING, attempts=row.attempts + 1, attempted_at=utc_text(now)))
+        if done.rowcount != 1:
+            return None
+        return replace(row, status=SENDING, attempts=row.attempts + 1, attempted_at=parse_utc_text(utc_text(now)))
 
-    def mark_notice(self, row_id: int, status: str, *, now: datetime, error: str = "", attempts: int | None = None,
-                    next_attempt: datetime | None = None, envelope: tuple[OutboxRow, Sequence[str]] | None = None,
-                    expect: Sequence[str] = (SENDING,), attempted_at: datetime | None = None) -> bool:
-        """A row's new status (sent, queued again, failed, unconfirmed, dropped), if it is still in `expect`."""
+    def settle_notice(self, row: OutboxRow, status: str, *, now: datetime, error: str = "",
+                      next_attempt: datetime | None = None, envelope: Sequence[str] | None = None) -> bool:
+        """`row`'s new status (sent, queued again, failed, unconfirmed) if it is still exactly as the drain
+        read or claimed it; False when another drain moved it on (the caller then does nothing more)."""
         values: dict[str, Any] = {"status": status, "last_error": error}
-        if attempted_at is not None:
-            values["attempted_at"] = utc_text(attempted_at)
         if status == SENT:
             values["sent_at"] = utc_text(now)
-        if attempts is not None:
-            values["attempts"] = attempts
         if status == QUEUED:
             values["next_attempt_at"] = utc_text(next_attempt)
         if envelope is not None:
-            values["notice"] = _with_envelope(*envelope)
+            values["notice"] = _with_envelope(row, envelope)
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(outbox).where(_as_read(row)).values(**values)).rowcount == 1)
+
+    def mark_notice(self, row_id: int, status: str, *, now: datetime, error: str = "",
+                    expect: Sequence[str] = (SENDING,)) -> bool:
+        """An admin's word on a row (`lifecycle outbox --forget`), if its status is still in `expect`."""
+        values: dict[str, Any] = {"status": status, "last_error": error}
+        if status == SENT:
+            values["sent_at"] = utc_text(now)
         with self.engine.begin() as conn:
             done = conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.status.in_(list(expect)))
                                 .values(**values))
