@@ -270,3 +270,21 @@ def test_no_secret_reaches_output_logs_or_the_action_log(config: Path, tmp_path:
         assert secret.encode() not in db
     modes = {p.stat().st_mode & 0o777 for p in settings.accounts.initial_password_dir.glob("*/*.txt")}
     assert modes == {0o600}
+
+
+def test_check_says_whether_notices_are_sent_and_what_the_outbox_holds(tmp_path: Path, config: Path, capsys) -> None:
+    from devservers.smtp import SmtpServer
+
+    code, out, _ = run(config, capsys, "check")
+    assert code == 0 and "notify: not configured: nothing is sent" in out
+    with SmtpServer() as server:
+        notifying = tmp_path / "notify.toml"
+        notifying.write_text(config.read_text(encoding="utf-8")
+                             + f'\n[notify]\nsmtp_url = "{server.url}"\nsender = "IT <it@example.com>"\n', encoding="utf-8")
+        assert run(notifying, capsys, "apply", "--now", DAY_ONE)[0] == 0  # the store and its (empty) outbox
+        code, out, _ = run(notifying, capsys, "check")
+        assert code == 0 and f"notify: ok (SMTP relay {server.url}, from IT <it@example.com>)" in out
+        assert "outbox: 0 waiting, 0 failed, 0 unconfirmed" in out
+        server.stop()
+        code, out, err = run(notifying, capsys, "check")
+    assert code == 1 and "notify:" in err and server.url.removeprefix("smtp://") in err

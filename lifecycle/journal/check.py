@@ -5,10 +5,12 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import create_engine, inspect, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from lifecycle.domain.errors import LifecycleError, StateStoreError
 from lifecycle.domain.models import FeedBaseline
@@ -16,6 +18,8 @@ from lifecycle.journal import migrations
 from lifecycle.journal.diagnosis import sqlite_store_diagnosis, user_name
 from lifecycle.journal.migrations import SchemaState, SchemaStatus
 from lifecycle.journal.schema import feed_baseline
+
+T = TypeVar("T")
 
 
 def check_state_store(url: str) -> str:
@@ -58,6 +62,16 @@ def check_state_store(url: str) -> str:
 def read_feed_baseline(url: str) -> FeedBaseline | None:
     """The last accepted HR feed's rows per company, read without creating or changing anything (None when
     the store or its baseline is not there yet, or cannot be read: `check` then judges the feed alone)."""
+    row = read_store(url, "feed_baseline", lambda conn: conn.execute(
+        select(feed_baseline).where(feed_baseline.c.id == 1)).mappings().first())
+    if row is None:
+        return None
+    return FeedBaseline(json.loads(row["rows_per_company"]), tuple(json.loads(row["columns"])))
+
+
+def read_store(url: str, table: str, read: Callable[[Connection], T]) -> T | None:
+    """`read` on a read-only connection to the store, without creating or changing anything; None when the
+    store or `table` is not there yet, or cannot be read (`check` reports the store itself)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and (
             parsed.database in (None, "", ":memory:") or not Path(parsed.database).exists()):
@@ -65,16 +79,13 @@ def read_feed_baseline(url: str) -> FeedBaseline | None:
     engine = _read_only_engine(url)
     try:
         with engine.connect() as conn:
-            if not inspect(conn).has_table("feed_baseline"):
+            if not inspect(conn).has_table(table):
                 return None
-            row = conn.execute(select(feed_baseline).where(feed_baseline.c.id == 1)).mappings().first()
-    except Exception:  # `check` reports the store itself; here the baseline is only a help
+            return read(conn)
+    except Exception:  # `check` reports the store itself; what is read here is only a help
         return None
     finally:
         engine.dispose()
-    if row is None:
-        return None
-    return FeedBaseline(json.loads(row["rows_per_company"]), tuple(json.loads(row["columns"])))
 
 
 def _read_only_engine(url: str) -> Engine:

@@ -217,27 +217,12 @@ def _with_envelope(row: OutboxRow, envelope: Sequence[str]) -> str:
 def read_counts(url: str) -> dict[str, int] | None:
     """The outbox's rows by status, read without creating or changing anything (`lifecycle check`); None when
     the store or its outbox is not there yet or cannot be read (the store's own line says why)."""
-    from pathlib import Path
+    from lifecycle.journal.check import read_store  # the store's check reads it the same way
 
-    from sqlalchemy import inspect
-    from sqlalchemy.engine import make_url
+    def count(conn: Connection) -> dict[str, int]:
+        return {str(s): int(n) for s, n in conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))}
 
-    from lifecycle.journal.check import _read_only_engine  # the store's check reads it the same way
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and (
-            parsed.database in (None, "", ":memory:") or not Path(parsed.database).exists()):
-        return None
-    engine = _read_only_engine(url)
-    try:
-        with engine.connect() as conn:
-            if not inspect(conn).has_table("outbox"):
-                return None
-            return {str(s): int(n) for s, n in conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))}
-    except Exception:  # `check` reports the store itself
-        return None
-    finally:
-        engine.dispose()
+    return read_store(url, "outbox", count)
 
 
 class OutboxRecords:
