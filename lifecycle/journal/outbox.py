@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, true, update
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -160,20 +160,11 @@ def enqueue(conn: Connection, notice: Notice, message_id: str, now: datetime) ->
     """A notice without a cause, `queued`; a no-op (False) when that Message-ID is in the outbox already
     (the same digest at most once, across restarts and two processes)."""
     values = _row_values(notice, message_id, None, QUEUED, now)
-    name = conn.dialect.name
-    statement: Any
-    if name in ("sqlite", "postgresql"):
-        dialect: Any = sqlite if name == "sqlite" else postgresql
-        # RETURNING tells whether a row went in (psycopg's rowcount is -1 under SQLAlchemy's implicit RETURNING).
-        statement = dialect.insert(outbox).values(values).on_conflict_do_nothing(index_elements=["message_id"])
-        return conn.execute(statement.returning(outbox.c.id)).first() is not None
-    if name in ("mysql", "mariadb"):
-        statement = mysql.insert(outbox).values(values).prefix_with("IGNORE")
-    else:
-        if conn.execute(select(outbox.c.id).where(outbox.c.message_id == message_id)).first() is not None:
-            return False
-        statement = insert(outbox).values(values)
-    return bool(conn.execute(statement).rowcount == 1)
+    # The state store is SQLite or PostgreSQL (lifecycle.journal.state_version): both have ON CONFLICT.
+    dialect: Any = sqlite if conn.dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(outbox).values(values).on_conflict_do_nothing(index_elements=["message_id"])
+    # RETURNING tells whether a row went in (psycopg's rowcount is -1 under SQLAlchemy's implicit RETURNING).
+    return conn.execute(statement.returning(outbox.c.id)).first() is not None
 
 
 # -- a drain's steps ---------------------------------------------------------------------------------
