@@ -68,7 +68,7 @@ archive_dir = "{dovecot.archive_dir}"
 [notify]
 smtp_url = "{smtp.url}"
 sender = "IT <it@example.com>"
-recheck_minutes = 0
+recheck_minutes = 1
 joiner_days = 3650
 """
     config.write_text(text, encoding="utf-8")
@@ -195,6 +195,10 @@ def test_killed_between_accepted_and_marked_the_notice_arrives_exactly_once(
         (address,) = notice["to"]
         assert copies(dovecot, address, interrupted["message_id"]) == 1  # it did arrive
 
+        with journal.engine.begin() as conn:  # the next cycle comes after recheck_minutes (1)
+            conn.exec_driver_sql("update outbox set attempted_at = ? where id = ?",
+                                 ((datetime.now(UTC) - timedelta(minutes=2)).isoformat(timespec="seconds"),
+                                  interrupted["id"]))
         assert run(notify_config, capfd, "apply", "--now", DAY_ONE)[0] == 0  # the next cycle re-checks, then sends
         deliver_outbox(journal, sender, settings, companion=None, vault=None, now=later)
         sender.close()
