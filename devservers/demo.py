@@ -155,6 +155,7 @@ def run_demo(workdir: Path | None = None, *, modoboa_template: Path | None = Non
             smtp_server(dovecot, modoboa) as smtp:
         config = write_config(workdir, slapd, hr_path, company_lines=company_notify_lines(COMPANIES) if smtp else None)
         console_accounts(slapd)
+        password_policy(slapd)
         with open(config, "a", encoding="utf-8") as handle:
             handle.write(web_section(workdir, web_port))
         if modoboa is not None:
@@ -272,6 +273,23 @@ def console_accounts(slapd: Slapd) -> None:
         f"member: uid=sz-mailadmin,ou=admins,{BASE_DN}\n",
     ]
     slapd.load_ldif("\n".join(people + groups))
+
+
+def password_policy(slapd: Slapd) -> None:
+    """What a site's password policy says of a new password (the console's /password page shows its refusals):
+    10 characters at least, not one of the last 3.  The daemon writes as the directory's admin, whom it spares."""
+    from connectors.ldap.client import Connection
+
+    connection = Connection(slapd.url, timeout=30)
+    try:
+        connection.bind(slapd.admin_dn, slapd.admin_password)
+        result = connection.modify(slapd.policy_dn, [("replace", "pwdMinLength", ["10"]),
+                                                     ("replace", "pwdCheckQuality", ["1"]),
+                                                     ("replace", "pwdInHistory", ["3"])])
+        if result.code != 0:
+            raise RuntimeError(f"the demo's password policy was not set: {result}")
+    finally:
+        connection.close()
 
 
 def web_section(workdir: Path, port: int) -> str:
