@@ -502,7 +502,7 @@ def digest_notice(
         "held": [{"employee_id": str(h.get("employee_id", "")), "kind": str(h.get("kind", "")),
                   "target": str(h.get("target", "")), "reason": str(h.get("held_reason", h.get("reason", "")))}
                  for h in mine_held[:DIGEST_ITEMS]],
-        "rejected": [{"row": r.where, "field": r.field, "reason": r.reason, "fix": r.fix, "employee_id": r.employee_id}
+        "rejected": [{"row": r.row, "key": r.key, "field": r.field, "reason": r.reason, "fix": r.fix, "employee_id": r.employee_id}
                      for r in mine_rejected[:DIGEST_ITEMS]],
         "reviews": [{"kind": r.kind.value, "employee_id": r.employee_id, "target": r.target, "reason": r.reason,
                      "fix": r.fix} for r in mine_reviews[:DIGEST_ITEMS]],

@@ -535,7 +535,7 @@ def test_the_digest_lists_a_branch_s_own_items_and_counts_them_all() -> None:
     facts = notice.facts
     assert (facts["date"], facts["counts"]) == ("2026-03-01", {"held": 1, "rejected": 60, "reviews": 1})
     assert len(facts["rejected"]) == 50 and facts["rejected"][0] == {
-        "row": "row 0", "field": "hire_date", "reason": "not a date", "fix": "write it as 2026-01-02", "employee_id": "s0"}
+        "row": 0, "key": "", "field": "hire_date", "reason": "not a date", "fix": "write it as 2026-01-02", "employee_id": "s0"}
     assert facts["held"] == [{"employee_id": "s2", "kind": "suspend_account", "target": facts["held"][0]["target"],
                               "reason": "more than 10 suspensions"}]
     assert facts["reviews"] == [{"kind": "unknown_manager", "employee_id": "s1", "target": "row 3",
@@ -562,3 +562,18 @@ def test_a_digest_is_due_once_a_day_after_digest_at_in_the_company_s_time() -> N
     assert digest_due(sz, None, at("2026-03-03T00:29"), NOTIFY) is None
     assert digest_due(sz, date(2026, 3, 1), at("2026-03-03T00:30"), NOTIFY) == date(2026, 3, 2)
     assert digest_due(hq, None, at("2026-03-02T12:00"), settings()) is None
+
+
+def test_the_digest_as_sent_names_a_file_row_by_its_number_and_an_api_record_by_its_key() -> None:
+    from zoneinfo import ZoneInfo
+
+    from connectors.notices import compose
+
+    rejected = [RejectedRow(50, "termination_date", "before the hire date", "correct one of the dates", "s50", "SZ"),
+                RejectedRow(0, "hire_date", "not a date", "write it as 2026-01-02", "s7", "SZ", key="manager4410")]
+    notice = digest_notice(NOTIFY.companies[1], date(2026, 3, 1), [], rejected, [], NOTIFY)
+    assert notice is not None
+    message = compose(notice, sender="IT <it@example.com>", message_id="<lifecycle.digest.x@example.com>",
+                      zone=ZoneInfo("Asia/Shanghai"), now=NOW)
+    body = message.get_body(("plain",)).get_content()
+    assert "第 50 行（工号 s50）" in body and "记录 manager4410（工号 s7）" in body and "row" not in body
