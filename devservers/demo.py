@@ -436,20 +436,6 @@ def _imap_server(workdir: Path, modoboa: Any, slapd: Slapd, web_port: int) -> It
         instance.stop()
 
 
-def _imap(dovecot: Any, address: str, password: str) -> str:
-    """"OK", or the server's answer to LOGIN."""
-    import imaplib
-
-    connection = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=10)
-    try:
-        connection.login(address, password)
-    except imaplib.IMAP4.error as exc:
-        return exc.args[0].decode() if isinstance(exc.args[0], bytes) else str(exc.args[0])
-    finally:
-        connection.shutdown()
-    return "OK"
-
-
 def _imap_story(config: Path, slapd: Slapd, dovecot: Any, modoboa: Any, expect: Any) -> None:
     from ldap3 import Connection, Server
 
@@ -460,7 +446,7 @@ def _imap_story(config: Path, slapd: Slapd, dovecot: Any, modoboa: Any, expect: 
     if initial is None:
         expect(False, f"a sealed initial password for {employee_id}")
         return
-    answer = _imap(dovecot, address, initial)
+    answer = dovecot.login(address, initial)
     print(f"IMAP LOGIN {address} <initial password> -> {answer}", flush=True)
     expect("must be changed first" in answer and answer.endswith("/password"),
            "IMAP refuses the initial password and names the page where to change it")
@@ -470,8 +456,8 @@ def _imap_story(config: Path, slapd: Slapd, dovecot: Any, modoboa: Any, expect: 
     with Connection(Server(slapd.url), dn, initial, auto_bind=True) as person:  # what the /password page does
         changed = person.extend.standard.modify_password(dn, initial, IMAP_CHOSEN)
     print(f"{address} changes the password (LDAP Password Modify, as on the console's /password page)", flush=True)
-    expect(bool(changed) and _imap(dovecot, address, IMAP_CHOSEN) == "OK", "IMAP accepts the password chosen")
-    expect(_imap(dovecot, address, initial) != "OK", "and no longer the initial one")
+    expect(bool(changed) and dovecot.login(address, IMAP_CHOSEN) == "OK", "IMAP accepts the password chosen")
+    expect(dovecot.login(address, initial) != "OK", "and no longer the initial one")
     if modoboa.ldap_login:
         expect(modoboa.web_login(address, IMAP_CHOSEN), f"Modoboa's web UI ({modoboa.url}) takes the same password")
 

@@ -331,6 +331,20 @@ class DovecotInstance:
             messages.append(parsed)
         return messages
 
+    def login(self, address: str, password: str) -> str:
+        """"OK", or the text of the server's NO to an IMAP LOGIN as `address` (the passdb chain's answer)."""
+        import imaplib
+
+        assert self.imap_port is not None
+        connection = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=10)
+        try:
+            connection.login(address, password)
+        except imaplib.IMAP4.error as exc:
+            return exc.args[0].decode() if isinstance(exc.args[0], bytes) else str(exc.args[0])
+        finally:
+            connection.shutdown()
+        return "OK"
+
     def subjects(self, address: str) -> list[str]:
         """The decoded subjects of every message of a mailbox, all folders (doveadm fetch: no login needed)."""
         result = self.doveadm("-f", "json", "fetch", "-u", address, "hdr.subject", "all")

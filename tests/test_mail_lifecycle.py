@@ -7,7 +7,6 @@ LDAP Password Modify (what the console's /password page does)."""
 
 from __future__ import annotations
 
-import imaplib
 import json
 from pathlib import Path
 
@@ -58,20 +57,8 @@ def run(config: Path, capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def imap(dovecot: DovecotInstance, address: str, password: str) -> str:
-    """"OK", or the text of the server's NO to LOGIN."""
-    connection = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=10)
-    try:
-        connection.login(address, password)
-        connection.logout()
-        return "OK"
-    except imaplib.IMAP4.error as exc:
-        connection.shutdown()
-        return exc.args[0].decode() if isinstance(exc.args[0], bytes) else str(exc.args[0])
-
-
 def can_log_in(dovecot: DovecotInstance, address: str, password: str) -> bool:
-    return imap(dovecot, address, password) == "OK"
+    return dovecot.login(address, password) == "OK"
 
 
 def choose_password(slapd: Slapd, address: str, old: str, new: str = CHOSEN) -> None:
@@ -103,7 +90,7 @@ def test_join_leave_forward_autoreply_archive_and_delete(
     code, out, err = run(full_config, capsys, "apply", "--now", DAY_ONE)
     assert code == 0, out + err
     password = sealed_password(full_config)
-    assert imap(dovecot, ADDRESS, password) == MUST_CHANGE  # one password, the directory's, to be changed first
+    assert dovecot.login(ADDRESS, password) == MUST_CHANGE  # one password, the directory's, to be changed first
     choose_password(demo_slapd, ADDRESS, password)
     assert can_log_in(dovecot, ADDRESS, CHOSEN) and not can_log_in(dovecot, ADDRESS, password)
     send(dovecot, modoboa, "before leaving")
@@ -143,7 +130,7 @@ def test_rehire_restores_login_and_mail_sent_before_and_after(
     code, out, err = run(full_config, capsys, "apply", "--now", "2027-02-01T09:00")
     assert code == 0, out + err
     fresh = sealed_password(full_config)  # a rehire gets a fresh initial password, to be changed first
-    assert imap(dovecot, ADDRESS, fresh) == MUST_CHANGE and not can_log_in(dovecot, ADDRESS, CHOSEN)
+    assert dovecot.login(ADDRESS, fresh) == MUST_CHANGE and not can_log_in(dovecot, ADDRESS, CHOSEN)
     choose_password(demo_slapd, ADDRESS, fresh, "Chosen-Again-2027")
     assert can_log_in(dovecot, ADDRESS, "Chosen-Again-2027")
     delivery = send(dovecot, modoboa, "two")
@@ -172,7 +159,7 @@ def test_a_rehire_after_deletion_gets_the_mail_and_the_former_manager_none(
     code, out, err = run(full_config, capsys, "apply", "--now", "2027-05-10T09:00")
     assert code == 0, out + err
     # Deleted and created again: a new entry with a new initial password, to be changed first.
-    assert imap(dovecot, ADDRESS, sealed_password(full_config)) == MUST_CHANGE
+    assert dovecot.login(ADDRESS, sealed_password(full_config)) == MUST_CHANGE
     delivery = send(dovecot, modoboa, "back again")
     assert delivery.delivered == (ADDRESS,)  # not to the former manager as well
     assert "back again" not in dovecot.subjects(MANAGER)

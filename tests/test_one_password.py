@@ -8,7 +8,6 @@ employee changes the password with an LDAP Password Modify bound as themself, as
 
 from __future__ import annotations
 
-import imaplib
 import logging
 import sqlite3
 import warnings
@@ -52,19 +51,6 @@ def add_mailbox(backend: ModoboaBackend, address: str) -> None:
     backend.create_mailbox(address, "张伟", 100)
 
 
-def imap(dovecot: DovecotInstance, address: str, password: str) -> str:
-    """"OK", or the text of the server's NO to LOGIN."""
-    assert dovecot.imap_port is not None
-    connection = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=10)
-    try:
-        connection.login(address, password)
-    except imaplib.IMAP4.error as exc:
-        return exc.args[0].decode() if isinstance(exc.args[0], bytes) else str(exc.args[0])
-    finally:
-        connection.shutdown()
-    return "OK"
-
-
 def change_password(slapd: Slapd, dn: str, old: str, new: str) -> None:
     """LDAP Password Modify (RFC 3062) bound as the person, as the console's /password page does."""
     with Connection(Server(slapd.url), dn, old, auto_bind=True) as as_person:
@@ -77,24 +63,24 @@ def test_the_initial_password_is_refused_with_the_change_page_and_then_the_chose
     dn = add_person(directory, "zhangwei", ADDRESS, INITIAL)
     add_mailbox(mail_backend, ADDRESS)
 
-    assert imap(dovecot, ADDRESS, INITIAL) == MUST_CHANGE
-    assert imap(dovecot, ADDRESS.upper(), INITIAL) == MUST_CHANGE  # the directory matches mail case-insensitively
+    assert dovecot.login(ADDRESS, INITIAL) == MUST_CHANGE
+    assert dovecot.login(ADDRESS.upper(), INITIAL) == MUST_CHANGE  # the directory matches mail case-insensitively
     # A wrong password says nothing about pwdReset: the answer of an unknown address.
-    assert imap(dovecot, ADDRESS, "Not-The-Password-1") == REFUSED == imap(dovecot, "nobody@example.com", INITIAL)
+    assert dovecot.login(ADDRESS, "Not-The-Password-1") == REFUSED == dovecot.login("nobody@example.com", INITIAL)
 
     change_password(slapd, dn, INITIAL, CHOSEN)
-    assert imap(dovecot, ADDRESS, CHOSEN) == "OK"
-    assert imap(dovecot, ADDRESS, INITIAL) == REFUSED
+    assert dovecot.login(ADDRESS, CHOSEN) == "OK"
+    assert dovecot.login(ADDRESS, INITIAL) == REFUSED
 
     directory.lock(dn)  # how the daemon suspends an account
-    assert imap(dovecot, ADDRESS, CHOSEN) == REFUSED
+    assert dovecot.login(ADDRESS, CHOSEN) == REFUSED
     directory.unlock(dn)
-    assert imap(dovecot, ADDRESS, CHOSEN) == "OK"
+    assert dovecot.login(ADDRESS, CHOSEN) == "OK"
 
     # A rehire: a fresh initial password, again to be changed first; the old chosen one is gone.
     directory.set_password(dn, "Fresh-Initial-9k2m")
-    assert imap(dovecot, ADDRESS, "Fresh-Initial-9k2m") == MUST_CHANGE
-    assert imap(dovecot, ADDRESS, CHOSEN) == REFUSED
+    assert dovecot.login(ADDRESS, "Fresh-Initial-9k2m") == MUST_CHANGE
+    assert dovecot.login(ADDRESS, CHOSEN) == REFUSED
 
 
 def test_a_password_set_in_modoboa_opens_nothing(
@@ -107,8 +93,8 @@ def test_a_password_set_in_modoboa_opens_nothing(
     in_modoboa = "Set-In-Modoboa-2027"
     api = mail_backend.api  # the admin API itself: the port no longer sets mailbox passwords
     api.patch_account(api.account(ADDRESS), {"password": in_modoboa}, what="set a password", secrets=(in_modoboa,))
-    assert imap(dovecot, ADDRESS, in_modoboa) == REFUSED
-    assert imap(dovecot, ADDRESS, CHOSEN) == "OK"
+    assert dovecot.login(ADDRESS, in_modoboa) == REFUSED
+    assert dovecot.login(ADDRESS, CHOSEN) == "OK"
 
 
 def test_the_mailbox_must_exist_and_be_active_in_modoboa(
@@ -116,13 +102,13 @@ def test_the_mailbox_must_exist_and_be_active_in_modoboa(
 ) -> None:
     dn = add_person(directory, "zhangwei", ADDRESS, INITIAL)
     change_password(slapd, dn, INITIAL, CHOSEN)
-    assert imap(dovecot, ADDRESS, CHOSEN) == REFUSED  # a directory entry alone has no mail
+    assert dovecot.login(ADDRESS, CHOSEN) == REFUSED  # a directory entry alone has no mail
     add_mailbox(mail_backend, ADDRESS)
-    assert imap(dovecot, ADDRESS, CHOSEN) == "OK"
+    assert dovecot.login(ADDRESS, CHOSEN) == "OK"
     mail_backend.suspend(ADDRESS)
-    assert imap(dovecot, ADDRESS, CHOSEN) == REFUSED
+    assert dovecot.login(ADDRESS, CHOSEN) == REFUSED
     mail_backend.restore(ADDRESS)
-    assert imap(dovecot, ADDRESS, CHOSEN) == "OK"
+    assert dovecot.login(ADDRESS, CHOSEN) == "OK"
 
 
 def test_modoboas_own_web_login_checks_the_directory_too(
@@ -149,7 +135,7 @@ def test_modoboas_own_web_login_checks_the_directory_too(
 
 def test_without_a_directory_every_login_is_refused_and_says_why(mail_backend: ModoboaBackend, dovecot: DovecotInstance) -> None:
     add_mailbox(mail_backend, ADDRESS)
-    answer = imap(dovecot, ADDRESS, INITIAL)
+    answer = dovecot.login(ADDRESS, INITIAL)
     assert "no-directory" in answer and "use_directory" in answer
 
 
