@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from functools import cached_property
 
+from lifecycle.domain.interventions import NO_INTERVENTIONS, Interventions
 from lifecycle.domain.settings import CompanySettings, Settings
 from policies.placement import dn_key
 
@@ -19,6 +20,8 @@ class PolicyContext:
     absence_frozen: bool = False
     # Employees under a legal hold: never deleted.
     holds: frozenset[str] = frozenset()
+    # What admins decided outside HR: forwards, suspensions, new accounts (lifecycle.domain.interventions).
+    interventions: Interventions = NO_INTERVENTIONS
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:

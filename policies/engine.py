@@ -39,6 +39,7 @@ from lifecycle.domain.models import (
     ReviewKind,
     StoredState,
 )
+from lifecycle.domain.resources import NO_RESOURCES, Resources
 from lifecycle.domain.settings import Settings
 from policies.attributes import desired_attributes, entry_changes, mail_local_part
 from policies.context import PolicyContext
@@ -48,6 +49,7 @@ from policies.groups import Departure, Membership, nested_memberships, plan_grou
 from policies.guards import guard_plan
 from policies.inactivity import decide_inactivity
 from policies.intent import AccountStep, Intent, Step
+from policies.interventions import intervene
 from policies.join import PersonView, join_snapshots
 from policies.joiner import decide_employed, reset_still_due
 from policies.leaver import clear_absence, decide_absent, decide_departed, departure_from_absence
@@ -60,6 +62,7 @@ from policies.notices import notices_of_plan
 from policies.outlook import outlooks
 from policies.owners import Owners
 from policies.placement import dn_key, group_dn, split_rdn
+from policies.resources import plan_resources, reserved_names
 from policies.retention import decide_deletion
 from policies.timeline import next_due_of
 from policies.write_back import plan_write_back
@@ -92,6 +95,7 @@ PHASES = {
     ActionKind.DELETE_ACCOUNT: 114,
     ActionKind.DELETE_ALIAS: 115,  # before the alias that re-points the address is made
     ActionKind.CREATE_ALIAS: 116,
+    ActionKind.UPDATE_ALIAS: 117,
     ActionKind.RECORD_STATE: 120,
     ActionKind.WRITE_BACK_HR: 125,  # last: HR hears of an account only once everything else is done
 }
@@ -118,13 +122,16 @@ def compute_plan(
     mail: MailSnapshot | None = None,
     capabilities: frozenset[MailCapability] = frozenset(),
     outlook: bool = False,
+    resources: Resources = NO_RESOURCES,
 ) -> Plan:
     """The plan at `now`. Without `mail` (no [mail] configured) only the directory is planned.
 
     With `outlook`, the plan also carries what comes next to each person in motion (policies.outlook).
+    `resources`: the functional mailboxes and lists the admins declare ([resources] path).
     """
-    ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected), holds=state.holds)
-    actions, reviews, due, views = _actions_and_reviews(hr, directory, state, ctx, mail, capabilities)
+    ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected), holds=state.holds,
+                        interventions=state.interventions)
+    actions, reviews, due, views = _actions_and_reviews(hr, directory, state, ctx, mail, capabilities, resources)
     unusable = unusable_companies(hr, settings, state.feed)
     if unusable:  # a feed that is mostly rejected rows says nothing reliable about anyone of its company
         actions = [] if "*" in unusable else [a for a in actions if a.company not in unusable]
@@ -167,13 +174,15 @@ def _actions_and_reviews(
     ctx: PolicyContext,
     mail: MailSnapshot | None,
     capabilities: frozenset[MailCapability],
+    resources: Resources = NO_RESOURCES,
 ) -> tuple[list[Action], list[Review], datetime | None, list[PersonView]]:
     """Everyone's actions (unsorted, unguarded) and the findings for an admin; with no actions, the
     first instant at which time alone could change that (None: never); and the people's views."""
     joined = join_snapshots(hr, directory, state, ctx, mail)
     mail_settings = ctx.settings.mail if mail is not None else None
     hired = _in_hire_order(joined.persons)
-    decided = _decide_everyone(hired, hr, directory, state, ctx, mailing=mail_settings is not None)
+    decided = _decide_everyone(hired, hr, directory, state, ctx, mailing=mail_settings is not None,
+                               reserved=reserved_names(resources))
 
     # Pass 2: the actions.  (In hire order too: actions and reviews are sorted afterwards, by keys in
     # which everything one person gets carries their employee id, so the pass order cannot show.)
@@ -205,6 +214,11 @@ def _actions_and_reviews(
 
     actions.extend(decided.memberships.actions(directory, ctx))
     reviews.extend(decided.memberships.spelling_reviews(ctx))
+    if resources is not NO_RESOURCES or ctx.settings.lists.department or ctx.settings.lists.all_staff:
+        made = plan_resources(resources, hired, decided.intents, lambda view, intent: _desired_mail(view, intent, ctx),
+                              directory, mail, capabilities, ctx)
+        actions.extend(made.actions)
+        reviews.extend(made.reviews)
     # The daemon sleeps through quiet cycles until then; the views are at hand only here.
     due = next_due_of(hired, ctx) if not actions else None
     return actions, reviews, due, hired
@@ -233,11 +247,11 @@ class _Decided:
 
 def _decide_everyone(
     hired: list[PersonView], hr: HrSnapshot, directory: DirectorySnapshot, state: StoredState, ctx: PolicyContext,
-    *, mailing: bool,
+    *, mailing: bool, reserved: frozenset[str] = frozenset(),
 ) -> _Decided:
     """Pass 1, in hire order: decide everyone; collect the DNs (and addresses) others refer to and
     what the department groups need.  The names are allocated here and nowhere else."""
-    names = _LazyNames(directory, state, ctx.settings)  # built on the first joiner (none in a quiet cycle)
+    names = _LazyNames(directory, state, ctx.settings, reserved)  # built on the first joiner (none in a quiet cycle)
     # Only managers' DNs (and, with a mail backend, addresses) are looked up by others.
     managers = {r.manager_id for r in hr.records if r.manager_id}
     decided = _Decided()
@@ -272,7 +286,9 @@ def _hire_date(view: PersonView) -> date:
     return view.hr.hire_date
 
 
-def _allocator(directory: DirectorySnapshot, state: StoredState, settings: Settings) -> NameAllocator:
+def _allocator(
+    directory: DirectorySnapshot, state: StoredState, settings: Settings, reserved: frozenset[str] = frozenset()
+) -> NameAllocator:
     lowered = directory.taken_uids
     if not all(lower_name(uid) == uid for uid in lowered):  # a test double's snapshot, perhaps
         lowered = frozenset(map(lower_name, lowered))
@@ -282,6 +298,7 @@ def _allocator(directory: DirectorySnapshot, state: StoredState, settings: Setti
     owners = {p.uid: p.employee_id for p in state.persons if p.uid}
     taken |= {uid for uid in owners if uid not in lowered}
     taken |= set(settings.naming.overrides.values())
+    taken |= {name for name in reserved if name not in lowered}  # functional addresses and lists (policies.resources)
     # Overrides are reserved for their employee even before the account exists.
     owners.update({local: employee_id for employee_id, local in settings.naming.overrides.items() if local not in owners})
     return NameAllocator(taken, owners, settings.naming, lowered=lowered)
@@ -290,8 +307,11 @@ def _allocator(directory: DirectorySnapshot, state: StoredState, settings: Setti
 class _LazyNames:
     """`_allocator(...)`, made when the first name is asked for: a cycle without joiners skips it."""
 
-    def __init__(self, directory: DirectorySnapshot, state: StoredState, settings: Settings) -> None:
-        self._inputs: tuple[DirectorySnapshot, StoredState, Settings] | None = (directory, state, settings)
+    def __init__(
+        self, directory: DirectorySnapshot, state: StoredState, settings: Settings, reserved: frozenset[str] = frozenset()
+    ) -> None:
+        self._inputs: tuple[DirectorySnapshot, StoredState, Settings, frozenset[str]] | None = (
+            directory, state, settings, reserved)
         self._names: NameAllocator | None = None
 
     def allocate(self, record: HrRecord) -> str | NamingProblem:
@@ -304,6 +324,7 @@ class _LazyNames:
 
 def _decide(view: PersonView, ctx: PolicyContext, names: Names) -> Intent:
     intent = _decide_standing(view, ctx, names)
+    intervene(view, intent, ctx)  # an admin's suspension, whatever HR says (policies.interventions)
     reconcile_lock(view, intent)
     disagreement = status_disagreement(view.hr, ctx)
     if disagreement and view.hr is not None:

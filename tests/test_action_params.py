@@ -88,6 +88,7 @@ PLAIN: dict[ActionKind, tuple[dict, type]] = {
     ActionKind.DELETE_MAILBOX: ({"address": ADDRESS}, AddressParams),
     ActionKind.CREATE_ALIAS: ({"address": ADDRESS, "recipients": ["lina@sz.example.com"], "expires": WHEN}, AliasParams),
     ActionKind.DELETE_ALIAS: ({"address": ADDRESS, "recipients": [BOSS]}, AliasParams),
+    ActionKind.UPDATE_ALIAS: ({"address": ADDRESS, "recipients": [BOSS, "lina@sz.example.com"]}, AliasParams),
     ActionKind.WRITE_BACK_HR: ({"account": "lina", "email": ADDRESS}, HrWriteBackParams),
     ActionKind.RESET_PASSWORD: ({"dn": LINA, "uid": "lina", "mail": ADDRESS, "state": {"restored_at": WHEN}}, PasswordResetParams),
 }

@@ -34,7 +34,8 @@ from tests.test_leader import pg_url  # noqa: F401 - fixture
 FIXTURE = Path(__file__).parent / "fixtures" / "state_8308661" / "sqlite" / "state.db"
 OUR_TABLES = {"persons", "action_log", "approvals", "holds", "feed_baseline", "runs", "state_version", "alembic_version",
               "published", "person_outlook", "web_sessions",  # revision 0002 (the console)
-              "outbox", "sealed_passwords"}  # revision 0003 (notices, console-revealed passwords)
+              "outbox", "sealed_passwords",  # revision 0003 (notices, console-revealed passwords)
+              "interventions"}  # revision 0004 (admins' forwards, suspensions, new accounts)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
@@ -110,8 +111,8 @@ def test_a_fresh_store_is_made_exactly_as_create_all_made_it_before_migrations(t
     shutil.copyfile(FIXTURE, old)
     upgrade_store(f"sqlite:///{old}")
     made = schema(tmp_path / "new.db")
-    # 12 tables, 14 indexes, 9 automatic ones (unique and text keys), 12 triggers
-    assert len(made) == 47
+    # 13 tables, 15 indexes, 10 automatic ones (unique and text keys), 15 triggers
+    assert len(made) == 53
     assert made == schema(old)  # the revisions from nothing make what an upgrade makes of the old store
     # Revision 0002 adds action_log.origin, 0003 persons.reset_due_at (and persons' trigger compares it).
     later = {"action_log", "persons", "state_version_persons_update"}
@@ -135,7 +136,9 @@ def test_a_store_that_is_behind_is_refused_by_commands_and_upgraded_by_migrate(t
     code, out, _ = run(config, capsys, "migrate", "--check")
     assert code == 2
     console = ("apply revision 0002: The console: what the daemon publishes for it, its sessions, "
-               "and where a decision came from.\n  apply revision 0003: Notices and console-revealed initial passwords.")
+               "and where a decision came from.\n  apply revision 0003: Notices and console-revealed initial passwords.\n"
+               "  apply revision 0004: Admin interventions: forwards a superior required, suspensions, new accounts "
+               "confirmed for joiners.")
     assert out == (f"state store {url}: schema made before migrations (not yet recorded as revision 0001); this lifecycle needs {HEAD}\n"
                    f"an upgrade would:\n  record the existing tables as revision 0001 (they are kept as they are)\n  {console}\n")
     assert "alembic_version" not in table_names(url)  # a dry run changes nothing

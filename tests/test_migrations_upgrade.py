@@ -92,8 +92,8 @@ def run(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[i
 
 
 # What later revisions add: 0002 the console's tables and action_log.origin (the old rows get ""); 0003 the
-# notices' outbox, the console's sealed passwords and persons.reset_due_at (NULL: no reset due).
-LATER_TABLES = {"published", "person_outlook", "web_sessions", "outbox", "sealed_passwords"}
+# notices' outbox, the console's sealed passwords and persons.reset_due_at (NULL: no reset due). Revision 0004 adds the admins' interventions.
+LATER_TABLES = {"published", "person_outlook", "web_sessions", "outbox", "sealed_passwords", "interventions"}
 LATER_COLUMNS = {"action_log": {"origin"}, "persons": {"reset_due_at"}}
 
 
@@ -194,11 +194,13 @@ def test_the_service_upgrades_an_old_store_at_its_start(tmp_path: Path, old_slap
         daemon.wait_event("daemon_ready")
     finally:
         assert daemon.stop() == 0, daemon.tail()
-    assert upgraded["was"] == "schema made before migrations (not yet recorded as revision 0001); this lifecycle needs 0003"
+    assert upgraded["was"] == "schema made before migrations (not yet recorded as revision 0001); this lifecycle needs 0004"
     assert upgraded["steps"] == ["record the existing tables as revision 0001 (they are kept as they are)",
                                  "apply revision 0002: The console: what the daemon publishes for it, its sessions, "
                                  "and where a decision came from.",
-                                 "apply revision 0003: Notices and console-revealed initial passwords."]
+                                 "apply revision 0003: Notices and console-revealed initial passwords.",
+                                 "apply revision 0004: Admin interventions: forwards a superior required, suspensions, "
+                                 "new accounts confirmed for joiners."]
     after = rows(old_store)  # its cycles, at today's date, may change people: the append-only tables tell what was kept
     assert set(before["action_log"]) <= set(after["action_log"]) and set(before["runs"]) <= set(after["runs"])
     engine = create_engine(old_store)

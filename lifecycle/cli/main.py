@@ -37,7 +37,7 @@ EXIT_BROKEN_PIPE = 141
 
 # Commands that connect to the directory (and mail): their secrets are read, and required, at load.
 # The others need the state store only (explain reads the rest if it can).
-CONNECTING = frozenset({"check", "plan", "apply", "adopt", "run"})
+CONNECTING = frozenset({"check", "plan", "apply", "adopt", "run", "suspend", "unsuspend", "reset-password", "forward"})
 
 log = structlog.get_logger("lifecycle.cli.main")
 
@@ -93,19 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("employee_id")
     explain.add_argument("--now")
 
-    adopt = sub.add_parser("adopt", help="confirm that an existing directory entry belongs to an employee")
-    adopt.add_argument("employee_id")
-    adopt.add_argument("uid", help="the uid of the existing entry")
-
     migrate = sub.add_parser("migrate", help="upgrade the state store's schema to this version's (the service does it at its start)")
     migrate.add_argument("--check", "--dry-run", dest="dry_run", action="store_true",
                          help="say what an upgrade would do and change nothing (exit 2 if one is due)")
 
     from lifecycle.cli.admin import add_admin_commands
+    from lifecycle.cli.adoption import add_adoption_commands
+    from lifecycle.cli.forward import add_forward_command
+    from lifecycle.cli.interventions import add_intervention_commands
     from lifecycle.cli.outbox import add_outbox_command
 
+    add_adoption_commands(sub)
     add_admin_commands(sub)
     add_outbox_command(sub)
+    add_forward_command(sub)
+    add_intervention_commands(sub)
 
     sub.add_parser("web", help="the console: each branch admin sees and decides for their own company ([web]; "
                                "needs no directory or mail secret)",
@@ -148,12 +150,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from lifecycle.cli.admin import ADMIN_COMMANDS
+    from lifecycle.cli.adoption import ADOPTION_COMMANDS
+    from lifecycle.cli.forward import FORWARD_COMMANDS
+    from lifecycle.cli.interventions import INTERVENTION_COMMANDS
     from lifecycle.cli.outbox import OUTBOX_COMMANDS
     from lifecycle.domain.settings import load_settings
 
     settings = load_settings(args.config, secrets=args.command in CONNECTING)
     settings = _as_state_owner(settings)
-    return {**COMMANDS, **ADMIN_COMMANDS, **OUTBOX_COMMANDS}[args.command](args, settings)
+    commands = {**COMMANDS, **ADMIN_COMMANDS, **OUTBOX_COMMANDS, **ADOPTION_COMMANDS, **FORWARD_COMMANDS,
+                **INTERVENTION_COMMANDS}
+    return commands[args.command](args, settings)
 
 
 def _as_state_owner(settings: Settings) -> Settings:
@@ -499,38 +506,6 @@ def _explain_person(eid: str, inputs: _ExplainInputs, state: StoredState, settin
             print(f"    {when}  {event.what}")
 
 
-def cmd_adopt(args: argparse.Namespace, settings: Settings) -> int:
-    from connectors.ldap import LdapDirectory
-    from lifecycle.cli.admin import require_known_employee
-    from lifecycle.engine.cycle import current_actor, open_hr, read_inputs
-    from lifecycle.journal.store import Journal
-    from policies.context import PolicyContext
-
-    now = parse_now(None, settings.policy.timezone)
-    journal = Journal(settings.state.url)
-    try:
-        with LdapDirectory(settings.directory, settings.companies) as directory:
-            inputs = read_inputs(settings, directory, hr=open_hr(settings))
-        require_known_employee(settings, journal, args.employee_id, hr=inputs.hr, directory=inputs.directory)
-        entry = next((e for e in inputs.directory.entries if e.uid.lower() == args.uid.lower()), None)
-        if entry is None:
-            print(f"lifecycle: no entry with uid {args.uid!r} in the managed subtrees", file=sys.stderr)
-            return EXIT_ERROR
-        if entry.employee_number and entry.employee_number != args.employee_id:
-            print(f"lifecycle: {entry.dn} already carries employeeNumber {entry.employee_number}", file=sys.stderr)
-            return EXIT_ERROR
-        existing = journal.person(args.employee_id)
-        if existing is not None and existing.uid.lower() != entry.uid.lower() and existing.status.value != "confirmed":
-            print(f"lifecycle: employee {args.employee_id} is already linked to {existing.uid}", file=sys.stderr)
-            return EXIT_ERROR
-        company = PolicyContext(settings, now).company_of_dn(entry.dn) or ""
-        journal.confirm_match(args.employee_id, entry.uid, company, current_actor(), now)
-    finally:
-        journal.close()
-    print(f"confirmed: {entry.dn} is employee {args.employee_id}; the next cycle adopts it")
-    return EXIT_OK
-
-
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     """Upgrade the store, or say what an upgrade would do; refused while the service holds the store."""
     from lifecycle.journal.store import upgrade_store
@@ -575,7 +550,6 @@ COMMANDS = {
     "apply": cmd_apply,
     "log": cmd_log,
     "explain": cmd_explain,
-    "adopt": cmd_adopt,
     "migrate": cmd_migrate,
     "run": cmd_run,
     "web": cmd_web,

@@ -35,6 +35,7 @@ from lifecycle.domain.action_params import (
     StateValue,
     WarningParams,
 )
+from lifecycle.domain.interventions import NO_INTERVENTIONS, Interventions
 from lifecycle.domain.notices import Notice
 
 
@@ -179,6 +180,8 @@ class PersonStatus(str, enum.Enum):
 class SuspensionRule(str, enum.Enum):
     LEAVER = "leaver"
     INACTIVITY = "inactivity"
+    INTERVENTION = "intervention"  # `lifecycle suspend`: until `lifecycle unsuspend`, whatever HR says
+    MANUAL = "manual"  # locked in the directory by hand, found and recorded by the daemon (reported once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +226,8 @@ class StoredState:
     approved: frozenset[ActionKey] = frozenset()
     rejected: frozenset[ActionKey] = frozenset()
     feed: FeedBaseline | None = None
+    # What admins decided outside HR: forwards, suspensions, new accounts confirmed (lifecycle.domain.interventions).
+    interventions: Interventions = NO_INTERVENTIONS
 
     def by_employee(self) -> dict[str, PersonState]:
         return {p.employee_id: p for p in self.persons}
@@ -258,6 +263,7 @@ class ActionKind(str, enum.Enum):
     DELETE_ALIAS = "delete_alias"  # only an alias the daemon made, unchanged since (Alias.managed)
     WRITE_BACK_HR = "write_back_hr"  # the account and address, told to an HR source that takes them
     RESET_PASSWORD = "reset_password"  # a new initial password, to be changed at the next login (a rehire)
+    UPDATE_ALIAS = "update_alias"  # a list's or a functional address's recipients kept in step (only one the daemon made)
 
 
 DESTRUCTIVE_KINDS = frozenset({ActionKind.SUSPEND_ACCOUNT, ActionKind.DELETE_ACCOUNT})
@@ -361,6 +367,7 @@ PARAMS: Mapping[ActionKind, Callable[[Mapping[str, Any]], ActionParams]] = {
     ActionKind.DELETE_ALIAS: AliasParams.from_dict,
     ActionKind.WRITE_BACK_HR: HrWriteBackParams.from_dict,
     ActionKind.RESET_PASSWORD: PasswordResetParams.from_dict,
+    ActionKind.UPDATE_ALIAS: AliasParams.from_dict,
 }
 """Each kind's parameters, read from their plain form."""
 
@@ -398,6 +405,10 @@ class ReviewKind(str, enum.Enum):
     LOCK_DISAGREEMENT = "lock_disagreement"
     MANAGER_LOOP = "manager_loop"
     NO_PERSONAL_EMAIL = "no_personal_email"  # an initial password to send, but no personal address to send it to
+    POSSIBLE_EXISTING_ACCOUNT = "possible_existing_account"  # a joiner held: entries that may be the same person
+    RESOURCE_OWNER_CHANGED = "resource_owner_changed"  # a functional mailbox's or list's owner left: handed over
+    RESOURCE_PROBLEM = "resource_problem"  # resources.toml names something that cannot be made as it says
+    FORWARD_PROBLEM = "forward_problem"  # an admin's forward cannot be set up as it says
 
 
 @dataclass(frozen=True, slots=True)

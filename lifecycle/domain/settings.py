@@ -249,6 +249,24 @@ class GuardSettings(Section):
     approve_deletions: bool = Field(False, description="every deletion waits for `lifecycle approve`")
     max_feed_drop: float = Field(0.2, ge=0, le=1, description="a company's HR row count may drop this much between cycles")
     min_file_age_seconds: int = Field(60, ge=0, description="an HR file modified more recently is still being written")
+    max_creations: int = Field(200, ge=0, description="most new accounts per company per cycle before they are held")
+    max_creation_fraction: float = Field(0.2, ge=0, description="same, as a fraction of the company's accounts "
+                                         "(a renumbered HR feed would otherwise make a second account for everyone)")
+    creation_floor: int = Field(10, ge=0, description="the fraction never holds this many or fewer new accounts")
+
+
+class ResourcesSettings(Section):
+    """Functional mailboxes and lists the admins declare in a file of their own (lifecycle.domain.resources)."""
+
+    path: Path | None = Field(None, description="TOML file of [[mailboxes]] and [[lists]]; read every cycle")
+
+
+class ListsSettings(Section):
+    """Mail lists that follow HR membership."""
+
+    department: bool = Field(False, description="a list per department: <department-name>@<company domain>")
+    all_staff: bool = Field(False, description="a list per company of everyone employed there")
+    all_staff_name: str = Field("all", description="the all-staff list's local part")
 
 
 class ScheduleSettings(Section):
@@ -413,6 +431,8 @@ class Settings(BaseSettings):
     mail: MailSettings | None = None  # without it the daemon manages the directory alone
     web: WebSettings | None = None  # the console (`lifecycle web`)
     notify: NotifySettings | None = None  # mail to people ([notify]); without it nothing is sent
+    resources: ResourcesSettings = ResourcesSettings()  # functional mailboxes and lists (issue 18)
+    lists: ListsSettings = ListsSettings()
     companies: tuple[CompanySettings, ...] = Field(min_length=1)
 
     @classmethod

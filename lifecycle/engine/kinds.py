@@ -10,6 +10,7 @@ MAIL_KINDS = frozenset({
     ActionKind.CREATE_MAILBOX, ActionKind.UPDATE_MAILBOX, ActionKind.RENAME_MAILBOX, ActionKind.SUSPEND_MAILBOX,
     ActionKind.RESTORE_MAILBOX, ActionKind.FORWARD_MAIL, ActionKind.CLEAR_FORWARD, ActionKind.AUTO_REPLY,
     ActionKind.ARCHIVE_MAILBOX, ActionKind.DELETE_MAILBOX, ActionKind.CREATE_ALIAS, ActionKind.DELETE_ALIAS,
+    ActionKind.UPDATE_ALIAS,
 })
 # Sent over the directory's write lanes.
 LANE_KINDS = frozenset({

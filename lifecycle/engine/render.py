@@ -44,6 +44,7 @@ SYMBOLS = {
     ActionKind.DELETE_MAILBOX: "x",
     ActionKind.CREATE_ALIAS: "+",
     ActionKind.DELETE_ALIAS: "x",
+    ActionKind.UPDATE_ALIAS: "~",
     ActionKind.WRITE_BACK_HR: "<",
     ActionKind.RESET_PASSWORD: "*",
 }

@@ -189,6 +189,24 @@ sealed_passwords = Table(
 )
 
 
+# -- admin interventions (revision 0004) ---------------------------------------------------------
+
+# What an admin decided about a person outside HR (lifecycle.domain.interventions): a forward a superior
+# required, a suspension, a new account confirmed for a joiner with possible existing entries.  One row per
+# kind and person; written and removed with an action-log entry (lifecycle.journal.interventions).
+interventions = Table(
+    "interventions",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # forward | suspend | new_account
+    Column("employee_id", String(64), primary_key=True),
+    Column("company", String(32), nullable=False, index=True),
+    Column("details", Text, nullable=False, default="{}"),  # JSON: a forward's target, copy and dates
+    Column("reason", Text, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+
 def utc_text(value: datetime | None) -> str | None:
     if value is None:
         return None

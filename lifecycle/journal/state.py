@@ -41,6 +41,8 @@ class StoredStateRecords:
         return state_version.read(self.engine)
 
     def load_state(self) -> StoredState:
+        from lifecycle.journal.interventions import read_interventions  # (it journals through action_log, which imports this)
+
         with self.engine.connect() as conn:
             # Just the columns PersonState needs (no mappings, no updated_at), turned into
             # PersonStates as the cursor yields them: 100k rows are never all held at once.
@@ -52,12 +54,14 @@ class StoredStateRecords:
             ).all()
             hold_ids = conn.execute(select(holds.c.employee_id)).scalars().all()
             feed = conn.execute(select(feed_baseline).where(feed_baseline.c.id == 1)).mappings().first()
+            standing = read_interventions(conn)
         return StoredState(
             people,
             holds=frozenset(hold_ids),
             approved=frozenset((k, e, t) for k, e, t, s in held_rows if s == "approved"),
             rejected=frozenset((k, e, t) for k, e, t, s in held_rows if s == "rejected"),
             feed=FeedBaseline(json.loads(feed["rows_per_company"]), tuple(json.loads(feed["columns"]))) if feed else None,
+            interventions=standing,
         )
 
     def person(self, employee_id: str) -> PersonState | None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-STATE_TABLES = ("persons", "approvals", "holds", "feed_baseline")
+STATE_TABLES = ("persons", "approvals", "holds", "feed_baseline", "interventions")
 # Bookkeeping stamps that every cycle may rewrite without changing the state load_state returns.
 BOOKKEEPING = {("persons", "updated_at"), ("feed_baseline", "accepted_at")}
 _BUMP = "UPDATE state_version SET version = version + 1 WHERE id = 1"
@@ -55,7 +55,7 @@ def reinstall(conn: Connection, table: str, columns: Mapping[str, Sequence[str]]
 
 
 def _install_sqlite(conn: Connection, columns: Mapping[str, Sequence[str]]) -> None:
-    for name in STATE_TABLES:
+    for name in (table for table in STATE_TABLES if table in columns):  # the tables the revision has
         changed = " OR ".join(f'OLD."{column}" IS NOT NEW."{column}"' for column in _compared(columns, name))
         for operation, when in (("INSERT", ""), ("DELETE", ""), ("UPDATE", f" WHEN {changed}")):
             conn.execute(text(
@@ -76,7 +76,7 @@ def _install_postgresql(conn: Connection, columns: Mapping[str, Sequence[str]]) 
         f"BEGIN {_BUMP}; RETURN NULL; END $$ LANGUAGE plpgsql"
     ))
     existing = {row[0] for row in conn.execute(text("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'state\\_version\\_%'"))}
-    for name in STATE_TABLES:
+    for name in (table for table in STATE_TABLES if table in columns):  # the tables the revision has
         compared = _compared(columns, name)
         old = ", ".join(f'OLD."{c}"' for c in compared)
         new = ", ".join(f'NEW."{c}"' for c in compared)

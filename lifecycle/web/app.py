@@ -56,7 +56,7 @@ def create_app(settings: Settings, web: WebSettings, session_secret: str, journa
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=web.proxy_hops, x_proto=web.proxy_hops)  # type: ignore[method-assign]
     csrf = CSRFProtect(app)
 
-    from lifecycle.web import passwords  # noqa: F401  (adds the password pages and the reveal to pages and api)
+    from lifecycle.web import forwards, interventions, passwords  # noqa: F401  (add their pages to pages and api)
     from lifecycle.web.api import api, log_in
     from lifecycle.web.pages import pages
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 # The newest revision in versions/: what lifecycle.journal.schema describes.  Known without
 # loading Alembic, so that opening a current store costs one query.
-HEAD = "0003"
+HEAD = "0004"
 # Taken by every schema change on PostgreSQL (a transaction-level advisory lock).
 SCHEMA_LOCK = 724311
 
