@@ -12,12 +12,18 @@ what their state derives gets no action:
   as an alias for a while;
 - suspended as a leaver: the mailbox kept without login; mail to the address forwarded to the
   manager (optionally with an auto-reply) or bounced (`leaver_mail = "reject"`);
-- suspended for inactivity: the mailbox kept without login, its mail kept, nothing forwarded;
+- suspended for inactivity, by an admin (`lifecycle suspend`) or found locked by hand: the mailbox kept
+  without login, its mail kept, nothing forwarded;
 - deleted: no mailbox (archived and verified first); a departed person's address stays an alias
   to the (current) manager, or none with `leaver_mail = "reject"`;
 - deleted and employed again (deleted for inactivity, waiting for `lifecycle reinstate`): no alias
   at the address, which the person's own mail is sent to;
 - not started, absent without a departure, no account: the mail side is left as it is.
+
+An admin's forward (`lifecycle forward`, policies.forwards) overrides all of this while it is in force:
+the active or suspended mailbox forwards to its target (keeping a copy if asked), a departed address is an
+alias to it.  When it ends what it set is undone: an active mailbox's forward is cleared, a leaver's goes back
+to the manager, a departed address's alias back to the manager (or away).
 
 A forward someone set up on purpose is theirs: on an active mailbox only the daemon's kind (to the
 manager alone, as a leaver's goes) is removed.  Likewise only an alias the daemon made, with the
@@ -48,10 +54,13 @@ from lifecycle.domain.settings import MailSettings
 from policies.attributes import display_name
 from policies.context import PolicyContext
 from policies.employment import Standing, employment
+from policies.forwards import FORWARD, FORWARD_ENDED, NO_FORWARD, PersonForward, copy_problem, forward_of, required_by
 from policies.intent import Intent
 from policies.join import PersonView
 
 LEAVER = SuspensionRule.LEAVER.value
+# Suspensions that keep the mail in the mailbox and forward nothing (unless an admin's forward says so).
+KEEPING = frozenset({SuspensionRule.INACTIVITY, SuspensionRule.INTERVENTION, SuspensionRule.MANUAL})
 
 
 class MailEnd(str, enum.Enum):
@@ -76,6 +85,7 @@ class WantedMail:
     # GONE: the address must not forward (reject, or employed again).  Neither this nor alias_to (no manager
     # known): an alias there is left as it is.
     no_alias: bool = False
+    rule: str = ""  # SUSPENDED: the suspension's rule
 
 
 UNTOUCHED = WantedMail(MailEnd.UNTOUCHED)
@@ -124,13 +134,18 @@ def wanted_mail(
         if rule is None:
             return UNTOUCHED
         if rule != LEAVER:
-            return SUSPENDED_FOR_INACTIVITY
-        if not forwarding:
-            return WantedMail(MailEnd.SUSPENDED, leaver=True)
+            return replace(SUSPENDED_FOR_INACTIVITY, rule=rule)
+        explicit = forward_of(view.employee_id, view.company, ctx).in_force
         replying = settings.leaver_mail == "forward_autoreply" and MailCapability.AUTO_REPLY in capabilities
-        return WantedMail(MailEnd.SUSPENDED, leaver=True, forward_to=manager_mail, keep_copy=replying, auto_reply=replying)
+        if explicit is not None:  # an admin's forward instead of the manager; the auto-reply answers from a kept copy
+            return WantedMail(MailEnd.SUSPENDED, leaver=True, forward_to=explicit.to, keep_copy=explicit.keep_copy,
+                              auto_reply=replying and explicit.keep_copy, rule=LEAVER)
+        if not forwarding:
+            return WantedMail(MailEnd.SUSPENDED, leaver=True, rule=LEAVER)
+        return WantedMail(MailEnd.SUSPENDED, leaver=True, forward_to=manager_mail, keep_copy=replying, auto_reply=replying,
+                          rule=LEAVER)
     if intent.delete is not None:
-        leaver = state is not None and state.suspension_rule != SuspensionRule.INACTIVITY
+        leaver = state is not None and state.suspension_rule not in KEEPING
         return WantedMail(MailEnd.GONE, leaver=leaver, alias_to=manager_mail if leaver and forwarding else "")
     if not _deleted(intent, state):
         return UNTOUCHED
@@ -176,6 +191,7 @@ def plan_mailbox(
     if end is MailEnd.UNTOUCHED:
         return []
     plan = _MailPlan(view, mail, capabilities, settings, reviews)
+    plan.forward = forward_of(view.employee_id, view.company, ctx)
     if end is MailEnd.GONE and intent.delete is None:
         plan.departed_alias(departed_address(view, ctx), wanted)
         return plan.actions
@@ -209,7 +225,7 @@ def _inherited(alias: Alias | None, address: str, old_address: str = "") -> tupl
 class _MailPlan:
     """The mail actions of one person, in the order the state is compared."""
 
-    __slots__ = ("actions", "capabilities", "inherited", "mail", "renamed", "reviews", "settings", "view")
+    __slots__ = ("actions", "capabilities", "forward", "inherited", "mail", "renamed", "reviews", "settings", "view")
 
     def __init__(
         self, view: PersonView, mail: MailSnapshot, capabilities: frozenset[MailCapability], settings: MailSettings,
@@ -217,6 +233,7 @@ class _MailPlan:
     ) -> None:
         self.view, self.mail, self.capabilities, self.settings, self.reviews = view, mail, capabilities, settings, reviews
         self.actions: list[Action] = []
+        self.forward: PersonForward = NO_FORWARD  # the person's explicit forward today (policies.forwards)
         self.renamed = False  # the mailbox is renamed to the address by this plan
         # Renamed onto an (enabled) alias: its recipients, which the mailbox gets as its own alias.
         self.inherited: tuple[str, ...] = ()
@@ -275,7 +292,12 @@ class _MailPlan:
             self.act(ActionKind.RESTORE_MAILBOX, address, "mover", "delivery to the mailbox is set up at its new address",
                      {}, AddressParams(address))
         forward = box.forward_to
-        if forward:
+        explicit = self.forward.in_force
+        if explicit is not None:
+            self.explicit_forward(address, box, delivering=True)
+        elif forward and self.forward.ended_to(forward):
+            self.clear_forward(address, forward, FORWARD_ENDED, self.ended_words("the mailbox no longer forwards"))
+        elif forward:
             rehired = intent.restore is not None or (intent.create is not None and intent.create.rule == "rehire")
             if rehired:
                 self.clear_forward(address, forward, "rehire", "the leaver's forward to the manager is removed")
@@ -305,6 +327,42 @@ class _MailPlan:
             self.clear_forward(address, forward, rule, f"the address forwarded to {', '.join(forward)} while it had no "
                                "mailbox; the new mailbox takes the address back without that forward")
 
+    def explicit_forward(self, address: str, box: Mailbox, *, delivering: bool, check_only: bool = False) -> bool:
+        """The admin's forward in force on the mailbox: set unless in place; False when the backend cannot set it
+        (a FORWARD_PROBLEM review says why, and nothing is changed).  `check_only`: the caller sets it."""
+        explicit = self.forward.in_force
+        assert explicit is not None
+        wanted = (explicit.to,)
+        if box.forward_to == wanted and box.forward_keeps_copy == explicit.keep_copy:
+            return True
+        problem = copy_problem(explicit, delivering, self.capabilities)
+        if explicit.to == address:
+            problem = "the forward's target is the person's own address"
+        if problem:
+            how = "keeping" if explicit.keep_copy else "without keeping"
+            self.review(ReviewKind.FORWARD_PROBLEM, address, f"{explicit.actor}'s forward of {address} to {explicit.to} "
+                        f"({how} a copy) is not set up: {problem}",
+                        "change the forward (`lifecycle forward EMPLOYEE --to ADDRESS [--keep-copy] --reason ...`) to what "
+                        "the backend can do, or remove it (`lifecycle forward EMPLOYEE --remove --reason ...`)")
+            return False
+        if check_only:
+            return True
+        own = f"; it replaces the forward to {', '.join(box.forward_to)} set in the mail server (not restored when it " \
+              "ends)" if box.forward_to and not self.forward.ended_to(box.forward_to) else ""
+        self.act(ActionKind.FORWARD_MAIL, address, FORWARD, f"mail to {address} goes to {explicit.to}, "
+                 f"{required_by(explicit)}{self.copy_words(explicit.keep_copy)}{own}",
+                 {"forward_to": [list(box.forward_to) or None, list(wanted)]}, ForwardParams(address, wanted, explicit.keep_copy))
+        return True
+
+    @staticmethod
+    def copy_words(keep_copy: bool) -> str:
+        return "; a copy stays in the mailbox" if keep_copy else "; no copy is kept in the mailbox"
+
+    def ended_words(self, what: str) -> str:
+        ended = self.forward.ended
+        assert ended is not None
+        return f"the forward to {ended.to} ({required_by(ended)}) has ended: {what}"
+
     def clear_forward(self, address: str, forward: tuple[str, ...], rule: str, reason: str) -> None:
         self.act(ActionKind.CLEAR_FORWARD, address, rule, reason, {"forward_to": [list(forward), None]}, AddressParams(address))
 
@@ -328,9 +386,12 @@ class _MailPlan:
     def suspended(self, intent: Intent, wanted: WantedMail, address: str, box: Mailbox) -> None:
         settings, capabilities = self.settings, self.capabilities
         manager_mail = wanted.forward_to
-        rule = LEAVER if wanted.leaver else SuspensionRule.INACTIVITY.value
+        rule = LEAVER if wanted.leaver else (wanted.rule or SuspensionRule.INACTIVITY.value)
+        explicit = self.forward.in_force
         if box.is_active:
-            if not wanted.leaver:
+            if explicit is not None:
+                how = f"mail goes to {explicit.to} as {explicit.actor} required"
+            elif not wanted.leaver:
                 how = "the mail is kept; login comes back when an admin lifts it"
             elif manager_mail:
                 how = {"forward": f"mail is forwarded to the manager {manager_mail}",
@@ -343,18 +404,34 @@ class _MailPlan:
             self.act(ActionKind.SUSPEND_MAILBOX, address, rule, f"login disabled; {how}", {"active": [True, False]},
                      AddressParams(address))
         if not wanted.leaver:
+            delivering = MailCapability.SUSPEND_KEEPS_DELIVERY in capabilities
+            if explicit is not None:
+                self.explicit_forward(address, box, delivering=delivering)
+                return
+            if box.forward_to and self.forward.ended_to(box.forward_to):
+                self.clear_forward(address, box.forward_to, FORWARD_ENDED, self.ended_words("the mailbox no longer forwards"))
+                return
             if self.inherited:
                 # Even an alias to the mailbox itself: it would deliver to the suspended mailbox.
                 self.clear_forward(address, self.inherited, "mover", f"the mailbox moved to an address that had an alias "
                                    f"(to {', '.join(self.inherited)}); a suspended mailbox gets no mail through it")
             return
+        delivering = MailCapability.SUSPEND_KEEPS_DELIVERY in capabilities
+        if explicit is not None and not self.explicit_forward(address, box, delivering=delivering, check_only=True):
+            return
         if not manager_mail:
+            if box.forward_to and self.forward.ended_to(box.forward_to):
+                self.clear_forward(address, box.forward_to, FORWARD_ENDED, self.ended_words(
+                    "the departed person's mailbox no longer forwards (no manager with a mailbox, or leaver_mail = reject)"))
+                return
             if settings.leaver_mail != "reject" and (intent.suspend is not None or taking_over(intent)):
                 self.review(ReviewKind.UNKNOWN_MANAGER, address, "the leaver has no manager with a mailbox: mail to the "
                             "address will bounce", "set the manager in HR, or forward the address by hand")
             return
         # With an auto-reply the mailbox keeps a copy: its sieve script is what answers the senders.
         in_place = box.forward_to == (manager_mail,) and (box.forward_keeps_copy or not wanted.keep_copy)
+        if explicit is not None:  # as the admin asked: a copy kept, or none
+            in_place = box.forward_to == (manager_mail,) and box.forward_keeps_copy == wanted.keep_copy
         handling = box.is_active or not in_place  # the leaver's mail handling is (still) being set up
         if wanted.auto_reply and handling:
             # Before the forward: until the forward is in place, the next plan sets the auto-reply again.
@@ -365,7 +442,14 @@ class _MailPlan:
             self.review(ReviewKind.MAILBOX_KEPT, address, "no auto-reply: the mail backend cannot set one for another user",
                         "configure [mail.dovecot] (sieve), or use leaver_mail = \"forward\"")
         if not in_place:
-            self.act(ActionKind.FORWARD_MAIL, address, LEAVER, f"mail to the departed address goes to the manager {manager_mail}",
+            if explicit is not None:
+                rule, why = FORWARD, f"mail to the departed address goes to {manager_mail} instead of the manager, " \
+                                     f"{required_by(explicit)}{self.copy_words(explicit.keep_copy)}"
+            elif self.forward.ended_to(box.forward_to):
+                rule, why = FORWARD_ENDED, self.ended_words(f"mail to the departed address goes to the manager {manager_mail} again")
+            else:
+                rule, why = LEAVER, f"mail to the departed address goes to the manager {manager_mail}"
+            self.act(ActionKind.FORWARD_MAIL, address, rule, why,
                      {"forward_to": [list(box.forward_to) or None, [manager_mail]]},
                      ForwardParams(address, (manager_mail,), wanted.keep_copy))
 
@@ -386,21 +470,43 @@ class _MailPlan:
                 self.act(ActionKind.ARCHIVE_MAILBOX, gone, intent.delete.rule, f"{why}: archived and verified first",
                          {}, AddressParams(gone))
             self.act(ActionKind.DELETE_MAILBOX, gone, intent.delete.rule, why, {"mailbox": [gone, None]}, AddressParams(gone))
-        if wanted.alias_to and gone and MailCapability.ALIASES in self.capabilities and mail.alias(gone) is None:
-            self.act(ActionKind.CREATE_ALIAS, gone, LEAVER,
-                     f"the departed address stays a forward to the manager {wanted.alias_to} (the address remains reserved)",
-                     {"recipients": [None, [wanted.alias_to]]}, AliasParams(gone, (wanted.alias_to,)))
+        explicit = self.forward.in_force
+        alias_to = explicit.to if explicit is not None and wanted.leaver else wanted.alias_to
+        if alias_to and gone and MailCapability.ALIASES in self.capabilities and mail.alias(gone) is None:
+            if explicit is not None and wanted.leaver:
+                rule, why = FORWARD, f"the departed address stays a forward to {alias_to}, {required_by(explicit)}"
+            else:
+                rule, why = LEAVER, f"the departed address stays a forward to the manager {alias_to} (the address remains reserved)"
+            self.act(ActionKind.CREATE_ALIAS, gone, rule, why, {"recipients": [None, [alias_to]]}, AliasParams(gone, (alias_to,)))
 
     def departed_alias(self, address: str, wanted: WantedMail) -> None:
         """A deleted person's address: an alias to the manager, made again whenever it is missing and re-pointed
         when the manager changes, or none (the daemon's own removed)."""
         mail = self.mail
-        if not address or MailCapability.ALIASES not in self.capabilities or mail.mailbox(address) is not None:
+        if not address or mail.mailbox(address) is not None:
             return  # a mailbox left behind is not ours to replace
+        explicit = self.forward.in_force if wanted.leaver else None
+        if MailCapability.ALIASES not in self.capabilities:
+            if explicit is not None:
+                self.review(ReviewKind.FORWARD_PROBLEM, address, f"{explicit.actor}'s forward of the departed address "
+                            f"{address} to {explicit.to} is not set up: the mail backend keeps no aliases",
+                            "forward the address by hand in the mail server, or remove the forward")
+            return
         alias = mail.alias(address)
+        if explicit is not None:
+            self.explicit_alias(address, alias, explicit.to, required_by(explicit), explicit.actor)
+            return
         if alias is not None:
             if not alias.managed or alias.recipients == ((wanted.alias_to,) if wanted.alias_to else ()):
                 return  # an admin's or the user's alias is theirs; ours is as the state derives it
+            if self.forward.ended_to(alias.recipients):
+                back = f"it goes to the manager {wanted.alias_to} again" if wanted.alias_to else "the address no longer forwards"
+                self.delete_alias(address, alias, FORWARD_ENDED, self.ended_words(back))
+                if wanted.alias_to:
+                    self.act(ActionKind.CREATE_ALIAS, address, FORWARD_ENDED, self.ended_words(
+                             f"the departed address is a forward to the manager {wanted.alias_to} again"),
+                             {"recipients": [None, [wanted.alias_to]]}, AliasParams(address, (wanted.alias_to,)))
+                return
             if wanted.alias_to:
                 why = f"the departed address forwards to {', '.join(alias.recipients)}, no longer the manager; it is " \
                       f"re-pointed to the manager {wanted.alias_to}"
@@ -418,6 +524,22 @@ class _MailPlan:
         self.act(ActionKind.CREATE_ALIAS, address, LEAVER,
                  f"the departed address is kept as a forward to the manager {wanted.alias_to}; {how}",
                  {"recipients": [None, [wanted.alias_to]]}, AliasParams(address, (wanted.alias_to,)))
+
+    def explicit_alias(self, address: str, alias: Alias | None, to: str, why: str, actor: str) -> None:
+        """A departed address while an admin's forward is in force: an alias to its target, in place of the daemon's."""
+        if alias is not None and alias.is_active and alias.recipients == (to,):
+            return
+        if alias is not None and not alias.managed:
+            self.review(ReviewKind.FORWARD_PROBLEM, address, f"{actor}'s forward of the departed address {address} to {to} "
+                        f"is not set up: the address has an alias the daemon did not make (to "
+                        f"{', '.join(alias.recipients) or 'nobody'}), which it never changes",
+                        "remove or re-point that alias in the mail server, or remove the forward")
+            return
+        if alias is not None:
+            self.delete_alias(address, alias, FORWARD, f"the departed address no longer goes to {', '.join(alias.recipients)}: "
+                              f"it goes to {to}, {why}")
+        self.act(ActionKind.CREATE_ALIAS, address, FORWARD, f"the departed address is a forward to {to}, {why}",
+                 {"recipients": [None, [to]]}, AliasParams(address, (to,)))
 
     def stale_departed_alias(self, departed: str, address: str) -> None:
         """A rehire at another address: the daemon's alias at the departed one forwards the person's mail elsewhere."""

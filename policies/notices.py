@@ -13,6 +13,9 @@ recipients:
   suspension a leaver's: the mail now goes to the manager) -> the manager;
 - branch transfer: the renamed mailbox (or, without mail, the move to the new company) -> the
   person at the new address;
+- the end of an admin's forward (`lifecycle forward`): the action that undoes it (rule "forward_ended": the forward
+  cleared, a leaver's mail back to the manager, a departed address's alias re-pointed) -> the forward's target,
+  and the person at their address while their account is active;
 - initial password (`[accounts] initial_password_delivery = "personal_email"` only): the new
   account, a rehire's password reset -> HR's `personal_email`, never an address in one of the
   group's own domains (compared without case, trailing dot or IDNA spelling); without one, a review says
@@ -57,6 +60,7 @@ from lifecycle.domain.models import (
 from lifecycle.domain.notices import Notice, NoticeEvent
 from lifecycle.domain.settings import CompanySettings, Settings
 from policies.context import PolicyContext
+from policies.forwards import FORWARD_ENDED
 from policies.inactivity import inactivity_dates, last_use
 from policies.join import PersonView
 from policies.retention import deletion_due
@@ -80,7 +84,13 @@ def _notifying(action: Action) -> bool:
     kind = action.kind
     if kind is ActionKind.RECORD_STATE:  # only a departure taking over an inactivity suspension tells anyone
         return isinstance(action.params, StateParams) and action.params.state.get("suspension_rule") == LEAVER
-    return kind in _CAUSES
+    return kind in _CAUSES or _ends_forward(action)
+
+
+def _ends_forward(action: Action) -> bool:
+    """The action that undoes an admin's forward that ended (one per person and plan: its first)."""
+    return action.rule == FORWARD_ENDED and action.kind in (ActionKind.CLEAR_FORWARD, ActionKind.FORWARD_MAIL,
+                                                            ActionKind.DELETE_ALIAS)
 
 
 _CAUSES = frozenset({
@@ -298,6 +308,7 @@ class _Person:
             self.warned(notices, warn)
         self.suspended(notices)
         self.transferred(notices)
+        self.forward_ended(notices)
 
     def account_made_earlier(self, mailbox: Action) -> bool:
         """A joiner's (or rehire's) account exists and the plan makes only its mailbox; not a rehire whose account
@@ -471,6 +482,29 @@ class _Person:
                      old_until=_local_day(datetime.fromisoformat(expires), ctx, self.company.code) if expires else "")
         facts["address"] = new.lower()
         self.notice(notices, NoticeEvent.BRANCH_TRANSFER, cause, (new,), (), facts)
+
+
+    def forward_ended(self, notices: list[Notice]) -> None:
+        cause = next((a for a in self.acts if _ends_forward(a)), None)
+        if cause is None:
+            return
+        ctx, view = self.ctx, self.view
+        ended = ctx.interventions.forwards.get(view.employee_id)
+        before = cause.changes.get("forward_to", cause.changes.get("recipients", [None]))[0]
+        target = ended.to if ended is not None else (str(before[0]) if isinstance(before, list) and before else "")
+        back = cause.params.recipients if isinstance(cause.params, ForwardParams) else ()
+        back = back or next((a.params.recipients for a in self.acts if a.rule == FORWARD_ENDED
+                             and a.kind is ActionKind.CREATE_ALIAS and isinstance(a.params, AliasParams)), ())
+        entry, state = view.entry, view.state
+        # Only an account in use reads its mail: a leaver's or a suspended person's mailbox is nobody's to read.
+        active = (entry is not None and not entry.locked and state is not None and state.status is PersonStatus.ACTIVE
+                  and not any(a.kind is ActionKind.SUSPEND_ACCOUNT for a in self.acts))
+        today = ctx.today(self.company.code)
+        ended_on = ended.ends_on if ended is not None and ended.ends_on is not None and ended.ends_on <= today else today
+        facts = self.facts()
+        facts.update(forward_to=target, ended_on=ended_on.isoformat(), back_to=", ".join(back), active=active)
+        to = (self.address, target) if active and self.address else (target,)
+        self.notice(notices, NoticeEvent.FORWARD_ENDED, cause, to, (), facts)
 
 
 # -- the daily digest ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from lifecycle.domain.models import DirectorySnapshot, HrSnapshot, PersonStatus,
 from lifecycle.domain.settings import Settings
 from policies.context import PolicyContext, start_of_day
 from policies.employment import Standing, employment
+from policies.forwards import forward_instants
 from policies.inactivity import exempt_reason, inactivity_dates
 from policies.join import PersonView, join_snapshots
 from policies.retention import deletion_due
@@ -77,7 +78,7 @@ def next_due(hr: HrSnapshot, directory: DirectorySnapshot, state: StoredState, s
     uses this to keep quiet cycles cheap.  (An empty plan carries it already:
     `Plan.next_due`, computed from the views the plan was made from.)
     """
-    ctx = PolicyContext(settings, now)
+    ctx = PolicyContext(settings, now, interventions=state.interventions)
     return next_due_of(join_snapshots(hr, directory, state, ctx).persons, ctx)
 
 
@@ -95,6 +96,9 @@ def next_due_of(views: Iterable[PersonView], ctx: PolicyContext) -> datetime | N
             candidates.append(start_of_day(view.hr.hire_date - prehire, zone))
         if view.state is not None and view.state.absent_since is not None:
             candidates.append(view.state.absent_since + absent)
+        forward = ctx.interventions.forwards.get(view.employee_id)
+        if forward is not None:  # an admin's forward starts or ends (policies.forwards)
+            candidates.extend(forward_instants(forward, zone))
         for candidate in candidates:
             if candidate > now and (earliest is None or candidate < earliest):
                 earliest = candidate

@@ -41,6 +41,7 @@ FACTS: dict[NoticeEvent, dict[str, Any]] = {
     },
     NoticeEvent.REHIRE: {"start_date": "2026-12-14"},
     NoticeEvent.INITIAL_PASSWORD: {"login": "zhangwei"},
+    NoticeEvent.FORWARD_ENDED: {"forward_to": "lina@sz.example.com", "ended_on": "2027-01-31", "back_to": "", "active": True},
     NoticeEvent.DIGEST: {
         "date": "2026-12-07",
         "counts": {"held": 3, "rejected": 2, "reviews": 1},
@@ -63,6 +64,7 @@ DATES = {
     NoticeEvent.BRANCH_TRANSFER: {"zh-CN": ["2027年1月31日"], "en": ["31 January 2027"]},
     NoticeEvent.REHIRE: {"zh-CN": ["2026年12月14日"], "en": ["14 December 2026"]},
     NoticeEvent.INITIAL_PASSWORD: {"zh-CN": [], "en": []},
+    NoticeEvent.FORWARD_ENDED: {"zh-CN": ["2027年1月31日"], "en": ["31 January 2027"]},
     NoticeEvent.DIGEST: {"zh-CN": ["2026年12月7日"], "en": ["7 December 2026"]},
 }
 # What each notice must say, beyond its dates (the table).
@@ -74,6 +76,7 @@ SAYS: dict[NoticeEvent, list[str]] = {
     NoticeEvent.BRANCH_TRANSFER: ["zhangwei@bj.example.com", "zhangwei@sz.example.com", "北京分公司"],
     NoticeEvent.REHIRE: ["张伟", "zhangwei@sz.example.com"],
     NoticeEvent.INITIAL_PASSWORD: ["zhangwei", "zhangwei@sz.example.com", PASSWORD, "https://console.example.com/password"],
+    NoticeEvent.FORWARD_ENDED: ["lina@sz.example.com", "zhangwei@sz.example.com"],
     NoticeEvent.DIGEST: ["100231", "delete_mailbox", "Row 14|第 14 行", "write YYYY-MM-DD", "orphan_account", "adopt or delete it"],
 }
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -45,6 +45,7 @@ FACT_KEYS: Mapping[NoticeEvent, frozenset[str]] = {
     NoticeEvent.BRANCH_TRANSFER: CAUSED_FACTS | {"old_address", "new_address", "old_until", "new_company_name"},
     NoticeEvent.REHIRE: CAUSED_FACTS | {"start_date"},
     NoticeEvent.INITIAL_PASSWORD: CAUSED_FACTS | {"login"},
+    NoticeEvent.FORWARD_ENDED: CAUSED_FACTS | {"forward_to", "ended_on", "back_to", "active"},
     NoticeEvent.DIGEST: frozenset({"date", "counts", "held", "rejected", "reviews"}),
 }
 """The facts each event's templates need (dates ISO "YYYY-MM-DD", "" when unknown)."""

@@ -28,6 +28,7 @@ class NoticeEvent(str, enum.Enum):
     REHIRE = "rehire"  # to the manager: the account is back
     DIGEST = "digest"  # to the branch contact, daily: held actions, rejected HR rows with fixes, reviews
     INITIAL_PASSWORD = "initial_password"  # to the person's personal address only ([accounts] delivery)
+    FORWARD_ENDED = "forward_ended"  # to the person (if active) and the target: an admin's forward is over
 
 
 @dataclass(frozen=True, slots=True)
