@@ -41,6 +41,7 @@ from lifecycle.domain.models import (
 )
 from lifecycle.domain.resources import NO_RESOURCES, Resources
 from lifecycle.domain.settings import Settings
+from policies.adoption import held_joiners, possible_account_review, possible_existing_accounts
 from policies.attributes import desired_attributes, entry_changes, mail_local_part
 from policies.context import PolicyContext
 from policies.employment import Standing, employment, status_disagreement
@@ -131,7 +132,7 @@ def compute_plan(
     """
     ctx = PolicyContext(settings, now, absence_frozen=any(not r.employee_id for r in hr.rejected), holds=state.holds,
                         interventions=state.interventions)
-    actions, reviews, due, views = _actions_and_reviews(hr, directory, state, ctx, mail, capabilities, resources)
+    actions, reviews, due, views, waiting = _actions_and_reviews(hr, directory, state, ctx, mail, capabilities, resources)
     unusable = unusable_companies(hr, settings, state.feed)
     if unusable:  # a feed that is mostly rejected rows says nothing reliable about anyone of its company
         actions = [] if "*" in unusable else [a for a in actions if a.company not in unusable]
@@ -142,7 +143,8 @@ def compute_plan(
         company = ctx.company_of_dn(entry.dn)
         if company:
             accounts[company] = accounts.get(company, 0) + 1
-    guarded = guard_plan(actions, accounts, settings.guards, approved=state.approved, rejected=state.rejected, frozen=frozen)
+    guarded = guard_plan(actions, accounts, settings.guards, approved=state.approved, rejected=state.rejected, frozen=frozen,
+                         waiting=waiting)
     found: tuple[PersonOutlook, ...] = ()
     if outlook:
         concerned = frozenset(h.action.employee_id for h in guarded.held) | {r.employee_id for r in reviews}
@@ -175,20 +177,24 @@ def _actions_and_reviews(
     mail: MailSnapshot | None,
     capabilities: frozenset[MailCapability],
     resources: Resources = NO_RESOURCES,
-) -> tuple[list[Action], list[Review], datetime | None, list[PersonView]]:
+) -> tuple[list[Action], list[Review], datetime | None, list[PersonView], dict[str, str]]:
     """Everyone's actions (unsorted, unguarded) and the findings for an admin; with no actions, the
-    first instant at which time alone could change that (None: never); and the people's views."""
+    first instant at which time alone could change that (None: never); the people's views; and the
+    joiners whose creation waits for an admin (possible existing accounts: employee id -> why)."""
     joined = join_snapshots(hr, directory, state, ctx, mail)
     mail_settings = ctx.settings.mail if mail is not None else None
     hired = _in_hire_order(joined.persons)
     decided = _decide_everyone(hired, hr, directory, state, ctx, mailing=mail_settings is not None,
                                reserved=reserved_names(resources))
+    possible = possible_existing_accounts(hired, decided.intents, joined, directory, state, ctx)
 
     # Pass 2: the actions.  (In hire order too: actions and reviews are sorted afterwards, by keys in
     # which everything one person gets carries their employee id, so the pass order cannot show.)
     reviews: list[Review] = list(joined.reviews)
     reviews.extend(hr.reviews)  # what reading HR found (a manager named ambiguously)
     reviews.extend(manager_chain_reviews(hr.records))
+    reviews.extend(possible_account_review(view.hr, possible[view.employee_id])
+                   for view in hired if view.employee_id in possible and view.hr is not None)
     actions: list[Action] = []
     blocked = joined.blocked
     known = _Known(hr)
@@ -221,7 +227,7 @@ def _actions_and_reviews(
         reviews.extend(made.reviews)
     # The daemon sleeps through quiet cycles until then; the views are at hand only here.
     due = next_due_of(hired, ctx) if not actions else None
-    return actions, reviews, due, hired
+    return actions, reviews, due, hired, held_joiners(possible)
 
 
 def _in_hire_order(persons: list[PersonView]) -> list[PersonView]:

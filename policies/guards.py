@@ -8,20 +8,39 @@
   forward of a departed address removed.
 - Rejected by an admin: the same action is not applied while the rejection stands.
 
+- Creation guard: per company, more new accounts in one cycle than `max_creations`, or than
+  `max_creation_fraction` of the company's accounts (never fewer than `creation_floor`), are
+  held for an admin's approval; a company with no account yet (its first load) is not held.
+- A joiner who may have an account already (policies.adoption) is not created: held until an
+  admin adopts an entry or asks for a new account (`lifecycle adopt`), not by an approval.
+- An admin's own suspension (`lifecycle suspend`, rule "intervention") is the admin's decision:
+  the outcome guard neither counts nor holds it.
+
 The rest of the plan goes ahead.  An action that depends on a held suspension
-(leaving the person's groups) is held with it.
+(leaving the person's groups) is held with it; so is what depends on a held creation
+(the person's mailbox, groups, write-back), and a manager attribute naming the held
+new entry is left out until it exists.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 
-from lifecycle.domain.action_params import GroupDeletionParams
-from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, ActionKey, ActionKind, Held
+from lifecycle.domain.action_params import (
+    AttributeUpdateParams,
+    GroupDeletionParams,
+    MemberParams,
+    NewAccountParams,
+    NewGroupParams,
+)
+from lifecycle.domain.dn import dn_key
+from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, ActionKey, ActionKind, Held, SuspensionRule
 from lifecycle.domain.settings import GuardSettings
+
+ADMINS_OWN = SuspensionRule.INTERVENTION.value  # the rule of an admin's `lifecycle suspend`
 
 # Actions that take something away from a person: held together with their suspension.
 FOLLOWERS = frozenset({
@@ -49,16 +68,27 @@ def guard_plan(
     approved: frozenset[ActionKey] = frozenset(),
     rejected: frozenset[ActionKey] = frozenset(),
     frozen: dict[str, str] | None = None,
+    waiting: Mapping[str, str] | None = None,
 ) -> Guarded:
+    """`waiting`: employee id -> why the joiner's creation waits for an admin (policies.adoption)."""
     actions = list(actions)
     frozen = frozen or {}
+    waiting = waiting or {}
     held: dict[int, Held] = {}
 
     destructive: dict[str, list[int]] = defaultdict(list)
+    creations: dict[str, list[int]] = defaultdict(list)
     for index, action in enumerate(actions):
         key = action_key(action)
         if key in rejected:
             held[index] = Held(action, "rejected by an admin; not applied while the rejection stands", approvable=False)
+        elif action.kind is ActionKind.CREATE_ACCOUNT:
+            if action.employee_id in waiting:
+                held[index] = Held(action, waiting[action.employee_id], approvable=False)
+            elif key not in approved:
+                creations[action.company].append(index)
+        elif action.kind is ActionKind.SUSPEND_ACCOUNT and action.rule == ADMINS_OWN:
+            continue  # an admin's decision, taken one person at a time: not the guard's to count or hold
         elif action.kind is ActionKind.DELETE_ALIAS and action.company in frozen:
             # A broken feed can make departed people look employed again: their address keeps its forward.
             held[index] = Held(action, f"HR feed for {action.company} is frozen: {frozen[action.company]}; "
@@ -85,6 +115,22 @@ def guard_plan(
             for index in indexes:
                 held[index] = Held(actions[index], why)
 
+    for company, indexes in creations.items():
+        accounts = accounts_per_company.get(company, 0)
+        if not accounts:
+            continue  # the company's first load: every account is new
+        limit = min(settings.max_creations, max(settings.creation_floor, math.floor(settings.max_creation_fraction * accounts)))
+        if len(indexes) > limit:
+            why = (
+                f"{len(indexes)} new accounts for {company} in one cycle exceed the limit of {limit} "
+                f"(max_creations {settings.max_creations}, {settings.max_creation_fraction:.0%} of {accounts} accounts, "
+                f"floor {settings.creation_floor}); a renumbered HR feed looks like this: check the employee ids, "
+                "then approve with `lifecycle approve`"
+            )
+            for index in indexes:
+                held[index] = Held(actions[index], why)
+    _hold_what_needs_a_held_creation(actions, held)
+
     # What follows a held suspension or deletion waits with it.
     held_people = {h.action.employee_id for h in held.values() if h.action.kind in DESTRUCTIVE_KINDS}
     for index, action in enumerate(actions):
@@ -103,3 +149,35 @@ def guard_plan(
 
     allowed = tuple(a for i, a in enumerate(actions) if i not in held)
     return Guarded(allowed, tuple(held[i] for i in sorted(held)))
+
+
+def _hold_what_needs_a_held_creation(actions: list[Action], held: dict[int, Held]) -> None:
+    """The held joiner's other actions wait too (their mailbox, groups, write-back); a group made with them
+    as a member is made without them; a manager attribute naming their new entry is left out (a later
+    cycle sets it, once the entry exists).  Changes `actions` in place where it leaves something out."""
+    new_dns = {dn_key(h.action.target): h.action.employee_id for h in held.values() if h.action.kind is ActionKind.CREATE_ACCOUNT}
+    if not new_dns:
+        return
+    people = set(new_dns.values())
+    for index, action in enumerate(actions):
+        if index in held:
+            continue
+        params = action.params
+        if isinstance(params, NewGroupParams):
+            members = tuple(m for m in (params.members or (params.first_member,)) if dn_key(m) not in new_dns)
+            if not members:
+                held[index] = Held(action, "waits for the held creation of its only member's account", approvable=False)
+            elif members != (params.members or (params.first_member,)):
+                actions[index] = replace(action, params=replace(params, first_member=members[0], members=members))
+        elif action.employee_id in people or (isinstance(params, MemberParams) and dn_key(params.member_dn) in new_dns):
+            owner = action.employee_id if action.employee_id in people else new_dns[dn_key(params.member_dn)]  # type: ignore[union-attr]
+            held[index] = Held(action, f"waits for the held creation of the account of {owner}", approvable=False)
+        elif isinstance(params, NewAccountParams) and dn_key(params.attributes.manager or "-") in new_dns:
+            actions[index] = replace(action, params=replace(params, attributes=replace(params.attributes, manager="")))
+        elif isinstance(params, AttributeUpdateParams) and dn_key(params.attributes.get("manager") or "-") in new_dns:
+            attributes = {k: v for k, v in params.attributes.items() if k != "manager"}
+            if not attributes:
+                held[index] = Held(action, "waits for the held creation of its manager's account", approvable=False)
+                continue
+            changes = {k: v for k, v in action.changes.items() if k != "manager"}
+            actions[index] = replace(action, changes=changes, params=replace(params, attributes=attributes))

@@ -67,10 +67,18 @@ def join_snapshots(
         if listed.employee_number:
             by_number.add(listed.employee_number, listed)
     uid_owner = {lower_name(p.uid): p.employee_id for p in state.persons if p.uid}
+    # Entries outside the subtrees (or of another class) are never acted on, but a number one of them shares
+    # with any other entry under the base DN makes that employee's entry a guess.
+    elsewhere = _Index()
+    for other in (*directory.outside, *directory.other_classes):
+        if other.employee_number:
+            elsewhere.add(other.employee_number, other)
 
     ambiguous = by_number.shared_keys()
+    ambiguous.update(number for number in elsewhere.all_keys()
+                     if number in by_number or len(elsewhere.get(number)) > 1)
     for number in sorted(ambiguous):
-        dns = ", ".join(e.dn for e in by_number.get(number))
+        dns = ", ".join(e.dn for e in (*by_number.get(number), *elsewhere.get(number)))
         joined.reviews.append(
             Review(
                 ReviewKind.DUPLICATE_EMPLOYEE_NUMBER,

@@ -30,8 +30,9 @@ PERSON_ATTRIBUTES = (
     "createTimestamp",
 )
 GROUP_ATTRIBUTES = ("cn", "o", "ou", "member")
-# The snapshot: people, managed groups and every uid holder, in one search under the base DN.
-SNAPSHOT_FILTER = f"(|{PERSON_FILTER}(uid=*){GROUP_FILTER})"
+# The snapshot: people, managed groups and every holder of a uid or an employeeNumber, in one search under the
+# base DN (an entry of any class may be a person's existing account, or share a number with one).
+SNAPSHOT_FILTER = f"(|{PERSON_FILTER}(uid=*)(employeeNumber=*){GROUP_FILTER})"
 SNAPSHOT_ATTRIBUTES = tuple(dict.fromkeys(("objectClass", "businessCategory", *PERSON_ATTRIBUTES, *GROUP_ATTRIBUTES)))
 # An entry's version (lifecycle.domain.ports.Directory.entry_versions): slapd moves it with every write to the entry.
 VERSION_ATTRIBUTE = "entryCSN"

@@ -36,13 +36,16 @@ def read_snapshot(session: Session, base_dn: str, people_dns: Sequence[str], gro
                   known: Iterable[str] = ()) -> DirectorySnapshot:
     """Every person under the people_dns, the managed groups, and all uids, in one search under the base DN.
 
-    Each entry is read once: people, managed groups and every other uid holder (the naming
-    namespace), told apart here by their DN and object classes.  The caller makes sure the
+    Each entry is read once: people, managed groups and every other holder of a uid or an
+    employeeNumber (the naming namespace; `outside` and `other_classes`, which a joiner may
+    already have), told apart here by their DN and object classes.  The caller makes sure the
     containers exist (else their people would look deleted).  `known`: strings already in
     memory (the mailboxes' addresses and display names): equal values share them.
     """
     people: dict[str, DirectoryEntry] = {}
     groups: dict[str, GroupEntry] = {}
+    outside: dict[str, DirectoryEntry] = {}
+    other_classes: dict[str, DirectoryEntry] = {}
     taken: set[str] = set()
     people_keys = tuple(dn_key(canonical_dn(dn)) for dn in people_dns)
     groups_key = dn_key(canonical_dn(groups_dn))
@@ -51,7 +54,8 @@ def read_snapshot(session: Session, base_dn: str, people_dns: Sequence[str], gro
         key = shared.key(dn)
         classes = {v.lower() for v in raw.get("objectclass", ())}
         uids = raw.get("uid", [])
-        if b"inetorgperson" in classes and any(key == k or key.endswith("," + k) for k in people_keys):
+        person = b"inetorgperson" in classes
+        if person and any(key == k or key.endswith("," + k) for k in people_keys):
             entry = person_from(dn, raw, shared)
             people[entry.dn] = entry
             if entry.uid:
@@ -61,11 +65,16 @@ def read_snapshot(session: Session, base_dn: str, people_dns: Sequence[str], gro
         elif key.endswith("," + groups_key) and is_managed_group(classes, raw):
             group = group_from(dn, raw, shared)
             groups[group.dn] = group
+        elif uids or raw.get("employeenumber"):  # a login of another class, or a person outside the subtrees
+            entry = person_from(dn, raw, shared)
+            (outside if person else other_classes)[entry.dn] = entry
         taken.update(match_key(v.decode("utf-8", errors="replace")) for v in uids)
     return DirectorySnapshot(
         entries=tuple(people[dn] for dn in sorted(people)),
         groups=tuple(groups[dn] for dn in sorted(groups)),
         taken_uids=frozenset(taken),
+        outside=tuple(outside[dn] for dn in sorted(outside)),
+        other_classes=tuple(other_classes[dn] for dn in sorted(other_classes)),
     )
 
 

@@ -167,6 +167,11 @@ class DirectorySnapshot:
     groups: tuple[GroupEntry, ...] = ()
     # Every uid in the directory, managed subtree or not: one naming namespace.
     taken_uids: frozenset[str] = frozenset()
+    # Other entries under the base DN that carry a uid or an employeeNumber, never managed as they are: people
+    # (inetOrgPerson) outside the companies' subtrees, and entries of other classes anywhere (an account or
+    # posixAccount login).  Looked at for duplicate employee numbers and a joiner's possible existing account.
+    outside: tuple[DirectoryEntry, ...] = ()
+    other_classes: tuple[DirectoryEntry, ...] = ()
 
 
 class PersonStatus(str, enum.Enum):

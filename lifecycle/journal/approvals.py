@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
-from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, Held, PersonStatus, SuspensionRule
+from lifecycle.domain.interventions import InterventionKind
+from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, Held, PersonState, PersonStatus, SuspensionRule
 from lifecycle.journal.action_log import record_admin_entry
+from lifecycle.journal.interventions import remove_intervention
 from lifecycle.journal.schema import approvals, holds, persons, utc_text
 from lifecycle.journal.state import read_person, upsert_person
 
@@ -171,11 +173,45 @@ class Approvals:
                                reason=f"admin allows a new account for {employee_id} ({person.uid})", actor=actor, now=now)
         return f"{employee_id}: reinstated; the next cycle makes the account {person.uid} again"
 
-    def confirm_match(self, employee_id: str, uid: str, company: str, actor: str, now: datetime, *, origin: str = "") -> None:
-        """An admin says the pre-existing entry `uid` is this employee (see `lifecycle adopt`)."""
+    def confirm_match(self, employee_id: str, uid: str, company: str, actor: str, now: datetime, *, origin: str = "",
+                      moved: tuple[str, str] | None = None) -> None:
+        """An admin says the pre-existing entry `uid` is this employee (see `lifecycle adopt`); `moved`: (old DN,
+        new DN) when the command brought the entry into the company's subtree first.  A standing `adopt --new`
+        of the employee ends with it."""
+        changes: dict[str, Any] = {"link": [None, uid]}
+        if moved is not None:
+            changes["dn"] = list(moved)
         with self.engine.begin() as conn:
             upsert_person(conn, employee_id, {"uid": uid, "company": company, "status": PersonStatus.CONFIRMED.value,
                                               "match_confirmed": True}, now)
             record_admin_entry(conn, kind="confirm_match", employee_id=employee_id, target=uid, company=company,
-                               changes={"link": [None, uid]}, actor=actor, now=now, origin=origin,
+                               changes=changes, actor=actor, now=now, origin=origin,
                                reason=f"admin confirmed that entry {uid} is employee {employee_id}")
+            remove_intervention(conn, InterventionKind.NEW_ACCOUNT, employee_id, company, journal_kind="new_account_ended",
+                                reason=f"entry {uid} adopted instead", actor=actor, now=now, origin=origin)
+
+    def unlink(self, employee_id: str, reason: str, actor: str, now: datetime, *, origin: str = "",
+               number_removed_from: str = "") -> PersonState:
+        """An admin says the entry linked to this employee is not theirs (`lifecycle unlink`): the link is gone.
+
+        The employee's stored row goes (the entry is nobody's: the next cycle reports it and leaves it as it
+        is; its uid stays taken while it exists), and so does a standing `adopt --new`, so that the next cycle
+        holds the employee again with their possible entries until an admin adopts one.  Raises LookupError
+        when nothing is linked.
+        """
+        with self.engine.begin() as conn:
+            person = read_person(conn, employee_id)
+            if person is None or not person.uid or person.status == PersonStatus.DELETED:
+                raise LookupError(f"employee {employee_id} is linked to no entry"
+                                  + (f" (account {person.uid} was deleted)" if person is not None and person.uid else ""))
+            conn.execute(persons.delete().where(persons.c.employee_id == employee_id))
+            changes: dict[str, Any] = {"link": [person.uid, None]}
+            if number_removed_from:
+                changes["employeeNumber"] = [employee_id, None]
+            record_admin_entry(conn, kind="unlink", employee_id=employee_id, target=person.uid, company=person.company,
+                               changes=changes, actor=actor, now=now, origin=origin,
+                               reason=f"admin unlinked entry {person.uid} from employee {employee_id}: {reason}")
+            remove_intervention(conn, InterventionKind.NEW_ACCOUNT, employee_id, person.company,
+                                journal_kind="new_account_ended", reason=f"entry {person.uid} unlinked", actor=actor,
+                                now=now, origin=origin)
+        return person

@@ -42,7 +42,7 @@ _BOOKKEEPING_WAIT_MS = 200
 
 
 # Findings that wait for an admin to say whose an existing entry is (the console's adoptions).
-ADOPTION_REVIEWS = ("unmatched_entry", "confirm_match")
+ADOPTION_REVIEWS = ("unmatched_entry", "confirm_match", "possible_existing_account")
 
 
 def _first_of_each_kind(reviews: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -439,8 +439,11 @@ def adoptions() -> Response:
 def adopt() -> tuple[Response, int]:
     data = body()
     employee_id, uid = str(data.get("employee_id") or "").strip(), str(data.get("uid") or "").strip()
+    if employee_id and not uid and str(data.get("new") or "").lower() in ("1", "true", "on", "yes"):
+        return _new_account(employee_id, data)
     if not employee_id or not uid:
-        raise Refusal(400, "send {\"employee_id\": ..., \"uid\": ...}")
+        raise Refusal(400, "send {\"employee_id\": ..., \"uid\": ...} (or {\"employee_id\": ..., \"new\": true, "
+                           "\"reason\": ...} for a new account)")
     company_of_visible(employee_id)
     caller = admin()
     settings = current_app.config["SETTINGS"]
@@ -467,3 +470,24 @@ def adopt() -> tuple[Response, int]:
     store.confirm_match(employee_id, entry.uid, company, caller.uid, datetime.now(UTC), origin=caller.origin)
     return jsonify(ok=True, message=f"confirmed: {entry.dn} is employee {employee_id}; the next cycle adopts it"), 201
 
+
+
+def _new_account(employee_id: str, data: dict[str, Any]) -> tuple[Response, int]:
+    """None of the possible existing entries is this joiner (`lifecycle adopt EMPLOYEE --new`): the next cycle makes
+    a new account."""
+    from lifecycle.domain.interventions import InterventionKind
+    from lifecycle.journal.interventions import save_intervention
+
+    company = company_of_visible(employee_id)
+    reason = reason_of(data)
+    caller = admin()
+    store = journal()
+    existing = store.person(employee_id)
+    if existing is not None and existing.uid and existing.status.value != "deleted":
+        raise Refusal(409, f"employee {employee_id} is linked to {existing.uid} already; `lifecycle unlink "
+                           f"{employee_id} --reason ...` on the daemon's host undoes a wrong link")
+    with store.engine.begin() as conn:
+        save_intervention(conn, InterventionKind.NEW_ACCOUNT, employee_id, company, reason=reason, actor=caller.uid,
+                          now=datetime.now(UTC), changes={"new_account": [None, True]}, origin=caller.origin)
+    return jsonify(ok=True, message=f"recorded: none of the existing entries is employee {employee_id}; the next "
+                                    "cycle makes a new account"), 201

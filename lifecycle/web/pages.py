@@ -51,6 +51,7 @@ KINDS = {
     "reinstate": N_("reinstatement"), "hr_row_rejected": N_("HR row rejected"),
     "name_needs_admin": N_("name needs an admin"), "unmatched_entry": N_("unmatched directory entry"),
     "confirm_match": N_("adoption to confirm"), "absent_from_hr": N_("absent from HR"),
+    "possible_existing_account": N_("possible existing account"), "unlink": N_("link undone"),
     "duplicate_employee_number": N_("duplicate employee number"), "inconsistent_record": N_("inconsistent HR record"),
     "unknown_manager": N_("unknown manager"), "deleted_for_inactivity": N_("deleted for inactivity"),
     "mailbox_kept": N_("mailbox kept"), "lock_disagreement": N_("lock state disagrees"), "manager_loop": N_("manager loop"),
