@@ -354,11 +354,12 @@ def _decide_standing(view: PersonView, ctx: PolicyContext, names: Names) -> Inte
         state, entry = view.state, view.entry
         if entry is not None and intent.account == AccountStep.KEEP and state is not None:
             if state.status == PersonStatus.SUSPENDED and intent.restore is None and not entry.locked:
-                # An admin unlocked an inactivity suspension: the account is in use again.
+                # An admin unlocked an inactivity (or a hand-made) suspension: the account is in use again.
+                rule = state.suspension_rule.value if state.suspension_rule else "inactivity"
                 intent.enabled = True
                 intent.record = Step(
-                    "inactivity",
-                    f"account {entry.uid} was unlocked outside the daemon; the inactivity suspension is lifted",
+                    rule,
+                    f"account {entry.uid} was unlocked outside the daemon; the {rule} suspension is lifted",
                     {"status": PersonStatus.ACTIVE.value, "suspended_at": None, "suspension_rule": None,
                      "warned_at": None, "restored_at": ctx.now.isoformat()},
                 )
@@ -464,11 +465,13 @@ def _render(
     if intent.restore is not None:
         # The password the person left with may be known to others by now: a fresh one, changed at the first login.
         # It is due from the restore on, until a reset gives it (a failed one is planned again: reset_still_due).
+        # An admin's suspension lifted ("intervention") keeps the person's own password.
+        lifted = intent.restore.rule == "intervention"
         act(ActionKind.RESTORE_ACCOUNT, intent.dn, intent.restore, {"locked": [True, False]}, AccountParams(
             intent.dn, _state(status=PersonStatus.ACTIVE, suspended_at=None, suspension_rule=None, warned_at=None,
-                              restored_at=now, reset_due_at=now)))
-        reset = Step(intent.restore.rule, "a fresh initial password, to be changed at the first login, delivered as "
-                     "[accounts] initial_password_delivery says")
+                              restored_at=now, **({} if lifted else {"reset_due_at": now}))))
+        reset = reset if lifted else Step(intent.restore.rule, "a fresh initial password, to be changed at the first "
+                                          "login, delivered as [accounts] initial_password_delivery says")
     if reset is not None:
         act(ActionKind.RESET_PASSWORD, intent.dn, reset, {}, PasswordResetParams(
             intent.dn, intent.uid, address, _state(reset_due_at=None)))
@@ -478,6 +481,8 @@ def _render(
     if intent.suspend is not None:
         if intent.suspend.extra.get("keep_date"):
             suspended = _state(status=PersonStatus.SUSPENDED)
+        elif intent.suspend.extra["rule"] == "intervention":  # no date, no deletion clock (policies.interventions)
+            suspended = _state(status=PersonStatus.SUSPENDED, suspension_rule="intervention")
         else:
             suspended = _state(status=PersonStatus.SUSPENDED, suspended_at=now, suspension_rule=intent.suspend.extra["rule"])
         act(ActionKind.SUSPEND_ACCOUNT, intent.dn, intent.suspend, {"locked": [False, True]}, AccountParams(intent.dn, suspended))

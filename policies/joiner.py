@@ -104,20 +104,30 @@ def decide_employed(view: PersonView, emp: Employment, ctx: PolicyContext, names
 
 
 def reset_still_due(view: PersonView, intent: Intent, ctx: PolicyContext) -> Step | None:
-    """A rehire's fresh initial password that no reset has given yet (it failed, or was interrupted before its
-    password was sealed): asked for again while the account is active and unlocked, and stays so in this plan.
+    """A fresh initial password that no reset has given yet: a rehire's (the reset failed, or was interrupted
+    before its password was sealed) or one an admin asked for (`lifecycle reset-password`); asked for while the
+    account is active and unlocked, and stays so in this plan, or is given back by it (an admin's suspension
+    lifted: the reset follows the restore).  A locked account keeps it due.
 
     An account made after it was due got a fresh password of its own when it was made: nothing is due for it.
     """
     state, entry = view.state, view.entry
-    if state is None or state.reset_due_at is None or intent.restore is not None:
+    if state is None or state.reset_due_at is None:
         return None
+    lifted = intent.restore is not None and intent.restore.rule == SuspensionRule.INTERVENTION.value
+    if intent.restore is not None and not lifted:
+        return None  # a rehire's restore brings a fresh password of its own
     if state.created_at is not None and state.reset_due_at < state.created_at:
         return None
-    if (entry is None or entry.locked or state.status != PersonStatus.ACTIVE or intent.account != AccountStep.KEEP
+    unlocked = lifted or (entry is not None and not entry.locked and state.status == PersonStatus.ACTIVE)
+    if (entry is None or not unlocked or intent.account != AccountStep.KEEP
             or not intent.enabled or intent.suspend is not None or not intent.exists_after):
         return None
     since = state.reset_due_at.astimezone(ctx.zone(view.company)).date()
+    if state.restored_at is None or state.restored_at != state.reset_due_at:  # not the restore of a rehire
+        return Step(SuspensionRule.INTERVENTION.value, f"an admin asked for a new password on {since} (`lifecycle "
+                    "reset-password`; the action log says who and why): a fresh initial password, to be changed at the "
+                    "next login, delivered as [accounts] initial_password_delivery says; open sessions are ended")
     return Step("rehire", f"a fresh initial password has been due since the rehire on {since} and no reset gave it "
                 "(the last one failed or was interrupted); to be changed at the first login, delivered as [accounts] "
                 "initial_password_delivery says")

@@ -72,11 +72,15 @@ def test_a_lock_the_state_does_not_know_of_is_reported_and_kept(cycle: Cycle, sl
     plan, result = cycle.apply(export, at("2026-12-02T09:00"))
     assert result.ok, result.summary()
     touching = [a for a in plan.actions if a.employee_id == "1"]
-    assert touching == [], [a.to_dict() for a in touching]  # no unlock, no group re-add, no warning
+    # No unlock, no group re-add, no warning: the lock is only recorded (a suspension by hand), once.
+    assert [(a.kind, a.rule) for a in touching] == [(ActionKind.RECORD_STATE, "manual")], [a.to_dict() for a in touching]
     (review,) = _disagreements(plan)
     assert review.employee_id == "1" and "locked in the directory but recorded as active" in review.reason
     assert "pwdAccountLockedTime" in review.fix
     assert _locked(slapd, ZHANG)
+    assert cycle.journal.person("1").suspension_rule.value == "manual"
+    later = cycle.plan(export, at("2026-12-03T09:00"))
+    assert _disagreements(later) == [] and [a for a in later.actions if a.employee_id == "1"] == []
 
 
 def test_an_unlocked_account_recorded_as_suspended_is_not_deleted_on_old_records(cycle: Cycle, slapd: Slapd, tmp_path: Path) -> None:

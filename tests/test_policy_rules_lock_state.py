@@ -21,8 +21,8 @@ from tests.harness import at
 DN = "uid=zhangsan,ou=hq,ou=people,dc=example,dc=com"
 T0 = at("2026-01-01T09:00")
 STEP = Step("rule", "because")
-LOCKED_FIX = ("find out who locked it: to give access back, remove pwdAccountLockedTime from the entry; "
-              "to keep it locked, leave it (the daemon never unlocks it on its own)")
+LOCKED_FIX = ("find out who locked it: to give access back, remove pwdAccountLockedTime from the entry (the next "
+              "cycle records the suspension as lifted); to keep it locked, leave it (the daemon never unlocks it on its own)")
 UNLOCKED_FIX = "check who unlocked it; the action log shows the suspension and this cycle's decision"
 
 
@@ -57,9 +57,14 @@ def test_a_lock_the_state_does_not_know_of_keeps_the_account_locked_out_of_group
     assert made.reviews == (Review(
         ReviewKind.LOCK_DISAGREEMENT, "1", "HQ", DN,
         "account zhangsan is locked in the directory but recorded as active (a state store restored from an "
-        "older backup, or a lock made by hand); it stays locked and its groups and mailbox are left as they are",
+        "older backup, or a lock made by hand); it stays locked and is recorded as suspended by hand (manual rule): "
+        "its groups are left as they are, its mailbox is kept without login, nothing is deleted for it",
         LOCKED_FIX,
     ),)
+    # Recorded, so the next plan sees the state and the directory agree: reported once.
+    assert made.record is not None and made.record.rule == "manual"
+    assert made.record.extra == {"status": "suspended", "suspension_rule": "manual", "suspended_at": None,
+                                 "warned_at": None}
 
 
 def test_a_locked_entry_the_daemon_never_recorded_is_reported_as_not_recorded() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from lifecycle.domain.interventions import (
@@ -22,7 +22,7 @@ from lifecycle.domain.interventions import (
     NewAccountDecision,
 )
 from lifecycle.journal.action_log import record_admin_entry
-from lifecycle.journal.schema import interventions, parse_utc_text, utc_text
+from lifecycle.journal.schema import interventions, parse_utc_text, persons, utc_text
 
 
 def read_interventions(conn: Connection) -> Interventions:
@@ -98,6 +98,21 @@ def remove_intervention(
         return False
     record_admin_entry(conn, kind=journal_kind, employee_id=employee_id, target=target or employee_id, reason=reason,
                        actor=actor, now=now, company=company, changes=changes, origin=origin)
+    return True
+
+
+def request_password_reset(
+    conn: Connection, employee_id: str, company: str, *, reason: str, actor: str, now: datetime, origin: str = "",
+) -> bool:
+    """A new initial password is due from `now` (persons.reset_due_at; the planner's reset_still_due gives it),
+    journalled as `reset_password_requested`; False when the store has no account for the person."""
+    due = utc_text(now)
+    if not conn.execute(update(persons).where(persons.c.employee_id == employee_id)
+                        .values(reset_due_at=due, updated_at=due)).rowcount:
+        return False
+    record_admin_entry(conn, kind="reset_password_requested", employee_id=employee_id, target=employee_id,
+                       reason=reason, actor=actor, now=now, company=company, changes={"reset_due_at": [None, due]},
+                       origin=origin)
     return True
 
 
