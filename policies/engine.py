@@ -185,7 +185,7 @@ def _actions_and_reviews(
     mail_settings = ctx.settings.mail if mail is not None else None
     hired = _in_hire_order(joined.persons)
     decided = _decide_everyone(hired, hr, directory, state, ctx, mailing=mail_settings is not None,
-                               reserved=reserved_names(resources))
+                               reserved=reserved_names(resources, hr.records, ctx.settings))
     possible = possible_existing_accounts(hired, decided.intents, joined, directory, state, ctx)
 
     # Pass 2: the actions.  (In hire order too: actions and reviews are sorted afterwards, by keys in

@@ -339,6 +339,27 @@ class ModoboaBackend:
         self.api.delete_alias(alias, what=what)
         log.info("mail.alias_deleted", address=address)
 
+    def update_alias(self, address: str, recipients: Sequence[str], expected: Sequence[str] | None = None) -> None:
+        """New recipients for a managed alias (a list kept in step); its description follows, so it stays managed."""
+        address = address_of(address)
+        targets = sorted({address_of(r) for r in recipients})
+        what = f"update alias {address}"
+        if not targets:
+            raise RecordError(f"{what}: no recipient", connector=CONNECTOR)
+        alias = self.api.find_alias(address)
+        if alias is None:
+            raise RecordError(f"{what}: no alias there (deleted since the plan): made again by the next plan",
+                              connector=CONNECTOR)
+        found = alias_row(alias, _now())
+        if sorted(found.recipients) == targets and found.managed:
+            return  # done already (an interrupted run)
+        if not found.managed or (expected is not None and sorted(found.recipients) != sorted({address_of(r) for r in expected})):
+            raise RecordError(f"{what}: it was changed (recipients {', '.join(found.recipients) or 'none'}) since the "
+                              "plan, or not made by this daemon: left as it is", connector=CONNECTOR)
+        self.api.patch_alias(alias, targets, enabled=bool(alias.get("enabled")), what=what,
+                             also={"description": rows.managed_note(targets)})
+        log.info("mail.alias_updated", address=address, recipients=targets)
+
     def _ensure_self_delivery(self, address: str) -> None:
         """An enabled visible alias at the address that lists the mailbox itself (see the module doc)."""
         own = self.api.find_alias(address)

@@ -8,7 +8,7 @@ from datetime import date
 from lifecycle.domain.errors import LifecycleError
 from lifecycle.domain.settings import Settings
 
-__all__ = ["check_hr", "check_mail", "check_notify"]
+__all__ = ["check_hr", "check_mail", "check_notify", "check_resources"]
 
 
 def check_hr(settings: Settings) -> list[str]:
@@ -101,3 +101,20 @@ def check_notify(settings: Settings) -> list[str]:
     print(f"outbox: {waiting} waiting, {failed} failed, {unconfirmed} unconfirmed"
           + (" (`lifecycle outbox` lists them)" if failed or unconfirmed else ""))
     return problems
+
+
+def check_resources(settings: Settings) -> list[str]:
+    """The functional mailboxes and lists file ([resources] path), read as a cycle reads it: what it declares
+    (printed), and each problem with its fix (an entry skipped, or a file no cycle can read)."""
+    from lifecycle.engine.cycle import read_resources
+
+    if settings.resources.path is None:
+        lists = [name for name, on in (("department", settings.lists.department), ("all_staff", settings.lists.all_staff)) if on]
+        print("resources: no file configured ([resources] path)" + (f"; [lists] {', '.join(lists)} on" if lists else ""))
+        return []
+    found = read_resources(settings)
+    if found.broken:
+        return [f"resources: {found.broken}"]
+    print(f"resources: {found.source}: {len(found.mailboxes)} functional mailboxes, {len(found.lists)} lists"
+          + (f", {len(found.problems)} entries skipped" if found.problems else ""))
+    return [f"resources: {problem.message()}" for problem in found.problems]

@@ -245,7 +245,7 @@ def _user() -> str:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.ldap import LdapDirectory
-    from lifecycle.cli.checks import check_hr, check_mail, check_notify
+    from lifecycle.cli.checks import check_hr, check_mail, check_notify, check_resources
     from lifecycle.journal.check import check_state_store
 
     problems: list[str] = []
@@ -268,6 +268,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     else:
         problems.extend(check_mail(settings))
     problems.extend(check_notify(settings))
+    problems.extend(check_resources(settings))
     for problem in problems:
         print(f"PROBLEM {problem}", file=sys.stderr)
     return EXIT_ERROR if problems else EXIT_OK

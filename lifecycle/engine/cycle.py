@@ -25,6 +25,7 @@ from lifecycle.domain.mail import MailCapability, MailSnapshot
 from lifecycle.domain.models import Action, ActionKey, DirectorySnapshot, FeedBaseline, HrSnapshot, Plan, StoredState
 from lifecycle.domain.notices import Notice
 from lifecycle.domain.ports import NO_PROGRESS, Directory, HrSource, HrWriteBack, MailBackend, MailCompanion, ProgressSink
+from lifecycle.domain.resources import NO_RESOURCES, Resources
 from lifecycle.domain.settings import Settings
 from lifecycle.engine import tuning
 from lifecycle.engine.apply import ApplyResult, Executor
@@ -52,9 +53,15 @@ def company_aliases(settings: Settings) -> dict[str, str]:
     return aliases
 
 
-def config_fingerprint(settings: Settings) -> str:
+def config_fingerprint(settings: Settings, resources: str | None = None) -> str:
+    """The settings' digest, with the resources file's ([resources] path): an edit of that file makes a saved
+    plan stale and wakes a quiet daemon.  `resources`: the file's fingerprint as a cycle read it (else read now)."""
     # SecretStr dumps masked, so the fingerprint never carries a secret.
     dumped = settings.model_dump(mode="json", exclude={"directory": {"bind_password_file"}})
+    if settings.resources.path is not None:
+        from connectors.resources_file import file_fingerprint
+
+        dumped["resources_file"] = resources if resources is not None else file_fingerprint(settings.resources.path)
     return hashlib.sha256(json.dumps(dumped, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
@@ -71,6 +78,7 @@ class Inputs:
     directory: DirectorySnapshot
     mail: MailSnapshot | None = None
     capabilities: frozenset[MailCapability] = frozenset()
+    resources: Resources = NO_RESOURCES  # the functional mailboxes and lists the admins declare
 
 
 # -- the sources ------------------------------------------------------------------------------
@@ -123,6 +131,23 @@ def mail_domains(settings: Settings) -> list[str]:
     return [c.domain for c in settings.companies]
 
 
+def read_resources(settings: Settings) -> Resources:
+    """The admins' functional mailboxes and lists ([resources] path), read every cycle; a file that cannot be
+    read comes back `broken` (the plan then changes nothing about them), never as an exception."""
+    if settings.resources.path is None:
+        return NO_RESOURCES
+    from connectors.resources_file import read_resources as read_file
+
+    found = read_file(settings)
+    if found.broken:
+        log.error("resources_file_unreadable", path=found.source, reason=found.broken,
+                  consequence="functional mailboxes and lists are left as they are this cycle")
+    elif found.problems:
+        log.warning("resources_file_entries_skipped", path=found.source, count=len(found.problems),
+                    first=found.problems[0].message())
+    return found
+
+
 # -- read ----------------------------------------------------------------------------------------
 
 
@@ -156,7 +181,7 @@ def read_inputs(
     log.info("inputs_read", hr_records=len(hr_snapshot.records), hr_rejected=len(hr_snapshot.rejected),
              entries=len(snapshot.entries), groups=len(snapshot.groups),
              mailboxes=len(mail_snapshot.mailboxes) if mail_snapshot else None)
-    return Inputs(hr_snapshot, snapshot, mail_snapshot, capabilities)
+    return Inputs(hr_snapshot, snapshot, mail_snapshot, capabilities, read_resources(settings))
 
 
 def read_hr(settings: Settings, source: HrSource, today: date | None = None) -> HrSnapshot:
@@ -178,8 +203,9 @@ def plan_from(inputs: Inputs, state: StoredState, settings: Settings, now: datet
     """join -> policies -> guards -> the plan (policies.engine: pure); with `outlook`, what the console is shown."""
     with tuning.gc_paused():  # millions of short-lived, acyclic objects
         return compute_plan(
-            inputs.hr, inputs.directory, state, settings, now, config_fingerprint=config_fingerprint(settings),
-            mail=inputs.mail, capabilities=inputs.capabilities, outlook=outlook,
+            inputs.hr, inputs.directory, state, settings, now,
+            config_fingerprint=config_fingerprint(settings, inputs.resources.fingerprint),
+            mail=inputs.mail, capabilities=inputs.capabilities, outlook=outlook, resources=inputs.resources,
         )
 
 

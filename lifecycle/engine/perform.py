@@ -203,6 +203,10 @@ class ActionPerformer:
                     m.create_alias(p.address, list(p.recipients), expires=expires)
                 except AlreadyExistsError:
                     pass  # made by an interrupted run: the plan would not ask otherwise
+            case ActionKind.UPDATE_ALIAS, AliasParams() as p:
+                # Only while it is still the list the plan saw (`changes`: its recipients then): an edit by hand wins.
+                before = action.changes.get("recipients", [None])[0]
+                m.update_alias(p.address, list(p.recipients), list(before) if isinstance(before, list) else None)
             case ActionKind.DELETE_ALIAS, AliasParams() as p:
                 # Only while it is still the alias the plan saw: one changed since is someone else's now.
                 m.delete_alias(p.address, list(p.recipients))

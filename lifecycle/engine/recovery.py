@@ -15,6 +15,7 @@ import structlog
 from lifecycle.domain.action_params import (
     AccountParams,
     AddressParams,
+    AliasParams,
     AttributeUpdateParams,
     GroupDeletionParams,
     MailboxRenameParams,
@@ -131,6 +132,10 @@ def mail_done(kind: ActionKind, params: AddressParams, mail: MailBackend) -> boo
     from what the mail server shows)."""
     if kind == ActionKind.DELETE_ALIAS:
         return mail.find_alias(params.address) is None
+    if kind in (ActionKind.CREATE_ALIAS, ActionKind.UPDATE_ALIAS):  # a list made or kept in step
+        alias = mail.find_alias(params.address)
+        return (isinstance(params, AliasParams) and alias is not None and alias.managed
+                and alias.recipients == tuple(sorted(params.recipients)))
     box = mail.find_mailbox(params.address)
     if kind == ActionKind.CREATE_MAILBOX:
         return box is not None

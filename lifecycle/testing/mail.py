@@ -303,6 +303,24 @@ class InMemoryMailBackend:
                 raise RecordError(f"delete alias {address}: changed since the plan", connector=CONNECTOR)
             del self.aliases[address]
 
+    def update_alias(self, address: str, recipients: Sequence[str], expected: Sequence[str] | None = None) -> None:
+        address = _address(address)
+        targets = sorted({_address(r) for r in recipients})
+        if not targets:
+            raise RecordError(f"update alias {address}: no recipient", connector=CONNECTOR)
+        with self._lock:
+            row = self.aliases.get(address)
+            if row is None or address in self.accounts:
+                raise RecordError(f"update alias {address}: no alias there", connector=CONNECTOR)
+            if sorted(row.recipients) == targets and row.managed:
+                return
+            wanted = sorted({_address(r) for r in expected}) if expected is not None else None
+            if not row.managed or (wanted is not None and sorted(row.recipients) != wanted):
+                raise RecordError(f"update alias {address}: changed since the plan", connector=CONNECTOR)
+            self._check_recipients(f"update alias {address}", targets)
+            row.recipients = list(targets)
+            row.made_with = tuple(targets)
+
     def close(self) -> None:
         pass
 

@@ -1,0 +1,134 @@
+"""Who is who for the functional mailboxes and lists: the people employed now, their addresses after the
+plan, a department's head, and whom ownership passes to when an owner leaves (pure).
+
+- a *member* is a person employed (HR's dates), whose account is enabled after the plan and has an address;
+- a department's *head* is the one employed member of that department (in that company) whose HR manager is
+  outside it, or who has none; none or several is a finding for an admin;
+- an owner who has left (terminated, departed, absent from HR) hands over to their manager (HR's manager_id,
+  else the directory's manager attribute), following the chain past managers who left too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from lifecycle.domain.dn import dn_key
+from policies.context import PolicyContext
+from policies.employment import Standing, employment
+from policies.intent import Intent
+from policies.join import PersonView
+
+_LOCAL = re.compile(r"[a-z0-9][a-z0-9._-]*")
+MAX_CHAIN = 50  # a manager chain longer than this is a loop HR has not been told about
+
+
+@dataclass(slots=True)
+class Person:
+    view: PersonView
+    standing: Standing
+    address: str  # after the plan ("" without one)
+    enabled: bool  # account enabled after the plan
+
+    @property
+    def member(self) -> bool:
+        return self.standing is Standing.EMPLOYED and self.enabled and bool(self.address)
+
+    @property
+    def left(self) -> bool:
+        return self.standing in (Standing.DEPARTED, Standing.ABSENT)
+
+    @property
+    def department(self) -> str:
+        return self.view.hr.department if self.view.hr is not None else ""
+
+
+@dataclass
+class People:
+    """Everyone the plan knows, by employee id, with their standing and address after the plan."""
+
+    by_id: dict[str, Person] = field(default_factory=dict)
+    by_dn: dict[str, str] = field(default_factory=dict)  # entry DN key -> employee id
+
+    @classmethod
+    def of(cls, views: Sequence[PersonView], intents: Sequence[Intent],
+           address_of: Callable[[PersonView, Intent], str], ctx: PolicyContext) -> People:
+        found = cls()
+        for view, intent in zip(views, intents):
+            standing = employment(view.hr, ctx).standing
+            address = address_of(view, intent).lower() if intent.exists_after else ""
+            found.by_id[view.employee_id] = Person(view, standing, address, intent.enabled and intent.exists_after)
+            if view.entry is not None:
+                found.by_dn[dn_key(view.entry.dn)] = view.employee_id
+        return found
+
+    def members(self, company: str, department: str | None = None) -> list[Person]:
+        """Everyone employed in `company` (in `department`, when given) with an enabled account and an address."""
+        return [p for p in self.by_id.values()
+                if p.member and p.view.company == company and (department is None or p.department == department)]
+
+    def departments(self, company: str) -> list[str]:
+        return sorted({p.department for p in self.by_id.values()
+                       if p.standing is Standing.EMPLOYED and p.view.company == company and p.department})
+
+    def manager_of(self, person: Person) -> str:
+        """The person's manager's employee id ("" none): HR's word, else the directory's manager attribute."""
+        if person.view.hr is not None:
+            return person.view.hr.manager_id
+        entry = person.view.entry
+        return self.by_dn.get(dn_key(entry.manager), "") if entry is not None and entry.manager else ""
+
+    def head_of(self, company: str, department: str) -> tuple[Person | None, str]:
+        """The department's head, or why there is not exactly one."""
+        staff = [p for p in self.by_id.values()
+                 if p.standing is Standing.EMPLOYED and p.view.company == company and p.department == department]
+        if not staff:
+            return None, f"nobody is employed in {department} at {company}"
+        inside = {p.view.employee_id for p in staff}
+        heads = [p for p in staff if self.manager_of(p) not in inside]
+        if len(heads) != 1:
+            names = ", ".join(sorted(p.view.employee_id for p in heads)) or "none"
+            return None, f"{department} at {company} has {len(heads)} people whose manager is outside it ({names}), not one"
+        return heads[0], ""
+
+    def successor(self, person: Person) -> tuple[Person | None, list[str]]:
+        """Whom ownership passes to when `person` left: the first manager up the chain still employed; the chain
+        walked (employee ids), for the review's words."""
+        chain: list[str] = []
+        current = person
+        for _ in range(MAX_CHAIN):
+            manager_id = self.manager_of(current)
+            if not manager_id or manager_id in chain or manager_id == person.view.employee_id:
+                return None, chain
+            chain.append(manager_id)
+            manager = self.by_id.get(manager_id)
+            if manager is None:
+                return None, chain
+            if manager.member:
+                return manager, chain
+            current = manager
+        return None, chain
+
+
+def department_local_part(department: str) -> str:
+    """The local part of a department's list: the pinyin of its name, syllables joined (研发部 -> yanfabu);
+    ASCII letters and digits kept in lower case, anything else dropped ("" when nothing is left)."""
+    return _department_local(unicodedata.normalize("NFKC", department).strip())
+
+
+def _kept(text: str) -> str:
+    return text  # what has no pinyin (Latin letters, digits) is kept as written
+
+
+@lru_cache(maxsize=4096)
+def _department_local(name: str) -> str:
+    from pypinyin import Style, lazy_pinyin  # large: loaded only when a department list is named
+
+    parts: list[str] = []
+    for piece in lazy_pinyin(name, style=Style.NORMAL, errors=_kept):
+        parts.append("".join(ch for ch in piece.lower().replace("ü", "v") if ch.isascii() and ch.isalnum()))
+    local = "".join(parts)
+    return local if _LOCAL.fullmatch(local) else ""
