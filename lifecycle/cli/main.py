@@ -37,7 +37,7 @@ EXIT_BROKEN_PIPE = 141
 
 # Commands that connect to the directory (and mail): their secrets are read, and required, at load.
 # The others need the state store only (explain reads the rest if it can).
-CONNECTING = frozenset({"check", "plan", "apply", "adopt", "unlink", "run", "suspend", "unsuspend", "reset-password", "forward"})
+CONNECTING = frozenset({"check", "plan", "apply", "adopt", "unlink", "run", "suspend", "unsuspend", "reset-password"})
 
 log = structlog.get_logger("lifecycle.cli.main")
 
