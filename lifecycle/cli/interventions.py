@@ -144,6 +144,9 @@ def _report(command: str, person: PersonState, done: PersonApplied, settings: Se
     elif command == "unsuspend":
         if ActionKind.RESTORE_ACCOUNT in kinds:
             print(f"{eid} ({uid}): suspension lifted; login given back now")
+        elif any(a.kind is ActionKind.RECORD_STATE and a.params.to_dict().get("state", {}).get("status") == "active"
+                 for a in applied):
+            print(f"{eid} ({uid}): suspension lifted; the account had been unlocked in the directory already")
         else:
             print(f"{eid} ({uid}): suspension lifted; the account stays locked: HR does not employ the person now "
                   "(a leaver's flow, or a start date not reached, decides what follows)")
