@@ -33,6 +33,7 @@ from lifecycle.domain.errors import ConfigError
 from lifecycle.domain.hr_settings import CANONICAL_HR_FIELDS as CANONICAL_HR_FIELDS  # re-exported
 from lifecycle.domain.hr_settings import HrSettings as HrSettings
 from lifecycle.domain.notify_settings import Language, NotifySettings, notify_addresses
+from lifecycle.domain.resource_settings import ListsSettings, ResourcesSettings
 from lifecycle.domain.web_settings import WebSettings
 
 log = structlog.get_logger(__name__)
@@ -253,20 +254,6 @@ class GuardSettings(Section):
     max_creation_fraction: float = Field(0.2, ge=0, description="same, as a fraction of the company's accounts "
                                          "(a renumbered HR feed would otherwise make a second account for everyone)")
     creation_floor: int = Field(10, ge=0, description="the fraction never holds this many or fewer new accounts")
-
-
-class ResourcesSettings(Section):
-    """Functional mailboxes and lists the admins declare in a file of their own (lifecycle.domain.resources)."""
-
-    path: Path | None = Field(None, description="TOML file of [[mailboxes]] and [[lists]]; read every cycle")
-
-
-class ListsSettings(Section):
-    """Mail lists that follow HR membership."""
-
-    department: bool = Field(False, description="a list per department: <department-name>@<company domain>")
-    all_staff: bool = Field(False, description="a list per company of everyone employed there")
-    all_staff_name: str = Field("all", description="the all-staff list's local part")
 
 
 class ScheduleSettings(Section):
@@ -552,6 +539,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, *, secrets: bool =
     try:
         return Settings(**data)
     except ValidationError as exc:
+        from lifecycle.domain.config_errors import format_validation_error
+
         raise ConfigError(format_validation_error(exc, config_path)) from exc
     finally:
         _SECRETS_DEFERRED.reset(deferred)
@@ -581,38 +570,3 @@ def read_secrets(settings: Settings) -> tuple[Settings, dict[str, str]]:
         except ValueError as exc:
             problems["mail"] = str(exc)
     return settings.model_copy(update={"directory": directory, "mail": mail}), problems
-
-
-def format_validation_error(exc: ValidationError, path: Path) -> str:
-    lines = [f"invalid configuration in {path}:"]
-    for error in exc.errors(include_url=False, include_input=False):
-        key = _dotted(error["loc"])
-        if error["type"] == "extra_forbidden":
-            allowed = _allowed_keys(error["loc"][:-1])
-            lines.append(f"  {key}: unknown key; allowed here: {', '.join(allowed)}")
-        elif error["type"] == "missing":
-            lines.append(f"  {key}: required key is missing")
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"  {key or '(top level)'}: {message}")
-    return "\n".join(lines)
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
-        else:
-            parts.append(str(item))
-    return ".".join(parts)
-
-
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: Any = Settings
-    for item in loc:
-        if isinstance(item, int):
-            continue
-        annotation = model.model_fields[item].annotation
-        model = next((a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)), annotation)
-    return sorted(getattr(model, "model_fields", {}))

@@ -7,7 +7,8 @@ with the admin's uid as actor and the console's origin (lifecycle.journal.interv
 reach the directory: the daemon acts at its next cycle (the interventions table and persons.reset_due_at are
 part of the stored state, so even a quiet daemon notices), as `lifecycle suspend` on its host would at once.
 
-A person of another company is refused with 403, an unknown one with 404.
+A person of another company is answered as an unknown one (404), as everywhere in the API: a branch admin
+learns nothing of other companies' employee ids.
 """
 
 from __future__ import annotations
@@ -34,15 +35,12 @@ NEXT_CYCLE = ("the console does not reach the directory: the daemon applies it a
 
 
 def _person_of_company(employee_id: str) -> PersonState:
-    """The person's stored account, if the caller's role covers its company: 404 unknown, 403 another company's,
+    """The person's stored account, if the caller's role covers its company: 404 unknown or another company's,
     409 no account the daemon manages."""
     store = journal()
     company = store.company_of(employee_id)
-    if company is None:
+    if company is None or not admin().may_see(company):
         raise Refusal(404, f"no employee {employee_id}")
-    caller = admin()
-    if not caller.may_see(company):
-        raise Refusal(403, f"employee {employee_id} is not of your companies ({', '.join(caller.companies)})")
     person = store.person(employee_id)
     if person is None or person.status in (PersonStatus.DELETED, PersonStatus.CONFIRMED) or not person.uid:
         raise Refusal(409, f"employee {employee_id} has no account the daemon manages")

@@ -58,6 +58,11 @@ KINDS = {
     "reset_password": N_("new initial password"), "password_revealed": N_("initial password revealed"),
     "no_personal_email": N_("no personal address for the first password"), "outbox_resend": N_("notice sent again"),
     "outbox_forget": N_("notice dropped"),
+    "forward": N_("forward set by an admin"), "forward_removed": N_("forward removed by an admin"),
+    "suspend": N_("suspended by an admin"), "unsuspend": N_("admin suspension lifted"),
+    "reset_password_requested": N_("new password asked for"), "new_account": N_("new account confirmed"),
+    "update_alias": N_("update list"), "resource_owner_changed": N_("resource owner changed"),
+    "resource_problem": N_("resource problem"), "forward_problem": N_("forward problem"),
 }
 # ... and the statuses of entries, held actions and people, the outcomes and modes of cycles.
 WORDS = {
