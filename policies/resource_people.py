@@ -2,10 +2,16 @@
 plan, a department's head, and whom ownership passes to when an owner leaves (pure).
 
 - a *member* is a person employed (HR's dates), whose account is enabled after the plan and has an address;
+- an *uncertain* person is one whose standing this plan does not settle (absent from HR but not a leaver yet, a
+  hire date ahead with an account already there: `Intent.memberships_frozen`); they keep their presence in every
+  list as it is, like the people the plan does not decide for at all (a rejected row, a duplicate
+  employeeNumber, an id that changed shape: not among the views; their entries' addresses are `foreign`);
+- everyone else who is not a member (departed, suspended, deleted) is *out* of every list;
 - a department's *head* is the one employed member of that department (in that company) whose HR manager is
   outside it, or who has none; none or several is a finding for an admin;
-- an owner who has left (terminated, departed, absent from HR) hands over to their manager (HR's manager_id,
-  else the directory's manager attribute), following the chain past managers who left too.
+- an owner who has *departed* (HR's termination, or an absence that counts as one) hands over to their manager
+  (HR's manager_id, else the directory's manager attribute), following the chain past managers who cannot receive
+  mail; an absence alone never does.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from lifecycle.domain.dn import dn_key
+from lifecycle.domain.models import DirectorySnapshot
 from policies.context import PolicyContext
 from policies.employment import Standing, employment
 from policies.intent import Intent
@@ -32,14 +39,21 @@ class Person:
     standing: Standing
     address: str  # after the plan ("" without one)
     enabled: bool  # account enabled after the plan
+    departed: bool = False  # HR's termination, or an absence that counts as one (Intent.departed), or deleted
+    uncertain: bool = False  # this plan does not settle their standing: their presence in a list is kept
 
     @property
     def member(self) -> bool:
-        return self.standing is Standing.EMPLOYED and self.enabled and bool(self.address)
+        return self.standing is Standing.EMPLOYED and self.enabled and bool(self.address) and not self.uncertain
+
+    @property
+    def receives(self) -> bool:
+        """Mail to their address reaches them (an owner's copy, a list's last resort)."""
+        return self.enabled and bool(self.address) and not self.departed
 
     @property
     def left(self) -> bool:
-        return self.standing in (Standing.DEPARTED, Standing.ABSENT)
+        return self.departed
 
     @property
     def department(self) -> str:
@@ -52,18 +66,40 @@ class People:
 
     by_id: dict[str, Person] = field(default_factory=dict)
     by_dn: dict[str, str] = field(default_factory=dict)  # entry DN key -> employee id
+    by_address: dict[str, Person] = field(default_factory=dict)  # their address now and after the plan
+    foreign: frozenset[str] = frozenset()  # addresses of directory entries of no one the plan decides for
 
     @classmethod
     def of(cls, views: Sequence[PersonView], intents: Sequence[Intent],
-           address_of: Callable[[PersonView, Intent], str], ctx: PolicyContext) -> People:
+           address_of: Callable[[PersonView, Intent], str], ctx: PolicyContext,
+           directory: DirectorySnapshot | None = None) -> People:
         found = cls()
         for view, intent in zip(views, intents):
             standing = employment(view.hr, ctx).standing
-            address = address_of(view, intent).lower() if intent.exists_after else ""
-            found.by_id[view.employee_id] = Person(view, standing, address, intent.enabled and intent.exists_after)
+            exists = intent.exists_after
+            address = address_of(view, intent).lower() if exists else ""
+            out = intent.departed or intent.suspend is not None or intent.delete is not None
+            person = Person(view, standing, address, intent.enabled and exists,
+                            departed=intent.departed or intent.delete is not None,
+                            uncertain=intent.memberships_frozen and not out)
+            found.by_id[view.employee_id] = person
             if view.entry is not None:
                 found.by_dn[dn_key(view.entry.dn)] = view.employee_id
+                if view.entry.mail:
+                    found.by_address[view.entry.mail.lower()] = person
+            if address:
+                found.by_address[address] = person
+        if directory is not None:
+            entries = (*directory.entries, *directory.outside, *directory.other_classes)
+            found.foreign = frozenset(e.mail.lower() for e in entries
+                                      if e.mail and e.mail.lower() not in found.by_address)
         return found
+
+    def keeps(self, address: str) -> bool:
+        """Whether a list keeps `address` as it is, whatever its rules say now: the address of someone whose
+        standing this plan does not settle (see the module doc)."""
+        person = self.by_address.get(address)
+        return person.uncertain if person is not None else address in self.foreign
 
     def members(self, company: str, department: str | None = None) -> list[Person]:
         """Everyone employed in `company` (in `department`, when given) with an enabled account and an address."""
@@ -95,8 +131,8 @@ class People:
         return heads[0], ""
 
     def successor(self, person: Person) -> tuple[Person | None, list[str]]:
-        """Whom ownership passes to when `person` left: the first manager up the chain still employed; the chain
-        walked (employee ids), for the review's words."""
+        """Whom ownership (or an owner's copy) passes to: the first manager up the chain who receives mail; the
+        chain walked (employee ids), for the review's words."""
         chain: list[str] = []
         current = person
         for _ in range(MAX_CHAIN):
@@ -107,7 +143,7 @@ class People:
             manager = self.by_id.get(manager_id)
             if manager is None:
                 return None, chain
-            if manager.member:
+            if manager.receives:
                 return manager, chain
             current = manager
         return None, chain

@@ -3,12 +3,16 @@ membership ([lists] department / all_staff).
 
 - A functional mailbox is made on the mail server (no directory person: nobody logs in to it, nothing makes it
   inactive); its display name follows the file; its mail is also forwarded to its owner, the mailbox keeping a
-  copy (`copy_to_owner`, default true), re-pointed when the owner changes.  One no longer declared is left as
-  it is: the daemon never deletes a mailbox it holds no person for (the admins delete it by hand).
+  copy (`copy_to_owner`, default true), re-pointed when the owner changes (only a forward as the daemon sets
+  it: one set by hand is reported and left).  While the owner is suspended the copy goes to their manager.
+  One no longer declared is left as it is: the daemon never deletes a mailbox it holds no person for.
 - A list is a managed alias (Alias.managed) whose recipients are its members' addresses after the plan:
-  declared employees and addresses, and the people employed in its departments; a leaver or a suspended
-  person goes out, a joiner comes in (UPDATE_ALIAS).  An alias at that address the daemon did not make, or
-  changed by hand since, is left alone and reported.  A list with nobody in it delivers to its owner.
+  declared employees and addresses (an address of one of our people counts as that person), and the people
+  employed in its departments; a leaver, a suspended or a deleted person goes out, a joiner comes in
+  (UPDATE_ALIAS).  Someone whose standing the plan does not settle (absent from one export, a rejected row, a
+  duplicate employeeNumber, a cut-off file) keeps their place as it is (policies.resource_people).  An alias at
+  that address the daemon did not make, or changed by hand since, is left alone and reported.  A list with
+  nobody in it delivers to its owner.
 - Department lists (`[lists] department`): one per department of each company, <pinyin of the department
   name>@<company domain> (`[department_lists]` in the file names one otherwise, or "" for none); the all-staff
   list (`[lists] all_staff`): <all_staff_name>@<company domain>.
@@ -89,7 +93,7 @@ def plan_resources(
                                        "functional mailboxes and lists need a mail backend, and none is configured",
                                        "configure [mail], or remove [resources] path and [lists]"))
         return plan
-    _Planner(People.of(people, intents, address_of, ctx), directory, mail, capabilities, ctx, plan).run(resources)
+    _Planner(People.of(people, intents, address_of, ctx, directory), directory, mail, capabilities, ctx, plan).run(resources)
     return plan
 
 
@@ -120,10 +124,13 @@ class _Planner:
             return head
         person = self.people.by_id.get(owner.employee_id)
         if person is None:
-            self.problem(company, address, f"{where}: owner: employee {owner.employee_id} is not known to HR or the daemon",
-                         "set owner to the employee id of someone in the HR export")
+            self.problem(company, address, f"{where}: owner: employee {owner.employee_id} is not known to HR or the "
+                         "daemon, or nothing is done for them this cycle (a rejected row, a duplicate employeeNumber, "
+                         "an id that changed shape): nothing is re-pointed to another owner",
+                         "set owner to the employee id of someone in the HR export, or fix what the plan reports "
+                         "about that employee")
             return None
-        if not person.left:
+        if not person.left:  # an absence alone, or a standing this plan does not settle, hands nothing over
             return person
         successor, chain = self.people.successor(person)
         if successor is None:
@@ -136,6 +143,21 @@ class _Planner:
             f"{where}: the owner, employee {owner.employee_id}, has left; ownership passed to their manager, "
             f"employee {successor.view.employee_id} ({successor.address})",
             f'update the resources file: owner = "{successor.view.employee_id}" (or another owner)'))
+        return successor
+
+    def receiver(self, owner: Person, company: str = "", address: str = "", where: str = "") -> Person | None:
+        """Who receives what goes to the owner: the owner, or while they cannot (suspended, no mailbox yet) their
+        manager up the chain, said in a review when `where` is given; None when nobody can (left as it is)."""
+        if owner.receives or owner.uncertain:
+            return owner if owner.address else None
+        successor, _ = self.people.successor(owner)
+        if successor is not None and where:
+            self.plan.reviews.append(Review(
+                ReviewKind.RESOURCE_OWNER_CHANGED, owner.view.employee_id, company, address,
+                f"{where}: the owner, employee {owner.view.employee_id}, cannot receive mail now (account suspended "
+                f"or not made); they stay the owner, and the copy goes to their manager, employee "
+                f"{successor.view.employee_id} ({successor.address}), meanwhile",
+                "nothing while it lasts; name another owner in the resources file if it does not end"))
         return successor
 
     # -- functional mailboxes -------------------------------------------------------------------------
@@ -179,11 +201,25 @@ class _Planner:
             self.problem(company, address, f"{box.where}: the mail server cannot forward while keeping a copy",
                          "set copy_to_owner = false for this mailbox")
             return
-        wanted = (owner.address,)
-        if forward_to != wanted or not keeps_copy:
-            self.act(ActionKind.FORWARD_MAIL, company, address, "resource",
-                     f"a copy of the functional mailbox's mail goes to its owner, employee {owner.view.employee_id}",
-                     {"forward_to": [list(forward_to), list(wanted)]}, ForwardParams(address, wanted, True))
+        receiver = self.receiver(owner, company, address, box.where)
+        if receiver is None:
+            return
+        wanted = (receiver.address,)
+        if forward_to == wanted and keeps_copy:
+            return
+        if forward_to and not self.daemons_forward(forward_to, keeps_copy):
+            self.problem(company, address, f"{box.where}: {address} forwards to {', '.join(forward_to)}"
+                         f"{'' if keeps_copy else ' without keeping a copy'}, which the daemon did not set: left as it is",
+                         f"clear the forward in the mail server so the owner ({receiver.address}) gets the copy, or set "
+                         "copy_to_owner = false for this mailbox")
+            return
+        self.act(ActionKind.FORWARD_MAIL, company, address, "resource",
+                 f"a copy of the functional mailbox's mail goes to {receiver.address}, employee {receiver.view.employee_id}",
+                 {"forward_to": [list(forward_to), list(wanted)]}, ForwardParams(address, wanted, True))
+
+    def daemons_forward(self, forward_to: tuple[str, ...], keeps_copy: bool) -> bool:
+        """A forward as the daemon sets it: one of our people's address, the mailbox keeping a copy."""
+        return keeps_copy and len(forward_to) == 1 and forward_to[0] in self.people.by_address
 
     # -- lists ----------------------------------------------------------------------------------------------
 
@@ -193,7 +229,11 @@ class _Planner:
         recipients: set[str] = set()
         for member in declared.members:
             if "@" in member:
-                if self.usable_address(member):
+                person = self.people.by_address.get(member)
+                if person is not None:  # one of our people's address: as that person
+                    if person.member:
+                        recipients.add(person.address)
+                elif self.usable_address(member):
                     recipients.add(member)
                 else:
                     self.problem(company, address, f"{where}: member {member} is neither a mailbox nor an alias of "
@@ -201,8 +241,9 @@ class _Planner:
                 continue
             person = self.people.by_id.get(member)
             if person is None:
-                self.problem(company, address, f"{where}: member {member} is not an employee known to HR or the daemon: "
-                             "left out", f"correct the employee id, or remove it from members of {address}")
+                self.problem(company, address, f"{where}: member {member} is not an employee known to HR or the daemon, "
+                             "or nothing is done for them this cycle: their presence in the list is left as it is",
+                             f"correct the employee id, or remove it from members of {address}")
             elif person.member:
                 recipients.add(person.address)
         for department in declared.departments:
@@ -251,15 +292,19 @@ class _Planner:
             self.problem(company, address, f"{where}: the mail server cannot make aliases, which lists are",
                          "use a mail backend with aliases, or remove the list")
             return
-        recipients.discard(address)
-        if not recipients and owner is not None:
-            recipients = {owner.address}  # nobody in it: its mail is not lost, the owner receives it
         if address in self.person_addresses or self.mail.mailbox(address) is not None:
             self.problem(company, address, f"{where}: {address} is a mailbox's address: no list made there",
                          "choose another address for the list (or rename the department's list under [department_lists])")
             return
-        wanted = tuple(sorted(recipients))
         found = self.mail.alias(address)
+        if found is not None and found.managed:
+            # Whoever this plan does not settle (absent from one export, a rejected row...) stays as they are.
+            recipients |= {r for r in found.recipients if r not in recipients and self.people.keeps(r)}
+        recipients.discard(address)
+        receiver = self.receiver(owner) if owner is not None else None
+        if not recipients and receiver is not None:
+            recipients = {receiver.address}  # nobody in it: its mail is not lost, the owner receives it
+        wanted = tuple(sorted(recipients))
         if not wanted:
             if found is None:
                 self.problem(company, address, f"{where}: the list {address} has nobody in it and no owner: not made yet",
