@@ -49,7 +49,7 @@ from policies.feed_health import frozen_companies, unusable_companies
 from policies.guards import guard_plan
 from policies.inactivity import decide_inactivity
 from policies.intent import AccountStep, Intent, Step
-from policies.interventions import intervene
+from policies.interventions import admins_own, intervene
 from policies.join import PersonView, join_snapshots
 from policies.joiner import decide_employed, reset_still_due
 from policies.leaver import clear_absence, decide_absent, decide_departed, departure_from_absence
@@ -135,7 +135,9 @@ def compute_plan(
     actions, reviews, due, views, waiting = _actions_and_reviews(hr, directory, state, ctx, mail, capabilities, resources)
     unusable = unusable_companies(hr, settings, state.feed)
     if unusable:  # a feed that is mostly rejected rows says nothing reliable about anyone of its company
-        actions = [] if "*" in unusable else [a for a in actions if a.company not in unusable]
+        dropped = actions if "*" in unusable else [a for a in actions if a.company in unusable]
+        kept = {id(a) for a in admins_own(dropped)}  # an admin's lock does not rest on HR
+        actions = [a for a in actions if id(a) in kept or ("*" not in unusable and a.company not in unusable)]
     actions.sort(key=_apply_order)
     frozen = {**frozen_companies(hr, state.feed, settings), **unusable}
     accounts: dict[str, int] = {}

@@ -80,6 +80,10 @@ def guard_plan(
     creations: dict[str, list[int]] = defaultdict(list)
     for index, action in enumerate(actions):
         key = action_key(action)
+        if action.kind is ActionKind.SUSPEND_ACCOUNT and action.rule == ADMINS_OWN:
+            # An admin's decision, taken one person at a time: not the guard's to count or hold, nor held by an
+            # older rejection of the same key (an inactivity suspension an admin rejected).
+            continue
         if key in rejected:
             held[index] = Held(action, "rejected by an admin; not applied while the rejection stands", approvable=False)
         elif action.kind is ActionKind.CREATE_ACCOUNT:
@@ -87,8 +91,6 @@ def guard_plan(
                 held[index] = Held(action, waiting[action.employee_id], approvable=False)
             elif key not in approved:
                 creations[action.company].append(index)
-        elif action.kind is ActionKind.SUSPEND_ACCOUNT and action.rule == ADMINS_OWN:
-            continue  # an admin's decision, taken one person at a time: not the guard's to count or hold
         elif action.kind is ActionKind.DELETE_ALIAS and action.company in frozen:
             # A broken feed can make departed people look employed again: their address keeps its forward.
             held[index] = Held(action, f"HR feed for {action.company} is frozen: {frozen[action.company]}; "

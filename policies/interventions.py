@@ -16,8 +16,11 @@ clock either, and is taken over by a departure the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from lifecycle.domain.action_params import GroupDeletionParams
 from lifecycle.domain.interventions import AdminSuspension
-from lifecycle.domain.models import PersonStatus, SuspensionRule
+from lifecycle.domain.models import Action, ActionKind, PersonStatus, SuspensionRule
 from policies.context import PolicyContext
 from policies.employment import Standing, employment
 from policies.intent import AccountStep, Intent, Step
@@ -25,6 +28,8 @@ from policies.join import PersonView
 
 RULE = SuspensionRule.INTERVENTION.value
 _KEPT_BY_ADMINS = (SuspensionRule.INTERVENTION, SuspensionRule.MANUAL)
+# What an admin's lock takes away with it, whatever HR says: the person leaves their groups, the mailbox its logins.
+_FOLLOWING_THE_LOCK = frozenset({ActionKind.REMOVE_MEMBER, ActionKind.SUSPEND_MAILBOX, ActionKind.DELETE_GROUP})
 
 
 def intervene(view: PersonView, intent: Intent, ctx: PolicyContext) -> None:
@@ -40,10 +45,36 @@ def intervene(view: PersonView, intent: Intent, ctx: PolicyContext) -> None:
         _keep_suspended(view, intent, suspension)
     elif recorded is SuspensionRule.INTERVENTION:
         _lift(view, intent, ctx)
-    if recorded is not None and recorded in _KEPT_BY_ADMINS and not intent.departed:
-        intent.delete = None  # no retention clock of its own: only a departure starts one
+    if (suspension is not None or recorded in _KEPT_BY_ADMINS) and not intent.departed:
+        # No retention clock of its own: only a departure starts one.  An admin's suspension stops a deletion
+        # due under an earlier rule too (an inactivity suspension the admin takes over: kept for forensics).
+        intent.delete = None
         if recorded is SuspensionRule.MANUAL and suspension is None and not intent.enabled:
             intent.memberships_frozen = True  # a lock made by hand: its groups are left as they are
+
+
+def admins_own(actions: Iterable[Action]) -> list[Action]:
+    """Of a company's actions, those an admin's intervention brings that do not rest on HR: its lock, its state
+    record, a new password asked for, and what follows the lock for that person.  compute_plan lets them through
+    when the company's HR feed is unusable (nothing else of the company is done): `lifecycle suspend` must lock a
+    compromised account whatever state HR's export is in.  Giving access back (an unsuspend) rests on HR employing
+    the person: it waits for a usable feed, and so does the new password that would follow it."""
+    actions = list(actions)
+    locked = {a.employee_id for a in actions if a.kind is ActionKind.SUSPEND_ACCOUNT and a.rule == RULE}
+    restored = {a.employee_id for a in actions if a.kind is ActionKind.RESTORE_ACCOUNT}
+
+    def own(action: Action) -> bool:
+        if action.employee_id in restored:
+            return False
+        if action.rule == RULE:
+            return True
+        if action.kind not in _FOLLOWING_THE_LOCK:
+            return False
+        if isinstance(action.params, GroupDeletionParams):  # a group whose only members are locked now
+            return bool(action.params.leaving) and set(action.params.leaving) <= locked
+        return action.employee_id in locked
+
+    return [a for a in actions if own(a)]
 
 
 def suspension_words(suspension: AdminSuspension) -> str:

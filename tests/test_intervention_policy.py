@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle.domain.interventions import InterventionKind
-from lifecycle.domain.models import ActionKind, HrStatus, Plan, ReviewKind
+from lifecycle.domain.models import ActionKind, HrStatus, Plan, RejectedRow, ReviewKind
 from lifecycle.journal.interventions import remove_intervention, request_password_reset, save_intervention
 from lifecycle.testing import InMemoryDirectory
 from tests.harness import Cycle, at, hr, make_settings, person
@@ -193,3 +193,68 @@ def test_a_lock_made_by_hand_is_recorded_and_reported_once_then_an_unlock_by_han
     assert review.reason.endswith("the suspension is recorded as lifted")
     assert cycle.journal.person("1").status.value == "active"
     assert disagreements(cycle.plan(EMPLOYED, NOW + timedelta(days=2))) == []
+
+
+# -- an admin's suspension against what HR, the guards and earlier rules say ------------------------
+
+INACTIVE = {"inactivity_days": 60, "inactivity_warning_days": 10, "retention_days": 30, "inactivity_exempt": ["2"]}
+
+
+def suspended_for_inactivity(tmp_path: Path, **guards: object) -> Cycle:
+    """Person 1 never logs in: warned after 60 days, suspended (rule inactivity) 10 days later, a deletion due 30
+    days after that."""
+    made = next(_cycle(tmp_path, policy=INACTIVE, **({"guards": guards} if guards else {})))
+    made.apply(EMPLOYED, NOW + timedelta(days=61))
+    return made
+
+
+def test_an_admins_suspension_stops_the_deletion_an_inactivity_suspension_has_due(tmp_path: Path) -> None:
+    cycle = suspended_for_inactivity(tmp_path)
+    cycle.apply(EMPLOYED, NOW + timedelta(days=72))
+    state = cycle.journal.person("1")
+    assert (state.status.value, state.suspension_rule.value) == ("suspended", "inactivity") and locked(cycle)
+    due = NOW + timedelta(days=72 + 31)
+    assert ("delete_account", "inactivity") in mine(cycle.plan(EMPLOYED, due))
+
+    suspend(cycle, due, reason="compromised; kept for the investigation")
+    plan, result = cycle.apply(EMPLOYED, due + timedelta(minutes=1))
+    assert result.ok and mine(plan) == [("record_state", "intervention")]  # the suspension is the admin's now
+    assert locked(cycle) and cycle.journal.person("1").suspension_rule.value == "intervention"
+    assert mine(cycle.plan(EMPLOYED, due + timedelta(days=400))) == []  # no deletion clock of its own
+    cycle.close()
+
+
+def test_an_older_rejection_of_the_same_lock_does_not_hold_the_admins_suspension(tmp_path: Path) -> None:
+    cycle = suspended_for_inactivity(tmp_path, max_destructive=0, destructive_floor=0)
+    plan, _ = cycle.apply(EMPLOYED, NOW + timedelta(days=72))
+    assert [h.action.rule for h in plan.held if h.action.kind is ActionKind.SUSPEND_ACCOUNT] == ["inactivity"]
+    ids = cycle.journal.sync_held(plan.held, plan.actions, NOW + timedelta(days=72))
+    assert cycle.journal.decide(ids, "rejected", "admin", NOW + timedelta(days=72), reason="keep it open")
+    assert not locked(cycle)
+
+    suspend(cycle, NOW + timedelta(days=73))
+    plan, result = cycle.apply(EMPLOYED, NOW + timedelta(days=73, minutes=1))
+    assert result.ok and ("suspend_account", "intervention") in mine(plan) and plan.held == ()
+    assert locked(cycle)
+    cycle.close()
+
+
+def unusable_feed(*rows: object) -> object:
+    """Most rows rejected: HQ's feed is unusable, nothing of HQ that rests on HR is done."""
+    bad = tuple(RejectedRow(row=10 + i, field="hire_date", reason="not a date", fix="write YYYY-MM-DD",
+                            employee_id=f"9{i}", company="HQ") for i in range(5))
+    return hr(*rows, rejected=bad)
+
+
+def test_an_admins_suspension_locks_even_when_the_companys_hr_feed_is_unusable(cycle: Cycle) -> None:
+    suspend(cycle)
+    broken = unusable_feed(person("1", "张三", title="总监"), person("2", "李四", title="总监"))  # HR changes too
+    plan, result = cycle.apply(broken, NOW + timedelta(minutes=5))
+    assert "HQ" in plan.unusable and result.ok
+    assert {(a.kind.value, a.employee_id) for a in plan.actions} == {("suspend_account", "1"), ("remove_member", "1")}
+    assert locked(cycle)  # nothing else of HQ's is done: no title written for anyone
+
+    # Giving access back rests on HR employing the person: it waits for a usable feed.
+    unsuspend(cycle, NOW + timedelta(days=1))
+    assert [a.kind.value for a in cycle.plan(broken, NOW + timedelta(days=1, minutes=1)).actions] == []
+    assert mine(cycle.plan(EMPLOYED, NOW + timedelta(days=1, minutes=1))) == [("restore_account", "intervention")]

@@ -1,8 +1,14 @@
 """`lifecycle suspend`, `unsuspend`, `reset-password`: an admin's interventions on one account (seed articles 14, 16).
 
-Each records the admin's decision with the OS user as actor and the reason (lifecycle.journal.interventions),
-then acts at once: the plan is computed as a cycle computes it and only that person's actions are applied
-(lifecycle.engine.interventions); the rest of what is pending waits for the daemon's next cycle.
+Each records the admin's decision with the OS user as actor and the reason, at the real clock
+(lifecycle.journal.interventions), then acts at once if it can take the active-instance lock
+(lifecycle.runtime.leader, as `lifecycle migrate` does): the plan is computed as a cycle computes it and only
+that person's actions are applied (lifecycle.engine.interventions); the rest of what is pending waits for the
+daemon's next cycle.  While the service holds the lock, the decision is only recorded: the running daemon
+applies it at its next cycle (the stored state changed, so even a quiet one does), never two runs at once.
+
+What is said afterwards is judged by each action's outcome in the action log and by the entry's lock as read
+back from the directory, never by what was planned.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lifecycle.cli.main import EXIT_ERROR, EXIT_OK, parse_now
@@ -35,7 +41,8 @@ def add_intervention_commands(sub: argparse._SubParsersAction[argparse.ArgumentP
                              "and the reason; only this person's actions are applied.")
         cmd.add_argument("employee_id")
         cmd.add_argument("--reason", required=True, help="why (goes to the action log; required, not empty)")
-        cmd.add_argument("--now", help="act as of this date/time (default: now)")
+        cmd.add_argument("--now", help="plan and apply as of this date/time (a test's clock; default: now); the "
+                         "decision itself is always recorded at the real time")
 
 
 def cmd_suspend(args: argparse.Namespace, settings: Settings) -> int:
@@ -56,15 +63,17 @@ def _intervene(args: argparse.Namespace, settings: Settings, command: str) -> in
     from lifecycle.engine.cycle import Sources, current_actor, open_companion, open_hr, open_mail
     from lifecycle.engine.interventions import apply_for_person
     from lifecycle.journal.store import Journal
+    from lifecycle.runtime.leader import leadership_for
 
     reason = (args.reason or "").strip()
     if not reason:
         print(f"lifecycle: {command}: --reason is empty; say why (it goes to the action log), e.g. "
               f"--reason \"account compromised, ticket 1234\"", file=sys.stderr)
         return EXIT_ERROR
-    now = parse_now(args.now, settings.policy.timezone)
+    now = parse_now(args.now, settings.policy.timezone)  # what the plan is made as of
     employee_id, actor = args.employee_id, current_actor()
     journal = Journal(settings.state.url)
+    leader = None
     try:
         require_known_employee(settings, journal, employee_id)
         person = journal.person(employee_id)
@@ -72,21 +81,39 @@ def _intervene(args: argparse.Namespace, settings: Settings, command: str) -> in
             print(f"lifecycle: {command}: employee {employee_id} has no account the daemon manages "
                   f"({'not recorded' if person is None else person.status.value}); nothing was recorded", file=sys.stderr)
             return EXIT_ERROR
-        refused = _record(journal, command, person, reason, actor, now)
+        leader = leadership_for(settings.state.url)
+        leading = leader.try_acquire()
+        refused = _record(journal, command, person, reason, actor, datetime.now(UTC))  # a record is never back-dated
         if refused:
             print(f"lifecycle: {command}: {refused}", file=sys.stderr)
             return EXIT_ERROR
+        if not leading:
+            print(f"{employee_id} ({person.uid}): {_RECORDED[command]}; the service is running "
+                  f"({leader.holder() or 'another instance'} holds {leader.description}): the running daemon applies "
+                  f"it at its next cycle, within [schedule] cycle_minutes ({settings.schedule.cycle_minutes:g} minutes); "
+                  f"`lifecycle log --employee {employee_id}` shows when")
+            return EXIT_OK
         hr, mail = open_hr(settings), open_mail(settings)
         try:
             with LdapDirectory(settings.directory, settings.companies) as directory:
                 sources = Sources(hr, directory, mail, open_companion(settings))
-                done = apply_for_person(settings, now, sources, journal, employee_id, actor)
+                done = apply_for_person(settings, now, sources, journal, employee_id, actor,
+                                        should_stop=lambda: not leader.check())
         finally:
             if mail is not None:
                 mail.close()
     finally:
+        if leader is not None:
+            leader.release()
         journal.close()
     return _report(command, person, done, settings)
+
+
+_RECORDED = {
+    "suspend": "the suspension is recorded",
+    "unsuspend": "the suspension is lifted (recorded)",
+    "reset-password": "a new initial password is recorded as due",
+}
 
 
 def _record(journal: Journal, command: str, person: PersonState, reason: str, actor: str, now: datetime) -> str:
@@ -103,10 +130,10 @@ def _record(journal: Journal, command: str, person: PersonState, reason: str, ac
     with journal.engine.begin() as conn:
         if command == "suspend":
             standing = read_interventions(conn).suspensions.get(eid)
-            if standing is not None:
-                print(f"{eid} is already suspended by {standing.actor} since {standing.created_at.date()} "
-                      f"({standing.reason}); applying it again")
-                return ""
+            if standing is not None:  # as the console's 409: a second reason is not silently dropped
+                return (f"{eid} is already suspended by {standing.actor} on {standing.created_at.date()}: "
+                        f"{standing.reason}; it stands (every cycle keeps the account locked); to record another "
+                        "reason, `lifecycle unsuspend` first; nothing was recorded")
             save_intervention(conn, InterventionKind.SUSPEND, eid, company, reason=reason, actor=actor, now=now,
                               target=person.uid, changes={"suspended": [False, True]})
         elif command == "unsuspend":
@@ -121,46 +148,99 @@ def _record(journal: Journal, command: str, person: PersonState, reason: str, ac
 
 def _report(command: str, person: PersonState, done: PersonApplied, settings: Settings) -> int:
     plan, result = done.plan, done.result
-    eid, uid = person.employee_id, person.uid
-    applied = list(plan.actions)
-    kinds = {a.kind for a in applied}
-    for action in applied:
-        print(f"  {action.kind.value} {action.target}: {action.reason}")
+    for action in plan.actions:
+        status = done.status_of(action) or "not tried"
+        print(f"  {action.kind.value} {action.target} ({status}): {action.reason}")
     for held in plan.held:
         print(f"  HELD {held.action.kind.value} {held.action.target}: {held.reason}")
     for review in plan.reviews:
         print(f"  REVIEW {review.kind.value}: {review.reason}")
+    said = {"suspend": _said_of_suspend, "unsuspend": _said_of_unsuspend}.get(command, _said_of_reset)
+    ok = said(person, done, settings)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items())) or "nothing to do"
-    if command == "suspend":
-        if ActionKind.SUSPEND_ACCOUNT in kinds:
-            print(f"{eid} ({uid}): suspended now: login disabled, open sessions ended where the mail server allows; "
-                  "it stays so whatever HR says until `lifecycle unsuspend`")
-        elif any(h.action.kind is ActionKind.SUSPEND_ACCOUNT for h in plan.held):
-            print(f"{eid} ({uid}): the suspension is recorded but its lock is held (see HELD above)", file=sys.stderr)
-            return EXIT_ERROR
-        else:
-            print(f"{eid} ({uid}): the account is locked already; the suspension is recorded and keeps it so until "
-                  "`lifecycle unsuspend`")
-    elif command == "unsuspend":
-        if ActionKind.RESTORE_ACCOUNT in kinds:
-            print(f"{eid} ({uid}): suspension lifted; login given back now")
-        elif any(a.kind is ActionKind.RECORD_STATE and a.params.to_dict().get("state", {}).get("status") == "active"
-                 for a in applied):
-            print(f"{eid} ({uid}): suspension lifted; the account had been unlocked in the directory already")
-        else:
-            print(f"{eid} ({uid}): suspension lifted; the account stays locked: HR does not employ the person now "
-                  "(a leaver's flow, or a start date not reached, decides what follows)")
-        if ActionKind.RESET_PASSWORD in kinds:
-            print(f"{eid} ({uid}): the new password asked for while it was suspended is given now "
-                  f"({_delivery(settings, person)})")
-    elif ActionKind.RESET_PASSWORD in kinds:
-        print(f"{eid} ({uid}): new initial password set, to be changed at the next login; open sessions ended "
-              f"where the mail server allows; {_delivery(settings, person)}")
+    print(f"run {result.run_id}: {len(plan.actions)} actions ({counts})")
+    return EXIT_OK if ok and result.ok else EXIT_ERROR
+
+
+def _said_of_suspend(person: PersonState, done: PersonApplied, settings: Settings) -> bool:
+    who = f"{person.employee_id} ({person.uid})"
+    if done.done(ActionKind.SUSPEND_ACCOUNT):
+        print(f"{who}: suspended now: login disabled, open sessions ended where the mail server allows; it stays so "
+              "whatever HR says until `lifecycle unsuspend`")
+        return True
+    if done.not_done(ActionKind.SUSPEND_ACCOUNT):
+        return _fails(who, "the suspension is recorded but locking the account did not succeed (see above and "
+                           "`lifecycle log`); every cycle tries again while it stands")
+    if any(h.action.kind is ActionKind.SUSPEND_ACCOUNT for h in done.plan.held):
+        return _fails(who, "the suspension is recorded but its lock is held (see HELD above)")
+    if done.locked:
+        print(f"{who}: the account is locked already; the suspension is recorded and keeps it so until "
+              "`lifecycle unsuspend`")
+        return True
+    return _fails(who, f"the suspension is recorded but the account is not locked: {_why_nothing(person, done)}")
+
+
+def _said_of_unsuspend(person: PersonState, done: PersonApplied, settings: Settings) -> bool:
+    who = f"{person.employee_id} ({person.uid})"
+    if done.done(ActionKind.RESTORE_ACCOUNT):
+        print(f"{who}: suspension lifted; login given back now")
+    elif done.not_done(ActionKind.RESTORE_ACCOUNT):
+        return _fails(who, "the suspension is lifted but giving the login back did not succeed (see above and "
+                           "`lifecycle log`); the next cycle tries again")
+    elif done.locked is False:
+        print(f"{who}: suspension lifted; the account had been unlocked in the directory already")
+    elif _unusable(person, done):
+        return _fails(who, f"the suspension is lifted but the account stays locked: {_unusable(person, done)}; the "
+                           "login comes back at the first cycle after HR's export is usable again")
     else:
-        print(f"{eid} ({uid}): the new password is recorded as due, but the account is locked or suspended now: it is "
-              "given when the account is unsuspended (or unlocked)")
-    print(f"run {result.run_id}: {len(applied)} actions ({counts})")
-    return EXIT_OK if result.ok else EXIT_ERROR
+        print(f"{who}: suspension lifted; the account stays locked: HR does not employ the person now "
+              "(a leaver's flow, or a start date not reached, decides what follows)")
+    if done.done(ActionKind.RESET_PASSWORD):
+        print(f"{who}: the new password asked for while it was suspended is given now ({_delivery(settings, person)})")
+    elif done.not_done(ActionKind.RESET_PASSWORD):
+        return _fails(who, "the new password asked for while it was suspended could not be given (see above); it "
+                           "stays due and the next cycle tries again")
+    return True
+
+
+def _said_of_reset(person: PersonState, done: PersonApplied, settings: Settings) -> bool:
+    who = f"{person.employee_id} ({person.uid})"
+    if done.done(ActionKind.RESET_PASSWORD):
+        print(f"{who}: new initial password set, to be changed at the next login; open sessions ended where the "
+              f"mail server allows; {_delivery(settings, person)}")
+        return True
+    if done.not_done(ActionKind.RESET_PASSWORD):
+        return _fails(who, "the new password is recorded as due but setting it did not succeed (see above and "
+                           "`lifecycle log`); it stays due and the next cycle tries again")
+    if done.locked:
+        print(f"{who}: the new password is recorded as due, but the account is locked or suspended now: it is given "
+              "when the account is unsuspended (or unlocked)")
+        return True
+    return _fails(who, f"the new password is recorded as due but was not given: {_why_nothing(person, done)}")
+
+
+def _fails(who: str, words: str) -> bool:
+    print(f"{who}: {words}", file=sys.stderr)
+    return False
+
+
+def _unusable(person: PersonState, done: PersonApplied) -> str:
+    unusable = done.plan.unusable
+    return unusable.get(person.company) or unusable.get("*", "")
+
+
+def _why_nothing(person: PersonState, done: PersonApplied) -> str:
+    """Why the plan did nothing for the person, as far as it tells."""
+    plan = done.plan
+    if _unusable(person, done):
+        return _unusable(person, done)
+    if plan.held:
+        return "what it needs is held (see HELD above)"
+    if plan.reviews:
+        return "an admin must look at the findings first (see REVIEW above)"
+    if done.locked is None:
+        return "no directory entry was found for the person"
+    return "nothing in the plan does it; `lifecycle explain " + person.employee_id + "` says what the daemon decides"
 
 
 def _delivery(settings: Settings, person: PersonState) -> str:

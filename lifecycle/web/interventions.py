@@ -5,7 +5,8 @@ Imported by lifecycle.web.app for its routes on the `pages` and `api` blueprints
 An admin of the person's company (a group admin: any) records the decision with a reason; it is journalled
 with the admin's uid as actor and the console's origin (lifecycle.journal.interventions).  The console does not
 reach the directory: the daemon acts at its next cycle (the interventions table and persons.reset_due_at are
-part of the stored state, so even a quiet daemon notices), as `lifecycle suspend` on its host would at once.
+part of the stored state, so even a quiet daemon notices); `lifecycle suspend` on its host acts at once only when
+no daemon holds the active-instance lock, and otherwise records the decision the same way.
 
 A person of another company is answered as an unknown one (404), as everywhere in the API: a branch admin
 learns nothing of other companies' employee ids.
@@ -30,8 +31,9 @@ from lifecycle.web.access import current_admin, login_required
 from lifecycle.web.api import Refusal, admin, api, body, journal, reason_of
 from lifecycle.web.pages import pages
 
-NEXT_CYCLE = ("the console does not reach the directory: the daemon applies it at its next cycle "
-              "(`lifecycle {command} {employee_id}` on the daemon's host does it at once)")
+NEXT_CYCLE = ("the console does not reach the directory: the daemon applies it at its next cycle, within [schedule] "
+              "cycle_minutes (`lifecycle {command} {employee_id}` on the daemon's host does it at once when no "
+              "daemon is running)")
 
 
 def _person_of_company(employee_id: str) -> PersonState:
