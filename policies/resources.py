@@ -49,8 +49,10 @@ class ResourcePlan:
 
 
 def reserved_names(resources: Resources, records: Iterable[HrRecord] = (), settings: Settings | None = None) -> frozenset[str]:
-    """Local parts no person may be given: the functional addresses and lists (lower-case)."""
+    """Local parts no person may be given: the functional addresses and lists (lower-case), those of entries
+    skipped for a mistake too (the admins mean them)."""
     names = {address.partition("@")[0] for address in resources.addresses()}
+    names |= {p.address.partition("@")[0] for p in resources.problems if "@" in p.address}
     if settings is not None:
         if settings.lists.all_staff:
             names.add(settings.lists.all_staff_name.lower())
@@ -103,14 +105,18 @@ class _Planner:
         self.people, self.mail, self.capabilities, self.ctx, self.plan = people, mail, capabilities, ctx, plan
         self.person_addresses = {e.mail.lower(): e.uid for e in directory.entries if e.mail}
         self.declared: set[str] = set()
+        self.reserved: set[str] = set()  # declared, or named by an entry that was skipped: no rule takes it over
+        self.named: set[str] = set()  # every list address a declaration or a rule produces this cycle
 
     def run(self, resources: Resources) -> None:
         self.declared = set(resources.addresses())
+        self.reserved = self.declared | {p.address for p in resources.problems if p.address}
         for box in resources.mailboxes:
             self.mailbox(box)
         for declared in resources.lists:
             self.declared_list(declared)
         self.hr_lists(resources)
+        self.orphans()
 
     # -- owners ------------------------------------------------------------------------------------
 
@@ -257,7 +263,7 @@ class _Planner:
             code, domain = company.code, company.domain
             if lists.all_staff:
                 address = f"{lists.all_staff_name.lower()}@{domain}"
-                if address not in self.declared:
+                if address not in self.reserved:
                     members = {p.address for p in self.people.members(code)}
                     self.keep_list(code, address, members, None, "[lists] all_staff", "all_staff_list")
             if not lists.department:
@@ -273,12 +279,14 @@ class _Planner:
                         continue
                 if local:
                     by_address.setdefault(f"{local}@{domain}", []).append(department)
+            all_staff = f"{lists.all_staff_name.lower()}@{domain}" if lists.all_staff else ""
             for address, departments in sorted(by_address.items()):
                 where = f"[lists] department {departments[0]!r}"
-                if len(departments) > 1 or address in self.declared:
+                if len(departments) > 1 or address in self.reserved or address == all_staff:
                     others = " and ".join(repr(d) for d in departments)
-                    why = f"{others} of {code} would share the list {address}" if len(departments) > 1 else \
-                        f"{address} is declared in the resources file already"
+                    why = (f"{others} of {code} would share the list {address}" if len(departments) > 1 else
+                           f"{address} is the all-staff list ([lists] all_staff_name)" if address == all_staff else
+                           f"{address} is named in the resources file already")
                     self.problem(code, address, f"{where}: {why}: no department list made",
                                  "name the lists apart under [department_lists] in the resources file")
                     continue
@@ -288,6 +296,7 @@ class _Planner:
 
     def keep_list(self, company: str, address: str, recipients: set[str], owner: Person | None, where: str,
                   rule: str) -> None:
+        self.named.add(address)
         if MailCapability.ALIASES not in self.capabilities:
             self.problem(company, address, f"{where}: the mail server cannot make aliases, which lists are",
                          "use a mail backend with aliases, or remove the list")
@@ -312,12 +321,12 @@ class _Planner:
             return
         if found is None:
             self.act(ActionKind.CREATE_ALIAS, company, address, rule, f"mail list ({where}): {len(wanted)} recipients",
-                     {"recipients": [None, list(wanted)]}, AliasParams(address, wanted))
+                     {"recipients": [None, list(wanted)]}, AliasParams(address, wanted, mail_list=True))
         elif not found.managed:
             if found.recipients == wanted:  # an equal alias: the daemon's from now on
                 self.act(ActionKind.CREATE_ALIAS, company, address, rule, f"mail list ({where}): the alias already "
                          "there has its members", {"recipients": [list(found.recipients), list(wanted)]},
-                         AliasParams(address, wanted))
+                         AliasParams(address, wanted, mail_list=True))
                 return
             self.problem(company, address, f"{where}: the alias {address} was not made by the daemon, or was changed "
                          f"by hand since (recipients {', '.join(found.recipients) or 'none'}): left as it is",
@@ -329,7 +338,36 @@ class _Planner:
             words = "; ".join(part for part in (f"in: {', '.join(added)}" if added else "",
                                                  f"out: {', '.join(removed)}" if removed else "") if part)
             self.act(ActionKind.UPDATE_ALIAS, company, address, rule, f"mail list ({where}) kept in step: {words}",
-                     {"recipients": [list(found.recipients), list(wanted)]}, AliasParams(address, wanted))
+                     {"recipients": [list(found.recipients), list(wanted)]}, AliasParams(address, wanted, mail_list=True))
+
+    def orphans(self) -> None:
+        """Lists the daemon made that nothing produces any more (a department renamed or dissolved, a list taken out
+        of the file): reported; never deleted, and their leavers still go out."""
+        companies = {c.domain: c.code for c in self.ctx.settings.companies}
+        for alias in self.mail.aliases:
+            address = alias.address
+            if not alias.mail_list or address in self.named or address in self.reserved:
+                continue
+            company = companies.get(address.partition("@")[2], "")
+            self.problem(company, address, f"{address} is a list the daemon made, but neither the resources file nor "
+                         "[lists] produces it any more (a department renamed or dissolved, a list taken out of the file): "
+                         "nobody joins it; its leavers still go out, and it is never deleted by the daemon",
+                         f"declare {address} in the resources file (a department's list: name it under "
+                         "[department_lists]), or delete the alias in the mail server if it is no longer wanted")
+            kept = sorted({self.still_in(r) for r in alias.recipients} - {""})
+            if kept and tuple(kept) != alias.recipients:
+                self.act(ActionKind.UPDATE_ALIAS, company, address, "list",
+                         f"mail list {address}, produced by no rule any more: out: "
+                         f"{', '.join(sorted(set(alias.recipients) - set(kept)))}",
+                         {"recipients": [list(alias.recipients), kept]}, AliasParams(address, tuple(kept), mail_list=True))
+
+    def still_in(self, recipient: str) -> str:
+        """A recipient of a list no rule produces: kept (under the person's address after the plan), or "" when
+        the person left, is suspended or deleted."""
+        person = self.people.by_address.get(recipient)
+        if person is None or person.uncertain:
+            return recipient
+        return person.address if person.member else ""
 
     # -- helpers ----------------------------------------------------------------------------------------
 

@@ -108,3 +108,57 @@ def test_a_forward_set_by_hand_on_a_functional_mailbox_is_left_alone(lists: Worl
     assert any("forwards to helpdesk@outside.test, which the daemon did not set" in r
                for r in reviews(plan, ReviewKind.RESOURCE_PROBLEM))
     assert lists.mail.reaches("it@example.com") >= {"it@example.com"}
+
+
+# -- lists nothing produces any more, and names that collide ----------------------------------------
+
+
+def test_a_renamed_department_s_old_list_is_reported_and_still_loses_its_leavers(lists: World) -> None:
+    assert lists.mail.aliases["yanfabu@example.com"].mail_list
+    for key in (HEAD, ENGINEER, OTHER):
+        lists.rows[key] = replace(lists.rows[key], department="研发中心")
+    lists.cycle()
+    lists.now += timedelta(hours=1)
+    lists.rows[OTHER] = replace(lists.rows[OTHER], termination_date=lists.now.date())
+    plan = lists.cycle()
+    [orphan] = [r for r in reviews(plan, ReviewKind.RESOURCE_PROBLEM) if r.startswith("yanfabu@example.com")]
+    assert "neither the resources file nor [lists] produces it any more" in orphan
+    assert "declare yanfabu@example.com in the resources file" in orphan
+    assert lists.mail.resolves("yanfabu@example.com") == ["wangfang@example.com", "zhangwei@example.com"]
+    assert lists.mail.resolves("yanfazhongxin@example.com") == ["wangfang@example.com", "zhangwei@example.com"]
+    assert [a.kind for a in lists.plan().actions] == []  # nothing more to do, never deleted
+
+
+def test_a_list_taken_out_of_the_file_is_reported_not_deleted(lists: World) -> None:
+    lists.resources = replace(lists.resources, lists=())
+    plan = lists.cycle()
+    assert any(r.startswith("rd-all@example.com: rd-all@example.com is a list the daemon made")
+               for r in reviews(plan, ReviewKind.RESOURCE_PROBLEM))
+    assert "rd-all@example.com" in lists.mail.aliases
+    assert not any(r.startswith("it@example.com: it@example.com is a list") for r in reviews(plan, ReviewKind.RESOURCE_PROBLEM))
+
+
+def test_a_department_named_like_the_all_staff_list_is_refused_not_flipped(tmp_path: Path) -> None:
+    made = World(tmp_path, '[department_lists]\n"研发部" = "all"\n', department=True, all_staff=True)
+    try:
+        plan = made.cycle()
+        assert any("all@example.com is the all-staff list" in r for r in reviews(plan, ReviewKind.RESOURCE_PROBLEM))
+        assert len(made.mail.resolves("all@example.com")) == 4
+        assert list_updates(made.plan()) == []
+    finally:
+        made.close()
+
+
+def test_a_skipped_entry_s_address_is_not_taken_over_by_a_department_list(tmp_path: Path) -> None:
+    text = '[[lists]]\ncompany = "HQ"\naddress = "yanfabu@example.com"\ndisplay_name = "研发"\n'  # no owner: skipped
+    made = World(tmp_path, text, department=True)
+    try:
+        plan = made.cycle()
+        assert "yanfabu@example.com" not in made.mail.aliases
+        assert any("yanfabu@example.com is named in the resources file already" in r
+                   for r in reviews(plan, ReviewKind.RESOURCE_PROBLEM))
+        from policies.resources import reserved_names
+
+        assert "yanfabu" in reserved_names(made.resources)
+    finally:
+        made.close()

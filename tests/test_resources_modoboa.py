@@ -179,3 +179,26 @@ def test_a_broken_file_changes_nothing_and_check_says_why(resources_config: Path
     assert backend.find_alias("sales@sz.example.com") is not None
     code, _, err = run(resources_config, capsys, "check")
     assert code == 1 and "PROBLEM resources: " in err and "is not valid TOML" in err
+
+
+def test_a_list_taken_out_of_the_file_is_reported_and_still_loses_its_leaver(
+    resources_config: Path, modoboa: ModoboaInstance, backend: ModoboaBackend, capsys,
+) -> None:
+    apply(resources_config, capsys, DAY_ONE)
+    made = backend.find_alias("sales@sz.example.com")
+    assert made is not None and made.managed and made.mail_list  # the list note in Modoboa's description
+    box = backend.find_mailbox("service@sz.example.com")
+    assert box is not None and box.forward_to == (LEAVER_MAIL,)
+    declared = RESOURCES[:RESOURCES.index('[[lists]]\ncompany = "SZ"\naddress = "sales@')]
+    (resources_config.parent / "resources.toml").write_text(declared, encoding="utf-8")
+    after = plan(resources_config, capsys, LEFT)
+    [orphan] = [r for r in reviews(after, "resource_problem") if r["target"] == "sales@sz.example.com"]
+    assert "a list the daemon made, but neither the resources file nor [lists] produces it any more" in orphan["reason"]
+    [update] = [a for a in after["actions"] if a["kind"] == "update_alias" and a["target"] == "sales@sz.example.com"]
+    assert f"out: {LEAVER_MAIL}" in update["reason"]
+    apply(resources_config, capsys, LEFT)
+    left = sorted(postfix_resolves(modoboa.db_path, "sales@sz.example.com"))
+    assert LEAVER_MAIL not in left and "agency@partner.test" in left and MANAGER in left
+    still = backend.find_alias("sales@sz.example.com")
+    assert still is not None and still.mail_list
+    assert [a for a in plan(resources_config, capsys, LEFT)["actions"] if a["target"] == "sales@sz.example.com"] == []

@@ -246,11 +246,12 @@ class ModoboaApi(HttpApi):
         )
 
     def create_alias(
-        self, address: str, recipients: list[str], *, what: str, expires: datetime | None = None, managed: bool = False
+        self, address: str, recipients: list[str], *, what: str, expires: datetime | None = None, managed: bool = False,
+        mail_list: bool = False,
     ) -> None:
         body: Row = {"address": address, "recipients": recipients, "enabled": True}
         if managed:
-            body["description"] = managed_note(recipients)
+            body["description"] = managed_note(recipients, mail_list)
         if expires is not None:
             body["expire_at"] = expires.isoformat()
         try:

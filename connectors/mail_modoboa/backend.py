@@ -296,8 +296,11 @@ class ModoboaBackend:
             self.api.delete_alias(own, what=f"clear the forward of {address}")
         log.info("mail.forward_cleared", address=address)
 
-    def create_alias(self, address: str, recipients: Sequence[str], expires: datetime | None = None) -> None:
-        """A managed alias; with `expires`, Modoboa stops delivering through it after that instant.
+    def create_alias(
+        self, address: str, recipients: Sequence[str], expires: datetime | None = None, *, mail_list: bool = False
+    ) -> None:
+        """A managed alias (a list's note with `mail_list`); with `expires`, Modoboa stops delivering through it after
+        that instant.
 
         An alias already at the address with these recipients becomes this one, expiry included: a rename leaves
         the mailbox's own alias at the old address, to the new one and without an expiry, where the transfer
@@ -314,10 +317,11 @@ class ModoboaBackend:
         if self.api.find_account(address) is not None:
             raise RecordError(f"{what}: a mailbox has that address (use set_forward)", connector=CONNECTOR)
         if existing is None:
-            self.api.create_alias(address, targets, what=what, expires=expires, managed=True)
+            self.api.create_alias(address, targets, what=what, expires=expires, managed=True, mail_list=mail_list)
         else:
             self.api.patch_alias(existing, targets, enabled=True, what=what, also={
-                "expire_at": expires.isoformat() if expires is not None else None, "description": rows.managed_note(targets)})
+                "expire_at": expires.isoformat() if expires is not None else None,
+                "description": rows.managed_note(targets, mail_list)})
         log.info("mail.alias_created", address=address, recipients=targets, expires=expires.isoformat() if expires else None)
 
     def delete_alias(self, address: str, recipients: Sequence[str] | None = None) -> None:
@@ -351,13 +355,13 @@ class ModoboaBackend:
             raise RecordError(f"{what}: no alias there (deleted since the plan): made again by the next plan",
                               connector=CONNECTOR)
         found = alias_row(alias, _now())
-        if sorted(found.recipients) == targets and found.managed:
+        if sorted(found.recipients) == targets and found.managed and found.mail_list:
             return  # done already (an interrupted run)
         if not found.managed or (expected is not None and sorted(found.recipients) != sorted({address_of(r) for r in expected})):
             raise RecordError(f"{what}: it was changed (recipients {', '.join(found.recipients) or 'none'}) since the "
                               "plan, or not made by this daemon: left as it is", connector=CONNECTOR)
         self.api.patch_alias(alias, targets, enabled=bool(alias.get("enabled")), what=what,
-                             also={"description": rows.managed_note(targets)})
+                             also={"description": rows.managed_note(targets, mail_list=True)})
         log.info("mail.alias_updated", address=address, recipients=targets)
 
     def _ensure_self_delivery(self, address: str) -> None:

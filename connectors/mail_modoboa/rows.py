@@ -18,6 +18,7 @@ from lifecycle.domain.mail import Alias, Mailbox
 
 CONNECTOR = "mail"
 MANAGED_MARK = "hr-lifecycle"  # the start of the description of the aliases this driver makes
+LIST_MARK = "hr-lifecycle list"  # ... of those made as mail lists (policies.resources)
 
 # The fields a snapshot reads of a listed account, its mailbox and an alias, and of a page: the rest
 # (roles, limits, flags...) is dropped while the JSON is parsed, so a big listing is never held whole.
@@ -62,9 +63,10 @@ def address_of(value: str) -> str:
     return normal
 
 
-def managed_note(recipients: Iterable[str]) -> str:
-    """The description of an alias this driver makes: the mark and the recipients it was made with."""
-    return f"{MANAGED_MARK}: {', '.join(sorted(recipients))}"
+def managed_note(recipients: Iterable[str], mail_list: bool = False) -> str:
+    """The description of an alias this driver makes: the mark (a list's: `LIST_MARK`) and the recipients it was
+    made with."""
+    return f"{LIST_MARK if mail_list else MANAGED_MARK}: {', '.join(sorted(recipients))}"
 
 
 def account_address(account: dict[str, Any]) -> str | None:
@@ -89,18 +91,21 @@ class AliasRow(NamedTuple):
     recipients: list[str]  # lower case
     managed: bool
     expires: datetime | None
+    mail_list: bool = False  # managed, made as a mail list
 
 
 def alias_row(row: dict[str, Any], now: datetime) -> AliasRow:
     targets = recipients(row)
     expires = parse_time(row.get("expire_at"))
     delivers = bool(row.get("enabled")) and (expires is None or expires > now)
-    return AliasRow(delivers, targets, row.get("description") == managed_note(targets), expires)
+    note = row.get("description")
+    listed = note == managed_note(targets, mail_list=True)
+    return AliasRow(delivers, targets, listed or note == managed_note(targets), expires, listed)
 
 
 def alias(address: str, row: AliasRow) -> Alias:
     return Alias(address=address, recipients=tuple(sorted(row.recipients)), is_active=row.delivers,
-                 managed=row.managed, expires=row.expires)
+                 managed=row.managed, expires=row.expires, mail_list=row.mail_list)
 
 
 class Shared:

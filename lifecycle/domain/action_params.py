@@ -361,23 +361,26 @@ class AutoReplyParams(AddressParams):
 
 @dataclass(frozen=True, slots=True)
 class AliasParams(AddressParams):
-    """create_alias, delete_alias: the alias's recipients (a deletion: as the plan saw them), and when a
-    new one expires (ISO time; None: never)."""
+    """create_alias, delete_alias: the alias's recipients (a deletion: as the plan saw them), when a
+    new one expires (ISO time; None: never), and whether it is made as a mail list (Alias.mail_list)."""
 
     recipients: tuple[str, ...]
     expires: str | None = None
+    mail_list: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"address": self.address, "recipients": list(self.recipients)}
         if self.expires is not None:
             data["expires"] = self.expires
+        if self.mail_list:
+            data["mail_list"] = True
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AliasParams:
-        _check_keys(data, frozenset({"address", "recipients"}), frozenset({"expires"}), "alias action")
+        _check_keys(data, frozenset({"address", "recipients"}), frozenset({"expires", "mail_list"}), "alias action")
         expires = _text(data, "expires") if "expires" in data else None
-        return cls(_text(data, "address"), _texts(data, "recipients"), expires)
+        return cls(_text(data, "address"), _texts(data, "recipients"), expires, data.get("mail_list") is True)
 
 
 # -- HR itself -------------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ class Alias:
     """Made by this daemon (create_alias) and its recipients unchanged since: the daemon may re-point or
     remove it.  Any other alias is an admin's or the user's, and is left alone."""
     expires: datetime | None = None
+    mail_list: bool = False
+    """Managed, and made as a mail list (policies.resources): one no rule produces any more is reported."""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -212,9 +212,12 @@ class MailBackend(Protocol):
         """The alias at an address that has no mailbox (a mailbox's own alias is its forward)."""
         ...
 
-    def create_alias(self, address: str, recipients: Sequence[str], expires: datetime | None = None) -> None:
-        """A managed alias (Alias.managed).  Raises AlreadyExistsError when an alias with other recipients is at the
-        address; one with these recipients becomes managed, with this expiry (what a rename left there)."""
+    def create_alias(
+        self, address: str, recipients: Sequence[str], expires: datetime | None = None, *, mail_list: bool = False
+    ) -> None:
+        """A managed alias (Alias.managed; with `mail_list`, marked as a list: Alias.mail_list).  Raises
+        AlreadyExistsError when an alias with other recipients is at the address; one with these recipients becomes
+        managed, with this expiry (what a rename left there)."""
         ...
 
     def delete_alias(self, address: str, recipients: Sequence[str] | None = None) -> None:
@@ -223,7 +226,7 @@ class MailBackend(Protocol):
         ...
 
     def update_alias(self, address: str, recipients: Sequence[str], expected: Sequence[str] | None = None) -> None:
-        """Give a managed alias (Alias.managed) these recipients; it stays managed.  With `expected`, only while its
+        """Give a managed alias (Alias.managed) these recipients; it stays managed, marked as a list (Alias.mail_list).  With `expected`, only while its
         recipients are exactly those (as the plan read them): RecordError for one changed since, or not managed, or
         absent (a list's members kept in step never overwrite an admin's edit)."""
         ...

@@ -67,10 +67,16 @@ class AliasRow:
     expires: datetime | None = None
     made_with: tuple[str, ...] | None = None
     """The recipients `create_alias` made it with (the Modoboa connector keeps them in the description)."""
+    as_list: bool = False
+    """Made (or kept in step) as a mail list: the Modoboa connector's list note."""
 
     @property
     def managed(self) -> bool:
         return self.made_with == tuple(sorted(self.recipients))
+
+    @property
+    def mail_list(self) -> bool:
+        return self.as_list and self.managed
 
     def delivers(self, now: datetime) -> bool:
         return self.enabled and (self.expires is None or self.expires > now)
@@ -275,7 +281,9 @@ class InMemoryMailBackend:
             else:
                 del self.aliases[address]
 
-    def create_alias(self, address: str, recipients: Sequence[str], expires: datetime | None = None) -> None:
+    def create_alias(
+        self, address: str, recipients: Sequence[str], expires: datetime | None = None, *, mail_list: bool = False
+    ) -> None:
         address = _address(address)
         targets = sorted({_address(r) for r in recipients})
         if not targets:
@@ -288,7 +296,7 @@ class InMemoryMailBackend:
                 raise RecordError(f"create alias {address}: a mailbox has that address", connector=CONNECTOR)
             self._check_recipients(f"create alias {address}", targets)
             # One there with these recipients (what a rename left) becomes this one, expiry included.
-            self.aliases[address] = AliasRow(targets, expires=expires, made_with=tuple(targets))
+            self.aliases[address] = AliasRow(targets, expires=expires, made_with=tuple(targets), as_list=mail_list)
 
     def delete_alias(self, address: str, recipients: Sequence[str] | None = None) -> None:
         address = _address(address)
@@ -312,7 +320,7 @@ class InMemoryMailBackend:
             row = self.aliases.get(address)
             if row is None or address in self.accounts:
                 raise RecordError(f"update alias {address}: no alias there", connector=CONNECTOR)
-            if sorted(row.recipients) == targets and row.managed:
+            if sorted(row.recipients) == targets and row.mail_list:
                 return
             wanted = sorted({_address(r) for r in expected}) if expected is not None else None
             if not row.managed or (wanted is not None and sorted(row.recipients) != wanted):
@@ -320,6 +328,7 @@ class InMemoryMailBackend:
             self._check_recipients(f"update alias {address}", targets)
             row.recipients = list(targets)
             row.made_with = tuple(targets)
+            row.as_list = True
 
     def close(self) -> None:
         pass
@@ -366,7 +375,8 @@ class InMemoryMailBackend:
 
     def _alias(self, address: str) -> Alias:
         row = self.aliases[address]
-        return Alias(address, tuple(sorted(row.recipients)), row.delivers(self.now), row.managed, row.expires)
+        return Alias(address, tuple(sorted(row.recipients)), row.delivers(self.now), row.managed, row.expires,
+                     row.mail_list)
 
     def _mailbox(self, address: str) -> Mailbox:
         account = self.accounts[address]
