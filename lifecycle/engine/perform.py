@@ -200,7 +200,7 @@ class ActionPerformer:
             case ActionKind.CREATE_ALIAS, AliasParams() as p:
                 expires = datetime.fromisoformat(p.expires) if p.expires else None
                 try:
-                    m.create_alias(p.address, list(p.recipients), expires=expires)
+                    m.create_alias(p.address, list(p.recipients), expires=expires, mail_list=p.mail_list)
                 except AlreadyExistsError:
                     pass  # made by an interrupted run: the plan would not ask otherwise
             case ActionKind.UPDATE_ALIAS, AliasParams() as p:
