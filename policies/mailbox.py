@@ -54,7 +54,7 @@ from lifecycle.domain.settings import MailSettings
 from policies.attributes import display_name
 from policies.context import PolicyContext
 from policies.employment import Standing, employment
-from policies.forwards import FORWARD, FORWARD_ENDED, NO_FORWARD, PersonForward, copy_problem, forward_of, required_by
+from policies.forwards import FORWARD, NO_FORWARD, PersonForward, copy_problem, forward_of, required_by, target_problem
 from policies.intent import Intent
 from policies.join import PersonView
 
@@ -135,7 +135,7 @@ def wanted_mail(
             return UNTOUCHED
         if rule != LEAVER:
             return replace(SUSPENDED_FOR_INACTIVITY, rule=rule)
-        explicit = forward_of(view.employee_id, view.company, ctx).in_force
+        explicit = forward_of(view.employee_id, view.company, ctx, state, intent).in_force
         replying = settings.leaver_mail == "forward_autoreply" and MailCapability.AUTO_REPLY in capabilities
         if explicit is not None:  # an admin's forward instead of the manager; the auto-reply answers from a kept copy
             return WantedMail(MailEnd.SUSPENDED, leaver=True, forward_to=explicit.to, keep_copy=explicit.keep_copy,
@@ -191,7 +191,9 @@ def plan_mailbox(
     if end is MailEnd.UNTOUCHED:
         return []
     plan = _MailPlan(view, mail, capabilities, settings, reviews)
-    plan.forward = forward_of(view.employee_id, view.company, ctx)
+    plan.forward = forward_of(view.employee_id, view.company, ctx, view.state, intent)
+    if plan.forward.in_force is not None:
+        plan.target_review(address or departed_address(view, ctx), frozenset(c.domain.lower() for c in ctx.settings.companies))
     if end is MailEnd.GONE and intent.delete is None:
         plan.departed_alias(departed_address(view, ctx), wanted)
         return plan.actions
@@ -208,7 +210,7 @@ def plan_mailbox(
                 plan.stale_departed_alias(departed, address)  # rehired into another company
             plan.active(intent, address, box, manager_mail)
         elif box is not None:
-            plan.suspended(intent, wanted, address, box)
+            plan.suspended(intent, wanted, address, box, manager_mail)
     return plan.actions
 
 
@@ -296,7 +298,7 @@ class _MailPlan:
         if explicit is not None:
             self.explicit_forward(address, box, delivering=True)
         elif forward and self.forward.ended_to(forward):
-            self.clear_forward(address, forward, FORWARD_ENDED, self.ended_words("the mailbox no longer forwards"))
+            self.clear_forward(address, forward, self.forward.undo_rule, self.ended_words("the mailbox no longer forwards"))
         elif forward:
             rehired = intent.restore is not None or (intent.create is not None and intent.create.rule == "rehire")
             if rehired:
@@ -359,9 +361,23 @@ class _MailPlan:
         return "; a copy stays in the mailbox" if keep_copy else "; no copy is kept in the mailbox"
 
     def ended_words(self, what: str) -> str:
-        ended = self.forward.ended
+        ended, successor = self.forward.ended, self.forward.replaced_by
         assert ended is not None
+        if successor is not None:
+            return f"the forward to {ended.to} is replaced by the one to {successor.to} from {successor.starts_on} " \
+                   f"({required_by(successor)}): until then {what}"
         return f"the forward to {ended.to} ({required_by(ended)}) has ended: {what}"
+
+    def target_review(self, address: str, domains: frozenset[str]) -> None:
+        """The forward in force sends the mail to an address of ours that nobody reads any more (the target left)."""
+        explicit = self.forward.in_force
+        assert explicit is not None
+        problem = target_problem(explicit, self.mail, domains)
+        if problem:
+            self.review(ReviewKind.FORWARD_PROBLEM, address or explicit.to, f"{explicit.actor}'s forward of "
+                        f"{address or self.view.employee_id} to {explicit.to} stays as set, but {problem}",
+                        "point the forward at someone who reads the mail (`lifecycle forward EMPLOYEE --to ADDRESS "
+                        "--reason ...`), or remove it (`lifecycle forward EMPLOYEE --remove --reason ...`)")
 
     def clear_forward(self, address: str, forward: tuple[str, ...], rule: str, reason: str) -> None:
         self.act(ActionKind.CLEAR_FORWARD, address, rule, reason, {"forward_to": [list(forward), None]}, AddressParams(address))
@@ -383,12 +399,16 @@ class _MailPlan:
             self.act(ActionKind.UPDATE_MAILBOX, address, "mover", f"HR record differs from the mailbox in {what}", changes,
                      MailboxUpdateParams(address, new_name, new_quota))
 
-    def suspended(self, intent: Intent, wanted: WantedMail, address: str, box: Mailbox) -> None:
+    def suspended(self, intent: Intent, wanted: WantedMail, address: str, box: Mailbox, manager: str) -> None:
         settings, capabilities = self.settings, self.capabilities
         manager_mail = wanted.forward_to
         rule = LEAVER if wanted.leaver else (wanted.rule or SuspensionRule.INACTIVITY.value)
         explicit = self.forward.in_force
-        if box.is_active:
+        # Locked by an admin or by hand while employed: the directory lock refuses the login already (the mail
+        # server authenticates against it), so a backend whose suspended mailbox bounces keeps it active.
+        delivering = MailCapability.SUSPEND_KEEPS_DELIVERY in capabilities
+        kept_open = rule in (SuspensionRule.INTERVENTION.value, SuspensionRule.MANUAL.value) and not delivering
+        if box.is_active and not kept_open:
             if explicit is not None:
                 how = f"mail goes to {explicit.to} as {explicit.actor} required"
             elif not wanted.leaver:
@@ -403,25 +423,31 @@ class _MailPlan:
                 how = "the leaver has no manager with a mailbox: mail to the address bounces"
             self.act(ActionKind.SUSPEND_MAILBOX, address, rule, f"login disabled; {how}", {"active": [True, False]},
                      AddressParams(address))
+        if kept_open and not box.is_active:
+            self.act(ActionKind.RESTORE_MAILBOX, address, rule, "the directory lock refuses the login already: the "
+                     "mailbox receives mail again (a suspended one bounces it on this backend)", {"active": [False, True]},
+                     AddressParams(address))
         if not wanted.leaver:
-            delivering = MailCapability.SUSPEND_KEEPS_DELIVERY in capabilities
             if explicit is not None:
-                self.explicit_forward(address, box, delivering=delivering)
+                self.explicit_forward(address, box, delivering=delivering or (kept_open and box.is_active))
                 return
             if box.forward_to and self.forward.ended_to(box.forward_to):
-                self.clear_forward(address, box.forward_to, FORWARD_ENDED, self.ended_words("the mailbox no longer forwards"))
+                self.clear_forward(address, box.forward_to, self.forward.undo_rule,
+                                   self.ended_words("the mailbox no longer forwards"))
                 return
             if self.inherited:
                 # Even an alias to the mailbox itself: it would deliver to the suspended mailbox.
                 self.clear_forward(address, self.inherited, "mover", f"the mailbox moved to an address that had an alias "
                                    f"(to {', '.join(self.inherited)}); a suspended mailbox gets no mail through it")
+            elif manager and box.forward_to == (manager,):  # a leaver's, whose departure HR withdrew
+                self.clear_forward(address, box.forward_to, "repair", f"the mailbox forwards to the manager {manager} "
+                                   "as a leaver's does, but the employee is not a leaver: the forward is removed")
             return
-        delivering = MailCapability.SUSPEND_KEEPS_DELIVERY in capabilities
         if explicit is not None and not self.explicit_forward(address, box, delivering=delivering, check_only=True):
             return
         if not manager_mail:
             if box.forward_to and self.forward.ended_to(box.forward_to):
-                self.clear_forward(address, box.forward_to, FORWARD_ENDED, self.ended_words(
+                self.clear_forward(address, box.forward_to, self.forward.undo_rule, self.ended_words(
                     "the departed person's mailbox no longer forwards (no manager with a mailbox, or leaver_mail = reject)"))
                 return
             if settings.leaver_mail != "reject" and (intent.suspend is not None or taking_over(intent)):
@@ -446,7 +472,7 @@ class _MailPlan:
                 rule, why = FORWARD, f"mail to the departed address goes to {manager_mail} instead of the manager, " \
                                      f"{required_by(explicit)}{self.copy_words(explicit.keep_copy)}"
             elif self.forward.ended_to(box.forward_to):
-                rule, why = FORWARD_ENDED, self.ended_words(f"mail to the departed address goes to the manager {manager_mail} again")
+                rule, why = self.forward.undo_rule, self.ended_words(f"mail to the departed address goes to the manager {manager_mail} again")
             else:
                 rule, why = LEAVER, f"mail to the departed address goes to the manager {manager_mail}"
             self.act(ActionKind.FORWARD_MAIL, address, rule, why,
@@ -501,9 +527,9 @@ class _MailPlan:
                 return  # an admin's or the user's alias is theirs; ours is as the state derives it
             if self.forward.ended_to(alias.recipients):
                 back = f"it goes to the manager {wanted.alias_to} again" if wanted.alias_to else "the address no longer forwards"
-                self.delete_alias(address, alias, FORWARD_ENDED, self.ended_words(back))
+                self.delete_alias(address, alias, self.forward.undo_rule, self.ended_words(back))
                 if wanted.alias_to:
-                    self.act(ActionKind.CREATE_ALIAS, address, FORWARD_ENDED, self.ended_words(
+                    self.act(ActionKind.CREATE_ALIAS, address, self.forward.undo_rule, self.ended_words(
                              f"the departed address is a forward to the manager {wanted.alias_to} again"),
                              {"recipients": [None, [wanted.alias_to]]}, AliasParams(address, (wanted.alias_to,)))
                 return

@@ -21,7 +21,7 @@ from devservers.dovecot import DovecotInstance
 from devservers.modoboa import ModoboaInstance
 from devservers.postfix import deliver
 from devservers.smtp import SmtpServer
-from lifecycle.cli.main import main
+from lifecycle.cli.main import main, parse_now
 from lifecycle.domain.settings import load_settings
 from lifecycle.journal.store import Journal
 
@@ -66,6 +66,14 @@ recheck_minutes = 1
     return config
 
 
+def forward_at(monkeypatch: pytest.MonkeyPatch, when: str, config: Path, capsys: pytest.CaptureFixture[str],
+               *args: str) -> tuple[int, str]:
+    """`lifecycle forward ARGS` as if the clock said `when` (a forward is recorded as of the clock, never --now)."""
+    moment = parse_now(when, load_settings(config).policy.timezone)
+    monkeypatch.setattr("lifecycle.cli.forward.clock", lambda: moment)
+    return run(config, capsys, "forward", *args)
+
+
 def run(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     capsys.readouterr()
     code = main(["--config", str(config), *args])
@@ -107,10 +115,10 @@ def send(dovecot: DovecotInstance, modoboa: ModoboaInstance, to: str, subject: s
 
 def test_an_active_person_s_forward_with_a_copy_and_its_end(forward_config: Path, addresses: tuple[str, str],
                                                              modoboa: ModoboaInstance, dovecot: DovecotInstance,
-                                                             capsys) -> None:
+                                                             capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     PERSON_ADDRESS, TARGET = addresses
-    code, out = run(forward_config, capsys, "forward", PERSON, "--to", TARGET, "--keep-copy", "--until", "2026-12-10",
-                    "--reason", "客户交接", "--now", DAY_ONE)
+    code, out = forward_at(monkeypatch, DAY_ONE, forward_config, capsys, PERSON, "--to", TARGET, "--keep-copy", "--until", "2026-12-10",
+                    "--reason", "客户交接")
     assert code == 0 and "applied by the next cycle" in out, out
     code, out = run(forward_config, capsys, "forward", "--list", "--format", "json", "--now", DAY_ONE)
     [row] = json.loads(out)
@@ -130,9 +138,9 @@ def test_an_active_person_s_forward_with_a_copy_and_its_end(forward_config: Path
 
 
 def test_without_a_copy_modoboa_cannot_and_nothing_is_done(forward_config: Path, addresses: tuple[str, str],
-                                                           capsys) -> None:
+                                                           capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     TARGET = addresses[1]
-    code, out = run(forward_config, capsys, "forward", PERSON, "--to", TARGET, "--reason", "r", "--now", DAY_ONE)
+    code, out = forward_at(monkeypatch, DAY_ONE, forward_config, capsys, PERSON, "--to", TARGET, "--reason", "r")
     assert code == 0, out
     plan = planned(forward_config, capsys, "2026-12-02T09:00")
     assert [a for a in plan["actions"] if a["employee_id"] == PERSON] == []
@@ -141,10 +149,10 @@ def test_without_a_copy_modoboa_cannot_and_nothing_is_done(forward_config: Path,
 
 def test_a_leaver_and_then_the_departed_address_go_to_the_target_instead_of_the_manager(
         forward_config: Path, addresses: tuple[str, str], modoboa: ModoboaInstance, dovecot: DovecotInstance,
-        capsys) -> None:
+        capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     TARGET = addresses[1]
-    code, out = run(forward_config, capsys, "forward", LEAVER, "--to", TARGET, "--until", "2027-02-01",
-                    "--reason", "接手客户", "--now", DAY_ONE)
+    code, out = forward_at(monkeypatch, DAY_ONE, forward_config, capsys, LEAVER, "--to", TARGET, "--until", "2027-02-01",
+                    "--reason", "接手客户")
     assert code == 0, out
     apply(forward_config, capsys, "2027-01-16T09:00")  # the last day was 2027-01-15
     kept = dovecot.message_count(LEAVER_ADDRESS)
@@ -158,8 +166,8 @@ def test_a_leaver_and_then_the_departed_address_go_to_the_target_instead_of_the_
 
     apply(forward_config, capsys, "2027-04-17T09:00")  # retention: mailbox and account deleted, the address an alias
     assert send(dovecot, modoboa, LEAVER_ADDRESS, "departed") == {MANAGER}
-    code, out = run(forward_config, capsys, "forward", LEAVER, "--to", TARGET, "--until", "2027-05-01",
-                    "--reason", "接手客户", "--now", "2027-04-17T09:00")
+    code, out = forward_at(monkeypatch, "2027-04-17T09:00", forward_config, capsys, LEAVER, "--to", TARGET, "--until", "2027-05-01",
+                    "--reason", "接手客户")
     assert code == 0, out
     apply(forward_config, capsys, "2027-04-18T09:00")
     assert send(dovecot, modoboa, LEAVER_ADDRESS, "departed, forwarded") == {TARGET}
@@ -178,6 +186,6 @@ ELSEWHERE = "successor@partner.test"
     ([PERSON, "--to", ELSEWHERE, "--reason", " "], "--reason is required"),
 ])
 def test_bad_input_exits_1_naming_the_field(forward_config: Path, addresses: tuple[str, str], capsys, args: list[str],
-                                            words: str) -> None:
-    code, out = run(forward_config, capsys, "forward", *args, "--now", DAY_ONE)
+                                            words: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out = forward_at(monkeypatch, DAY_ONE, forward_config, capsys, *args)
     assert code == 1 and words in out, out

@@ -51,7 +51,13 @@ def add_forward_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     forward.add_argument("--company", help="with --list: only this company")
     forward.add_argument("--all", action="store_true", help="with --list: the ended forwards too")
     forward.add_argument("--format", choices=("text", "json"), default="text", help="with --list")
-    forward.add_argument("--now", help="as of this date/time (what `today` is for --from/--until; default: the clock)")
+    forward.add_argument("--now", help="with --list: as of this date/time (default: the clock); a forward is always "
+                                       "set or removed as of the clock")
+
+
+def clock() -> datetime:
+    """Now, for what is recorded: never --now, so no forward is recorded as over already (tests replace this)."""
+    return datetime.now(UTC)
 
 
 def _now(args: argparse.Namespace, settings: Settings) -> datetime:
@@ -69,7 +75,9 @@ def cmd_forward(args: argparse.Namespace, settings: Settings) -> int:
         raise ForwardRefused("EMPLOYEE is missing: `lifecycle forward EMPLOYEE --to ADDRESS --reason TEXT`, or --list")
     if args.reason is None or not args.reason.strip():
         raise ForwardRefused("--reason is required: say why (the action log keeps it)")
-    now = _now(args, settings)
+    if args.now:
+        raise ForwardRefused("--now goes only with --list: a forward is set or removed as of today (the clock)")
+    now = clock()
     journal = Journal(settings.state.url)
     try:
         require_known_employee(settings, journal, args.employee_id)
@@ -85,7 +93,7 @@ def cmd_forward(args: argparse.Namespace, settings: Settings) -> int:
         forward = new_forward(settings, journal.person(args.employee_id), args.employee_id, to=args.to,
                               keep_copy=args.keep_copy, starts=args.starts, ends=args.ends, reason=args.reason,
                               actor=current_actor(), now=now)
-        save_forward(journal, forward)
+        save_forward(journal, forward, settings=settings)
     finally:
         journal.close()
     row = forward_row(forward, settings, now)
@@ -102,7 +110,9 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     journal = Journal(settings.state.url)
     try:
         found = forwards_of(journal, [args.company] if args.company else None)
-        rows = [forward_row(f, settings, now, person_address(settings, journal.person(f.employee_id))) for f in found]
+        people = {f.employee_id: journal.person(f.employee_id) for f in found}
+        rows = [forward_row(f, settings, now, person_address(settings, people[f.employee_id]), people[f.employee_id])
+                for f in found]
     finally:
         journal.close()
     if not args.all:

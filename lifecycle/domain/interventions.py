@@ -39,12 +39,15 @@ class ExplicitForward:
     reason: str
     actor: str
     created_at: datetime
+    # Not yet in force, it replaced one that had started: that one's target, whose forward is undone meanwhile.
+    replaces: str = ""
 
     def details(self) -> dict[str, Any]:
         """What the state store keeps in `interventions.details` (JSON)."""
         return {"to": self.to, "keep_copy": self.keep_copy,
                 "starts_on": self.starts_on.isoformat() if self.starts_on else None,
-                "ends_on": self.ends_on.isoformat() if self.ends_on else None}
+                "ends_on": self.ends_on.isoformat() if self.ends_on else None,
+                **({"replaces": self.replaces} if self.replaces else {})}
 
 
 @dataclass(frozen=True, slots=True)

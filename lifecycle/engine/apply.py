@@ -58,6 +58,7 @@ from lifecycle.engine.sending import BatchSender
 from lifecycle.engine.settling import SettledBatch, settle_batch
 from lifecycle.engine.vault import CredentialVault
 from lifecycle.journal.action_log import ActionOutcome, ActionStatus, LogEntry
+from lifecycle.journal.forwards import forget_undone_forwards
 from lifecycle.journal.store import Journal
 
 log = structlog.get_logger(__name__)
@@ -178,6 +179,7 @@ class Executor:
                 index = end
                 report_progress()
             run.references.wait_for_all()
+        forget_undone_forwards(self.journal)  # an admin's forward undone once: a later own forward is the person's
         return run.result
 
     def _wait_for_references(self, run: _Run, batch: Sequence[Action]) -> ConnectorError | None:

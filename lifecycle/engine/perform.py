@@ -40,6 +40,8 @@ from lifecycle.engine.kinds import MAIL_KINDS
 from lifecycle.engine.vault import CredentialVault
 
 log = structlog.get_logger(__name__)
+# Suspensions of a person still employed (an admin's, one found made by hand): the lock ends their sessions.
+KEPT_OPEN = frozenset({"intervention", "manual"})
 
 
 class ActionPerformer:
@@ -85,6 +87,8 @@ class ActionPerformer:
                 d.move_person(p.dn, p.new_superior)
             case ActionKind.SUSPEND_ACCOUNT, AccountParams() as p:
                 d.lock(p.dn)
+                if p.state.get("suspension_rule") in KEPT_OPEN:
+                    self.end_sessions(action, p.dn)
             case ActionKind.RESTORE_ACCOUNT, AccountParams() as p:
                 d.unlock(p.dn)
             case ActionKind.DELETE_ACCOUNT, AccountParams() as p:
@@ -127,6 +131,19 @@ class ActionPerformer:
                 self.companion.kick(p.mail)
             except ConnectorError as exc:  # the password is set: sessions still open end with their clients
                 log.warning("imap_sessions_not_ended", employee_id=action.employee_id, address=p.mail, error=str(exc))
+
+    def end_sessions(self, action: Action, dn: str) -> None:
+        """End the open IMAP sessions of an account just locked while employed: its mailbox may stay active (a
+        backend whose suspended mailbox bounces keeps it so: policies.mailbox), and the lock refuses new logins."""
+        if self.companion is None:
+            return
+        entry = self.directory.read_person(dn)
+        if entry is None or not entry.mail:
+            return
+        try:
+            self.companion.kick(entry.mail)
+        except ConnectorError as exc:  # the account is locked: sessions still open end with their clients
+            log.warning("imap_sessions_not_ended", employee_id=action.employee_id, address=entry.mail, error=str(exc))
 
     def create_group(self, p: NewGroupParams, failed_dns: Collection[str]) -> None:
         """The group with all its initial members (the planner's `members`) in one add.

@@ -44,7 +44,7 @@ def interventions_of(rows: Iterable[RowMapping]) -> Interventions:
             details = json.loads(row["details"] or "{}")
             forwards[employee_id] = ExplicitForward(
                 to=details["to"], keep_copy=bool(details.get("keep_copy")), starts_on=_day(details.get("starts_on")),
-                ends_on=_day(details.get("ends_on")), **common)
+                ends_on=_day(details.get("ends_on")), replaces=details.get("replaces") or "", **common)
         elif kind == InterventionKind.SUSPEND.value:
             suspensions[employee_id] = AdminSuspension(**common)
         elif kind == InterventionKind.NEW_ACCOUNT.value:

@@ -58,8 +58,10 @@ def _flag(data: dict[str, Any], name: str) -> bool:
 def forwards() -> Response:
     settings, now = _settings(), datetime.now(UTC)
     store = journal()
-    rows = [forward_row(f, settings, now, person_address(settings, store.person(f.employee_id)))
-            for f in forwards_of(store, chosen_companies())]
+    found = forwards_of(store, chosen_companies())  # by the person's company now (a transfer moves it)
+    people = {f.employee_id: store.person(f.employee_id) for f in found}
+    rows = [forward_row(f, settings, now, person_address(settings, people[f.employee_id]), people[f.employee_id])
+            for f in found]
     if request.args.get("all", "") not in ("1", "true", "yes"):
         rows = [r for r in rows if r["standing"] != "ended"]
     return jsonify(forwards=rows)
@@ -84,7 +86,7 @@ def add_forward() -> tuple[Response, int]:
     except ForwardRefused as exc:
         raise Refusal(400, str(exc).replace("--to", "to").replace("--from", "from").replace("--until", "until")
                       .replace("--reason", "reason")) from exc
-    save_forward(store, made, origin=caller.origin)
+    save_forward(store, made, origin=caller.origin, settings=settings)
     row = forward_row(made, settings, made.created_at, person_address(settings, person))
     return jsonify(forward=row, message=f"mail to {employee_id} goes to {made.to}; {APPLIED_NEXT}"), 201
 
