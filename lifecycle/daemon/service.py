@@ -40,6 +40,7 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.ldap import LdapDirectory
+from lifecycle.daemon.decisions import DecisionWatch
 from lifecycle.daemon.notices import DaemonNotices
 from lifecycle.daemon.startup import (
     daily_trigger,
@@ -56,7 +57,6 @@ from lifecycle.domain.settings import Settings, load_settings, resolve_config_pa
 from lifecycle.engine import quiet
 from lifecycle.engine.cycle import apply_cycle, config_fingerprint, open_hr
 from lifecycle.engine.render import summarize_held
-from lifecycle.journal.store import Journal
 from lifecycle.runtime.instrument import DaemonJournal, Progress, ToStructlog, WatchedDirectory, count_error
 from lifecycle.runtime.leader import instance_name, leadership_for
 from lifecycle.runtime.metrics import Metrics, MetricsServer, parse_listen
@@ -105,6 +105,7 @@ class Daemon:
         self._active = False
         self._cycle_lock = threading.Lock()
         self._baseline: quiet.Baseline | None = None
+        self._decisions = DecisionWatch()  # an admin's decision between cycles asks for one now
         # One HR source for as long as the settings stand: an API source keeps its token and its
         # connection from cycle to cycle (a vendor throttles token requests).
         self._hr: HrSource | None = None
@@ -237,6 +238,7 @@ class Daemon:
                 if time.monotonic() >= next_poll:
                     self._poll_leadership()
                     next_poll = time.monotonic() + (1.0 if self._active else self.settings.service.standby_poll_seconds)
+                self._cycle_for_decisions()
             except Exception as exc:
                 log.error("main_loop_error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
                 next_poll = time.monotonic() + 1.0
@@ -440,10 +442,19 @@ class Daemon:
         finally:
             self.progress.end()
             structlog.contextvars.clear_contextvars()
+            self._decisions.cycle_ended(self._state_version())
             self._cycle_lock.release()
             self._wake_for_notices()
             self._update_next_run()
             self._wake.set()  # the main thread updates STATUS now
+
+    def _cycle_for_decisions(self) -> None:
+        journal, scheduler = self.journal, self.scheduler
+        if journal is None or scheduler is None or not self._active or self._cycle_lock.locked():
+            return
+        if self._decisions.changed(journal.state_version):
+            log.info("decision_found", consequence="a cycle now, to apply what an admin decided")
+            scheduler.add_job(self._job, args=("decision",), id="decision", name="decision", replace_existing=True)
 
     def _wake_for_notices(self) -> None:
         """A cycle when the outbox's next retry or a digest comes before the next scheduled one."""
@@ -456,6 +467,12 @@ class Daemon:
                                        name="notices", replace_existing=True)
         except Exception as exc:  # the regular cycles send them all the same
             log.warning("notices_wake_failed", error=f"{type(exc).__name__}: {first_line(exc)}")
+
+    def _state_version(self) -> int | None:
+        try:
+            return self.journal.state_version() if self.journal is not None else None
+        except Exception:  # the store is down: the scheduled cycles say so
+            return None
 
     def _should_stop(self) -> bool:
         """Asked between actions: a stop request, or a lost lock, ends the run after the action in flight."""
@@ -512,8 +529,8 @@ class Daemon:
                 if outcome == "ok" and not plan.actions:
                     self.progress.mark("baseline")
                     try:
-                        self._baseline = self._new_baseline(s, config, ldap, hr, journal, before, plan,
-                                                            directory.snapshot)
+                        self._baseline = quiet.baseline_after(s, config, ldap, hr, journal.state_version, before, plan,
+                                                             directory.snapshot)
                     except Exception as exc:
                         log.warning("quiet_baseline_failed", error=f"{type(exc).__name__}: {first_line(exc)}",
                                     consequence="the next cycle reads everything again")
@@ -528,20 +545,6 @@ class Daemon:
             else:
                 log.error("cycle_failed", error=error, connector=connector, traceback=traceback.format_exc())
         self._finish(kind, outcome, started, changed, plan, result, error)
-
-    def _new_baseline(self, s: Settings, config: str, ldap: LdapDirectory, hr: HrSource, journal: Journal,
-                      before: quiet.Glance, plan: Any, snapshot: Any) -> quiet.Baseline | None:
-        """The inputs this empty plan was made from, if nothing moved while it was made."""
-        after = quiet.take_markers(hr, ldap, journal.state_version)
-        moved = ([] if snapshot is not None else ["directory snapshot"]) + before.moved(after, plan.hr_fingerprint)
-        if moved:
-            log.info("quiet_baseline_skipped", moved=moved, consequence="the next cycle reads everything again")
-            return None
-        due = plan.next_due  # computed from the same HR, directory and state as the plan
-        settle = quiet.settle_time(s, hr, plan.now)
-        if settle is not None and settle > plan.now:
-            due = min(due, settle) if due is not None else settle
-        return quiet.Baseline(after, quiet.people_by_key(snapshot), due, config, taken_uids=snapshot.taken_uids)
 
     def _finish_quiet(self, verdict: quiet.Verdict, started: float) -> None:
         elapsed = time.monotonic() - started

@@ -42,10 +42,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import structlog
+
 from lifecycle.domain.dn import dn_key, match_key
-from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot
+from lifecycle.domain.models import DirectoryEntry, DirectorySnapshot, Plan
 from lifecycle.domain.ports import Directory, HrSource
 from lifecycle.domain.settings import Settings
+
+log = structlog.get_logger("lifecycle.daemon.service")
 
 # Beyond this many changed entries per cycle a full read is cheaper than one read each.
 MAX_RECHECKS = 200
@@ -255,3 +259,21 @@ def check(
     verdict.unchanged["directory"] = "no change" + (f" but {len(people)} new logins" if people else "")
     verdict.quiet = True
     return verdict
+
+
+def baseline_after(
+    s: Settings, config: str, directory: Directory, hr: HrSource, state_version: Callable[[], int], before: Glance,
+    plan: Plan, snapshot: DirectorySnapshot | None,
+) -> Baseline | None:
+    """What the next cycle may compare with to be quiet: the inputs this empty plan was made from, if nothing
+    moved while it was made (None: the next cycle reads everything again)."""
+    after = take_markers(hr, directory, state_version)
+    moved = ([] if snapshot is not None else ["directory snapshot"]) + before.moved(after, plan.hr_fingerprint)
+    if moved or snapshot is None:
+        log.info("quiet_baseline_skipped", moved=moved, consequence="the next cycle reads everything again")
+        return None
+    due = plan.next_due  # computed from the same HR, directory and state as the plan
+    settle = settle_time(s, hr, plan.now)
+    if settle is not None and settle > plan.now:
+        due = min(due, settle) if due is not None else settle
+    return Baseline(after, people_by_key(snapshot), due, config, taken_uids=snapshot.taken_uids)
