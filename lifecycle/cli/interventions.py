@@ -5,7 +5,7 @@ Each records the admin's decision with the OS user as actor and the reason, at t
 (lifecycle.runtime.leader, as `lifecycle migrate` does): the plan is computed as a cycle computes it and only
 that person's actions are applied (lifecycle.engine.interventions); the rest of what is pending waits for the
 daemon's next cycle.  While the service holds the lock, the decision is only recorded: the running daemon
-applies it at its next cycle (the stored state changed, so even a quiet one does), never two runs at once.
+applies it at its next cycle, which a change of the stored state starts within seconds; never two runs at once.
 
 What is said afterwards is judged by each action's outcome in the action log and by the entry's lock as read
 back from the directory, never by what was planned.
@@ -90,7 +90,7 @@ def _intervene(args: argparse.Namespace, settings: Settings, command: str) -> in
         if not leading:
             print(f"{employee_id} ({person.uid}): {_RECORDED[command]}; the service is running "
                   f"({leader.holder() or 'another instance'} holds {leader.description}): the running daemon applies "
-                  f"it at its next cycle, within [schedule] cycle_minutes ({settings.schedule.cycle_minutes:g} minutes); "
+                  f"it at its next cycle, which the decision starts within seconds (lifecycle.daemon.decisions); "
                   f"`lifecycle log --employee {employee_id}` shows when")
             return EXIT_OK
         hr, mail = open_hr(settings), open_mail(settings)

@@ -31,9 +31,8 @@ from lifecycle.web.access import current_admin, login_required
 from lifecycle.web.api import Refusal, admin, api, body, journal, reason_of
 from lifecycle.web.pages import pages
 
-NEXT_CYCLE = ("the console does not reach the directory: the daemon applies it at its next cycle, within [schedule] "
-              "cycle_minutes (`lifecycle {command} {employee_id}` on the daemon's host does it at once when no "
-              "daemon is running)")
+NEXT_CYCLE = ("the console does not reach the directory: the running daemon applies it at its next cycle, which "
+              "the decision starts within seconds")
 
 
 def _person_of_company(employee_id: str) -> PersonState:
