@@ -90,7 +90,7 @@ def _intervene(args: argparse.Namespace, settings: Settings, command: str) -> in
         if not leading:
             print(f"{employee_id} ({person.uid}): {_RECORDED[command]}; the service is running "
                   f"({leader.holder() or 'another instance'} holds {leader.description}): the running daemon applies "
-                  f"it at its next cycle, which the decision starts within seconds (lifecycle.daemon.decisions); "
+                  f"it at its next cycle, which the decision starts within seconds; "
                   f"`lifecycle log --employee {employee_id}` shows when")
             return EXIT_OK
         hr, mail = open_hr(settings), open_mail(settings)
