@@ -2,7 +2,7 @@
 
 A new account is made for a joiner only when no entry nobody owns looks like the same person:
 
-- the same `cn` in the company's subtree;
+- the same `cn`, anywhere under the base DN (in the company's subtree, another company's, or outside them);
 - a uid or mail local part equal to the name the joiner would get (without its counter: `yuejia` for
   the `yuejia2` that `yuejia` being taken would give);
 - the joiner's employee id as `employeeNumber`, anywhere under the base DN;
@@ -36,9 +36,20 @@ class PossibleAccount:
 
     employee_id: str
     candidates: tuple[tuple[DirectoryEntry, str], ...]  # (entry, why it may be the person), in DN order
+    # An admin asked for a new account (`adopt --new`), but these entries carry the employee's number: a new
+    # entry would carry it too, and a number on two entries blocks the employee for good.
+    numbered: bool = False
 
     def described(self) -> str:
         return "; ".join(f"{entry.dn} ({why})" for entry, why in self.candidates)
+
+    def instruction(self) -> str:
+        eid = self.employee_id
+        if self.numbered:
+            dns = ", ".join(entry.dn for entry, _ in self.candidates)
+            return (f"remove employeeNumber from {dns} first (a new account would carry the same number), or adopt it: "
+                    f"`lifecycle adopt {eid} {self.candidates[0][0].uid or 'UID'}`")
+        return f"`lifecycle adopt {eid} UID` links one, `lifecycle adopt {eid} --new` makes a new account"
 
 
 def possible_existing_accounts(
@@ -62,13 +73,13 @@ def possible_existing_accounts(
     # An entry carrying an employee's number is that employee's, never another joiner's.
     numbers = {match_key(view.employee_id) for view in hired} | {match_key(p.employee_id) for p in state.persons}
     by_number: dict[str, list[DirectoryEntry]] = {}
-    by_name: dict[tuple[str, str | None], list[DirectoryEntry]] = {}
+    by_name: dict[str, list[DirectoryEntry]] = {}
     by_local: dict[str, list[DirectoryEntry]] = {}
     for entry in pool:
         if entry.employee_number:
             by_number.setdefault(match_key(entry.employee_number), []).append(entry)
         if entry.cn:
-            by_name.setdefault((_name_key(entry.cn), ctx.company_of_dn(entry.dn)), []).append(entry)
+            by_name.setdefault(_name_key(entry.cn), []).append(entry)
         locals_ = {lower_name(entry.uid)} if entry.uid else set()
         if "@" in entry.mail:
             locals_.add(lower_name(entry.mail.split("@", 1)[0]))
@@ -80,22 +91,40 @@ def possible_existing_accounts(
         record = view.hr
         assert record is not None
         reasons: dict[str, tuple[DirectoryEntry, list[str]]] = {}
-        found_by = [(by_number.get(match_key(record.employee_id), []), f"employeeNumber {record.employee_id}"),
-                    (by_name.get((_name_key(record.name), record.company), []), f"cn {record.name} in {record.company}")]
+        found_by = [(by_number.get(match_key(record.employee_id), []), f"employeeNumber {record.employee_id}")]
         found_by += [(by_local.get(name, []), f"uid or mail {name}") for name in _names_of(intent.uid)]
         for entries, why in found_by:
             for entry in entries:
                 reasons.setdefault(entry.dn, (entry, []))[1].append(why)
+        # The same cn anywhere: in the company's subtree, outside the subtrees (moved away by hand), or in another
+        # company's (a mover whose entry was never linked).
+        for entry in by_name.get(_name_key(record.name), []):
+            where = ctx.company_of_dn(entry.dn)
+            place = (f"in {record.company}" if where == record.company else f"in {where}'s subtree" if where
+                     else "outside the companies' subtrees")
+            reasons.setdefault(entry.dn, (entry, []))[1].append(f"cn {record.name} {place}")
         own = match_key(record.employee_id)
         candidates = tuple((entry, ", ".join(why)) for _, (entry, why) in sorted(reasons.items())
                            if not entry.employee_number or match_key(entry.employee_number) not in numbers - {own})
-        if candidates:
+        if view.employee_id in ctx.interventions.new_accounts:  # none is the person; but one carrying their number...
+            candidates = tuple(c for c in candidates if c[0].employee_number and match_key(c[0].employee_number) == own)
+            if candidates:
+                found[view.employee_id] = PossibleAccount(view.employee_id, candidates, numbered=True)
+        elif candidates:
             found[view.employee_id] = PossibleAccount(view.employee_id, candidates)
     return found
 
 
 def possible_account_review(record: HrRecord, possible: PossibleAccount) -> Review:
     first = possible.candidates[0][0]
+    if possible.numbered:
+        return Review(
+            ReviewKind.POSSIBLE_EXISTING_ACCOUNT, record.employee_id, record.company,
+            ", ".join(entry.dn for entry, _ in possible.candidates),
+            f"a new account was asked for {record.name} ({record.employee_id}), but {possible.described()} carries "
+            f"employeeNumber {record.employee_id}; no account is made while it does",
+            possible.instruction(),
+        )
     return Review(
         ReviewKind.POSSIBLE_EXISTING_ACCOUNT, record.employee_id, record.company,
         ", ".join(entry.dn for entry, _ in possible.candidates),
@@ -108,7 +137,7 @@ def possible_account_review(record: HrRecord, possible: PossibleAccount) -> Revi
 
 def _new_joiner(view: PersonView, intent: Intent, ctx: PolicyContext) -> bool:
     return (intent.account == AccountStep.CREATE and intent.create is not None and intent.create.rule == JOINER_RULE
-            and view.hr is not None and view.employee_id not in ctx.interventions.new_accounts)
+            and view.hr is not None)
 
 
 def _unowned(unmatched: Iterable[DirectoryEntry], directory: DirectorySnapshot, state: StoredState) -> list[DirectoryEntry]:
@@ -138,6 +167,5 @@ def _name_key(name: str) -> str:
 
 def held_joiners(possible: Mapping[str, PossibleAccount]) -> dict[str, str]:
     """employee id -> why their creation waits (policies.guards holds it, and what follows it)."""
-    return {employee_id: f"possible existing account: {found.described()}; `lifecycle adopt {employee_id} UID` links "
-                         f"one, `lifecycle adopt {employee_id} --new` makes a new account"
+    return {employee_id: f"possible existing account: {found.described()}; {found.instruction()}"
             for employee_id, found in possible.items()}

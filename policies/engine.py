@@ -7,7 +7,7 @@ and computing it changes nothing anywhere.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
@@ -27,6 +27,7 @@ from lifecycle.domain.action_params import (
 )
 from lifecycle.domain.mail import MailCapability, MailSnapshot
 from lifecycle.domain.models import (
+    DESTRUCTIVE_KINDS,
     Action,
     ActionKind,
     DirectorySnapshot,
@@ -145,8 +146,10 @@ def compute_plan(
         company = ctx.company_of_dn(entry.dn)
         if company:
             accounts[company] = accounts.get(company, 0) + 1
+    leaving = {a.employee_id for a in actions if a.kind in DESTRUCTIVE_KINDS}  # a list drops them: held with them
+    addresses = {v.employee_id: v.entry.mail.lower() for v in views if v.employee_id in leaving and v.entry and v.entry.mail}
     guarded = guard_plan(actions, accounts, settings.guards, approved=state.approved, rejected=state.rejected, frozen=frozen,
-                         waiting=waiting)
+                         waiting=waiting, addresses=addresses)
     found: tuple[PersonOutlook, ...] = ()
     if outlook:
         concerned = frozenset(h.action.employee_id for h in guarded.held) | {r.employee_id for r in reviews}
@@ -186,7 +189,7 @@ def _actions_and_reviews(
     joined = join_snapshots(hr, directory, state, ctx, mail)
     mail_settings = ctx.settings.mail if mail is not None else None
     hired = _in_hire_order(joined.persons)
-    decided = _decide_everyone(hired, hr, directory, state, ctx, mailing=mail_settings is not None,
+    decided = _decide_everyone(hired, hr, directory, state, ctx, mail,
                                reserved=reserved_names(resources, hr.records, ctx.settings))
     possible = possible_existing_accounts(hired, decided.intents, joined, directory, state, ctx)
 
@@ -255,11 +258,12 @@ class _Decided:
 
 def _decide_everyone(
     hired: list[PersonView], hr: HrSnapshot, directory: DirectorySnapshot, state: StoredState, ctx: PolicyContext,
-    *, mailing: bool, reserved: frozenset[str] = frozenset(),
+    mail: MailSnapshot | None, *, reserved: frozenset[str] = frozenset(),
 ) -> _Decided:
     """Pass 1, in hire order: decide everyone; collect the DNs (and addresses) others refer to and
     what the department groups need.  The names are allocated here and nowhere else."""
-    names = _LazyNames(directory, state, ctx.settings, reserved)  # built on the first joiner (none in a quiet cycle)
+    names = _LazyNames(directory, state, ctx.settings, reserved, mail)  # built on the first joiner (none in a quiet cycle)
+    mailing = mail is not None
     # Only managers' DNs (and, with a mail backend, addresses) are looked up by others.
     managers = {r.manager_id for r in hr.records if r.manager_id}
     decided = _Decided()
@@ -295,7 +299,8 @@ def _hire_date(view: PersonView) -> date:
 
 
 def _allocator(
-    directory: DirectorySnapshot, state: StoredState, settings: Settings, reserved: frozenset[str] = frozenset()
+    directory: DirectorySnapshot, state: StoredState, settings: Settings, reserved: frozenset[str] = frozenset(),
+    mail: MailSnapshot | None = None,
 ) -> NameAllocator:
     lowered = directory.taken_uids
     if not all(lower_name(uid) == uid for uid in lowered):  # a test double's snapshot, perhaps
@@ -307,19 +312,35 @@ def _allocator(
     taken |= {uid for uid in owners if uid not in lowered}
     taken |= set(settings.naming.overrides.values())
     taken |= {name for name in reserved if name not in lowered}  # functional addresses and lists (policies.resources)
+    # Unlinked entries' uids (`lifecycle unlink`): deleted by hand, such an entry can leave a mailbox full of mail
+    # behind, which the next joiner of that name must not get.  And every alias of our domains: the mail server
+    # makes no mailbox where an alias is.  (A mailbox nobody is linked to is a joiner's to adopt, by its address.)
+    taken |= {uid for uids in state.interventions.unlinked.values() for uid in uids}
+    if mail is not None:
+        taken |= {local for local in _alias_local_parts(mail, settings) if local not in lowered}
     # Overrides are reserved for their employee even before the account exists.
     owners.update({local: employee_id for employee_id, local in settings.naming.overrides.items() if local not in owners})
     return NameAllocator(taken, owners, settings.naming, lowered=lowered)
+
+
+def _alias_local_parts(mail: MailSnapshot, settings: Settings) -> Iterator[str]:
+    """The local parts of the aliases in the companies' domains, in lower case."""
+    domains = {company.domain.lower() for company in settings.companies}
+    for alias in mail.aliases:
+        local, _, domain = alias.address.lower().partition("@")
+        if domain in domains:
+            yield local
 
 
 class _LazyNames:
     """`_allocator(...)`, made when the first name is asked for: a cycle without joiners skips it."""
 
     def __init__(
-        self, directory: DirectorySnapshot, state: StoredState, settings: Settings, reserved: frozenset[str] = frozenset()
+        self, directory: DirectorySnapshot, state: StoredState, settings: Settings, reserved: frozenset[str] = frozenset(),
+        mail: MailSnapshot | None = None,
     ) -> None:
-        self._inputs: tuple[DirectorySnapshot, StoredState, Settings, frozenset[str]] | None = (
-            directory, state, settings, reserved)
+        self._inputs: tuple[DirectorySnapshot, StoredState, Settings, frozenset[str], MailSnapshot | None] | None = (
+            directory, state, settings, reserved, mail)
         self._names: NameAllocator | None = None
 
     def allocate(self, record: HrRecord) -> str | NamingProblem:

@@ -30,7 +30,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from lifecycle.domain.action_params import (
+    AddressParams,
+    AliasParams,
     AttributeUpdateParams,
+    ForwardParams,
     GroupDeletionParams,
     MemberParams,
     NewAccountParams,
@@ -69,11 +72,15 @@ def guard_plan(
     rejected: frozenset[ActionKey] = frozenset(),
     frozen: dict[str, str] | None = None,
     waiting: Mapping[str, str] | None = None,
+    addresses: Mapping[str, str] | None = None,
 ) -> Guarded:
-    """`waiting`: employee id -> why the joiner's creation waits for an admin (policies.adoption)."""
+    """`waiting`: employee id -> why the joiner's creation waits for an admin (policies.adoption).
+    `addresses`: employee id -> their address in lower case, for the people a suspension or deletion is planned
+    for (a list that drops one of them waits with their held suspension)."""
     actions = list(actions)
     frozen = frozen or {}
     waiting = waiting or {}
+    addresses = addresses or {}
     held: dict[int, Held] = {}
 
     destructive: dict[str, list[int]] = defaultdict(list)
@@ -89,12 +96,16 @@ def guard_plan(
         elif action.kind is ActionKind.CREATE_ACCOUNT:
             if action.employee_id in waiting:
                 held[index] = Held(action, waiting[action.employee_id], approvable=False)
-            elif key not in approved:
+            else:  # approved ones count too (approving some of a renumbered feed does not release the rest)
                 creations[action.company].append(index)
         elif action.kind is ActionKind.DELETE_ALIAS and action.company in frozen:
             # A broken feed can make departed people look employed again: their address keeps its forward.
             held[index] = Held(action, f"HR feed for {action.company} is frozen: {frozen[action.company]}; "
                                        "the address keeps its forward until the feed is healthy", approvable=False)
+        elif action.kind is ActionKind.UPDATE_ALIAS and action.company in frozen and _list_change(action)[1]:
+            # A broken feed can make employed people look gone: nobody leaves a list on its word.
+            held[index] = Held(action, f"HR feed for {action.company} is frozen: {frozen[action.company]}; nobody "
+                                       "leaves the list until the feed is healthy", approvable=False)
         elif action.kind in DESTRUCTIVE_KINDS:
             if action.company in frozen:
                 held[index] = Held(action, f"HR feed for {action.company} is frozen: {frozen[action.company]}", approvable=False)
@@ -126,12 +137,15 @@ def guard_plan(
             why = (
                 f"{len(indexes)} new accounts for {company} in one cycle exceed the limit of {limit} "
                 f"(max_creations {settings.max_creations}, {settings.max_creation_fraction:.0%} of {accounts} accounts, "
-                f"floor {settings.creation_floor}); a renumbered HR feed looks like this: check the employee ids, "
-                "then approve with `lifecycle approve`"
+                f"floor {settings.creation_floor}); a renumbered HR feed looks like this. If the ids were renumbered, "
+                "do not approve: fix the ids in HR (or re-key each person: `lifecycle unlink OLD_ID`, then "
+                "`lifecycle adopt NEW_ID OLD_UID`); approve only real joiners, with `lifecycle approve`"
             )
             for index in indexes:
-                held[index] = Held(actions[index], why)
+                if action_key(actions[index]) not in approved:
+                    held[index] = Held(actions[index], why)
     _hold_what_needs_a_held_creation(actions, held)
+    _keep_held_addresses_off_lists(actions, held)
 
     # What follows a held suspension or deletion waits with it.
     held_people = {h.action.employee_id for h in held.values() if h.action.kind in DESTRUCTIVE_KINDS}
@@ -141,6 +155,11 @@ def guard_plan(
         leaving = action.params.leaving if isinstance(action.params, GroupDeletionParams) else ()
         people = set(leaving) | ({action.employee_id} if action.employee_id else set())
         if people & held_people:
+            held[index] = Held(action, "waits for a held suspension of a member", approvable=False)
+    # A list keeps a person whose suspension is held (list actions name nobody: their addresses tell).
+    held_addresses = {addresses[p] for p in held_people if p in addresses}
+    for index, action in enumerate(actions):
+        if index not in held and action.kind is ActionKind.UPDATE_ALIAS and held_addresses & _list_change(action)[1]:
             held[index] = Held(action, "waits for a held suspension of a member", approvable=False)
 
     # An alias re-pointed (removed, then made again) is made only once the old one is gone.
@@ -183,3 +202,71 @@ def _hold_what_needs_a_held_creation(actions: list[Action], held: dict[int, Held
                 continue
             changes = {k: v for k, v in action.changes.items() if k != "manager"}
             actions[index] = replace(action, changes=changes, params=replace(params, attributes=attributes))
+
+
+def _list_change(action: Action) -> tuple[frozenset[str], frozenset[str]]:
+    """The addresses an alias action puts on the alias, and those it takes off (lower case)."""
+    params = action.params
+    if not isinstance(params, AliasParams):
+        return frozenset(), frozenset()
+    before = action.changes.get("recipients", [None, None])[0] if action.kind is ActionKind.UPDATE_ALIAS else None
+    old = frozenset(a.lower() for a in before or ())
+    new = frozenset(a.lower() for a in params.recipients)
+    return new - old, old - new
+
+
+def _keep_held_addresses_off_lists(actions: list[Action], held: dict[int, Held]) -> None:
+    """The address of a joiner whose account (or mailbox) is held does not exist yet: the mail server refuses an
+    alias naming it, so lists are kept in step without it, and a forward to it waits with the creation.
+    Changes `actions` in place where it leaves an address out."""
+    waiting: dict[str, str] = {}  # address -> whose held creation it waits for
+    for item in held.values():
+        params = item.action.params
+        if item.action.kind is ActionKind.CREATE_ACCOUNT and isinstance(params, NewAccountParams) and params.attributes.mail:
+            waiting[params.attributes.mail.lower()] = item.action.employee_id
+        elif item.action.kind is ActionKind.CREATE_MAILBOX and isinstance(params, AddressParams):
+            waiting[params.address.lower()] = item.action.employee_id
+    if not waiting:
+        return
+    for index, action in enumerate(actions):
+        params = action.params
+        if index in held or not isinstance(params, (AliasParams, ForwardParams)):
+            continue
+        if action.kind not in (ActionKind.CREATE_ALIAS, ActionKind.UPDATE_ALIAS, ActionKind.FORWARD_MAIL):
+            continue
+        absent = [a for a in params.recipients if a.lower() in waiting]
+        if not absent:
+            continue
+        whose = ", ".join(sorted({waiting[a.lower()] for a in absent}))
+        why = f"waits for the held creation of the account of {whose}"
+        kept = tuple(a for a in params.recipients if a.lower() not in waiting)
+        if action.kind is ActionKind.FORWARD_MAIL or not kept:
+            held[index] = Held(action, why, approvable=False)
+            continue
+        changes = dict(action.changes)
+        before = changes.get("recipients", [None, None])[0]
+        if action.kind is ActionKind.UPDATE_ALIAS and {a.lower() for a in before or ()} == {a.lower() for a in kept}:
+            held[index] = Held(action, why, approvable=False)  # only the held joiners were to come in
+            continue
+        changes["recipients"] = [before, list(kept)]
+        reason = _reworded(action.reason, before or (), kept, len(absent))
+        actions[index] = replace(action, reason=reason, changes=changes, params=replace(params, recipients=kept))
+
+
+_IN_STEP = " kept in step: "
+
+
+def _reworded(reason: str, before: Iterable[str], kept: tuple[str, ...], left_out: int) -> str:
+    """A list action's reason once held joiners' addresses are left out of it (policies.resources words it)."""
+    note = f"{left_out} held joiner{'s' if left_out > 1 else ''} left out until created"
+    head, marker, _ = reason.partition(_IN_STEP)
+    if not marker:
+        return f"{reason.split(': ', 1)[0]}: {len(kept)} recipients; {note}" if reason.endswith(" recipients") else (
+            f"{reason}; {note}")
+    old = {a.lower(): a for a in before}
+    new = {a.lower(): a for a in kept}
+    added = sorted(new[a] for a in new.keys() - old.keys())
+    removed = sorted(old[a] for a in old.keys() - new.keys())
+    words = "; ".join(part for part in (f"in: {', '.join(added)}" if added else "",
+                                         f"out: {', '.join(removed)}" if removed else "") if part)
+    return f"{head}{_IN_STEP}{words}; {note}"

@@ -74,11 +74,9 @@ def join_snapshots(
         if other.employee_number:
             elsewhere.add(other.employee_number, other)
 
-    ambiguous = by_number.shared_keys()
-    ambiguous.update(number for number in elsewhere.all_keys()
-                     if number in by_number or len(elsewhere.get(number)) > 1)
+    ambiguous = _shared_numbers(by_number, elsewhere, (*records, *states))
     for number in sorted(ambiguous):
-        dns = ", ".join(e.dn for e in (*by_number.get(number), *elsewhere.get(number)))
+        dns = ", ".join(e.dn for e in ambiguous[number])
         joined.reviews.append(
             Review(
                 ReviewKind.DUPLICATE_EMPLOYEE_NUMBER,
@@ -91,6 +89,8 @@ def join_snapshots(
         )
 
     claimed: set[str] = set()  # DNs linked to some employee
+    away: _AwayIndex | None = None  # built for the first linked employee whose entry is not in the subtrees
+    held_away: set[str] = set()
     # Only people with neither a stored link nor an entry by number are matched this way: built when needed.
     secondary: dict[str, list[DirectoryEntry]] | None = None
     secondary_hr: dict[str, int] | None = None
@@ -109,7 +109,8 @@ def join_snapshots(
             )
         )
     blocked = blocked | set(mangled) | set(mangled.values())
-    joined.blocked = frozenset(blocked)
+    # A duplicated number blocks its employee; their reports keep the manager attribute they have.
+    joined.blocked = frozenset(blocked | set(ambiguous))
 
     ids = list(records)
     ids += [employee_id for employee_id in states if employee_id not in records]
@@ -117,7 +118,7 @@ def join_snapshots(
     for employee_id in ids:
         if employee_id in blocked or employee_id in ambiguous:
             # A rejected row is never acted on; keep its entry out of "unmatched" too.
-            for rejected_entry in by_number.get(employee_id):
+            for rejected_entry in ambiguous.get(employee_id) or by_number.get(employee_id):
                 claimed.add(rejected_entry.dn)
             st = states.get(employee_id)
             if st and st.uid:
@@ -126,6 +127,25 @@ def join_snapshots(
         record = records.get(employee_id)
         st = states.get(employee_id)
         entry = _find_entry(employee_id, st, by_uid, by_number, ctx)
+        if entry is None and st is not None and st.uid and (record is not None or st.status != PersonStatus.DELETED):
+            if away is None:
+                away = _AwayIndex(directory)
+            moved = away.find(st.uid, employee_id)
+            if moved is not None:  # moved out of the subtrees by hand: not gone, and not to be made again
+                joined.reviews.append(
+                    Review(
+                        ReviewKind.INCONSISTENT_RECORD,
+                        employee_id,
+                        record.company if record else st.company,
+                        moved.dn,
+                        f"account {st.uid} of employee {employee_id} was moved out of the managed subtree (it is at "
+                        f"{moved.dn}); nothing is done for {employee_id}, and no new account is made, while it is there",
+                        f"move it back under the company's subtree, or `lifecycle unlink {employee_id} --reason ...` if "
+                        "it is not this person's",
+                    )
+                )
+                held_away.add(employee_id)
+                continue
         owner = uid_owner.get(lower_name(entry.uid)) if entry is not None else None
         if entry is not None and owner not in (None, employee_id):
             joined.reviews.append(
@@ -166,6 +186,8 @@ def join_snapshots(
             PersonView(employee_id, record, st, entry, company, ctx.company_of_dn(entry.dn) if entry else None)
         )
 
+    if held_away:
+        joined.blocked = joined.blocked | held_away
     for entry in directory.entries:
         if entry.dn not in claimed:
             joined.unmatched.append(entry)
@@ -180,6 +202,42 @@ def join_snapshots(
                 )
             )
     return joined
+
+
+def _shared_numbers(by_number: _Index, elsewhere: _Index, employee_ids: Iterable[str]) -> dict[str, list[DirectoryEntry]]:
+    """The employeeNumbers more than one entry under the base DN carries, as the directory compares them (without
+    letter case: `GZ0001` and `gz0001` are one), each spelled as the employee id it is (else as an entry has it),
+    with the entries carrying it."""
+    carriers: dict[str, list[DirectoryEntry]] = defaultdict(list)  # match key -> the entries carrying it
+    for index in (by_number, elsewhere):
+        for number in index.all_keys():
+            carriers[number if number.isdigit() else match_key(number)].extend(index.get(number))
+    shared = {key: entries for key, entries in carriers.items() if len(entries) > 1}
+    if not shared:
+        return {}
+    spelled = {}
+    for employee_id in employee_ids:
+        key = employee_id if employee_id.isdigit() else match_key(employee_id)
+        if key in shared:
+            spelled[key] = employee_id
+    return {spelled.get(key, entries[0].employee_number): entries for key, entries in shared.items()}
+
+
+class _AwayIndex:
+    """The entries outside the subtrees (or of another class), by uid and by employeeNumber."""
+
+    def __init__(self, directory: DirectorySnapshot) -> None:
+        self._by_uid: dict[str, DirectoryEntry] = {}
+        self._by_number: dict[str, DirectoryEntry] = {}
+        for entry in (*directory.outside, *directory.other_classes):
+            if entry.uid:
+                self._by_uid.setdefault(lower_name(entry.uid), entry)
+            if entry.employee_number:
+                self._by_number.setdefault(match_key(entry.employee_number), entry)
+
+    def find(self, uid: str, employee_id: str) -> DirectoryEntry | None:
+        """The employee's entry out there: carrying their stored uid, or their number."""
+        return self._by_uid.get(lower_name(uid)) or self._by_number.get(match_key(employee_id))
 
 
 class _Index:

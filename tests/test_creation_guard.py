@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from lifecycle.domain.action_params import (
     AccountParams,
+    AliasParams,
     AttributeUpdateParams,
+    ForwardParams,
     HrWriteBackParams,
     MemberParams,
     NewAccountParams,
@@ -91,3 +93,49 @@ def test_the_engine_holds_a_joiner_whose_entry_may_exist_until_an_admin_decides(
     assert "cn 乐嘉 in HQ" in review.reason and "uid or mail yuejia" in review.reason
     assert "lifecycle adopt 7 yjia" in review.fix and "lifecycle adopt 7 --new" in review.fix
     cycle.close()
+
+
+def test_approved_creations_count_and_only_the_unapproved_ones_are_held() -> None:
+    """Approving some of a renumbered feed's 'joiners' does not release the rest the next cycle."""
+    approved = frozenset(("create_account", str(i), f"uid=u{i},{HQ}") for i in range(3))
+    guarded = guard_plan([create(str(i)) for i in range(11)], {"HQ": 5}, GuardSettings(), approved=approved)
+    assert {a.employee_id for a in guarded.allowed} == {"0", "1", "2"}
+    assert len(guarded.held) == 8
+    assert "do not approve" in guarded.held[0].reason and "lifecycle adopt NEW_ID OLD_UID" in guarded.held[0].reason
+
+
+def alias(kind: ActionKind, address: str, before: list[str] | None, after: list[str]) -> Action:
+    return Action(kind, "", "HQ", address, "list", f"mail list (x) kept in step: in: {', '.join(after)}",
+                  {"recipients": [before, after]}, params=AliasParams(address, tuple(after)))
+
+
+def test_a_held_joiners_address_is_kept_off_lists_and_forwards() -> None:
+    joiner = create("1")  # u1@example.com, held as a possible existing account
+    lists = [
+        alias(ActionKind.UPDATE_ALIAS, "all@example.com", ["a@example.com", "z@example.com"],
+              ["a@example.com", "U1@example.com"]),
+        alias(ActionKind.UPDATE_ALIAS, "rd@example.com", ["a@example.com"], ["a@example.com", "u1@example.com"]),
+        alias(ActionKind.CREATE_ALIAS, "new@example.com", None, ["u1@example.com"]),
+        Action(ActionKind.FORWARD_MAIL, "9", "HQ", "z@example.com", "leaver", "to the manager",
+               params=ForwardParams("z@example.com", ("u1@example.com",), False)),
+    ]
+    guarded = guard_plan([joiner, *lists], {"HQ": 100}, GuardSettings(), waiting={"1": "possible existing account: x"})
+    [kept] = guarded.allowed
+    assert kept.target == "all@example.com" and kept.params.recipients == ("a@example.com",)  # type: ignore[union-attr]
+    assert "u1@" not in kept.reason.lower() and "out: z@example.com" in kept.reason
+    held = {h.action.target: h for h in guarded.held}
+    assert {"rd@example.com", "new@example.com", "z@example.com"} <= set(held)  # nothing else changes; only them
+    assert not any(h.approvable for h in held.values())
+
+
+def test_a_frozen_feed_takes_nobody_off_a_list_and_a_held_suspension_keeps_its_member_on() -> None:
+    out = alias(ActionKind.UPDATE_ALIAS, "all@example.com", ["a@example.com", "b@example.com"], ["a@example.com"])
+    into = alias(ActionKind.UPDATE_ALIAS, "rd@example.com", ["a@example.com"], ["a@example.com", "c@example.com"])
+    guarded = guard_plan([out, into], {"HQ": 100}, GuardSettings(), frozen={"HQ": "rows dropped"})
+    assert [a.target for a in guarded.allowed] == ["rd@example.com"]
+    assert not guarded.held[0].approvable and "frozen" in guarded.held[0].reason
+    suspensions = [Action(ActionKind.SUSPEND_ACCOUNT, str(i), "HQ", f"uid=u{i},{HQ}", "leaver", "left",
+                          params=AccountParams(f"uid=u{i},{HQ}", {"status": "suspended"})) for i in range(12)]
+    guarded = guard_plan([*suspensions, out, into], {"HQ": 20}, GuardSettings(), addresses={"3": "b@example.com"})
+    assert {a.target for a in guarded.allowed} == {"rd@example.com"}
+    assert any(h.action.target == "all@example.com" and "held suspension" in h.reason for h in guarded.held)

@@ -151,6 +151,18 @@ class DirectoryLogin:
         return [FoundEntry(dn, _first(a, "uid"), number, dn in unnumbered or (dn in numbered and bool(number)))
                 for dn, a in entries for number in (_first(a, "employeenumber"),)]
 
+    def find_by_number(self, number: str) -> tuple[list[str], bool]:
+        """The DNs of entries under the base carrying employeeNumber `number` (any object class; two at most), and
+        whether the lookup account could tell: one that may not read employeeNumber finds none either way (the
+        filter is Undefined for it, and so is a filter every entry matches)."""
+        connection = self._open()
+        try:
+            found = [dn for dn, _ in self._search(connection, f"(employeeNumber={escape_filter_value(number)})", ["1.1"])]
+            known = bool(found) or bool(self._search(connection, "(|(employeeNumber=*)(!(employeeNumber=*)))", ["1.1"]))
+        finally:
+            connection.close()
+        return found, known
+
     def _bind_as(self, connection: Connection, dn: str, password: str, guard: Guard) -> None:
         """Bind as `dn` inside `guard(dn)`; LoginRefused for any refused bind, whatever the password policy says
         of it (slapd names a locked account for any password typed: telling it would tell anyone who is locked).

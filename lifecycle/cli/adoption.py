@@ -18,9 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lifecycle.cli.main import EXIT_ERROR, EXIT_OK, parse_now
 from lifecycle.domain.settings import Settings
+
+if TYPE_CHECKING:
+    from lifecycle.domain.models import DirectoryEntry
 
 DEFAULT_NEW_REASON = "none of the possible existing entries is this person"
 
@@ -88,6 +92,11 @@ def _adopt_entry(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"lifecycle: employee {args.employee_id} is already linked to {existing.uid}; if that is wrong, "
                       f"`lifecycle unlink {args.employee_id} --reason ...` first", file=sys.stderr)
                 return EXIT_ERROR
+            owner = journal.uid_owner(entry.uid)
+            if owner not in (None, args.employee_id):
+                print(f"lifecycle: {entry.uid} is employee {owner}'s account; if that link is wrong, "
+                      f"`lifecycle unlink {owner} --reason ...` first", file=sys.stderr)
+                return EXIT_ERROR
             record = next((r for r in inputs.hr.records if r.employee_id == args.employee_id), None)
             company_code = record.company if record else (existing.company if existing else "")
             moved: tuple[str, str] | None = None
@@ -132,6 +141,13 @@ def _adopt_new(args: argparse.Namespace, settings: Settings) -> int:
             print(f"lifecycle: employee {args.employee_id} is linked to {existing.uid} already; if that is wrong, "
                   f"`lifecycle unlink {args.employee_id} --reason ...` first", file=sys.stderr)
             return EXIT_ERROR
+        carrying = _carrying_number(settings, args.employee_id)
+        if carrying:
+            # A new entry would carry the same number: two entries with one number block the employee for good.
+            print(f"lifecycle: {', '.join(e.dn for e in carrying)} carries employeeNumber {args.employee_id}: remove "
+                  f"employeeNumber from {carrying[0].dn} first (a new account would carry the same number), or adopt it: "
+                  f"`lifecycle adopt {args.employee_id} {carrying[0].uid or 'UID'}`", file=sys.stderr)
+            return EXIT_ERROR
         reason = args.reason or DEFAULT_NEW_REASON
         with journal.engine.begin() as conn:
             save_intervention(conn, InterventionKind.NEW_ACCOUNT, args.employee_id, record.company, reason=reason,
@@ -140,6 +156,18 @@ def _adopt_new(args: argparse.Namespace, settings: Settings) -> int:
         journal.close()
     print(f"recorded: none of the existing entries is employee {args.employee_id}; the next cycle makes a new account")
     return EXIT_OK
+
+
+def _carrying_number(settings: Settings, employee_id: str) -> list[DirectoryEntry]:
+    """The entries under the base DN (any object class) that carry `employee_id` as their employeeNumber."""
+    from connectors.ldap import LdapDirectory
+    from lifecycle.domain.dn import match_key
+
+    key = match_key(employee_id)
+    with LdapDirectory(settings.directory, settings.companies) as directory:
+        snapshot = directory.read_snapshot()
+    return [e for e in (*snapshot.entries, *snapshot.outside, *snapshot.other_classes)
+            if e.employee_number and match_key(e.employee_number) == key]
 
 
 def cmd_unlink(args: argparse.Namespace, settings: Settings) -> int:

@@ -24,6 +24,7 @@ class InterventionKind(str, enum.Enum):
     FORWARD = "forward"
     SUSPEND = "suspend"
     NEW_ACCOUNT = "new_account"
+    UNLINKED = "unlinked"  # names once linked to the employee and unlinked (`lifecycle unlink`): never a joiner's
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +83,11 @@ class Interventions:
     forwards: Mapping[str, ExplicitForward] = field(default_factory=lambda: _NONE, hash=False)
     suspensions: Mapping[str, AdminSuspension] = field(default_factory=lambda: _NONE, hash=False)
     new_accounts: Mapping[str, NewAccountDecision] = field(default_factory=lambda: _NONE, hash=False)
+    # employee id -> the uids unlinked from them: the entries may still hold mail, or come back; kept from joiners
+    unlinked: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NONE, hash=False)
 
     def __bool__(self) -> bool:
-        return bool(self.forwards or self.suspensions or self.new_accounts)
+        return bool(self.forwards or self.suspensions or self.new_accounts or self.unlinked)
 
 
 NO_INTERVENTIONS = Interventions()

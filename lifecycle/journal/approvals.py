@@ -10,14 +10,14 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 
 from lifecycle.domain.interventions import InterventionKind
 from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, Held, PersonState, PersonStatus, SuspensionRule
 from lifecycle.journal.action_log import record_admin_entry
 from lifecycle.journal.interventions import remove_intervention
-from lifecycle.journal.schema import approvals, holds, persons, utc_text
+from lifecycle.journal.schema import approvals, holds, interventions, persons, utc_text
 from lifecycle.journal.state import read_person, upsert_person
 
 # approvals.status: waiting for an admin, waiting for the HR feed, and the decisions.
@@ -189,13 +189,20 @@ class Approvals:
                                reason=f"admin confirmed that entry {uid} is employee {employee_id}")
             remove_intervention(conn, InterventionKind.NEW_ACCOUNT, employee_id, company, journal_kind="new_account_ended",
                                 reason=f"entry {uid} adopted instead", actor=actor, now=now, origin=origin)
+            _release_unlinked(conn, uid)  # an admin gives the name to this employee (a re-keyed person, say)
+
+    def uid_owner(self, uid: str) -> str | None:
+        """The employee whose stored link (or reserved name) `uid` is, if any."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(persons.c.employee_id).where(func.lower(persons.c.uid) == uid.lower())).scalar()
 
     def unlink(self, employee_id: str, reason: str, actor: str, now: datetime, *, origin: str = "",
                number_removed_from: str = "") -> PersonState:
         """An admin says the entry linked to this employee is not theirs (`lifecycle unlink`): the link is gone.
 
         The employee's stored row goes (the entry is nobody's: the next cycle reports it and leaves it as it
-        is; its uid stays taken while it exists), and so does a standing `adopt --new`, so that the next cycle
+        is); its uid stays reserved (never a joiner's, even once the entry is deleted by hand) until an admin
+        adopts it for someone (`lifecycle adopt`); and so does a standing `adopt --new`, so that the next cycle
         holds the employee again with their possible entries until an admin adopts one.  Raises LookupError
         when nothing is linked.
         """
@@ -205,6 +212,7 @@ class Approvals:
                 raise LookupError(f"employee {employee_id} is linked to no entry"
                                   + (f" (account {person.uid} was deleted)" if person is not None and person.uid else ""))
             conn.execute(persons.delete().where(persons.c.employee_id == employee_id))
+            _reserve_unlinked(conn, employee_id, person.company, person.uid, reason, actor, now)
             changes: dict[str, Any] = {"link": [person.uid, None]}
             if number_removed_from:
                 changes["employeeNumber"] = [employee_id, None]
@@ -215,3 +223,35 @@ class Approvals:
                                 journal_kind="new_account_ended", reason=f"entry {person.uid} unlinked", actor=actor,
                                 now=now, origin=origin)
         return person
+
+
+def _reserve_unlinked(conn: Connection, employee_id: str, company: str, uid: str, reason: str, actor: str,
+                      now: datetime) -> None:
+    """Keep an unlinked uid from joiners: the entry (and its mailbox, holding mail) may still be there, or come back
+    after being deleted by hand.  One row per employee lists every uid unlinked from them (journalled by the unlink)."""
+    kind = InterventionKind.UNLINKED.value
+    where = (interventions.c.kind == kind, interventions.c.employee_id == employee_id)
+    row = conn.execute(select(interventions.c.details).where(*where)).scalar()
+    uids = list(json.loads(row or "{}").get("uids", ())) if row is not None else []
+    if uid.lower() not in {u.lower() for u in uids}:
+        uids.append(uid)
+    conn.execute(delete(interventions).where(*where))
+    conn.execute(insert(interventions).values(kind=kind, employee_id=employee_id, company=company,
+                                              details=json.dumps({"uids": uids}, ensure_ascii=False), reason=reason,
+                                              actor=actor, created_at=utc_text(now)))
+
+
+def _release_unlinked(conn: Connection, uid: str) -> None:
+    """`uid` is linked again (adopted): no longer kept from anyone."""
+    kind = InterventionKind.UNLINKED.value
+    for employee_id, details in conn.execute(select(interventions.c.employee_id, interventions.c.details)
+                                             .where(interventions.c.kind == kind)).all():
+        uids = list(json.loads(details or "{}").get("uids", ()))
+        kept = [u for u in uids if u.lower() != uid.lower()]
+        if kept == uids:
+            continue
+        where = (interventions.c.kind == kind, interventions.c.employee_id == employee_id)
+        if kept:
+            conn.execute(update(interventions).where(*where).values(details=json.dumps({"uids": kept}, ensure_ascii=False)))
+        else:
+            conn.execute(delete(interventions).where(*where))

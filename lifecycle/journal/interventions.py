@@ -34,6 +34,7 @@ def interventions_of(rows: Iterable[RowMapping]) -> Interventions:
     forwards: dict[str, ExplicitForward] = {}
     suspensions: dict[str, AdminSuspension] = {}
     new_accounts: dict[str, NewAccountDecision] = {}
+    unlinked: dict[str, tuple[str, ...]] = {}
     for row in rows:
         kind, employee_id = row["kind"], row["employee_id"]
         created = parse_utc_text(row["created_at"])
@@ -49,7 +50,9 @@ def interventions_of(rows: Iterable[RowMapping]) -> Interventions:
             suspensions[employee_id] = AdminSuspension(**common)
         elif kind == InterventionKind.NEW_ACCOUNT.value:
             new_accounts[employee_id] = NewAccountDecision(**common)
-    return Interventions(forwards, suspensions, new_accounts)
+        elif kind == InterventionKind.UNLINKED.value:
+            unlinked[employee_id] = tuple(json.loads(row["details"] or "{}").get("uids", ()))
+    return Interventions(forwards, suspensions, new_accounts, unlinked)
 
 
 def save_intervention(

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, session, s
 from flask_wtf.csrf import CSRFError, generate_csrf
 
 from connectors.ldap.login import DirectoryLogin, LoginRefused
+from lifecycle.domain.dn import match_key
 from lifecycle.domain.errors import ConnectorError
 from lifecycle.domain.instants import parse_instant
 from lifecycle.journal.action_log import LogEntry
@@ -461,12 +462,17 @@ def adopt() -> tuple[Response, int]:
         raise Refusal(409, f"the console cannot tell whether {entry.dn} already carries an employeeNumber (its lookup may "
                            "not read it): give [web] lookup_bind_dn read access to employeeNumber, or run "
                            f"`lifecycle adopt {employee_id} {entry.uid}` on the daemon's host")
-    if entry.employee_number and entry.employee_number != employee_id:
+    if entry.employee_number and match_key(entry.employee_number) != match_key(employee_id):
         raise Refusal(409, f"{entry.dn} already carries employeeNumber {entry.employee_number}")
     store = journal()
     existing = store.person(employee_id)
-    if existing is not None and existing.uid.lower() != entry.uid.lower() and existing.status.value != "confirmed":
+    if (existing is not None and match_key(existing.uid) != match_key(entry.uid)
+            and existing.status.value not in ("confirmed", "deleted")):
         raise Refusal(409, f"employee {employee_id} is already linked to {existing.uid}")
+    owner = store.uid_owner(entry.uid)
+    if owner not in (None, employee_id):
+        raise Refusal(409, f"{entry.uid} is employee {owner}'s account; if that link is wrong, `lifecycle unlink {owner} "
+                           "--reason ...` on the daemon's host undoes it first")
     store.confirm_match(employee_id, entry.uid, company, caller.uid, datetime.now(UTC), origin=caller.origin)
     return jsonify(ok=True, message=f"confirmed: {entry.dn} is employee {employee_id}; the next cycle adopts it"), 201
 
@@ -486,6 +492,18 @@ def _new_account(employee_id: str, data: dict[str, Any]) -> tuple[Response, int]
     if existing is not None and existing.uid and existing.status.value != "deleted":
         raise Refusal(409, f"employee {employee_id} is linked to {existing.uid} already; `lifecycle unlink "
                            f"{employee_id} --reason ...` on the daemon's host undoes a wrong link")
+    login: DirectoryLogin = current_app.config["LOGIN"]
+    try:
+        carrying, known = login.find_by_number(employee_id)
+    except ConnectorError as exc:
+        raise Refusal(503, "the directory cannot be reached; try again later") from exc
+    if carrying:  # a new entry would carry the same number: two entries with one number block the employee for good
+        raise Refusal(409, f"{carrying[0]} carries employeeNumber {employee_id}: remove employeeNumber from it first "
+                           "(a new account would carry the same number), or adopt it")
+    if not known:
+        raise Refusal(409, f"the console cannot tell whether an entry already carries employeeNumber {employee_id} (its "
+                           "lookup may not read it): give [web] lookup_bind_dn read access to employeeNumber, or run "
+                           f"`lifecycle adopt {employee_id} --new` on the daemon's host")
     with store.engine.begin() as conn:
         save_intervention(conn, InterventionKind.NEW_ACCOUNT, employee_id, company, reason=reason, actor=caller.uid,
                           now=datetime.now(UTC), changes={"new_account": [None, True]}, origin=caller.origin)
