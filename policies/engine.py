@@ -148,8 +148,10 @@ def compute_plan(
             accounts[company] = accounts.get(company, 0) + 1
     leaving = {a.employee_id for a in actions if a.kind in DESTRUCTIVE_KINDS}  # a list drops them: held with them
     addresses = {v.employee_id: v.entry.mail.lower() for v in views if v.employee_id in leaving and v.entry and v.entry.mail}
+    baselined = state.feed.rows_per_company if state.feed is not None else {}
+    first_loads = frozenset(c.code for c in settings.companies if c.code not in baselined)
     guarded = guard_plan(actions, accounts, settings.guards, approved=state.approved, rejected=state.rejected, frozen=frozen,
-                         waiting=waiting, addresses=addresses)
+                         waiting=waiting, addresses=addresses, first_loads=first_loads)
     found: tuple[PersonOutlook, ...] = ()
     if outlook:
         concerned = frozenset(h.action.employee_id for h in guarded.held) | {r.employee_id for r in reviews}

@@ -10,7 +10,8 @@
 
 - Creation guard: per company, more new accounts in one cycle than `max_creations`, or than
   `max_creation_fraction` of the company's accounts (never fewer than `creation_floor`), are
-  held for an admin's approval; a company with no account yet (its first load) is not held.
+  held for an admin's approval; a company with no account yet, or none of whose HR exports a clean cycle has
+  accepted yet (its first load, resumed after a crash or on an existing directory), is not held.
 - A joiner who may have an account already (policies.adoption) is not created: held until an
   admin adopts an entry or asks for a new account (`lifecycle adopt`), not by an approval.
 - An admin's own suspension (`lifecycle suspend`, rule "intervention") is the admin's decision:
@@ -73,8 +74,11 @@ def guard_plan(
     frozen: dict[str, str] | None = None,
     waiting: Mapping[str, str] | None = None,
     addresses: Mapping[str, str] | None = None,
+    first_loads: frozenset[str] = frozenset(),
 ) -> Guarded:
     """`waiting`: employee id -> why the joiner's creation waits for an admin (policies.adoption).
+    `first_loads`: companies no clean cycle has accepted HR rows of yet (their first load, perhaps resumed after
+    a crash): the creation guard does not hold them.
     `addresses`: employee id -> their address in lower case, for the people a suspension or deletion is planned
     for (a list that drops one of them waits with their held suspension)."""
     actions = list(actions)
@@ -130,8 +134,8 @@ def guard_plan(
 
     for company, indexes in creations.items():
         accounts = accounts_per_company.get(company, 0)
-        if not accounts:
-            continue  # the company's first load: every account is new
+        if not accounts or company in first_loads:
+            continue  # the company's first load: every account is new (also when it resumes after a crash)
         limit = min(settings.max_creations, max(settings.creation_floor, math.floor(settings.max_creation_fraction * accounts)))
         if len(indexes) > limit:
             why = (

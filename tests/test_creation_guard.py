@@ -139,3 +139,31 @@ def test_a_frozen_feed_takes_nobody_off_a_list_and_a_held_suspension_keeps_its_m
     guarded = guard_plan([*suspensions, out, into], {"HQ": 20}, GuardSettings(), addresses={"3": "b@example.com"})
     assert {a.target for a in guarded.allowed} == {"rd@example.com"}
     assert any(h.action.target == "all@example.com" and "held suspension" in h.reason for h in guarded.held)
+
+
+def test_a_first_load_resumed_after_a_crash_is_not_held_and_a_renumbered_feed_after_a_clean_cycle_is() -> None:
+    settings = GuardSettings()
+    resumed = guard_plan([create(str(i)) for i in range(40)], {"HQ": 14}, settings, first_loads=frozenset({"HQ"}))
+    assert not resumed.held  # 14 accounts made before the crash; no clean cycle has accepted HQ's rows yet
+    assert len(guard_plan([create(str(i)) for i in range(40)], {"HQ": 14}, settings, first_loads=frozenset({"GZ"})).held) == 40
+
+
+def test_the_engine_takes_a_company_without_an_accepted_feed_for_a_first_load(tmp_path) -> None:
+    from dataclasses import replace
+
+    from lifecycle.domain.models import FeedBaseline
+
+    settings = make_settings(tmp_path)
+    surnames, given = "王李张刘陈杨", "伟芳娜敏静"
+    people = [person(str(100 + i), surnames[i % 6] + given[i // 6]) for i in range(30)]
+    existing = [DirectoryEntry(f"uid=old{i},{HQ}", f"old{i}", cn="旧", employee_number=f"9{i:03d}") for i in range(20)]
+    cycle = Cycle(settings, InMemoryDirectory())
+    state = cycle.journal.load_state()
+    cycle.close()
+    snapshot = DirectorySnapshot(tuple(existing), taken_uids=frozenset(e.uid for e in existing))
+    first = compute_plan(hr(*people), snapshot, state, settings, NOW)
+    assert not [h for h in first.held if h.action.kind is ActionKind.CREATE_ACCOUNT]  # no clean cycle yet: a first load
+    accepted = replace(state, feed=FeedBaseline({"HQ": 20}, ()))
+    later = compute_plan(hr(*people), snapshot, accepted, settings, NOW)
+    held = [h for h in later.held if h.action.kind is ActionKind.CREATE_ACCOUNT]
+    assert len(held) == 30 and "exceed the limit" in held[0].reason

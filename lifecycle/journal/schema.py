@@ -197,7 +197,7 @@ sealed_passwords = Table(
 interventions = Table(
     "interventions",
     metadata,
-    Column("kind", String(16), primary_key=True),  # forward | suspend | new_account
+    Column("kind", String(16), primary_key=True),  # forward | suspend | new_account | unlinked
     Column("employee_id", String(64), primary_key=True),
     Column("company", String(32), nullable=False, index=True),
     Column("details", Text, nullable=False, default="{}"),  # JSON: a forward's target, copy and dates
