@@ -130,3 +130,12 @@ def test_the_words_follow_the_outcome_not_the_plan(config: Path, capsys, monkeyp
     # The suspension stands: the next cycle locks the account.
     assert run(config, capsys, "apply")[0] == 0
     assert locked(config)
+
+
+def test_the_last_member_suspended_takes_their_department_group_with_them_at_once(config: Path, capsys) -> None:
+    assert run(config, capsys, "apply", "--now", DAY_ONE)[0] == 0
+    code, out, err = run(config, capsys, "suspend", "100031", "--reason", "violation", "--now", DAY_ONE)  # GZ 总经办's only one
+    assert code == 0, out + err
+    assert "delete_group cn=GZ-总经办" in out, out
+    code, out, _ = run(config, capsys, "plan", "--now", DAY_ONE)
+    assert code == 0, out  # nothing of the suspension is left for the next cycle

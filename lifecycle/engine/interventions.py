@@ -16,6 +16,7 @@ from datetime import datetime
 
 import structlog
 
+from lifecycle.domain.action_params import GroupDeletionParams
 from lifecycle.domain.dn import match_key
 from lifecycle.domain.models import Action, ActionKind, DirectoryEntry, PersonState, Plan
 from lifecycle.domain.settings import Settings
@@ -57,7 +58,7 @@ def person_part(plan: Plan, employee_id: str) -> Plan:
     """The plan with only what concerns `employee_id`: their actions, held actions, findings and notices."""
     return replace(
         plan,
-        actions=tuple(a for a in plan.actions if a.employee_id == employee_id),
+        actions=tuple(a for a in plan.actions if _concerns(a, employee_id)),
         held=tuple(h for h in plan.held if h.action.employee_id == employee_id),
         reviews=tuple(r for r in plan.reviews if r.employee_id == employee_id),
         notices=tuple(n for n in plan.notices if n.employee_id == employee_id),
@@ -65,6 +66,13 @@ def person_part(plan: Plan, employee_id: str) -> Plan:
         outlooks=(),
         next_due=None,
     )
+
+
+def _concerns(action: Action, employee_id: str) -> bool:
+    """The person's own action, or the deletion of a group they were the last to leave (their suspension's)."""
+    params = action.params
+    return action.employee_id == employee_id or (
+        isinstance(params, GroupDeletionParams) and employee_id in params.leaving and len(params.leaving) == 1)
 
 
 def apply_for_person(
