@@ -15,6 +15,7 @@ from lifecycle.domain.action_params import (
 )
 from lifecycle.domain.models import Action, ActionKind, DirectoryEntry, DirectorySnapshot, ReviewKind
 from lifecycle.domain.settings import GuardSettings
+from lifecycle.engine.render import plan_text, summarize_held
 from lifecycle.testing import InMemoryDirectory
 from policies.engine import compute_plan
 from policies.guards import guard_plan
@@ -89,6 +90,10 @@ def test_the_engine_holds_a_joiner_whose_entry_may_exist_until_an_admin_decides(
     assert not plan.actions
     assert [h.action.kind for h in plan.held] == [ActionKind.CREATE_ACCOUNT, ActionKind.CREATE_GROUP]  # its only member
     assert not any(h.approvable for h in plan.held)
+    held = summarize_held(plan)  # what `lifecycle plan` and the daemon's summary say of it
+    assert [h.action.kind for h in held.undecided] == [ActionKind.CREATE_ACCOUNT] and len(held.dependent) == 1
+    assert held.text() == "0 held, 1 waiting for an adoption decision (+1 that depend on them)"
+    assert "lifecycle adopt EMPLOYEE UID" in plan_text(plan)
     review = next(r for r in plan.reviews if r.kind is ReviewKind.POSSIBLE_EXISTING_ACCOUNT)
     assert "cn 乐嘉 in HQ" in review.reason and "uid or mail yuejia" in review.reason
     assert "lifecycle adopt 7 yjia" in review.fix and "lifecycle adopt 7 --new" in review.fix

@@ -134,7 +134,7 @@ def test_held_counts_say_what_lifecycle_held_lists_and_what_depends_on_them(conf
     dependent = [h for h in plan.held if not h.approvable]
     assert len(plan.held) == 7 + len(dependent) and dependent  # the suspensions and what follows them (their groups)
     assert summarize_held(plan).fields() == {"held": 7, "held_for_approval": 7, "held_frozen": 0, "held_rejected": 0,
-                                             "held_dependent": len(dependent)}
+                                             "held_dependent": len(dependent), "held_undecided": 0}
 
     code, out, _ = run(config, capsys, "plan", "--now", "2026-12-05T09:00")
     assert code == 0

@@ -61,7 +61,9 @@ class HeldSummary:
     for_approval: tuple[Held, ...]  # `lifecycle approve ID`
     frozen: tuple[Held, ...]  # the HR feed: healthy again, or `lifecycle accept-feed CODE`
     rejected: tuple[Held, ...]  # an admin's rejection, while it stands
-    dependent: tuple[Held, ...]  # follow a held suspension (groups, mailbox)
+    dependent: tuple[Held, ...]  # follow a held suspension or creation (groups, mailbox, lists)
+    # A joiner who may have an account already, waiting for `lifecycle adopt EMPLOYEE UID` or `--new`.
+    undecided: tuple[Held, ...] = ()
 
     @property
     def listed(self) -> int:
@@ -72,6 +74,8 @@ class HeldSummary:
         words = f"{self.listed} held"
         if self.rejected:
             words += f", {len(self.rejected)} rejected"
+        if self.undecided:
+            words += f", {len(self.undecided)} waiting for an adoption decision"
         if self.dependent:
             words += f" (+{len(self.dependent)} that depend on them)"
         return words
@@ -79,21 +83,24 @@ class HeldSummary:
     def fields(self) -> dict[str, int]:
         """For a structured log line: what `lifecycle held` lists, and the rest apart."""
         return {"held": self.listed, "held_for_approval": len(self.for_approval), "held_frozen": len(self.frozen),
-                "held_rejected": len(self.rejected), "held_dependent": len(self.dependent)}
+                "held_rejected": len(self.rejected), "held_dependent": len(self.dependent),
+                "held_undecided": len(self.undecided)}
 
 
 def summarize_held(plan: Plan) -> HeldSummary:
-    groups: dict[str, list[Held]] = {"approval": [], "frozen": [], "rejected": [], "dependent": []}
+    groups: dict[str, list[Held]] = {"approval": [], "frozen": [], "rejected": [], "dependent": [], "undecided": []}
     for item in plan.held:
         if item.approvable:
             groups["approval"].append(item)
+        elif item.action.kind is ActionKind.CREATE_ACCOUNT and item.action.company not in plan.frozen:
+            groups["undecided"].append(item)  # policies.adoption: a possible existing account
         elif item.action.kind not in DESTRUCTIVE_KINDS:
             groups["dependent"].append(item)
         elif item.action.company in plan.frozen:
             groups["frozen"].append(item)
         else:
             groups["rejected"].append(item)
-    return HeldSummary(*(tuple(groups[k]) for k in ("approval", "frozen", "rejected", "dependent")))
+    return HeldSummary(*(tuple(groups[k]) for k in ("approval", "frozen", "rejected", "dependent", "undecided")))
 
 
 def plan_text(plan: Plan) -> str:
@@ -158,7 +165,10 @@ def _held_lines(held: HeldSummary) -> list[str]:
                       f"`lifecycle accept-feed {frozen_companies}` accepts a real drop; `lifecycle held` lists them "
                       "once a cycle has registered them"),
         (held.rejected, "rejected by an admin: not applied while the rejection stands"),
-        (held.dependent, "waiting with a held suspension (groups, mailbox): they follow it"),
+        (held.undecided, "waiting for an admin to say whether an existing entry is the person: `lifecycle adopt "
+                         "EMPLOYEE UID` links it, `lifecycle adopt EMPLOYEE --new` makes a new account (the console's "
+                         "Adoptions page does the same)"),
+        (held.dependent, "waiting with a held action (a suspension, a new account): groups, mailbox, lists follow it"),
     )
     lines: list[str] = []
     for items, what in groups:
