@@ -141,3 +141,25 @@ def dovecot(dovecot_server: DovecotInstance, modoboa: ModoboaInstance, request: 
     dovecot_server.use_directory(directory)
     dovecot_server.reset()
     return dovecot_server
+
+
+def mail_sections(modoboa: ModoboaInstance, dovecot: DovecotInstance | None = None, *, archive: bool | None = False) -> str:
+    """A test config's [mail] (and [mail.dovecot]) on these servers, unthrottled; `archive`: archive_before_delete
+    (None: the default)."""
+    text = f"""
+[mail]
+url = "{modoboa.url}"
+token = "{modoboa.token}"
+max_writes_per_second = 1000
+max_requests_per_minute = 1000000
+"""
+    if archive is not None:
+        text += f"archive_before_delete = {'true' if archive else 'false'}\n"
+    if dovecot is not None:
+        text += f"""
+[mail.dovecot]
+api_url = "{dovecot.api_url}"
+api_key = "{dovecot.api_key}"
+archive_dir = "{dovecot.archive_dir}"
+"""
+    return text

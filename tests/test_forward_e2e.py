@@ -24,6 +24,7 @@ from devservers.smtp import SmtpServer
 from lifecycle.cli.main import main, parse_now
 from lifecycle.domain.settings import load_settings
 from lifecycle.journal.store import Journal
+from tests.mail_fixtures import mail_sections
 
 pytestmark = pytest.mark.servers
 
@@ -44,19 +45,7 @@ def smtp(dovecot: DovecotInstance, modoboa: ModoboaInstance) -> Iterator[SmtpSer
 
 @pytest.fixture
 def forward_config(config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance, smtp: SmtpServer) -> Path:
-    text = config.read_text(encoding="utf-8") + f"""
-[mail]
-url = "{modoboa.url}"
-token = "{modoboa.token}"
-max_writes_per_second = 1000
-max_requests_per_minute = 1000000
-archive_before_delete = false
-
-[mail.dovecot]
-api_url = "{dovecot.api_url}"
-api_key = "{dovecot.api_key}"
-archive_dir = "{dovecot.archive_dir}"
-
+    text = config.read_text(encoding="utf-8") + mail_sections(modoboa, dovecot) + f"""
 [notify]
 smtp_url = "{smtp.url}"
 sender = "IT <it@example.com>"

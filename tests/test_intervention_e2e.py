@@ -23,7 +23,7 @@ from lifecycle.cli.main import main
 from lifecycle.domain.settings import load_settings
 from lifecycle.engine.cycle import current_actor
 from lifecycle.engine.vault import CredentialVault
-from tests.mail_fixtures import PASSWORD_PAGE
+from tests.mail_fixtures import PASSWORD_PAGE, mail_sections
 
 pytestmark = pytest.mark.servers
 
@@ -38,20 +38,7 @@ MUST_CHANGE = f"[EXPIRED] Your password must be changed first: {PASSWORD_PAGE}"
 @pytest.fixture
 def full_config(config: Path, modoboa: ModoboaInstance, dovecot: DovecotInstance) -> Path:
     with open(config, "a", encoding="utf-8") as handle:
-        handle.write(
-            f"""
-[mail]
-url = "{modoboa.url}"
-token = "{modoboa.token}"
-max_writes_per_second = 1000
-max_requests_per_minute = 1000000
-
-[mail.dovecot]
-api_url = "{dovecot.api_url}"
-api_key = "{dovecot.api_key}"
-archive_dir = "{dovecot.archive_dir}"
-"""
-        )
+        handle.write(mail_sections(modoboa, dovecot, archive=None))
     return config
 
 

@@ -15,6 +15,7 @@ from devservers.modoboa import ModoboaInstance
 from devservers.postfix import deliver
 from devservers.slapd import Slapd
 from lifecycle.cli.main import main
+from tests.mail_fixtures import mail_sections
 from tests.test_mail_modoboa import postfix_resolves
 
 DAY_ONE, LEFT, JOINED = "2026-12-01T09:00", "2027-01-16T09:00", "2027-02-01T09:00"
@@ -58,14 +59,7 @@ def resources_config(config: Path, modoboa: ModoboaInstance) -> Path:
     resources = config.parent / "resources.toml"
     resources.write_text(RESOURCES, encoding="utf-8")
     with open(config, "a", encoding="utf-8") as handle:
-        handle.write(f"""
-[mail]
-url = "{modoboa.url}"
-token = "{modoboa.token}"
-max_writes_per_second = 1000
-max_requests_per_minute = 1000000
-archive_before_delete = false
-
+        handle.write(mail_sections(modoboa) + f"""
 [resources]
 path = "{resources}"
 
