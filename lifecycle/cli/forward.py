@@ -30,7 +30,8 @@ from lifecycle.journal.forwards import (
 )
 from lifecycle.journal.store import Journal
 
-APPLIED_NEXT = "applied by the next cycle; run `lifecycle apply` to apply it now"
+APPLIED_NEXT = ("applied by the next cycle: a running daemon starts one within seconds; without one, `lifecycle apply` "
+                "applies it now")
 
 
 def add_forward_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

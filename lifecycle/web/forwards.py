@@ -32,7 +32,7 @@ from lifecycle.web.access import login_required
 from lifecycle.web.api import Refusal, admin, api, body, chosen_companies, journal, reason_of
 from lifecycle.web.pages import from_api, page, pages, show
 
-APPLIED_NEXT = "applied by the next cycle"
+APPLIED_NEXT = "applied by the next cycle, which the running daemon starts within seconds"
 
 
 def _settings() -> Settings:
