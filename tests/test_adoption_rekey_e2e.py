@@ -26,9 +26,10 @@ def test_adopt_new_is_refused_while_an_entry_carries_the_employees_number(config
     with connect(demo_slapd) as ldap:
         assert ldap.modify(HEXUE, {"employeeNumber": [(ldap3.MODIFY_DELETE, [])]}), ldap.result
     assert run(config, capsys, "adopt", "100036", "--new", "--reason", "not her")[0] == 0
-    plan = plan_of(config, capsys, DAY_ONE)  # GZ's 11 joiners wait for the creation guard, and for nothing else
-    [held] = [h for h in plan["held"] if h["employee_id"] == "100036" and h["kind"] == "create_account"]
-    assert held["approvable"] and "new accounts for GZ" in held["held_reason"]
+    plan = plan_of(config, capsys, DAY_ONE)  # the company's first load: the creation guard holds none of it
+    assert not [h for h in plan["held"] if h["employee_id"] == "100036"]
+    [made] = [a for a in plan["actions"] if a["employee_id"] == "100036" and a["kind"] == "create_account"]
+    assert made["target"] == f"uid=hexue2,{GZ}"  # hexue is the other entry's, which is not hers
     assert not [r for r in plan["reviews"] if r["employee_id"] == "100036" and r["kind"] == "possible_existing_account"]
 
 
