@@ -28,6 +28,8 @@ from policies.naming import lower_name, normalize_name
 
 JOINER_RULE = "joiner"  # the rule of a create that gives a new name (policies.joiner)
 _COUNTER = re.compile(r"(.*[^0-9])(?:[2-9]|[1-9][0-9]+)")  # the counter choose_local_part appends (from 2)
+# How a joiner's hold is worded while an admin has not said whether an entry is theirs (lifecycle.engine.render).
+POSSIBLE_EXISTING = "possible existing account: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +66,7 @@ def possible_existing_accounts(
 
     The entries are indexed once per plan, and only when there is such a joiner and such an entry.
     """
-    joiners = [(view, intent) for view, intent in zip(hired, intents) if _new_joiner(view, intent, ctx)]
+    joiners = [(view, intent) for view, intent in zip(hired, intents) if _new_joiner(view, intent)]
     if not joiners:
         return {}
     pool = _unowned(joined.unmatched, directory, state)
@@ -135,7 +137,7 @@ def possible_account_review(record: HrRecord, possible: PossibleAccount) -> Revi
     )
 
 
-def _new_joiner(view: PersonView, intent: Intent, ctx: PolicyContext) -> bool:
+def _new_joiner(view: PersonView, intent: Intent) -> bool:
     return (intent.account == AccountStep.CREATE and intent.create is not None and intent.create.rule == JOINER_RULE
             and view.hr is not None)
 
@@ -167,5 +169,5 @@ def _name_key(name: str) -> str:
 
 def held_joiners(possible: Mapping[str, PossibleAccount]) -> dict[str, str]:
     """employee id -> why their creation waits (policies.guards holds it, and what follows it)."""
-    return {employee_id: f"possible existing account: {found.described()}; {found.instruction()}"
+    return {employee_id: f"{POSSIBLE_EXISTING}{found.described()}; {found.instruction()}"
             for employee_id, found in possible.items()}

@@ -7,6 +7,7 @@ confirm, never acted on alone) the configured secondary attribute.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -74,7 +75,7 @@ def join_snapshots(
         if other.employee_number:
             elsewhere.add(other.employee_number, other)
 
-    ambiguous = _shared_numbers(by_number, elsewhere, (*records, *states))
+    ambiguous = _shared_numbers(by_number, elsewhere, itertools.chain(records, states))
     for number in sorted(ambiguous):
         dns = ", ".join(e.dn for e in ambiguous[number])
         joined.reviews.append(
@@ -208,11 +209,13 @@ def _shared_numbers(by_number: _Index, elsewhere: _Index, employee_ids: Iterable
     """The employeeNumbers more than one entry under the base DN carries, as the directory compares them (without
     letter case: `GZ0001` and `gz0001` are one), each spelled as the employee id it is (else as an entry has it),
     with the entries carrying it."""
-    carriers: dict[str, list[DirectoryEntry]] = defaultdict(list)  # match key -> the entries carrying it
+    carriers = _Index()  # match key -> the entries carrying it (no list for the keys one entry carries)
     for index in (by_number, elsewhere):
         for number in index.all_keys():
-            carriers[number if number.isdigit() else match_key(number)].extend(index.get(number))
-    shared = {key: entries for key, entries in carriers.items() if len(entries) > 1}
+            key = number if number.isdigit() else match_key(number)
+            for entry in index.get(number):
+                carriers.add(key, entry)
+    shared = {key: carriers.get(key) for key in sorted(carriers.shared_keys())}
     if not shared:
         return {}
     spelled = {}

@@ -510,6 +510,11 @@ class _Person:
 # -- the daily digest ---------------------------------------------------------------------------------
 
 
+def digest_key(code: str, day: date) -> str:
+    """The key of `code`'s digest of `day`: its Message-ID comes from it, so it is queued at most once."""
+    return f"digest/{code}/{day.isoformat()}"
+
+
 def digest_notice(
     company: CompanySettings,
     today: date,
@@ -543,7 +548,7 @@ def digest_notice(
     }
     (to,) = _addresses(company.notify_to)
     return Notice(NoticeEvent.DIGEST, code, "", to, (), language_of(company, settings), facts,
-                  key=f"digest/{code}/{today.isoformat()}")
+                  key=digest_key(code, today))
 
 
 def digest_due(company: CompanySettings, last_digest_date: date | None, now: datetime, settings: Settings) -> date | None:

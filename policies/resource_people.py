@@ -52,10 +52,6 @@ class Person:
         return self.enabled and bool(self.address) and not self.departed
 
     @property
-    def left(self) -> bool:
-        return self.departed
-
-    @property
     def department(self) -> str:
         return self.view.hr.department if self.view.hr is not None else ""
 
@@ -68,6 +64,10 @@ class People:
     by_dn: dict[str, str] = field(default_factory=dict)  # entry DN key -> employee id
     by_address: dict[str, Person] = field(default_factory=dict)  # their address now and after the plan
     foreign: frozenset[str] = frozenset()  # addresses of directory entries of no one the plan decides for
+    # The people HR employs, per company and per (company, department), in `by_id`'s order: the lists and heads
+    # look a department up here rather than going through everyone once per department.
+    staff: dict[str, list[Person]] = field(default_factory=dict)
+    department_staff: dict[tuple[str, str], list[Person]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, views: Sequence[PersonView], intents: Sequence[Intent],
@@ -89,6 +89,9 @@ class People:
                     found.by_address[view.entry.mail.lower()] = person
             if address:
                 found.by_address[address] = person
+            if standing is Standing.EMPLOYED:
+                found.staff.setdefault(view.company, []).append(person)
+                found.department_staff.setdefault((view.company, person.department), []).append(person)
         if directory is not None:
             entries = (*directory.entries, *directory.outside, *directory.other_classes)
             found.foreign = frozenset(e.mail.lower() for e in entries
@@ -103,12 +106,11 @@ class People:
 
     def members(self, company: str, department: str | None = None) -> list[Person]:
         """Everyone employed in `company` (in `department`, when given) with an enabled account and an address."""
-        return [p for p in self.by_id.values()
-                if p.member and p.view.company == company and (department is None or p.department == department)]
+        employed = self.staff.get(company, []) if department is None else self.department_staff.get((company, department), [])
+        return [p for p in employed if p.member]
 
     def departments(self, company: str) -> list[str]:
-        return sorted({p.department for p in self.by_id.values()
-                       if p.standing is Standing.EMPLOYED and p.view.company == company and p.department})
+        return sorted({p.department for p in self.staff.get(company, []) if p.department})
 
     def manager_of(self, person: Person) -> str:
         """The person's manager's employee id ("" none): HR's word, else the directory's manager attribute."""
@@ -119,8 +121,7 @@ class People:
 
     def head_of(self, company: str, department: str) -> tuple[Person | None, str]:
         """The department's head, or why there is not exactly one."""
-        staff = [p for p in self.by_id.values()
-                 if p.standing is Standing.EMPLOYED and p.view.company == company and p.department == department]
+        staff = self.department_staff.get((company, department), [])
         if not staff:
             return None, f"nobody is employed in {department} at {company}"
         inside = {p.view.employee_id for p in staff}

@@ -136,7 +136,7 @@ class _Planner:
                          "set owner to the employee id of someone in the HR export, or fix what the plan reports "
                          "about that employee")
             return None
-        if not person.left:  # an absence alone, or a standing this plan does not settle, hands nothing over
+        if not person.departed:  # an absence alone, or a standing this plan does not settle, hands nothing over
             return person
         successor, chain = self.people.successor(person)
         if successor is None:

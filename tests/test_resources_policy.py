@@ -202,8 +202,8 @@ def test_department_and_all_staff_lists_follow_hr(tmp_path: Path) -> None:
         made.close()
 
 
-def test_reserved_names_include_the_list_names() -> None:
-    settings_like = make_settings(Path("/tmp/resources-reserved"), lists={"department": True, "all_staff": True})
+def test_reserved_names_include_the_list_names(tmp_path: Path) -> None:
+    settings_like = make_settings(tmp_path, lists={"department": True, "all_staff": True})
     found = reserved_names(Resources(department_names=(("研发部", "rd"),)), [person("1", "李娜", department="研发部"),
                                                                             person("2", "王芳", department="运营部")],
                            settings_like)

@@ -30,13 +30,22 @@ DEFAULT_NEW_REASON = "none of the possible existing entries is this person"
 
 
 def add_adoption_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    adopt = sub.add_parser("adopt", help="confirm that an existing directory entry belongs to an employee (or none does: --new)")
+    adopt = sub.add_parser(
+        "adopt", help="confirm that an existing directory entry belongs to an employee (or none does: --new)",
+        description="Link an existing entry to an employee (an inetOrgPerson entry outside the companies' subtrees "
+                    "is moved into the employee's company now), or with --new record that none of the possible "
+                    "existing entries is theirs; the next cycle acts.")
     adopt.add_argument("employee_id")
     adopt.add_argument("uid", nargs="?", help="the uid of the existing entry")
     adopt.add_argument("--new", action="store_true", help="none of the possible existing entries is this employee: "
                        "the next cycle makes a new account")
-    adopt.add_argument("--reason", default="", help="why (journalled)")
-    unlink = sub.add_parser("unlink", help="undo a wrong link between an employee and an entry (nothing is deleted)")
+    adopt.add_argument("--reason", default="", help="with --new: why (journalled; default: none of the possible "
+                       "existing entries is this person); not used with a uid")
+    unlink = sub.add_parser(
+        "unlink", help="undo a wrong link between an employee and an entry (nothing is deleted)",
+        description="Remove the employee's employeeNumber from the linked entry now and forget the link; nothing is "
+                    "deleted and the entry's uid stays reserved. The next cycle shows the employee's possible "
+                    "entries again.")
     unlink.add_argument("employee_id")
     unlink.add_argument("--reason", required=True, help="why the entry is not this employee's (journalled)")
 

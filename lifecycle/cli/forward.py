@@ -23,9 +23,8 @@ from lifecycle.journal.forwards import (
     ForwardRefused,
     end_forward,
     forward_row,
-    forwards_of,
+    forward_rows,
     new_forward,
-    person_address,
     save_forward,
 )
 from lifecycle.journal.store import Journal
@@ -37,12 +36,14 @@ APPLIED_NEXT = ("applied by the next cycle: a running daemon starts one within s
 def add_forward_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     forward = sub.add_parser(
         "forward", help="forward a person's mail to another address, as a superior required (or --list, --remove)",
-        description="Forward mail to a present, on-leave or departed person's address to another address, from a day "
-                    "until a day (in the company's time zone). It overrides the leaver's forward to the manager and "
-                    "survives every reconciliation; when it ends the person and the target are told.")
+        description="Forward mail to a present, on-leave, suspended or departed person's address to another address, "
+                    "from a day until a day (in the company's time zone). It overrides the leaver's forward to the "
+                    "manager and survives every reconciliation; when it ends the target and (if their account is "
+                    "active) the person are told, where [notify] is configured.")
     forward.add_argument("employee_id", nargs="?", help="the person's employee id (not with --list)")
     forward.add_argument("--to", help="the address their mail goes to")
-    forward.add_argument("--keep-copy", action="store_true", help="also keep the mail in the person's mailbox")
+    forward.add_argument("--keep-copy", action="store_true", help="also keep the mail in the person's mailbox; required for an "
+                         "active mailbox on Modoboa (without it: a forward_problem review, nothing set)")
     forward.add_argument("--from", dest="starts", metavar="DATE", help="first day (YYYY-MM-DD; default: at once)")
     forward.add_argument("--until", dest="ends", metavar="DATE",
                          help="the day it ends, at its start (YYYY-MM-DD; default: until removed)")
@@ -110,14 +111,9 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     now = _now(args, settings)
     journal = Journal(settings.state.url)
     try:
-        found = forwards_of(journal, [args.company] if args.company else None)
-        people = {f.employee_id: journal.person(f.employee_id) for f in found}
-        rows = [forward_row(f, settings, now, person_address(settings, people[f.employee_id]), people[f.employee_id])
-                for f in found]
+        rows = forward_rows(journal, settings, [args.company] if args.company else None, now, ended=args.all)
     finally:
         journal.close()
-    if not args.all:
-        rows = [r for r in rows if r["standing"] != "ended"]
     if args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK

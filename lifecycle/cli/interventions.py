@@ -38,7 +38,9 @@ def add_intervention_commands(sub: argparse._SubParsersAction[argparse.ArgumentP
     }
     for name, text in helps.items():
         cmd = sub.add_parser(name, help=text, description=text + ". Recorded in the action log with your user name "
-                             "and the reason; only this person's actions are applied.")
+                             "and the reason. With no daemon running, only this person's actions are applied now; "
+                             "while the service runs, it applies them at its next cycle, which the decision starts "
+                             "within seconds.")
         cmd.add_argument("employee_id")
         cmd.add_argument("--reason", required=True, help="why (goes to the action log; required, not empty)")
         cmd.add_argument("--now", help="plan and apply as of this date/time (a test's clock; default: now); the "

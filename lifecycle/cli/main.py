@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("check", help="validate the config and reach every server; read HR and count its rows per company",
-                   description="Validate the config, reach the state store, HR, the directory and the mail server. "
+                   description="Validate the config, reach the state store, HR, the directory and the mail server, and read the "
+                   "resources file ([resources] path) as a cycle reads it. "
                    "HR is read as a cycle reads it: rows accepted and rejected per company, the commonest problems. "
                    "Exits 1 when anything is wrong, a company's HR rows unusable included.")
 

@@ -519,7 +519,7 @@ class Daemon:
                 finally:
                     self._bind_cycle_run_id()  # apply_cycle unbinds its run_id; what follows still belongs to it
                     self.notices.finish(postman, journal)  # the relay's connection closed (QUIT), counted
-                outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
+                outcome = result.outcome
                 if plan.unusable and outcome == "ok":
                     # Nothing was done for a company whose HR rows are unusable: not a success, and no quiet
                     # cycle may hide it; every cycle says it again until HR's rows are fixed.

@@ -15,9 +15,6 @@ class Owner:
     employee_id: str = ""
     head_of: str = ""  # a department: its head (the one member whose manager is outside it) is the owner
 
-    def describe(self) -> str:
-        return f"employee {self.employee_id}" if self.employee_id else f"the head of {self.head_of}"
-
 
 @dataclass(frozen=True, slots=True)
 class FunctionalMailbox:

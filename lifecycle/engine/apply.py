@@ -76,6 +76,11 @@ class ApplyResult:
     def ok(self) -> bool:
         return not self.stopped and self.counts[ActionStatus.FAILED] == 0 and self.counts[UNKNOWN] == 0
 
+    @property
+    def outcome(self) -> str:
+        """The run's outcome as the action log's runs and the daemon's summary word it."""
+        return "ok" if self.ok else ("stopped" if self.stopped else "failures")
+
     def summary(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "counts": dict(self.counts), "stopped": self.stopped}
 

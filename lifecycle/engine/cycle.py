@@ -474,7 +474,7 @@ def record_outcome(journal: Journal, run_id: str, decision: Decision, result: Ap
     if result.ok:
         journal.mark_approvals_applied([action_key(a) for a in plan.actions if action_key(a) in decision.approved], now)
         journal.save_feed_baseline(decision.feed, now)
-    outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
+    outcome = result.outcome
     summary = {
         **result.summary(),
         "actions": len(plan.actions),

@@ -100,7 +100,7 @@ def apply_for_person(
         del inputs
         journal.record_reviews(run_id, plan.reviews, now, actor)
         result = executor.apply(plan, run_id, should_stop)
-        outcome = "ok" if result.ok else ("stopped" if result.stopped else "failures")
+        outcome = result.outcome
         journal.finish_run(run_id, outcome, {**result.summary(), "actions": len(plan.actions), "held": len(plan.held),
                                              "reviews": len(plan.reviews), "employee_id": employee_id})
         log.info("intervention_applied", employee_id=employee_id, outcome=outcome, actions=len(plan.actions))

@@ -30,7 +30,7 @@ from lifecycle.domain.settings import CompanySettings, Settings
 from lifecycle.engine.outbox_delivery import DeliveryCounts, PasswordVault, deliver_outbox, message_domain, open_sender
 from lifecycle.journal.outbox import keyed_message_id
 from lifecycle.journal.store import Journal
-from policies.notices import digest_due, digest_notice
+from policies.notices import digest_due, digest_key, digest_notice
 
 log = structlog.get_logger(__name__)
 
@@ -44,11 +44,6 @@ class DigestBook:
     """The company-local day each company's digest was last considered by this process."""
 
     considered: dict[str, date] = field(default_factory=dict)
-
-
-def digest_key(code: str, day: date) -> str:
-    """The key of `code`'s digest of `day`, as policies.notices.digest_notice writes it."""
-    return f"digest/{code}/{day.isoformat()}"
 
 
 def _due_day(settings: Settings, journal: Journal, company: CompanySettings, now: datetime, book: DigestBook,

@@ -17,6 +17,7 @@ from lifecycle.domain.action_params import MemberParams, NewAccountParams, NewGr
 from lifecycle.domain.models import DESTRUCTIVE_KINDS, Action, ActionKind, Held, Plan
 from lifecycle.journal.action_log import LogEntry
 from lifecycle.journal.approvals import FROZEN, HELD
+from policies.adoption import POSSIBLE_EXISTING
 
 SYMBOLS = {
     ActionKind.CREATE_ACCOUNT: "+",
@@ -92,8 +93,8 @@ def summarize_held(plan: Plan) -> HeldSummary:
     for item in plan.held:
         if item.approvable:
             groups["approval"].append(item)
-        elif item.action.kind is ActionKind.CREATE_ACCOUNT and item.action.company not in plan.frozen:
-            groups["undecided"].append(item)  # policies.adoption: a possible existing account
+        elif item.action.kind is ActionKind.CREATE_ACCOUNT and item.reason.startswith(POSSIBLE_EXISTING):
+            groups["undecided"].append(item)
         elif item.action.kind not in DESTRUCTIVE_KINDS:
             groups["dependent"].append(item)
         elif item.action.company in plan.frozen:

@@ -204,6 +204,19 @@ def forget_undone_forwards(journal: Journal) -> int:
     return len(undone)
 
 
+def forward_rows(journal: Journal, settings: Settings, companies: Sequence[str] | None, now: datetime, *,
+                 ended: bool) -> list[dict[str, object]]:
+    """`forward --list` and the console's list: the forwards of these companies' people (None: all) as rows,
+    the ended ones only with `ended`."""
+    rows = []
+    for forward in forwards_of(journal, companies):
+        person = journal.person(forward.employee_id)
+        row = forward_row(forward, settings, now, person_address(settings, person), person)
+        if ended or row["standing"] != ForwardStanding.ENDED.value:
+            rows.append(row)
+    return rows
+
+
 def person_address(settings: Settings, person: PersonState | None) -> str:
     """The address a person's account has (or had): its uid in its company's domain."""
     company = next((c for c in settings.companies if person is not None and c.code == person.company), None)

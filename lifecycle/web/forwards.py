@@ -23,7 +23,7 @@ from lifecycle.journal.forwards import (
     ForwardRefused,
     end_forward,
     forward_row,
-    forwards_of,
+    forward_rows,
     new_forward,
     person_address,
     save_forward,
@@ -58,12 +58,8 @@ def _flag(data: dict[str, Any], name: str) -> bool:
 def forwards() -> Response:
     settings, now = _settings(), datetime.now(UTC)
     store = journal()
-    found = forwards_of(store, chosen_companies())  # by the person's company now (a transfer moves it)
-    people = {f.employee_id: store.person(f.employee_id) for f in found}
-    rows = [forward_row(f, settings, now, person_address(settings, people[f.employee_id]), people[f.employee_id])
-            for f in found]
-    if request.args.get("all", "") not in ("1", "true", "yes"):
-        rows = [r for r in rows if r["standing"] != "ended"]
+    # By the person's company now (a transfer moves it).
+    rows = forward_rows(store, settings, chosen_companies(), now, ended=request.args.get("all", "") in ("1", "true", "yes"))
     return jsonify(forwards=rows)
 
 

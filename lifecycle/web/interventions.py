@@ -63,7 +63,7 @@ def suspend(employee_id: str) -> tuple[Response, int]:
                           now=datetime.now(UTC), target=person.uid, changes={"suspended": [False, True]},
                           origin=caller.origin)
     return _recorded(f"{employee_id} ({person.uid}): suspension recorded; it stays locked whatever HR says until "
-                     "it is lifted", "suspend", employee_id), 201
+                     "it is lifted"), 201
 
 
 @api.post("/people/<employee_id>/unsuspend")
@@ -78,8 +78,7 @@ def unsuspend(employee_id: str) -> Response:
                                      changes={"suspended": [True, False]}, origin=caller.origin)
     if not lifted:
         raise Refusal(409, f"{employee_id} is not suspended by an admin; nothing to lift")
-    return _recorded(f"{employee_id} ({person.uid}): suspension lifted; access comes back if HR employs the person",
-                     "unsuspend", employee_id)
+    return _recorded(f"{employee_id} ({person.uid}): suspension lifted; access comes back if HR employs the person")
 
 
 @api.post("/people/<employee_id>/reset-password")
@@ -94,11 +93,11 @@ def reset_password(employee_id: str) -> Response:
             raise Refusal(409, f"employee {employee_id} has no account the daemon manages")
     return _recorded(f"{employee_id} ({person.uid}): a new initial password is due, delivered as the daemon's "
                      "[accounts] initial_password_delivery says and to be changed at the next login (a suspended "
-                     "account gets it when it is unsuspended)", "reset-password", employee_id)
+                     "account gets it when it is unsuspended)")
 
 
-def _recorded(message: str, command: str, employee_id: str) -> Response:
-    return jsonify(ok=True, message=f"{message}; {NEXT_CYCLE.format(command=command, employee_id=employee_id)}")
+def _recorded(message: str) -> Response:
+    return jsonify(ok=True, message=f"{message}; {NEXT_CYCLE}")
 
 
 @pages.app_context_processor
